@@ -1,0 +1,1 @@
+"""Operation descriptions, tiling and scheduling (filled by later issues)."""

@@ -1,0 +1,1 @@
+"""Amaranth hardware designs of sparsa and their Verilog export."""

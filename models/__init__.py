@@ -1,0 +1,1 @@
+"""PyTorch golden models: float references and bit-exact integer functions."""

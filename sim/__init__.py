@@ -1,0 +1,1 @@
+"""Cycle-level performance models."""

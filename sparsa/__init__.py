@@ -1,0 +1,1 @@
+"""Command-line interface of sparsa (thin: it calls hw, models, sim and reports)."""
