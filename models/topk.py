@@ -20,6 +20,8 @@ __all__ = ["QuickSelectResult", "check_values", "quickselect", "topk", "zero_eli
 
 def _as_tensor(values: Sequence[int] | torch.Tensor) -> torch.Tensor:
     t = torch.as_tensor(values)
+    if t.numel() == 0 and not isinstance(values, torch.Tensor):
+        t = t.to(torch.int64)  # an empty list carries no dtype
     if t.dim() != 1:
         raise ValueError(f"values must be one-dimensional, got shape {tuple(t.shape)}")
     if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
