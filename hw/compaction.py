@@ -121,28 +121,31 @@ class ZeroEliminator(wiring.Component):
         m.d.comb += self.count.eq(n - zeros.total)
         valid = [self.keep[i] for i in range(n)]
         item = [Value.cast(self.items[i]) for i in range(n)]
-        shift = [Value.cast(zeros.exclusive[i]) for i in range(n)]
+        # shift[i]: the bits of lane i's shift count that this and later stages use.
+        # A kept lane has at most n - 1 dropped lanes before it: log2(n) bits.
+        shift = [Value.cast(zeros.exclusive[i])[: (n - 1).bit_length()] for i in range(n)]
         stage = 0
         while 1 << stage < n:
             dist = 1 << stage
-            moves = [valid[i] & shift[i][stage] for i in range(n)]
-            stays = [valid[i] & ~shift[i][stage] for i in range(n)]
+            moves = [valid[i] & shift[i][0] for i in range(n)]
+            stays = [valid[i] & ~shift[i][0] for i in range(n)]
             nv, ni, ns = [], [], []
             for i in range(n):
                 arrive = moves[i + dist] if i + dist < n else Const(0)
                 src_item = item[i + dist] if i + dist < n else item[i]
-                src_shift = shift[i + dist] if i + dist < n else shift[i]
                 v = Signal(name=f"v{stage}_{i}")
                 it = Signal(self._item_width, name=f"item{stage}_{i}")
-                sh = Signal(len(shift[i]), name=f"shift{stage}_{i}")
                 m.d.comb += [
                     v.eq(arrive | stays[i]),
                     it.eq(Mux(arrive, src_item, Mux(stays[i], item[i], 0))),
-                    sh.eq(Mux(arrive, src_shift, Mux(stays[i], shift[i], 0))),
                 ]
                 nv.append(v)
                 ni.append(it)
-                ns.append(sh)
+                if 2 << stage < n:  # the last stage's shift counts would be unused
+                    sh = Signal(len(shift[i]) - 1, name=f"shift{stage}_{i}")
+                    src_shift = (shift[i + dist] if i + dist < n else shift[i])[1:]
+                    m.d.comb += sh.eq(Mux(arrive, src_shift, Mux(stays[i], shift[i][1:], 0)))
+                    ns.append(sh)
             valid, item, shift = nv, ni, ns
             stage += 1
         for i in range(n):
@@ -211,7 +214,10 @@ class Packer(wiring.Component):
         # Place the new items behind the held ones: a log2(lanes)-stage shifter by `fill` items.
         shifted = Cat(self.in_items, Const(0, n * w))
         for bit in range(len(fill)):
-            shifted = Mux(fill[bit], shifted << ((1 << bit) * w), shifted)[: 2 * n * w]
+            dist = (1 << bit) * w
+            stage = Signal(2 * n * w, name=f"shift{bit}")
+            m.d.comb += stage.eq(Mux(fill[bit], Cat(Const(0, dist), shifted[:-dist]), shifted))
+            shifted = stage
         joined = Signal(2 * n * w)
         for j in range(2 * n):
             lane = shifted[j * w : (j + 1) * w]
