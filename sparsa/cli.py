@@ -1,0 +1,191 @@
+"""The ``sparsa`` command line: thin argparse subcommands over hw, sim and reports.
+
+Subcommands::
+
+    sparsa verilog topk [--lanes P] [--comparators C] [--capacity N] [--width W]
+                        [--signed | --no-signed] [--pivot {middle,lfsr}] [--seed S] --out DIR
+    sparsa bench topk [--json] [--trials T] [--seed S]
+    sparsa report [--out DIR] [--quick]
+
+A bad parameter exits with status 2 and a one-line ``sparsa: error: ...`` message on stderr.
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import NoReturn
+
+from hw.topk_config import PivotMode, TopKConfig
+
+__all__ = ["main"]
+
+USAGE_ERROR = 2
+_TOPK_DEFAULTS = {field.name: field.default for field in fields(TopKConfig)}
+
+
+def _fail(message: str) -> int:
+    print(f"sparsa: error: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def _progress(message: str) -> None:
+    print(f"sparsa: {message}", file=sys.stderr, flush=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.exit(_fail(f"{message} (see '{self.prog} --help')"))
+
+
+def integer(text: str) -> int:
+    """An integer in Python syntax: decimal, or with a 0x, 0o or 0b prefix."""
+    return int(text, 0)
+
+
+def _verilog_topk(args: argparse.Namespace) -> int:
+    try:
+        config = TopKConfig(
+            lanes=args.lanes,
+            comparators=args.comparators,
+            capacity=args.capacity,
+            width=args.width,
+            signed=args.signed,
+            pivot=PivotMode(args.pivot),
+            seed=args.seed,
+        )
+    except ValueError as error:
+        return _fail(str(error))
+    # Imported here, as in the other handlers, so that `--help` and usage errors stay quick.
+    from hw.export import export_verilog, lint_verilog
+    from hw.topk import TopKEngine
+
+    _progress(f"generating Verilog of the top-k engine for {config} ...")
+    verilog_path, json_path = export_verilog(
+        TopKEngine(config), name="topk", out_dir=args.out, config=config
+    )
+    _progress(f"linting {verilog_path} with Verilator ...")
+    warnings = lint_verilog(verilog_path)
+    print(verilog_path)
+    print(json_path)
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    if warnings:
+        _progress(f"{len(warnings)} lint warning(s) in {verilog_path}")
+        return 1
+    return 0
+
+
+def _bench_topk(args: argparse.Namespace) -> int:
+    from sim.topk_bench import format_table, sweep
+
+    try:
+        points = sweep(trials=args.trials, seed=args.seed, progress=_progress)
+    except ValueError as error:
+        return _fail(str(error))
+    print(json.dumps([asdict(p) for p in points], indent=2) if args.json else format_table(points))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from reports.topk_report import build_report
+
+    print(build_report(args.out, quick=args.quick, progress=_progress))
+    return 0
+
+
+def _add_verilog(commands: argparse._SubParsersAction) -> None:
+    verilog = commands.add_parser("verilog", help="generate Verilog of a hardware block")
+    blocks = verilog.add_subparsers(dest="block", required=True, metavar="BLOCK")
+    topk = blocks.add_parser(
+        "topk",
+        help="the quick-select top-k engine",
+        description="Write topk.v, topk.json (config, ports, tool versions) and topk.vlt "
+        "(Verilator waivers) into DIR, then lint topk.v with Verilator (exit status 1 if it "
+        "warns).",
+    )
+    d = _TOPK_DEFAULTS
+    default = " (default: %(default)s)"
+    topk.add_argument("--lanes", type=integer, default=d["lanes"], metavar="P",
+                      help="values per cycle on din and dout, a power of two" + default)
+    topk.add_argument("--comparators", type=integer, default=d["comparators"], metavar="C",
+                      help="comparators per comparator array, a power of two" + default)
+    topk.add_argument("--capacity", type=integer, default=d["capacity"], metavar="N",
+                      help="largest n of a request" + default)
+    topk.add_argument("--width", type=integer, default=d["width"], metavar="W",
+                      help="bits per value" + default)
+    topk.add_argument("--signed", action=argparse.BooleanOptionalAction, default=d["signed"],
+                      help="two's-complement signed values" + default)
+    topk.add_argument("--pivot", choices=[mode.value for mode in PivotMode],
+                      default=d["pivot"].value,
+                      help="pivot choice of the quick-select rounds" + default)
+    topk.add_argument("--seed", type=integer, default=d["seed"], metavar="S",
+                      help="reset state of the pivot LFSR (default: %(default)#x)")
+    topk.add_argument("--out", type=Path, required=True, metavar="DIR",
+                      help="output folder (created if missing)")
+    topk.set_defaults(handler=_verilog_topk)
+
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser("bench", help="benchmark a block on its cycle model")
+    blocks = bench.add_subparsers(dest="block", required=True, metavar="BLOCK")
+    topk = blocks.add_parser(
+        "topk",
+        help="the quick-select top-k engine",
+        description="Run the top-k engine's parallelism sweep (request sizes, k and comparator "
+        "counts) on its cycle model with seeded random requests and print a table.",
+    )
+    topk.add_argument("--json", action="store_true", help="print the results as JSON")
+    topk.add_argument("--trials", type=integer, default=100, metavar="T",
+                      help="random trials (default: %(default)s)")
+    topk.add_argument("--seed", type=integer, default=1, metavar="S",
+                      help="seed of the random requests (default: %(default)s)")
+    topk.set_defaults(handler=_bench_topk)
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="generate Verilog, run the benchmark and write the report (the main job)",
+        description="Generate the top-k Verilog, run the benchmark and write the report.",
+    )
+    report.add_argument("--out", type=Path, default=Path("build/report"), metavar="DIR",
+                        help="output folder (default: %(default)s)")
+    report.add_argument("--quick", action="store_true",
+                        help="a smaller run, for a quick look")
+    report.set_defaults(handler=_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``sparsa`` command."""
+    parser = _Parser(
+        prog="sparsa",
+        description="Hardware co-design suite for sparse deep-learning accelerators.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_verilog(commands)
+    _add_bench(commands)
+    _add_report(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sparsa`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; ``sys.argv[1:]`` when omitted.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 1 when the work found a problem (e.g. lint warnings),
+        2 for a bad command line.
+    """
+    args = build_parser().parse_args(argv)
+    return args.handler(args)

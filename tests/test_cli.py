@@ -1,0 +1,163 @@
+"""Tests of the ``sparsa`` command line (:mod:`sparsa.cli`)."""
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from sparsa.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--lanes", "2", "--comparators", "2", "--capacity", "4", "--width", "3"]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of ``sparsa *argv`` run in this process."""
+    try:
+        status = main(argv)
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else 1
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--lanes", "3", "lanes must be a power of two from 1 to 64, not 3"),
+        ("--lanes", "x", "argument --lanes: invalid integer value: 'x'"),
+        ("--comparators", "128", "comparators must be a power of two from 1 to 64, not 128"),
+        ("--capacity", "0", "capacity must be an integer from 1 to 65535, not 0"),
+        ("--capacity", "65536", "capacity must be an integer from 1 to 65535, not 65536"),
+        ("--width", "33", "width of signed values must be from 2 to 32 bits, not 33"),
+        ("--width", "1", "width of signed values must be from 2 to 32 bits, not 1"),
+        ("--pivot", "random", "argument --pivot: invalid choice: 'random'"),
+        ("--seed", "0", "seed must be an integer from 1 to 65535, not 0"),
+        ("--seed", "0x10000", "seed must be an integer from 1 to 65535, not 65536"),
+    ],
+)
+def test_bad_parameter_exits_2_with_one_line(
+    option: str, value: str, named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(["verilog", "topk", option, value, "--out", str(tmp_path)], capsys)
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("sparsa: error: "), err
+    assert named in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unsigned_width_zero_is_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["verilog", "topk", "--width", "0", "--no-signed", "--out", str(tmp_path)]
+    status, _, err = run(argv, capsys)
+    assert status == 2
+    assert err == "sparsa: error: width of unsigned values must be from 1 to 32 bits, not 0\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["bogus"],
+        ["verilog"],
+        ["verilog", "topk"],
+        ["bench"],
+        ["bench", "topk", "--trials", "many"],
+        ["report", "--quick", "yes"],
+    ],
+)
+def test_bad_command_line_exits_2_with_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(argv, capsys)
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("sparsa: error: "), err
+
+
+def test_verilog_topk_help(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["verilog", "topk", "--help"], capsys)
+    assert status == 0
+    for option in ("--lanes", "--comparators", "--capacity", "--width", "--signed", "--pivot",
+                   "--seed", "--out"):
+        assert option in out
+
+
+def test_python_dash_m_sparsa_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sparsa", "verilog", "topk", "--help"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: sparsa verilog topk" in result.stdout
+
+
+def test_verilog_topk_writes_verilog_and_sidecar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "verilog"
+    status, out, err = run(["verilog", "topk", *TINY, "--no-signed", "--pivot", "middle",
+                            "--seed", "0x1234", "--out", str(out_dir)], capsys)
+    verilog_path, json_path = out_dir / "topk.v", out_dir / "topk.json"
+    assert out.splitlines() == [str(verilog_path), str(json_path)]
+    assert verilog_path.read_text().count("module topk(") == 1
+    assert json.loads(json_path.read_text())["config"] == {
+        "lanes": 2, "comparators": 2, "capacity": 4, "width": 3, "signed": False,
+        "pivot": "middle", "seed": 0x1234,
+    }
+    assert (out_dir / "topk.vlt").exists()
+    # Progress goes to stderr; the exit status says whether Verilator warned.
+    assert "sparsa: generating Verilog" in err
+    assert status == (1 if "%Warning" in err else 0), err
+
+
+def test_bench_topk_prints_the_sweep(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = []
+
+    def sweep(**kwargs: object) -> list[types.SimpleNamespace]:
+        calls.append(kwargs)
+        return []
+
+    fake = types.SimpleNamespace(sweep=sweep, format_table=lambda points: "TABLE")
+    monkeypatch.setitem(sys.modules, "sim.topk_bench", fake)
+    status, out, _ = run(["bench", "topk"], capsys)
+    assert (status, out) == (0, "TABLE\n")
+    assert calls[0]["trials"] == 100 and calls[0]["seed"] == 1
+    status, out, _ = run(["bench", "topk", "--json", "--trials", "7", "--seed", "3"], capsys)
+    assert (status, json.loads(out)) == (0, [])
+    assert calls[1]["trials"] == 7 and calls[1]["seed"] == 3
+
+
+def test_bench_topk_reports_a_rejected_trial_count(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def sweep(**kwargs: object) -> list:
+        raise ValueError(f"trials must be an integer >= 2, not {kwargs['trials']!r}")
+
+    fake = types.SimpleNamespace(sweep=sweep, format_table=lambda points: "")
+    monkeypatch.setitem(sys.modules, "sim.topk_bench", fake)
+    status, _, err = run(["bench", "topk", "--trials", "1"], capsys)
+    assert status == 2
+    assert err == "sparsa: error: trials must be an integer >= 2, not 1\n"
+
+
+def test_report_passes_its_options(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = []
+
+    def build_report(out_dir: Path, *, quick: bool, progress: object) -> Path:
+        calls.append((out_dir, quick))
+        return out_dir / "report.md"
+
+    fake = types.SimpleNamespace(build_report=build_report)
+    monkeypatch.setitem(sys.modules, "reports.topk_report", fake)
+    assert run(["report"], capsys)[:2] == (0, f"{Path('build/report/report.md')}\n")
+    assert run(["report", "--out", str(tmp_path), "--quick"], capsys)[0] == 0
+    assert calls == [(Path("build/report"), False), (tmp_path, True)]
