@@ -209,6 +209,14 @@ class Packer(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         n, w = self._lanes, self._item_width
+        if n == 1:
+            # A one-item row is full as soon as it holds its item: nothing is ever held.
+            m.d.comb += [
+                self.out_items.eq(self.in_items),
+                self.out_valid.eq(self.in_count != 0),
+                self.out_count.eq(self.in_count),
+            ]
+            return m
         acc = Signal(data.ArrayLayout(w, n))
         fill = Signal(range(n))
         # Place the new items behind the held ones: a log2(lanes)-stage shifter by `fill` items.

@@ -141,11 +141,9 @@ class TopKEngine(wiring.Component):
         pivot = Signal(vshape)
         pivot_lane = Signal(range(R))
         pivot_latch = Signal()
-        n_gt = Signal(count)
         n_eq = Signal(count)
-        n_lt = Signal(count)
-        gt_row = Signal(count)
-        lt_row = Signal(count)
+        gt_written = Signal(count)  # candidates written into each partition FIFO this round
+        lt_written = Signal(count)
         lfsr = Signal(LFSR_WIDTH, init=cfg.seed)
         kth = Signal(vshape)
         keep_equal = Signal(count)
@@ -218,25 +216,24 @@ class TopKEngine(wiring.Component):
             s2_lt_count.eq(part.less_count),
         ]
         with m.If(s1_valid):
-            m.d.sync += [
-                n_gt.eq(n_gt + part.greater_count),
-                n_eq.eq(n_eq + part.equal_count),
-                n_lt.eq(n_lt + part.less_count),
-            ]
-        for packer, s2_items, s2_count, wr, wr_row in (
-            (gt_pack, s2_gt, s2_gt_count, gt_wr, gt_row),
-            (lt_pack, s2_lt, s2_lt_count, lt_wr, lt_row),
+            m.d.sync += n_eq.eq(n_eq + part.equal_count)
+        # Sizes of the partitions once this cycle's row is written (final in the decide cycle).
+        n_gt = Signal(count)
+        n_lt = Signal(count)
+        for packer, s2_items, s2_count, wr, written, size in (
+            (gt_pack, s2_gt, s2_gt_count, gt_wr, gt_written, n_gt),
+            (lt_pack, s2_lt, s2_lt_count, lt_wr, lt_written, n_lt),
         ):
             m.d.comb += [
                 packer.en.eq(1),
                 packer.in_count.eq(Mux(s2_valid, s2_count, 0)),
                 packer.in_items.eq(s2_items),
-                wr.addr.eq(wr_row),
+                wr.addr.eq(written >> log2[C]),  # every row but the flushed last one is full
                 wr.data.eq(packer.out_items),
                 wr.en.eq(packer.out_valid),
+                size.eq(written + Mux(packer.out_valid, packer.out_count, 0)),
             ]
-            with m.If(packer.out_valid):
-                m.d.sync += wr_row.eq(wr_row + 1)
+            m.d.sync += written.eq(size)
 
         # ---- pivot position and the next read address ----------------------------------------
         lfsr_pivot = cfg.pivot is PivotMode.LFSR
@@ -266,10 +263,11 @@ class TopKEngine(wiring.Component):
         in_flush = received + Mux(f2_valid, f2_count, 0) == k
         m.d.comb += [
             out_pack.en.eq(adv),
-            out_pack.flush.eq(in_flush),
             out_pack.in_count.eq(Mux(f2_valid, f2_count, 0)),
             out_pack.in_items.eq(f2_items),
         ]
+        if P > 1:  # a one-lane packer never holds items, so it has nothing to flush
+            m.d.comb += out_pack.flush.eq(in_flush)
         out_last = in_flush & (out_pack.held == 0)
 
         # ---- read port defaults ---------------------------------------------------------------
@@ -326,11 +324,9 @@ class TopKEngine(wiring.Component):
                     pivot_latch.eq(1),
                     remaining.eq(cand),
                     row.eq(0),
-                    n_gt.eq(0),
                     n_eq.eq(0),
-                    n_lt.eq(0),
-                    gt_row.eq(0),
-                    lt_row.eq(0),
+                    gt_written.eq(0),
+                    lt_written.eq(0),
                 ]
                 if lfsr_pivot:
                     m.d.sync += lfsr.eq(lfsr_next)
@@ -354,7 +350,8 @@ class TopKEngine(wiring.Component):
                     m.d.sync += [remaining.eq(remaining - step), row.eq(row + 1)]
                 with m.Elif(~s1_valid & ~s2_valid):
                     # Pipeline empty: write the partial rows and decide the next round.
-                    m.d.comb += [gt_pack.flush.eq(1), lt_pack.flush.eq(1)]
+                    if C > 1:
+                        m.d.comb += [gt_pack.flush.eq(1), lt_pack.flush.eq(1)]
                     with m.If(target <= n_gt):
                         m.d.sync += [src.eq(SRC_GT), cand.eq(n_gt)]
                         m.next = "PIVOT"

@@ -13,13 +13,11 @@ from hw.export import export_verilog, lint_verilog
 from hw.topk import TopKEngine
 from hw.topk_config import TopKConfig
 from sim.topk import ROUND_OVERHEAD
-from sim.topk_bench import BenchPoint, format_table, sweep
+from sim.topk_bench import DEFAULT_SEED, DEFAULT_TRIALS, BenchPoint, format_table, sweep
 
-__all__ = ["DEFAULT_TRIALS", "QUICK_TRIALS", "build_report"]
+__all__ = ["QUICK_TRIALS", "build_report"]
 
-DEFAULT_TRIALS = 100
 QUICK_TRIALS = 20
-BENCH_SEED = 1
 # SpAtten's released latency model (TopKLatencyModel.scala, replayed in the project's reference
 # notes, ../shared/reference/spatten.md section 2.3): quick-select cycles at 16 comparators,
 # n = 1024, k = 512, mean and standard deviation over 200 random trials. Quoted, not measured.
@@ -79,7 +77,7 @@ Lint: {lint_line}
 
 ## Parallelism sweep (analogue of SpAtten Fig. 19a)
 
-{trials} seeded random requests per point (uniform 16-bit signed values, seed {BENCH_SEED}),
+{trials} seeded random requests per point (uniform 16-bit signed values, seed {DEFAULT_SEED}),
 P = 8 input lanes, LFSR pivot. Cycles come from the cycle model `sim.topk`, which predicts the
 RTL's cycles exactly (checked against Verilator-measured cycles by `make test`, tests/rtl).
 *Quick-select cycles* are the selection rounds only; *total* adds loading the n values
@@ -138,7 +136,7 @@ def build_report(
         say("linting it with Verilator")
         lint = lint_verilog(verilog_path)
         say(f"running the parallelism sweep ({trials} trials per point)")
-        points = sweep(trials=trials, seed=BENCH_SEED, progress=say)
+        points = sweep(trials=trials, seed=DEFAULT_SEED, progress=say)
         (stage / "topk_bench.json").write_text(
             json.dumps([asdict(p) for p in points], indent=2) + "\n"
         )

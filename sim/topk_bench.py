@@ -18,7 +18,9 @@ from sim.topk import TopKCycleModel
 __all__ = [
     "DEFAULT_COMPARATORS",
     "DEFAULT_K_FRACTIONS",
+    "DEFAULT_SEED",
     "DEFAULT_SIZES",
+    "DEFAULT_TRIALS",
     "BenchPoint",
     "bench_config",
     "format_table",
@@ -28,6 +30,8 @@ __all__ = [
 DEFAULT_SIZES = (256, 1024, 4096)
 DEFAULT_K_FRACTIONS = (0.1, 0.5)
 DEFAULT_COMPARATORS = (1, 2, 4, 8, 16, 32)
+DEFAULT_TRIALS = 100
+DEFAULT_SEED = 1
 BENCH_LANES = 8  # SpAtten feeds its top-k engine 8 scores per cycle (Q x K output rate)
 BENCH_WIDTH = 16
 
@@ -37,7 +41,8 @@ class BenchPoint:
     """Cycle statistics of one (n, k, C) point over ``trials`` random requests.
 
     ``*_mean``/``*_std`` are the mean and the sample standard deviation over the trials.
-    ``k = max(1, int(n * k_fraction))``. ``elements_per_cycle`` is n divided by the mean total cycles (load, selection and output).
+    ``k = max(1, int(n * k_fraction))``. ``elements_per_cycle`` is n divided by the mean total
+    cycles (load, selection and output).
     """
 
     n: int

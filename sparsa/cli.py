@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from hw.topk_config import PivotMode, TopKConfig
+from sim.topk_bench import DEFAULT_SEED, DEFAULT_TRIALS
 
 __all__ = ["main"]
 
@@ -140,9 +141,9 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
         "counts) on its cycle model with seeded random requests and print a table.",
     )
     topk.add_argument("--json", action="store_true", help="print the results as JSON")
-    topk.add_argument("--trials", type=integer, default=100, metavar="T",
+    topk.add_argument("--trials", type=integer, default=DEFAULT_TRIALS, metavar="T",
                       help="random trials (default: %(default)s)")
-    topk.add_argument("--seed", type=integer, default=1, metavar="S",
+    topk.add_argument("--seed", type=integer, default=DEFAULT_SEED, metavar="S",
                       help="seed of the random requests (default: %(default)s)")
     topk.set_defaults(handler=_bench_topk)
 
