@@ -1,0 +1,39 @@
+"""The main job's report: every file written, nothing half-written on failure."""
+
+import json
+
+import pytest
+
+import reports.topk_report as topk_report
+from sim.topk_bench import DEFAULT_COMPARATORS, DEFAULT_K_FRACTIONS, DEFAULT_SIZES
+
+
+def test_quick_report_writes_every_file(tmp_path):
+    out = tmp_path / "report"
+    md = topk_report.build_report(out, quick=True)
+    assert md == out / "report.md"
+    text = md.read_text()
+    assert "Lint: clean" in text
+    assert "| 1024 | 512 | 16 |" in text
+    assert f"{topk_report.QUICK_TRIALS} seeded random requests per point" in text
+    points = json.loads((out / "topk_bench.json").read_text())
+    assert len(points) == len(DEFAULT_SIZES) * len(DEFAULT_K_FRACTIONS) * len(DEFAULT_COMPARATORS)
+    assert (out / "topk_cycles.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("topk.v", "topk.json", "topk.vlt"):
+        assert (out / "verilog" / name).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_failed_report_leaves_the_old_one_and_no_temporary_files(tmp_path, monkeypatch):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.md").write_text("previous")
+
+    def broken_sweep(**_kwargs):
+        raise RuntimeError("sweep failed")
+
+    monkeypatch.setattr(topk_report, "sweep", broken_sweep)
+    with pytest.raises(RuntimeError, match="sweep failed"):
+        topk_report.build_report(out, quick=True)
+    assert (out / "report.md").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
