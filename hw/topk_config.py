@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from hw.lfsr import LFSR_WIDTH
+from hw.params import is_int, is_pow2
 
 MAX_LANES = 64
 MAX_WIDTH = 32
@@ -25,12 +26,6 @@ class PivotMode(Enum):
     LFSR = "lfsr"
 
 
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_pow2(x: int) -> bool:
-    return x > 0 and x & (x - 1) == 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,11 +62,11 @@ class TopKConfig:
     def __post_init__(self) -> None:
         for name in ("lanes", "comparators"):
             value = getattr(self, name)
-            if not _is_int(value) or not _is_pow2(value) or value > MAX_LANES:
+            if not is_int(value) or not is_pow2(value) or value > MAX_LANES:
                 raise ValueError(
                     f"{name} must be a power of two from 1 to {MAX_LANES}, not {value!r}"
                 )
-        if not _is_int(self.capacity) or not 1 <= self.capacity < 1 << LFSR_WIDTH:
+        if not is_int(self.capacity) or not 1 <= self.capacity < 1 << LFSR_WIDTH:
             raise ValueError(
                 f"capacity must be an integer from 1 to {(1 << LFSR_WIDTH) - 1}, "
                 f"not {self.capacity!r}"
@@ -79,7 +74,7 @@ class TopKConfig:
         if not isinstance(self.signed, bool):
             raise ValueError(f"signed must be True or False, not {self.signed!r}")
         min_width = 2 if self.signed else 1
-        if not _is_int(self.width) or not min_width <= self.width <= MAX_WIDTH:
+        if not is_int(self.width) or not min_width <= self.width <= MAX_WIDTH:
             kind = "signed" if self.signed else "unsigned"
             raise ValueError(
                 f"width of {kind} values must be from {min_width} to {MAX_WIDTH} bits, "
@@ -89,7 +84,7 @@ class TopKConfig:
             raise ValueError(
                 f"pivot must be one of {[m.value for m in PivotMode]}, not {self.pivot!r}"
             )
-        if not _is_int(self.seed) or not 0 < self.seed < 1 << LFSR_WIDTH:
+        if not is_int(self.seed) or not 0 < self.seed < 1 << LFSR_WIDTH:
             raise ValueError(
                 f"seed must be an integer from 1 to {(1 << LFSR_WIDTH) - 1}, not {self.seed!r}"
             )
