@@ -1,0 +1,164 @@
+"""Bit-exact golden functions of SAT's datapath: the N:M weight generator and the GEMMs.
+
+Number formats (:class:`hw.sat_config.IntFormat`): operands are W-bit two's-complement integers
+(INT8 or INT16). A product is exact in 2W bits; the array accumulates in
+``SatArrayConfig.acc_width`` = 2W + ceil(log2(max_reduction)) bits, which holds any sum of
+``max_reduction`` products, so results are exact and nothing saturates. A reduction longer than
+``max_reduction`` is rejected, not clamped.
+
+Compressed N:M format: a weight row with K = G * M dense positions becomes G * N (value, index)
+pairs; entry t belongs to group t // N and its index (0 to M - 1) selects the position inside the
+group. The generator keeps, in every group, the N entries of largest magnitude, ties going to the
+lowest index, and lists them in increasing index order, so a group always yields exactly N
+entries (zeros included when it has fewer than N non-zeros).
+"""
+
+import torch
+
+from hw.sat_config import IntFormat, NMPattern, SatArrayConfig
+
+__all__ = [
+    "check_operands",
+    "compressed_matmul",
+    "decompress",
+    "gemm_bp",
+    "gemm_ff",
+    "gemm_wu",
+    "nm_generate",
+]
+
+
+def check_operands(t: torch.Tensor, dtype: IntFormat, name: str) -> torch.Tensor:
+    """Return ``t`` as int64 after checking every element fits ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the first offending value and the allowed range.
+    """
+    t = torch.as_tensor(t)
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integers, got dtype {t.dtype}")
+    t = t.to(torch.int64)
+    lo, hi = dtype.range
+    bad = ((t < lo) | (t > hi)).nonzero()
+    if bad.numel():
+        pos = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"{name}{list(pos)} = {int(t[pos])} is outside the {dtype.value} range {lo}..{hi}"
+        )
+    return t
+
+
+def nm_generate(weights: torch.Tensor, pattern: NMPattern) -> tuple[torch.Tensor, torch.Tensor]:
+    """Compress a dense weight matrix to N:M along its rows, as the SORE does.
+
+    Parameters
+    ----------
+    weights : 2-D integer tensor
+        Dense weights, ``rows x K`` with K a multiple of M; groups are M consecutive entries of a
+        row.
+    pattern : NMPattern
+
+    Returns
+    -------
+    values, indices : torch.Tensor
+        int64 tensors of shape ``rows x (K / M * N)``: the kept values and their in-group indices
+        (increasing within each group).
+    """
+    w = torch.as_tensor(weights)
+    if w.dim() != 2:
+        raise ValueError(f"weights must be a matrix, got shape {tuple(w.shape)}")
+    rows, k = w.shape
+    n, m = pattern.n, pattern.m
+    if k % m:
+        raise ValueError(f"the reduction length {k} is not a multiple of M = {m} ({pattern})")
+    groups = w.to(torch.int64).reshape(rows, k // m, m)
+    # Rank by (-|w|, index): a stable sort on -|w| keeps equal magnitudes in index order.
+    order = torch.sort(-groups.abs(), dim=2, stable=True).indices[..., :n]
+    indices = torch.sort(order, dim=2).values
+    values = torch.gather(groups, 2, indices)
+    return values.reshape(rows, -1), indices.reshape(rows, -1)
+
+
+def decompress(
+    values: torch.Tensor, indices: torch.Tensor, pattern: NMPattern
+) -> torch.Tensor:
+    """Dense ``rows x K`` matrix of compressed N:M rows (inverse of :func:`nm_generate`)."""
+    v, i = torch.as_tensor(values).to(torch.int64), torch.as_tensor(indices).to(torch.int64)
+    if v.shape != i.shape or v.dim() != 2 or v.shape[1] % pattern.n:
+        raise ValueError(
+            f"values and indices must be equal matrices with a multiple of N = {pattern.n} "
+            f"columns, got {tuple(v.shape)} and {tuple(i.shape)}"
+        )
+    if ((i < 0) | (i >= pattern.m)).any():
+        raise ValueError(f"indices must lie in 0..{pattern.m - 1} for {pattern}")
+    rows, t = v.shape
+    groups = t // pattern.n
+    dense = torch.zeros(rows, groups, pattern.m, dtype=torch.int64)
+    dense.scatter_add_(2, i.reshape(rows, groups, pattern.n), v.reshape(rows, groups, pattern.n))
+    return dense.reshape(rows, groups * pattern.m)
+
+
+def compressed_matmul(
+    values: torch.Tensor,
+    indices: torch.Tensor,
+    b: torch.Tensor,
+    pattern: NMPattern | None,
+    config: SatArrayConfig,
+) -> torch.Tensor:
+    """``A x B`` with A given compressed (or dense when ``pattern`` is None), as the array does.
+
+    Parameters
+    ----------
+    values, indices : 2-D integer tensors
+        A as ``rows x T`` compressed entries (``indices`` is ignored when dense: T = K).
+    b : 2-D integer tensor
+        ``K x cols`` dense operand, K = T / N * M.
+    pattern : NMPattern or None
+    config : SatArrayConfig
+        Number format and accumulator width.
+
+    Returns
+    -------
+    torch.Tensor
+        ``rows x cols`` int64 exact result.
+    """
+    dtype = config.dtype
+    v = check_operands(values, dtype, "A")
+    bb = check_operands(b, dtype, "B")
+    a = v if pattern is None else decompress(v, torch.as_tensor(indices), pattern)
+    if a.shape[1] != bb.shape[0]:
+        raise ValueError(
+            f"A covers a reduction of {a.shape[1]} but B has {bb.shape[0]} rows"
+        )
+    if a.shape[1] > config.max_reduction:
+        raise ValueError(
+            f"reduction length {a.shape[1]} exceeds max_reduction = {config.max_reduction}"
+        )
+    return a @ bb
+
+
+def gemm_ff(
+    w: torch.Tensor, x: torch.Tensor, pattern: NMPattern | None, config: SatArrayConfig
+) -> torch.Tensor:
+    """FF: ``Y = (W o Mf) X`` with Mf grouped along the reduction (columns of W)."""
+    w = check_operands(w, config.dtype, "W")
+    if pattern is None:
+        return compressed_matmul(w, w, x, None, config)
+    values, indices = nm_generate(w, pattern)
+    return compressed_matmul(values, indices, x, pattern, config)
+
+
+def gemm_bp(
+    w: torch.Tensor, dy: torch.Tensor, pattern: NMPattern | None, config: SatArrayConfig
+) -> torch.Tensor:
+    """BP: ``dX = (W o Mb)^T dY`` with Mb grouped along the output channels (rows of W)."""
+    wt = check_operands(w, config.dtype, "W").T.contiguous()
+    return gemm_ff(wt, dy, pattern, config)
+
+
+def gemm_wu(dy: torch.Tensor, x: torch.Tensor, config: SatArrayConfig) -> torch.Tensor:
+    """WU: ``dW = dY X^T`` (dense)."""
+    xt = check_operands(x, config.dtype, "X").T.contiguous()
+    return compressed_matmul(dy, dy, xt, None, config)
