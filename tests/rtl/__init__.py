@@ -1,0 +1,1 @@
+"""cocotb-on-Verilator tests of the generated Verilog (marker ``rtl``)."""
