@@ -1,0 +1,156 @@
+"""Tiling of one GEMM onto SAT's PE array, and reassembly of the tiles' outputs.
+
+A GEMM ``Y = A B`` has A given compressed (``values``/``indices``, ``rows x T``, N:M along its
+rows, or dense with T = K) and B dense (``K x cols``). :func:`plan_tiles` cuts it into array
+commands with their operand beats, for either dataflow:
+
+* output-stationary: one tile per block of at most R rows of A and C columns of B, over the
+  whole reduction (T entries per row);
+* weight-stationary: one tile per block of at most C rows of A and R compressed entries (a whole
+  number of N-entry groups), streaming all columns of B; the partial sums of the tiles that share
+  an output block are added when the tiles are reassembled (the output buffer's job).
+
+Beats are plain Python structures that the Amaranth layouts of :mod:`hw.sat_array` accept
+(``layout.const(beat)``). Lanes the tile does not use carry zero weights, and activation lanes
+past M carry ``filler`` values, which the array must ignore.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from hw.sat_array import OS, WS, runtime_patterns
+from hw.sat_config import NMPattern, SatArrayConfig
+
+__all__ = ["Tile", "assemble", "plan_tiles"]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One array command: the command fields, its operand beats and where its output goes.
+
+    Attributes
+    ----------
+    dataflow, pattern, length, rows : int
+        The command (``length`` and ``rows`` as counts, not minus one).
+    weights, acts : list
+        Operand beats, in order.
+    row0, col0 : int
+        Position of the tile's output block in Y.
+    out_rows, out_cols : int
+        Size of the output block (its extent in Y's rows and columns).
+    """
+
+    dataflow: int
+    pattern: int
+    length: int
+    rows: int
+    weights: list
+    acts: list
+    row0: int
+    col0: int
+    out_rows: int
+    out_cols: int
+
+    @property
+    def cmd(self) -> dict[str, int]:
+        """The command beat."""
+        return {"dataflow": self.dataflow, "pattern": self.pattern,
+                "length_m1": self.length - 1, "rows_m1": self.rows - 1}
+
+
+def _group(b: torch.Tensor, g: int, col: int, m: int, width: int, filler: Callable[[], int]):
+    vals = [int(v) for v in b[g * m : (g + 1) * m, col]]
+    return vals + [filler() for _ in range(width - m)]
+
+
+def plan_tiles(
+    config: SatArrayConfig,
+    values: torch.Tensor,
+    indices: torch.Tensor,
+    b: torch.Tensor,
+    pattern: NMPattern | None,
+    dataflow: int,
+    *,
+    filler: Callable[[], int] = lambda: 0,
+) -> list[Tile]:
+    """Cut ``A B`` into array tiles (see the module docstring).
+
+    Parameters
+    ----------
+    config : SatArrayConfig
+    values, indices : 2-D integer tensors
+        A compressed (``indices`` is ignored when ``pattern`` is None).
+    b : 2-D integer tensor
+        B, ``K x cols`` with K = T / N * M.
+    pattern : NMPattern or None
+        One of ``config.patterns``, or None for dense.
+    dataflow : int
+        :data:`hw.sat_array.OS` or :data:`hw.sat_array.WS`.
+    filler : callable
+        Gives the values of activation lanes past M (default zero).
+    """
+    codes = runtime_patterns(config)
+    if pattern not in codes:
+        raise ValueError(f"pattern {pattern} is not supported by this array; "
+                         f"it has {[str(p) for p in config.patterns]} and dense")
+    code = codes.index(pattern)
+    n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
+    R, C, L, MM = config.rows, config.cols, max(config.rows, config.cols), config.max_m
+    a_rows, t_len = values.shape
+    k, cols = b.shape
+    if t_len % n or t_len // n * m != k:
+        raise ValueError(f"A has {t_len} entries per row, which with {pattern or 'dense'} "
+                         f"cover {t_len // n * m} positions, but B has {k} rows")
+    zero = {"value": 0, "index": 0}
+
+    def entry(r: int, t: int) -> dict[str, int]:
+        return {"value": int(values[r, t]), "index": 0 if pattern is None else int(indices[r, t])}
+
+    tiles = []
+    if dataflow == OS:
+        for r0 in range(0, a_rows, R):
+            rr = min(R, a_rows - r0)
+            for c0 in range(0, cols, C):
+                cc = min(C, cols - c0)
+                weights = [[entry(r0 + r, t) if r < rr else zero for r in range(L)]
+                           for t in range(t_len)]
+                acts = [[_group(b, g, c0 + c, m, MM, filler) if c < cc else [0] * MM
+                         for c in range(L)] for g in range(t_len // n)]
+                tiles.append(Tile(OS, code, t_len, rr, weights, acts, r0, c0, rr, cc))
+    elif dataflow == WS:
+        slots = R // n * n  # whole groups of N entries per tile
+        if slots == 0:
+            raise ValueError(f"a weight-stationary tile needs at least N = {n} rows, "
+                             f"the array has {R}")
+        for r0 in range(0, a_rows, C):
+            rr = min(C, a_rows - r0)
+            for t0 in range(0, t_len, slots):
+                tt = min(slots, t_len - t0)
+                weights = [[entry(r0 + c, t0 + t) if c < rr else zero for c in range(L)]
+                           for t in range(tt)]
+                g0 = t0 // n
+                acts = [[_group(b, g0 + g, j, m, MM, filler) if g < tt // n else [0] * MM
+                         for g in range(L)] for j in range(cols)]
+                tiles.append(Tile(WS, code, cols, tt, weights, acts, r0, 0, rr, cols))
+    else:
+        raise ValueError(f"dataflow must be OS ({OS}) or WS ({WS}), not {dataflow!r}")
+    return tiles
+
+
+def assemble(tiles: list[Tile], outputs: list[list[list[int]]], shape: tuple[int, int]):
+    """Y from each tile's output beats (``outputs[i]`` = the C-value beats of ``tiles[i]``).
+
+    Output-stationary beats are rows of the block; weight-stationary beats are its columns, and
+    the partial sums of tiles sharing a block are added.
+    """
+    y = torch.zeros(shape, dtype=torch.int64)
+    for tile, beats in zip(tiles, outputs, strict=True):
+        block = torch.tensor(beats, dtype=torch.int64)
+        if tile.dataflow == OS:
+            y[tile.row0 : tile.row0 + tile.out_rows, tile.col0 : tile.col0 + tile.out_cols] += (
+                block[: tile.out_rows, : tile.out_cols])
+        else:
+            y[tile.row0 : tile.row0 + tile.out_rows, :] += block[:, : tile.out_rows].T
+    return y
