@@ -16,7 +16,7 @@ from the clock edge that transfers its command to the one that transfers its las
 from hw.sat_array import OS, WS, runtime_patterns
 from hw.sat_config import SatArrayConfig
 
-__all__ = ["REJECT_CYCLES", "tile_cycles"]
+__all__ = ["REJECT_CYCLES", "sequence_cycles", "tile_cycles"]
 
 REJECT_CYCLES = 2
 
@@ -56,3 +56,15 @@ def tile_cycles(
     if dataflow == OS:
         return length + R + C - 1 + rows
     return rows + length + R + C
+
+
+def sequence_cycles(config: SatArrayConfig, tiles: list[dict[str, int]]) -> int:
+    """Cycles of tile commands run back to back, from the edge that transfers the first command
+    to the one that transfers the last output beat: each tile's :func:`tile_cycles`, plus one
+    cycle between tiles (the array is idle for a cycle before it takes the next command).
+
+    ``tiles`` holds keyword arguments of :func:`tile_cycles` (dataflow, pattern, length, rows).
+    """
+    if not tiles:
+        raise ValueError("a sequence needs at least one tile")
+    return sum(tile_cycles(config, **t) for t in tiles) + len(tiles) - 1

@@ -6,11 +6,11 @@ import random
 
 import pytest
 import torch
-from pysim_streams import drive
 
 from dataflow.sat_tiles import Tile, assemble, plan_tiles
 from hw.sat_array import OS, WS, SatArray, runtime_patterns
 from hw.sat_config import IntFormat, NMPattern, SatArrayConfig
+from hw.stream_sim import drive
 from models.sat_golden import gemm_bp, gemm_ff, gemm_wu, nm_generate
 from sim.sat_array import REJECT_CYCLES, tile_cycles
 

@@ -2,8 +2,7 @@
 
 from dataclasses import dataclass
 
-from pysim_streams import drive
-
+from hw.stream_sim import drive
 from hw.topk import TopKEngine
 from hw.topk_config import TopKConfig
 
