@@ -4,7 +4,10 @@ Subcommands::
 
     sparsa verilog topk [--lanes P] [--comparators C] [--capacity N] [--width W]
                         [--signed | --no-signed] [--pivot {middle,lfsr}] [--seed S] --out DIR
+    sparsa verilog sat-array [--rows R] [--cols C] [--patterns 2:4,2:8] [--dtype int8|int16]
+                             [--max-reduction K] --out DIR
     sparsa bench topk [--json] [--trials T] [--seed S]
+    sparsa bench sat [--json] [--seed S]
     sparsa report [--out DIR] [--quick]
 
 A bad parameter exits with status 2 and a one-line ``sparsa: error: ...`` message on stderr.
@@ -62,13 +65,32 @@ def _verilog_topk(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _fail(str(error))
     # Imported here, as in the other handlers, so that `--help` and usage errors stay quick.
-    from hw.export import export_verilog, lint_verilog
     from hw.topk import TopKEngine
 
     _progress(f"generating Verilog of the top-k engine for {config} ...")
-    verilog_path, json_path = export_verilog(
-        TopKEngine(config), name="topk", out_dir=args.out, config=config
-    )
+    return _export(TopKEngine(config), "topk", config, args.out)
+
+
+def _verilog_sat_array(args: argparse.Namespace) -> int:
+    from hw.sat_config import IntFormat, NMPattern, SatArrayConfig
+
+    try:
+        patterns = tuple(NMPattern.parse(p) for p in args.patterns.split(","))
+        config = SatArrayConfig(rows=args.rows, cols=args.cols, patterns=patterns,
+                                dtype=IntFormat(args.dtype), max_reduction=args.max_reduction)
+    except ValueError as error:
+        return _fail(str(error))
+    from hw.sat_array import SatArray
+
+    _progress(f"generating Verilog of the SAT PE array for {config} ...")
+    return _export(SatArray(config), "sat_array", config, args.out)
+
+
+def _export(component: object, name: str, config: object, out: Path) -> int:
+    """Write the Verilog, its sidecar and waivers, lint it; exit status 1 on lint warnings."""
+    from hw.export import export_verilog, lint_verilog
+
+    verilog_path, json_path = export_verilog(component, name=name, out_dir=out, config=config)
     _progress(f"linting {verilog_path} with Verilator ...")
     warnings = lint_verilog(verilog_path)
     print(verilog_path)
@@ -78,6 +100,14 @@ def _verilog_topk(args: argparse.Namespace) -> int:
     if warnings:
         _progress(f"{len(warnings)} lint warning(s) in {verilog_path}")
         return 1
+    return 0
+
+
+def _bench_sat(args: argparse.Namespace) -> int:
+    from sim.sat_bench import format_table, layer_bench
+
+    rows = layer_bench(seed=args.seed, progress=_progress)
+    print(json.dumps([asdict(r) for r in rows], indent=2) if args.json else format_table(rows))
     return 0
 
 
@@ -130,6 +160,26 @@ def _add_verilog(commands: argparse._SubParsersAction) -> None:
                       help="output folder (created if missing)")
     topk.set_defaults(handler=_verilog_topk)
 
+    sat = blocks.add_parser(
+        "sat-array",
+        help="the SAT PE array (dense and N:M GEMMs, OS and WS dataflows)",
+        description="Write sat_array.v, sat_array.json and sat_array.vlt into DIR, then lint "
+        "sat_array.v with Verilator (exit status 1 if it warns).",
+    )
+    sat.add_argument("--rows", type=integer, default=8, metavar="R",
+                     help="PE rows" + default)
+    sat.add_argument("--cols", type=integer, default=8, metavar="C",
+                     help="PE columns" + default)
+    sat.add_argument("--patterns", default="2:4,2:8", metavar="N:M[,N:M...]",
+                     help="N:M patterns besides dense" + default)
+    sat.add_argument("--dtype", choices=["int8", "int16"], default="int8",
+                     help="operand format" + default)
+    sat.add_argument("--max-reduction", type=integer, default=4096, metavar="K",
+                     help="longest dense reduction of a tile; sizes the accumulators" + default)
+    sat.add_argument("--out", type=Path, required=True, metavar="DIR",
+                     help="output folder (created if missing)")
+    sat.set_defaults(handler=_verilog_sat_array)
+
 
 def _add_bench(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="benchmark a block on its cycle model")
@@ -146,6 +196,18 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     topk.add_argument("--seed", type=integer, default=DEFAULT_SEED, metavar="S",
                       help="seed of the random requests (default: %(default)s)")
     topk.set_defaults(handler=_bench_topk)
+
+    sat = blocks.add_parser(
+        "sat",
+        help="the SAT PE array: dense against every N:M pattern, RTL-measured",
+        description="Run one layer's FF GEMM (32x256 weights, 16 inputs) on the SAT PE array's "
+        "RTL in amaranth.sim, dense and every N:M pattern, OS and WS, and print measured cycles "
+        "beside the cycle model's and the speedup over dense. Takes about a minute.",
+    )
+    sat.add_argument("--json", action="store_true", help="print the results as JSON")
+    sat.add_argument("--seed", type=integer, default=1, metavar="S",
+                     help="seed of the random operands (default: %(default)s)")
+    sat.set_defaults(handler=_bench_sat)
 
 
 def _add_report(commands: argparse._SubParsersAction) -> None:
