@@ -1,8 +1,6 @@
-"""The main job's report on the top-k engine: Verilog, lint, and the parallelism sweep."""
+"""The top-k engine's section of the report: Verilog, lint, and the parallelism sweep."""
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -12,10 +10,11 @@ from matplotlib.figure import Figure
 from hw.export import export_verilog, lint_verilog
 from hw.topk import TopKEngine
 from hw.topk_config import TopKConfig
+from reports.markdown import lint_summary
 from sim.topk import ROUND_OVERHEAD
 from sim.topk_bench import DEFAULT_SEED, DEFAULT_TRIALS, BenchPoint, format_table, sweep
 
-__all__ = ["QUICK_TRIALS", "build_report"]
+__all__ = ["QUICK_TRIALS", "topk_section"]
 
 QUICK_TRIALS = 20
 # SpAtten's released latency model (TopKLatencyModel.scala, replayed in the project's reference
@@ -50,9 +49,7 @@ def _plot(points: list[BenchPoint], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def _markdown(
-    config: TopKConfig, lint: list[str], points: list[BenchPoint], trials: int, command: str
-) -> str:
+def _markdown(config: TopKConfig, lint: list[str], points: list[BenchPoint], trials: int) -> str:
     ref = next(
         p for p in points
         if (p.n, p.k, p.comparators) == (SPATTEN_REF["n"], SPATTEN_REF["k"],
@@ -62,24 +59,17 @@ def _markdown(
         p for p in points
         if (p.n, p.k, p.comparators) == (ref.n, ref.k, 2 * ref.comparators)
     )
-    lint_line = (
-        "clean (`verilator --lint-only -Wall verilog/topk.vlt verilog/topk.v`; every waiver in "
-        "`topk.vlt` carries its reason)"
-        if not lint
-        else f"{len(lint)} warning(s):\n\n```\n" + "\n".join(lint) + "\n```"
-    )
-    return f"""# sparsa report: SpAtten top-k engine
+    lint_line = lint_summary(lint, "topk")
+    return f"""## SpAtten top-k engine
 
-Produced by `{command}` (every figure below comes from this run).
-
-## Verilog
+### Verilog
 
 `verilog/topk.v` with its sidecar `verilog/topk.json` (configuration, ports and widths, tool
 versions), elaborated from `{config!r}`.
 
 Lint: {lint_line}
 
-## Parallelism sweep (analogue of SpAtten Fig. 19a)
+### Parallelism sweep (analogue of SpAtten Fig. 19a)
 
 {trials} seeded random requests per point (uniform 16-bit signed values, seed {DEFAULT_SEED}),
 P = 8 input lanes, LFSR pivot. Cycles come from the cycle model `sim.topk`, which predicts the
@@ -91,7 +81,7 @@ RTL's cycles exactly (checked against Verilator-measured cycles by `make test`, 
 
 ![quick-select cycles against comparators](topk_cycles.png)
 
-## Against SpAtten
+### Against SpAtten
 
 SpAtten's released latency model gives {SPATTEN_REF['mean']} ± {SPATTEN_REF['std']} quick-select
 cycles for n = {SPATTEN_REF['n']}, k = {SPATTEN_REF['k']} at {SPATTEN_REF['comparators']}
@@ -112,48 +102,19 @@ produces, which is why its Fig. 19a throughput stops growing beyond 16 comparato
 """
 
 
-def build_report(
-    out_dir: Path | str, *, quick: bool = False, progress: Callable[[str], None] | None = None
-) -> Path:
-    """Write the report into ``out_dir`` and return the path of its Markdown file.
-
-    The report is assembled in a temporary folder beside ``out_dir`` and moved into place at
-    the end, so an interrupted run never leaves a half-written report.
-
-    Parameters
-    ----------
-    out_dir : path
-        Report folder (replaced if it exists).
-    quick : bool
-        Use ``QUICK_TRIALS`` instead of ``DEFAULT_TRIALS`` random requests per sweep point.
-    progress : callable, optional
-        Receives a short line for each step.
-    """
-    say = progress or (lambda _msg: None)
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
+def topk_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> str:
+    """Export and lint the default engine, run the sweep, write their files into ``stage``
+    (``verilog/topk.*``, ``topk_bench.json``, ``topk_cycles.png``) and return the section."""
     trials = QUICK_TRIALS if quick else DEFAULT_TRIALS
-    command = "sparsa report" + (" --quick" if quick else "")
     config = TopKConfig()
-    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        say("exporting the top-k Verilog")
-        verilog_path, _ = export_verilog(
-            TopKEngine(config), name="topk", out_dir=stage / "verilog", config=config
-        )
-        say("linting it with Verilator")
-        lint = lint_verilog(verilog_path)
-        say(f"running the parallelism sweep ({trials} trials per point)")
-        points = sweep(trials=trials, seed=DEFAULT_SEED, progress=say)
-        (stage / "topk_bench.json").write_text(
-            json.dumps([asdict(p) for p in points], indent=2) + "\n"
-        )
-        _plot(points, stage / "topk_cycles.png")
-        (stage / "report.md").write_text(_markdown(config, lint, points, trials, command))
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    stage.rename(out)
-    return out / "report.md"
+    say("exporting the top-k Verilog")
+    verilog_path, _ = export_verilog(
+        TopKEngine(config), name="topk", out_dir=stage / "verilog", config=config
+    )
+    say("linting it with Verilator")
+    lint = lint_verilog(verilog_path)
+    say(f"running the top-k parallelism sweep ({trials} trials per point)")
+    points = sweep(trials=trials, seed=DEFAULT_SEED, progress=say)
+    (stage / "topk_bench.json").write_text(json.dumps([asdict(p) for p in points], indent=2) + "\n")
+    _plot(points, stage / "topk_cycles.png")
+    return _markdown(config, lint, points, trials)

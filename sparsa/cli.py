@@ -123,7 +123,7 @@ def _bench_topk(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from reports.topk_report import build_report
+    from reports.main_report import build_report
 
     print(build_report(args.out, quick=args.quick, progress=_progress))
     return 0

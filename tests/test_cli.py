@@ -192,7 +192,7 @@ def test_report_passes_its_options(
         return out_dir / "report.md"
 
     fake = types.SimpleNamespace(build_report=build_report)
-    monkeypatch.setitem(sys.modules, "reports.topk_report", fake)
+    monkeypatch.setitem(sys.modules, "reports.main_report", fake)
     assert run(["report"], capsys)[:2] == (0, f"{Path('build/report/report.md')}\n")
     assert run(["report", "--out", str(tmp_path), "--quick"], capsys)[0] == 0
     assert calls == [(Path("build/report"), False), (tmp_path, True)]

@@ -5,22 +5,26 @@ import json
 import pytest
 
 import reports.topk_report as topk_report
+from reports.main_report import build_report
 from sim.topk_bench import DEFAULT_COMPARATORS, DEFAULT_K_FRACTIONS, DEFAULT_SIZES
 
 
 def test_quick_report_writes_every_file(tmp_path):
     out = tmp_path / "report"
-    md = topk_report.build_report(out, quick=True)
+    md = build_report(out, quick=True)
     assert md == out / "report.md"
     text = md.read_text()
-    assert "Lint: clean" in text
+    assert text.count("Lint: clean") == 2
     assert "| 1024 | 512 | 16 |" in text
     assert f"{topk_report.QUICK_TRIALS} seeded random requests per point" in text
     points = json.loads((out / "topk_bench.json").read_text())
     assert len(points) == len(DEFAULT_SIZES) * len(DEFAULT_K_FRACTIONS) * len(DEFAULT_COMPARATORS)
     assert (out / "topk_cycles.png").read_bytes()[:4] == b"\x89PNG"
-    for name in ("topk.v", "topk.json", "topk.vlt"):
-        assert (out / "verilog" / name).is_file()
+    for name in ("topk", "sat_array"):
+        for suffix in (".v", ".json", ".vlt"):
+            assert (out / "verilog" / f"{name}{suffix}").is_file()
+    assert "## SAT PE array" in text
+    assert len(json.loads((out / "sat_bench.json").read_text())) == 12  # 2 dataflows x 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
 
 
@@ -34,6 +38,6 @@ def test_failed_report_leaves_the_old_one_and_no_temporary_files(tmp_path, monke
 
     monkeypatch.setattr(topk_report, "sweep", broken_sweep)
     with pytest.raises(RuntimeError, match="sweep failed"):
-        topk_report.build_report(out, quick=True)
+        build_report(out, quick=True)
     assert (out / "report.md").read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
