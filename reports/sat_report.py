@@ -34,6 +34,9 @@ def sat_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> str:
     dense, half = os_rows["dense"], os_rows["2:4"]
     fill = config.rows + config.cols - 1
     off = [r for r in rows if r.rtl_cycles != r.model_cycles]
+    os_dense, ws_dense = dense.rtl_cycles, next(
+        r.rtl_cycles for r in rows if (r.dataflow, r.pattern) == ("WS", "dense"))
+    faster = "OS" if os_dense < ws_dense else "WS"
     agreement = ("predicts every run's cycles exactly" if not off else
                  f"MISSES {len(off)} of {len(rows)} runs (see the table)")
     return f"""## SAT PE array
@@ -58,7 +61,8 @@ weights takes T = K N / M cycles, then R + C - 1 = {fill} cycles of skew and one
 row, so the fixed part caps the speedup below M / N ({half.speedup:.2f}x at 2:4, where the
 {dense.tiles} tiles spend {half.rtl_cycles} cycles against {dense.rtl_cycles} dense).
 Weight-stationary tiles cover {config.rows} compressed entries each, so an N:M layer needs N / M
-as many tiles, each as long as a dense one: the speedup is M / N, but for this small batch the
-weight loads and the fill make WS slower than OS in absolute cycles; the offline scheduler of a
-later issue picks the dataflow per GEMM.
+as many tiles, each as long as a dense one, and the speedup is about M / N. In absolute cycles
+{faster} is faster on this layer ({os_dense} OS against {ws_dense} WS cycles dense): WS pays a
+weight load and a fill per tile of {config.rows} entries, OS a fill per output block; the offline
+scheduler of a later issue picks the dataflow per GEMM.
 """
