@@ -248,14 +248,14 @@ class TopKEngine(wiring.Component):
             f_row = Cat(*in_row)
         f_lanes = lanes_of(f_row, P)
         f_base = f1_beat << log2[P]
-        keep_eq_flags = []
         for lane in range(P):
             value = f_lanes[lane].as_signed() if cfg.signed else f_lanes[lane]
             valid = f1_valid & (f_base + lane < n)
             is_eq = valid & (value == kth)
             m.d.comb += eq_prefix.flags[lane].eq(is_eq)
-            keep_eq_flags.append(is_eq & (eq_seen + eq_prefix.exclusive[lane] < keep_equal))
-            keep = (valid & (value > kth)) | keep_eq_flags[lane]
+            # Equal to the k-th value: kept while fewer than keep_equal equal ones came before.
+            keep_eq = is_eq & (eq_seen + eq_prefix.exclusive[lane] < keep_equal)
+            keep = (valid & (value > kth)) | keep_eq
             m.d.comb += [
                 out_ze.keep[lane].eq(keep),
                 out_ze.items[lane].eq(Cat((f_base + lane)[:iw], f_lanes[lane])),
