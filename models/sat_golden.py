@@ -25,6 +25,7 @@ __all__ = [
     "gemm_ff",
     "gemm_wu",
     "nm_generate",
+    "sore_tile",
 ]
 
 
@@ -162,3 +163,41 @@ def gemm_wu(dy: torch.Tensor, x: torch.Tensor, config: SatArrayConfig) -> torch.
     """WU: ``dW = dY X^T`` (dense)."""
     xt = check_operands(x, config.dtype, "X").T.contiguous()
     return compressed_matmul(dy, dy, xt, None, config)
+
+
+def sore_tile(
+    tile: torch.Tensor, n: int, direction: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One copy of a dense tile compressed to N:M, lane by lane, as the SORE produces it.
+
+    Parameters
+    ----------
+    tile : 2-D integer tensor
+        ``M x L`` dense weights (M output channels x L reduction positions), M one of
+        :data:`hw.sat_config.SUPPORTED_M` and L a multiple of M.
+    n : int
+        Survivors per group, 1 to M - 1.
+    direction : str
+        ``"FF"``: groups of M consecutive reduction positions; group g of row i is lane
+        i * (L / M) + g. ``"BP"``: groups along the output channels; column l is lane l.
+
+    Returns
+    -------
+    values, indices : torch.Tensor
+        int64 tensors of shape ``L x N``: per lane, the kept values and their in-group indices
+        (increasing), by :func:`nm_generate`.
+    """
+    t = torch.as_tensor(tile)
+    if t.dim() != 2:
+        raise ValueError(f"tile must be a matrix, got shape {tuple(t.shape)}")
+    m, lanes = t.shape
+    pattern = NMPattern(n, m)
+    if lanes % m:
+        raise ValueError(f"the tile's {lanes} columns are not a multiple of M = {m}")
+    if direction == "FF":
+        values, indices = nm_generate(t, pattern)
+    elif direction == "BP":
+        values, indices = nm_generate(t.T, pattern)
+    else:
+        raise ValueError(f"direction must be 'FF' or 'BP', not {direction!r}")
+    return values.reshape(lanes, n), indices.reshape(lanes, n)
