@@ -140,7 +140,7 @@ class SoreConfig:
     Parameters
     ----------
     lanes : int
-        L, groups reduced in parallel (1 to 64; SAT uses 32).
+        L, groups reduced in parallel (1 to 64, a multiple of ``m``; SAT uses 32).
     m : int
         Group size M, one of :data:`SUPPORTED_M`; N (1 to M - 1) is chosen per request.
     dtype : IntFormat
@@ -156,6 +156,9 @@ class SoreConfig:
             raise ValueError(f"lanes must be an integer from 1 to 64, not {self.lanes!r}")
         if not is_int(self.m) or self.m not in SUPPORTED_M:
             raise ValueError(f"m must be one of {SUPPORTED_M}, not {self.m!r}")
+        if self.lanes % self.m:
+            raise ValueError(f"lanes must be a multiple of m (a tile row holds whole FF groups), "
+                             f"not lanes={self.lanes} with m={self.m}")
         if not isinstance(self.dtype, IntFormat):
             raise ValueError(f"dtype must be one of {[f.value for f in IntFormat]}, "
                              f"not {self.dtype!r}")

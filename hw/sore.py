@@ -200,7 +200,6 @@ class Sore(wiring.Component):
     Parameters
     ----------
     config : SoreConfig
-        ``config.lanes`` must be a multiple of ``config.m`` (a tile row holds whole FF groups).
 
     Members
     -------
@@ -215,9 +214,6 @@ class Sore(wiring.Component):
     def __init__(self, config: SoreConfig) -> None:
         if not isinstance(config, SoreConfig):
             raise TypeError(f"config must be a SoreConfig, not {type(config).__name__}")
-        if config.lanes % config.m:
-            raise ValueError(f"lanes must be a multiple of m (a tile row holds whole FF groups), "
-                             f"not lanes={config.lanes} with m={config.m}")
         self._config = config
         super().__init__({
             "cmd": In(stream.Signature(cmd_layout(config))),

@@ -6,6 +6,7 @@ Subcommands::
                         [--signed | --no-signed] [--pivot {middle,lfsr}] [--seed S] --out DIR
     sparsa verilog sat-array [--rows R] [--cols C] [--patterns 2:4,2:8] [--dtype int8|int16]
                              [--max-reduction K] --out DIR
+    sparsa verilog sore [--lanes L] [--m M] [--dtype int8|int16] --out DIR
     sparsa bench topk [--json] [--trials T] [--seed S]
     sparsa bench sat [--json] [--seed S]
     sparsa report [--out DIR] [--quick]
@@ -84,6 +85,20 @@ def _verilog_sat_array(args: argparse.Namespace) -> int:
 
     _progress(f"generating Verilog of the SAT PE array for {config} ...")
     return _export(SatArray(config), "sat_array", config, args.out)
+
+
+def _verilog_sore(args: argparse.Namespace) -> int:
+    from hw.sat_config import IntFormat, SoreConfig
+
+    try:
+        config = SoreConfig(lanes=args.lanes, m=args.m, dtype=IntFormat(args.dtype))
+        from hw.sore import Sore
+
+        component = Sore(config)
+    except ValueError as error:
+        return _fail(str(error))
+    _progress(f"generating Verilog of the SORE for {config} ...")
+    return _export(component, "sore", config, args.out)
 
 
 def _export(component: object, name: str, config: object, out: Path) -> int:
@@ -179,6 +194,22 @@ def _add_verilog(commands: argparse._SubParsersAction) -> None:
     sat.add_argument("--out", type=Path, required=True, metavar="DIR",
                      help="output folder (created if missing)")
     sat.set_defaults(handler=_verilog_sat_array)
+
+    sore = blocks.add_parser(
+        "sore",
+        help="SAT's sparse online reduction engine (the hardware N:M weight generator)",
+        description="Write sore.v, sore.json and sore.vlt into DIR, then lint sore.v with "
+        "Verilator (exit status 1 if it warns). N is chosen per command, 1 to M - 1.",
+    )
+    sore.add_argument("--lanes", type=integer, default=32, metavar="L",
+                      help="groups reduced in parallel, a multiple of M" + default)
+    sore.add_argument("--m", type=integer, default=8, metavar="M",
+                      help="group size: 2, 4, 8 or 16" + default)
+    sore.add_argument("--dtype", choices=["int8", "int16"], default="int8",
+                      help="weight format" + default)
+    sore.add_argument("--out", type=Path, required=True, metavar="DIR",
+                      help="output folder (created if missing)")
+    sore.set_defaults(handler=_verilog_sore)
 
 
 def _add_bench(commands: argparse._SubParsersAction) -> None:

@@ -196,3 +196,18 @@ def test_report_passes_its_options(
     assert run(["report"], capsys)[:2] == (0, f"{Path('build/report/report.md')}\n")
     assert run(["report", "--out", str(tmp_path), "--quick"], capsys)[0] == 0
     assert calls == [(Path("build/report"), False), (tmp_path, True)]
+
+
+def test_verilog_sore_writes_lint_clean_verilog_and_rejects_bad_lanes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(["verilog", "sore", "--lanes", "6", "--m", "4", "--out",
+                          str(tmp_path)], capsys)
+    assert status == 2 and err.count("\n") == 1 and "lanes must be a multiple of m" in err, err
+    status, _, err = run(["verilog", "sore", "--m", "3", "--out", str(tmp_path)], capsys)
+    assert status == 2 and "m must be one of (2, 4, 8, 16), not 3" in err, err
+    assert list(tmp_path.iterdir()) == []
+    status, out, err = run(["verilog", "sore", "--lanes", "4", "--m", "2", "--out",
+                            str(tmp_path)], capsys)
+    assert status == 0, err
+    assert out.splitlines() == [str(tmp_path / "sore.v"), str(tmp_path / "sore.json")]
