@@ -16,6 +16,8 @@ entries (zeros included when it has fewer than N non-zeros).
 import torch
 
 from hw.sat_config import IntFormat, NMPattern, SatArrayConfig
+from models.nm_sparsity import compress, nm_mask
+from models.nm_sparsity import decompress as nm_decompress
 
 __all__ = [
     "check_operands",
@@ -67,38 +69,22 @@ def nm_generate(weights: torch.Tensor, pattern: NMPattern) -> tuple[torch.Tensor
         int64 tensors of shape ``rows x (K / M * N)``: the kept values and their in-group indices
         (increasing within each group).
     """
-    w = torch.as_tensor(weights)
-    if w.dim() != 2:
-        raise ValueError(f"weights must be a matrix, got shape {tuple(w.shape)}")
-    rows, k = w.shape
-    n, m = pattern.n, pattern.m
-    if k % m:
-        raise ValueError(f"the reduction length {k} is not a multiple of M = {m} ({pattern})")
-    groups = w.to(torch.int64).reshape(rows, k // m, m)
-    # Rank by (-|w|, index): a stable sort on -|w| keeps equal magnitudes in index order.
-    order = torch.sort(-groups.abs(), dim=2, stable=True).indices[..., :n]
-    indices = torch.sort(order, dim=2).values
-    values = torch.gather(groups, 2, indices)
-    return values.reshape(rows, -1), indices.reshape(rows, -1)
+    w = torch.as_tensor(weights).to(torch.int64)
+    if w.dim() == 2 and w.shape[1] % pattern.m:
+        raise ValueError(f"the reduction length {w.shape[1]} is not a multiple of "
+                         f"M = {pattern.m} ({pattern})")
+    return compress(w * nm_mask(w, pattern), pattern)
 
 
 def decompress(
     values: torch.Tensor, indices: torch.Tensor, pattern: NMPattern
 ) -> torch.Tensor:
     """Dense ``rows x K`` matrix of compressed N:M rows (inverse of :func:`nm_generate`)."""
-    v, i = torch.as_tensor(values).to(torch.int64), torch.as_tensor(indices).to(torch.int64)
-    if v.shape != i.shape or v.dim() != 2 or v.shape[1] % pattern.n:
-        raise ValueError(
-            f"values and indices must be equal matrices with a multiple of N = {pattern.n} "
-            f"columns, got {tuple(v.shape)} and {tuple(i.shape)}"
-        )
-    if ((i < 0) | (i >= pattern.m)).any():
-        raise ValueError(f"indices must lie in 0..{pattern.m - 1} for {pattern}")
-    rows, t = v.shape
-    groups = t // pattern.n
-    dense = torch.zeros(rows, groups, pattern.m, dtype=torch.int64)
-    dense.scatter_add_(2, i.reshape(rows, groups, pattern.n), v.reshape(rows, groups, pattern.n))
-    return dense.reshape(rows, groups * pattern.m)
+    v = torch.as_tensor(values).to(torch.int64)
+    if v.dim() != 2 or v.shape[1] % pattern.n:
+        raise ValueError(f"values must be a matrix with a multiple of N = {pattern.n} columns, "
+                         f"got shape {tuple(v.shape)}")
+    return nm_decompress(v, torch.as_tensor(indices), pattern, v.shape[1] // pattern.n * pattern.m)
 
 
 def compressed_matmul(
