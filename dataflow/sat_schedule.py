@@ -1,0 +1,187 @@
+"""Training GEMMs of a network, mapped onto SAT's PE array: tiles, cycles and operand traffic.
+
+For every Conv2d/Linear layer (:func:`models.cnn_zoo.layer_gemms`) training runs three GEMMs
+(``models.sat_golden`` states them): FF ``Y = (W o Mf) X`` and BP ``dX = (W o Mb)^T dY`` are N:M
+sparse for BDWP layers, WU ``dW = dY X^T`` is dense; the first layer needs no BP. Each GEMM is
+``A (rows x K) x B (K x cols)`` with A the (possibly compressed) weight operand.
+
+:func:`plan_gemm` cuts a GEMM into the array's tiles exactly as :mod:`dataflow.sat_tiles` does
+(output-stationary: blocks of R rows x C columns over a reduction chunk; weight-stationary:
+blocks of C rows x R compressed entries streaming every column) and adds up their cycles with the
+RTL-validated :func:`sim.sat_array.tile_cycles` formula, in closed form over all tiles (no loop
+per tile). Reductions longer than the array's accumulators allow (``max_reduction``) and column
+streams longer than the command's length field are cut into chunks whose partial sums the output
+buffer adds up (the tiling layer's job, as for weight-stationary tiles).
+
+Operand traffic follows the loop order: with A resident, each block of A rows is loaded once and
+B is streamed once per block of A rows (once in all if the whole of B fits the B buffer); with B
+resident the roles swap. Outputs are written once, in the operand format.
+"""
+
+from dataclasses import dataclass
+from math import ceil
+
+from hw.sat_array import OS, WS
+from hw.sat_config import NMPattern, SatArrayConfig
+
+__all__ = ["PHASES", "GemmOp", "GemmPlan", "plan_gemm", "training_gemms"]
+
+PHASES = ("FF", "BP", "WU")
+
+
+@dataclass(frozen=True)
+class GemmOp:
+    """One training GEMM: ``A (rows x reduction) x B (reduction x cols)``.
+
+    ``pattern`` is the N:M pattern of A along the reduction (None when dense); ``count`` is how
+    many identical GEMMs run (a grouped convolution runs one per group).
+    """
+
+    layer: str
+    phase: str
+    rows: int
+    reduction: int
+    cols: int
+    pattern: NMPattern | None
+    count: int = 1
+
+    @property
+    def macs(self) -> int:
+        """Dense multiply-accumulates (what a dense array would do)."""
+        return self.count * self.rows * self.reduction * self.cols
+
+    @property
+    def entries(self) -> int:
+        """Compressed entries per row of A: the reduction times N / M (all of it when dense)."""
+        if self.pattern is None:
+            return self.reduction
+        return self.reduction // self.pattern.m * self.pattern.n
+
+
+def training_gemms(layers: list, *, first_bp: bool = False) -> list[GemmOp]:
+    """The FF, BP and WU GEMMs of one training iteration, in execution order.
+
+    Parameters
+    ----------
+    layers : list of models.cnn_zoo.LayerGemm
+        In forward order. A layer whose ``pattern`` is set runs FF and BP N:M sparse.
+    first_bp : bool
+        Whether the first layer's BP runs (its input gradient is not needed; default False).
+    """
+    ops = [GemmOp(layer.name, "FF", layer.ff.m, layer.ff.k, layer.ff.n, layer.pattern,
+                  layer.groups) for layer in layers]
+    for i, layer in enumerate(reversed(layers)):
+        if i < len(layers) - 1 or first_bp:
+            ops.append(GemmOp(layer.name, "BP", layer.bp.m, layer.bp.k, layer.bp.n,
+                              layer.pattern, layer.groups))
+        ops.append(GemmOp(layer.name, "WU", layer.wu.m, layer.wu.k, layer.wu.n, None,
+                          layer.groups))
+    return ops
+
+
+@dataclass(frozen=True)
+class GemmPlan:
+    """A GEMM's tiles on the array and the operand bytes its loop order moves.
+
+    Attributes
+    ----------
+    op : GemmOp
+    dataflow : int
+        :data:`hw.sat_array.OS` or :data:`hw.sat_array.WS`.
+    a_resident : bool
+        Loop order: A blocks stay on chip while B streams (else the reverse).
+    tiles : int
+        Array commands, all repetitions included.
+    cycles : int
+        Array cycles of all tiles run back to back (:func:`sim.sat_array.sequence_cycles`).
+    a_bytes, b_bytes, out_bytes : int
+        Bytes of A (values and indices), B and the output moved between DRAM and chip.
+    """
+
+    op: GemmOp
+    dataflow: int
+    a_resident: bool
+    tiles: int
+    cycles: int
+    a_bytes: int
+    b_bytes: int
+    out_bytes: int
+
+    @property
+    def bytes(self) -> int:
+        return self.a_bytes + self.b_bytes + self.out_bytes
+
+
+def plan_gemm(
+    op: GemmOp,
+    array: SatArrayConfig,
+    *,
+    dataflow: int,
+    a_resident: bool,
+    b_buffer_bytes: int,
+    a_buffer_bytes: int,
+) -> GemmPlan:
+    """Tile ``op`` onto ``array`` with ``dataflow`` and count its cycles and operand bytes.
+
+    Parameters
+    ----------
+    op : GemmOp
+    array : SatArrayConfig
+        Its patterns must include ``op.pattern``.
+    dataflow : int
+        OS or WS.
+    a_resident : bool
+        Loop order (see the module docstring).
+    a_buffer_bytes, b_buffer_bytes : int
+        On-chip capacity for the resident operand's whole matrix (when it fits, the streamed
+        operand is read only once).
+    """
+    R, C, w = array.rows, array.cols, array.dtype.width
+    p = op.pattern
+    if p is not None and p not in array.patterns:
+        raise ValueError(f"{op.layer} {op.phase}: pattern {p} is not supported by the array "
+                         f"(it has {[str(q) for q in array.patterns]} and dense)")
+    n, m = (1, 1) if p is None else (p.n, p.m)
+    if op.reduction % m:
+        raise ValueError(f"{op.layer} {op.phase}: reduction {op.reduction} is not a multiple "
+                         f"of M = {m}")
+    entries = op.entries
+    length_cap = 1 << array.max_reduction.bit_length()  # largest command length
+    if dataflow == OS:
+        # Reduction chunks of at most max_reduction dense positions (whole groups of M).
+        # The chunks partition a row's entries, the row blocks the rows.
+        n_k = ceil(op.reduction / (array.max_reduction // m * m))
+        n_r, n_c = ceil(op.rows / R), ceil(op.cols / C)
+        tiles = n_r * n_c * n_k
+        # tile cycles = T + R + C - 1 + rows, summed over row blocks, column blocks, chunks.
+        cycles = entries * n_r * n_c + tiles * (R + C - 1) + op.rows * n_c * n_k
+    elif dataflow == WS:
+        slots = R // n * n
+        if slots == 0:
+            raise ValueError(f"a weight-stationary tile needs at least N = {n} rows, "
+                             f"the array has {R}")
+        # Entry chunks of ``slots`` partition a row's entries, column chunks the columns.
+        n_t, n_r, n_c = ceil(entries / slots), ceil(op.rows / C), ceil(op.cols / length_cap)
+        # tile cycles = rows loaded + columns streamed + R + C.
+        sum_loaded = entries * n_r * n_c
+        sum_cols = op.cols * n_r * n_t
+        tiles = n_r * n_t * n_c
+        cycles = sum_loaded + sum_cols + tiles * (R + C)
+    else:
+        raise ValueError(f"dataflow must be OS ({OS}) or WS ({WS}), not {dataflow!r}")
+    cycles += tiles - 1  # one idle cycle between commands
+    a_bytes = ceil(op.rows * entries * (w + (0 if p is None else p.index_width)) / 8)
+    b_bytes = ceil(op.reduction * op.cols * w / 8)
+    a_blocks = ceil(op.rows / (R if dataflow == OS else C))
+    b_blocks = ceil(op.cols / C) if dataflow == OS else 1
+    if a_resident:
+        b_reads = 1 if b_bytes <= b_buffer_bytes else a_blocks
+        a_reads = 1
+    else:
+        a_reads = 1 if a_bytes <= a_buffer_bytes else b_blocks
+        b_reads = 1
+    out_bytes = ceil(op.rows * op.cols * w / 8)
+    return GemmPlan(op, dataflow, a_resident, tiles * op.count,
+                    cycles * op.count + op.count - 1,
+                    a_bytes * a_reads * op.count, b_bytes * b_reads * op.count,
+                    out_bytes * op.count)
