@@ -28,7 +28,7 @@ from hw.params import is_int
 from hw.sat_config import SoreConfig
 from hw.sore import BP, FF, cmd_layout
 
-__all__ = ["REJECT_CYCLES", "command_cycles", "last_beat_cycles"]
+__all__ = ["REJECT_CYCLES", "command_cycles", "last_beat_cycles", "stream_cycles"]
 
 REJECT_CYCLES = 3
 
@@ -82,3 +82,19 @@ def last_beat_cycles(config: SoreConfig, commands: Iterable[tuple[int, int]]) ->
         result.append(finish + 1)
         start = handoff
     return result
+
+
+def stream_cycles(config: SoreConfig, *, n: int, copies: int, count: int) -> int:
+    """Edge of the last beat of ``count`` identical good commands run back to back.
+
+    In steady state the double-buffered tile loads overlap the reductions, so each command
+    adds ``copies * M`` cycles after the first tile's M load cycles: M + count * c * M + 1
+    (equal to the last entry of :func:`last_beat_cycles`, without a loop over commands).
+    """
+    c = _copies(config, n, copies)
+    if not c:
+        raise ValueError(f"stream_cycles needs good commands; N = {n} with copies = {copies} "
+                         f"is rejected by the SORE")
+    if count < 1:
+        raise ValueError(f"count must be at least 1, not {count!r}")
+    return config.m + count * c * config.m + 1

@@ -6,7 +6,7 @@ from itertools import pairwise
 import pytest
 
 from hw.sat_config import SoreConfig
-from sim.sore import REJECT_CYCLES, command_cycles, last_beat_cycles
+from sim.sore import REJECT_CYCLES, command_cycles, last_beat_cycles, stream_cycles
 
 CONFIG = SoreConfig()  # M = 8
 
@@ -68,3 +68,13 @@ def test_fields_the_command_cannot_hold_are_errors(kwargs, message):
         command_cycles(CONFIG, **kwargs)
     with pytest.raises(ValueError, match=message):
         last_beat_cycles(CONFIG, [(kwargs["n"], kwargs["copies"])])
+
+
+@pytest.mark.parametrize(("m", "n", "copies"), [(2, 1, 1), (4, 2, 3), (8, 2, 2), (16, 15, 3)])
+def test_stream_cycles_is_the_closed_form_of_back_to_back_commands(m, n, copies):
+    config = SoreConfig(lanes=16, m=m)
+    for count in (1, 2, 7):
+        assert stream_cycles(config, n=n, copies=copies, count=count) == last_beat_cycles(
+            config, [(n, copies)] * count)[-1]
+    with pytest.raises(ValueError, match="rejected by the SORE"):
+        stream_cycles(config, n=0, copies=1, count=3)
