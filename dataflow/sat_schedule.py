@@ -96,6 +96,8 @@ class GemmPlan:
         Array cycles of all tiles run back to back (:func:`sim.sat_array.sequence_cycles`).
     a_bytes, b_bytes, out_bytes : int
         Bytes of A (values and indices), B and the output moved between DRAM and chip.
+    a_fed_bits, b_fed_bits : int
+        Bits of A and B read from the on-chip buffers into the array's edges, all tiles.
     """
 
     op: GemmOp
@@ -106,6 +108,8 @@ class GemmPlan:
     a_bytes: int
     b_bytes: int
     out_bytes: int
+    a_fed_bits: int
+    b_fed_bits: int
 
     @property
     def bytes(self) -> int:
@@ -155,6 +159,7 @@ def plan_gemm(
         tiles = n_r * n_c * n_k
         # tile cycles = T + R + C - 1 + rows, summed over row blocks, column blocks, chunks.
         cycles = entries * n_r * n_c + tiles * (R + C - 1) + op.rows * n_c * n_k
+        a_passes = n_c  # a block of A rows is fed once per block of columns
     elif dataflow == WS:
         slots = R // n * n
         if slots == 0:
@@ -167,6 +172,7 @@ def plan_gemm(
         sum_cols = op.cols * n_r * n_t
         tiles = n_r * n_t * n_c
         cycles = sum_loaded + sum_cols + tiles * (R + C)
+        a_passes = n_c  # the stationary entries are reloaded for each column chunk
     else:
         raise ValueError(f"dataflow must be OS ({OS}) or WS ({WS}), not {dataflow!r}")
     cycles += tiles - 1  # one idle cycle between commands
@@ -181,7 +187,9 @@ def plan_gemm(
         a_reads = 1 if a_bytes <= a_buffer_bytes else b_blocks
         b_reads = 1
     out_bytes = ceil(op.rows * op.cols * w / 8)
+    a_fed = op.rows * entries * a_passes * (w + (0 if p is None else p.index_width))
+    b_fed = op.reduction * op.cols * a_blocks * w  # B is fed once per block of A rows
     return GemmPlan(op, dataflow, a_resident, tiles * op.count,
                     cycles * op.count + op.count - 1,
                     a_bytes * a_reads * op.count, b_bytes * b_reads * op.count,
-                    out_bytes * op.count)
+                    out_bytes * op.count, a_fed * op.count, b_fed * op.count)
