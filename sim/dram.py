@@ -63,6 +63,8 @@ def _is_count(x: object) -> bool:
 def _sizes(nbytes: "int | npt.ArrayLike") -> np.ndarray:
     """Transfer sizes as a flat int64 array, checked to be non-negative integers."""
     sizes = np.asarray(nbytes)
+    if sizes.size == 0:  # an empty list is float64 to numpy
+        return np.zeros(0, dtype=np.int64)
     if sizes.dtype == np.bool_ or not np.issubdtype(sizes.dtype, np.integer):
         raise ValueError(f"nbytes must be a non-negative integer or an array of them, "
                          f"not {nbytes!r}")
@@ -275,6 +277,8 @@ def transfer_cycles(spec: DramSpec, nbytes: int, clock_hz: float, *,
 
 def _cycle_array(values: npt.ArrayLike, name: str) -> np.ndarray:
     array = np.asarray(values)
+    if array.ndim == 1 and array.size == 0:  # an empty list is float64 to numpy
+        return np.zeros(0, dtype=np.int64)
     if array.ndim != 1 or array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"{name} must be a 1-D array of integers, not {values!r}")
     if (array < 0).any():
