@@ -23,7 +23,7 @@ double-buffered sequence of steps.
 
 import math
 from fractions import Fraction
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import numpy.typing as npt
@@ -257,7 +257,7 @@ def transfer_seconds(spec: DramSpec, nbytes: int, *, channels_used: int | None =
     """
     if not _is_count(nbytes):
         raise ValueError(f"nbytes must be a non-negative integer, not {nbytes!r}")
-    return float(nbytes / _sustained(spec, channels_used))
+    return float(int(nbytes) / _sustained(spec, channels_used))
 
 
 def transfer_cycles(spec: DramSpec, nbytes: int, clock_hz: float, *,
@@ -269,10 +269,10 @@ def transfer_cycles(spec: DramSpec, nbytes: int, clock_hz: float, *,
     """
     if not _is_count(nbytes):
         raise ValueError(f"nbytes must be a non-negative integer, not {nbytes!r}")
-    if not isinstance(clock_hz, int | float) or isinstance(clock_hz, bool) \
+    if not isinstance(clock_hz, Real) or isinstance(clock_hz, bool) \
             or not math.isfinite(clock_hz) or clock_hz <= 0:
         raise ValueError(f"clock_hz must be a positive number, not {clock_hz!r}")
-    return math.ceil(nbytes * Fraction(clock_hz) / _sustained(spec, channels_used))
+    return math.ceil(int(nbytes) * Fraction(float(clock_hz)) / _sustained(spec, channels_used))
 
 
 def _cycle_array(values: npt.ArrayLike, name: str) -> np.ndarray:

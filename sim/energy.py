@@ -9,7 +9,8 @@ actions (:data:`ACTIONS`) are:
 * ``sram_read_bit``, ``sram_write_bit``: one bit read from or written to an on-chip buffer;
 * ``dram_read_bit``, ``dram_write_bit``: one bit moved from or to DRAM (count burst-rounded
   bytes, :meth:`sim.dram.DramTraffic.bytes`, times 8);
-* ``sore_group``: one N:M group reduced by a SORE lane for one copy (SAT);
+* ``sore_group``: one N:M group reduced by a SORE lane for one copy (SAT; the figure is for the
+  group size and weight width the target's comment states);
 * ``topk_element``: one element entering a top-k engine, all its quick-select rounds and the
   final filter included (SpAtten).
 

@@ -81,8 +81,6 @@ class _Rule:
 _TEXT = _Rule(str)
 _POSITIVE_INT = _Rule(int, 0)
 _POSITIVE = _Rule(float, 0)
-_NON_NEGATIVE = _Rule(float, 0, low_included=True)
-_COUNT = _Rule(int, 0, low_included=True)
 
 _DRAM_RULES = {
     "kind": _TEXT,
@@ -93,10 +91,18 @@ _DRAM_RULES = {
     "read_pj_per_bit": _POSITIVE,
     "write_pj_per_bit": _POSITIVE,
 }
-_TOP_RULES = {"name": _TEXT, "description": _TEXT, "clock_hz": _POSITIVE, "static_w": _NON_NEGATIVE}
-_SRAM_RULE = _POSITIVE_INT
-_RESOURCE_RULE = _COUNT
-_ENERGY_RULE = _POSITIVE
+_TOP_RULES = {
+    "name": _TEXT,
+    "description": _TEXT,
+    "clock_hz": _POSITIVE,
+    "static_w": _Rule(float, 0, low_included=True),
+}
+# Rule for every entry of the tables with free keys.
+_ENTRY_RULES = {
+    "sram_bytes": _POSITIVE_INT,
+    "resources": _Rule(int, 0, low_included=True),
+    "energy": _POSITIVE,
+}
 _TABLES = ("dram", "sram_bytes", "resources", "energy")
 # Energy actions whose figure is a [dram] field.
 _DRAM_ACTIONS = {"dram_read_bit": "read_pj_per_bit", "dram_write_bit": "write_pj_per_bit"}
@@ -105,6 +111,18 @@ _DRAM_ACTIONS = {"dram_read_bit": "read_pj_per_bit", "dram_write_bit": "write_pj
 def _check_rules(values: Mapping[str, object], rules: Mapping[str, _Rule], prefix: str) -> None:
     for name, rule in rules.items():
         rule.check(prefix + name, values[name])
+
+
+def _check_entries(table: str, values: Mapping[str, object]) -> None:
+    for key, value in values.items():
+        _ENTRY_RULES[table].check(f"{table}.{key}", value)
+
+
+def _floats(obj: object, rules: Mapping[str, _Rule]) -> None:
+    """Store the float fields of a frozen dataclass as floats (a TOML file may write 200)."""
+    for name, rule in rules.items():
+        if rule.kind is float:
+            object.__setattr__(obj, name, float(getattr(obj, name)))
 
 
 @dataclass(frozen=True)
@@ -138,6 +156,7 @@ class DramSpec:
 
     def __post_init__(self) -> None:
         _check_rules({f.name: getattr(self, f.name) for f in fields(self)}, _DRAM_RULES, "")
+        _floats(self, _DRAM_RULES)
 
     @property
     def peak_bytes_per_s(self) -> float:
@@ -183,9 +202,9 @@ class Target:
 
     def __post_init__(self) -> None:
         _check_rules({k: getattr(self, k) for k in _TOP_RULES}, _TOP_RULES, "")
-        for table, rule in (("sram_bytes", _SRAM_RULE), ("resources", _RESOURCE_RULE)):
-            for key, value in getattr(self, table).items():
-                rule.check(f"{table}.{key}", value)
+        _floats(self, _TOP_RULES)
+        for table in ("sram_bytes", "resources"):
+            _check_entries(table, getattr(self, table))
         if not isinstance(self.dram, DramSpec):
             raise ValueError(f"dram must be a DramSpec, not {self.dram!r}")
         if not isinstance(self.energy, EnergyTable):
@@ -297,10 +316,8 @@ def _parse(data: dict[str, object], sources: dict[str, str]) -> Target:
     _check_keys(dram, tuple(_DRAM_RULES), "dram.")
     _check_rules(dram, _DRAM_RULES, "dram.")
     _check_keys(data["energy"], tuple(a for a in ACTIONS if a not in _DRAM_ACTIONS), "energy.")
-    for table, rule in (("sram_bytes", _SRAM_RULE), ("resources", _RESOURCE_RULE),
-                        ("energy", _ENERGY_RULE)):
-        for key, value in data[table].items():
-            rule.check(f"{table}.{key}", value)
+    for table in _ENTRY_RULES:
+        _check_entries(table, data[table])
     energy = dict(data["energy"])
     energy_sources = {a: sources[f"energy.{a}"] for a in energy if f"energy.{a}" in sources}
     for action, field in _DRAM_ACTIONS.items():
@@ -310,13 +327,12 @@ def _parse(data: dict[str, object], sources: dict[str, str]) -> Target:
     return Target(
         name=data["name"],
         description=data["description"],
-        clock_hz=float(data["clock_hz"]),
-        dram=DramSpec(**{k: float(v) if _DRAM_RULES[k].kind is float else v
-                         for k, v in dram.items()}),
+        clock_hz=data["clock_hz"],
+        dram=DramSpec(**dram),
         sram_bytes=data["sram_bytes"],
         resources=data["resources"],
         energy=EnergyTable(pj=energy, sources=energy_sources),
-        static_w=float(data["static_w"]),
+        static_w=data["static_w"],
         sources=sources,
     )
 

@@ -189,6 +189,8 @@ def test_transfer_cycles_are_exact_for_whole_cycles():
     assert transfer_cycles(spec, 513, 1e9) == 2
     assert transfer_cycles(spec, 512 * 10**9, 1e9) == 10**9
     assert transfer_cycles(spec, 0, 1e9) == 0
+    assert transfer_cycles(spec, np.int64(1024), np.float64(1e9)) == 2
+    assert transfer_seconds(spec, np.int64(512)) == 1e-9
 
 
 def _cycle_by_cycle(c, t):

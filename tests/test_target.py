@@ -192,3 +192,10 @@ def test_direct_construction_is_validated():
         dataclasses.replace(target, sram_bytes={"x": -1})
     faster = dataclasses.replace(target, clock_hz=300e6)
     assert faster.clock_hz == 300e6 and faster.dram == target.dram
+
+
+def test_floats_may_be_written_as_integers(tmp_path):
+    path = _edited(tmp_path, "clock_hz = 200e6", "clock_hz = 200_000_000")
+    target = load_target(path)
+    assert target == load_target("vcu1525")
+    assert isinstance(target.clock_hz, float)
