@@ -173,8 +173,8 @@ def test_sources_come_from_comment_blocks_and_line_comments(tmp_path):
     target = load_target(path)
     assert target.dram.kind == "DDR4 #2400"
     assert target.sources["dram.kind"].endswith("sat.md §7 [C]). the speed grade")
-    assert target.sources["resources.dsps"] == ("DSP48E2 slices (sat.md §7 [C], consistent "
-                                                "with DS890)")
+    assert target.sources["resources.uram"] == "UltraRAM blocks (sat.md §7 [C])"
+    assert target.sources["resources.dsps"].startswith("DSP48E2 slices (sat.md §7: from a")
     # A blank line ends a comment block: the [energy] header's block is not mac_int8's.
     assert target.sources["energy.mac_int8"].startswith("estimate:")
 
