@@ -1,0 +1,294 @@
+"""Network-scale simulation of one SAT training iteration on a target.
+
+The iteration is the list of training GEMMs of :func:`dataflow.sat_schedule.training_gemms`
+(FF forward, then BP and WU backward), each run on the PE array with the cycles of the
+RTL-validated tile model (:func:`dataflow.sat_schedule.plan_gemm`), its operands moved by the
+DRAM model of the target, and the N:M weight copies of every sparse layer produced by the SORE
+(:func:`sim.sore.stream_cycles`, RTL-validated).
+
+Composition rules (each one a modelling choice, stated here and in the report):
+
+* **Double buffering.** A GEMM's operand transfers overlap its compute tile by tile: with t the
+  transfer and c the compute cycles of one of its n equal tiles, it takes
+  t + (n - 1) max(c, t) + c cycles (the first load and the last compute are exposed); the excess
+  over the compute cycles is counted as DRAM stall.
+* **Offline scheduling** (a technique that can be switched off): before the run, each GEMM gets
+  the dataflow (OS or WS) and loop order (A or B resident) that minimise its cycles; switched
+  off, every GEMM runs output-stationary with the weights resident.
+* **Pre-generation** (a technique that can be switched off): the SORE produces the FF- and
+  BP-grouped compressed copies of every sparse layer's weights right after the weight update,
+  beside the array; its cycles count only where they exceed the backward pass's array time, and
+  the copies are written to DRAM and read back by FF and BP. Switched off, the SORE runs on the
+  critical path before each sparse layer's FF, reading the dense weights, and again before its
+  BP, and its output goes straight to the array.
+* **Buffers.** The target's on-chip memory is split evenly between the A (weights), B
+  (activations or errors) and output buffers (an assumption); a whole operand that fits its
+  buffer is read from DRAM once.
+* **Interleave mapping** is not modelled: it needs an array that accepts a tile while draining
+  the previous one, which the RTL does not do yet, and the simulator models only what the RTL
+  does.
+* Not modelled (no RTL yet): the weight-update vector engine (the AMP-style optimizer step) and
+  the requantization of outputs to the operand format, which the output buffer is assumed to do
+  on the fly.
+"""
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from math import ceil
+
+from dataflow.sat_schedule import PHASES, GemmOp, GemmPlan, plan_gemm, training_gemms
+from hw.sat_array import OS, WS
+from hw.sat_config import IntFormat, NMPattern, SatArrayConfig, SoreConfig
+from sim.dram import DramTraffic, transfer_cycles
+from sim.energy import energy_breakdown
+from sim.sore import stream_cycles
+from sim.target import Target
+
+__all__ = [
+    "ALL_TECHNIQUES",
+    "DEFAULT_ARRAY",
+    "DEFAULT_SORE",
+    "GemmResult",
+    "SatResult",
+    "Techniques",
+    "double_buffered_cycles",
+    "simulate_iteration",
+]
+
+# The array and SORE of the network simulations. SAT's own PE-array size is not public
+# (reference sat.md 3.3); 32 x 32 INT8 PEs (1,024 MACs, within the XCVU9P's 6,840 DSP48E2) and
+# SAT's reported 32 SORE lanes are this project's assumption.
+DEFAULT_ARRAY = SatArrayConfig(
+    rows=32,
+    cols=32,
+    patterns=tuple(NMPattern.parse(p) for p in ("2:4", "4:8", "1:4", "2:8", "1:8")),
+    dtype=IntFormat.INT8,
+    max_reduction=8192,
+)
+DEFAULT_SORE = SoreConfig(lanes=32, m=8, dtype=IntFormat.INT8)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Techniques:
+    """Dataflow techniques switched on (all by default) for the ablation."""
+
+    pregen: bool = True
+    offline_schedule: bool = True
+
+
+ALL_TECHNIQUES = Techniques()
+
+
+def double_buffered_cycles(compute: int, transfer: int, tiles: int) -> int:
+    """Cycles of ``tiles`` equal tiles whose transfers overlap the previous tile's compute."""
+    if tiles < 1:
+        raise ValueError(f"tiles must be at least 1, not {tiles!r}")
+    c, t = compute / tiles, transfer / tiles
+    return ceil(t + (tiles - 1) * max(c, t) + c)
+
+
+@dataclass(frozen=True)
+class GemmResult:
+    """One GEMM of the iteration as simulated."""
+
+    layer: str
+    phase: str
+    dataflow: str
+    a_resident: bool
+    tiles: int
+    compute_cycles: int
+    cycles: int
+    macs: int
+    issued_macs: int
+    dram_bytes: int
+    sram_read_bits: int
+
+    @property
+    def stall_cycles(self) -> int:
+        return self.cycles - self.compute_cycles
+
+
+@dataclass
+class SatResult:
+    """A simulated training iteration.
+
+    Attributes
+    ----------
+    model, pattern, target : str
+    batch : int
+    clock_hz : float
+    gemms : list of GemmResult
+    sore_cycles : int
+        SORE cycles of the iteration.
+    sore_exposed_cycles : int
+        The part of them on the critical path.
+    traffic : DramTraffic
+    energy_j : dict
+        Joules per action, static and total.
+    array : SatArrayConfig
+    techniques : Techniques
+    """
+
+    model: str
+    pattern: str
+    target: str
+    batch: int
+    clock_hz: float
+    gemms: list[GemmResult]
+    sore_cycles: int
+    sore_exposed_cycles: int
+    traffic: DramTraffic
+    energy_j: dict[str, float]
+    array: SatArrayConfig
+    techniques: Techniques
+    phase_cycles: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cycles(self) -> int:
+        return sum(g.cycles for g in self.gemms) + self.sore_exposed_cycles
+
+    @property
+    def seconds(self) -> float:
+        return self.cycles / self.clock_hz
+
+    @property
+    def macs(self) -> int:
+        return sum(g.macs for g in self.gemms)
+
+    @property
+    def stall_cycles(self) -> dict[str, int]:
+        """Cycles beyond the array's compute, by cause."""
+        return {"dram": sum(g.stall_cycles for g in self.gemms),
+                "sore": self.sore_exposed_cycles}
+
+    @property
+    def utilisation(self) -> float:
+        """Dense-equivalent MACs over the array's MAC slots in the iteration's cycles."""
+        return self.macs / (self.cycles * self.array.rows * self.array.cols)
+
+    def to_dict(self) -> dict[str, object]:
+        """Everything, JSON-ready."""
+        return {
+            "model": self.model, "pattern": self.pattern, "target": self.target,
+            "batch": self.batch, "clock_hz": self.clock_hz, "cycles": self.cycles,
+            "seconds": self.seconds, "macs": self.macs, "utilisation": self.utilisation,
+            "stall_cycles": self.stall_cycles, "sore_cycles": self.sore_cycles,
+            "phase_cycles": self.phase_cycles, "energy_j": self.energy_j,
+            "dram": self.traffic.to_dict(), "array": asdict(self.array),
+            "techniques": asdict(self.techniques),
+            "gemms": [asdict(g) for g in self.gemms],
+        }
+
+
+def _best_plan(op: GemmOp, array: SatArrayConfig, target: Target, buffers: tuple[int, int],
+               offline: bool) -> tuple[GemmPlan, int]:
+    options = [(OS, True)] if not offline else [(d, r) for d in (OS, WS) for r in (True, False)]
+    best = None
+    for dataflow, a_resident in options:
+        if dataflow == WS and op.pattern is not None and array.rows < op.pattern.n:
+            continue
+        plan = plan_gemm(op, array, dataflow=dataflow, a_resident=a_resident,
+                         a_buffer_bytes=buffers[0], b_buffer_bytes=buffers[1])
+        moved = transfer_cycles(target.dram, plan.bytes, target.clock_hz)
+        cycles = double_buffered_cycles(plan.cycles, moved, plan.tiles)
+        if best is None or cycles < best[1]:
+            best = (plan, cycles)
+    return best
+
+
+def simulate_iteration(
+    layers: list,
+    *,
+    model: str,
+    pattern: NMPattern | None,
+    target: Target,
+    batch: int,
+    techniques: Techniques = ALL_TECHNIQUES,
+    array: SatArrayConfig = DEFAULT_ARRAY,
+    sore: SoreConfig = DEFAULT_SORE,
+    progress: Callable[[str], None] | None = None,
+) -> SatResult:
+    """Simulate one training iteration.
+
+    Parameters
+    ----------
+    layers : list of models.cnn_zoo.LayerGemm
+        The network's layers at this batch, in forward order; layers with a ``pattern`` are the
+        BDWP (N:M) ones.
+    model, pattern : str, NMPattern or None
+        Names for the result.
+    target : sim.target.Target
+    batch : int
+    techniques : Techniques
+    array, sore : SatArrayConfig, SoreConfig
+    progress : callable, optional
+    """
+    w_bytes = array.dtype.width // 8
+    # Assumption: the on-chip memory is split evenly between the A, B and output buffers.
+    third = sum(target.sram_bytes.values()) // 3
+    buffers = (third, third)
+    traffic = DramTraffic(target.dram)
+    gemms, phase_cycles = [], dict.fromkeys(PHASES, 0)
+    for op in training_gemms(layers):
+        plan, cycles = _best_plan(op, array, target, buffers, techniques.offline_schedule)
+        a_class = "weights"
+        if op.phase in ("FF", "BP") and op.pattern is not None:
+            a_class = "compressed_weights"
+        if op.phase == "WU":
+            a_class = "gradients"
+        b_class = "activations" if op.phase in ("FF", "WU") else "gradients"
+        out_class = "activations" if op.phase == "FF" else "gradients"
+        if a_class == "compressed_weights" and not techniques.pregen:
+            # The SORE compresses on the way in: the array's A traffic is the dense weights.
+            traffic.add("weights", "read", op.count * op.rows * op.reduction * w_bytes)
+        elif a_class == "compressed_weights":
+            values = op.count * op.rows * op.entries * w_bytes
+            traffic.add("compressed_weights", "read", values)
+            traffic.add("indices", "read", plan.a_bytes - values)
+        else:
+            traffic.add(a_class, "read", plan.a_bytes)
+        traffic.add(b_class, "read", plan.b_bytes)
+        traffic.add(out_class, "write", plan.out_bytes)
+        gemms.append(GemmResult(op.layer, op.phase, "OS" if plan.dataflow == OS else "WS",
+                                plan.a_resident, plan.tiles, plan.cycles, cycles, op.macs,
+                                op.count * op.rows * op.entries * op.cols, plan.bytes,
+                                plan.a_fed_bits + plan.b_fed_bits))
+        phase_cycles[op.phase] += cycles
+    sore_cycles = 0
+    for layer in layers:
+        if layer.pattern is None:
+            continue
+        if layer.pattern.m != sore.m:
+            raise ValueError(f"{layer.name}: the SORE reduces groups of M = {sore.m}, the "
+                             f"layer's pattern is {layer.pattern}")
+        tiles = layer.groups * ceil(layer.cout / sore.m) * ceil(layer.ff.k / sore.lanes)
+        sore_cycles += stream_cycles(sore, n=layer.pattern.n, copies=3, count=tiles)
+        if techniques.pregen:
+            dense = layer.groups * layer.cout * layer.ff.k * w_bytes
+            copy = layer.groups * layer.cout * layer.ff.k // layer.pattern.m * layer.pattern.n
+            traffic.add("weights", "read", dense)
+            traffic.add("compressed_weights", "write", 2 * copy * w_bytes)
+            traffic.add("indices", "write", 2 * ceil(copy * layer.pattern.index_width / 8))
+    backward = phase_cycles["BP"] + phase_cycles["WU"]
+    exposed = max(0, sore_cycles - backward) if techniques.pregen else sore_cycles
+    result = SatResult(model, "dense" if pattern is None else str(pattern), target.name, batch,
+                       target.clock_hz, gemms, sore_cycles, exposed, traffic, {}, array,
+                       techniques, phase_cycles)
+    # Energy counts: MACs the array issues (compressed entries), DRAM bits both ways, on-chip
+    # buffer writes of everything loaded from DRAM, buffer reads of every operand fed to the
+    # array, and SORE groups (FF and BP copies).
+    counts = {
+        f"mac_{array.dtype.value}": sum(g.issued_macs for g in gemms),
+        "dram_read_bit": 8 * traffic.bytes(direction="read"),
+        "dram_write_bit": 8 * traffic.bytes(direction="write"),
+        "sram_write_bit": 8 * traffic.bytes(direction="read"),
+        "sram_read_bit": sum(g.sram_read_bits for g in gemms),
+        "sore_group": sum(layer.groups * layer.cout * layer.ff.k // sore.m * 2
+                          for layer in layers if layer.pattern is not None),
+    }
+    result.energy_j = energy_breakdown(target.energy, counts, seconds=result.seconds,
+                                       static_w=target.static_w)
+    if progress:
+        progress(f"{model} {result.pattern}: {result.cycles} cycles")
+    return result
+
