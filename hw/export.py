@@ -24,7 +24,7 @@ from amaranth.lib import data, wiring
 
 from hw.toolchain import tool_versions, verilator_env
 
-__all__ = ["export_verilog", "lint_verilog", "waivers_for"]
+__all__ = ["config_json", "export_verilog", "lint_verilog", "waivers_for"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The token of hw/verilator_waivers.vlt that stands for the exported module's name.
@@ -103,7 +103,8 @@ def _to_json(value: object) -> object:
     return value.value if isinstance(value, Enum) else value
 
 
-def _config_json(config: object) -> dict[str, object]:
+def config_json(config: object) -> dict[str, object]:
+    """A configuration dataclass as JSON-ready data (enums as their values)."""
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         raise TypeError(f"config must be a dataclass instance, not {config!r}")
     return dataclasses.asdict(
@@ -220,12 +221,12 @@ def export_verilog(
     """
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
-    config_json = _config_json(config)
+    config_data = config_json(config)
     text = verilog.convert(component, name=name, emit_src=False)
     sidecar = {
         "name": name,
         "config_class": f"{type(config).__module__}.{type(config).__qualname__}",
-        "config": config_json,
+        "config": config_data,
         "ports": _ports_json(component, name, text),
         "versions": tool_versions(),
     }

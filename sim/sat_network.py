@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from math import ceil
 
 from dataflow.sat_schedule import PHASES, GemmOp, GemmPlan, plan_gemm, training_gemms
+from hw.export import config_json
 from hw.sat_array import OS, WS
 from hw.sat_config import IntFormat, NMPattern, SatArrayConfig, SoreConfig
 from sim.dram import DramTraffic, transfer_cycles
@@ -47,7 +48,7 @@ from sim.target import Target
 __all__ = [
     "ALL_TECHNIQUES",
     "DEFAULT_ARRAY",
-    "DEFAULT_SORE",
+    "SORE_LANES",
     "GemmResult",
     "SatResult",
     "Techniques",
@@ -65,7 +66,7 @@ DEFAULT_ARRAY = SatArrayConfig(
     dtype=IntFormat.INT8,
     max_reduction=8192,
 )
-DEFAULT_SORE = SoreConfig(lanes=32, m=8, dtype=IntFormat.INT8)
+SORE_LANES = 32  # SAT's reported SORE lanes (sat.md 3.1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,7 +175,7 @@ class SatResult:
             "seconds": self.seconds, "macs": self.macs, "utilisation": self.utilisation,
             "stall_cycles": self.stall_cycles, "sore_cycles": self.sore_cycles,
             "phase_cycles": self.phase_cycles, "energy_j": self.energy_j,
-            "dram": self.traffic.to_dict(), "array": asdict(self.array),
+            "dram": self.traffic.to_dict(), "array": config_json(self.array),
             "techniques": asdict(self.techniques),
             "gemms": [asdict(g) for g in self.gemms],
         }
@@ -205,7 +206,6 @@ def simulate_iteration(
     batch: int,
     techniques: Techniques = ALL_TECHNIQUES,
     array: SatArrayConfig = DEFAULT_ARRAY,
-    sore: SoreConfig = DEFAULT_SORE,
     progress: Callable[[str], None] | None = None,
 ) -> SatResult:
     """Simulate one training iteration.
@@ -220,7 +220,8 @@ def simulate_iteration(
     target : sim.target.Target
     batch : int
     techniques : Techniques
-    array, sore : SatArrayConfig, SoreConfig
+    array : SatArrayConfig
+        The SORE has ``SORE_LANES`` lanes and is built for the pattern's group size M.
     progress : callable, optional
     """
     w_bytes = array.dtype.width // 8
@@ -258,9 +259,7 @@ def simulate_iteration(
     for layer in layers:
         if layer.pattern is None:
             continue
-        if layer.pattern.m != sore.m:
-            raise ValueError(f"{layer.name}: the SORE reduces groups of M = {sore.m}, the "
-                             f"layer's pattern is {layer.pattern}")
+        sore = SoreConfig(lanes=SORE_LANES, m=layer.pattern.m, dtype=array.dtype)
         tiles = layer.groups * ceil(layer.cout / sore.m) * ceil(layer.ff.k / sore.lanes)
         sore_cycles += stream_cycles(sore, n=layer.pattern.n, copies=3, count=tiles)
         if techniques.pregen:
@@ -283,7 +282,7 @@ def simulate_iteration(
         "dram_write_bit": 8 * traffic.bytes(direction="write"),
         "sram_write_bit": 8 * traffic.bytes(direction="read"),
         "sram_read_bit": sum(g.sram_read_bits for g in gemms),
-        "sore_group": sum(layer.groups * layer.cout * layer.ff.k // sore.m * 2
+        "sore_group": sum(layer.groups * layer.cout * layer.ff.k // layer.pattern.m * 2
                           for layer in layers if layer.pattern is not None),
     }
     result.energy_j = energy_breakdown(target.energy, counts, seconds=result.seconds,

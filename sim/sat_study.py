@@ -36,9 +36,10 @@ ABLATION = {
 
 def simulate(model: str, pattern: NMPattern | None, target: Target, *, batch: int,
              techniques: Techniques = ALL_TECHNIQUES) -> tuple[SatResult, float]:
-    """Simulate one iteration; also return the simulator's wall time in seconds."""
-    start = time.perf_counter()
+    """Simulate one iteration; also return the simulator's wall time in seconds (the
+    simulation proper, after the workload's layer list is extracted from the PyTorch model)."""
     layers = training_layers(model, batch=batch, pattern=pattern)
+    start = time.perf_counter()
     result = simulate_iteration(layers, model=model, pattern=pattern, target=target,
                                 batch=batch, techniques=techniques)
     return result, time.perf_counter() - start
@@ -61,10 +62,10 @@ class SpeedupRow:
 def _bound(dense: SatResult, sparse: SatResult) -> tuple[float, float]:
     """The upper bound on the speedup: FF and BP of the sparse layers scaled by N / M, WU and
     dense layers as in the dense run; in array cycles and in MACs."""
-    patterns = {g.layer: g for g in sparse.gemms}
+    by_gemm = {(g.layer, g.phase): g for g in sparse.gemms}
     cycles = scaled_cycles = macs = scaled_macs = 0
     for g in dense.gemms:
-        s = patterns[g.layer]
+        s = by_gemm[g.layer, g.phase]
         scale = s.issued_macs / s.macs if g.phase != "WU" else 1.0
         cycles += g.cycles
         scaled_cycles += g.cycles * scale

@@ -9,6 +9,10 @@ Subcommands::
     sparsa verilog sore [--lanes L] [--m M] [--dtype int8|int16] --out DIR
     sparsa bench topk [--json] [--trials T] [--seed S]
     sparsa bench sat [--json] [--seed S]
+    sparsa bench sat-training [--json] [--target T] [--batch B]
+    sparsa simulate sat --model M [--pattern dense|N:M] [--target T] [--batch B]
+                        [--no-pregen] [--no-offline-schedule] [--json FILE]
+    sparsa targets
     sparsa report [--out DIR] [--quick]
 
 A bad parameter exits with status 2 and a one-line ``sparsa: error: ...`` message on stderr.
@@ -137,6 +141,78 @@ def _bench_topk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _targets(args: argparse.Namespace) -> int:
+    from sim.target import list_targets, load_target
+
+    for name in list_targets():
+        target = load_target(name)
+        dram = target.dram
+        print(f"{name:14} {target.clock_hz / 1e6:7.0f} MHz  {dram.kind} "
+              f"{dram.channels} x {dram.channel_bytes_per_s / 1e9:.3g} GB/s "
+              f"= {dram.peak_bytes_per_s / 1e9:.4g} GB/s  {target.description}")
+    return 0
+
+
+def _write_json(path: Path, payload: object) -> None:
+    """Write ``payload`` as JSON to ``path`` via a temporary file, so no half file is left."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _simulate_sat(args: argparse.Namespace) -> int:
+    from hw.sat_config import NMPattern
+    from sim.sat_network import Techniques
+    from sim.sat_study import simulate
+    from sim.target import load_target
+
+    try:
+        pattern = None if args.pattern == "dense" else NMPattern.parse(args.pattern)
+        target = load_target(args.target)
+        techniques = Techniques(pregen=not args.no_pregen,
+                                offline_schedule=not args.no_offline_schedule)
+        _progress(f"simulating a {args.model} training iteration ...")
+        result, wall = simulate(args.model, pattern, target, batch=args.batch,
+                                techniques=techniques)
+    except ValueError as error:
+        return _fail(str(error))
+    print(f"{args.model} batch {args.batch}, {result.pattern}, on {target.name} at "
+          f"{target.clock_hz / 1e6:.0f} MHz")
+    print(f"  cycles {result.cycles:,}  time {result.seconds * 1e3:.2f} ms  dense-equivalent "
+          f"MACs per cycle {100 * result.utilisation:.1f}% of the array's peak")
+    print("  cycles by phase: " + ", ".join(f"{k} {v:,}" for k, v in result.phase_cycles.items()))
+    print("  stall cycles: " + ", ".join(f"{k} {v:,}" for k, v in result.stall_cycles.items()))
+    by_class = result.traffic.by_class()
+    print("  DRAM bytes: " + ", ".join(f"{k} r {v['read']:,} w {v['write']:,}"
+                                       for k, v in by_class.items() if v["read"] or v["write"]))
+    print("  energy (J): " + ", ".join(f"{k} {v:.4g}" for k, v in result.energy_j.items() if v))
+    print(f"  simulator wall time {wall:.3f} s ({result.cycles / wall:,.0f} simulated cycles/s; "
+          "extracting the layers from the PyTorch model comes before and is not included)")
+    if args.json:
+        _write_json(args.json, result.to_dict())
+    return 0
+
+
+def _bench_sat_training(args: argparse.Namespace) -> int:
+    from hw.sat_config import NMPattern
+    from sim.sat_study import ablation, format_ablation, format_speedups, pattern_speedups
+    from sim.target import load_target
+
+    target = load_target(args.target)
+    patterns = [NMPattern.parse(p) for p in ("2:4", "2:8", "1:8")]
+    rows = pattern_speedups(("resnet18", "resnet50", "vgg16"), patterns, target,
+                            batch=args.batch, progress=_progress)
+    abl = ablation("resnet50", NMPattern(2, 8), target, batch=args.batch)
+    if args.json:
+        print(json.dumps({"speedups": [asdict(r) for r in rows],
+                          "ablation": [asdict(r) for r in abl]}, indent=2))
+    else:
+        print(format_speedups(rows))
+        print()
+        print(format_ablation(abl))
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from reports.main_report import build_report
 
@@ -240,6 +316,52 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
                      help="seed of the random operands (default: %(default)s)")
     sat.set_defaults(handler=_bench_sat)
 
+    training = blocks.add_parser(
+        "sat-training",
+        help="SAT training iterations: N:M speedups over dense and the ablation",
+        description="Simulate ResNet-18, ResNet-50 and VGG-16 training iterations dense and at "
+        "2:4, 2:8 and 1:8 and print the speedups beside their bounds, then the ResNet-50 2:8 "
+        "ablation of the dataflow techniques.",
+    )
+    training.add_argument("--json", action="store_true", help="print the results as JSON")
+    training.add_argument("--target", default="vcu1525", metavar="NAME|FILE",
+                          help="target (default: %(default)s)")
+    training.add_argument("--batch", type=integer, default=32, metavar="B",
+                          help="batch size (default: %(default)s)")
+    training.set_defaults(handler=_bench_sat_training)
+
+
+def _add_simulate(commands: argparse._SubParsersAction) -> None:
+    simulate = commands.add_parser("simulate", help="simulate a whole network on a target")
+    models = simulate.add_subparsers(dest="accelerator", required=True, metavar="ACCELERATOR")
+    sat = models.add_parser(
+        "sat",
+        help="one SAT training iteration",
+        description="Simulate one training iteration (FF, BP and WU GEMMs of every layer, the "
+        "SORE, DRAM transfers, energy) of a CNN on the SAT array and a target.",
+    )
+    sat.add_argument("--model", required=True,
+                     choices=["resnet18", "resnet50", "vgg16", "small-cnn"])
+    sat.add_argument("--pattern", default="dense", metavar="{dense,N:M}",
+                     help="BDWP pattern of the eligible layers (default: %(default)s)")
+    sat.add_argument("--target", default="vcu1525", metavar="NAME|FILE",
+                     help="a built-in target (see `sparsa targets`) or a target file "
+                     "(default: %(default)s)")
+    sat.add_argument("--batch", type=integer, default=32, metavar="B",
+                     help="batch size (default: %(default)s)")
+    sat.add_argument("--no-pregen", action="store_true",
+                     help="run the SORE on the critical path instead of pre-generating")
+    sat.add_argument("--no-offline-schedule", action="store_true",
+                     help="run every GEMM output-stationary, weights resident")
+    sat.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
+    sat.set_defaults(handler=_simulate_sat)
+
+
+def _add_targets(commands: argparse._SubParsersAction) -> None:
+    targets = commands.add_parser("targets", help="list the built-in targets",
+                                  description="List the built-in targets (sim/targets/*.toml).")
+    targets.set_defaults(handler=_targets)
+
 
 def _add_report(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
@@ -263,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_verilog(commands)
     _add_bench(commands)
+    _add_simulate(commands)
+    _add_targets(commands)
     _add_report(commands)
     return parser
 

@@ -211,3 +211,41 @@ def test_verilog_sore_writes_lint_clean_verilog_and_rejects_bad_lanes(
                             str(tmp_path)], capsys)
     assert status == 0, err
     assert out.splitlines() == [str(tmp_path / "sore.v"), str(tmp_path / "sore.json")]
+
+
+def test_targets_lists_the_built_in_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["targets"], capsys)
+    assert status == 0
+    assert [line.split()[0] for line in out.splitlines()] == ["spatten-asic", "u280", "vcu1525"]
+    assert "76.8 GB/s" in out and "512 GB/s" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--model", "alexnet"], "argument --model: invalid choice: 'alexnet'"),
+        (["--model", "small-cnn", "--pattern", "8:4"], "N of an N:4 pattern must be from 1 to 3"),
+        (["--model", "small-cnn", "--target", "nope"], "unknown target 'nope'"),
+        (["--model", "small-cnn", "--batch", "0"], "batch must be a positive integer, not 0"),
+    ],
+)
+def test_simulate_sat_bad_input_exits_2(
+    argv: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "r.json"
+    status, _, err = run(["simulate", "sat", *argv, "--json", str(out_file)], capsys)
+    assert status == 2 and named in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_simulate_sat_prints_and_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "r.json"
+    status, out, err = run(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:4",
+                            "--batch", "4", "--json", str(out_file)], capsys)
+    assert status == 0, err
+    assert "small-cnn batch 4, 2:4, on vcu1525" in out
+    data = json.loads(out_file.read_text())
+    assert data["pattern"] == "2:4" and data["cycles"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]

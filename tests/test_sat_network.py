@@ -6,11 +6,12 @@ import pytest
 
 from dataflow.sat_schedule import plan_gemm, training_gemms
 from hw.sat_array import OS
-from hw.sat_config import NMPattern
+from hw.sat_config import NMPattern, SoreConfig
 from models.workloads import training_layers
 from sim.sat_network import (
+    ALL_TECHNIQUES,
     DEFAULT_ARRAY,
-    DEFAULT_SORE,
+    SORE_LANES,
     Techniques,
     double_buffered_cycles,
     simulate_iteration,
@@ -25,7 +26,7 @@ FAST = dataclasses.replace(TARGET, dram=dataclasses.replace(
     TARGET.dram, channel_bytes_per_s=TARGET.dram.channel_bytes_per_s * 1e9))
 
 
-def _run(model, pattern, target=TARGET, techniques=Techniques(), batch=2):
+def _run(model, pattern, target=TARGET, techniques=ALL_TECHNIQUES, batch=2):
     layers = training_layers(model, batch=batch, pattern=pattern)
     return layers, simulate_iteration(layers, model=model, pattern=pattern, target=target,
                                       batch=batch, techniques=techniques)
@@ -38,8 +39,8 @@ def test_without_dram_stalls_the_iteration_is_the_sum_of_the_block_models():
     plans = [plan_gemm(op, DEFAULT_ARRAY, dataflow=OS, a_resident=True,
                        a_buffer_bytes=0, b_buffer_bytes=0) for op in training_gemms(layers)]
     sore = sum(
-        stream_cycles(DEFAULT_SORE, n=2, copies=3,
-                      count=-(-layer.cout // 8) * -(-layer.ff.k // DEFAULT_SORE.lanes))
+        stream_cycles(SoreConfig(lanes=SORE_LANES, m=8), n=2, copies=3,
+                      count=-(-layer.cout // 8) * -(-layer.ff.k // SORE_LANES))
         for layer in layers if layer.pattern is not None)
     assert sore > 0
     # Each GEMM's first operand load is exposed: one cycle at this bandwidth.
@@ -79,3 +80,14 @@ def test_double_buffering_exposes_the_first_load_and_the_slower_stage():
     assert double_buffered_cycles(100, 1000, 10) == 1010
     with pytest.raises(ValueError, match="tiles must be at least 1, not 0"):
         double_buffered_cycles(1, 1, 0)
+
+
+def test_the_bound_scales_only_ff_and_bp_of_sparse_layers():
+    from sim.sat_study import pattern_speedups
+
+    rows = pattern_speedups(["small-cnn"], [NMPattern(2, 8)], TARGET, batch=2)
+    dense, sparse = rows
+    assert dense.bound == 1.0
+    # Not every layer is sparse (first and last stay dense) and WU is dense: 1 < bound < 4.
+    assert 1.0 < sparse.macs_bound < 4.0
+    assert sparse.speedup <= sparse.bound + 1e-9
