@@ -12,6 +12,8 @@ Subcommands::
     sparsa bench sat-training [--json] [--target T] [--batch B]
     sparsa simulate sat --model M [--pattern dense|N:M] [--target T] [--batch B]
                         [--no-pregen] [--no-offline-schedule] [--json FILE]
+    sparsa simulate spatten --model gpt2-small|gpt2-medium [--target T] [--trace FILE]
+                            [--json FILE]
     sparsa targets
     sparsa report [--out DIR] [--quick]
 
@@ -193,6 +195,34 @@ def _simulate_sat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate_spatten(args: argparse.Namespace) -> int:
+    import time
+
+    from dataflow.spatten_trace import read_trace
+    from dataflow.spatten_workloads import public_traces
+    from sim.spatten import format_table, simulate
+    from sim.target import load_target
+
+    try:
+        target = load_target(args.target)
+        trace_path, dense_path = ((args.trace, None) if args.trace is not None
+                                  else public_traces(args.model))
+        _progress(f"reading {trace_path} ...")
+        trace = read_trace(trace_path, model=args.model)
+        dense = None if dense_path is None else read_trace(dense_path, model=args.model)
+        start = time.perf_counter()
+        result = simulate(trace, target, dense=dense)
+        wall = time.perf_counter() - start
+    except (ValueError, OSError) as error:
+        return _fail(str(error))
+    print(format_table(result))
+    print(f"simulator wall time {wall:.3f} s for {result.rows:,} rows "
+          f"({result.cycles / wall:,.0f} simulated cycles/s)")
+    if args.json:
+        _write_json(args.json, result.to_dict())
+    return 0
+
+
 def _bench_sat_training(args: argparse.Namespace) -> int:
     from hw.sat_config import NMPattern
     from sim.sat_study import ablation, format_ablation, format_speedups, pattern_speedups
@@ -355,6 +385,23 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
                      help="run every GEMM output-stationary, weights resident")
     sat.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
     sat.set_defaults(handler=_simulate_sat)
+
+    spatten = models.add_parser(
+        "spatten",
+        help="SpAtten attention over a workload trace",
+        description="Simulate SpAtten's attention over a workload trace (the public trace of "
+        "the model by default, read from ../shared/data/spatten-traces): DRAM traffic by class, "
+        "its reduction by technique against a dense FP32 baseline (and the dense trace when "
+        "there is one), time and throughput on the target.",
+    )
+    spatten.add_argument("--model", required=True, choices=["gpt2-small", "gpt2-medium"])
+    spatten.add_argument("--target", default="spatten-asic", metavar="NAME|FILE",
+                         help="a built-in target or a target file (default: %(default)s)")
+    spatten.add_argument("--trace", type=Path, metavar="FILE",
+                         help="a trace in the public SpAtten format instead of the public one")
+    spatten.add_argument("--json", type=Path, metavar="FILE",
+                         help="also write the result as JSON")
+    spatten.set_defaults(handler=_simulate_spatten)
 
 
 def _add_targets(commands: argparse._SubParsersAction) -> None:

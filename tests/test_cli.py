@@ -249,3 +249,25 @@ def test_simulate_sat_prints_and_writes_json(
     data = json.loads(out_file.read_text())
     assert data["pattern"] == "2:4" and data["cycles"] > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_simulate_spatten_on_the_public_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "s.json"
+    status, out, err = run(["simulate", "spatten", "--model", "gpt2-small", "--json",
+                            str(out_file)], capsys)
+    assert status == 0, err
+    assert "| DRAM reduction vs dense FP32 |" in out
+    assert json.loads(out_file.read_text())["shape"]["rows"] == 4608
+
+
+def test_simulate_spatten_malformed_trace_names_file_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    status, _, err = run(["simulate", "spatten", "--model", "gpt2-small", "--trace", str(bad)],
+                         capsys)
+    assert status == 2
+    assert f"{bad}, line 1, column 'a'" in err
