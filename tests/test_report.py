@@ -24,6 +24,10 @@ def test_quick_report_writes_every_file(tmp_path):
         for suffix in (".v", ".json", ".vlt"):
             assert (out / "verilog" / f"{name}{suffix}").is_file()
     assert "## SAT PE array" in text
+    assert "## SAT training at network scale" in text
+    assert "## SpAtten on the public GPT-2 traces" in text
+    assert json.loads((out / "spatten_traces.json").read_text())["gpt2-small"]["shape"]["rows"] \
+        == 4608
     assert len(json.loads((out / "sat_bench.json").read_text())) == 12  # 2 dataflows x 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
 
