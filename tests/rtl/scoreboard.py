@@ -6,41 +6,16 @@ problems (empty when all is well) so that a run can carry on and report every mi
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from hw.topk_config import TopKConfig
 from models.topk import topk
 
 from .codec import DoutBeat
-from .stimulus import Request, Stalls
+from .records import RunSummary, Timeline
+from .stalls import Stalls
+from .stimulus import Request
 
-__all__ = ["Summary", "Timeline", "check_order", "check_response", "expected_pairs"]
-
-MAX_REPORTED = 10
-
-
-@dataclass
-class Timeline:
-    """Rising-edge numbers of one request's transfers (filled in as they happen)."""
-
-    cmd_edge: int | None = None
-    din_edges: list[int] = field(default_factory=list)
-    dout: list[DoutBeat] = field(default_factory=list)
-
-    @property
-    def measured_cycles(self) -> int:
-        """Edges from the cmd transfer to the final dout transfer."""
-        assert self.cmd_edge is not None and self.dout
-        return self.dout[-1].edge - self.cmd_edge
-
-    def describe(self) -> str:
-        """Transfer edges relative to the cmd transfer, for failure reports."""
-        if self.cmd_edge is None:
-            return "cmd never transferred"
-        rel = [e - self.cmd_edge for e in self.din_edges]
-        dout = [b.edge - self.cmd_edge for b in self.dout]
-        din = f"{rel[0]}..{rel[-1]}" if rel else "none"
-        return f"edges after cmd: din {din} ({len(rel)} beats), dout {dout}"
+__all__ = ["Summary", "check_order", "check_response", "expected_pairs"]
 
 
 def expected_pairs(config: TopKConfig, request: Request) -> list[tuple[int, int]]:
@@ -80,35 +55,23 @@ def check_order(previous: Timeline | None, current: Timeline) -> list[str]:
     if previous is None or current.cmd_edge is None:
         return []
     problems = []
-    if previous.dout and current.cmd_edge <= previous.dout[-1].edge:
+    if previous.out and current.cmd_edge <= previous.out[-1].edge:
         problems.append("cmd accepted before the previous response had finished")
-    if previous.din_edges and current.cmd_edge <= previous.din_edges[-1]:
+    din = previous.inputs.get("din")
+    if din and current.cmd_edge <= din[-1]:
         problems.append("cmd accepted before all din beats of the previous request")
     return problems
 
 
 @dataclass
-class Summary:
-    """Counts and the first failures of one run, written as JSON for the pytest side."""
+class Summary(RunSummary):
+    """Counts and the first failures of a top-k run."""
 
-    label: str
-    seed: int
     requests: int = 0
     error_requests: int = 0
     k_zero_requests: int = 0
     stalled_requests: int = 0
-    mismatches: int = 0
-    cycle_checks: int = 0
-    cycle_mismatches: int = 0
-    cycles: int = 0
     patterns: Counter[str] = field(default_factory=Counter)
-    cycle_model_error: str | None = None
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """No mismatch of any kind and the cycle model was available."""
-        return not (self.mismatches or self.cycle_mismatches or self.cycle_model_error)
 
     def count(self, config: TopKConfig, request: Request, stalls: Stalls) -> None:
         """Account for one completed request."""
@@ -118,37 +81,9 @@ class Summary:
         self.stalled_requests += not stalls.none
         self.patterns[request.pattern] += 1
 
-    def fail(self, text: str) -> None:
-        """Keep the text of one of the first :data:`MAX_REPORTED` failures."""
-        if len(self.failures) < MAX_REPORTED:
-            self.failures.append(text)
-
-    def line(self) -> str:
-        """One-line summary."""
+    def counts_text(self) -> str:
+        """Requests run, by kind."""
         return (
-            f"{self.label} seed={self.seed}: {self.requests} requests "
-            f"({self.error_requests} errors, {self.k_zero_requests} with k=0, "
-            f"{self.stalled_requests} stalled), {self.mismatches} mismatches, "
-            f"{self.cycle_checks} cycle checks ({self.cycle_mismatches} mismatches), "
-            f"{self.cycles} cycles"
+            f"{self.requests} requests ({self.error_requests} errors, {self.k_zero_requests} "
+            f"with k=0, {self.stalled_requests} stalled)"
         )
-
-    def as_json(self) -> dict[str, Any]:
-        """Plain-data form of the summary."""
-        return {
-            "line": self.line(),
-            "ok": self.ok,
-            "label": self.label,
-            "seed": self.seed,
-            "requests": self.requests,
-            "error_requests": self.error_requests,
-            "k_zero_requests": self.k_zero_requests,
-            "stalled_requests": self.stalled_requests,
-            "mismatches": self.mismatches,
-            "cycle_checks": self.cycle_checks,
-            "cycle_mismatches": self.cycle_mismatches,
-            "cycles": self.cycles,
-            "patterns": dict(self.patterns),
-            "cycle_model_error": self.cycle_model_error,
-            "failures": self.failures,
-        }

@@ -4,16 +4,28 @@ Pure Python (no cocotb), so the plan itself is unit-tested without a simulator.
 """
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hw.topk_config import TopKConfig
 
-__all__ = ["PATTERNS", "Batch", "Request", "Stalls", "make_plan", "make_values"]
+from .stalls import Stalls, random_stalls
+
+__all__ = [
+    "PATTERNS",
+    "SOURCES",
+    "Batch",
+    "Request",
+    "make_plan",
+    "make_values",
+    "replay_from_json",
+    "replay_to_json",
+]
 
 PATTERNS = ("uniform", "ties", "equal", "ascending", "descending", "extremes")
+SOURCES = ("cmd", "din")  # the engine's input streams, in the order their sources are made
 BATCH_SIZE = 20
 ERROR_RATE = 0.06
-STALL_LEVELS = (0.0, 0.2, 0.5, 0.8)
 
 
 @dataclass(frozen=True)
@@ -47,20 +59,6 @@ class Request:
         lanes = config.lanes
         padded = self.values + self.junk
         return [list(padded[i : i + lanes]) for i in range(0, len(padded), lanes)]
-
-
-@dataclass(frozen=True)
-class Stalls:
-    """Per-cycle probabilities of an idle cmd or din source and of dout back-pressure."""
-
-    cmd_idle: float = 0.0
-    din_idle: float = 0.0
-    dout_busy: float = 0.0
-
-    @property
-    def none(self) -> bool:
-        """True when nothing stalls, i.e. the cycle count of each request is checkable."""
-        return not (self.cmd_idle or self.din_idle or self.dout_busy)
 
 
 @dataclass(frozen=True)
@@ -191,10 +189,20 @@ def make_plan(config: TopKConfig, seed: int, count: int) -> list[Batch]:
             if rng.random() < ERROR_RATE:
                 reqs.append(planner.error_request())
             reqs.append(planner.random_good())
-        stalls = Stalls()
-        if len(batches) % 2 == 0:
-            while stalls.none:
-                stalls = Stalls(*(rng.choice(STALL_LEVELS) for _ in range(3)))
+        stalls = random_stalls(rng, SOURCES) if len(batches) % 2 == 0 else Stalls()
         batches.append(Batch(requests=tuple(reqs), stalls=stalls))
         remaining -= len(reqs)
     return batches
+
+
+def replay_to_json(requests: Sequence[Request]) -> list[list]:
+    """JSON form of requests to replay: ``[n, k, values]`` each."""
+    return [[r.n, r.k, list(r.values)] for r in requests]
+
+
+def replay_from_json(config: TopKConfig, data: list[list]) -> tuple[Request, ...]:
+    """Inverse of :func:`replay_to_json` (pattern ``"replay"``, zero junk lanes)."""
+    return tuple(
+        Request(n=n, k=k, values=tuple(v), pattern="replay", junk=(0,) * (-n % config.lanes))
+        for n, k, v in data
+    )
