@@ -9,7 +9,7 @@ sparse for BDWP layers, WU ``dW = dY X^T`` is dense; the first layer needs no BP
 (output-stationary: blocks of R rows x C columns over a reduction chunk; weight-stationary:
 blocks of C rows x R compressed entries streaming every column) and adds up their cycles with the
 RTL-validated :func:`sim.sat_array.tile_cycles` formula, in closed form over all tiles (no loop
-per tile). Reductions longer than the array's accumulators allow (``max_reduction``) and column
+per tile). Rows of more entries than the array's accumulators allow (``max_reduction``) and column
 streams longer than the command's length field are cut into chunks whose partial sums the output
 buffer adds up (the tiling layer's job, as for weight-stationary tiles).
 
@@ -153,8 +153,8 @@ def plan_gemm(
     length_cap = 1 << array.max_reduction.bit_length()  # largest command length
     if dataflow == OS:
         # Reduction chunks of at most max_reduction dense positions (whole groups of M).
-        # The chunks partition a row's entries, the row blocks the rows.
-        n_k = ceil(op.reduction / (array.max_reduction // m * m))
+        # Chunks of at most max_reduction entries (whole groups) partition a row's entries.
+        n_k = ceil(entries / (array.max_reduction // n * n))
         n_r, n_c = ceil(op.rows / R), ceil(op.cols / C)
         tiles = n_r * n_c * n_k
         # tile cycles = T + R + C - 1 + rows, summed over row blocks, column blocks, chunks.

@@ -4,8 +4,9 @@ A GEMM ``Y = A B`` has A given compressed (``values``/``indices``, ``rows x T``,
 rows, or dense with T = K) and B dense (``K x cols``). :func:`plan_tiles` cuts it into array
 commands with their operand beats, for either dataflow:
 
-* output-stationary: one tile per block of at most R rows of A and C columns of B, over the
-  whole reduction (T entries per row);
+* output-stationary: one tile per block of at most R rows of A and C columns of B and per
+  chunk of at most ``max_reduction`` entries of the reduction (whole groups of N); the partial
+  sums of the chunks are added when the tiles are reassembled;
 * weight-stationary: one tile per block of at most C rows of A and R compressed entries (a whole
   number of N-entry groups), streaming all columns of B; the partial sums of the tiles that share
   an output block are added when the tiles are reassembled (the output buffer's job).
@@ -110,15 +111,18 @@ def plan_tiles(
 
     tiles = []
     if dataflow == OS:
+        chunk = config.max_reduction // n * n  # whole groups, within the accumulators' bound
         for r0 in range(0, a_rows, R):
             rr = min(R, a_rows - r0)
             for c0 in range(0, cols, C):
                 cc = min(C, cols - c0)
-                weights = [[entry(r0 + r, t) if r < rr else zero for r in range(L)]
-                           for t in range(t_len)]
-                acts = [[_group(b, g, c0 + c, m, MM, filler) if c < cc else [0] * MM
-                         for c in range(L)] for g in range(t_len // n)]
-                tiles.append(Tile(OS, code, t_len, rr, weights, acts, r0, c0, rr, cc))
+                for t0 in range(0, t_len, chunk):
+                    tt = min(chunk, t_len - t0)
+                    weights = [[entry(r0 + r, t) if r < rr else zero for r in range(L)]
+                               for t in range(t0, t0 + tt)]
+                    acts = [[_group(b, g, c0 + c, m, MM, filler) if c < cc else [0] * MM
+                             for c in range(L)] for g in range(t0 // n, (t0 + tt) // n)]
+                    tiles.append(Tile(OS, code, tt, rr, weights, acts, r0, c0, rr, cc))
     elif dataflow == WS:
         slots = R // n * n  # whole groups of N entries per tile
         if slots == 0:
@@ -142,8 +146,8 @@ def plan_tiles(
 def assemble(tiles: list[Tile], outputs: list[list[list[int]]], shape: tuple[int, int]):
     """Y from each tile's output beats (``outputs[i]`` = the C-value beats of ``tiles[i]``).
 
-    Output-stationary beats are rows of the block; weight-stationary beats are its columns, and
-    the partial sums of tiles sharing a block are added.
+    Output-stationary beats are rows of the block; weight-stationary beats are its columns; the
+    partial sums of tiles sharing a block are added.
     """
     y = torch.zeros(shape, dtype=torch.int64)
     for tile, beats in zip(tiles, outputs, strict=True):

@@ -22,10 +22,11 @@ A flexible interconnect runs two dataflows, chosen per tile by the command:
   rows while partial sums move down the columns, and the de-skewed column sums leave as one beat
   of C values per j: Y[c][j] = sum_r A[c][r] * B[.][j].
 
-A command with an unknown pattern, or whose entry count (OS length, WS rows) is not a multiple of
-N, is rejected: it consumes no operand beat and is answered by one beat with ``error`` set. Every
-answer ends with a beat that has ``last`` set. Inputs may stall and the output may be
-back-pressured at any time: the whole array then holds (one global step enable).
+A command with an unknown pattern, whose entry count (OS length, WS rows) is not a multiple of
+N, or whose OS length exceeds ``max_reduction`` (the accumulators' bound), is rejected: it
+consumes no operand beat and is answered by one beat with ``error`` set. Every answer ends with
+a beat that has ``last`` set. Inputs may stall and the output may be back-pressured at any
+time: the whole array then holds (one global step enable).
 :mod:`sim.sat_array` predicts the cycles exactly.
 """
 
@@ -266,6 +267,8 @@ class SatArray(wiring.Component):
                             with m.Case(i):
                                 n_req = 1 if p is None else p.n
                                 m.d.comb += bad.eq(count % n_req != 0 if n_req > 1 else 0)
+                    with m.If((req.dataflow == OS) & (req_len > cfg.max_reduction)):
+                        m.d.comb += bad.eq(1)
                     with m.If(bad):
                         m.next = "ERROR"
                     with m.Else():

@@ -89,7 +89,10 @@ class SatArrayConfig:
     dtype : IntFormat
         Operand format of weights, activations and errors.
     max_reduction : int
-        Longest dense reduction a tile may have; sizes the accumulators so they never overflow.
+        Most products one accumulator sums in a tile (the entries per row of an output-
+        stationary tile; at least ``rows``, the chain length of a weight-stationary tile). It
+        sizes the accumulators so they never overflow; longer reductions are split into tiles
+        whose partial sums the output buffer adds.
     """
 
     rows: int = 8
@@ -113,9 +116,9 @@ class SatArrayConfig:
         if not isinstance(self.dtype, IntFormat):
             raise ValueError(f"dtype must be one of {[f.value for f in IntFormat]}, "
                              f"not {self.dtype!r}")
-        if not is_int(self.max_reduction) or not 1 <= self.max_reduction <= 1 << 20:
-            raise ValueError(f"max_reduction must be an integer from 1 to {1 << 20}, "
-                             f"not {self.max_reduction!r}")
+        if not is_int(self.max_reduction) or not self.rows <= self.max_reduction <= 1 << 20:
+            raise ValueError(f"max_reduction must be an integer from rows = {self.rows} to "
+                             f"{1 << 20}, not {self.max_reduction!r}")
 
     def replace(self, **changes: object) -> "SatArrayConfig":
         """Return a copy with ``changes`` applied (validated like the constructor)."""

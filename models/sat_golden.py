@@ -3,8 +3,10 @@
 Number formats (:class:`hw.sat_config.IntFormat`): operands are W-bit two's-complement integers
 (INT8 or INT16). A product is exact in 2W bits; the array accumulates in
 ``SatArrayConfig.acc_width`` = 2W + ceil(log2(max_reduction)) bits, which holds any sum of
-``max_reduction`` products, so results are exact and nothing saturates. A reduction longer than
-``max_reduction`` is rejected, not clamped.
+``max_reduction`` products, and it rejects a tile with more (it does not clamp or wrap); a
+longer reduction is split into tiles whose partial sums the output buffer adds
+(:mod:`dataflow.sat_tiles`), so these GEMM-level functions are exact integers of any length
+and nothing saturates.
 
 Compressed N:M format: a weight row with K = G * M dense positions becomes G * N (value, index)
 pairs; entry t belongs to group t // N and its index (0 to M - 1) selects the position inside the
@@ -118,10 +120,6 @@ def compressed_matmul(
     if a.shape[1] != bb.shape[0]:
         raise ValueError(
             f"A covers a reduction of {a.shape[1]} but B has {bb.shape[0]} rows"
-        )
-    if a.shape[1] > config.max_reduction:
-        raise ValueError(
-            f"reduction length {a.shape[1]} exceeds max_reduction = {config.max_reduction}"
         )
     return a @ bb
 

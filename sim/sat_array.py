@@ -10,7 +10,8 @@ from the clock edge that transfers its command to the one that transfers its las
 * weight-stationary: R' + B + R + C cycles, for R' weight rows loaded (R' compressed entries per
   output row) and B output columns streamed: R' load cycles, then B + R + C - 1 steps until the
   de-skewed sums of the last column are registered, and its transfer;
-* a rejected command: 2 cycles (the error beat is registered, then transferred).
+* a rejected command (unknown pattern, entries not whole groups of N, or an OS length above
+  ``max_reduction``): 2 cycles (the error beat is registered, then transferred).
 """
 
 from hw.sat_array import OS, WS, runtime_patterns
@@ -51,6 +52,8 @@ def tile_cycles(
         return REJECT_CYCLES  # the RTL rejects unknown pattern codes
     p = patterns[pattern]
     n = 1 if p is None else p.n
+    if dataflow == OS and length > config.max_reduction:
+        return REJECT_CYCLES  # more products than the accumulators hold
     if (rows if dataflow == WS else length) % n:
         return REJECT_CYCLES
     if dataflow == OS:

@@ -101,13 +101,14 @@ def test_rejected_commands_consume_nothing():
         {"dataflow": OS, "pattern": 1, "length_m1": 2, "rows_m1": 0},  # 3 entries, N = 2
         {"dataflow": WS, "pattern": 1, "length_m1": 0, "rows_m1": 2},  # 3 rows, N = 2
         {"dataflow": OS, "pattern": 3, "length_m1": 0, "rows_m1": 0},  # no pattern 3
+        {"dataflow": OS, "pattern": 0, "length_m1": 64, "rows_m1": 0},  # 65 > max_reduction
     ]
     good = Tile(OS, 0, 1, 1, [[{"value": 3, "index": 0}] * 4], [[[5] * 8] * 4], 0, 0, 1, 1)
     trace = drive(SatArray(CONFIG), {"cmd": [*bad, good.cmd], "weights": good.weights,
-                                     "acts": good.acts}, "out", lasts=4)
+                                     "acts": good.acts}, "out", lasts=len(bad) + 1)
     outs = trace.outputs
-    assert [bool(o.error) for o in outs[:3]] == [True, True, True]
-    assert not outs[3].error and outs[3].value[0] == 15
+    assert [bool(o.error) for o in outs[:-1]] == [True] * len(bad)
+    assert not outs[-1].error and outs[-1].value[0] == 15
     for i, cmd in enumerate(bad):
         assert trace.cycles["out"][i] - trace.cycles["cmd"][i] == REJECT_CYCLES
         assert tile_cycles(CONFIG, dataflow=cmd["dataflow"], pattern=cmd["pattern"],

@@ -18,7 +18,8 @@ BIG = 1 << 40
 
 @pytest.mark.parametrize("dataflow", [OS, WS])
 @pytest.mark.parametrize("pattern", runtime_patterns(ARRAY))
-@pytest.mark.parametrize(("rows", "red", "cols"), [(1, 8, 1), (4, 16, 3), (7, 40, 5), (9, 64, 13)])
+@pytest.mark.parametrize(("rows", "red", "cols"),
+                         [(1, 8, 1), (4, 16, 3), (7, 40, 5), (9, 64, 13), (5, 200, 4)])
 def test_closed_form_equals_the_tiles(dataflow, pattern, rows, red, cols):
     a = torch.ones(rows, red, dtype=torch.int64)
     b = torch.ones(red, cols, dtype=torch.int64)
@@ -32,7 +33,7 @@ def test_closed_form_equals_the_tiles(dataflow, pattern, rows, red, cols):
 
 
 def test_long_reductions_are_chunked_into_whole_tiles():
-    op = GemmOp("l", "WU", 4, 64, 3, None)
+    op = GemmOp("l", "WU", 4, 64, 3, None)  # 64 entries: exactly max_reduction
     one = plan_gemm(op, ARRAY, dataflow=OS, a_resident=True, a_buffer_bytes=BIG,
                     b_buffer_bytes=BIG)
     two = plan_gemm(GemmOp("l", "WU", 4, 128, 3, None), ARRAY, dataflow=OS, a_resident=True,
