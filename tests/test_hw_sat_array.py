@@ -2,16 +2,14 @@
 """amaranth.sim tests of the SAT PE array: the three training GEMMs, tiled, against the golden
 functions; every tile's cycles against the cycle model; rejected commands; stalls."""
 
-import random
-
 import pytest
 import torch
+from rtl.sat_gemms import DENSE, GemmSpec, make_gemm
 
-from dataflow.sat_tiles import Tile, assemble, plan_tiles
+from dataflow.sat_tiles import Tile, assemble
 from hw.sat_array import OS, WS, SatArray, runtime_patterns
 from hw.sat_config import IntFormat, NMPattern, SatArrayConfig
 from hw.stream_sim import drive
-from models.sat_golden import gemm_bp, gemm_ff, gemm_wu, nm_generate
 from sim.sat_array import REJECT_CYCLES, tile_cycles
 
 CONFIG = SatArrayConfig(rows=3, cols=4, patterns=(NMPattern(2, 4), NMPattern(1, 8)),
@@ -23,31 +21,15 @@ CONFIGS = {
 }
 
 
-def _operand(gen: torch.Generator, shape: tuple[int, int], dtype: IntFormat) -> torch.Tensor:
-    lo, hi = dtype.range
-    t = torch.randint(lo, hi + 1, shape, generator=gen)
-    t[torch.rand(shape, generator=gen) < 0.1] = lo  # extremes
-    t[torch.rand(shape, generator=gen) < 0.1] = hi
-    t[:, :4] = 0  # an all-zero group in every row
-    return t
-
-
-def _gemm_tiles(config, gen, rng, pattern, dataflow, kind):
+def _gemm_tiles(config, seed, pattern, dataflow, kind):
     cout, k, batch = max(8, config.max_m), 16, 6  # BP reduces over cout: whole groups of M
-    w = _operand(gen, (cout, k), config.dtype)
-    x = _operand(gen, (k, batch), config.dtype)
-    dy = _operand(gen, (cout, batch), config.dtype)
-    if kind == "FF":
-        a, b, expect = w, x, gemm_ff(w, x, pattern, config)
-    elif kind == "BP":
-        a, b, expect = w.T.contiguous(), dy, gemm_bp(w, dy, pattern, config)
-    else:
-        a, b, expect = dy, x.T.contiguous(), gemm_wu(dy, x, config)
-    values, indices = (a, a) if pattern is None else nm_generate(a, pattern)
-    lo, hi = config.dtype.range
-    tiles = plan_tiles(config, values, indices, b, pattern, dataflow,
-                       filler=lambda: rng.randint(lo, hi))
-    return tiles, expect
+    rows, reduction, cols = {"FF": (cout, k, batch), "BP": (k, cout, batch),
+                             "WU": (cout, batch, k)}[kind]
+    spec = GemmSpec(kind=kind, pattern=str(pattern or DENSE),
+                    dataflow="OS" if dataflow == OS else "WS", rows=rows, k=reduction,
+                    cols=cols, style="mixed", seed=seed)
+    gemm = make_gemm(config, spec)
+    return gemm.tiles, gemm.expect
 
 
 def _run(config, tiles: list[Tile], stall_seed):
@@ -70,14 +52,12 @@ def _run(config, tiles: list[Tile], stall_seed):
 def test_training_gemms_on_both_dataflows(name, stall_seed):
     config = CONFIGS[name]
     seed = 4242 + list(CONFIGS).index(name) * 10 + (stall_seed is not None)
-    gen = torch.Generator().manual_seed(seed)
-    rng = random.Random(seed)
     jobs = []
     for kind in ("FF", "BP", "WU"):
         for pattern in (runtime_patterns(config) if kind != "WU" else (None,)):
             for dataflow in (OS, WS):
                 jobs.append((kind, pattern, dataflow,
-                             *_gemm_tiles(config, gen, rng, pattern, dataflow, kind)))
+                             *_gemm_tiles(config, seed + len(jobs), pattern, dataflow, kind)))
     tiles = [t for job in jobs for t in job[3]]
     answers = iter(_run(config, tiles, stall_seed))
     for kind, pattern, dataflow, job_tiles, expect in jobs:
