@@ -16,6 +16,9 @@ from sim.sat_study import (
     format_speedups,
     pattern_speedups,
 )
+from sim.sat_study import (
+    simulate as simulate_sat,
+)
 from sim.spatten import format_table, simulate
 from sim.target import load_target
 
@@ -36,6 +39,19 @@ def sat_training_section(stage: Path, *, say: Callable[[str], None]) -> str:
     (stage / "sat_training.json").write_text(json.dumps(
         {"speedups": [asdict(r) for r in rows], "ablation": [asdict(r) for r in abl]},
         indent=2) + "\n")
+    energy = {label: simulate_sat("resnet50", pattern, target, batch=SAT_BATCH)[0]
+              for label, pattern in (("dense", None), ("2:8", NMPattern(2, 8)))}
+    energy_rows = "\n".join(
+        f"| {action} | " + " | ".join(f"{r.energy_j[action]:.4g}" for r in energy.values()) + " |"
+        for action in energy["dense"].energy_j if any(r.energy_j[action] for r in energy.values()))
+    traffic_rows = "\n".join(
+        f"| {cls} | " + " | ".join(
+            f"{r.traffic.by_class()[cls]['read']:,} / {r.traffic.by_class()[cls]['write']:,}"
+            for r in energy.values()) + " |"
+        for cls in energy["dense"].traffic.by_class()
+        if any(sum(r.traffic.by_class()[cls].values()) for r in energy.values()))
+    static_note = ("; the target file has no sourced static power, so the totals are dynamic "
+                   "energy only" if target.static_w == 0 else "")
     at_2_8 = [r for r in rows if r.pattern == "2:8"]
     mean = sum(r.speedup for r in at_2_8) / len(at_2_8)
     mean_bound = sum(r.bound for r in at_2_8) / len(at_2_8)
@@ -62,6 +78,21 @@ below M / N because WU and the dense first and last layers do not speed up. The 
 out what the project's RTL does not have yet (interleave mapping, the weight-update vector
 engine) and DRAM effects beyond the efficiency factor; those would lower the speedup and may
 explain part of the difference to the paper's figure.
+
+### DRAM traffic and energy of one ResNet-50 iteration
+
+DRAM bytes read / written by tensor class:
+
+| class | dense | 2:8 |
+|---|---:|---:|
+{traffic_rows}
+
+Energy in joules by action (per-action energies of the target file, each with its source; the
+FPGA figures are labelled estimates there){static_note}:
+
+| action | dense | 2:8 |
+|---|---:|---:|
+{energy_rows}
 
 ### Ablation of the dataflow techniques (ResNet-50, 2:8)
 
