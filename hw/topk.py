@@ -407,23 +407,16 @@ class TopKEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += self.dout.valid.eq(0)
 
-            with m.State("EMPTY"):
-                m.d.sync += [
-                    self.dout.valid.eq(1),
-                    self.dout.payload.count.eq(0),
-                    self.dout.payload.last.eq(1),
-                    self.dout.payload.error.eq(0),
-                ]
-                m.next = "RESPOND"
-
-            with m.State("ERROR"):
-                m.d.sync += [
-                    self.dout.valid.eq(1),
-                    self.dout.payload.count.eq(0),
-                    self.dout.payload.last.eq(1),
-                    self.dout.payload.error.eq(1),
-                ]
-                m.next = "RESPOND"
+            # Single-beat answers: an empty one (k = 0) and the error one.
+            for state, error in (("EMPTY", 0), ("ERROR", 1)):
+                with m.State(state):
+                    m.d.sync += [
+                        self.dout.valid.eq(1),
+                        self.dout.payload.count.eq(0),
+                        self.dout.payload.last.eq(1),
+                        self.dout.payload.error.eq(error),
+                    ]
+                    m.next = "RESPOND"
 
             # The response's last beat is in the output register; wait for its transfer.
             with m.State("RESPOND"), m.If(self.dout.ready):
