@@ -94,6 +94,8 @@ class GemmPlan:
         Array commands, all repetitions included.
     cycles : int
         Array cycles of all tiles run back to back (:func:`sim.sat_array.sequence_cycles`).
+    a_reads : int
+        Times A is read from DRAM (per repetition of the GEMM).
     a_bytes, b_bytes, out_bytes : int
         Bytes of A (values and indices), B and the output moved between DRAM and chip.
     a_fed_bits, b_fed_bits : int
@@ -105,6 +107,7 @@ class GemmPlan:
     a_resident: bool
     tiles: int
     cycles: int
+    a_reads: int
     a_bytes: int
     b_bytes: int
     out_bytes: int
@@ -124,6 +127,7 @@ def plan_gemm(
     a_resident: bool,
     b_buffer_bytes: int,
     a_buffer_bytes: int,
+    a_dense_in_dram: bool = False,
 ) -> GemmPlan:
     """Tile ``op`` onto ``array`` with ``dataflow`` and count its cycles and operand bytes.
 
@@ -139,6 +143,9 @@ def plan_gemm(
     a_buffer_bytes, b_buffer_bytes : int
         On-chip capacity for the resident operand's whole matrix (when it fits, the streamed
         operand is read only once).
+    a_dense_in_dram : bool
+        A sparse A is read from DRAM dense and compressed on the way in (by the SORE), so its
+        traffic is the dense matrix; otherwise it is read compressed (values and indices).
     """
     R, C, w = array.rows, array.cols, array.dtype.width
     p = op.pattern
@@ -176,7 +183,10 @@ def plan_gemm(
     else:
         raise ValueError(f"dataflow must be OS ({OS}) or WS ({WS}), not {dataflow!r}")
     cycles += tiles - 1  # one idle cycle between commands
-    a_bytes = ceil(op.rows * entries * (w + (0 if p is None else p.index_width)) / 8)
+    if p is None or a_dense_in_dram:
+        a_bytes = ceil(op.rows * op.reduction * w / 8)
+    else:
+        a_bytes = ceil(op.rows * entries * (w + p.index_width) / 8)
     b_bytes = ceil(op.reduction * op.cols * w / 8)
     a_blocks = ceil(op.rows / (R if dataflow == OS else C))
     b_blocks = ceil(op.cols / C) if dataflow == OS else 1
@@ -190,6 +200,6 @@ def plan_gemm(
     a_fed = op.rows * entries * a_passes * (w + (0 if p is None else p.index_width))
     b_fed = op.reduction * op.cols * a_blocks * w  # B is fed once per block of A rows
     return GemmPlan(op, dataflow, a_resident, tiles * op.count,
-                    cycles * op.count + op.count - 1,
+                    cycles * op.count + op.count - 1, a_reads,
                     a_bytes * a_reads * op.count, b_bytes * b_reads * op.count,
                     out_bytes * op.count, a_fed * op.count, b_fed * op.count)

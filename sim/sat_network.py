@@ -182,14 +182,15 @@ class SatResult:
 
 
 def _best_plan(op: GemmOp, array: SatArrayConfig, target: Target, buffers: tuple[int, int],
-               offline: bool) -> tuple[GemmPlan, int]:
+               offline: bool, a_dense_in_dram: bool) -> tuple[GemmPlan, int]:
     options = [(OS, True)] if not offline else [(d, r) for d in (OS, WS) for r in (True, False)]
     best = None
     for dataflow, a_resident in options:
         if dataflow == WS and op.pattern is not None and array.rows < op.pattern.n:
             continue
         plan = plan_gemm(op, array, dataflow=dataflow, a_resident=a_resident,
-                         a_buffer_bytes=buffers[0], b_buffer_bytes=buffers[1])
+                         a_buffer_bytes=buffers[0], b_buffer_bytes=buffers[1],
+                         a_dense_in_dram=a_dense_in_dram)
         moved = transfer_cycles(target.dram, plan.bytes, target.clock_hz)
         cycles = double_buffered_cycles(plan.cycles, moved, plan.tiles)
         if best is None or cycles < best[1]:
@@ -231,21 +232,22 @@ def simulate_iteration(
     traffic = DramTraffic(target.dram)
     gemms, phase_cycles = [], dict.fromkeys(PHASES, 0)
     for op in training_gemms(layers):
-        plan, cycles = _best_plan(op, array, target, buffers, techniques.offline_schedule)
-        a_class = "weights"
-        if op.phase in ("FF", "BP") and op.pattern is not None:
-            a_class = "compressed_weights"
+        sparse_weights = op.phase in ("FF", "BP") and op.pattern is not None
+        plan, cycles = _best_plan(op, array, target, buffers, techniques.offline_schedule,
+                                  sparse_weights and not techniques.pregen)
+        a_class = "compressed_weights" if sparse_weights else "weights"
         if op.phase == "WU":
             a_class = "gradients"
         b_class = "activations" if op.phase in ("FF", "WU") else "gradients"
         out_class = "activations" if op.phase == "FF" else "gradients"
-        if a_class == "compressed_weights" and not techniques.pregen:
+        if sparse_weights and not techniques.pregen:
             # The SORE compresses on the way in: the array's A traffic is the dense weights.
-            traffic.add("weights", "read", op.count * op.rows * op.reduction * w_bytes)
-        elif a_class == "compressed_weights":
-            values = op.count * op.rows * op.entries * w_bytes
-            traffic.add("compressed_weights", "read", values)
-            traffic.add("indices", "read", plan.a_bytes - values)
+            traffic.add("weights", "read", plan.a_bytes)
+        elif sparse_weights:
+            reads = plan.a_reads * op.count
+            traffic.add("compressed_weights", "read", reads * op.rows * op.entries * w_bytes)
+            traffic.add("indices", "read",
+                        reads * ceil(op.rows * op.entries * op.pattern.index_width / 8))
         else:
             traffic.add(a_class, "read", plan.a_bytes)
         traffic.add(b_class, "read", plan.b_bytes)
