@@ -209,7 +209,7 @@ def fixed_softmax(scores: torch.Tensor, config: AttentionConfig) -> torch.Tensor
     1. d_i = max(s) - s_i, unsigned S bits (F fractional bits).
     2. y_i = (d_i * K) >> (F + L - G) rounded half up, with K = ``log2e_fixed`` =
        round(log2(e) * 2**L): the base-2 exponent d_i * log2(e) with G fractional bits,
-       unsigned, S + 2 + G bits.
+       unsigned, S - F + 1 + G bits.
     3. e_i = min(y_i >> G, W + 2), f_i = y_i mod 2**G; the exp term
        x_i = LUT[f_i] >> e_i rounded half up (:func:`exp_lut`), unsigned W + 1 bits with W
        fractional bits, approximating 2**-(y_i / 2**G). Clamping e at W + 2 changes nothing

@@ -332,6 +332,7 @@ def test_prob_times_v_matches_python_integers(seed: int) -> None:
     omin, omax = signed_range(config.out_bits)
     for d in range(config.dim):
         acc = sum(int(p[i]) * int(v[i, d]) for i in kept.tolist())
+        assert abs(acc) < 1 << (config.pv_acc_width - 1), f"seed {seed}"
         want = min(max(math.floor(acc / 2**config.out_shift + 0.5), omin), omax)
         assert int(got[d]) == want, f"seed {seed}: element {d}"
 
