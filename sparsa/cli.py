@@ -15,6 +15,7 @@ Subcommands::
     sparsa simulate spatten --model gpt2-small|gpt2-medium [--target T] [--trace FILE]
                             [--json FILE]
     sparsa targets
+    sparsa baseline --workload W [--batch B] [--warmup N] [--repeats N] [--threads T] [--json]
     sparsa report [--out DIR] [--quick]
 
 A bad parameter exits with status 2 and a one-line ``sparsa: error: ...`` message on stderr.
@@ -243,6 +244,51 @@ def _bench_sat_training(args: argparse.Namespace) -> int:
     return 0
 
 
+def _baseline(args: argparse.Namespace) -> int:
+    import torch
+
+    from models.baselines import (
+        ATTENTION_MODELS,
+        attention_flops,
+        attention_workload,
+        cnn_training_step,
+        environment,
+        rapl_energy,
+        time_callable,
+    )
+
+    try:
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"threads must be at least 1, not {args.threads}")
+            torch.set_num_threads(args.threads)
+        if args.workload in ATTENTION_MODELS:
+            run, flops = attention_workload(args.workload), attention_flops(args.workload)
+        else:
+            run, flops = cnn_training_step(args.workload, args.batch), None
+        _progress(f"timing {args.workload}: {args.warmup} warm-up and {args.repeats} runs ...")
+        with rapl_energy() as meter:
+            timing = time_callable(run, warmup=args.warmup, repeats=args.repeats)
+    except ValueError as error:
+        return _fail(str(error))
+    result = {"workload": args.workload, "environment": environment(),
+              "mean_s": timing.mean, "std_s": timing.std, "min_s": timing.min,
+              "max_s": timing.max, "kept": timing.kept, "trim": timing.trim,
+              "gflops_per_s": None if flops is None else flops / timing.mean / 1e9,
+              "rapl_joules_all_runs": meter.joules}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{args.workload}: {timing.mean * 1e3:.2f} ms +- {timing.std * 1e3:.2f} ms "
+              f"(trimmed mean of {timing.kept} of {args.repeats} runs, "
+              f"{environment()['threads']} threads)")
+        if flops is not None:
+            print(f"  {flops / timing.mean / 1e9:.2f} GFLOP/s (attention matrix products only)")
+        print("  energy: " + ("not measurable here (no RAPL counters)" if meter.joules is None
+                              else f"{meter.joules:.3f} J measured by RAPL over all runs"))
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from reports.main_report import build_report
 
@@ -410,6 +456,29 @@ def _add_targets(commands: argparse._SubParsersAction) -> None:
     targets.set_defaults(handler=_targets)
 
 
+def _add_baseline(commands: argparse._SubParsersAction) -> None:
+    baseline = commands.add_parser(
+        "baseline",
+        help="time a software baseline in PyTorch on this machine",
+        description="Time a workload in PyTorch on the CPU: SpAtten's attention workloads "
+        "(BERT attention, GPT-2 generation attention with a 992-token prompt and 32 generated "
+        "tokens) or a CNN training step. Warm-up, repeated runs, trimmed mean (15%% each end).",
+    )
+    baseline.add_argument("--workload", required=True,
+                          choices=["bert-base", "bert-large", "gpt2-small", "gpt2-medium",
+                                   "resnet18", "resnet50", "vgg16", "small-cnn"])
+    baseline.add_argument("--batch", type=integer, default=32, metavar="B",
+                          help="batch of a CNN training step (default: %(default)s)")
+    baseline.add_argument("--warmup", type=integer, default=2, metavar="N",
+                          help="warm-up runs (default: %(default)s)")
+    baseline.add_argument("--repeats", type=integer, default=20, metavar="N",
+                          help="timed runs (default: %(default)s)")
+    baseline.add_argument("--threads", type=integer, metavar="T",
+                          help="torch threads (default: torch's own choice)")
+    baseline.add_argument("--json", action="store_true", help="print the result as JSON")
+    baseline.set_defaults(handler=_baseline)
+
+
 def _add_report(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
@@ -434,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(commands)
     _add_simulate(commands)
     _add_targets(commands)
+    _add_baseline(commands)
     _add_report(commands)
     return parser
 

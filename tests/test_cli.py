@@ -271,3 +271,14 @@ def test_simulate_spatten_malformed_trace_names_file_line_and_column(
                          capsys)
     assert status == 2
     assert f"{bad}, line 1, column 'a'" in err
+
+
+def test_baseline_times_a_small_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(["baseline", "--workload", "small-cnn", "--batch", "2",
+                            "--warmup", "1", "--repeats", "4", "--json"], capsys)
+    assert status == 0, err
+    data = json.loads(out)
+    assert data["kept"] == 4 and data["mean_s"] > 0 and data["gflops_per_s"] is None
+    assert data["environment"]["torch"].startswith("2.13.0")
+    status, _, err = run(["baseline", "--workload", "small-cnn", "--repeats", "0"], capsys)
+    assert status == 2 and "repeats must be a positive integer, not 0" in err
