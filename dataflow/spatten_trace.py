@@ -18,17 +18,18 @@ the same format. ``write_trace(read_trace(f))`` reproduces each released file by
 ``read_trace(write_trace(t))`` gives back ``t``.
 """
 
-import contextlib
 import csv
+import io
 import os
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+
+from hw.files import write_atomically
 
 __all__ = [
     "COLUMNS",
@@ -495,16 +496,11 @@ def write_trace(trace: SpattenTrace, path: str | os.PathLike) -> Path:
         raise ValueError(f"trace must be a SpattenTrace, not {type(trace).__name__}")
     path = Path(path)
     columns = [_format_column(trace, name) for name in COLUMNS]
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        with tmp.open("x", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            writer.writerows(zip(*columns, strict=True))
-            if trace.config is not None:
-                writer.writerow([trace.config] + [""] * (len(COLUMNS) - 1))
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(zip(*columns, strict=True))
+    if trace.config is not None:
+        writer.writerow([trace.config] + [""] * (len(COLUMNS) - 1))
+    write_atomically({path: text.getvalue()}, newline="")
     return path

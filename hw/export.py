@@ -6,12 +6,9 @@ Verilator waivers for Amaranth's output, see ``hw/verilator_waivers.vlt``). :fun
 runs ``verilator --lint-only -Wall`` on such a file.
 """
 
-import contextlib
 import dataclasses
 import json
-import os
 import re
-import secrets
 import subprocess
 from collections import Counter
 from enum import Enum
@@ -22,6 +19,7 @@ from amaranth import Shape
 from amaranth.back import verilog
 from amaranth.lib import data, wiring
 
+from hw.files import write_atomically
 from hw.toolchain import tool_versions, verilator_env
 
 __all__ = ["config_json", "export_verilog", "lint_verilog", "waivers_for"]
@@ -166,23 +164,6 @@ def _ports_json(component: wiring.Component, name: str, text: str) -> list[dict[
     return ports
 
 
-def _write_atomically(files: dict[Path, str]) -> None:
-    """Write every file completely or leave none of them (nor any temporary file) behind."""
-    staged: dict[Path, Path] = {}
-    try:
-        for path, text in files.items():
-            # Mode "x" creates a new file with the usual permissions (mkstemp's are 0600).
-            staged[path] = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-            with staged[path].open("x") as f:
-                f.write(text)
-        for path, tmp in staged.items():
-            os.replace(tmp, path)
-    finally:
-        for tmp in staged.values():
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-
-
 def export_verilog(
     component: wiring.Component, *, name: str, out_dir: Path | str, config: object
 ) -> tuple[Path, Path]:
@@ -234,7 +215,7 @@ def export_verilog(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     verilog_path, json_path = out / f"{name}.v", out / f"{name}.json"
-    _write_atomically({
+    write_atomically({
         verilog_path: text,
         json_path: sidecar_text,
         out / f"{name}.vlt": waivers_for(name, text),

@@ -157,10 +157,10 @@ def _targets(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: Path, payload: object) -> None:
-    """Write ``payload`` as JSON to ``path`` via a temporary file, so no half file is left."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(path)
+    """Write ``payload`` as JSON to ``path``, never leaving a half-written file."""
+    from hw.files import write_atomically
+
+    write_atomically({path: json.dumps(payload, indent=2) + "\n"})
 
 
 def _simulate_sat(args: argparse.Namespace) -> int:

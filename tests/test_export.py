@@ -14,6 +14,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 import hw.export
+import hw.files
 from hw import toolchain
 from hw.export import export_verilog, lint_verilog, waivers_for
 from hw.toolchain import configure_verilator, tool_versions, verilator_env
@@ -218,7 +219,7 @@ def test_failed_write_leaves_no_partial_or_temporary_files(
     def refuse(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(hw.export.os, "replace", refuse)
+    monkeypatch.setattr(hw.files.os, "replace", refuse)
     with pytest.raises(OSError, match="disk full"):
         export_verilog(RegisteredStream(), name="stage", out_dir=tmp_path, config=CONFIG)
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,36 @@
+"""Writing output files so that none is ever left half-written."""
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+__all__ = ["write_atomically"]
+
+
+def write_atomically(files: dict[Path, str], *, newline: str | None = None) -> None:
+    """Write every file completely or leave none of them (nor any temporary file) behind.
+
+    Each text goes to a new temporary file beside its destination, and the temporaries are
+    renamed into place only once all of them are written.
+
+    Parameters
+    ----------
+    files : dict
+        Destination path to text.
+    newline : str, optional
+        Passed to ``open`` (``""`` writes the text's line endings unchanged).
+    """
+    staged: dict[Path, Path] = {}
+    try:
+        for path, text in files.items():
+            # Mode "x" creates a new file with the usual permissions (mkstemp's are 0600).
+            staged[path] = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+            with staged[path].open("x", newline=newline) as f:
+                f.write(text)
+        for path, tmp in staged.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in staged.values():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
