@@ -302,7 +302,20 @@ def _checked_config(layer: nn.Linear | nn.Conv2d, config: object) -> BDWPConfig:
     return config
 
 
-class BDWPLinear(nn.Linear):
+class _Configured:
+    """The ``config`` property shared by the BDWP layers: validated against the layer."""
+
+    @property
+    def config(self) -> BDWPConfig:
+        """Mode, pattern and options of the layer."""
+        return self._config
+
+    @config.setter
+    def config(self, config: BDWPConfig) -> None:
+        self._config = _checked_config(self, config)
+
+
+class BDWPLinear(_Configured, nn.Linear):
     """``nn.Linear`` whose GEMMs follow a :class:`BDWPConfig` (parameters and init unchanged).
 
     Parameters
@@ -327,15 +340,6 @@ class BDWPLinear(nn.Linear):
         super().__init__(in_features, out_features, bias, device, dtype)
         self.config = config
 
-    @property
-    def config(self) -> BDWPConfig:
-        """Mode, pattern and options of the layer."""
-        return self._config
-
-    @config.setter
-    def config(self, config: BDWPConfig) -> None:
-        self._config = _checked_config(self, config)
-
     @classmethod
     def from_dense(cls, layer: nn.Linear, config: BDWPConfig) -> "BDWPLinear":
         """A BDWP layer that takes over ``layer``'s parameters (the same Parameter objects, so
@@ -356,7 +360,7 @@ class BDWPLinear(nn.Linear):
         return f"{super().extra_repr()}, mode={self.config.mode}, pattern={self.config.pattern}"
 
 
-class BDWPConv2d(nn.Conv2d):
+class BDWPConv2d(_Configured, nn.Conv2d):
     """``nn.Conv2d`` whose GEMMs follow a :class:`BDWPConfig` (parameters and init unchanged).
 
     Parameters
@@ -388,15 +392,6 @@ class BDWPConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype)
         self.config = config
-
-    @property
-    def config(self) -> BDWPConfig:
-        """Mode, pattern and options of the layer."""
-        return self._config
-
-    @config.setter
-    def config(self, config: BDWPConfig) -> None:
-        self._config = _checked_config(self, config)
 
     @classmethod
     def from_dense(cls, layer: nn.Conv2d, config: BDWPConfig) -> "BDWPConv2d":
