@@ -53,6 +53,16 @@ the total is :func:`sim.dram.overlap` of the two. Not modelled: the token top-k 
 layer (the second engine, off the per-head path) and the FC layers (SpAtten measures attention
 only, spatten.md 3).
 
+**Energy** (:attr:`SpattenResult.energy_j`, :func:`sim.energy.energy_breakdown` with the
+target's table): ``mac_int12`` per multiply of Q x K and prob x V, D (N_k (1 + requant) + N_v)
+per row (the recompute included; the datapath is 12 bits wide, spatten.md 2.1);
+``dram_read_bit`` / ``dram_write_bit`` per bit moved (whole bursts); ``sram_write_bit`` and
+``sram_read_bit`` once each per bit fetched, the fetched data passing through the fetcher's data
+FIFOs (in generation K and V are not kept in SRAM, spatten.md 1.5; an assumption about what
+buffers them); ``topk_element`` per score entering a top-k engine: N_k per local-V top-k and L
+per token top-k (``if_topk`` rows). Static power times the simulated time (0 where the target
+gives none).
+
 **Throughput.** The op count is 2 ops per multiply-accumulate of Q x K and prob x V over the
 kept keys and values, 2 D (N_k + N_v) per row (recomputes on requant rows are not counted);
 GOP/s is that over the simulated time.
@@ -67,6 +77,7 @@ import torch
 from dataflow.spatten_trace import UNQUANTIZED, SpattenTrace
 from hw.topk_config import TopKConfig
 from sim.dram import DramTraffic, overlap, transfer_cycles
+from sim.energy import energy_breakdown
 from sim.target import DramSpec, Target
 from sim.topk import TopKCycleModel
 
@@ -406,6 +417,8 @@ class SpattenResult:
     core_model : str
         Name of the core cycle function (the default is the paper's bound, not RTL-validated).
     per_layer : tuple of LayerResult
+    energy_j : dict of str to float
+        Joules per action of :data:`sim.energy.ACTIONS`, ``static`` and ``total``.
     """
 
     model: str
@@ -428,6 +441,7 @@ class SpattenResult:
     clock_hz: float
     core_model: str
     per_layer: tuple[LayerResult, ...]
+    energy_j: dict[str, float]
 
     @property
     def dram_bytes(self) -> int:
@@ -492,6 +506,7 @@ class SpattenResult:
                 "ops": self.ops,
                 "gops": self.gops,
             },
+            "energy_j": self.energy_j,
             "per_layer": [asdict(layer) for layer in self.per_layer],
             "paper": {
                 "source": "SpAtten paper figures (shared/reference/spatten.md 1.5, 2.7, 3)",
@@ -604,6 +619,18 @@ def simulate(
     per_layer = tuple(LayerResult(layer, *(int(c[layer]) for c in layer_columns))
                       for layer in range(trace.layers))
     chain = _chain(trace, spec, traffic.bytes())
+    read_bits = 8 * sum(traffic.bytes(cls) for cls in READS)
+    macs = trace.head_dim * (trace.key_fetch * (1 + trace.requant.astype(np.int64))
+                             + trace.value_fetch)
+    topk_elements = trace.key_fetch[pruned].sum() + trace.seq_len[trace.token_topk].sum()
+    energy = energy_breakdown(target.energy, {
+        "mac_int12": int(macs.sum()),
+        "dram_read_bit": read_bits,
+        "dram_write_bit": 8 * sum(traffic.bytes(cls) for cls in WRITES),
+        "sram_write_bit": read_bits,
+        "sram_read_bit": read_bits,
+        "topk_element": int(topk_elements),
+    }, seconds=total / target.clock_hz, static_w=target.static_w)
     return SpattenResult(
         model=trace.model,
         target=target.name,
@@ -625,6 +652,7 @@ def simulate(
         clock_hz=target.clock_hz,
         core_model=getattr(core_cycles, "__name__", repr(core_cycles)),
         per_layer=per_layer,
+        energy_j=energy,
     )
 
 

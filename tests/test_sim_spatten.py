@@ -259,3 +259,34 @@ def test_report_outputs(gpt2_small):
     assert "| progressive quantization |" in table
     assert "| throughput |" in table and "430 GOP/s (GPT-2)" in table
     assert f"| all (product) | {gpt2_small.fp32_bytes:,} | {gpt2_small.dram_bytes:,} |" in table
+
+
+def test_energy_of_hand_made_rows():
+    """Each action's joules are its count times the target's energy, counted by hand."""
+    trace = make_trace(ROW_A, ROW_B, {"head": 1, "iteration": 1, "token_topk": True, "topk": 7,
+                                      "seq_len": 11, "key_fetch": 9})
+    result = simulate(trace, ASIC)
+    pj = ASIC.energy.pj
+    macs = 64 * ((8 * 2 + 3) + (5 + 1) + (9 + 3))  # row A recomputes Q x K
+    read_bits = 8 * sum(result.traffic.bytes(c) for c in ("k_msb", "k_lsb", "v_msb", "q"))
+    expected = {
+        "mac_int12": macs * pj["mac_int12"],
+        "dram_read_bit": read_bits * pj["dram_read_bit"],
+        "dram_write_bit": 8 * result.traffic.bytes("outputs") * pj["dram_write_bit"],
+        "sram_read_bit": read_bits * pj["sram_read_bit"],
+        "sram_write_bit": read_bits * pj["sram_write_bit"],
+        # local-V top-k over 8 + 5 + 9 keys, token top-k over the 11 tokens of the third row
+        "topk_element": (8 + 5 + 9 + 11) * pj["topk_element"],
+    }
+    for action, joules in result.energy_j.items():
+        if action in ("static", "total"):
+            continue
+        assert joules == pytest.approx(expected.get(action, 0.0) * 1e-12, rel=1e-12), action
+    assert result.energy_j["static"] == ASIC.static_w * result.seconds
+    assert result.energy_j["total"] == pytest.approx(sum(expected.values()) * 1e-12, rel=1e-12)
+    assert json.loads(json.dumps(result.to_dict()))["energy_j"] == result.energy_j
+
+
+def test_pruning_saves_energy(gpt2_small):
+    dense = simulate(read_trace(DENSE), ASIC)
+    assert 0 < gpt2_small.energy_j["total"] < dense.energy_j["total"]
