@@ -214,8 +214,9 @@ def environment(device: str | torch.device = "cpu") -> dict[str, object]:
     dict
         ``torch`` (version), ``threads`` (:func:`torch.get_num_threads`), ``cpu`` (model name
         from ``/proc/cpuinfo``, None if unknown), ``logical_cpus``, ``python`` (version),
-        ``device`` (the device string) and ``device_name`` (the GPU's name on CUDA, else the
-        CPU model).
+        ``device`` (the device string), ``device_name`` (the GPU's name on CUDA, else the
+        CPU model) and ``load_average`` (the 1-minute load average when this is called, None
+        where the OS has none: other work on the machine slows the baseline down).
     """
     dev = _device(device)
     cpu = _cpu_model()
@@ -227,6 +228,7 @@ def environment(device: str | torch.device = "cpu") -> dict[str, object]:
         "python": platform.python_version(),
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu,
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
 

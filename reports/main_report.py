@@ -5,6 +5,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from reports.baseline_report import baseline_section
 from reports.network_report import sat_training_section, spatten_traces_section
 from reports.sat_report import sat_section
 from reports.topk_report import topk_section
@@ -40,6 +41,7 @@ def build_report(
             sat_section(stage, quick=quick, say=say),
             sat_training_section(stage, say=say),
             spatten_traces_section(stage, say=say),
+            baseline_section(stage, quick=quick, say=say),
         ]
         header = (f"# sparsa report\n\nProduced by `{command}`; every figure below comes from "
                   "this run unless it is marked as quoted.\n")

@@ -70,8 +70,9 @@ def test_time_callable_rejects_non_callable_and_empty():
 def test_environment_keys():
     env = environment()
     assert {"torch", "threads", "cpu", "logical_cpus", "python", "device",
-            "device_name"} <= env.keys()
+            "device_name", "load_average"} <= env.keys()
     assert env["torch"] == torch.__version__
+    assert env["load_average"] is None or env["load_average"] >= 0
     assert env["threads"] >= 1 and env["device"] == "cpu"
 
 

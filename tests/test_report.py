@@ -29,6 +29,16 @@ def test_quick_report_writes_every_file(tmp_path):
     assert json.loads((out / "spatten_traces.json").read_text())["gpt2-small"]["shape"]["rows"] \
         == 4608
     assert len(json.loads((out / "sat_bench.json").read_text())) == 12  # 2 dataflows x 6
+    assert "## Software baselines against the accelerators" in text
+    baselines = json.loads((out / "baselines.json").read_text())
+    # quick: GPT-2 Small against both public traces, ResNet-18 against SAT dense and 2:8
+    assert [(c["workload"].split()[0], c["accelerator"].split(" (")[0])
+            for c in baselines["comparisons"]] == [
+        ("gpt2-small", "SpAtten"), ("gpt2-small", "SpAtten datapath, dense trace"),
+        ("resnet18", "SAT dense"), ("resnet18", "SAT 2:8")]
+    for c in baselines["comparisons"]:
+        assert c["speedup"] == c["software_s"] / c["accelerator_s"] > 0
+    assert baselines["speedup_breakdown"][0]["step"] == "PyTorch on this CPU (measured)"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
 
 
