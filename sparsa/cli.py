@@ -15,7 +15,8 @@ Subcommands::
     sparsa simulate spatten --model gpt2-small|gpt2-medium [--target T] [--trace FILE]
                             [--json FILE]
     sparsa targets
-    sparsa baseline --workload W [--batch B] [--warmup N] [--repeats N] [--threads T] [--json]
+    sparsa baseline --workload W [--batch B] [--warmup N] [--repeats N] [--threads T]
+                    [--device DEV] [--json]
     sparsa report [--out DIR] [--quick]
 
 A bad parameter exits with status 2 and a one-line ``sparsa: error: ...`` message on stderr.
@@ -262,16 +263,23 @@ def _baseline(args: argparse.Namespace) -> int:
             if args.threads < 1:
                 raise ValueError(f"threads must be at least 1, not {args.threads}")
             torch.set_num_threads(args.threads)
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {args.device!r} asked for, but torch sees no CUDA device "
+                             "on this machine")
         if args.workload in ATTENTION_MODELS:
-            run, flops = attention_workload(args.workload), attention_flops(args.workload)
+            run = attention_workload(args.workload, device=args.device)
+            flops = attention_flops(args.workload)
         else:
-            run, flops = cnn_training_step(args.workload, args.batch), None
-        _progress(f"timing {args.workload}: {args.warmup} warm-up and {args.repeats} runs ...")
+            run, flops = cnn_training_step(args.workload, args.batch, args.device), None
+        _progress(f"timing {args.workload} on {args.device}: {args.warmup} warm-up and "
+                  f"{args.repeats} runs ...")
         with rapl_energy() as meter:
-            timing = time_callable(run, warmup=args.warmup, repeats=args.repeats)
+            timing = time_callable(run, warmup=args.warmup, repeats=args.repeats,
+                                   device=args.device)
     except ValueError as error:
         return _fail(str(error))
-    result = {"workload": args.workload, "environment": environment(),
+    env = environment(args.device)
+    result = {"workload": args.workload, "environment": env,
               "mean_s": timing.mean, "std_s": timing.std, "min_s": timing.min,
               "max_s": timing.max, "kept": timing.kept, "trim": timing.trim,
               "gflops_per_s": None if flops is None else flops / timing.mean / 1e9,
@@ -281,7 +289,7 @@ def _baseline(args: argparse.Namespace) -> int:
     else:
         print(f"{args.workload}: {timing.mean * 1e3:.2f} ms +- {timing.std * 1e3:.2f} ms "
               f"(trimmed mean of {timing.kept} of {args.repeats} runs, "
-              f"{environment()['threads']} threads)")
+              f"{env['threads']} threads, {env['device_name']})")
         if flops is not None:
             print(f"  {flops / timing.mean / 1e9:.2f} GFLOP/s (attention matrix products only)")
         print("  energy: " + ("not measurable here (no RAPL counters)" if meter.joules is None
@@ -460,9 +468,10 @@ def _add_baseline(commands: argparse._SubParsersAction) -> None:
     baseline = commands.add_parser(
         "baseline",
         help="time a software baseline in PyTorch on this machine",
-        description="Time a workload in PyTorch on the CPU: SpAtten's attention workloads "
-        "(BERT attention, GPT-2 generation attention with a 992-token prompt and 32 generated "
-        "tokens) or a CNN training step. Warm-up, repeated runs, trimmed mean (15%% each end).",
+        description="Time a workload in PyTorch (on the CPU or a CUDA device): SpAtten's "
+        "attention workloads (BERT attention, GPT-2 generation attention with a 992-token "
+        "prompt and 32 generated tokens) or a CNN training step. Warm-up, repeated runs, "
+        "trimmed mean (15%% each end).",
     )
     baseline.add_argument("--workload", required=True,
                           choices=["bert-base", "bert-large", "gpt2-small", "gpt2-medium",
@@ -475,6 +484,8 @@ def _add_baseline(commands: argparse._SubParsersAction) -> None:
                           help="timed runs (default: %(default)s)")
     baseline.add_argument("--threads", type=integer, metavar="T",
                           help="torch threads (default: torch's own choice)")
+    baseline.add_argument("--device", default="cpu", metavar="DEV",
+                          help="torch device, e.g. cpu or cuda:0 (default: %(default)s)")
     baseline.add_argument("--json", action="store_true", help="print the result as JSON")
     baseline.set_defaults(handler=_baseline)
 
