@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reports.baseline_report import baseline_section
+from reports.headline_report import headline_section
 from reports.network_report import sat_training_section, spatten_traces_section
 from reports.sat_report import sat_section
 from reports.topk_report import topk_section
@@ -43,6 +44,7 @@ def build_report(
             spatten_traces_section(stage, say=say),
             baseline_section(stage, quick=quick, say=say),
         ]
+        sections.append(headline_section(stage))
         header = (f"# sparsa report\n\nProduced by `{command}`; every figure below comes from "
                   "this run unless it is marked as quoted.\n")
         (stage / "report.md").write_text("\n".join([header, *sections]))

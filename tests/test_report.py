@@ -5,6 +5,7 @@ import json
 import pytest
 
 import reports.topk_report as topk_report
+from reports.headline_report import headline_section
 from reports.main_report import build_report
 from sim.topk_bench import DEFAULT_COMPARATORS, DEFAULT_K_FRACTIONS, DEFAULT_SIZES
 
@@ -39,6 +40,9 @@ def test_quick_report_writes_every_file(tmp_path):
     for c in baselines["comparisons"]:
         assert c["speedup"] == c["software_s"] / c["accelerator_s"] > 0
     assert baselines["speedup_breakdown"][0]["step"] == "PyTorch on this CPU (measured)"
+    headlines = text[text.index("## Headline figures"):]
+    assert headlines.count("not run") == 0
+    assert "| SpAtten speedup over a GPU |" in headlines and "not measured" in headlines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
 
 
@@ -55,3 +59,9 @@ def test_failed_report_leaves_the_old_one_and_no_temporary_files(tmp_path, monke
         build_report(out, quick=True)
     assert (out / "report.md").read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_headlines_without_results_say_not_run(tmp_path):
+    text = headline_section(tmp_path)
+    assert text.count("not run") == 3  # top-k, SpAtten traces, SAT; no baseline rows
+    assert "| top-k quick-select latency" in text
