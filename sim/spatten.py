@@ -694,6 +694,10 @@ def format_table(result: SpattenResult) -> str:
         ("total, pipelined", f"{r.cycles:,}"),
         ("of which waiting for DRAM", f"{r.stall_cycles:,}"),
     ])
+    energy = [(action, f"{joules * 1e3:.4g}", f"{joules / r.energy_j['total']:.1%}")
+              for action, joules in r.energy_j.items() if joules and action != "total"]
+    energy.append(("total", f"{r.energy_j['total'] * 1e3:.4g}", "100.0%"))
+    lines += _rows(("energy", "mJ", "share"), ("---", "---:", "---:"), energy)
     factors = {f.technique: f.factor for f in r.chain}
     paper = PAPER_TECHNIQUE_FACTORS
     lines += _rows(("figure", "this model", "paper (its figures)"), ("---", "---:", "---:"), [
