@@ -1,0 +1,81 @@
+"""The attention core's bit-width converter: K MSB and LSB planes to full-precision keys.
+
+An MSB lane is ``attention.msb_bits`` wide; with the run-time MSB setting b it holds a b-bit
+signed value in its low b bits. The converter sign-extends those bits and appends the 4-bit LSB
+plane: key = msb * 16 + lsb (:func:`models.attention_golden.reassemble`); with the LSB plane at
+zero it is :func:`models.attention_golden.msb_only`. Combinational.
+"""
+
+from amaranth import Module, Mux, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.attention_core_config import AttentionCoreConfig
+from hw.fixed_point import sign_extend
+from models.attention_config import LSB_BITS
+
+__all__ = ["BitConverter", "full_rows_layout", "lsb_rows_layout", "msb_rows_layout"]
+
+
+def msb_rows_layout(config: AttentionCoreConfig) -> data.ArrayLayout:
+    """E rows of D signed MSB lanes of ``attention.msb_bits`` bits (the setting's low bits used)."""
+    lane = signed(config.attention.msb_bits)
+    return data.ArrayLayout(data.ArrayLayout(lane, config.dim), config.lanes)
+
+
+def lsb_rows_layout(config: AttentionCoreConfig) -> data.ArrayLayout:
+    """E rows of D unsigned 4-bit LSB lanes."""
+    return data.ArrayLayout(data.ArrayLayout(LSB_BITS, config.dim), config.lanes)
+
+
+def full_rows_layout(config: AttentionCoreConfig) -> data.ArrayLayout:
+    """E rows of D full-precision signed elements (T = ``attention.total_bits`` bits)."""
+    element = signed(config.attention.total_bits)
+    return data.ArrayLayout(data.ArrayLayout(element, config.dim), config.lanes)
+
+
+class BitConverter(wiring.Component):
+    """MSB and LSB planes of E key rows to full-precision keys (see the module docstring).
+
+    Parameters
+    ----------
+    config : AttentionCoreConfig
+
+    Members
+    -------
+    msb : In(msb_rows_layout(config))
+    lsb : In(lsb_rows_layout(config))
+    lsb_valid : In(1)
+        Whether ``lsb`` holds the LSB plane; when low the LSBs are taken as zero.
+    msb_bits : In(4)
+        The run-time MSB setting b (one of ``config.msb_settings``).
+    full : Out(full_rows_layout(config))
+    """
+
+    def __init__(self, config: AttentionCoreConfig) -> None:
+        if not isinstance(config, AttentionCoreConfig):
+            raise TypeError(f"config must be an AttentionCoreConfig, not {type(config).__name__}")
+        self._config = config
+        super().__init__(
+            {
+                "msb": In(msb_rows_layout(config)),
+                "lsb": In(lsb_rows_layout(config)),
+                "lsb_valid": In(1),
+                "msb_bits": In(4),
+                "full": Out(full_rows_layout(config)),
+            }
+        )
+
+    @property
+    def config(self) -> AttentionCoreConfig:
+        return self._config
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        settings = self._config.msb_settings
+        for r in range(self._config.lanes):
+            for d in range(self._config.dim):
+                high = sign_extend(self.msb[r][d], self.msb_bits, settings)
+                low = Mux(self.lsb_valid, self.lsb[r][d], 0)
+                m.d.comb += self.full[r][d].eq((high << LSB_BITS) | low)
+        return m
