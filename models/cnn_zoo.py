@@ -30,7 +30,9 @@ __all__ = [
     "ResNet",
     "ResidualBlock",
     "SmallCNN",
+    "SmallResNet",
     "layer_gemms",
+    "resnet8",
     "resnet18",
     "resnet50",
     "small_cnn",
@@ -231,6 +233,39 @@ class SmallCNN(nn.Module):
 def small_cnn(*, num_classes: int = 10, in_channels: int = 1) -> SmallCNN:
     """The :class:`SmallCNN` (defaults: 10 classes, 1 input channel, as for 8x8 digits)."""
     return SmallCNN(num_classes=num_classes, in_channels=in_channels)
+
+
+class SmallResNet(nn.Module):
+    """ResNet-8 for small images: the 6n+2 CIFAR ResNet of He et al. with n = 1.
+
+    conv3x3(in, 16)-BN-ReLU, three stages of one :class:`ResidualBlock` (16, 32, 64 planes;
+    stride 2 from the second stage, 1x1 conv + BN projection shortcuts where the shape
+    changes), global average pool, FC(64, classes). Every layer but the first and the last has
+    K and Cout multiples of 16, so all of them can be N:M sparse for any M.
+
+    Parameters
+    ----------
+    num_classes, in_channels : int
+        Classifier outputs and input channels.
+    """
+
+    def __init__(self, *, num_classes: int = 10, in_channels: int = 1) -> None:
+        super().__init__()
+        _check_counts(num_classes, in_channels)
+        self.features = nn.Sequential(
+            *_conv_bn(in_channels, 16, 3), nn.ReLU(inplace=True),
+            ResidualBlock(16, 16), ResidualBlock(16, 32, 2), ResidualBlock(32, 64, 2),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+def resnet8(*, num_classes: int = 10, in_channels: int = 1) -> SmallResNet:
+    """The :class:`SmallResNet` (defaults: 10 classes, 1 input channel, as for 8x8 digits)."""
+    return SmallResNet(num_classes=num_classes, in_channels=in_channels)
 
 
 @dataclass(frozen=True)
