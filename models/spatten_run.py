@@ -11,6 +11,8 @@ and iteration t has a context of ``prompt_len + t`` tokens; the paper's GPT-2 wo
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +24,24 @@ from models.baselines import BERT_SEQ_LEN, GPT2_GENERATED, GPT2_PROMPT
 from models.spatten_pruning import SpattenAttention, SpattenPolicy
 from models.transformer import TRANSFORMERS, KVCache, Transformer
 
-__all__ = ["SpattenRun", "generate_trace", "run_spatten"]
+__all__ = ["SpattenRun", "generate_trace", "run_spatten", "torch_threads"]
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the body with ``threads`` PyTorch CPU threads, then restore the previous count.
+
+    The runs default to one thread: on a busy 2-core machine two threads were several times
+    slower, and results are bit-reproducible only at a fixed thread count.
+    """
+    if not is_int(threads) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, not {threads!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)
@@ -38,12 +57,15 @@ class SpattenRun:
         (steps,) ids of the generated tokens (empty for an encoder).
     seconds : float
         Wall time of the model's forward passes (building the model not included).
+    threads : int
+        PyTorch CPU threads they ran on.
     """
 
     trace: SpattenTrace
     attention: SpattenAttention
     generated: torch.Tensor
     seconds: float
+    threads: int
 
     @property
     def refetch_fraction(self) -> float | None:
@@ -80,6 +102,7 @@ def run_spatten(
     threshold: float = 0.0,
     quantize_v: bool = False,
     seed: int = 0,
+    threads: int = 1,
 ) -> SpattenRun:
     """Run SpAtten's algorithm on ``model_name`` with random weights and a random prompt.
 
@@ -97,6 +120,8 @@ def run_spatten(
         The :class:`~models.spatten_pruning.SpattenPolicy`.
     seed : int
         Seeds the weights and the prompt.
+    threads : int
+        PyTorch CPU threads (:func:`torch_threads`).
 
     Returns
     -------
@@ -121,6 +146,7 @@ def run_spatten(
     _check_positive("steps", steps)
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+    _check_positive("threads", threads)
     if not config.causal and steps != 1:
         raise ValueError(
             f"steps = {steps}: {model_name} is an encoder, it runs one iteration; allowed: 1"
@@ -151,7 +177,7 @@ def run_spatten(
     )
     generated = []
     start = time.perf_counter()
-    with torch.inference_mode():
+    with torch_threads(threads), torch.inference_mode():
         cache = KVCache(config.layers) if config.causal else None
         hidden = model(ids, attention=attention, cache=cache)
         for step in range(steps if config.causal else 0):
@@ -165,7 +191,9 @@ def run_spatten(
     )
     trace = attention.to_trace(model=model_name, config=name)
     tokens = torch.cat(generated, dim=1)[0] if generated else torch.zeros(0, dtype=torch.int64)
-    return SpattenRun(trace=trace, attention=attention, generated=tokens, seconds=seconds)
+    return SpattenRun(
+        trace=trace, attention=attention, generated=tokens, seconds=seconds, threads=threads
+    )
 
 
 def generate_trace(
@@ -180,6 +208,7 @@ def generate_trace(
     threshold: float = 0.0,
     quantize_v: bool = False,
     seed: int = 0,
+    threads: int = 1,
 ) -> SpattenTrace:
     """The trace of :func:`run_spatten` (same parameters and errors)."""
     return run_spatten(
@@ -193,4 +222,5 @@ def generate_trace(
         threshold=threshold,
         quantize_v=quantize_v,
         seed=seed,
+        threads=threads,
     ).trace

@@ -6,6 +6,7 @@ generators; messages name the seed.
 """
 
 import math
+from collections.abc import Iterator
 from itertools import pairwise
 
 import pytest
@@ -21,6 +22,7 @@ from models.spatten_pruning import (
     layer_keep_ratios,
     unpruned_layers,
 )
+from models.spatten_run import torch_threads
 from models.transformer import TRANSFORMERS, KVCache, Transformer, dense_attention
 
 D = 32
@@ -30,6 +32,14 @@ TINY_GPT2 = TRANSFORMERS["gpt2-small"].replace(
 TINY_BERT = TRANSFORMERS["bert-base"].replace(
     layers=4, heads=2, d_model=64, d_ffn=96, vocab=60, max_positions=48
 )
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """One PyTorch thread: these tensors are tiny, and two threads on a busy 2-core machine are
+    several times slower."""
+    with torch_threads(1):
+        yield
 
 
 def qkv(seed: int, batch: int, heads: int, n: int, sharp: float = 1.0) -> list[torch.Tensor]:

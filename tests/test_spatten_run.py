@@ -162,6 +162,7 @@ def test_the_public_gpt2_trace_has_the_models_shape() -> None:
         ("gpt2-small", {"v_keep": 0}, r"v_keep = 0 is not allowed"),
         ("gpt2-small", {"msb_bits": 7}, "msb_bits = 7 is not supported"),
         ("gpt2-small", {"msb_bits": 6, "threshold": 2}, r"threshold = 2 is not allowed"),
+        ("gpt2-small", {"threads": 0}, "threads must be a positive integer, not 0"),
         ("gpt2-small", {"seed": -1}, "seed must be a non-negative integer"),
     ],
 )

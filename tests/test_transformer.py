@@ -4,11 +4,14 @@ The published models are built on the meta device (shapes only); arithmetic runs
 configurations. Random tensors come from seeded generators; messages name the seed.
 """
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 from torch.nn import functional
 
 from models.baselines import ATTENTION_MODELS
+from models.spatten_run import torch_threads
 from models.transformer import (
     TRANSFORMERS,
     KVCache,
@@ -29,6 +32,14 @@ PUBLISHED_PARAMETERS = {
 SMALL = {"layers": 2, "heads": 2, "d_model": 64, "d_ffn": 96, "vocab": 50, "max_positions": 40}
 TINY_GPT2 = TRANSFORMERS["gpt2-small"].replace(**SMALL)
 TINY_BERT = TRANSFORMERS["bert-base"].replace(**SMALL)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """One PyTorch thread: these tensors are tiny, and two threads on a busy 2-core machine are
+    several times slower."""
+    with torch_threads(1):
+        yield
 
 
 def rand(seed: int, *shape: int) -> torch.Tensor:
