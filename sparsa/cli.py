@@ -12,8 +12,11 @@ Subcommands::
     sparsa bench sat-training [--json] [--target T] [--batch B]
     sparsa simulate sat --model M [--pattern dense|N:M] [--target T] [--batch B]
                         [--no-pregen] [--no-offline-schedule] [--json FILE]
-    sparsa simulate spatten --model gpt2-small|gpt2-medium [--target T] [--trace FILE]
-                            [--json FILE]
+    sparsa simulate spatten --model gpt2-small|gpt2-medium [--target T]
+                            [--trace FILE | --run [POLICY]] [--json FILE]
+    sparsa trace spatten --model M [POLICY] [--prompt-len L] [--steps S] [--seed S] --out FILE
+        POLICY: [--token-keep R|R0,R1] [--head-keep R|R0,R1] [--v-keep R] [--msb-bits B]
+                [--threshold T] [--quantize-v]
     sparsa targets
     sparsa baseline --workload W [--batch B] [--warmup N] [--repeats N] [--threads T]
                     [--device DEV] [--json]
@@ -197,6 +200,41 @@ def _simulate_sat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_spatten(args: argparse.Namespace):  # -> models.spatten_run.SpattenRun
+    from models.spatten_run import run_spatten
+
+    steps = "" if args.steps is None else f", {args.steps} steps"
+    _progress(f"running SpAtten's algorithm on {args.model} (random weights, seed {args.seed}"
+              f"{steps}) ...")
+    run = run_spatten(args.model, prompt_len=args.prompt_len, steps=args.steps,
+                      token_keep=args.token_keep, head_keep=args.head_keep, v_keep=args.v_keep,
+                      msb_bits=args.msb_bits, threshold=args.threshold,
+                      quantize_v=args.quantize_v, seed=args.seed, threads=args.threads)
+    refetch = ("off" if run.refetch_fraction is None
+               else f"{run.refetch_fraction:.1%} of the queries")
+    _progress(f"model run {run.seconds:.1f} s on {run.threads} thread(s): {len(run.trace):,} "
+              f"rows, LSB refetch {refetch}")
+    return run
+
+
+def _trace_spatten(args: argparse.Namespace) -> int:
+    from dataflow.spatten_trace import write_trace
+
+    try:
+        run = _run_spatten(args)
+        path = write_trace(run.trace, args.out)
+    except (ValueError, OSError) as error:
+        return _fail(str(error))
+    last = int(run.trace.iteration.max())
+    kept = ", ".join(str(k) for k in run.kept_keys(last))
+    print(f"{path}: {len(run.trace):,} rows ({len(run.trace.iterations)} iterations, "
+          f"{run.trace.layers} layers x {run.trace.heads} heads)")
+    print(f"  keys fetched per layer at iteration {last}: {kept}")
+    print("  LSB refetch: " + ("off" if run.refetch_fraction is None
+                                else f"{run.refetch_fraction:.1%} of the queries"))
+    return 0
+
+
 def _simulate_spatten(args: argparse.Namespace) -> int:
     import time
 
@@ -205,13 +243,21 @@ def _simulate_spatten(args: argparse.Namespace) -> int:
     from sim.spatten import format_table, simulate
     from sim.target import load_target
 
+    policy = [f"--{name.replace('_', '-')}" for name, default in _POLICY_DEFAULTS.items()
+              if getattr(args, name) != default]
+    if policy and not args.run:
+        return _fail(f"{', '.join(policy)}: model-run options, they apply only with --run, "
+                     "not to a trace file")
     try:
         target = load_target(args.target)
-        trace_path, dense_path = ((args.trace, None) if args.trace is not None
-                                  else public_traces(args.model))
-        _progress(f"reading {trace_path} ...")
-        trace = read_trace(trace_path, model=args.model)
-        dense = None if dense_path is None else read_trace(dense_path, model=args.model)
+        if args.run:
+            trace, dense = _run_spatten(args).trace, None
+        else:
+            trace_path, dense_path = ((args.trace, None) if args.trace is not None
+                                      else public_traces(args.model))
+            _progress(f"reading {trace_path} ...")
+            trace = read_trace(trace_path, model=args.model)
+            dense = None if dense_path is None else read_trace(dense_path, model=args.model)
         start = time.perf_counter()
         result = simulate(trace, target, dense=dense)
         wall = time.perf_counter() - start
@@ -451,11 +497,79 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
     spatten.add_argument("--model", required=True, choices=["gpt2-small", "gpt2-medium"])
     spatten.add_argument("--target", default="spatten-asic", metavar="NAME|FILE",
                          help="a built-in target or a target file (default: %(default)s)")
-    spatten.add_argument("--trace", type=Path, metavar="FILE",
-                         help="a trace in the public SpAtten format instead of the public one")
+    source = spatten.add_mutually_exclusive_group()
+    source.add_argument("--trace", type=Path, metavar="FILE",
+                        help="a trace in the public SpAtten format instead of the public one")
+    source.add_argument("--run", action="store_true",
+                        help="run SpAtten's algorithm on the PyTorch model (random weights) with "
+                        "the policy options below and simulate its trace")
+    _add_spatten_policy(spatten)
     spatten.add_argument("--json", type=Path, metavar="FILE",
                          help="also write the result as JSON")
     spatten.set_defaults(handler=_simulate_spatten)
+
+
+def keep_ratio(text: str) -> float | tuple[float, float]:
+    """A keep ratio R, or R0,R1: the first pruned layer's and the last layer's ratios."""
+    parts = [float(x) for x in text.split(",")]
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    raise ValueError(text)
+
+
+_POLICY_DEFAULTS = {"prompt_len": None, "steps": None, "token_keep": 1.0, "head_keep": 1.0,
+                    "v_keep": 1.0, "msb_bits": None, "threshold": 0.0, "quantize_v": False,
+                    "seed": 0, "threads": 1}
+
+
+def _add_spatten_policy(parser: argparse.ArgumentParser) -> None:
+    """Options of a SpAtten model run (models.spatten_run.run_spatten)."""
+    parser.add_argument("--prompt-len", type=integer, metavar="L",
+                        help="prompt tokens (GPT-2, default 992) or input tokens (BERT, 128)")
+    parser.add_argument("--steps", type=integer, metavar="S",
+                        help="generated tokens (GPT-2, default 32)")
+    parser.add_argument("--token-keep", type=keep_ratio, default=_POLICY_DEFAULTS["token_keep"],
+                        metavar="R|R0,R1",
+                        help="token keep ratio of the pruned layers (after the first 15%%), one "
+                        "ratio or first,last (default: 1, no pruning)")
+    parser.add_argument("--head-keep", type=keep_ratio, default=_POLICY_DEFAULTS["head_keep"],
+                        metavar="R|R0,R1",
+                        help="head keep ratio of the pruned layers (after the first 30%%) "
+                        "(default: 1)")
+    parser.add_argument("--v-keep", type=float, default=_POLICY_DEFAULTS["v_keep"], metavar="R",
+                        help="local V keep ratio per head and query (default: 1)")
+    parser.add_argument("--msb-bits", type=integer, metavar="B",
+                        help="MSB plane of K (4, 6, 8, 10 or 12; default: no quantization)")
+    parser.add_argument("--threshold", type=float, default=_POLICY_DEFAULTS["threshold"],
+                        metavar="T",
+                        help="refetch the LSBs when the largest probability is below T, "
+                        "0 <= T < 1 (default: 0, never)")
+    parser.add_argument("--quantize-v", action="store_true", help="quantize V too")
+    parser.add_argument("--seed", type=integer, default=_POLICY_DEFAULTS["seed"], metavar="S",
+                        help="seed of the weights and the prompt (default: %(default)s)")
+    parser.add_argument("--threads", type=integer, default=_POLICY_DEFAULTS["threads"],
+                        metavar="N",
+                        help="PyTorch threads of the model run (default: %(default)s)")
+
+
+def _add_trace(commands: argparse._SubParsersAction) -> None:
+    trace = commands.add_parser("trace", help="generate a workload trace from a model run")
+    kinds = trace.add_subparsers(dest="accelerator", required=True, metavar="ACCELERATOR")
+    spatten = kinds.add_parser(
+        "spatten",
+        help="SpAtten trace of a Transformer run",
+        description="Run SpAtten's algorithm (cascade token and head pruning, local V pruning, "
+        "progressive quantization) on a Transformer with random weights and write its trace in "
+        "the public SpAtten format.",
+    )
+    spatten.add_argument("--model", required=True,
+                         choices=["gpt2-small", "gpt2-medium", "bert-base", "bert-large"])
+    _add_spatten_policy(spatten)
+    spatten.add_argument("--out", required=True, type=Path, metavar="FILE",
+                         help="trace file to write (CSV)")
+    spatten.set_defaults(handler=_trace_spatten)
 
 
 def _add_targets(commands: argparse._SubParsersAction) -> None:
@@ -513,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verilog(commands)
     _add_bench(commands)
     _add_simulate(commands)
+    _add_trace(commands)
     _add_targets(commands)
     _add_baseline(commands)
     _add_report(commands)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dataflow.spatten_trace import read_trace
 from sparsa.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -271,6 +272,51 @@ def test_simulate_spatten_malformed_trace_names_file_line_and_column(
                          capsys)
     assert status == 2
     assert f"{bad}, line 1, column 'a'" in err
+
+
+def test_trace_spatten_writes_a_trace_the_reader_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "t.csv"
+    args = ["trace", "spatten", "--model", "gpt2-small", "--prompt-len", "24", "--steps", "3",
+            "--token-keep", "0.5,0.25", "--v-keep", "0.5", "--msb-bits", "6", "--threshold",
+            "0.1", "--out", str(out_file)]
+    status, out, err = run(args, capsys)
+    assert status == 0, err
+    trace = read_trace(out_file)
+    assert len(trace) == 3 * 12 * 12 and trace.head_dim == 64
+    assert f"{out_file}: 432 rows (3 iterations, 12 layers x 12 heads)" in out
+    assert "LSB refetch" in out and "model run" in err
+    # the same run, simulated directly
+    status, out, err = run(["simulate", "spatten", "--model", "gpt2-small", "--run",
+                            *args[4:-2]], capsys)
+    assert status == 0, err
+    assert "gpt2-small on spatten-asic: 432 rows" in out
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--v-keep", "1.5"], "v_keep = 1.5 is not allowed"),
+    (["--msb-bits", "5"], "msb_bits = 5 is not supported"),
+    (["--msb-bits", "6", "--threshold", "1.2"], "threshold = 1.2 is not allowed"),
+    (["--token-keep", "x"], "invalid keep_ratio value: 'x'"),
+    (["--steps", "2000"], "positions"),
+])
+def test_trace_spatten_bad_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    out_file = tmp_path / "t.csv"
+    status, _, err = run(["trace", "spatten", "--model", "gpt2-small", "--prompt-len", "8",
+                          *extra, "--out", str(out_file)], capsys)
+    assert status == 2 and message in err
+    assert not out_file.exists()
+
+
+def test_simulate_spatten_rejects_policy_options_without_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, _, err = run(["simulate", "spatten", "--model", "gpt2-small", "--v-keep", "0.5"],
+                         capsys)
+    assert status == 2 and "--v-keep: model-run options" in err
 
 
 def test_baseline_times_a_small_workload(capsys: pytest.CaptureFixture[str]) -> None:
