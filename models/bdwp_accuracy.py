@@ -11,7 +11,7 @@ Every (model, method, pattern, seed) trains from scratch on the training part of
   the dense weights on every forward call, ``Mb`` from the dense weights, dense weight update),
   at the N:M patterns 2:4, 2:8 and 1:4.
 * **Recipe** (:data:`RECIPE`): SGD with Nesterov momentum 0.9 and weight decay 5e-4 on every
-  parameter, learning rate 0.05 annealed to 0 by a per-step cosine, batch 64, 15 epochs,
+  parameter, learning rate 0.1 annealed to 0 by a per-step cosine, batch 128, 15 epochs,
   cross-entropy loss. The seed fixes the initial weights (the same for every method, so the
   methods are compared from the same start) and the order of the batches; the split is fixed.
 * **Scoring**: after training, the sparse layers are *deployed*: their weights are replaced by
@@ -97,8 +97,8 @@ class TrainingRecipe:
     """
 
     epochs: int = 15
-    batch_size: int = 64
-    lr: float = 0.05
+    batch_size: int = 128
+    lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
 

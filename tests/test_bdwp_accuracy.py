@@ -52,7 +52,7 @@ def split() -> ImageSplit:
 
 @pytest.fixture(scope="module")
 def subset(split: ImageSplit) -> ImageSplit:
-    """The first 320 training images (5 steps per epoch) and the whole held-out part."""
+    """The first 320 training images and the whole held-out part."""
     return replace(
         split,
         train_images=split.train_images[:320],
@@ -112,7 +112,7 @@ def test_training_lowers_the_loss_with_nm_weights_at_every_step(
     losses = train(net, subset, TINY.replace(epochs=3), seed=seed)
     for handle in handles:
         handle.remove()
-    assert set(calls.values()) == {3 * 320 // TINY.batch_size}, f"seed={seed}"
+    assert set(calls.values()) == {3 * -(-320 // TINY.batch_size)}, f"seed={seed}"
     assert losses[2] < losses[1] < losses[0], f"seed={seed} {losses}"
 
 
@@ -141,17 +141,17 @@ def test_deployed_model_is_exactly_nm_and_predicts_like_the_trained_one(
 
 
 def test_accuracy_is_of_the_held_out_images(split: ImageSplit) -> None:
-    seed = 2
+    seed, recipe = 2, TINY.replace(epochs=2)  # two epochs: ResNet-8 is past 90 % already
     run = train_and_evaluate(
-        "resnet8", "srste", NMPattern(2, 4), seed=seed, split=split, recipe=TINY
+        "resnet8", "srste", NMPattern(2, 4), seed=seed, split=split, recipe=recipe
     )
     assert run.held_out == len(split.test_labels) == 450
     assert run.top1 * run.held_out / 100 == pytest.approx(round(run.top1 * run.held_out / 100))
     net, _ = build_model("resnet8", "srste", NMPattern(2, 4), seed=seed)
-    train(net, split, TINY, seed=seed)
+    train(net, split, recipe, seed=seed)
     deployed = deploy(net)
     assert run.top1 == top1(deployed, split.test_images, split.test_labels), f"seed={seed}"
-    assert 50 < run.top1 <= 100, f"seed={seed}: {run.top1}"
+    assert 80 < run.top1 <= 100, f"seed={seed}: {run.top1}"
 
 
 def test_same_seed_same_result_other_seed_other_result(subset: ImageSplit) -> None:
