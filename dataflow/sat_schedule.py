@@ -7,22 +7,29 @@ sparse for BDWP layers, WU ``dW = dY X^T`` is dense; the first layer needs no BP
 
 :func:`plan_gemm` cuts a GEMM into the array's tiles exactly as :mod:`dataflow.sat_tiles` does
 (output-stationary: blocks of R rows x C columns over a reduction chunk; weight-stationary:
-blocks of C rows x R compressed entries streaming every column) and adds up their cycles with the
-RTL-validated :func:`sim.sat_array.tile_cycles` formula, in closed form over all tiles (no loop
-per tile). Rows of more entries than the array's accumulators allow (``max_reduction``) and column
-streams longer than the command's length field are cut into chunks whose partial sums the output
-buffer adds up (the tiling layer's job, as for weight-stationary tiles).
+blocks of C rows x R compressed entries over a chunk of the columns), in the same order, and
+sums their cycles with the RTL-validated model :mod:`sim.sat_array`, in closed form over all
+tiles (no loop per tile): the distance between consecutive tiles of a run depends on the two
+tiles only (:func:`sim.sat_array.increment`), and a tile's shape depends only on which of
+its indices (repetition, row block, column block or entry block, chunk) is the last of its
+level, so the sum over all pairs of tiles is a sum over a few classes of pairs times their
+counts. Rows of more entries than the array's accumulators allow (``max_reduction``) and column
+streams longer than the command's length field are cut into chunks whose partial sums the
+output buffer adds up (the tiling layer's job, as for weight-stationary tiles).
 
 Operand traffic follows the loop order: with A resident, each block of A rows is loaded once and
 B is streamed once per block of A rows (once in all if the whole of B fits the B buffer); with B
 resident the roles swap. Outputs are written once, in the operand format.
 """
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from math import ceil
+from math import ceil, prod
 
-from hw.sat_array import OS, WS
+from hw.sat_array import OS, WS, runtime_patterns
 from hw.sat_config import NMPattern, SatArrayConfig
+from sim.sat_array import ArrayTimeline, increment
 
 __all__ = ["PHASES", "GemmOp", "GemmPlan", "plan_gemm", "training_gemms"]
 
@@ -68,14 +75,24 @@ def training_gemms(layers: list, *, first_bp: bool = False) -> list[GemmOp]:
     first_bp : bool
         Whether the first layer's BP runs (its input gradient is not needed; default False).
     """
-    ops = [GemmOp(layer.name, "FF", layer.ff.m, layer.ff.k, layer.ff.n, layer.pattern,
-                  layer.groups) for layer in layers]
+    ops = [
+        GemmOp(layer.name, "FF", layer.ff.m, layer.ff.k, layer.ff.n, layer.pattern, layer.groups)
+        for layer in layers
+    ]
     for i, layer in enumerate(reversed(layers)):
         if i < len(layers) - 1 or first_bp:
-            ops.append(GemmOp(layer.name, "BP", layer.bp.m, layer.bp.k, layer.bp.n,
-                              layer.pattern, layer.groups))
-        ops.append(GemmOp(layer.name, "WU", layer.wu.m, layer.wu.k, layer.wu.n, None,
-                          layer.groups))
+            ops.append(
+                GemmOp(
+                    layer.name,
+                    "BP",
+                    layer.bp.m,
+                    layer.bp.k,
+                    layer.bp.n,
+                    layer.pattern,
+                    layer.groups,
+                )
+            )
+        ops.append(GemmOp(layer.name, "WU", layer.wu.m, layer.wu.k, layer.wu.n, None, layer.groups))
     return ops
 
 
@@ -93,7 +110,14 @@ class GemmPlan:
     tiles : int
         Array commands, all repetitions included.
     cycles : int
-        Array cycles of all tiles run back to back (:func:`sim.sat_array.sequence_cycles`).
+        Array cycles of all tiles run back to back on an idle array
+        (:func:`sim.sat_array.sequence_cycles`, interleaved if the array is).
+    first, last : dict
+        The first and the last tile command (keyword arguments of
+        :func:`sim.sat_array.tile_cycles`).
+    span : int
+        Sum of :func:`sim.sat_array.increment` over consecutive tiles (what
+        :meth:`sim.sat_array.ArrayTimeline.issue_run` takes).
     a_reads : int
         Times A is read from DRAM (per repetition of the GEMM).
     a_bytes, b_bytes, out_bytes : int
@@ -107,6 +131,9 @@ class GemmPlan:
     a_resident: bool
     tiles: int
     cycles: int
+    first: dict[str, int]
+    last: dict[str, int]
+    span: int
     a_reads: int
     a_bytes: int
     b_bytes: int
@@ -117,6 +144,31 @@ class GemmPlan:
     @property
     def bytes(self) -> int:
         return self.a_bytes + self.b_bytes + self.out_bytes
+
+
+def _run_span(
+    sizes: tuple[int, ...],
+    tile_of: Callable[[tuple[bool, ...]], dict[str, int]],
+    increment: Callable[[dict[str, int], dict[str, int]], int],
+) -> int:
+    """Sum of ``increment(tile k - 1, tile k)`` over the consecutive tiles of a row-major nest of
+    loops of ``sizes`` (outermost first), where ``tile_of(flags)`` gives the tile whose index at
+    each level is the last of the level (flag True) or not."""
+    total = 0
+    depth = len(sizes)
+    for level, n in enumerate(sizes):  # pairs where this level's index steps up by one
+        if n < 2:
+            continue
+        inner_prev = (True,) * (depth - level - 1)  # the deeper indices wrap to zero
+        inner_cur = tuple(size == 1 for size in sizes[level + 1 :])
+        for outer in itertools.product((False, True), repeat=level):
+            count = prod(1 if last else size - 1 for last, size in zip(outer, sizes, strict=False))
+            for cur_last, ways in ((True, 1), (False, n - 2)):
+                if count * ways:
+                    prev = tile_of((*outer, False, *inner_prev))
+                    cur = tile_of((*outer, cur_last, *inner_cur))
+                    total += count * ways * increment(prev, cur)
+    return total
 
 
 def plan_gemm(
@@ -135,7 +187,8 @@ def plan_gemm(
     ----------
     op : GemmOp
     array : SatArrayConfig
-        Its patterns must include ``op.pattern``.
+        Its patterns must include ``op.pattern``; its ``interleave`` decides whether the tiles
+        overlap.
     dataflow : int
         OS or WS.
     a_resident : bool
@@ -150,39 +203,57 @@ def plan_gemm(
     R, C, w = array.rows, array.cols, array.dtype.width
     p = op.pattern
     if p is not None and p not in array.patterns:
-        raise ValueError(f"{op.layer} {op.phase}: pattern {p} is not supported by the array "
-                         f"(it has {[str(q) for q in array.patterns]} and dense)")
+        raise ValueError(
+            f"{op.layer} {op.phase}: pattern {p} is not supported by the array "
+            f"(it has {[str(q) for q in array.patterns]} and dense)"
+        )
     n, m = (1, 1) if p is None else (p.n, p.m)
     if op.reduction % m:
-        raise ValueError(f"{op.layer} {op.phase}: reduction {op.reduction} is not a multiple "
-                         f"of M = {m}")
+        raise ValueError(
+            f"{op.layer} {op.phase}: reduction {op.reduction} is not a multiple of M = {m}"
+        )
     entries = op.entries
-    length_cap = 1 << array.max_reduction.bit_length()  # largest command length
+    code = runtime_patterns(array).index(p)
+
+    def tile(df: int, length: int, rows: int) -> dict[str, int]:
+        return {"dataflow": df, "pattern": code, "length": length, "rows": rows}
+
     if dataflow == OS:
-        # Reduction chunks of at most max_reduction dense positions (whole groups of M).
-        # Chunks of at most max_reduction entries (whole groups) partition a row's entries.
-        n_k = ceil(entries / (array.max_reduction // n * n))
-        n_r, n_c = ceil(op.rows / R), ceil(op.cols / C)
-        tiles = n_r * n_c * n_k
-        # tile cycles = T + R + C - 1 + rows, summed over row blocks, column blocks, chunks.
-        cycles = entries * n_r * n_c + tiles * (R + C - 1) + op.rows * n_c * n_k
-        a_passes = n_c  # a block of A rows is fed once per block of columns
+        # Reduction chunks of at most max_reduction entries (whole groups) partition a row.
+        chunk = array.max_reduction // n * n
+        sizes = (op.count, ceil(op.rows / R), ceil(op.cols / C), ceil(entries / chunk))
+        last_rows, last_len = op.rows - (sizes[1] - 1) * R, entries - (sizes[3] - 1) * chunk
+
+        def tile_of(flags: tuple[bool, ...]) -> dict[str, int]:
+            return tile(OS, last_len if flags[3] else chunk, last_rows if flags[1] else R)
+
+        a_passes = sizes[2]  # a block of A rows is fed once per block of columns
     elif dataflow == WS:
         slots = R // n * n
         if slots == 0:
-            raise ValueError(f"a weight-stationary tile needs at least N = {n} rows, "
-                             f"the array has {R}")
-        # Entry chunks of ``slots`` partition a row's entries, column chunks the columns.
-        n_t, n_r, n_c = ceil(entries / slots), ceil(op.rows / C), ceil(op.cols / length_cap)
-        # tile cycles = rows loaded + columns streamed + R + C.
-        sum_loaded = entries * n_r * n_c
-        sum_cols = op.cols * n_r * n_t
-        tiles = n_r * n_t * n_c
-        cycles = sum_loaded + sum_cols + tiles * (R + C)
-        a_passes = n_c  # the stationary entries are reloaded for each column chunk
+            raise ValueError(
+                f"a weight-stationary tile needs at least N = {n} rows, the array has {R}"
+            )
+        # Entry blocks of ``slots`` partition a row's entries, column chunks the columns.
+        length_cap = 1 << array.max_reduction.bit_length()  # longest command
+        sizes = (op.count, ceil(op.rows / C), ceil(entries / slots), ceil(op.cols / length_cap))
+        last_rows = entries - (sizes[2] - 1) * slots
+        last_len = op.cols - (sizes[3] - 1) * length_cap
+
+        def tile_of(flags: tuple[bool, ...]) -> dict[str, int]:
+            return tile(WS, last_len if flags[3] else length_cap, last_rows if flags[2] else slots)
+
+        a_passes = sizes[3]  # the stationary entries are reloaded for each column chunk
     else:
         raise ValueError(f"dataflow must be OS ({OS}) or WS ({WS}), not {dataflow!r}")
-    cycles += tiles - 1  # one idle cycle between commands
+    tiles = prod(sizes)
+    first, last = tile_of(tuple(size == 1 for size in sizes)), tile_of((True,) * len(sizes))
+    span = _run_span(
+        sizes,
+        tile_of,
+        lambda a, b: increment(array, dataflow, a["length"], a["rows"], b["length"], b["rows"]),
+    )
+    cycles = ArrayTimeline(array).issue_run(first, last, span=span, tiles=tiles)
     if p is None or a_dense_in_dram:
         a_bytes = ceil(op.rows * op.reduction * w / 8)
     else:
@@ -199,7 +270,19 @@ def plan_gemm(
     out_bytes = ceil(op.rows * op.cols * w / 8)
     a_fed = op.rows * entries * a_passes * (w + (0 if p is None else p.index_width))
     b_fed = op.reduction * op.cols * a_blocks * w  # B is fed once per block of A rows
-    return GemmPlan(op, dataflow, a_resident, tiles * op.count,
-                    cycles * op.count + op.count - 1, a_reads,
-                    a_bytes * a_reads * op.count, b_bytes * b_reads * op.count,
-                    out_bytes * op.count, a_fed * op.count, b_fed * op.count)
+    return GemmPlan(
+        op,
+        dataflow,
+        a_resident,
+        tiles,
+        cycles,
+        first,
+        last,
+        span,
+        a_reads,
+        a_bytes * a_reads * op.count,
+        b_bytes * b_reads * op.count,
+        out_bytes * op.count,
+        a_fed * op.count,
+        b_fed * op.count,
+    )

@@ -8,8 +8,12 @@ commands with their operand beats, for either dataflow:
   chunk of at most ``max_reduction`` entries of the reduction (whole groups of N); the partial
   sums of the chunks are added when the tiles are reassembled;
 * weight-stationary: one tile per block of at most C rows of A and R compressed entries (a whole
-  number of N-entry groups), streaming all columns of B; the partial sums of the tiles that share
-  an output block are added when the tiles are reassembled (the output buffer's job).
+  number of N-entry groups) and per chunk of the columns of B as long as a command allows
+  (``2 ** max_reduction.bit_length()``); the partial sums of the tiles that share an output
+  block are added when the tiles are reassembled (the output buffer's job).
+
+Tiles come in the order the array runs them: row blocks, then (OS) column blocks and reduction
+chunks or (WS) entry blocks and column chunks.
 
 Beats are plain Python structures that the Amaranth layouts of :mod:`hw.sat_array` accept
 (``layout.const(beat)``). Lanes the tile does not use carry zero weights, and activation lanes
@@ -57,8 +61,12 @@ class Tile:
     @property
     def cmd(self) -> dict[str, int]:
         """The command beat."""
-        return {"dataflow": self.dataflow, "pattern": self.pattern,
-                "length_m1": self.length - 1, "rows_m1": self.rows - 1}
+        return {
+            "dataflow": self.dataflow,
+            "pattern": self.pattern,
+            "length_m1": self.length - 1,
+            "rows_m1": self.rows - 1,
+        }
 
 
 def _group(b: torch.Tensor, g: int, col: int, m: int, width: int, filler: Callable[[], int]):
@@ -94,16 +102,20 @@ def plan_tiles(
     """
     codes = runtime_patterns(config)
     if pattern not in codes:
-        raise ValueError(f"pattern {pattern} is not supported by this array; "
-                         f"it has {[str(p) for p in config.patterns]} and dense")
+        raise ValueError(
+            f"pattern {pattern} is not supported by this array; "
+            f"it has {[str(p) for p in config.patterns]} and dense"
+        )
     code = codes.index(pattern)
     n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
     R, C, L, MM = config.rows, config.cols, max(config.rows, config.cols), config.max_m
     a_rows, t_len = values.shape
     k, cols = b.shape
     if t_len % n or t_len // n * m != k:
-        raise ValueError(f"A has {t_len} entries per row, which with {pattern or 'dense'} "
-                         f"cover {t_len // n * m} positions, but B has {k} rows")
+        raise ValueError(
+            f"A has {t_len} entries per row, which with {pattern or 'dense'} "
+            f"cover {t_len // n * m} positions, but B has {k} rows"
+        )
     zero = {"value": 0, "index": 0}
 
     def entry(r: int, t: int) -> dict[str, int]:
@@ -118,26 +130,44 @@ def plan_tiles(
                 cc = min(C, cols - c0)
                 for t0 in range(0, t_len, chunk):
                     tt = min(chunk, t_len - t0)
-                    weights = [[entry(r0 + r, t) if r < rr else zero for r in range(L)]
-                               for t in range(t0, t0 + tt)]
-                    acts = [[_group(b, g, c0 + c, m, MM, filler) if c < cc else [0] * MM
-                             for c in range(L)] for g in range(t0 // n, (t0 + tt) // n)]
+                    weights = [
+                        [entry(r0 + r, t) if r < rr else zero for r in range(L)]
+                        for t in range(t0, t0 + tt)
+                    ]
+                    acts = [
+                        [
+                            _group(b, g, c0 + c, m, MM, filler) if c < cc else [0] * MM
+                            for c in range(L)
+                        ]
+                        for g in range(t0 // n, (t0 + tt) // n)
+                    ]
                     tiles.append(Tile(OS, code, tt, rr, weights, acts, r0, c0, rr, cc))
     elif dataflow == WS:
         slots = R // n * n  # whole groups of N entries per tile
         if slots == 0:
-            raise ValueError(f"a weight-stationary tile needs at least N = {n} rows, "
-                             f"the array has {R}")
+            raise ValueError(
+                f"a weight-stationary tile needs at least N = {n} rows, the array has {R}"
+            )
+        length_cap = 1 << config.max_reduction.bit_length()  # longest command
         for r0 in range(0, a_rows, C):
             rr = min(C, a_rows - r0)
             for t0 in range(0, t_len, slots):
                 tt = min(slots, t_len - t0)
-                weights = [[entry(r0 + c, t0 + t) if c < rr else zero for c in range(L)]
-                           for t in range(tt)]
                 g0 = t0 // n
-                acts = [[_group(b, g0 + g, j, m, MM, filler) if g < tt // n else [0] * MM
-                         for g in range(L)] for j in range(cols)]
-                tiles.append(Tile(WS, code, cols, tt, weights, acts, r0, 0, rr, cols))
+                for j0 in range(0, cols, length_cap):
+                    jj = min(length_cap, cols - j0)
+                    weights = [
+                        [entry(r0 + c, t0 + t) if c < rr else zero for c in range(L)]
+                        for t in range(tt)
+                    ]
+                    acts = [
+                        [
+                            _group(b, g0 + g, j, m, MM, filler) if g < tt // n else [0] * MM
+                            for g in range(L)
+                        ]
+                        for j in range(j0, j0 + jj)
+                    ]
+                    tiles.append(Tile(WS, code, jj, tt, weights, acts, r0, j0, rr, jj))
     else:
         raise ValueError(f"dataflow must be OS ({OS}) or WS ({WS}), not {dataflow!r}")
     return tiles
@@ -154,7 +184,10 @@ def assemble(tiles: list[Tile], outputs: list[list[list[int]]], shape: tuple[int
         block = torch.tensor(beats, dtype=torch.int64)
         if tile.dataflow == OS:
             y[tile.row0 : tile.row0 + tile.out_rows, tile.col0 : tile.col0 + tile.out_cols] += (
-                block[: tile.out_rows, : tile.out_cols])
+                block[: tile.out_rows, : tile.out_cols]
+            )
         else:
-            y[tile.row0 : tile.row0 + tile.out_rows, :] += block[:, : tile.out_rows].T
+            y[tile.row0 : tile.row0 + tile.out_rows, tile.col0 : tile.col0 + tile.out_cols] += (
+                block[: tile.out_cols, : tile.out_rows].T
+            )
     return y

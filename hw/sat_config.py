@@ -14,7 +14,6 @@ __all__ = ["SUPPORTED_M", "IntFormat", "NMPattern", "SatArrayConfig", "SoreConfi
 SUPPORTED_M = (2, 4, 8, 16)
 
 
-
 class IntFormat(Enum):
     """Operand number format of the SAT datapath: two's-complement signed integers."""
 
@@ -51,8 +50,9 @@ class NMPattern:
         if not is_int(self.m) or self.m not in SUPPORTED_M:
             raise ValueError(f"M must be one of {SUPPORTED_M}, not {self.m!r}")
         if not is_int(self.n) or not 1 <= self.n < self.m:
-            raise ValueError(f"N of an N:{self.m} pattern must be from 1 to {self.m - 1}, "
-                             f"not {self.n!r}")
+            raise ValueError(
+                f"N of an N:{self.m} pattern must be from 1 to {self.m - 1}, not {self.n!r}"
+            )
 
     @classmethod
     def parse(cls, text: str) -> "NMPattern":
@@ -93,6 +93,13 @@ class SatArrayConfig:
         stationary tile; at least ``rows``, the chain length of a weight-stationary tile). It
         sizes the accumulators so they never overflow; longer reductions are split into tiles
         whose partial sums the output buffer adds.
+    interleave : bool
+        Interleave mapping: the array takes the next tile's command and operands while the
+        current tile's wavefront drains and its results leave, so that back-to-back independent
+        tiles fill the fill and drain bubbles (:mod:`hw.sat_array` says which transitions
+        overlap). False elaborates the same datapath with the command accepted only once the
+        array has answered the previous one in full (the non-overlapped array, for the
+        ablation).
     """
 
     rows: int = 8
@@ -100,25 +107,34 @@ class SatArrayConfig:
     patterns: tuple[NMPattern, ...] = (NMPattern(2, 4), NMPattern(2, 8))
     dtype: IntFormat = IntFormat.INT8
     max_reduction: int = 4096
+    interleave: bool = True
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
             value = getattr(self, name)
             if not is_int(value) or not 1 <= value <= 64:
                 raise ValueError(f"{name} must be an integer from 1 to 64, not {value!r}")
-        if not isinstance(self.patterns, tuple) or not self.patterns or not all(
-            isinstance(p, NMPattern) for p in self.patterns
+        if (
+            not isinstance(self.patterns, tuple)
+            or not self.patterns
+            or not all(isinstance(p, NMPattern) for p in self.patterns)
         ):
-            raise ValueError(f"patterns must be a non-empty tuple of NMPattern, "
-                             f"not {self.patterns!r}")
+            raise ValueError(
+                f"patterns must be a non-empty tuple of NMPattern, not {self.patterns!r}"
+            )
         if len(set(self.patterns)) != len(self.patterns):
             raise ValueError(f"patterns must not repeat: {[str(p) for p in self.patterns]}")
         if not isinstance(self.dtype, IntFormat):
-            raise ValueError(f"dtype must be one of {[f.value for f in IntFormat]}, "
-                             f"not {self.dtype!r}")
+            raise ValueError(
+                f"dtype must be one of {[f.value for f in IntFormat]}, not {self.dtype!r}"
+            )
         if not is_int(self.max_reduction) or not self.rows <= self.max_reduction <= 1 << 20:
-            raise ValueError(f"max_reduction must be an integer from rows = {self.rows} to "
-                             f"{1 << 20}, not {self.max_reduction!r}")
+            raise ValueError(
+                f"max_reduction must be an integer from rows = {self.rows} to "
+                f"{1 << 20}, not {self.max_reduction!r}"
+            )
+        if not isinstance(self.interleave, bool):
+            raise ValueError(f"interleave must be True or False, not {self.interleave!r}")
 
     def replace(self, **changes: object) -> "SatArrayConfig":
         """Return a copy with ``changes`` applied (validated like the constructor)."""
@@ -160,11 +176,14 @@ class SoreConfig:
         if not is_int(self.m) or self.m not in SUPPORTED_M:
             raise ValueError(f"m must be one of {SUPPORTED_M}, not {self.m!r}")
         if self.lanes % self.m:
-            raise ValueError(f"lanes must be a multiple of m (a tile row holds whole FF groups), "
-                             f"not lanes={self.lanes} with m={self.m}")
+            raise ValueError(
+                f"lanes must be a multiple of m (a tile row holds whole FF groups), "
+                f"not lanes={self.lanes} with m={self.m}"
+            )
         if not isinstance(self.dtype, IntFormat):
-            raise ValueError(f"dtype must be one of {[f.value for f in IntFormat]}, "
-                             f"not {self.dtype!r}")
+            raise ValueError(
+                f"dtype must be one of {[f.value for f in IntFormat]}, not {self.dtype!r}"
+            )
 
     def replace(self, **changes: object) -> "SoreConfig":
         """Return a copy with ``changes`` applied (validated like the constructor)."""

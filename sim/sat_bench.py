@@ -2,8 +2,10 @@
 
 :func:`layer_bench` tiles the forward GEMM of one layer (``Y = (W o Mf) X``) onto the array for
 each pattern and dataflow, runs the tiles back to back on the RTL in ``amaranth.sim`` (the
-Amaranth design itself, cycle by cycle), and reports the measured cycles beside the cycle
-model's prediction and the speedup over dense, with the ideal M / N beside it.
+Amaranth design itself, cycle by cycle), once with interleave mapping and once without (the same
+RTL elaborated with ``interleave=False``), and reports the measured cycles beside the cycle
+model's predictions, the speedup over dense with the ideal M / N beside it, and the gain of
+interleave.
 """
 
 from collections.abc import Callable
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dataflow.sat_tiles import assemble, plan_tiles
+from dataflow.sat_tiles import Tile, assemble, plan_tiles
 from hw.sat_array import OS, WS, SatArray, runtime_patterns
 from hw.sat_config import NMPattern, SatArrayConfig
 from hw.stream_sim import drive
@@ -30,15 +32,23 @@ BENCH_LAYER = {"cout": 32, "k": 256, "batch": 16}  # a Linear layer's FF GEMM: 3
 
 @dataclass(frozen=True)
 class SatBenchRow:
-    """One (dataflow, pattern) run: measured and predicted cycles, speedup over dense."""
+    """One (dataflow, pattern) run: measured and predicted cycles with and without interleave,
+    speedup over dense (with interleave)."""
 
     dataflow: str
     pattern: str
     tiles: int
     rtl_cycles: int
     model_cycles: int
+    rtl_cycles_no_interleave: int
+    model_cycles_no_interleave: int
     speedup: float
     ideal: float
+
+    @property
+    def interleave_gain(self) -> float:
+        """Measured cycles without interleave over those with it."""
+        return self.rtl_cycles_no_interleave / self.rtl_cycles
 
 
 def layer_bench(
@@ -50,7 +60,8 @@ def layer_bench(
     seed: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> list[SatBenchRow]:
-    """Measure the FF GEMM of a ``cout x k`` layer on ``batch`` inputs, every pattern, OS and WS.
+    """Measure the FF GEMM of a ``cout x k`` layer on ``batch`` inputs, every pattern, OS and WS,
+    on ``config``'s array with and without interleave (its own ``interleave`` is replaced).
 
     Every run's result is checked against :func:`models.sat_golden.gemm_ff` before its cycles
     are reported; a mismatch raises ``AssertionError``.
@@ -59,47 +70,75 @@ def layer_bench(
     lo, hi = config.dtype.range
     w = torch.randint(lo, hi + 1, (cout, k), generator=gen)
     x = torch.randint(lo, hi + 1, (k, batch), generator=gen)
+    arrays = [config.replace(interleave=flag) for flag in (True, False)]
     rows = []
     for dataflow, name in ((OS, "OS"), (WS, "WS")):
         dense_cycles = None
         for pattern in runtime_patterns(config):
             values, indices = (w, w) if pattern is None else nm_generate(w, pattern)
             tiles = plan_tiles(config, values, indices, x, pattern, dataflow)
-            sources = {"cmd": [t.cmd for t in tiles],
-                       "weights": [b for t in tiles for b in t.weights],
-                       "acts": [b for t in tiles for b in t.acts]}
-            trace = drive(SatArray(config), sources, "out", lasts=len(tiles))
-            measured = trace.cycles["out"][-1] - trace.cycles["cmd"][0]
-            _check(config, tiles, trace.outputs, gemm_ff(w, x, pattern, config))
-            predicted = sequence_cycles(config, [
-                {"dataflow": t.dataflow, "pattern": t.pattern, "length": t.length,
-                 "rows": t.rows} for t in tiles])
+            expect = gemm_ff(w, x, pattern, config)
+            (measured, predicted), (serial, serial_predicted) = (
+                _run(array, tiles, expect) for array in arrays
+            )
             dense_cycles = dense_cycles or measured
             label = "dense" if pattern is None else str(pattern)
-            rows.append(SatBenchRow(name, label, len(tiles), measured, predicted,
-                                    dense_cycles / measured,
-                                    1.0 if pattern is None else pattern.m / pattern.n))
+            rows.append(
+                SatBenchRow(
+                    name,
+                    label,
+                    len(tiles),
+                    measured,
+                    predicted,
+                    serial,
+                    serial_predicted,
+                    dense_cycles / measured,
+                    1.0 if pattern is None else pattern.m / pattern.n,
+                )
+            )
             if progress:
-                progress(f"{name} {label}: {measured} cycles")
+                progress(f"{name} {label}: {measured} cycles, {serial} without interleave")
     return rows
 
 
-def _check(config, tiles, outputs, expect) -> None:
+def _run(config: SatArrayConfig, tiles: list[Tile], expect: torch.Tensor) -> tuple[int, int]:
+    """Measured and predicted cycles of ``tiles`` back to back; checks the result."""
+    sources = {
+        "cmd": [t.cmd for t in tiles],
+        "weights": [b for t in tiles for b in t.weights],
+        "acts": [b for t in tiles for b in t.acts],
+    }
+    trace = drive(SatArray(config), sources, "out", lasts=len(tiles))
     beats, per_tile = [], []
-    for out in outputs:
+    for out in trace.outputs:
         beats.append([out.value[c] for c in range(config.cols)])
         if out.last:
             per_tile.append(beats)
             beats = []
-    got = assemble(tiles, per_tile, tuple(expect.shape))
-    if not torch.equal(got, expect):
+    if not torch.equal(assemble(tiles, per_tile, tuple(expect.shape)), expect):
         raise AssertionError("the RTL's GEMM differs from the golden model")
+    predicted = sequence_cycles(
+        config,
+        [
+            {"dataflow": t.dataflow, "pattern": t.pattern, "length": t.length, "rows": t.rows}
+            for t in tiles
+        ],
+    )
+    return trace.cycles["out"][-1] - trace.cycles["cmd"][0], predicted
 
 
 def format_table(rows: list[SatBenchRow]) -> str:
     """A Markdown table of the bench."""
-    lines = ["| dataflow | pattern | tiles | RTL cycles | model cycles | speedup | ideal (M/N) |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.dataflow} | {r.pattern} | {r.tiles} | {r.rtl_cycles} | {r.model_cycles} "
-              f"| {r.speedup:.2f}x | {r.ideal:.2f}x |" for r in rows]
+    lines = [
+        "| dataflow | pattern | tiles | RTL cycles | model cycles | RTL cycles without "
+        "interleave | model cycles without interleave | interleave gain | speedup | "
+        "ideal (M/N) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.dataflow} | {r.pattern} | {r.tiles} | {r.rtl_cycles} | {r.model_cycles} "
+        f"| {r.rtl_cycles_no_interleave} | {r.model_cycles_no_interleave} "
+        f"| {r.interleave_gain:.2f}x | {r.speedup:.2f}x | {r.ideal:.2f}x |"
+        for r in rows
+    ]
     return "\n".join(lines)

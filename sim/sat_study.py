@@ -26,22 +26,30 @@ __all__ = [
 ]
 
 PAPER_SPEEDUP_2_8 = 1.75  # SAT paper abstract: BDWP at 2:8 over dense training (sat.md 1)
-ABLATION = {
+ABLATION = {  # each technique off alone, then all off
     "all techniques": ALL_TECHNIQUES,
+    "no interleave": Techniques(interleave=False),
     "no pre-generation": Techniques(pregen=False),
     "no offline scheduling": Techniques(offline_schedule=False),
-    "neither": Techniques(pregen=False, offline_schedule=False),
+    "none": Techniques(interleave=False, pregen=False, offline_schedule=False),
 }
 
 
-def simulate(model: str, pattern: NMPattern | None, target: Target, *, batch: int,
-             techniques: Techniques = ALL_TECHNIQUES) -> tuple[SatResult, float]:
+def simulate(
+    model: str,
+    pattern: NMPattern | None,
+    target: Target,
+    *,
+    batch: int,
+    techniques: Techniques = ALL_TECHNIQUES,
+) -> tuple[SatResult, float]:
     """Simulate one iteration; also return the simulator's wall time in seconds (the
     simulation proper, after the workload's layer list is extracted from the PyTorch model)."""
     layers = training_layers(model, batch=batch, pattern=pattern)
     start = time.perf_counter()
-    result = simulate_iteration(layers, model=model, pattern=pattern, target=target,
-                                batch=batch, techniques=techniques)
+    result = simulate_iteration(
+        layers, model=model, pattern=pattern, target=target, batch=batch, techniques=techniques
+    )
     return result, time.perf_counter() - start
 
 
@@ -74,21 +82,36 @@ def _bound(dense: SatResult, sparse: SatResult) -> tuple[float, float]:
     return cycles / scaled_cycles, macs / scaled_macs
 
 
-def pattern_speedups(models: Sequence[str], patterns: Sequence[NMPattern], target: Target, *,
-                     batch: int, progress: Callable[[str], None] | None = None
-                     ) -> list[SpeedupRow]:
+def pattern_speedups(
+    models: Sequence[str],
+    patterns: Sequence[NMPattern],
+    target: Target,
+    *,
+    batch: int,
+    progress: Callable[[str], None] | None = None,
+) -> list[SpeedupRow]:
     """Each model, dense and at each pattern, all techniques on."""
     rows = []
     for model in models:
         dense, wall = simulate(model, None, target, batch=batch)
-        rows.append(SpeedupRow(model, "dense", dense.cycles, 1.0, 1.0, 1.0, dense.utilisation,
-                               wall))
+        rows.append(
+            SpeedupRow(model, "dense", dense.cycles, 1.0, 1.0, 1.0, dense.utilisation, wall)
+        )
         for pattern in patterns:
             sparse, wall = simulate(model, pattern, target, batch=batch)
             bound, macs_bound = _bound(dense, sparse)
-            rows.append(SpeedupRow(model, str(pattern), sparse.cycles,
-                                   dense.cycles / sparse.cycles, bound, macs_bound,
-                                   sparse.utilisation, wall))
+            rows.append(
+                SpeedupRow(
+                    model,
+                    str(pattern),
+                    sparse.cycles,
+                    dense.cycles / sparse.cycles,
+                    bound,
+                    macs_bound,
+                    sparse.utilisation,
+                    wall,
+                )
+            )
             if progress:
                 progress(f"{model} {pattern}: {dense.cycles / sparse.cycles:.2f}x")
     return rows
@@ -108,33 +131,52 @@ class AblationRow:
 
 
 def ablation(model: str, pattern: NMPattern, target: Target, *, batch: int) -> list[AblationRow]:
-    """The iteration with each combination of pre-generation and offline scheduling; speedups
-    are over the dense run with all techniques on."""
+    """The iteration with each setting of :data:`ABLATION` (each technique off alone, then all
+    off); speedups are over the dense run with all techniques on."""
     dense, _ = simulate(model, None, target, batch=batch)
     rows = []
     for setting, techniques in ABLATION.items():
         result, _ = simulate(model, pattern, target, batch=batch, techniques=techniques)
-        rows.append(AblationRow(model, str(pattern), setting, result.cycles,
-                                dense.cycles / result.cycles, result.stall_cycles["dram"],
-                                result.stall_cycles["sore"]))
+        rows.append(
+            AblationRow(
+                model,
+                str(pattern),
+                setting,
+                result.cycles,
+                dense.cycles / result.cycles,
+                result.stall_cycles["dram"],
+                result.stall_cycles["sore"],
+            )
+        )
     return rows
 
 
 def format_speedups(rows: Sequence[SpeedupRow]) -> str:
     """Markdown table of :func:`pattern_speedups`."""
-    lines = ["| model | pattern | cycles | speedup | bound (cycles) | bound (MACs) | "
-             "utilisation | simulator wall s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.model} | {r.pattern} | {r.cycles:,} | {r.speedup:.2f}x | {r.bound:.2f}x "
-              f"| {r.macs_bound:.2f}x | {100 * r.utilisation:.1f}% | {r.wall_s:.2f} |"
-              for r in rows]
+    lines = [
+        "| model | pattern | cycles | speedup | bound (cycles) | bound (MACs) | "
+        "utilisation | simulator wall s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.model} | {r.pattern} | {r.cycles:,} | {r.speedup:.2f}x | {r.bound:.2f}x "
+        f"| {r.macs_bound:.2f}x | {100 * r.utilisation:.1f}% | {r.wall_s:.2f} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
 def format_ablation(rows: Sequence[AblationRow]) -> str:
     """Markdown table of :func:`ablation`."""
-    lines = ["| model | pattern | techniques | cycles | speedup over dense | DRAM stalls | "
-             "SORE on critical path |", "|---|---|---|---:|---:|---:|---:|"]
-    lines += [f"| {r.model} | {r.pattern} | {r.setting} | {r.cycles:,} | "
-              f"{r.speedup_over_dense:.2f}x | {r.dram_stall_cycles:,} | "
-              f"{r.sore_exposed_cycles:,} |" for r in rows]
+    lines = [
+        "| model | pattern | techniques | cycles | speedup over dense | DRAM stalls | "
+        "SORE on critical path |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.model} | {r.pattern} | {r.setting} | {r.cycles:,} | "
+        f"{r.speedup_over_dense:.2f}x | {r.dram_stall_cycles:,} | "
+        f"{r.sore_exposed_cycles:,} |"
+        for r in rows
+    ]
     return "\n".join(lines)

@@ -3,11 +3,15 @@
 import dataclasses
 
 import pytest
+import torch
 
 from dataflow.sat_schedule import plan_gemm, training_gemms
-from hw.sat_array import OS
+from dataflow.sat_tiles import plan_tiles
+from hw.sat_array import OS, WS
 from hw.sat_config import NMPattern, SoreConfig
+from models.sat_golden import nm_generate
 from models.workloads import training_layers
+from sim.sat_array import ArrayTimeline
 from sim.sat_network import (
     ALL_TECHNIQUES,
     DEFAULT_ARRAY,
@@ -22,47 +26,120 @@ from sim.target import load_target
 
 TARGET = load_target("vcu1525")
 # The same board with a DRAM so fast that no transfer is ever exposed.
-FAST = dataclasses.replace(TARGET, dram=dataclasses.replace(
-    TARGET.dram, channel_bytes_per_s=TARGET.dram.channel_bytes_per_s * 1e9))
+FAST = dataclasses.replace(
+    TARGET,
+    dram=dataclasses.replace(
+        TARGET.dram, channel_bytes_per_s=TARGET.dram.channel_bytes_per_s * 1e9
+    ),
+)
 
 
 def _run(model, pattern, target=TARGET, techniques=ALL_TECHNIQUES, batch=2):
     layers = training_layers(model, batch=batch, pattern=pattern)
-    return layers, simulate_iteration(layers, model=model, pattern=pattern, target=target,
-                                      batch=batch, techniques=techniques)
+    return layers, simulate_iteration(
+        layers, model=model, pattern=pattern, target=target, batch=batch, techniques=techniques
+    )
 
 
-def test_without_dram_stalls_the_iteration_is_the_sum_of_the_block_models():
+def _producers(ops) -> list[int | None]:
+    """The dependences the simulator states: FF after the previous FF; BP and WU after the
+    latest BP (the first backward GEMMs after the last FF)."""
+    producers, last = [], {"FF": None, "BP": None}
+    for i, op in enumerate(ops):
+        if op.phase == "FF":
+            producers.append(last["FF"])
+        else:
+            producers.append(last["BP"] if last["BP"] is not None else last["FF"])
+        if op.phase in last:
+            last[op.phase] = i
+    return producers
+
+
+@pytest.mark.parametrize(
+    "techniques",
+    [
+        Techniques(pregen=False),
+        Techniques(interleave=False, pregen=False),
+        Techniques(offline_schedule=False, pregen=False),
+    ],
+)
+def test_without_dram_stalls_the_iteration_is_the_sum_of_the_block_models(techniques):
+    """The simulator's cycles are those of the RTL-validated array model run tile by tile
+    (each GEMM cut by the RTL tests' tiler, in the dataflow the schedule chose, a dependent
+    GEMM held until its producer answered), plus the SORE and each GEMM's first load."""
     pattern = NMPattern(2, 8)
-    layers, result = _run("small-cnn", pattern, FAST, Techniques(offline_schedule=False,
-                                                                  pregen=False))
-    plans = [plan_gemm(op, DEFAULT_ARRAY, dataflow=OS, a_resident=True,
-                       a_buffer_bytes=0, b_buffer_bytes=0) for op in training_gemms(layers)]
+    layers, result = _run("small-cnn", pattern, FAST, techniques)
+    ops = training_gemms(layers)
+    array = DEFAULT_ARRAY.replace(interleave=techniques.interleave)
+    timeline, ends = ArrayTimeline(array), []
+    for op, gemm, producer in zip(ops, result.gemms, _producers(ops), strict=True):
+        a = torch.ones(op.rows, op.reduction, dtype=torch.int64)
+        b = torch.ones(op.reduction, op.cols, dtype=torch.int64)
+        values, indices = (a, a) if op.pattern is None else nm_generate(a, op.pattern)
+        tiles = (
+            plan_tiles(array, values, indices, b, op.pattern, OS if gemm.dataflow == "OS" else WS)
+            * op.count
+        )
+        for i, t in enumerate(tiles):
+            timeline.issue(
+                dataflow=t.dataflow,
+                pattern=t.pattern,
+                length=t.length,
+                rows=t.rows,
+                not_before=ends[producer] + 1 if i == 0 and producer is not None else None,
+            )
+        ends.append(timeline.end_edge)
+        assert gemm.tiles == len(tiles), (gemm.layer, gemm.phase)
     sore = sum(
-        stream_cycles(SoreConfig(lanes=SORE_LANES, m=8), n=2, copies=3,
-                      count=-(-layer.cout // 8) * -(-layer.ff.k // SORE_LANES))
-        for layer in layers if layer.pattern is not None)
+        stream_cycles(
+            SoreConfig(lanes=SORE_LANES, m=8),
+            n=2,
+            copies=3,
+            count=-(-layer.cout // 8) * -(-layer.ff.k // SORE_LANES),
+        )
+        for layer in layers
+        if layer.pattern is not None
+    )
     assert sore > 0
     # Each GEMM's first operand load is exposed: one cycle at this bandwidth.
-    assert result.cycles == sum(p.cycles for p in plans) + sore + len(plans)
-    assert result.stall_cycles == {"dram": len(plans), "sore": sore}
+    assert result.cycles == timeline.end_edge + sore + len(ops)
+    assert result.stall_cycles == {"dram": len(ops), "sore": sore}
+    if not techniques.offline_schedule:
+        assert {(g.dataflow, g.a_resident) for g in result.gemms} == {("OS", True)}
 
 
-def test_a_gemm_that_fits_the_array_exactly_has_the_closed_form_cycles():
-    array = DEFAULT_ARRAY
-    layers = training_layers("small-cnn", batch=2, pattern=None)
-    op = training_gemms(layers)[0]
-    plan = plan_gemm(dataclasses.replace(op, rows=array.rows, cols=array.cols, reduction=256),
-                     array, dataflow=OS, a_resident=True, a_buffer_bytes=0, b_buffer_bytes=0)
-    assert (plan.tiles, plan.cycles) == (1, 256 + array.rows + array.cols - 1 + array.rows)
+def test_gemms_that_fit_the_array_exactly_have_the_closed_form_cycles():
+    R, C = DEFAULT_ARRAY.rows, DEFAULT_ARRAY.cols
+    op = training_gemms(training_layers("small-cnn", batch=2, pattern=None))[0]
+    for interleave in (True, False):
+        array = DEFAULT_ARRAY.replace(interleave=interleave)
+        for blocks in (1, 4):  # output blocks of R x C, each one tile of 256 entries
+            plan = plan_gemm(
+                dataclasses.replace(op, rows=R, cols=blocks * C, reduction=256),
+                array,
+                dataflow=OS,
+                a_resident=True,
+                a_buffer_bytes=0,
+                b_buffer_bytes=0,
+            )
+            lone = 256 + C + R
+            expect = (
+                blocks * 256 + C + R if interleave else blocks * lone + blocks - 1
+            )  # back to back, or one after the other
+            assert (plan.tiles, plan.cycles) == (blocks, expect), (interleave, blocks)
 
 
-@pytest.mark.parametrize("model", ["small-cnn", "resnet18"])
-def test_switching_a_technique_off_never_makes_a_run_faster(model):
-    cycles = {name: _run(model, NMPattern(2, 8), techniques=t)[1].cycles
-              for name, t in ABLATION.items()}
-    assert cycles["all techniques"] <= cycles["no pre-generation"] <= cycles["neither"]
-    assert cycles["all techniques"] <= cycles["no offline scheduling"] <= cycles["neither"]
+@pytest.mark.parametrize(
+    ("model", "pattern"),
+    [("small-cnn", NMPattern(2, 8)), ("resnet18", NMPattern(2, 8)), ("resnet18", NMPattern(1, 8))],
+)
+def test_switching_a_technique_off_never_makes_a_run_faster(model, pattern):
+    cycles = {name: _run(model, pattern, techniques=t)[1].cycles for name, t in ABLATION.items()}
+    alone = ("no interleave", "no pre-generation", "no offline scheduling")
+    assert set(ABLATION) == {"all techniques", *alone, "none"}
+    for name in alone:
+        assert cycles["all techniques"] <= cycles[name] <= cycles["none"], (name, cycles)
+    assert cycles["all techniques"] < cycles["no interleave"], cycles
 
 
 def test_the_same_inputs_give_the_same_result_and_sparsity_helps():
@@ -71,7 +148,8 @@ def test_the_same_inputs_give_the_same_result_and_sparsity_helps():
     dense = _run("resnet18", None)[1]
     assert dense.cycles > first["cycles"]
     assert first["energy_j"]["total"] == pytest.approx(
-        sum(v for k, v in first["energy_j"].items() if k != "total"))
+        sum(v for k, v in first["energy_j"].items() if k != "total")
+    )
 
 
 def test_double_buffering_exposes_the_first_load_and_the_slower_stage():

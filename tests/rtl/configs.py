@@ -6,9 +6,10 @@ unsigned values, every comparator count from 1 to 32, both pivot modes, and capa
 not a multiple of P or C.
 
 SAT PE array (:data:`SAT_ARRAY_CONFIGS`): square and non-square arrays with more rows than
-columns and the reverse, INT8 and INT16, every supported M (2, 4, 8, 16) and N from 1 to 4, and
+columns and the reverse, INT8 and INT16, every supported M (2, 4, 8, 16) and N from 1 to 4,
 ``max_reduction`` small enough that the extreme-value GEMMs reach the top of the accumulators
-(one of them not a power of two).
+(one of them not a power of two), and the array with interleave mapping (two of them) and
+without (one).
 
 SORE (:data:`SORE_CONFIGS`): every M (2, 4, 8, 16), INT8 and INT16, SAT's own 32 lanes, a lane
 count that is not a power of two, and few lanes beside M.
@@ -88,6 +89,7 @@ SAT_ARRAY_CONFIGS: dict[str, SatArrayConfig] = {
         patterns=_patterns("1:2 3:8 4:16"),
         dtype=IntFormat.INT16,
         max_reduction=128,
+        interleave=False,
     ),
     "r5c3-int8": SatArrayConfig(
         rows=5, cols=3, patterns=_patterns("2:4 1:16"), dtype=IntFormat.INT8, max_reduction=48

@@ -92,15 +92,18 @@ def check_reject(beats: list[OutBeat]) -> list[str]:
 
 
 def check_transfers(
-    previous: Timeline | None, current: Timeline, beats: dict[str, int]
+    previous: Timeline | None, current: Timeline, beats: dict[str, int], *, overlap: bool
 ) -> list[str]:
     """Problems with the order of one command's transfers: it must be accepted after the
-    previous answer ended, and consume exactly its own operand beats
-    (:func:`records.check_operands`)."""
+    previous command, and after the previous answer had ended unless the array interleaves
+    (``overlap``), and consume exactly its own operand beats (:func:`records.check_operands`)."""
     problems = []
     assert current.cmd_edge is not None
-    if previous is not None and previous.out and current.cmd_edge <= previous.out[-1].edge:
-        problems.append("cmd accepted before the previous answer had ended")
+    if previous is not None and previous.cmd_edge is not None:
+        if current.cmd_edge <= previous.cmd_edge:
+            problems.append("cmd accepted before the previous command")
+        elif not overlap and previous.out and current.cmd_edge <= previous.out[-1].edge:
+            problems.append("cmd accepted before the previous answer had ended")
     return problems + check_operands(current, beats)
 
 
@@ -110,8 +113,10 @@ def check_gemm(gemm: Gemm, outputs: list[list[list[int]]]) -> list[str]:
     if torch.equal(got, gemm.expect):
         return []
     where = (got != gemm.expect).nonzero().tolist()
-    diffs = [f"Y[{i}][{j}] = {int(got[i, j])}, golden {int(gemm.expect[i, j])}"
-             for i, j in where[:MAX_LISTED]]
+    diffs = [
+        f"Y[{i}][{j}] = {int(got[i, j])}, golden {int(gemm.expect[i, j])}"
+        for i, j in where[:MAX_LISTED]
+    ]
     return [f"{len(where)} of {gemm.expect.numel()} results differ: {'; '.join(diffs)}"]
 
 

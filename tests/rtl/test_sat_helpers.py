@@ -17,8 +17,7 @@ from .sat_gemms import STYLES, Gemm, GemmSpec, make_operands, pattern_names
 from .sat_scoreboard import check_gemm, check_reject, check_tile, check_transfers, tile_reference
 from .sat_stimulus import Reject, job_from_json, job_to_json, make_plan, rejects
 
-PLANS = {name: make_plan(config, seed=11, tiles=300) for name, config in
-         SAT_ARRAY_CONFIGS.items()}
+PLANS = {name: make_plan(config, seed=11, tiles=300) for name, config in SAT_ARRAY_CONFIGS.items()}
 
 
 def _gemms(name: str) -> list[Gemm]:
@@ -31,6 +30,7 @@ def test_configs_cover_the_required_space() -> None:
     assert {p.m for c in configs for p in c.patterns} == set(SUPPORTED_M)
     assert any(c.rows > c.cols for c in configs) and any(c.rows < c.cols for c in configs)
     assert any(c.max_reduction & (c.max_reduction - 1) for c in configs)  # not a power of 2
+    assert {c.interleave for c in configs} == {True, False}
     for c in configs:  # a bad pattern code fits the field in some configurations, not others
         assert rejects(c)
     assert any(r.reason.startswith("pattern code") for c in configs for r in rejects(c))
@@ -45,8 +45,12 @@ def test_plan_covers_the_requirements(name: str) -> None:
     combos = {(g.spec.kind, g.spec.pattern, g.spec.dataflow) for g in gemms}
     assert len(combos) == 2 * (2 * len(pattern_names(config)) + 1)  # FF, BP: all; WU: dense
     for stalled in (False, True):
-        run = {(j.spec.kind, j.spec.pattern, j.spec.dataflow) for b in plan
-               for j in b.jobs if isinstance(j, Gemm) and b.stalls.none != stalled}
+        run = {
+            (j.spec.kind, j.spec.pattern, j.spec.dataflow)
+            for b in plan
+            for j in b.jobs
+            if isinstance(j, Gemm) and b.stalls.none != stalled
+        }
         assert run == combos
     assert plan[0].stalls.none
     assert sum(b.tiles for b in plan if not b.stalls.none) >= 150
@@ -66,8 +70,14 @@ def test_plan_covers_the_requirements(name: str) -> None:
     assert any(t.out_rows < C for t in ws_tiles) and any(t.out_rows == C for t in ws_tiles)
     assert any(t.rows < R // 2 for t in ws_tiles)  # a short tail of the reduction
     assert any(t.length == 1 for t in os_tiles) and any(t.length == 1 for t in ws_tiles)
-    assert any(g.spec.k == config.max_reduction // (g.spec.nm.m if g.spec.nm else 1)
-               * (g.spec.nm.m if g.spec.nm else 1) and g.spec.style == "corner" for g in gemms)
+    assert any(
+        g.spec.k
+        == config.max_reduction
+        // (g.spec.nm.m if g.spec.nm else 1)
+        * (g.spec.nm.m if g.spec.nm else 1)
+        and g.spec.style == "corner"
+        for g in gemms
+    )
 
 
 @pytest.mark.parametrize("name", list(SAT_ARRAY_CONFIGS))
@@ -75,12 +85,21 @@ def test_junk_lanes_extremes_and_zero_groups(name: str) -> None:
     config = SAT_ARRAY_CONFIGS[name]
     lo, hi = config.dtype.range
     gemms = _gemms(name)
-    junk = [value for g in gemms if g.spec.nm is None or g.spec.nm.m < config.max_m
-            for t in g.tiles for beat in t.acts for group in beat[: config.cols]
-            for value in group[(g.spec.nm.m if g.spec.nm else 1):]]
+    junk = [
+        value
+        for g in gemms
+        if g.spec.nm is None or g.spec.nm.m < config.max_m
+        for t in g.tiles
+        for beat in t.acts
+        for group in beat[: config.cols]
+        for value in group[(g.spec.nm.m if g.spec.nm else 1) :]
+    ]
     assert junk and sum(v != 0 for v in junk) > len(junk) // 2
-    mixed = next(g for g in gemms if g.spec.style == "mixed" and g.spec.nm is not None
-                 and g.spec.k >= 2 * g.spec.nm.m)
+    mixed = next(
+        g
+        for g in gemms
+        if g.spec.style == "mixed" and g.spec.nm is not None and g.spec.k >= 2 * g.spec.nm.m
+    )
     a, _ = make_operands(mixed.spec, config.dtype)
     assert {lo, hi} <= set(a.flatten().tolist())
     corner = next(g for g in gemms if g.spec.style == "corner")
@@ -97,12 +116,15 @@ def test_junk_lanes_extremes_and_zero_groups(name: str) -> None:
 
 def test_plan_is_seeded() -> None:
     config = SAT_ARRAY_CONFIGS["r5c3-int8"]
-    specs = [[j.spec if isinstance(j, Gemm) else j for j in b.jobs]
-             for b in make_plan(config, 3, 50)]
-    assert specs == [[j.spec if isinstance(j, Gemm) else j for j in b.jobs]
-                     for b in make_plan(config, 3, 50)]
-    assert specs != [[j.spec if isinstance(j, Gemm) else j for j in b.jobs]
-                     for b in make_plan(config, 4, 50)]
+    specs = [
+        [j.spec if isinstance(j, Gemm) else j for j in b.jobs] for b in make_plan(config, 3, 50)
+    ]
+    assert specs == [
+        [j.spec if isinstance(j, Gemm) else j for j in b.jobs] for b in make_plan(config, 3, 50)
+    ]
+    assert specs != [
+        [j.spec if isinstance(j, Gemm) else j for j in b.jobs] for b in make_plan(config, 4, 50)
+    ]
 
 
 @pytest.mark.parametrize("name", list(SAT_ARRAY_CONFIGS))
@@ -116,11 +138,13 @@ def test_tile_reference_reassembles_to_the_golden(name: str) -> None:
 
 def test_gemm_spec_validation_and_json() -> None:
     with pytest.raises(ValueError, match="WU GEMMs are dense"):
-        GemmSpec(kind="WU", pattern="2:4", dataflow="OS", rows=1, k=4, cols=1, style="mixed",
-                 seed=0)
+        GemmSpec(
+            kind="WU", pattern="2:4", dataflow="OS", rows=1, k=4, cols=1, style="mixed", seed=0
+        )
     with pytest.raises(ValueError, match="bad sizes 1x6x1 for 2:4"):
-        GemmSpec(kind="FF", pattern="2:4", dataflow="OS", rows=1, k=6, cols=1, style="mixed",
-                 seed=0)
+        GemmSpec(
+            kind="FF", pattern="2:4", dataflow="OS", rows=1, k=6, cols=1, style="mixed", seed=0
+        )
     config = SAT_ARRAY_CONFIGS["r8c8-int8"]
     gemm = _gemms("r8c8-int8")[0]
     back = job_from_json(config, job_to_json(gemm))
@@ -140,16 +164,17 @@ def _tile() -> Tile:
 
 
 def _beats(values: list[list[int]], edge: int = 10, error: bool = False) -> list[OutBeat]:
-    return [OutBeat(tuple(v), i == len(values) - 1, error, edge + i)
-            for i, v in enumerate(values)]
+    return [OutBeat(tuple(v), i == len(values) - 1, error, edge + i) for i, v in enumerate(values)]
 
 
 def test_scoreboard_checks_a_tile() -> None:
     tile = _tile()
     assert tile_reference(SMALL, tile) == [[30, 42], [-20, -28]]
     assert check_tile(SMALL, tile, _beats([[30, 42], [-20, -28]])) == []
-    assert "1 values differ: beat 1 lane 0: got -21" in check_tile(
-        SMALL, tile, _beats([[30, 42], [-21, -28]]))[0]
+    assert (
+        "1 values differ: beat 1 lane 0: got -21"
+        in check_tile(SMALL, tile, _beats([[30, 42], [-21, -28]]))[0]
+    )
     assert check_tile(SMALL, tile, _beats([[30, 42]]))[0] == "expected 2 out beats, got 1"
     assert "error flag" in check_tile(SMALL, tile, _beats([[30, 42], [-20, -28]], error=True))[0]
     assert check_reject(_beats([[0, 0]], error=True)) == []
@@ -159,12 +184,25 @@ def test_scoreboard_checks_a_tile() -> None:
 def test_scoreboard_checks_the_transfers() -> None:
     previous = Timeline(cmd_edge=0, out=_beats([[0, 0]], edge=9))
     good = Timeline(cmd_edge=10, inputs={"weights": [11, 12]}, out=_beats([[0, 0]], edge=20))
-    assert check_transfers(previous, good, {"weights": 2, "acts": 0}) == []
+    for overlap in (False, True):
+        assert check_transfers(previous, good, {"weights": 2, "acts": 0}, overlap=overlap) == []
     early = Timeline(cmd_edge=9, inputs={"weights": [9, 12]}, out=_beats([[0, 0]], edge=20))
-    problems = check_transfers(previous, early, {"weights": 1})
-    assert problems == ["cmd accepted before the previous answer had ended",
-                        "weights beats transferred outside the command's span",
-                        "2 weights beats consumed, expected 1"]
+    problems = check_transfers(previous, early, {"weights": 1}, overlap=False)
+    assert problems == [
+        "cmd accepted before the previous answer had ended",
+        "weights beats transferred outside the command's span",
+        "2 weights beats consumed, expected 1",
+    ]
+    # Interleaved: a command may come before the previous answer ends, not before its command.
+    overlapping = Timeline(cmd_edge=5, inputs={"weights": [6]}, out=_beats([[0, 0]], edge=20))
+    assert check_transfers(previous, overlapping, {"weights": 1}, overlap=True) == []
+    assert check_transfers(previous, overlapping, {"weights": 1}, overlap=False) == [
+        "cmd accepted before the previous answer had ended"
+    ]
+    same = Timeline(cmd_edge=0, inputs={"weights": [6]}, out=_beats([[0, 0]], edge=20))
+    assert check_transfers(previous, same, {"weights": 1}, overlap=True) == [
+        "cmd accepted before the previous command"
+    ]
 
 
 def test_codec_decodes_out_beats() -> None:
