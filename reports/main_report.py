@@ -9,6 +9,7 @@ from reports.baseline_report import baseline_section
 from reports.headline_report import headline_section
 from reports.network_report import sat_training_section, spatten_traces_section
 from reports.sat_report import sat_section
+from reports.spatten_report import spatten_own_section
 from reports.topk_report import topk_section
 
 __all__ = ["build_report"]
@@ -42,6 +43,7 @@ def build_report(
             sat_section(stage, quick=quick, say=say),
             sat_training_section(stage, say=say),
             spatten_traces_section(stage, say=say),
+            spatten_own_section(stage, quick=quick, say=say),
             baseline_section(stage, quick=quick, say=say),
         ]
         sections.append(headline_section(stage))

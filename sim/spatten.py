@@ -85,6 +85,7 @@ __all__ = [
     "OUTPUT_BITS",
     "PAPER_DRAM_REDUCTION",
     "PAPER_GPT2_GOPS",
+    "PAPER_REFETCH_FRACTION",
     "PAPER_TECHNIQUE_FACTORS",
     "RTL_MAX_FUSED_ROWS",
     "TECHNIQUES",
@@ -126,6 +127,10 @@ PAPER_TECHNIQUE_FACTORS = {
 """The paper's per-technique DRAM reductions (spatten.md 1.1, 1.2, 1.4, 1.5): token plus local V
 pruning on the GPT-2 benchmarks, head pruning averaged, progressive quantization on top of
 pruning."""
+
+PAPER_REFETCH_FRACTION = 0.059
+"""Fraction of inputs that needed the LSB refetch, on average (paper section III-D, spatten.md
+1.4)."""
 
 TECHNIQUES = ("head pruning", "token pruning", "local V pruning", "progressive quantization")
 """The attribution chain, in order (see the module docstring)."""

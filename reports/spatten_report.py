@@ -1,0 +1,107 @@
+"""Report section: SpAtten on the project's own traces and the SpAtten accuracy experiment.
+
+The trace comes from running SpAtten's algorithm (:mod:`models.spatten_run`) on GPT-2 Small with
+random weights, with settings that mirror the public GPT-2 Small trace (token keep ratio from
+0.9 down to 0.1, V keep 0.2, 6 + 4-bit K and V, refetch threshold 0.05); it is written into the
+report folder in the public format and simulated like the public traces. The accuracy
+experiment (:mod:`models.spatten_accuracy`) trains a small Transformer on a generated task and
+sweeps the pruning and quantization settings on held-out inputs.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from dataflow.spatten_trace import read_trace, write_trace
+from dataflow.spatten_workloads import public_traces
+from models.spatten_accuracy import run_accuracy_experiment
+from models.spatten_run import run_spatten
+from sim.spatten import PAPER_REFETCH_FRACTION, format_table, simulate
+from sim.spatten_study import format_breakdown, format_sweep, speedup_breakdown, topk_sweep
+from sim.target import load_target
+
+__all__ = ["OWN_TRACE_SETTINGS", "spatten_own_section"]
+
+OWN_TRACE_SETTINGS = {"token_keep": (0.9, 0.1), "v_keep": 0.2, "msb_bits": 6,
+                      "threshold": 0.05, "quantize_v": True}
+"""Policy of the project's own GPT-2 Small trace: the public trace's settings (its keep counts
+fall from 0.9 to 0.1 of the context, V about 0.2 of K, 6-bit K and V with 4-bit LSBs, threshold
+0.05; ../shared/data/spatten-traces/README.md)."""
+QUICK_RUN = {"prompt_len": 128, "steps": 4}
+"""Quick mode's shorter GPT-2 run (the full one is SpAtten's 992-token prompt, 32 tokens)."""
+TARGET = "spatten-asic"
+
+
+def spatten_own_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> str:
+    """Generate, write and simulate the project's own trace, run the accuracy experiment,
+    write ``spatten_own.json`` and ``traces/gpt2-small-sparsa.csv``, return the section."""
+    target = load_target(TARGET)
+    length = QUICK_RUN if quick else {}
+    say("running SpAtten's algorithm on GPT-2 Small (random weights) for the project's trace")
+    run = run_spatten("gpt2-small", seed=0, **length, **OWN_TRACE_SETTINGS)
+    trace = run.trace
+    (stage / "traces").mkdir()
+    path = write_trace(trace, stage / "traces" / "gpt2-small-sparsa.csv")
+    result = simulate(trace, target)
+    breakdown = speedup_breakdown(trace, target)
+    sweep = topk_sweep(trace, target)
+    last = int(trace.iteration.max())
+    first_keys, last_keys = run.kept_keys(0), run.kept_keys(last)
+    say(f"running the SpAtten accuracy experiment ({'quick' if quick else 'full'})")
+    accuracy = run_accuracy_experiment(quick=quick)
+    public_rows = float(read_trace(public_traces("gpt2-small")[0]).requant.mean())
+    (stage / "spatten_own.json").write_text(json.dumps({
+        "run": {"model": "gpt2-small", "settings": OWN_TRACE_SETTINGS, **length,
+                "seconds": run.seconds, "threads": run.threads,
+                "refetch_fraction": run.refetch_fraction,
+                "kept_keys_first": first_keys.tolist(), "kept_keys_last": last_keys.tolist()},
+        "simulation": result.to_dict(),
+        "speedup_breakdown": [asdict(s) for s in breakdown],
+        "topk_sweep": [asdict(p) for p in sweep],
+        "public_trace_requant_rows": public_rows,
+        "accuracy": accuracy.to_dict(),
+    }, indent=2) + "\n")
+    requant_rows = float(trace.requant.mean())
+    keys = " | ".join(str(k) for k in first_keys)
+    keys_last = " | ".join(str(k) for k in last_keys)
+    layers = " | ".join(str(i) for i in range(trace.layers))
+    refetch = ("off" if run.refetch_fraction is None
+               else f"{run.refetch_fraction:.1%} of the per-query decisions")
+    return f"""## SpAtten on the project's own trace and accuracy
+
+### The project's GPT-2 Small trace
+
+`sparsa trace spatten --model gpt2-small{"" if not quick else
+    f" --prompt-len {QUICK_RUN['prompt_len']} --steps {QUICK_RUN['steps']}"} --token-keep 0.9,0.1
+--v-keep 0.2 --msb-bits 6 --threshold 0.05 --quantize-v`, random weights (seed 0): the public
+trace's settings on this project's model code. Written to `traces/{path.name}`
+({len(trace):,} rows, {len(trace.iterations)} iterations; model run {run.seconds:.1f} s on
+{run.threads} thread). LSB refetch: {refetch}; {requant_rows:.1%} of the trace's (iteration,
+layer, head) rows refetch. With random weights the attention is nearly flat, so the maximum
+probability is small and most queries refetch, unlike trained GPT-2 (the public trace:
+{public_rows:.1%} of its rows; the paper: {PAPER_REFETCH_FRACTION:.1%} of inputs, quoted).
+
+Keys fetched per layer:
+
+| iteration | {layers} |
+|---|{"---:|" * trace.layers}
+| 0 | {keys} |
+| {last} | {keys_last} |
+
+{format_table(result)}
+Speedup breakdown on this trace (as above for the public one, from the dedicated datapath):
+
+{format_breakdown(breakdown)}
+Local-V top-k parallelism on this trace:
+
+{format_sweep(sweep)}
+### Accuracy against pruning and quantization (small Transformer, generated task)
+
+`models.spatten_accuracy.run_accuracy_experiment(quick={quick})`, {accuracy.seconds:.0f} s on
+{accuracy.threads} thread. No fine-tuning after pruning (the paper fine-tunes about 2 GPU-hours
+per task). The combined setting's evaluation trace is simulated on `{TARGET}`
+({accuracy.simulation.reduction:.2f}x less DRAM traffic than dense FP32).
+
+{accuracy.to_markdown()}
+"""
