@@ -11,7 +11,7 @@ Subcommands::
     sparsa bench sat [--json] [--seed S]
     sparsa bench sat-training [--json] [--target T] [--batch B]
     sparsa simulate sat --model M [--pattern dense|N:M] [--target T] [--batch B]
-                        [--no-pregen] [--no-offline-schedule] [--json FILE]
+                        [--no-interleave] [--no-pregen] [--no-offline-schedule] [--json FILE]
     sparsa simulate spatten --model gpt2-small|gpt2-medium [--target T]
                             [--trace FILE | --run [POLICY]] [--json FILE]
     sparsa trace spatten --model M [POLICY] [--prompt-len L] [--steps S] [--seed S] --out FILE
@@ -176,7 +176,7 @@ def _simulate_sat(args: argparse.Namespace) -> int:
     try:
         pattern = None if args.pattern == "dense" else NMPattern.parse(args.pattern)
         target = load_target(args.target)
-        techniques = Techniques(pregen=not args.no_pregen,
+        techniques = Techniques(interleave=not args.no_interleave, pregen=not args.no_pregen,
                                 offline_schedule=not args.no_offline_schedule)
         _progress(f"simulating a {args.model} training iteration ...")
         result, wall = simulate(args.model, pattern, target, batch=args.batch,
@@ -479,6 +479,9 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
                      "(default: %(default)s)")
     sat.add_argument("--batch", type=integer, default=32, metavar="B",
                      help="batch size (default: %(default)s)")
+    sat.add_argument("--no-interleave", action="store_true",
+                     help="run the array's tiles one after another instead of overlapping each "
+                     "tile's fill and drain with its neighbours'")
     sat.add_argument("--no-pregen", action="store_true",
                      help="run the SORE on the critical path instead of pre-generating")
     sat.add_argument("--no-offline-schedule", action="store_true",

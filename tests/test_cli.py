@@ -252,6 +252,23 @@ def test_simulate_sat_prints_and_writes_json(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
 
 
+def test_simulate_sat_technique_switches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cycles = {}
+    for flag in ("", "--no-interleave", "--no-pregen", "--no-offline-schedule"):
+        out_file = tmp_path / f"r{flag}.json"
+        status, _, err = run(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:4",
+                              "--batch", "4", *([flag] if flag else []), "--json",
+                              str(out_file)], capsys)
+        assert status == 0, err
+        data = json.loads(out_file.read_text())
+        cycles[flag] = data["cycles"]
+        name = flag[5:].replace("-", "_") if flag else None
+        assert all(on == (key != name) for key, on in data["techniques"].items()), flag
+    assert all(cycles[flag] >= cycles[""] for flag in cycles)
+
+
 def test_simulate_spatten_on_the_public_trace(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
