@@ -44,13 +44,18 @@ probabilities are added (:func:`models.attention_golden.token_importance_update`
 n - 1). Head importance lives in ``config.heads`` saturating accumulators
 (``head_importance_bits``), the command's ``head`` selecting one; ``clear_head`` restarts it
 (:func:`models.attention_golden.head_importance_update`). Both start at zero after
-configuration (memories and registers have zero initial values; reset does not clear them).
+configuration; reset clears the head accumulators (registers) but not the token memory.
 
 Micro-architecture (one query at a time; :mod:`sim.attention_core` counts its cycles):
 
-1. *Q*: one ``q`` beat into a register.
-2. *Keys*: each ``k_msb`` beat is written into the K buffer and, through the bit-width
-   converter (:class:`hw.bit_converter.BitConverter`, LSBs zero), into the Q x K array
+Every input beat goes straight into a register or a memory, and every output except
+``lsb_req`` and ``out`` leaves through a FIFO, so no datapath logic depends combinationally
+on a port (only handshakes and counters do).
+
+1. *Q*: one ``q`` beat into a register (the setting's sign extension follows it).
+2. *Keys*: each ``k_msb`` beat is written into the K buffer, whose read port (transparent for
+   that write) gives it back the next cycle to the bit-width converter
+   (:class:`hw.bit_converter.BitConverter`, LSBs zero) and the Q x K array
    (:class:`hw.dot_product.ScoreArray`, E scores per cycle); scores go into the score buffer
    and a running maximum.
 3. *Sum*: the score buffer is read at E per cycle into the exp unit
@@ -58,16 +63,18 @@ Micro-architecture (one query at a time; :mod:`sim.attention_core` counts its cy
 4. *Decide*: the requant decision from the sum alone (:func:`hw.softmax.requant_needed`). If
    the maximum probability is below the threshold (and not yet recomputed), *refetch*: the
    core requests the LSB planes of all n keys, E rows per request beat, and runs each arriving
-   ``k_lsb`` beat with the K buffer's MSB rows through the converter and the Q x K array again;
-   then *sum* again (no second decision).
+   ``k_lsb`` beat (registered) with the K buffer's MSB rows through the converter and the Q x K
+   array again; then *sum* again (no second decision).
 5. *Normalize*: the score buffer is read again through the exp unit and the divider
    (:class:`hw.divider.ProbDivider`); each beat of E probabilities goes, at the same time,
    to the local-V top-k engine (:class:`hw.topk.TopKEngine`, k = v_keep, sent its command at
-   the query's start) and, with the token importance read-modified-written, to ``keys``.
-6. *Values*: each top-k answer beat with kept rows becomes one ``v_req`` beat (its indices)
-   and one entry of a FIFO of probabilities; each ``v`` beat is multiplied with the FIFO's
-   head in the prob x V array (:class:`hw.dot_product.ProbValueArray`). The top-k answer is
-   accepted while the request register is free and the FIFO has room.
+   the query's start) and, with the token importance read-modified-written, to the ``keys``
+   FIFO; the pass holds while either is not ready.
+6. *Values*: each top-k answer beat with kept rows becomes one entry of the ``v_req`` FIFO
+   (its indices) and one of a FIFO of probabilities; each ``v`` beat is registered with the
+   probability FIFO's head and multiplied in the prob x V array
+   (:class:`hw.dot_product.ProbValueArray`). The top-k answer is accepted while both FIFOs
+   have room.
 7. *Output*: the accumulators are shifted by the run-time out_shift = P + b + 5 - out_bits,
    rounded and saturated (one stage), then the head importance is updated and the ``out``
    beat registered (one stage).
@@ -79,7 +86,7 @@ back-pressured at any time. The K and V row streams (``k_lsb``, ``v``) are answe
 to the core's requests: their beats must come in request order, each after its request.
 """
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -95,6 +102,7 @@ from hw.topk import TopKEngine
 from models.attention_config import LSB_BITS
 
 __all__ = [
+    "KEYS_FIFO_DEPTH",
     "V_FIFO_DEPTH",
     "AttentionCore",
     "cmd_layout",
@@ -105,7 +113,9 @@ __all__ = [
 ]
 
 V_FIFO_DEPTH = 4
-"""Entries of the FIFO of probabilities waiting for their V rows (requests in flight)."""
+"""Entries of the FIFOs of V requests and of the probabilities waiting for their V rows."""
+KEYS_FIFO_DEPTH = 2
+"""Entries of the FIFO between the probability register and the ``keys`` output."""
 
 
 def _count_width(config: AttentionCoreConfig) -> int:
@@ -222,28 +232,30 @@ class AttentionCore(wiring.Component):
         E, D, P = cfg.lanes, cfg.dim, att.prob_bits
         log2_e = E.bit_length() - 1
         settings = cfg.msb_settings
-        total_widths = [b + LSB_BITS for b in settings]
         count = range(E + 1)
         count_bits = E.bit_length()
         rows = range(cfg.rows + 1)
         tib, hib = att.token_importance_bits, att.head_importance_bits
+        lanes, elements = range(E), range(D)
 
-        # ---- sub-blocks ------------------------------------------------------------------------
+        # ---- sub-blocks and storage ------------------------------------------------------------
         tag_layout = data.StructLayout({"row": rows, "count": count})
+        prob_group = data.StructLayout(
+            {"probs": data.ArrayLayout(att.prob_width, E), "count": count}
+        )
         m.submodules.converter = conv = BitConverter(cfg)
         m.submodules.qk_array = qk = ScoreArray(cfg)
         m.submodules.exp_unit = exp = ExpUnit(cfg, tag_width=tag_layout.size)
         m.submodules.divider = div = ProbDivider(cfg, tag_width=tag_layout.size)
         m.submodules.topk = topk = TopKEngine(cfg.topk)
         m.submodules.pv_array = pv = ProbValueArray(cfg)
-        prob_group = data.StructLayout(
-            {
-                "probs": data.ArrayLayout(att.prob_width, E),
-                "count": count,
-            }
-        )
         m.submodules.v_fifo = v_fifo = SyncFIFO(width=prob_group.size, depth=V_FIFO_DEPTH)
-
+        m.submodules.v_req_fifo = req_fifo = SyncFIFO(
+            width=request_layout(cfg).size, depth=V_FIFO_DEPTH
+        )
+        m.submodules.keys_fifo = keys_fifo = SyncFIFO(
+            width=keys_layout(cfg).size, depth=KEYS_FIFO_DEPTH
+        )
         k_buffer = Memory(shape=msb_rows_layout(cfg), depth=cfg.rows, init=[])
         score_buffer = Memory(
             shape=data.ArrayLayout(signed(att.score_bits), E), depth=cfg.rows, init=[]
@@ -252,7 +264,8 @@ class AttentionCore(wiring.Component):
         m.submodules.k_buffer = k_buffer
         m.submodules.score_buffer = score_buffer
         m.submodules.token_importance = importance
-        k_wr, k_rd = k_buffer.write_port(), k_buffer.read_port()
+        k_wr = k_buffer.write_port()
+        k_rd = k_buffer.read_port(transparent_for=(k_wr,))
         s_wr, s_rd = score_buffer.write_port(), score_buffer.read_port()
         imp_wr, imp_rd = importance.write_port(), importance.read_port()
 
@@ -261,7 +274,8 @@ class AttentionCore(wiring.Component):
         n = Signal(_count_width(cfg))
         beats = Signal(rows)  # ceil(n / E)
         msb_bits = Signal(4)
-        total_bits = Signal(5)  # b + 4
+        total_sign = Signal(att.total_bits)  # 2**(T - 1) and 2**T - 1 with T = b + 4: the Q and
+        total_mask = Signal(att.total_bits)  # V lanes' sign extension
         threshold = Signal(att.prob_width)
         shift = Signal(score_shift_width(cfg))
         head = Signal(len(cmd.head))
@@ -269,60 +283,88 @@ class AttentionCore(wiring.Component):
         clear_head = Signal()
         out_shift = Signal(range(P + att.total_bits + 2))
         requant = Signal()
-        query = Signal(q_layout(cfg))
 
-        def lanes_of_row(row: object) -> object:
+        def lanes_of_row(row: Value) -> Value:
             """Valid lanes (keys) of buffer row ``row``: min(E, n - row * E)."""
             left = n - (row << log2_e)
             return Mux(left > E, E, left)[:count_bits]
 
-        # ---- Q x K: the converter's keys into the array, scores into the buffer and the max ----
-        fed = Signal(rows)  # key beats fed to the array in this pass
+        def extend(lane: Value) -> Value:
+            """A Q or V lane's low b + 4 bits, sign-extended."""
+            return sign_extend(lane, total_sign, total_mask)
+
+        # ---- Q x K: key beats (registered) through the converter into the array, scores into
+        # the buffer and the running maximum. A k_msb beat is written into the K buffer, whose
+        # transparent read port gives it back the next cycle; during a refetch the read port
+        # gives the MSB row of the k_lsb beat, which is registered meanwhile.
+        fed = Signal(rows)  # key beats taken in this pass
         written = Signal(rows)  # score rows written in this pass
         max_score = Signal(signed(att.score_bits))
+        key_valid = Signal()
+        key_count = Signal(count)
+        key_fire = Signal()
+        lsb_row = Signal(lsb_rows_layout(cfg))
+        query = [Signal(signed(att.total_bits), name=f"query_{d}") for d in elements]
+        m.d.sync += [
+            key_valid.eq(key_fire),
+            key_count.eq(lanes_of_row(fed)),
+            lsb_row.eq(self.k_lsb.payload),
+        ]
+        with m.If(key_fire):
+            m.d.sync += fed.eq(fed + 1)
         m.d.comb += [
+            k_wr.addr.eq(fed),
+            k_wr.data.eq(self.k_msb.payload),
+            k_rd.addr.eq(fed),
+            conv.lsb_valid.eq(requant),
             conv.msb_bits.eq(msb_bits),
-            qk.query.eq(query),
+            qk.valid.eq(key_valid),
+            qk.count.eq(key_count),
             qk.shift.eq(shift),
-            qk.count.eq(lanes_of_row(fed)),
             s_wr.addr.eq(written),
-            s_wr.data.eq(qk.scores),
             s_wr.en.eq(qk.out_valid),
         ]
+        for r in lanes:
+            m.d.comb += s_wr.data[r].eq(qk.scores[r])
+            for d in elements:
+                m.d.comb += [
+                    conv.msb[r][d].eq(k_rd.data[r][d]),
+                    conv.lsb[r][d].eq(lsb_row[r][d]),
+                    qk.keys[r][d].eq(conv.full[r][d]),
+                ]
+        m.d.comb += [qk.query[d].eq(query[d]) for d in elements]
         low = -(1 << (att.score_bits - 1))
-        lane_max = [Mux(r < qk.out_count, qk.scores[r], low) for r in range(E)]
-        beat_max = lane_max[0]
-        for value in lane_max[1:]:
-            beat_max = Mux(value > beat_max, value, beat_max)
+        beat_max = Mux(qk.out_count > 0, qk.scores[0], low)
+        for r in range(1, E):
+            beat_max = Mux((r < qk.out_count) & (qk.scores[r] > beat_max), qk.scores[r], beat_max)
         with m.If(qk.out_valid):
             m.d.sync += [
                 written.eq(written + 1),
                 max_score.eq(Mux(beat_max > max_score, beat_max, max_score)),
             ]
-        m.d.comb += qk.keys.eq(conv.full)
 
         # ---- score passes (sum, normalize): buffer -> exp unit [-> divider] -------------------
         adv = Signal()  # the pass pipeline advances
+        in_pass = Signal()
         read_row = Signal(rows)
         summed = Signal(rows)
         total = Signal(att.exp_sum_width)
         s0_valid = Signal()
         s0_tag = Signal(tag_layout)
-        in_pass = Signal()
         issue = in_pass & (read_row != beats)
         m.d.comb += [
             s_rd.addr.eq(read_row),
             s_rd.en.eq(adv),
             exp.en.eq(adv),
             exp.valid.eq(s0_valid),
-            exp.scores.eq(s_rd.data),
             exp.max.eq(max_score),
             exp.tag.eq(s0_tag),
             div.en.eq(adv),
-            div.terms.eq(exp.terms),
             div.total.eq(total),
             div.tag.eq(exp.out_tag),
         ]
+        for r in lanes:
+            m.d.comb += [exp.scores[r].eq(s_rd.data[r]), div.terms[r].eq(exp.terms[r])]
         with m.If(adv):
             m.d.sync += [
                 s0_valid.eq(issue),
@@ -332,101 +374,103 @@ class AttentionCore(wiring.Component):
             with m.If(issue):
                 m.d.sync += read_row.eq(read_row + 1)
         exp_tag = data.View(tag_layout, exp.out_tag)
-        masked_terms = [Mux(r < exp_tag.count, exp.terms[r], 0) for r in range(E)]
+        term_sum = tree_sum([Mux(r < exp_tag.count, exp.terms[r], 0) for r in lanes])
 
-        # ---- normalize: R (probabilities) forks to the top-k engine and to K (keys beat) ----
+        # ---- normalize: R (probabilities) forks to the top-k engine and to the keys FIFO, with
+        # the token importance read (when R loads) and written back (when the FIFO takes it).
         r_valid = Signal()
-        r_probs = Signal(data.ArrayLayout(att.prob_width, E))
+        r_probs = [Signal(att.prob_width, name=f"r_prob_{r}") for r in lanes]
         r_tag = Signal(tag_layout)
         din_done = Signal()  # the top-k engine took R's beat
-        key_done = Signal()  # K took R's beat
+        key_done = Signal()  # the keys FIFO took R's beat
         left_r = Signal(rows)  # beats that left R
         din_fire = topk.din.valid & topk.din.ready
-        k_free = ~self.keys.valid | self.keys.ready
-        k_take = r_valid & ~key_done & k_free
+        k_take = r_valid & ~key_done & keys_fifo.w_rdy
         r_leave = r_valid & (din_done | din_fire) & (key_done | k_take)
+        key_beat = data.View(keys_layout(cfg), keys_fifo.w_data)
         m.d.comb += [
             topk.din.valid.eq(r_valid & ~din_done),
-            topk.din.payload.eq(r_probs),
             imp_rd.addr.eq(data.View(tag_layout, div.out_tag).row),
             imp_rd.en.eq(adv),
             imp_wr.addr.eq(r_tag.row),
             imp_wr.en.eq(k_take),
+            keys_fifo.w_en.eq(k_take),
+            key_beat.importance.eq(imp_wr.data),
+            key_beat.count.eq(r_tag.count),
+            key_beat.last.eq(r_tag.row == beats - 1),
+            self.keys.valid.eq(keys_fifo.r_rdy),
+            self.keys.payload.eq(keys_fifo.r_data),
+            keys_fifo.r_en.eq(self.keys.ready),
         ]
         with m.If(adv):
-            m.d.sync += [r_valid.eq(div.out_valid), r_probs.eq(div.probs), r_tag.eq(div.out_tag)]
+            m.d.sync += [r_valid.eq(div.out_valid), r_tag.eq(div.out_tag)]
+            m.d.sync += [r_probs[r].eq(div.probs[r]) for r in lanes]
         with m.If(r_leave):
             m.d.sync += [din_done.eq(0), key_done.eq(0), left_r.eq(left_r + 1)]
         with m.Else():
             m.d.sync += [din_done.eq(din_done | din_fire), key_done.eq(key_done | k_take)]
         top = (1 << tib) - 1
-        for r in range(E):
+        for r in lanes:
             old = imp_rd.data[r]
             updated = Mux(clear_tokens, 0, old) + r_probs[r]
-            m.d.comb += imp_wr.data[r].eq(
-                Mux(r < r_tag.count, Mux(updated > top, top, updated), old)
-            )
-        with m.If(k_take):
-            m.d.sync += [
-                self.keys.valid.eq(1),
-                self.keys.payload.importance.eq(imp_wr.data),
-                self.keys.payload.count.eq(r_tag.count),
-                self.keys.payload.last.eq(r_tag.row == beats - 1),
+            m.d.comb += [
+                topk.din.payload[r].eq(r_probs[r]),
+                imp_wr.data[r].eq(Mux(r < r_tag.count, Mux(updated > top, top, updated), old)),
             ]
             if cfg.emit_probs:
-                m.d.sync += self.keys.payload.prob.eq(r_probs)
-        with m.Elif(self.keys.ready):
-            m.d.sync += self.keys.valid.eq(0)
+                m.d.comb += key_beat.prob[r].eq(r_probs[r])
 
-        # ---- values: top-k answer -> v_req + FIFO; v beats -> prob x V --------------------------
+        # ---- values: top-k answer -> v_req FIFO + probability FIFO; v beats (registered) with
+        # the probability FIFO's head -> prob x V.
         requested = Signal(rows)  # LSB request beats of the refetch
         issued = Signal(rows)  # V request beats
         returned = Signal(rows)
         answered = Signal()  # the top-k engine's last answer beat was taken
         dout = topk.dout.payload
-        req_free = ~self.v_req.valid | self.v_req.ready
-        m.d.comb += topk.dout.ready.eq(req_free & v_fifo.w_rdy)
+        m.d.comb += topk.dout.ready.eq(req_fifo.w_rdy & v_fifo.w_rdy)
         dout_fire = topk.dout.valid & topk.dout.ready
         wanted = dout_fire & (dout.count != 0)
         group_in = data.View(prob_group, v_fifo.w_data)
+        request = data.View(request_layout(cfg), req_fifo.w_data)
         m.d.comb += [
             group_in.probs.eq(dout.value),
             group_in.count.eq(dout.count),
             v_fifo.w_en.eq(wanted),
+            request.index.eq(dout.index),
+            request.count.eq(dout.count),
+            req_fifo.w_en.eq(wanted),
+            self.v_req.valid.eq(req_fifo.r_rdy),
+            self.v_req.payload.eq(req_fifo.r_data),
+            req_fifo.r_en.eq(self.v_req.ready),
         ]
         with m.If(wanted):
-            m.d.sync += [
-                self.v_req.valid.eq(1),
-                self.v_req.payload.index.eq(dout.index),
-                self.v_req.payload.count.eq(dout.count),
-                issued.eq(issued + 1),
-            ]
-        with m.Elif(self.v_req.ready):
-            m.d.sync += self.v_req.valid.eq(0)
+            m.d.sync += issued.eq(issued + 1)
         with m.If(dout_fire & dout.last):
             m.d.sync += answered.eq(1)
-        group_out = data.View(prob_group, v_fifo.r_data)
         v_fire = self.v.valid & self.v.ready
+        v_valid = Signal()
+        v_group = Signal(prob_group)
+        m.d.sync += [v_valid.eq(v_fire), v_group.eq(v_fifo.r_data)]
         m.d.comb += [
             self.v.ready.eq(v_fifo.r_rdy),
             v_fifo.r_en.eq(v_fire),
-            pv.valid.eq(v_fire),
-            pv.probs.eq(group_out.probs),
-            pv.count.eq(group_out.count),
+            pv.valid.eq(v_valid),
+            pv.count.eq(v_group.count),
         ]
-        for r in range(E):
-            for d in range(D):
-                m.d.comb += pv.values[r][d].eq(
-                    sign_extend(self.v.payload[r][d], total_bits, total_widths)
-                )
+        for r in lanes:
+            m.d.comb += pv.probs[r].eq(v_group.probs[r])
+            for d in elements:
+                v_lane = Signal(signed(att.total_bits), name=f"v_{r}_{d}")
+                m.d.sync += v_lane.eq(extend(self.v.payload[r][d]))
+                m.d.comb += pv.values[r][d].eq(v_lane)
         with m.If(v_fire):
             m.d.sync += returned.eq(returned + 1)
-        values_done = answered & (returned == issued) & ~pv.busy
+        values_done = answered & (returned == issued) & ~v_valid & ~pv.busy
 
         # ---- output ------------------------------------------------------------------------------
-        out_vec = Signal(data.ArrayLayout(signed(att.out_bits), D))
+        out_vec = [Signal(signed(att.out_bits), name=f"out_{d}") for d in elements]
         head_acc = Array(Signal(hib, name=f"head_importance_{h}") for h in range(cfg.heads))
-        magnitude = tree_sum([abs(out_vec[d]) for d in range(D)])
+        magnitude = tree_sum([abs(x) for x in out_vec])
         head_sum = Mux(clear_head, 0, head_acc[head]) + magnitude
         head_new = Mux(head_sum > (1 << hib) - 1, (1 << hib) - 1, head_sum)
 
@@ -460,7 +504,8 @@ class AttentionCore(wiring.Component):
                             n.eq(cmd.n),
                             beats.eq((cmd.n + E - 1) >> log2_e),
                             msb_bits.eq(cmd.msb_bits),
-                            total_bits.eq(cmd.msb_bits + LSB_BITS),
+                            total_sign.eq(1 << (cmd.msb_bits + (LSB_BITS - 1))),
+                            total_mask.eq((1 << (cmd.msb_bits + LSB_BITS)) - 1),
                             threshold.eq(cmd.threshold),
                             shift.eq(cmd.score_shift),
                             head.eq(cmd.head),
@@ -478,29 +523,21 @@ class AttentionCore(wiring.Component):
                             returned.eq(0),
                             answered.eq(0),
                         ]
-                        m.d.comb += pv.clear.eq(1)
                         m.next = "QUERY"
 
             with m.State("QUERY"):
-                m.d.comb += [self.q.ready.eq(1), adv.eq(1)]
+                m.d.comb += [self.q.ready.eq(1), adv.eq(1), pv.clear.eq(1)]
                 with m.If(self.q.valid):
-                    for d in range(D):
-                        m.d.sync += query[d].eq(
-                            sign_extend(self.q.payload[d], total_bits, total_widths)
-                        )
+                    m.d.sync += [query[d].eq(extend(self.q.payload[d])) for d in elements]
                     m.next = "KEYS"
 
             with m.State("KEYS"):
                 m.d.comb += [
                     adv.eq(1),
                     self.k_msb.ready.eq(fed != beats),
-                    conv.msb.eq(self.k_msb.payload),
-                    k_wr.addr.eq(fed),
-                    k_wr.data.eq(self.k_msb.payload),
+                    key_fire.eq(self.k_msb.valid & self.k_msb.ready),
+                    k_wr.en.eq(key_fire),
                 ]
-                with m.If(self.k_msb.valid & self.k_msb.ready):
-                    m.d.comb += [k_wr.en.eq(1), qk.valid.eq(1)]
-                    m.d.sync += fed.eq(fed + 1)
                 with m.If(written == beats):
                     m.d.sync += [read_row.eq(0), summed.eq(0), total.eq(0)]
                     m.next = "SUM"
@@ -508,12 +545,12 @@ class AttentionCore(wiring.Component):
             with m.State("SUM"):
                 m.d.comb += [adv.eq(1), in_pass.eq(1)]
                 with m.If(exp.out_valid):
-                    m.d.sync += [total.eq(total + tree_sum(masked_terms)), summed.eq(summed + 1)]
+                    m.d.sync += [total.eq(total + term_sum), summed.eq(summed + 1)]
                 with m.If(summed == beats):
                     m.next = "DECIDE"
 
             with m.State("DECIDE"):
-                m.d.comb += [adv.eq(1), k_rd.addr.eq(0)]
+                m.d.comb += adv.eq(1)
                 with m.If(~requant & requant_needed(cfg, total, threshold)):
                     m.d.sync += [
                         requant.eq(1),
@@ -528,18 +565,11 @@ class AttentionCore(wiring.Component):
                     m.next = "NORMALIZE"
 
             with m.State("REFETCH"):
-                lsb_fire = self.k_lsb.valid & self.k_lsb.ready
                 m.d.comb += [
                     adv.eq(1),
                     self.k_lsb.ready.eq(fed != beats),
-                    k_rd.addr.eq(fed + lsb_fire),
-                    conv.msb.eq(k_rd.data),
-                    conv.lsb.eq(self.k_lsb.payload),
-                    conv.lsb_valid.eq(1),
-                    qk.valid.eq(lsb_fire),
+                    key_fire.eq(self.k_lsb.valid & self.k_lsb.ready),
                 ]
-                with m.If(lsb_fire):
-                    m.d.sync += fed.eq(fed + 1)
                 # LSB requests: rows 0..n-1, E per beat.
                 with m.If(~self.lsb_req.valid | self.lsb_req.ready):
                     with m.If(requested != beats):
@@ -548,8 +578,10 @@ class AttentionCore(wiring.Component):
                             self.lsb_req.payload.count.eq(lanes_of_row(requested)),
                             requested.eq(requested + 1),
                         ]
-                        for r in range(E):
-                            m.d.sync += self.lsb_req.payload.index[r].eq((requested << log2_e) + r)
+                        m.d.sync += [
+                            self.lsb_req.payload.index[r].eq((requested << log2_e) + r)
+                            for r in lanes
+                        ]
                     with m.Else():
                         m.d.sync += self.lsb_req.valid.eq(0)
                 with m.If(written == beats):
@@ -557,8 +589,12 @@ class AttentionCore(wiring.Component):
                     m.next = "SUM"
 
             with m.State("NORMALIZE"):
-                m.d.comb += [adv.eq(~r_valid | r_leave), in_pass.eq(1), div.valid.eq(exp.out_valid)]
-                with m.If((left_r == beats) & ~self.keys.valid):
+                m.d.comb += [
+                    adv.eq(~r_valid | r_leave),
+                    in_pass.eq(1),
+                    div.valid.eq(exp.out_valid),
+                ]
+                with m.If((left_r == beats) & ~keys_fifo.r_rdy):
                     m.next = "VALUES"
 
             with m.State("VALUES"):
@@ -568,22 +604,22 @@ class AttentionCore(wiring.Component):
 
             with m.State("OUTPUT"):
                 m.d.comb += adv.eq(1)
-                for d in range(D):
-                    m.d.sync += out_vec[d].eq(
-                        saturate(round_shift(pv.acc[d], out_shift), att.out_bits)
-                    )
+                m.d.sync += [
+                    out_vec[d].eq(saturate(round_shift(pv.acc[d], out_shift), att.out_bits))
+                    for d in elements
+                ]
                 m.next = "RESULT"
 
             with m.State("RESULT"):
                 m.d.comb += adv.eq(1)
                 m.d.sync += [
                     self.out.valid.eq(1),
-                    self.out.payload.out.eq(out_vec),
                     self.out.payload.requant.eq(requant),
                     self.out.payload.head_importance.eq(head_new),
                     self.out.payload.error.eq(0),
                     head_acc[head].eq(head_new),
                 ]
+                m.d.sync += [self.out.payload.out[d].eq(out_vec[d]) for d in elements]
                 m.next = "RESPOND"
 
             with m.State("ERROR"):

@@ -4,9 +4,11 @@ An MSB lane is ``attention.msb_bits`` wide; with the run-time MSB setting b it h
 signed value in its low b bits. The converter sign-extends those bits and appends the 4-bit LSB
 plane: key = msb * 16 + lsb (:func:`models.attention_golden.reassemble`); with the LSB plane at
 zero it is :func:`models.attention_golden.msb_only`. Combinational.
+
+The layouts of the row streams (E rows of D lanes per beat) are defined here too.
 """
 
-from amaranth import Module, Mux, signed
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,7 +31,7 @@ def lsb_rows_layout(config: AttentionCoreConfig) -> data.ArrayLayout:
 
 
 def full_rows_layout(config: AttentionCoreConfig) -> data.ArrayLayout:
-    """E rows of D full-precision signed elements (T = ``attention.total_bits`` bits)."""
+    """E rows of D signed lanes of T = ``attention.total_bits`` bits."""
     element = signed(config.attention.total_bits)
     return data.ArrayLayout(data.ArrayLayout(element, config.dim), config.lanes)
 
@@ -37,32 +39,37 @@ def full_rows_layout(config: AttentionCoreConfig) -> data.ArrayLayout:
 class BitConverter(wiring.Component):
     """MSB and LSB planes of E key rows to full-precision keys (see the module docstring).
 
+    The lanes are separate ports rather than one wide array payload, as in every sub-block of
+    the core, so that a simulator handles each lane as a machine word.
+
     Parameters
     ----------
     config : AttentionCoreConfig
 
     Members
     -------
-    msb : In(msb_rows_layout(config))
-    lsb : In(lsb_rows_layout(config))
+    msb : In(signed(attention.msb_bits)).array(E, D)
+        Lane d of key row r is ``msb[r][d]``.
+    lsb : In(unsigned(4)).array(E, D)
     lsb_valid : In(1)
         Whether ``lsb`` holds the LSB plane; when low the LSBs are taken as zero.
     msb_bits : In(4)
         The run-time MSB setting b (one of ``config.msb_settings``).
-    full : Out(full_rows_layout(config))
+    full : Out(signed(attention.total_bits)).array(E, D)
     """
 
     def __init__(self, config: AttentionCoreConfig) -> None:
         if not isinstance(config, AttentionCoreConfig):
             raise TypeError(f"config must be an AttentionCoreConfig, not {type(config).__name__}")
         self._config = config
+        E, D = config.lanes, config.dim
         super().__init__(
             {
-                "msb": In(msb_rows_layout(config)),
-                "lsb": In(lsb_rows_layout(config)),
+                "msb": In(signed(config.attention.msb_bits)).array(E, D),
+                "lsb": In(LSB_BITS).array(E, D),
                 "lsb_valid": In(1),
                 "msb_bits": In(4),
-                "full": Out(full_rows_layout(config)),
+                "full": Out(signed(config.attention.total_bits)).array(E, D),
             }
         )
 
@@ -72,10 +79,13 @@ class BitConverter(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        settings = self._config.msb_settings
+        lane = self._config.attention.msb_bits
+        sign = Signal(lane)
+        mask = Signal(lane)
+        m.d.comb += [sign.eq((1 << self.msb_bits) >> 1), mask.eq((1 << self.msb_bits) - 1)]
         for r in range(self._config.lanes):
             for d in range(self._config.dim):
-                high = sign_extend(self.msb[r][d], self.msb_bits, settings)
+                high = sign_extend(self.msb[r][d], sign, mask)
                 low = Mux(self.lsb_valid, self.lsb[r][d], 0)
                 m.d.comb += self.full[r][d].eq((high << LSB_BITS) | low)
         return m

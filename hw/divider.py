@@ -10,7 +10,7 @@ stage the quotient is floor(N / V), the probability of
 """
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.attention_core_config import AttentionCoreConfig
@@ -40,13 +40,13 @@ class ProbDivider(wiring.Component):
     -------
     en : In(1)
     valid : In(1)
-    terms : In(ArrayLayout(unsigned(W + 1), E))
+    terms : In(unsigned(W + 1)).array(E)
         Each at most ``total``.
     total : In(unsigned(exp_sum_width))
         The sum of the query's terms (at least 2**W), held while its terms pass.
     tag : In(tag_width)
     out_valid : Out(1)
-    probs : Out(ArrayLayout(unsigned(P + 1), E))
+    probs : Out(unsigned(P + 1)).array(E)
     out_tag : Out(tag_width)
     """
 
@@ -61,11 +61,11 @@ class ProbDivider(wiring.Component):
             {
                 "en": In(1),
                 "valid": In(1),
-                "terms": In(data.ArrayLayout(exp_term_width(config), config.lanes)),
+                "terms": In(exp_term_width(config)).array(config.lanes),
                 "total": In(att.exp_sum_width),
                 "tag": In(tag_width),
                 "out_valid": Out(1),
-                "probs": Out(data.ArrayLayout(att.prob_width, config.lanes)),
+                "probs": Out(att.prob_width).array(config.lanes),
                 "out_tag": Out(tag_width),
             }
         )

@@ -7,11 +7,10 @@ and reduces the E products of every element with an E-input adder tree into D ac
 """
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.attention_core_config import AttentionCoreConfig
-from hw.bit_converter import full_rows_layout
 from hw.fixed_point import round_shift, saturate, tree_sum
 
 __all__ = [
@@ -54,14 +53,15 @@ class ScoreArray(wiring.Component):
     Members
     -------
     valid : In(1)
-    keys : In(full_rows_layout(config))
+    keys : In(signed(T)).array(E, D)
+        Lane d of key row r is ``keys[r][d]``.
     count : In(range(E + 1))
-    query : In(ArrayLayout(signed(T), D))
+    query : In(signed(T)).array(D)
         Held for the whole query.
     shift : In(score_shift_width(config))
         Held for the whole query.
     out_valid : Out(1)
-    scores : Out(ArrayLayout(signed(S), E))
+    scores : Out(signed(S)).array(E)
     out_count : Out(range(E + 1))
     """
 
@@ -69,16 +69,17 @@ class ScoreArray(wiring.Component):
         _check(config)
         self._config = config
         att = config.attention
+        T, E = signed(att.total_bits), config.lanes
         super().__init__(
             {
                 "valid": In(1),
-                "keys": In(full_rows_layout(config)),
-                "count": In(range(config.lanes + 1)),
-                "query": In(data.ArrayLayout(signed(att.total_bits), config.dim)),
+                "keys": In(T).array(E, config.dim),
+                "count": In(range(E + 1)),
+                "query": In(T).array(config.dim),
                 "shift": In(score_shift_width(config)),
                 "out_valid": Out(1),
-                "scores": Out(data.ArrayLayout(signed(att.score_bits), config.lanes)),
-                "out_count": Out(range(config.lanes + 1)),
+                "scores": Out(signed(att.score_bits)).array(E),
+                "out_count": Out(range(E + 1)),
             }
         )
 
@@ -90,16 +91,19 @@ class ScoreArray(wiring.Component):
         m = Module()
         cfg = self._config
         T, D, E = cfg.attention.total_bits, cfg.dim, cfg.lanes
-        products = Signal(data.ArrayLayout(data.ArrayLayout(signed(2 * T), D), E))
         valid1 = Signal()
         count1 = Signal(range(E + 1))
-        m.d.sync += [valid1.eq(self.valid), count1.eq(self.count)]
+        m.d.sync += [
+            valid1.eq(self.valid),
+            count1.eq(self.count),
+            self.out_valid.eq(valid1),
+            self.out_count.eq(count1),
+        ]
         for r in range(E):
+            products = [Signal(signed(2 * T), name=f"product_{r}_{d}") for d in range(D)]
             for d in range(D):
-                m.d.sync += products[r][d].eq(self.keys[r][d] * self.query[d])
-        m.d.sync += [self.out_valid.eq(valid1), self.out_count.eq(count1)]
-        for r in range(E):
-            dot = tree_sum([products[r][d] for d in range(D)])
+                m.d.sync += products[d].eq(self.keys[r][d] * self.query[d])
+            dot = tree_sum(products)
             score = saturate(round_shift(dot, self.shift), cfg.attention.score_bits)
             m.d.sync += self.scores[r].eq(score)
         return m
@@ -122,27 +126,28 @@ class ProbValueArray(wiring.Component):
     -------
     clear : In(1)
     valid : In(1)
-    probs : In(ArrayLayout(unsigned(P + 1), E))
-    values : In(full_rows_layout(config))
+    probs : In(unsigned(P + 1)).array(E)
+    values : In(signed(T)).array(E, D)
+        Lane d of V row r is ``values[r][d]``.
     count : In(range(E + 1))
     busy : Out(1)
         A beat is in stage 1 (not yet in the accumulators).
-    acc : Out(ArrayLayout(signed(pv_acc_width), D))
+    acc : Out(signed(pv_acc_width)).array(D)
     """
 
     def __init__(self, config: AttentionCoreConfig) -> None:
         _check(config)
         self._config = config
-        att = config.attention
+        att, E = config.attention, config.lanes
         super().__init__(
             {
                 "clear": In(1),
                 "valid": In(1),
-                "probs": In(data.ArrayLayout(att.prob_width, config.lanes)),
-                "values": In(full_rows_layout(config)),
-                "count": In(range(config.lanes + 1)),
+                "probs": In(att.prob_width).array(E),
+                "values": In(signed(att.total_bits)).array(E, config.dim),
+                "count": In(range(E + 1)),
                 "busy": Out(1),
-                "acc": Out(data.ArrayLayout(signed(att.pv_acc_width), config.dim)),
+                "acc": Out(signed(att.pv_acc_width)).array(config.dim),
             }
         )
 
@@ -155,14 +160,13 @@ class ProbValueArray(wiring.Component):
         cfg = self._config
         att, D, E = cfg.attention, cfg.dim, cfg.lanes
         partial_width = att.total_bits + att.prob_width + (E - 1).bit_length()
-        partial = Signal(data.ArrayLayout(signed(partial_width), D))
         m.d.sync += self.busy.eq(self.valid)
         probs = [Mux(r < self.count, self.probs[r], 0) for r in range(E)]
         for d in range(D):
-            m.d.sync += partial[d].eq(tree_sum([probs[r] * self.values[r][d] for r in range(E)]))
-        with m.If(self.clear):
-            m.d.sync += self.acc.eq(0)
-        with m.Elif(self.busy):
-            for d in range(D):
-                m.d.sync += self.acc[d].eq(self.acc[d] + partial[d])
+            partial = Signal(signed(partial_width), name=f"partial_{d}")
+            m.d.sync += partial.eq(tree_sum([probs[r] * self.values[r][d] for r in range(E)]))
+            with m.If(self.clear):
+                m.d.sync += self.acc[d].eq(0)
+            with m.Elif(self.busy):
+                m.d.sync += self.acc[d].eq(self.acc[d] + partial)
         return m

@@ -33,16 +33,14 @@ def saturate(x: Value, width: int) -> Value:
     return Mux(x > hi, hi, Mux(x < lo, lo, x))[:width].as_signed()
 
 
-def sign_extend(lane: Value, width: Value, widths: Sequence[int]) -> Value:
-    """The low ``width`` bits of ``lane`` as a signed value, ``width`` being one of ``widths``.
+def sign_extend(lane: Value, sign: Value, mask: Value) -> Value:
+    """The low w bits of ``lane`` as a signed value, w being a run-time width.
 
-    ``width`` is a run-time value; for a value outside ``widths`` the result is the first
-    width's (the core never selects one: it rejects such a setting).
+    ``sign`` = 2**(w - 1) and ``mask`` = 2**w - 1 are run-time values (registers computed once
+    for many lanes); the result is ((lane & mask) ^ sign) - sign, whatever the bits of ``lane``
+    above w hold.
     """
-    result = lane[: widths[0]].as_signed()
-    for w in widths[1:]:
-        result = Mux(width == w, lane[:w].as_signed(), result)
-    return result
+    return ((lane.as_unsigned() & mask) ^ sign) - sign
 
 
 def tree_sum(values: Sequence[Value]) -> Value:

@@ -12,7 +12,7 @@ maximum probability is floor((2**(W+P+1) + sum) / (2 sum)), and it is below the 
 """
 
 from amaranth import Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -60,12 +60,12 @@ class ExpUnit(wiring.Component):
     -------
     en : In(1)
     valid : In(1)
-    scores : In(ArrayLayout(signed(S), E))
+    scores : In(signed(S)).array(E)
     max : In(signed(S))
         The largest score of the query, held while its terms are computed.
     tag : In(tag_width)
     out_valid : Out(1)
-    terms : Out(ArrayLayout(unsigned(W + 1), E))
+    terms : Out(unsigned(W + 1)).array(E)
     out_tag : Out(tag_width)
     """
 
@@ -80,11 +80,11 @@ class ExpUnit(wiring.Component):
             {
                 "en": In(1),
                 "valid": In(1),
-                "scores": In(data.ArrayLayout(signed(att.score_bits), config.lanes)),
+                "scores": In(signed(att.score_bits)).array(config.lanes),
                 "max": In(signed(att.score_bits)),
                 "tag": In(tag_width),
                 "out_valid": Out(1),
-                "terms": Out(data.ArrayLayout(exp_term_width(config), config.lanes)),
+                "terms": Out(exp_term_width(config)).array(config.lanes),
                 "out_tag": Out(tag_width),
             }
         )

@@ -11,23 +11,24 @@ With B = ceil(n / E) beats, P = ``prob_bits`` and L = ``memory_latency``, one st
 other (each function below counts one):
 
 * load Q: 1 cycle (the ``q`` beat right after the command);
-* keys (Q x K over the MSB planes): B beats, the array's :data:`~hw.dot_product.QK_LATENCY`
-  stages and the cycle that sees the last score written: B + QK_LATENCY + 1;
+* keys (Q x K over the MSB planes): B beats (a beat's transfer loads the core's input
+  register), the array's :data:`~hw.dot_product.QK_LATENCY` stages, the score-buffer write and
+  the cycle that sees the last one: B + QK_LATENCY + 2;
 * sum: one score-buffer read, the exp unit's :data:`~hw.softmax.EXP_LATENCY` stages, B rows
   and the cycle that sees the sum complete: B + EXP_LATENCY + 2;
 * decide: 1 cycle (the requant decision on the sum);
-* refetch (when requantizing): the first LSB request is registered, transferred, answered L
-  edges later, then B answers one per cycle through the Q x K array: B + L + QK_LATENCY + 2;
-  then sum and decide again;
+* refetch (when requantizing): the first LSB request is registered (1) and transferred (1),
+  its answer transferred L edges later, the B - 1 others one per cycle, then as for keys:
+  B + L + QK_LATENCY + 3; then sum and decide again;
 * normalize: a read, the exp unit, the divider (P + 1 stages), the probability register, and
   B beats into the top-k engine: B + EXP_LATENCY + (P + 1) + 2 up to the last top-k input;
 * local-V top-k: the engine's quick-select rounds and output pass after its last input beat,
   from :class:`sim.topk.TopKCycleModel` (its ``select + output``; the core takes every answer
   beat at once);
-* values: from the last top-k answer beat, its V request's transfer (1), the answer L edges
-  later, and the prob x V array's :data:`~hw.dot_product.PV_LATENCY` stages, the first of which
-  registers the answer at its transfer: 1 + L + PV_LATENCY - 1 = L + PV_LATENCY; 0 when
-  v_keep = 0 (no request);
+* values: from the last top-k answer beat, its V request's transfer (1), the answer's
+  transfer L edges later (into the input register), and the prob x V array's
+  :data:`~hw.dot_product.PV_LATENCY` stages: 1 + L + PV_LATENCY; 0 when v_keep = 0 (no
+  request);
 * output: the cycle that sees the values done, the rounding stage, the result stage and the
   transfer: 4 cycles.
 
@@ -89,8 +90,8 @@ def _check_latency(memory_latency: int) -> None:
 
 
 def keys_cycles(config: AttentionCoreConfig, n: int) -> int:
-    """Q x K over the n MSB-plane keys: B + QK_LATENCY + 1."""
-    return _beats(config, n) + QK_LATENCY + 1
+    """Q x K over the n MSB-plane keys: B + QK_LATENCY + 2."""
+    return _beats(config, n) + QK_LATENCY + 2
 
 
 def sum_cycles(config: AttentionCoreConfig, n: int) -> int:
@@ -99,9 +100,9 @@ def sum_cycles(config: AttentionCoreConfig, n: int) -> int:
 
 
 def refetch_cycles(config: AttentionCoreConfig, n: int, memory_latency: int = 1) -> int:
-    """LSB requests, their answers and the Q x K recompute: B + L + QK_LATENCY + 2."""
+    """LSB requests, their answers and the Q x K recompute: B + L + QK_LATENCY + 3."""
     _check_latency(memory_latency)
-    return _beats(config, n) + memory_latency + QK_LATENCY + 2
+    return _beats(config, n) + memory_latency + QK_LATENCY + 3
 
 
 def normalize_cycles(config: AttentionCoreConfig, n: int) -> int:
@@ -114,7 +115,7 @@ def values_cycles(v_keep: int, memory_latency: int = 1) -> int:
     _check_latency(memory_latency)
     if not is_int(v_keep) or v_keep < 0:
         raise ValueError(f"v_keep must be a non-negative integer, not {v_keep!r}")
-    return memory_latency + PV_LATENCY if v_keep else 0
+    return 1 + memory_latency + PV_LATENCY if v_keep else 0
 
 
 @dataclass(frozen=True)

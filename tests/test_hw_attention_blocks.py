@@ -57,6 +57,15 @@ def run(dut, bench, *, clocked: bool = True) -> None:
     sim.run()
 
 
+def set_lanes(ctx, ports, values) -> None:
+    """Set an array of ports (nested lists) to the matching nested values."""
+    if isinstance(ports, list):
+        for port, value in zip(ports, values, strict=True):
+            set_lanes(ctx, port, value)
+    else:
+        ctx.set(ports, values)
+
+
 def signed_range(width: int) -> tuple[int, int]:
     return -(1 << (width - 1)), (1 << (width - 1)) - 1
 
@@ -72,26 +81,27 @@ def test_fixed_point_operators_match_the_golden_rules():
     x = Signal(signed(20))
     shift = Signal(5)
     lane = Signal(12)
-    width = Signal(4)
+    sign, mask = Signal(12), Signal(12)
     rounded, clamped, extended = Signal(signed(20)), Signal(signed(7)), Signal(signed(12))
     terms = [Signal(signed(9), name=f"t{i}") for i in range(5)]
     total = Signal(signed(12))
     m.d.comb += [
         rounded.eq(round_shift(x, shift)),
         clamped.eq(saturate(x, 7)),
-        extended.eq(sign_extend(lane, width, (4, 6, 8))),
+        extended.eq(sign_extend(lane, sign, mask)),
         total.eq(tree_sum(terms)),
     ]
 
     async def bench(ctx):
         for case in range(400):
             xv, sv = rand_signed(rng, 20), rng.randint(0, 21)
-            lv, wv = rng.getrandbits(12), rng.choice((4, 6, 8))
+            lv, wv = rng.getrandbits(12), rng.randint(2, 12)
             tv = [rand_signed(rng, 9) for _ in terms]
             ctx.set(x, xv)
             ctx.set(shift, sv)
             ctx.set(lane, lv)
-            ctx.set(width, wv)
+            ctx.set(sign, 1 << (wv - 1))
+            ctx.set(mask, (1 << wv) - 1)
             for t, v in zip(terms, tv, strict=True):
                 ctx.set(t, v)
             msg = f"seed={seed} case={case} x={xv} shift={sv} lane={lv} width={wv}"
@@ -132,8 +142,8 @@ def test_bit_converter_reassembles_the_planes(config):
                 [v - (1 << lane_bits) if v >> (lane_bits - 1) else v for v in row] for row in lanes
             ]
             with_lsb = rng.random() < 0.5
-            ctx.set(dut.msb, lanes)
-            ctx.set(dut.lsb, lsb.tolist())
+            set_lanes(ctx, dut.msb, lanes)
+            set_lanes(ctx, dut.lsb, lsb.tolist())
             ctx.set(dut.lsb_valid, with_lsb)
             ctx.set(dut.msb_bits, b)
             want = reassemble(msb, lsb, golden) if with_lsb else msb_only(msb, golden)
@@ -167,9 +177,9 @@ def test_score_array_matches_qk_scores(config):
     async def bench(ctx):
         # The query and shift are held per beat here, so every beat stays alone in the array.
         for i, (q, k, shift, count, want) in enumerate(beats):
-            ctx.set(dut.query, q)
+            set_lanes(ctx, dut.query, q)
             ctx.set(dut.shift, shift)
-            ctx.set(dut.keys, k)
+            set_lanes(ctx, dut.keys, k)
             ctx.set(dut.count, count)
             ctx.set(dut.valid, 1)
             await ctx.tick()
@@ -247,13 +257,15 @@ def test_exp_unit_and_divider_compute_fixed_softmax(config):
             padded = s + [s[0]] * (-n % E)
             beats = [padded[j : j + E] for j in range(0, len(padded), E)]
             ctx.set(exp.max, max(s))
-            terms, cycles = await stream(ctx, exp, beats, lambda b: ctx.set(exp.scores, b))
+            terms, cycles = await stream(ctx, exp, beats, lambda b: set_lanes(ctx, exp.scores, b))
             assert cycles == len(beats) + EXP_LATENCY, msg
             flat = [x for j in range(len(beats)) for x in terms[j]][:n]
             assert flat[s.index(max(s))] == 1 << config.attention.exp_frac_bits, msg
             ctx.set(div.total, sum(flat))
             term_beats = [[x for x in terms[j]] for j in range(len(beats))]
-            probs, cycles = await stream(ctx, div, term_beats, lambda b: ctx.set(div.terms, b))
+            probs, cycles = await stream(
+                ctx, div, term_beats, lambda b: set_lanes(ctx, div.terms, b)
+            )
             assert cycles == len(beats) + divider_latency(config), msg
             got = [p for j in range(len(beats)) for p in probs[j]][:n]
             assert got == fixed_softmax(torch.tensor(s), config.attention).tolist(), msg
@@ -312,7 +324,7 @@ def test_divider_extremes():
     async def bench(ctx):
         ctx.set(dut.en, 1)
         for x, total in cases:
-            ctx.set(dut.terms, [x])
+            set_lanes(ctx, dut.terms, [x])
             ctx.set(dut.total, total)
             ctx.set(dut.valid, 1)
             await ctx.tick()
@@ -356,8 +368,8 @@ def test_prob_value_array_accumulates_the_kept_rows(config):
                 for r in range(count):
                     for d in range(D):
                         want[d] += probs[r] * rows[r][d]
-                ctx.set(dut.probs, probs)
-                ctx.set(dut.values, rows)
+                set_lanes(ctx, dut.probs, probs)
+                set_lanes(ctx, dut.values, rows)
                 ctx.set(dut.count, count)
                 ctx.set(dut.valid, 1)
                 await ctx.tick()

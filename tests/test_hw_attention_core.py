@@ -86,13 +86,13 @@ def run_core(
     ``memory_latency`` edges; sources idle and sinks refuse beats as ``stalls`` says."""
     dut = AttentionCore(config)
     lay = layouts(config)
-    pack = {name: packer(lay[name]) for name in SOURCES}
+    pack_cmd = packer(lay["cmd"])
     unpack = {name: unpacker(lay[name]) for name in SINKS}
     rng = random.Random(stall_seed)
     queues: dict[str, deque] = {name: deque() for name in SOURCES}
     beats: list[QueryBeats | None] = []
     for spec in specs:
-        queues["cmd"].append((spec.cmd(), 0))
+        queues["cmd"].append((pack_cmd(spec.cmd()), 0))
         if spec.is_error(config):
             beats.append(None)
             continue
@@ -115,7 +115,7 @@ def run_core(
                     presenting[name] = rng.random() >= stalls.idle.get(name, 0.0)
                 ctx.set(port.valid, due and presenting[name])
                 if due and presenting[name]:
-                    ctx.set(port.payload.as_value(), pack[name](queue[0][0]))
+                    ctx.set(port.payload.as_value(), queue[0][0])
                     fires.append(name)
             for name in SINKS:
                 ctx.set(getattr(dut, name).ready, rng.random() >= stalls.busy.get(name, 0.0))

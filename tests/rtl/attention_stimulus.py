@@ -11,7 +11,7 @@ dominates: the maximum probability is near 1, no refetch at the usual thresholds
 """
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -31,16 +31,16 @@ __all__ = [
     "QueryBatch",
     "QueryBeats",
     "QuerySpec",
-    "encode_lane",
     "make_operands",
     "make_plan",
+    "pack_lanes",
     "random_stalls",
 ]
 
 SOURCES = ("cmd", "q", "k_msb", "k_lsb", "v")  # input streams, in driver order
 SINKS = ("lsb_req", "v_req", "keys", "out")  # output streams, in monitor order
 PATTERNS = ("peaked", "flat", "uniform", "ties", "extremes")
-STALL_LEVELS = (0.0, 0.2, 0.5, 0.8)
+STALL_LEVELS = (0.1, 0.3, 0.6)  # per-cycle probabilities of an idle source or a busy sink
 BATCH_QUERIES = 12
 REJECT_RATE = 0.06
 
@@ -319,8 +319,8 @@ class CoreStalls:
 
 def random_stalls(rng: random.Random) -> CoreStalls:
     """A stall setting with every input idling and every output back-pressured sometimes."""
-    idle = {name: rng.choice(STALL_LEVELS[1:]) for name in SOURCES}
-    busy = {name: rng.choice(STALL_LEVELS[1:]) for name in SINKS}
+    idle = {name: rng.choice(STALL_LEVELS) for name in SOURCES}
+    busy = {name: rng.choice(STALL_LEVELS) for name in SINKS}
     return CoreStalls(idle=idle, busy=busy)
 
 
@@ -356,17 +356,20 @@ def make_plan(config: AttentionCoreConfig, seed: int, count: int) -> list[QueryB
     return batches
 
 
-def encode_lane(value: int, bits: int, lane_bits: int, rng: random.Random) -> int:
-    """A ``lane_bits``-bit signed lane holding the ``bits``-bit value in its low bits and random
-    junk above them (the core must ignore it)."""
-    raw = (value & ((1 << bits) - 1)) | (rng.getrandbits(lane_bits - bits) << bits)
-    return raw - (1 << lane_bits) if raw >> (lane_bits - 1) else raw
+def pack_lanes(values: Iterable[int], width: int, keep: int | None = None) -> int:
+    """Bits of consecutive ``width``-bit lanes (lane i at bit i * width) holding the low
+    ``keep`` bits (default: all ``width``) of each value, two's complement."""
+    mask = (1 << (width if keep is None else keep)) - 1
+    bits = 0
+    for value in reversed(list(values)):
+        bits = (bits << width) | (value & mask)
+    return bits
 
 
 class QueryBeats:
-    """The input beats of one good query, with junk wherever the core must not look: the lane
-    bits above the MSB setting, the rows past n of the last ``k_msb`` beat and the lanes past
-    a request's count in the memory's answers.
+    """The input beats of one good query, as payload bits, with junk wherever the core must not
+    look: the lane bits above the setting's width, the rows past n of the last ``k_msb`` beat
+    and the rows past a request's count in the memory's answers.
 
     Parameters
     ----------
@@ -374,53 +377,56 @@ class QueryBeats:
     spec : QuerySpec
     operands : Operands
         From :func:`make_operands`.
+
+    Attributes
+    ----------
+    q : int
+        The ``q`` beat.
+    k_msb : list of int
+        The ``k_msb`` beats.
     """
 
     def __init__(self, config: AttentionCoreConfig, spec: QuerySpec, operands: Operands) -> None:
         self.config = config
-        self.spec = spec
         self.rng = random.Random(spec.seed ^ 0x0BEA75)
         b = spec.msb_bits
         self.total_bits = b + 4
         self.lane_bits = config.attention.total_bits
-        self.msb_lane_bits = config.attention.msb_bits
+        msb_lane_bits = config.attention.msb_bits
         msb, self.lsb = operands.planes(config, b)
         self.v = operands.v
-        self.q = [
-            encode_lane(x, self.total_bits, self.lane_bits, self.rng) for x in operands.q.tolist()
+        self.q = self._rows([operands.q.tolist()], self.lane_bits, self.total_bits, beat_rows=1)
+        rows = msb.tolist()
+        self.k_msb = [
+            self._rows(rows[i : i + config.lanes], msb_lane_bits, b)
+            for i in range(0, len(rows), config.lanes)
         ]
-        rows = [
-            [encode_lane(x, b, self.msb_lane_bits, self.rng) for x in row] for row in msb.tolist()
-        ]
-        self.k_msb = self._beats(rows, self.msb_lane_bits)
 
-    def _junk_row(self, lane_bits: int, signed: bool = True) -> list[int]:
-        low = -(1 << (lane_bits - 1)) if signed else 0
-        return [low + self.rng.getrandbits(lane_bits) for _ in range(self.config.dim)]
+    def _rows(
+        self, rows: list[list[int]], width: int, keep: int, beat_rows: int | None = None
+    ) -> int:
+        """Bits of a beat of ``beat_rows`` rows (default E): ``rows`` padded with junk rows,
+        each lane holding the low ``keep`` bits of its value and junk above them."""
+        D = self.config.dim
+        lanes = self.config.lanes if beat_rows is None else beat_rows
+        junk_mask = pack_lanes([-1 << keep] * D, width)
+        bits = 0
+        for r, row in enumerate(rows):
+            junk = self.rng.getrandbits(width * D) & junk_mask
+            bits |= (pack_lanes(row, width, keep) | junk) << (r * width * D)
+        for r in range(len(rows), lanes):
+            bits |= self.rng.getrandbits(width * D) << (r * width * D)
+        return bits
 
-    def _beats(self, rows: list[list[int]], lane_bits: int, signed: bool = True) -> list:
-        lanes = self.config.lanes
-        beats = []
-        for start in range(0, len(rows), lanes):
-            beat = rows[start : start + lanes]
-            beats.append(
-                beat + [self._junk_row(lane_bits, signed) for _ in range(lanes - len(beat))]
-            )
-        return beats
-
-    def _rows(self, indices: list[int], table: torch.Tensor) -> list[list[int]]:
+    def _table_rows(self, indices: list[int], table: torch.Tensor) -> list[list[int]]:
         """Rows of ``table`` at ``indices``; an index past n (a wrong request) reads zeros."""
         n = table.shape[0]
         return [table[i].tolist() if i < n else [0] * self.config.dim for i in indices]
 
-    def k_lsb(self, indices: list[int]) -> list[list[int]]:
-        """The memory's answer to an ``lsb_req`` beat for rows ``indices``."""
-        return self._beats(self._rows(indices, self.lsb), 4, signed=False)[0]
+    def k_lsb(self, indices: list[int]) -> int:
+        """The memory's answer (a ``k_lsb`` beat) to an ``lsb_req`` beat for rows ``indices``."""
+        return self._rows(self._table_rows(indices, self.lsb), 4, 4)
 
-    def v_rows(self, indices: list[int]) -> list[list[int]]:
-        """The memory's answer to a ``v_req`` beat for rows ``indices``."""
-        rows = [
-            [encode_lane(x, self.total_bits, self.lane_bits, self.rng) for x in row]
-            for row in self._rows(indices, self.v)
-        ]
-        return self._beats(rows, self.lane_bits)[0]
+    def v_rows(self, indices: list[int]) -> int:
+        """The memory's answer (a ``v`` beat) to a ``v_req`` beat for rows ``indices``."""
+        return self._rows(self._table_rows(indices, self.v), self.lane_bits, self.total_bits)
