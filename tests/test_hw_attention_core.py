@@ -6,6 +6,8 @@ queries); these short runs on a small configuration catch regressions without a 
 build. A Python memory answers the core's ``lsb_req`` and ``v_req`` beats.
 """
 
+import dataclasses
+import json
 import random
 from collections import deque
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ from hw.attention_core import (
 )
 from hw.attention_core_config import AttentionCoreConfig
 from hw.bit_converter import full_rows_layout, lsb_rows_layout, msb_rows_layout
+from hw.export import export_verilog, lint_verilog
+from hw.topk_config import PivotMode
 from models.attention_config import AttentionConfig
 from sim.attention_core import MAX_MEMORY_LATENCY, AttentionCoreCycleModel
 
@@ -227,3 +231,46 @@ def test_cycle_model_with_a_slower_memory(latency):
 def test_core_rejects_a_non_config():
     with pytest.raises(TypeError, match="config must be an AttentionCoreConfig, not dict"):
         AttentionCore({"dim": 64})
+
+
+EXPORT_CONFIGS = {
+    "e1-heads1-noprobs": AttentionCoreConfig(
+        attention=AttentionConfig(dim=32, msb_bits=6, max_tokens=16),
+        multipliers=32,
+        comparators=1,
+        heads=1,
+        emit_probs=False,
+    ),
+    "e4-msb12-n21": AttentionCoreConfig(
+        attention=AttentionConfig(dim=32, msb_bits=12, max_tokens=21, prob_bits=8),
+        multipliers=128,
+        comparators=8,
+        pivot=PivotMode.MIDDLE,
+        heads=5,
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(EXPORT_CONFIGS))
+def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    config = EXPORT_CONFIGS[request.param]
+    out_dir = tmp_path_factory.mktemp(request.param)
+    return config, *export_verilog(
+        AttentionCore(config), name="attention_core", out_dir=out_dir, config=config
+    )
+
+
+def test_exported_core_lints_clean(exported):
+    assert lint_verilog(exported[1]) == []
+
+
+def test_exported_sidecar_records_the_config_and_every_stream(exported):
+    config, _, json_path = exported
+    sidecar = json.loads(json_path.read_text())
+    assert sidecar["config"]["attention"] == dataclasses.asdict(config.attention)
+    assert sidecar["config"]["pivot"] == config.pivot.value
+    ports = {p["name"]: p for p in sidecar["ports"]}
+    for name in ("cmd", "q", "k_msb", "lsb_req", "k_lsb", "v_req", "v", "keys", "out"):
+        assert {f"{name}__payload", f"{name}__valid", f"{name}__ready"} <= set(ports)
+    assert ports["k_msb__payload"]["width"] == msb_rows_layout(config).size
+    assert ("prob" in str(ports["keys__payload"]["layout"])) == config.emit_probs
