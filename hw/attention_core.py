@@ -48,11 +48,11 @@ configuration; reset clears the head accumulators (registers) but not the token 
 
 Micro-architecture (one query at a time; :mod:`sim.attention_core` counts its cycles):
 
-Every input beat goes straight into a register or a memory, and every output except
-``lsb_req`` and ``out`` leaves through a FIFO, so no datapath logic depends combinationally
-on a port (only handshakes and counters do).
+Every input beat goes into registers (Q and V lanes through their sign extension) or a memory
+before any arithmetic uses it, and every output except ``lsb_req`` and ``out`` leaves through a
+FIFO, so no pipeline waits combinationally on an output's ready.
 
-1. *Q*: one ``q`` beat into a register (the setting's sign extension follows it).
+1. *Q*: one ``q`` beat, sign-extended, into registers.
 2. *Keys*: each ``k_msb`` beat is written into the K buffer, whose read port (transparent for
    that write) gives it back the next cycle to the bit-width converter
    (:class:`hw.bit_converter.BitConverter`, LSBs zero) and the Q x K array
