@@ -1,10 +1,13 @@
 """SAT's PE array's generated Verilog against the golden GEMMs and the cycle model.
 
-One test per configuration of :data:`configs.SAT_ARRAY_CONFIGS`; each builds (or reuses) the
-Verilator simulator and runs a seeded plan of at least :data:`TILES` GEMM tiles in one launch:
-FF, BP and WU GEMMs on every pattern and dense, both dataflows, edge tiles, extreme values and
-all-zero groups, junk activation lanes, rejected commands, stalls and back-pressure (see
-:func:`sat_stimulus.make_plan`). Override with ``SPARSA_RTL_TILES`` and ``SPARSA_RTL_SEED``.
+One test per configuration of :data:`configs.SAT_ARRAY_CONFIGS` (two with interleave mapping,
+one without); each builds (or reuses) the Verilator simulator and runs a seeded plan of at least
+:data:`TILES` GEMM tiles in one launch: FF, BP and WU GEMMs on every pattern and dense, both
+dataflows, back to back in mixed order, edge tiles, extreme values and all-zero groups, junk
+activation lanes, rejected commands, stalls and back-pressure (see
+:func:`sat_stimulus.make_plan`); in the batches without stalls every command's edges are checked
+against the cycle model's timeline (see :mod:`tb_sat_array`), and the count of these cycle
+checks is printed. Override with ``SPARSA_RTL_TILES`` and ``SPARSA_RTL_SEED``.
 
 Run: ``.venv/bin/python -m pytest tests/rtl -m rtl -s -k sat_array``. Builds and logs go to
 ``build/rtl/sat_array-<hash>/``. A failure report ends with the failing job as JSON; replay it
