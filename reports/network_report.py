@@ -71,13 +71,14 @@ public). *Bound* scales the FF and BP cycles of the sparse layers by N / M and k
 
 At 2:8 the mean speedup over the three networks is {mean:.2f}x against a mean bound of
 {mean_bound:.2f}x; the SAT paper reports {PAPER_SPEEDUP_2_8}x at 2:8 against a 2.0x bound (quoted).
-The gap to the bound is the array's fixed cost per tile (R + C - 1 cycles of skew and one per
-output row), which does not shrink with N / M, plus the exposed DRAM transfers
+The gap to the bound is the array's fixed cost per tile (fill and drain of the skewed
+wavefront, not all of it hidden by interleave where a GEMM waits for the one before), which
+does not shrink with N / M, plus the exposed DRAM transfers
 ({100 * stall_share:.2f}% of the cycles of ResNet-50 at 2:8 on this board); the bound itself is
 below M / N because WU and the dense first and last layers do not speed up. The model leaves
-out what the project's RTL does not have yet (interleave mapping, the weight-update vector
-engine) and DRAM effects beyond the efficiency factor; those would lower the speedup and may
-explain part of the difference to the paper's figure.
+out DRAM effects beyond the efficiency factor (no bank or row-buffer model) and any
+weight-update engine beyond the array; those may explain part of the difference to the paper's
+figure, which is measured on the FPGA.
 
 ### DRAM traffic and energy of one ResNet-50 iteration
 
@@ -98,9 +99,11 @@ FPGA figures are labelled estimates there){static_note}:
 
 {format_ablation(abl)}
 
-Interleave mapping is not in the table: it needs an array that takes the next tile while it
-drains the last one, which the RTL does not do yet, and the simulator models only what the RTL
-does.
+Interleave mapping overlaps each tile's fill and drain with its neighbours' (RTL-validated
+tile timing, `sim.sat_array`); a GEMM that needs another's output waits for it, so BP and WU of
+neighbouring layers overlap but the forward pass does not. Pre-generation takes the SORE off
+the critical path; offline scheduling picks each GEMM's dataflow and operand residency. Each is
+switched off alone, then all together; switching one off never makes the iteration faster.
 """
 
 

@@ -5,7 +5,7 @@ Subcommands::
     sparsa verilog topk [--lanes P] [--comparators C] [--capacity N] [--width W]
                         [--signed | --no-signed] [--pivot {middle,lfsr}] [--seed S] --out DIR
     sparsa verilog sat-array [--rows R] [--cols C] [--patterns 2:4,2:8] [--dtype int8|int16]
-                             [--max-reduction K] --out DIR
+                             [--max-reduction K] [--no-interleave] --out DIR
     sparsa verilog sore [--lanes L] [--m M] [--dtype int8|int16] --out DIR
     sparsa bench topk [--json] [--trials T] [--seed S]
     sparsa bench sat [--json] [--seed S]
@@ -89,7 +89,8 @@ def _verilog_sat_array(args: argparse.Namespace) -> int:
     try:
         patterns = tuple(NMPattern.parse(p) for p in args.patterns.split(","))
         config = SatArrayConfig(rows=args.rows, cols=args.cols, patterns=patterns,
-                                dtype=IntFormat(args.dtype), max_reduction=args.max_reduction)
+                                dtype=IntFormat(args.dtype), max_reduction=args.max_reduction,
+                                interleave=not args.no_interleave)
     except ValueError as error:
         return _fail(str(error))
     from hw.sat_array import SatArray
@@ -397,6 +398,9 @@ def _add_verilog(commands: argparse._SubParsersAction) -> None:
                      help="operand format" + default)
     sat.add_argument("--max-reduction", type=integer, default=4096, metavar="K",
                      help="longest dense reduction of a tile; sizes the accumulators" + default)
+    sat.add_argument("--no-interleave", action="store_true",
+                     help="take a command only after the previous answer has left (no shadow "
+                     "accumulators and weights in use; for the interleave ablation)")
     sat.add_argument("--out", type=Path, required=True, metavar="DIR",
                      help="output folder (created if missing)")
     sat.set_defaults(handler=_verilog_sat_array)

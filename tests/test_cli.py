@@ -141,14 +141,17 @@ def test_sat_array_bad_parameter_exits_2(
 def test_verilog_sat_array_writes_lint_clean_verilog(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["verilog", "sat-array", "--rows", "2", "--cols", "3", "--patterns", "1:4,3:8",
-            "--dtype", "int16", "--max-reduction", "64", "--out", str(tmp_path)]
-    status, out, err = run(argv, capsys)
-    assert status == 0, err
-    assert out.splitlines() == [str(tmp_path / "sat_array.v"), str(tmp_path / "sat_array.json")]
-    config = json.loads((tmp_path / "sat_array.json").read_text())["config"]
-    assert config == {"rows": 2, "cols": 3, "patterns": [{"n": 1, "m": 4}, {"n": 3, "m": 8}],
-                      "dtype": "int16", "max_reduction": 64}
+    for interleave in (True, False):
+        argv = ["verilog", "sat-array", "--rows", "2", "--cols", "3", "--patterns", "1:4,3:8",
+                "--dtype", "int16", "--max-reduction", "64",
+                *([] if interleave else ["--no-interleave"]), "--out", str(tmp_path)]
+        status, out, err = run(argv, capsys)
+        assert status == 0, err
+        assert out.splitlines() == [str(tmp_path / "sat_array.v"),
+                                    str(tmp_path / "sat_array.json")]
+        config = json.loads((tmp_path / "sat_array.json").read_text())["config"]
+        assert config == {"rows": 2, "cols": 3, "patterns": [{"n": 1, "m": 4}, {"n": 3, "m": 8}],
+                          "dtype": "int16", "max_reduction": 64, "interleave": interleave}
 
 
 def test_bench_topk_prints_the_sweep(
