@@ -64,7 +64,7 @@ command only after the previous answer has left). Interleave gains {min(gains):.
 {max(gains):.2f}x here. Output-stationary tiles stream the whole reduction through the array
 (T = K N / M cycles per row of compressed weights) and pay a fixed fill per tile, so the
 speedup stays below M / N ({half.speedup:.2f}x at 2:4: {half.rtl_cycles} cycles against
-{dense.rtl_cycles} dense over {dense.tiles} tiles); interleave hides most of that fill behind
+{dense.rtl_cycles} dense over {dense.tiles} tiles); interleave hides part of that fill behind
 the neighbouring tiles. Weight-stationary tiles cover {config.rows} compressed entries each, so
 an N:M layer needs N / M as many tiles, each as long as a dense one, and the speedup is about
 M / N. In absolute cycles {faster} is faster on this layer ({os_dense} OS against {ws_dense} WS
