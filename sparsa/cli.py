@@ -7,6 +7,8 @@ Subcommands::
     sparsa verilog sat-array [--rows R] [--cols C] [--patterns 2:4,2:8] [--dtype int8|int16]
                              [--max-reduction K] [--no-interleave] --out DIR
     sparsa verilog sore [--lanes L] [--m M] [--dtype int8|int16] --out DIR
+    sparsa verilog spatten-core [--dim D] [--multipliers M] [--msb-bits B] [--max-tokens N]
+                                [--comparators C] [--heads H] --out DIR
     sparsa bench topk [--json] [--trials T] [--seed S]
     sparsa bench sat [--json] [--seed S]
     sparsa bench sat-training [--json] [--target T] [--batch B]
@@ -128,6 +130,24 @@ def _export(component: object, name: str, config: object, out: Path) -> int:
         _progress(f"{len(warnings)} lint warning(s) in {verilog_path}")
         return 1
     return 0
+
+
+def _verilog_spatten_core(args: argparse.Namespace) -> int:
+    from hw.attention_core_config import AttentionCoreConfig
+    from models.attention_config import AttentionConfig
+
+    try:
+        config = AttentionCoreConfig(
+            attention=AttentionConfig(dim=args.dim, msb_bits=args.msb_bits,
+                                      max_tokens=args.max_tokens),
+            multipliers=args.multipliers, comparators=args.comparators, heads=args.heads)
+        from hw.attention_core import AttentionCore
+
+        component = AttentionCore(config)
+    except ValueError as error:
+        return _fail(str(error))
+    _progress(f"generating Verilog of the SpAtten attention core for {config} ...")
+    return _export(component, "spatten_core", config, args.out)
 
 
 def _bench_sat(args: argparse.Namespace) -> int:
@@ -420,6 +440,32 @@ def _add_verilog(commands: argparse._SubParsersAction) -> None:
     sore.add_argument("--out", type=Path, required=True, metavar="DIR",
                       help="output folder (created if missing)")
     sore.set_defaults(handler=_verilog_sore)
+
+    core = blocks.add_parser(
+        "spatten-core",
+        help="SpAtten's attention core (Q x K, softmax, requant decision, local V top-k, "
+        "prob x V, importance)",
+        description="Write spatten_core.v, spatten_core.json and spatten_core.vlt into DIR, then "
+        "lint spatten_core.v with Verilator (exit status 1 if it warns). The MSB setting of "
+        "each query (4 up to --msb-bits) and its threshold, V keep count and score shift are "
+        "run-time command fields.",
+    )
+    core.add_argument("--dim", type=integer, default=64, metavar="D",
+                      help="head dimension: 32, 64 or 128" + default)
+    core.add_argument("--multipliers", type=integer, default=512, metavar="M",
+                      help="multipliers of each array (Q x K, prob x V), D times a power of two"
+                      + default)
+    core.add_argument("--msb-bits", type=integer, default=8, metavar="B",
+                      help="widest MSB setting (4, 6, 8, 10 or 12; LSBs are 4 bits)" + default)
+    core.add_argument("--max-tokens", type=integer, default=1024, metavar="N",
+                      help="most keys of one query" + default)
+    core.add_argument("--comparators", type=integer, default=16, metavar="C",
+                      help="comparators per array of the local-V top-k engine" + default)
+    core.add_argument("--heads", type=integer, default=16, metavar="H",
+                      help="head-importance accumulators" + default)
+    core.add_argument("--out", type=Path, required=True, metavar="DIR",
+                      help="output folder (created if missing)")
+    core.set_defaults(handler=_verilog_spatten_core)
 
 
 def _add_bench(commands: argparse._SubParsersAction) -> None:

@@ -154,6 +154,22 @@ def test_verilog_sat_array_writes_lint_clean_verilog(
                           "dtype": "int16", "max_reduction": 64, "interleave": interleave}
 
 
+def test_verilog_spatten_core_writes_lint_clean_verilog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["verilog", "spatten-core", "--dim", "32", "--multipliers", "64", "--msb-bits", "6",
+            "--max-tokens", "64", "--heads", "2", "--out", str(tmp_path)]
+    status, out, err = run(argv, capsys)
+    assert status == 0, err
+    assert out.splitlines() == [str(tmp_path / "spatten_core.v"),
+                                str(tmp_path / "spatten_core.json")]
+    config = json.loads((tmp_path / "spatten_core.json").read_text())["config"]
+    assert config["multipliers"] == 64 and config["heads"] == 2
+    assert config["attention"]["dim"] == 32 and config["attention"]["msb_bits"] == 6
+    status, _, err = run([*argv[:6], "100", *argv[7:]], capsys)
+    assert status == 2 and "multipliers must be D = 32 times a power of two" in err
+
+
 def test_bench_topk_prints_the_sweep(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
