@@ -166,7 +166,7 @@ def test_verilog_spatten_core_writes_lint_clean_verilog(
     config = json.loads((tmp_path / "spatten_core.json").read_text())["config"]
     assert config["multipliers"] == 64 and config["heads"] == 2
     assert config["attention"]["dim"] == 32 and config["attention"]["msb_bits"] == 6
-    status, _, err = run([*argv[:6], "100", *argv[7:]], capsys)
+    status, _, err = run([*argv[:5], "100", *argv[6:]], capsys)
     assert status == 2 and "multipliers must be D = 32 times a power of two" in err
 
 
