@@ -106,9 +106,11 @@ def _spatten(stage: Path) -> list[Headline]:
                  "round short 6-bit rows up and the trace's own LSB refetches"),
         Headline("GPT-2 throughput on spatten-asic", f"{PAPER_GPT2_GOPS:.0f} GOP/s",
                  f"{time['gops']:.0f} GOP/s (GPT-2 Small trace)",
-                 f"the busiest unit here is the {bottleneck} ({busy}); the paper's figure "
-                 "averages 8 GPT-2 benchmarks and its core and top-k timing models are not "
-                 "public"),
+                 f"the busiest unit here is the {bottleneck} ({busy}): the project's core runs "
+                 "one query at a time, stage after stage, where SpAtten overlaps them (with the "
+                 "paper's datapath bound for the core: "
+                 f"{small['paper_core_bound']['gops']:.0f} GOP/s); the paper's figure averages "
+                 "8 GPT-2 benchmarks and its core and top-k timing models are not public"),
     ]
 
 

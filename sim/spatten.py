@@ -46,12 +46,13 @@ the prompt's iteration 0 included.
 **Time** (:func:`simulate`). Three units work on different rows at once, in (iteration, layer,
 head) order, as SpAtten pipelines heads (spatten.md 2.1): the DRAM (the row's bytes at the
 target's sustained bandwidth, :func:`sim.dram.transfer_cycles`), the attention core
-(``core_cycles``) and the local-V top-k engine (``topk_cycles``). The core and the top-k engine
-together are a row's compute, max(core, top-k) cycles; its DRAM transfer is double-buffered
-against the previous row's compute (the K and V SRAMs are double-buffered, spatten.md 2.6), so
-the total is :func:`sim.dram.overlap` of the two. Not modelled: the token top-k after each
-layer (the second engine, off the per-head path) and the FC layers (SpAtten measures attention
-only, spatten.md 3).
+(``core_cycles``; by default :class:`RtlCoreCycles`, the project's RTL-validated core, whose
+own local-V top-k engine is one of its stages) and the local-V top-k engine (``topk_cycles``,
+counted on its own too, so its share shows). A row's compute is max(core, top-k) cycles; its
+DRAM transfer is double-buffered against the previous row's compute (the K and V SRAMs are
+double-buffered, spatten.md 2.6), so the total is :func:`sim.dram.overlap` of the two. Not
+modelled: the token top-k after each layer (the second engine, off the per-head path) and the
+FC layers (SpAtten measures attention only, spatten.md 3).
 
 **Energy** (:attr:`SpattenResult.energy_j`, :func:`sim.energy.energy_breakdown` with the
 target's table): ``mac_int12`` per multiply of Q x K and prob x V, D (N_k (1 + requant) + N_v)
@@ -75,11 +76,14 @@ import numpy as np
 import torch
 
 from dataflow.spatten_trace import UNQUANTIZED, SpattenTrace
+from hw.attention_core_config import AttentionCoreConfig
 from hw.topk_config import TopKConfig
+from models.attention_config import AttentionConfig
+from sim.attention_core import query_cycles
 from sim.dram import DramTraffic, overlap, transfer_cycles
 from sim.energy import energy_breakdown
 from sim.target import DramSpec, Target
-from sim.topk import TopKCycleModel
+from sim.topk import TopKCycleModel, TopKCycles
 
 __all__ = [
     "OUTPUT_BITS",
@@ -93,6 +97,7 @@ __all__ = [
     "CoreCycleFn",
     "LayerResult",
     "LocalVTopK",
+    "RtlCoreCycles",
     "SpattenResult",
     "TechniqueFactor",
     "TopKCycleFn",
@@ -351,7 +356,7 @@ class LocalVTopK:
             raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
         self.config = config
         self.seed = seed
-        self._cache: dict[tuple[int, int], int] = {}
+        self._cache: dict[tuple[int, int], TopKCycles] = {}
 
     @classmethod
     def for_target(cls, target: Target, head_dim: int) -> "LocalVTopK":
@@ -361,8 +366,8 @@ class LocalVTopK:
         lanes = _keys_per_cycle(head_dim, _resource(target, "qk_multipliers"), "qk_multipliers")
         return cls(TopKConfig(lanes=lanes, comparators=_resource(target, "topk_comparators")))
 
-    def cycles(self, n: int, k: int) -> int:
-        """Cycles of one request (from the ``cmd`` transfer to the last output beat)."""
+    def request(self, n: int, k: int) -> TopKCycles:
+        """Cycles of one request, by phase (:meth:`sim.topk.TopKCycleModel.request`)."""
         if (n, k) not in self._cache:
             if not 1 <= k <= n <= self.config.capacity:
                 raise ValueError(f"a local-V top-k keeps 1 <= k <= n of n <= capacity "
@@ -370,13 +375,74 @@ class LocalVTopK:
             lo, hi = self.config.value_range
             scores = torch.randint(lo, hi + 1, (n,),
                                    generator=torch.Generator().manual_seed(self.seed))
-            self._cache[n, k] = TopKCycleModel(self.config).request(scores, k).total
+            self._cache[n, k] = TopKCycleModel(self.config).request(scores, k)
         return self._cache[n, k]
+
+    def cycles(self, n: int, k: int) -> int:
+        """Cycles of one request (from the ``cmd`` transfer to the last output beat)."""
+        return self.request(n, k).total
 
     def __call__(self, n: np.ndarray, k: np.ndarray) -> np.ndarray:
         pairs, inverse = np.unique(np.stack([n, k]), axis=1, return_inverse=True)
         table = np.array([self.cycles(a, b) for a, b in pairs.T.tolist()], dtype=np.int64)
         return table[inverse.reshape(-1)]
+
+
+class RtlCoreCycles:
+    """Attention-core cycles per row from the RTL-validated model (:mod:`sim.attention_core`).
+
+    Each row is one (head, query) on :class:`hw.attention_core.AttentionCore` with the
+    target's ``qk_multipliers`` per array and ``topk_comparators``, D = the trace's head
+    dimension and room for the trace's longest context (at least 1,024 keys): the core's own
+    sequence of stages (Q x K over the MSB planes, exp sum, requant decision, on a requant row
+    the LSB refetch and a second pass, normalisation, its local-V top-k, prob x V), one query
+    at a time, with K and V already on chip (memory latency 1: the fetcher fills the K and V
+    SRAMs, whose DRAM time the simulator counts separately and overlaps). The local-V top-k
+    inside it runs on seeded random probabilities per distinct (n, k), as :class:`LocalVTopK`
+    does. The cycles do not depend on the bit widths, so dense rows cost the same as quantized
+    ones. Unlike :func:`paper_datapath_cycles` this includes every stage's latency, because the
+    project's core does not overlap consecutive queries.
+
+    Parameters
+    ----------
+    comparators : int, optional
+        Comparators per array of the core's top-k engine; default the target's
+        ``topk_comparators``.
+    seed : int
+        Seed of the probabilities fed to the top-k model.
+    """
+
+    __name__ = "rtl_core_cycles"  # the name results record (SpattenResult.core_model)
+
+    def __init__(self, *, comparators: int | None = None, seed: int = 0) -> None:
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+        self.comparators = comparators
+        self.seed = seed
+
+    def core_config(self, trace: SpattenTrace, target: Target) -> AttentionCoreConfig:
+        """The core that runs ``trace`` on ``target``."""
+        longest = max(1024, int(trace.key_fetch.max()))
+        multipliers = _resource(target, "qk_multipliers")
+        comparators = (_resource(target, "topk_comparators") if self.comparators is None
+                       else self.comparators)
+        try:
+            return AttentionCoreConfig(
+                attention=AttentionConfig(dim=trace.head_dim, msb_bits=8, max_tokens=longest),
+                multipliers=multipliers, comparators=comparators)
+        except ValueError as error:
+            raise ValueError(f"the trace does not fit the RTL attention core on target "
+                             f"{target.name!r}: {error}") from None
+
+    def __call__(self, trace: SpattenTrace, target: Target) -> np.ndarray:
+        config = self.core_config(trace, target)
+        topk = LocalVTopK(config.topk, seed=self.seed)
+        rows = np.stack([trace.key_fetch, trace.value_fetch, trace.requant.astype(np.int64)])
+        cases, inverse = np.unique(rows, axis=1, return_inverse=True)
+        table = [query_cycles(config, n=n, v_keep=k, requant=bool(requant),
+                              topk=topk.request(n, k)).total
+                 for n, k, requant in cases.T.tolist()]
+        return np.array(table, dtype=np.int64)[inverse.reshape(-1)]
 
 
 @dataclass(frozen=True)
@@ -550,7 +616,7 @@ def simulate(
     target: Target,
     *,
     dense: SpattenTrace | None = None,
-    core_cycles: CoreCycleFn = paper_datapath_cycles,
+    core_cycles: CoreCycleFn | None = None,
     topk_cycles: TopKCycleFn | None = None,
 ) -> SpattenResult:
     """DRAM traffic, attribution and time of ``trace`` on ``target``.
@@ -564,9 +630,10 @@ def simulate(
     dense : SpattenTrace, optional
         The dense trace of the same workload (same model shape, iterations and context
         lengths), a second baseline.
-    core_cycles : callable
-        Attention-core cycles per row, ``core_cycles(trace, target)``. The default,
-        :func:`paper_datapath_cycles`, is the paper's datapath bound, not RTL-validated.
+    core_cycles : callable, optional
+        Attention-core cycles per row, ``core_cycles(trace, target)``. Default:
+        :class:`RtlCoreCycles`, the project's RTL-validated core;
+        :func:`paper_datapath_cycles` is the paper's datapath bound (not RTL-validated).
     topk_cycles : callable, optional
         Local-V top-k cycles per request, ``topk_cycles(n, k)`` on the rows whose
         value_fetch_num < key_fetch_num (other rows run no top-k). Default:
@@ -603,6 +670,8 @@ def simulate(
     sizes, index = np.unique(per_row, return_inverse=True)
     dram = np.array([transfer_cycles(spec, size, target.clock_hz) for size in sizes.tolist()],
                     dtype=np.int64)[index]
+    if core_cycles is None:
+        core_cycles = RtlCoreCycles()
     core = _check_cycles(core_cycles(trace, target), len(trace), "core_cycles")
     pruned = trace.value_fetch < trace.key_fetch
     if topk_cycles is None:
@@ -675,8 +744,9 @@ def format_table(result: SpattenResult) -> str:
         f"SpAtten: {r.model} on {r.target}: {r.rows} rows ({r.iterations} iterations, "
         f"{r.layers} layers x {r.heads} heads, D = {r.head_dim}); core cycles from "
         f"`{r.core_model}`"
-        + (" (paper datapath bound, not RTL-validated)" if r.core_model ==
-           paper_datapath_cycles.__name__ else ""),
+        + {paper_datapath_cycles.__name__: " (paper datapath bound, not RTL-validated)",
+           RtlCoreCycles().__name__: " (the project's attention core, RTL-validated)"}.get(
+               r.core_model, ""),
         "",
     ]
     traffic = [(cls, f"{n:,}", f"{n / r.dram_bytes:.1%}") for cls, n in r.bytes_by_class.items()]

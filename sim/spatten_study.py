@@ -8,8 +8,8 @@ every step with :func:`sim.spatten.simulate`:
    values at FP32 (no pruning, no quantization; the local-V top-k never runs);
 1. *+ head pruning*: only the (iteration, layer, head) rows of the trace;
 2. *+ token pruning*: N_k = N_v = the trace's ``key_fetch_num``;
-3. *+ local V pruning, serial top-k*: N_v = ``value_fetch_num``, the local-V top-k engine with
-   one comparator per array;
+3. *+ local V pruning, serial top-k*: N_v = ``value_fetch_num``, the local-V top-k engines (the
+   core's and the separate one) with one comparator per array;
 4. *+ parallel top-k*: the engine with the target's ``topk_comparators``;
 5. *+ static quantization*: the trace's widths, K always fetched at MSB + LSB bits (no refetch
    decision; a K width whose MSB + LSB is not a width of the format is an error);
@@ -30,7 +30,7 @@ import numpy as np
 
 from dataflow.spatten_trace import LSB_BITS, MSB_BITS, UNQUANTIZED, SpattenTrace
 from hw.topk_config import TopKConfig
-from sim.spatten import LocalVTopK, SpattenResult, simulate
+from sim.spatten import LocalVTopK, RtlCoreCycles, SpattenResult, simulate
 from sim.target import Target
 
 __all__ = ["SWEEP_COMPARATORS", "BreakdownStep", "SweepPoint", "format_breakdown",
@@ -112,9 +112,11 @@ def _static(trace: SpattenTrace) -> SpattenTrace:
                    requant_bits=off, requant=np.zeros(len(trace), dtype=bool))
 
 
-def _engine(target: Target, head_dim: int, comparators: int) -> LocalVTopK:
-    lanes = LocalVTopK.for_target(target, head_dim).config.lanes
-    return LocalVTopK(TopKConfig(lanes=lanes, comparators=comparators))
+def _simulate(trace: SpattenTrace, target: Target, comparators: int) -> SpattenResult:
+    """Simulate with top-k engines of ``comparators`` per array, in the core and on its own."""
+    lanes = LocalVTopK.for_target(target, trace.head_dim).config.lanes
+    return simulate(trace, target, core_cycles=RtlCoreCycles(comparators=comparators),
+                    topk_cycles=LocalVTopK(TopKConfig(lanes=lanes, comparators=comparators)))
 
 
 def speedup_breakdown(trace: SpattenTrace, target: Target, *,
@@ -138,9 +140,9 @@ def speedup_breakdown(trace: SpattenTrace, target: Target, *,
         seconds = baseline[1]
         if not isinstance(seconds, float | int) or not seconds > 0:
             raise ValueError(f"baseline seconds must be a positive number, not {seconds!r}")
-    serial = _engine(target, trace.head_dim, 1)
-    parallel = LocalVTopK.for_target(target, trace.head_dim)
-    steps: list[tuple[str, SpattenTrace, LocalVTopK]] = [
+    serial = 1
+    parallel = LocalVTopK.for_target(target, trace.head_dim).config.comparators
+    steps: list[tuple[str, SpattenTrace, int]] = [
         ("dedicated datapath", _full_grid(trace), parallel),
         ("+ head pruning", _unquantized(trace, key_fetch=trace.seq_len,
                                         value_fetch=trace.seq_len), parallel),
@@ -152,8 +154,8 @@ def speedup_breakdown(trace: SpattenTrace, target: Target, *,
     ]
     timed: list[tuple[str, float, int | None]] = [] if baseline is None else [
         (baseline[0], float(baseline[1]), None)]
-    for step, variant, engine in steps:
-        result = simulate(variant, target, topk_cycles=engine)
+    for step, variant, comparators in steps:
+        result = _simulate(variant, target, comparators)
         timed.append((step, result.seconds, result.dram_bytes))
     first = timed[0][1]
     return [BreakdownStep(step, seconds, moved, 1.0 if i == 0 else timed[i - 1][1] / seconds,
@@ -169,7 +171,7 @@ def topk_sweep(trace: SpattenTrace, target: Target,
     first comparator count.
     """
     results: list[tuple[int, SpattenResult]] = [
-        (c, simulate(trace, target, topk_cycles=_engine(target, trace.head_dim, c)))
+        (c, _simulate(trace, target, c))
         for c in comparators]
     base = results[0][1].seconds
     return [SweepPoint(c, r.seconds, r.topk_cycles, r.gops, base / r.seconds)

@@ -14,7 +14,7 @@ Subcommands::
     sparsa bench sat-training [--json] [--target T] [--batch B]
     sparsa simulate sat --model M [--pattern dense|N:M] [--target T] [--batch B]
                         [--no-interleave] [--no-pregen] [--no-offline-schedule] [--json FILE]
-    sparsa simulate spatten --model gpt2-small|gpt2-medium [--target T]
+    sparsa simulate spatten --model gpt2-small|gpt2-medium [--target T] [--core rtl|paper]
                             [--trace FILE | --run [POLICY]] [--json FILE]
     sparsa trace spatten --model M [POLICY] [--prompt-len L] [--steps S] [--seed S] --out FILE
         POLICY: [--token-keep R|R0,R1] [--head-keep R|R0,R1] [--v-keep R] [--msb-bits B]
@@ -261,7 +261,7 @@ def _simulate_spatten(args: argparse.Namespace) -> int:
 
     from dataflow.spatten_trace import read_trace
     from dataflow.spatten_workloads import public_traces
-    from sim.spatten import format_table, simulate
+    from sim.spatten import RtlCoreCycles, format_table, paper_datapath_cycles, simulate
     from sim.target import load_target
 
     policy = [f"--{name.replace('_', '-')}" for name, default in _POLICY_DEFAULTS.items()
@@ -280,7 +280,8 @@ def _simulate_spatten(args: argparse.Namespace) -> int:
             trace = read_trace(trace_path, model=args.model)
             dense = None if dense_path is None else read_trace(dense_path, model=args.model)
         start = time.perf_counter()
-        result = simulate(trace, target, dense=dense)
+        core = RtlCoreCycles() if args.core == "rtl" else paper_datapath_cycles
+        result = simulate(trace, target, dense=dense, core_cycles=core)
         wall = time.perf_counter() - start
     except (ValueError, OSError) as error:
         return _fail(str(error))
@@ -556,6 +557,9 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
     source.add_argument("--run", action="store_true",
                         help="run SpAtten's algorithm on the PyTorch model (random weights) with "
                         "the policy options below and simulate its trace")
+    spatten.add_argument("--core", choices=["rtl", "paper"], default="rtl",
+                         help="attention-core cycles: the project's RTL-validated core, or the "
+                         "paper's datapath bound (default: %(default)s)")
     _add_spatten_policy(spatten)
     spatten.add_argument("--json", type=Path, metavar="FILE",
                          help="also write the result as JSON")

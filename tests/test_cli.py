@@ -297,6 +297,10 @@ def test_simulate_spatten_on_the_public_trace(
     assert status == 0, err
     assert "| DRAM reduction vs dense FP32 |" in out
     assert json.loads(out_file.read_text())["shape"]["rows"] == 4608
+    assert json.loads(out_file.read_text())["time"]["core_model"] == "rtl_core_cycles"
+    status, out, err = run(["simulate", "spatten", "--model", "gpt2-small", "--core", "paper"],
+                           capsys)
+    assert status == 0 and "paper datapath bound, not RTL-validated" in out
 
 
 def test_simulate_spatten_malformed_trace_names_file_line_and_column(

@@ -13,12 +13,14 @@ import torch
 
 from dataflow.spatten_trace import SpattenTrace, read_trace
 from hw.topk_config import TopKConfig
+from sim.attention_core import query_cycles
 from sim.dram import overlap, transfer_cycles
 from sim.spatten import (
     PAPER_DRAM_REDUCTION,
     PAPER_GPT2_GOPS,
     TECHNIQUES,
     LocalVTopK,
+    RtlCoreCycles,
     format_table,
     fused_rows,
     paper_datapath_cycles,
@@ -228,7 +230,8 @@ def test_gpt2_small_traffic(gpt2_small):
 
 def test_gpt2_small_time(gpt2_small):
     r = gpt2_small
-    assert r.core_model == "paper_datapath_cycles"
+    assert r.core_model == "rtl_core_cycles"
+    assert r.core_cycles >= r.topk_cycles  # the core's own local-V top-k is one of its stages
     assert r.ops == 2 * 64 * int(read_trace(PRUNED).key_fetch.sum()
                                  + read_trace(PRUNED).value_fetch.sum())
     assert r.cycles >= max(r.dram_cycles, r.core_cycles, r.topk_cycles)
@@ -252,10 +255,12 @@ def test_report_outputs(gpt2_small):
     assert [c["technique"] for c in d["dram"]["chain"]] == list(TECHNIQUES)
     assert d["paper"]["gpt2_gops"] == 430.0
     assert d["paper"]["dram_reduction"] == 10.0
-    assert d["time"]["core_model"] == "paper_datapath_cycles"
+    assert d["time"]["core_model"] == "rtl_core_cycles"
     assert len(d["per_layer"]) == 12
     table = format_table(gpt2_small)
-    assert "paper datapath bound, not RTL-validated" in table
+    assert "the project's attention core, RTL-validated" in table
+    paper = format_table(simulate(read_trace(PRUNED), ASIC, core_cycles=paper_datapath_cycles))
+    assert "paper datapath bound, not RTL-validated" in paper
     assert "| progressive quantization |" in table
     assert "| throughput |" in table and "430 GOP/s (GPT-2)" in table
     assert f"| all (product) | {gpt2_small.fp32_bytes:,} | {gpt2_small.dram_bytes:,} |" in table
@@ -290,3 +295,24 @@ def test_energy_of_hand_made_rows():
 def test_pruning_saves_energy(gpt2_small):
     dense = simulate(read_trace(DENSE), ASIC)
     assert 0 < gpt2_small.energy_j["total"] < dense.energy_j["total"]
+
+
+def test_rtl_core_cycles_are_the_core_model_per_row():
+    """Each row costs sim.attention_core.query_cycles of the target's core on its (n, k,
+    requant), with the top-k model fed the seeded probabilities LocalVTopK uses."""
+    trace = make_trace(ROW_A, ROW_B, {"head": 1, "iteration": 1, "key_fetch": 9,
+                                      "value_fetch": 9})
+    model = RtlCoreCycles()
+    config = model.core_config(trace, ASIC)
+    assert (config.lanes, config.comparators, config.max_tokens) == (8, 16, 1024)
+    topk = LocalVTopK(config.topk)
+    expected = [query_cycles(config, n=n, v_keep=k, requant=r, topk=topk.request(n, k)).total
+                for n, k, r in ((8, 3, True), (5, 1, False), (9, 9, False))]
+    assert model(trace, ASIC).tolist() == expected
+    # a requant row pays the refetch and a second sum and decision
+    plain = replace(trace, requant=np.zeros(3, dtype=bool))
+    assert model(plain, ASIC)[0] < expected[0]
+    assert RtlCoreCycles(comparators=1)(trace, ASIC)[0] > expected[0]
+    odd = replace(trace, head_dim=48)
+    with pytest.raises(ValueError, match=r"does not fit the RTL attention core.*dim must be one"):
+        model(odd, ASIC)
