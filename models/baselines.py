@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from hw.params import is_int
+from models.transformer import TRANSFORMERS
 from models.workloads import CNN_WORKLOADS
 
 __all__ = [
@@ -75,12 +76,11 @@ class AttentionShape:
 
 
 ATTENTION_MODELS: dict[str, AttentionShape] = {
-    "bert-base": AttentionShape(12, 12, 64, generative=False),
-    "bert-large": AttentionShape(24, 16, 64, generative=False),
-    "gpt2-small": AttentionShape(12, 12, 64, generative=True),
-    "gpt2-medium": AttentionShape(24, 16, 64, generative=True),
+    name: AttentionShape(c.layers, c.heads, c.head_dim, generative=c.causal)
+    for name, c in TRANSFORMERS.items()
 }
-"""The four SpAtten attention benchmarks' models."""
+"""The four SpAtten attention benchmarks' models' attention shapes (from
+:data:`models.transformer.TRANSFORMERS`)."""
 
 
 # --------------------------------------------------------------------------------------------
