@@ -3,43 +3,25 @@
 
 The bulk of the checking runs on the generated Verilog in ``tests/rtl`` (over a thousand
 queries); these short runs on a small configuration catch regressions without a Verilator
-build. A Python memory answers the core's ``lsb_req`` and ``v_req`` beats.
+build. The driver, its memory model and the checks are :mod:`sim.attention_bench`'s.
 """
 
 import dataclasses
 import json
-import random
-from collections import deque
-from dataclasses import dataclass
 
 import pytest
-from amaranth.sim import Simulator
-from rtl.attention_scoreboard import ImportanceState, Observed, check_query
-from rtl.attention_stimulus import (
-    SINKS,
-    SOURCES,
-    CoreStalls,
-    QueryBeats,
-    QuerySpec,
-    make_operands,
-    make_plan,
-)
-from rtl.codec import packer, unpacker
 
-from hw.attention_core import (
-    AttentionCore,
-    cmd_layout,
-    keys_layout,
-    out_layout,
-    q_layout,
-    request_layout,
-)
+from hw.attention_core import AttentionCore
 from hw.attention_core_config import AttentionCoreConfig
-from hw.bit_converter import full_rows_layout, lsb_rows_layout, msb_rows_layout
+from hw.bit_converter import msb_rows_layout
 from hw.export import export_verilog, lint_verilog
 from hw.topk_config import PivotMode
 from models.attention_config import AttentionConfig
+from sim.attention_bench import Answer, check_answers, run_bench, run_core
 from sim.attention_core import MAX_MEMORY_LATENCY, AttentionCoreCycleModel
+from sim.attention_scoreboard import ImportanceState
+from sim.attention_stimulus import CoreStalls, QuerySpec, make_plan
+from sim.rtl_check import RtlCheck
 
 CONFIG = AttentionCoreConfig(
     attention=AttentionConfig(
@@ -56,135 +38,19 @@ CONFIG = AttentionCoreConfig(
 )
 
 
-def layouts(config: AttentionCoreConfig) -> dict[str, object]:
-    return {
-        "cmd": cmd_layout(config),
-        "q": q_layout(config),
-        "k_msb": msb_rows_layout(config),
-        "k_lsb": lsb_rows_layout(config),
-        "v": full_rows_layout(config),
-        "lsb_req": request_layout(config),
-        "v_req": request_layout(config),
-        "keys": keys_layout(config),
-        "out": out_layout(config),
-    }
-
-
-@dataclass
-class Answer:
-    """The core's answer to one command and the cycles from its cmd to its out transfer."""
-
-    observed: Observed
-    cycles: int
-
-
-def run_core(
-    config: AttentionCoreConfig,
-    specs: list[QuerySpec],
-    *,
-    stalls: CoreStalls,
-    stall_seed: int = 0,
-    memory_latency: int = 1,
-) -> list[Answer]:
-    """Run ``specs`` back to back on a fresh core; a memory answers the requests after
-    ``memory_latency`` edges; sources idle and sinks refuse beats as ``stalls`` says."""
-    dut = AttentionCore(config)
-    lay = layouts(config)
-    pack_cmd = packer(lay["cmd"])
-    unpack = {name: unpacker(lay[name]) for name in SINKS}
-    rng = random.Random(stall_seed)
-    queues: dict[str, deque] = {name: deque() for name in SOURCES}
-    beats: list[QueryBeats | None] = []
-    for spec in specs:
-        queues["cmd"].append((pack_cmd(spec.cmd()), 0))
-        if spec.is_error(config):
-            beats.append(None)
-            continue
-        qb = QueryBeats(config, spec, make_operands(config, spec))
-        beats.append(qb)
-        queues["q"].append((qb.q, 0))
-        queues["k_msb"].extend((beat, 0) for beat in qb.k_msb)
-    answers: list[Answer] = []
-    memory = {"lsb_req": ("k_lsb", QueryBeats.k_lsb), "v_req": ("v", QueryBeats.v_rows)}
-
-    async def bench(ctx):
-        cycle, current, started = 0, Observed(), 0
-        presenting = dict.fromkeys(SOURCES, False)
-        while len(answers) < len(specs):
-            fires = []
-            for name, queue in queues.items():
-                port = getattr(dut, name)
-                due = bool(queue) and queue[0][1] <= cycle
-                if due and not presenting[name]:
-                    presenting[name] = rng.random() >= stalls.idle.get(name, 0.0)
-                ctx.set(port.valid, due and presenting[name])
-                if due and presenting[name]:
-                    ctx.set(port.payload.as_value(), queue[0][0])
-                    fires.append(name)
-            for name in SINKS:
-                ctx.set(getattr(dut, name).ready, rng.random() >= stalls.busy.get(name, 0.0))
-            fired = [name for name in fires if ctx.get(getattr(dut, name).ready)]
-            taken = [
-                (name, unpack[name](ctx.get(getattr(dut, name).payload.as_value())))
-                for name in SINKS
-                if ctx.get(getattr(dut, name).valid) and ctx.get(getattr(dut, name).ready)
-            ]
-            await ctx.tick()
-            cycle += 1
-            for name in fired:
-                queues[name].popleft()
-                presenting[name] = False
-                if name == "cmd":
-                    started = cycle
-            for name, value in taken:
-                if name == "out":
-                    current.out = value
-                    answers.append(Answer(current, cycle - started))
-                    current = Observed()
-                    continue
-                getattr(current, name).append(value)
-                if name in memory:
-                    stream, answer = memory[name]
-                    rows = value["index"][: value["count"]]
-                    queues[stream].append(
-                        (answer(beats[len(answers)], rows), cycle + memory_latency - 1)
-                    )
-            assert cycle < 5000 * len(specs), f"no answer after {cycle} cycles"
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return answers
-
-
 def check_run(
-    config: AttentionCoreConfig,
     specs: list[QuerySpec],
     answers: list[Answer],
     *,
-    state: ImportanceState,
     model: AttentionCoreCycleModel | None,
     seed: int,
-) -> int:
-    """Check every answer against the golden model (and the cycles when ``model`` is given);
-    return the number of requantized queries."""
-    requants = 0
-    for i, (spec, answer) in enumerate(zip(specs, answers, strict=True)):
-        msg = f"seed={seed} query {i}: {spec.describe()}"
-        if spec.is_error(config):
-            result = None
-            predicted = AttentionCoreCycleModel.reject()
-        else:
-            result = state.attend(spec, make_operands(config, spec))
-            requants += result.requant
-            predicted = model.query(result.probs, spec.v_keep, result.requant) if model else None
-        problems = check_query(config, spec, result, answer.observed)
-        assert not problems, f"{msg}\n" + "\n".join(problems)
-        if model is not None:
-            total = predicted if isinstance(predicted, int) else predicted.total
-            assert answer.cycles == total, f"{msg}: {answer.cycles} cycles, predicted {predicted}"
-    return requants
+) -> RtlCheck:
+    """Check the answers of a fresh core to ``specs``; fail on any mismatch."""
+    check = RtlCheck(block="attention_core", config=repr(CONFIG), seed=seed)
+    check_answers(CONFIG, specs, answers, state=ImportanceState(CONFIG), model=model, check=check)
+    assert check.ok, "\n".join(check.failures)
+    assert check.cases == len(specs) and check.cycle_checks == (len(specs) if model else 0)
+    return check
 
 
 def test_core_directed_queries_golden_and_cycles():
@@ -192,15 +58,9 @@ def test_core_directed_queries_golden_and_cycles():
     plan = make_plan(CONFIG, seed, 0)
     specs = list(plan[0].queries[:10]) + [s for s in plan[0].queries if s.pattern == "reject"][:3]
     answers = run_core(CONFIG, specs, stalls=CoreStalls())
-    requants = check_run(
-        CONFIG,
-        specs,
-        answers,
-        state=ImportanceState(CONFIG),
-        model=AttentionCoreCycleModel(CONFIG),
-        seed=seed,
-    )
-    assert 0 < requants < len(specs)
+    check = check_run(specs, answers, model=AttentionCoreCycleModel(CONFIG), seed=seed)
+    assert 0 < check.counts["requantized"] < len(specs), f"seed={seed}"
+    assert check.counts["rejected"] == 3, f"seed={seed}"
 
 
 def test_core_under_stalls_and_back_pressure():
@@ -209,7 +69,7 @@ def test_core_under_stalls_and_back_pressure():
     stalled = next(b for b in plan if not b.stalls.none)
     specs = list(stalled.queries[:6])
     answers = run_core(CONFIG, specs, stalls=stalled.stalls, stall_seed=seed)
-    check_run(CONFIG, specs, answers, state=ImportanceState(CONFIG), model=None, seed=seed)
+    check_run(specs, answers, model=None, seed=seed)
 
 
 @pytest.mark.parametrize("latency", range(2, MAX_MEMORY_LATENCY + 1))
@@ -219,13 +79,36 @@ def test_cycle_model_with_a_slower_memory(latency):
     specs = [s for s in plan[0].queries if s.pattern in ("flat", "peaked")][:3]
     answers = run_core(CONFIG, specs, stalls=CoreStalls(), memory_latency=latency)
     check_run(
-        CONFIG,
-        specs,
-        answers,
-        state=ImportanceState(CONFIG),
-        model=AttentionCoreCycleModel(CONFIG, memory_latency=latency),
-        seed=seed,
+        specs, answers, model=AttentionCoreCycleModel(CONFIG, memory_latency=latency), seed=seed
     )
+
+
+def test_bench_counts_cases_cycle_checks_and_stalls():
+    seed = 5
+    check = run_bench(CONFIG, queries=60, seed=seed)
+    assert check.ok, "\n".join(check.failures)
+    assert check.cases == 60 and check.counts["stalled"] > 0, f"seed={seed}: {check}"
+    assert check.cycle_checks == 60 - check.counts["stalled"], f"seed={seed}: {check}"
+    assert check.counts["rejected"] > 0 and check.counts["requantized"] > 0, f"seed={seed}"
+
+
+def test_bench_records_a_wrong_answer_instead_of_raising():
+    seed = 2024
+    specs = [s for s in make_plan(CONFIG, seed, 0)[0].queries if s.pattern == "peaked"][:2]
+    answers = run_core(CONFIG, specs, stalls=CoreStalls())
+    answers[1].observed.out["out"][0] ^= 1
+    answers[1].cycles += 1
+    check = RtlCheck(block="attention_core", config=repr(CONFIG), seed=seed)
+    model = AttentionCoreCycleModel(CONFIG)
+    check_answers(CONFIG, specs, answers, state=ImportanceState(CONFIG), model=model, check=check)
+    assert (check.cases, check.mismatches) == (2, 1), f"seed={seed}: {check}"
+    assert (check.cycle_checks, check.cycle_mismatches) == (2, 1), f"seed={seed}: {check}"
+    assert "attention output differs" in check.failures[0] and not check.ok
+
+
+def test_bench_rejects_a_bad_query_count():
+    with pytest.raises(ValueError, match="queries must be a positive integer, not 0"):
+        run_bench(CONFIG, queries=0, seed=1)
 
 
 def test_core_rejects_a_non_config():

@@ -1,13 +1,13 @@
 """cocotb tests of the attention core's generated Verilog (run by :mod:`test_attention_core_rtl`).
 
 One simulator launch runs a whole seeded plan of (head, query) commands (see
-:func:`attention_stimulus.make_plan`). ``cmd``, ``q`` and ``k_msb`` beats are offered as early
+:func:`sim.attention_stimulus.make_plan`). ``cmd``, ``q`` and ``k_msb`` beats are offered as early
 as the core may take them; a memory model answers every ``lsb_req`` beat with a ``k_lsb`` beat
 and every ``v_req`` beat with a ``v`` beat (junk in the lanes past the request's count); ``keys``
 and ``out`` are drained. In stalled batches every source idles and every sink refuses beats at
 random (:class:`attention_ports.PortDriver` serves all nine streams). Every answer is compared
 with :func:`models.attention_golden.attend_one_query` (through
-:class:`attention_scoreboard.ImportanceState`), including exactly which K LSB and V rows the
+:class:`sim.attention_scoreboard.ImportanceState`), including exactly which K LSB and V rows the
 core requested, and the cycles of every command of a batch without stalls with
 :mod:`sim.attention_core`.
 """
@@ -31,10 +31,8 @@ from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeo
 from hw.attention_core import cmd_layout, keys_layout, out_layout, q_layout, request_layout
 from hw.attention_core_config import AttentionCoreConfig
 from hw.bit_converter import full_rows_layout, lsb_rows_layout, msb_rows_layout
-
-from .attention_ports import PortDriver
-from .attention_scoreboard import AttentionSummary, ImportanceState, Observed, check_query
-from .attention_stimulus import (
+from sim.attention_scoreboard import ImportanceState, Observed, check_query
+from sim.attention_stimulus import (
     SINKS,
     SOURCES,
     CoreStalls,
@@ -44,6 +42,9 @@ from .attention_stimulus import (
     make_operands,
     make_plan,
 )
+
+from .attention_ports import PortDriver
+from .attention_scoreboard import AttentionSummary
 from .bench import PERIOD_NS, RESET_CYCLES, load_attribute
 from .codec import packer, unpacker
 from .records import Timeline, check_operands

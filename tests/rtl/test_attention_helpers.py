@@ -6,10 +6,8 @@ import pytest
 
 from hw.attention_core import q_layout, request_layout
 from hw.bit_converter import full_rows_layout, lsb_rows_layout, msb_rows_layout
-
-from .attention_configs import ATTENTION_CONFIGS
-from .attention_scoreboard import AttentionSummary, ImportanceState, Observed, check_query
-from .attention_stimulus import (
+from sim.attention_scoreboard import ImportanceState, Observed, check_query
+from sim.attention_stimulus import (
     PATTERNS,
     CoreStalls,
     QueryBeats,
@@ -18,6 +16,9 @@ from .attention_stimulus import (
     make_plan,
     pack_lanes,
 )
+
+from .attention_configs import ATTENTION_CONFIGS
+from .attention_scoreboard import AttentionSummary
 from .codec import unpacker
 
 NAMES = list(ATTENTION_CONFIGS)

@@ -1,13 +1,14 @@
 """Seeded (head, query) plans for the attention core, their operands and their stream beats.
 
-Pure Python (no cocotb), shared by the cocotb bench and the amaranth.sim tests. A query is a
-:class:`QuerySpec` (the command fields, an operand pattern and a seed) from which
-:func:`make_operands` draws Q, K and V deterministically, so a plan stays small and a failing
-query replays from its JSON. The patterns make both requant paths happen: ``peaked`` (one key
-dominates: the maximum probability is near 1, no refetch at the usual thresholds) and ``flat``
-(near-equal keys: the maximum probability is near 1/n, a refetch at a high threshold), besides
-``uniform``, ``ties`` (keys drawn from a few rows: equal probabilities for the top-k) and
-``extremes`` (every element at the format's ends; saturating scores and outputs).
+Pure Python (no simulator), shared by the amaranth.sim bench (:mod:`sim.attention_bench`) and
+the cocotb bench (``tests/rtl``). A query is a :class:`QuerySpec` (the command fields, an
+operand pattern and a seed) from which :func:`make_operands` draws Q, K and V
+deterministically, so a plan stays small and a failing query replays from its JSON. The
+patterns make both requant paths happen: ``peaked`` (one key dominates: the maximum probability
+is near 1, no refetch at the usual thresholds) and ``flat`` (near-equal keys: the maximum
+probability is near 1/n, a refetch at a high threshold), besides ``uniform``, ``ties`` (keys
+drawn from a few rows: equal probabilities for the top-k) and ``extremes`` (every element at
+the format's ends; saturating scores and outputs).
 """
 
 import random
