@@ -16,9 +16,16 @@ from amaranth.sim import Simulator
 from hw.export import export_verilog, lint_verilog
 from hw.sat_config import IntFormat, NMPattern, SoreConfig
 from hw.sore import BP, FF, Sore, TopNLane, cmd_layout, out_layout, weights_layout
-from hw.stream_sim import drive
 from models.sat_golden import nm_generate, sore_tile
 from sim.sore import REJECT_CYCLES, command_cycles, last_beat_cycles
+from sim.sore_check import (
+    answer_problems,
+    is_good,
+    random_commands,
+    random_tile,
+    run_check,
+    run_sore,
+)
 
 CONFIGS = {
     "l4m2-int8": SoreConfig(lanes=4, m=2),
@@ -27,76 +34,6 @@ CONFIGS = {
     "l16m16-int8": SoreConfig(lanes=16, m=16),
 }
 COMMANDS = {"l4m2-int8": 40, "l8m4-int8": 48, "l16m8-int16": 30, "l16m16-int8": 15}
-NAMES = {FF: "FF", BP: "BP"}
-
-
-def _tile(rng: random.Random, config: SoreConfig) -> torch.Tensor:
-    """A tile drawn from one of several alphabets, rich in ties and extremes."""
-    M, L = config.m, config.lanes
-    lo, hi = config.dtype.range
-    kind = rng.choice(["full", "small", "extremes", "equal", "zero"])
-    if kind == "full":
-        t = torch.tensor([[rng.randint(lo, hi) for _ in range(L)] for _ in range(M)])
-    elif kind == "small":  # many equal magnitudes, +/- pairs
-        t = torch.tensor([[rng.randint(-2, 2) for _ in range(L)] for _ in range(M)])
-    elif kind == "extremes":  # the most negative value beside its neighbours and +/- pairs
-        alphabet = [lo, lo + 1, hi, -1, 0, 1]
-        t = torch.tensor([[rng.choice(alphabet) for _ in range(L)] for _ in range(M)])
-    elif kind == "equal":
-        t = torch.full((M, L), rng.choice([lo, hi, -3, 0, 5]))
-    else:
-        t = torch.zeros(M, L, dtype=torch.int64)
-    if kind in ("full", "extremes"):
-        t[:, rng.randrange(L)] = 0  # an all-zero BP group
-        row, group = rng.randrange(M), rng.randrange(L // M)
-        t[row, group * M:(group + 1) * M] = 0  # an all-zero FF group
-    return t
-
-
-def _commands(rng: random.Random, config: SoreConfig, count: int) -> list[tuple[int, int]]:
-    """``count`` good commands covering every N and every copies mask, and some rejected ones:
-    N = 0, N = M, the largest N field, no copy."""
-    M = config.m
-    good = [(1 + k % (M - 1), 1 + k % 3) for k in range(count)]
-    rng.shuffle(good)
-    n_max = (1 << cmd_layout(config).members["n"].width) - 1
-    bad = [(0, 3), (M, 1), (n_max, 2), (1, 0)]
-    for cmd in bad:
-        good.insert(rng.randrange(len(good) + 1), cmd)
-    return good
-
-
-def _is_good(config: SoreConfig, n: int, copies: int) -> bool:
-    return 1 <= n < config.m and copies != 0
-
-
-def _run(config, commands, tiles, stall_seed):
-    """Drive the commands; return per command its beats and the cycle of its last beat."""
-    sources = {
-        "cmd": [{"n": n, "copies": c} for n, c in commands],
-        "weights": [tile[i].tolist() for (n, c), tile in zip(commands, tiles, strict=True)
-                    if _is_good(config, n, c) for i in range(config.m)],
-    }
-    trace = drive(Sore(config), sources, "out", lasts=len(commands), stall_seed=stall_seed)
-    answers, beats = [], []
-    for cycle, out in zip(trace.cycles["out"], trace.outputs, strict=True):
-        beats.append(out)
-        if out.last:
-            answers.append((beats, cycle - trace.cycles["cmd"][0]))
-            beats = []
-    return answers, trace
-
-
-def _check_beat(config, beat, tile, n, direction, msg):
-    M = config.m
-    assert not beat.error and beat.direction == direction, msg
-    values, indices = sore_tile(tile, n, NAMES[direction])
-    for lane in range(config.lanes):
-        got_v = [beat.lanes[lane][s].value for s in range(M - 1)]
-        got_i = [beat.lanes[lane][s].index for s in range(M - 1)]
-        pad = [0] * (M - 1 - n)
-        assert got_v == values[lane].tolist() + pad, f"{msg} lane {lane} values"
-        assert got_i == indices[lane].tolist() + pad, f"{msg} lane {lane} indices"
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -105,28 +42,20 @@ def test_sore_matches_golden_and_cycle_model(name, stall_seed):
     config = CONFIGS[name]
     seed = 9100 + list(CONFIGS).index(name) * 10 + (stall_seed is not None)
     rng = random.Random(seed)
-    commands = _commands(rng, config, COMMANDS[name])
-    tiles = [_tile(rng, config) for _ in commands]
-    answers, trace = _run(config, commands, tiles, stall_seed)
+    commands = random_commands(rng, config, COMMANDS[name])
+    tiles = [random_tile(rng, config) for _ in commands]
+    answers, trace = run_sore(config, commands, tiles, stall_seed=stall_seed)
     assert len(answers) == len(commands), f"seed={seed}"
     groups = 0
-    for k, ((n, copies), tile, (beats, _)) in enumerate(
-        zip(commands, tiles, answers, strict=True)
-    ):
-        msg = f"seed={seed} {name} command {k} n={n} copies={copies}"
-        if not _is_good(config, n, copies):
-            assert len(beats) == 1 and beats[0].error and beats[0].last, msg
-            continue
-        directions = [d for d in (FF, BP) if copies >> d & 1]
-        assert len(beats) == len(directions), msg
-        for beat, direction in zip(beats, directions, strict=True):
-            _check_beat(config, beat, tile, n, direction, f"{msg} {NAMES[direction]}")
-            groups += config.lanes
+    for k, (command, tile, answer) in enumerate(zip(commands, tiles, answers, strict=True)):
+        problems = answer_problems(config, command, tile, answer.beats)
+        assert not problems, f"seed={seed} {name} command {k} {command}: " + "; ".join(problems)
+        groups += config.lanes * len(answer.beats) * is_good(config, *command)
     assert groups >= 150, f"seed={seed}: only {groups} groups"
-    good = sum(_is_good(config, n, c) for n, c in commands)
+    good = sum(is_good(config, n, c) for n, c in commands)
     assert len(trace.cycles["weights"]) == good * config.m, f"seed={seed}"
     if stall_seed is None:
-        got = [cycle for _, cycle in answers]
+        got = [answer.cycles for answer in answers]
         assert got == last_beat_cycles(config, commands), f"seed={seed}"
         first = commands[0]
         assert got[0] == command_cycles(config, n=first[0], copies=first[1]), f"seed={seed}"
@@ -136,22 +65,37 @@ def test_rejected_commands_consume_no_weights():
     config = CONFIGS["l8m4-int8"]
     rng = random.Random(5)
     commands = [(0, 1), (4, 3), (2, 1), (1, 0), (7, 2), (3, 3)]
-    tiles = [_tile(rng, config) for _ in commands]
-    answers, trace = _run(config, commands, tiles, None)
-    assert [bool(beats[0].error) for beats, _ in answers] == [True, True, False, True, True,
-                                                              False]
-    for beats, _ in answers:
-        if beats[0].error:
-            beat = beats[0]
-            assert len(beats) == 1 and beat.last and beat.direction == FF
-            assert all(beat.lanes[lane][s].value == beat.lanes[lane][s].index == 0
-                       for lane in range(config.lanes) for s in range(config.m - 1))
-    _check_beat(config, answers[2][0][0], tiles[2], 2, FF, "command 2")
-    for beat, direction in zip(answers[5][0], (FF, BP), strict=True):
-        _check_beat(config, beat, tiles[5], 3, direction, f"command 5 {NAMES[direction]}")
+    tiles = [random_tile(rng, config) for _ in commands]
+    answers, trace = run_sore(config, commands, tiles)
+    errors = [bool(answer.beats[0].error) for answer in answers]
+    assert errors == [True, True, False, True, True, False]
+    for command, tile, answer in zip(commands, tiles, answers, strict=True):
+        assert answer_problems(config, command, tile, answer.beats) == [], f"{command}"
+        if not is_good(config, *command):
+            assert answer.beats[0].direction == FF, f"{command}"
+    assert [b.direction for b in answers[5].beats] == [FF, BP]
     assert len(trace.cycles["weights"]) == 2 * config.m
-    assert answers[0][1] == REJECT_CYCLES == command_cycles(config, n=0, copies=1)
-    assert [cycle for _, cycle in answers] == last_beat_cycles(config, commands)
+    assert answers[0].cycles == REJECT_CYCLES == command_cycles(config, n=0, copies=1)
+    assert [answer.cycles for answer in answers] == last_beat_cycles(config, commands)
+
+
+def test_check_counts_cases_and_records_a_wrong_beat():
+    config, seed = CONFIGS["l8m4-int8"], 31
+    check = run_check(config, commands=6, seed=seed)
+    assert check.ok, "\n".join(check.failures)
+    assert (check.cases, check.cycle_checks) == (20, 10), f"seed={seed}: {check}"
+    assert check.counts == {"rejected": 8, "stalled": 10}, f"seed={seed}: {check}"
+    rng = random.Random(seed)
+    tile = random_tile(rng, config)
+    answers, _ = run_sore(config, [(2, 3)], [tile])
+    golden = sore_tile(tile, 2, "BP")[1][0].tolist()
+    for column in ([-128, 1, 2, 3], [1, 2, 3, -128]):  # kept rows 0, 3 and 2, 3 in BP lane 0
+        wrong = tile.clone()
+        wrong[:, 0] = torch.tensor(column)
+        if sore_tile(wrong, 2, "BP")[1][0].tolist() != golden:
+            break
+    problems = answer_problems(config, (2, 3), wrong, answers[0].beats)
+    assert any(p.startswith("BP lane 0") for p in problems), f"seed={seed}: {problems}"
 
 
 def test_lane_exhaustive_on_a_tie_heavy_alphabet():
@@ -172,8 +116,9 @@ def test_lane_exhaustive_on_a_tie_heavy_alphabet():
                     ctx.set(dut.index, index)
                     if index == config.m - 1:
                         kept = ctx.get(dut.kept)
-                        got[n, group] = [(kept[s].value, kept[s].index)
-                                         for s in range(config.m - 1)]
+                        got[n, group] = [
+                            (kept[s].value, kept[s].index) for s in range(config.m - 1)
+                        ]
                     await ctx.tick()
 
     sim = Simulator(dut)
@@ -228,14 +173,19 @@ def test_port_layouts_of_the_default_config():
     assert out_layout(config).size == 32 * 7 * (8 + 3) + 3
 
 
-@pytest.mark.parametrize("config", [
-    SoreConfig(),
-    SoreConfig(lanes=4, m=2),
-    SoreConfig(lanes=8, m=4, dtype=IntFormat.INT16),
-], ids=["default", "l4m2", "l8m4-int16"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        SoreConfig(),
+        SoreConfig(lanes=4, m=2),
+        SoreConfig(lanes=8, m=4, dtype=IntFormat.INT16),
+    ],
+    ids=["default", "l4m2", "l8m4-int16"],
+)
 def test_verilog_exports_and_lints_clean(config, tmp_path: Path):
-    verilog_path, json_path = export_verilog(Sore(config), name="sore", out_dir=tmp_path,
-                                             config=config)
+    verilog_path, json_path = export_verilog(
+        Sore(config), name="sore", out_dir=tmp_path, config=config
+    )
     ports = {p["name"]: p["width"] for p in json.loads(json_path.read_text())["ports"]}
     assert ports["cmd__payload"] == cmd_layout(config).size
     assert ports["weights__payload"] == weights_layout(config).size

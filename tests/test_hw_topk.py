@@ -7,12 +7,12 @@ regressions without a Verilator build.
 
 import pytest
 from rtl.stimulus import make_plan
-from topk_pysim import run_requests
 
 from hw.topk import TopKEngine
 from hw.topk_config import PivotMode, TopKConfig
 from models.topk import topk
 from sim.topk import TopKCycleModel
+from sim.topk_check import Response, response_problems, run_check, run_requests
 
 CONFIGS = {
     "p4c8-middle": TopKConfig(
@@ -49,6 +49,25 @@ def test_engine_matches_golden_and_cycle_model(name):
                 assert resp.cycles == predicted.total, f"{msg} predicted={predicted}"
                 checked += 1
     assert checked > 0
+
+
+def test_check_counts_cases_and_records_a_wrong_answer():
+    config, seed = CONFIGS["p4c8-middle"], 41
+    check = run_check(config, requests=12, seed=seed)
+    assert check.ok, "\n".join(check.failures)
+    assert (check.cases, check.cycle_checks) == (24, 12), f"seed={seed}: {check}"
+    assert check.counts["stalled"] == 12 and "rejected" in check.counts, f"seed={seed}: {check}"
+    values = [3, 9, 1, 9]
+    right = Response(indices=[1, 3], values=[9, 9], error=False, beats=1, cycles=0)
+    assert response_problems(config, values, 2, right) == []
+    wrong = Response(indices=[0, 1], values=[3, 9], error=False, beats=1, cycles=0)
+    assert response_problems(config, values, 2, wrong)[0].startswith("top-k differs")
+    assert response_problems(config, values, 5, right)[0].startswith("expected one empty error")
+
+
+def test_check_rejects_a_bad_request_count():
+    with pytest.raises(ValueError, match="requests must be a positive integer, not -1"):
+        run_check(CONFIGS["p1c1-lfsr"], requests=-1, seed=1)
 
 
 def test_engine_rejects_a_non_config():
