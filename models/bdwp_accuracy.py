@@ -20,8 +20,8 @@ Every (model, method, pattern, seed) trains from scratch on the training part of
 
 The dense baseline does not depend on the pattern, so it trains once per model and seed. Runs
 use one CPU thread by default: on this project's 2-core machine, shared with other work, two
-threads were several times slower, and results are only bit-reproducible at a fixed thread
-count.
+threads made the full run nearly three times slower, and results are only bit-reproducible
+at a fixed thread count.
 """
 
 import copy

@@ -38,7 +38,7 @@ TINY = RECIPE.replace(epochs=1)
 @pytest.fixture(autouse=True)
 def one_thread() -> Iterator[None]:
     """One PyTorch thread, as the experiment runs: two threads on a busy 2-core machine are
-    several times slower."""
+    nearly three times slower."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
