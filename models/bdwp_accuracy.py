@@ -26,8 +26,7 @@ at a fixed thread count.
 
 import copy
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from math import cos, isfinite, pi
 from statistics import fmean, stdev
@@ -42,6 +41,7 @@ from models.accuracy_data import ImageSplit, load_digits_split
 from models.bdwp import DEFAULT_PATTERN, MODES, BDWPConfig, BDWPConv2d, BDWPLinear, sparsify
 from models.cnn_zoo import resnet8, small_cnn
 from models.nm_sparsity import forward_mask, gemm_matrix, is_nm_sparse
+from models.threads import torch_threads
 
 __all__ = [
     "DEFAULT_SEEDS",
@@ -474,16 +474,6 @@ class BDWPAccuracyResult:
         return "\n".join(lines)
 
 
-@contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _check_choices(name: str, values: object, allowed: Sequence[object]) -> tuple:
     if isinstance(values, str) or not isinstance(values, Sequence) or not values:
         raise ValueError(f"{name} must be a non-empty sequence, not {values!r}")
@@ -563,7 +553,7 @@ def run_bdwp_accuracy(
         + [(method, pattern) for method in methods for pattern in patterns]
     ]
     start = time.perf_counter()
-    with _torch_threads(threads):
+    with torch_threads(threads):
         runs = tuple(
             train_and_evaluate(model, method, pattern, seed=seed, split=split, recipe=recipe)
             for model, method, pattern in cases

@@ -35,7 +35,7 @@ from dataflow.spatten_trace import SpattenTrace
 from hw.params import is_int
 from models.attention_config import DIMS
 from models.spatten_pruning import SpattenAttention, SpattenPolicy
-from models.spatten_run import torch_threads
+from models.threads import torch_threads
 from models.transformer import INIT_STD, AttentionFn, Transformer, TransformerConfig
 from sim.spatten import SpattenResult, simulate
 from sim.target import load_target
@@ -553,7 +553,7 @@ def run_accuracy_experiment(
     setup : ExperimentSetup, optional
         Run this instead of a preset.
     threads : int
-        PyTorch CPU threads (:func:`~models.spatten_run.torch_threads`; results are
+        PyTorch CPU threads (:func:`~models.threads.torch_threads`; results are
         bit-reproducible at a fixed count).
 
     Returns

@@ -11,8 +11,6 @@ and iteration t has a context of ``prompt_len + t`` tokens; the paper's GPT-2 wo
 """
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,26 +20,10 @@ from dataflow.spatten_trace import SpattenTrace
 from hw.params import is_int
 from models.baselines import BERT_SEQ_LEN, GPT2_GENERATED, GPT2_PROMPT
 from models.spatten_pruning import SpattenAttention, SpattenPolicy
+from models.threads import torch_threads
 from models.transformer import TRANSFORMERS, KVCache, Transformer
 
-__all__ = ["SpattenRun", "generate_trace", "run_spatten", "torch_threads"]
-
-
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the body with ``threads`` PyTorch CPU threads, then restore the previous count.
-
-    The runs default to one thread: on a busy 2-core machine two threads were several times
-    slower, and results are bit-reproducible only at a fixed thread count.
-    """
-    if not is_int(threads) or threads < 1:
-        raise ValueError(f"threads must be a positive integer, not {threads!r}")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+__all__ = ["SpattenRun", "generate_trace", "run_spatten"]
 
 
 @dataclass(frozen=True)
@@ -121,7 +103,7 @@ def run_spatten(
     seed : int
         Seeds the weights and the prompt.
     threads : int
-        PyTorch CPU threads (:func:`torch_threads`).
+        PyTorch CPU threads (:func:`models.threads.torch_threads`).
 
     Returns
     -------

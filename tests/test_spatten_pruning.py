@@ -22,7 +22,7 @@ from models.spatten_pruning import (
     layer_keep_ratios,
     unpruned_layers,
 )
-from models.spatten_run import torch_threads
+from models.threads import torch_threads
 from models.transformer import TRANSFORMERS, KVCache, Transformer, dense_attention
 
 D = 32

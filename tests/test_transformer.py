@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional
 
 from models.baselines import ATTENTION_MODELS
-from models.spatten_run import torch_threads
+from models.threads import torch_threads
 from models.transformer import (
     TRANSFORMERS,
     KVCache,
