@@ -38,6 +38,7 @@ MIN_CYCLE_CHECKS = 50  # per configuration: over 200 in all
 
 
 @pytest.mark.rtl
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(ATTENTION_CONFIGS))
 def test_attention_core_rtl(name: str) -> None:
     config = ATTENTION_CONFIGS[name]
