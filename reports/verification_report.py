@@ -188,8 +188,9 @@ def _markdown(blocks: list[BlockVerification]) -> str:
         )
     else:
         verdict = (
-            "Every answer of every block equals its golden model and every cycle count checked "
-            "equals its cycle model's prediction; every Verilog file exported here lints clean."
+            "Every answer of the three blocks below equals its golden model and every cycle "
+            "count checked equals its cycle model's prediction; the Verilog exported here lints "
+            "clean."
         )
     return "\n".join(
         [
@@ -197,18 +198,18 @@ def _markdown(blocks: list[BlockVerification]) -> str:
             "",
             verdict,
             "",
-            "Each block's Verilog is exported at its default (paper-sized) configuration and "
+            "Each block's Verilog is exported at its default configuration and "
             "linted with Verilator. In this run each block's Amaranth design is also simulated "
-            "in `amaranth.sim`, cycle by cycle, on seeded cases at a configuration small enough "
-            "to simulate quickly (same parameters where it matters, fewer lanes or tokens): "
+            "in `amaranth.sim`, cycle by cycle, on seeded cases at a smaller configuration that "
+            "simulates quickly (given in each table): "
             "every answer is compared with the block's golden model (`models.sat_golden."
             "sore_tile`, `models.topk.topk`, `models.attention_golden.attend_one_query`; for "
             "the attention core also the requested K-LSB and V rows, probabilities and "
             "importance), and the cycles of every case run without stalls with the block's "
             "cycle model (`sim.sore`, `sim.topk`, `sim.attention_core`); the other cases run "
-            "with idle inputs and a back-pressured output. The SAT PE array is checked the "
-            "same way by its layer bench (SAT PE array section). Details in "
-            "`verification.json`.",
+            "with idle inputs and a back-pressured output. The SAT PE array's RTL is checked "
+            "against its golden GEMM and its cycle model by the layer bench of the SAT PE "
+            "array section. Details in `verification.json`.",
             "",
             *[block_markdown(b) for b in blocks],
             "Many more cases run on the generated Verilog itself, simulated by cocotb on "
