@@ -5,6 +5,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from reports.accuracy_report import bdwp_accuracy_section
 from reports.baseline_report import baseline_section
 from reports.headline_report import headline_section
 from reports.network_report import sat_training_section, spatten_traces_section
@@ -45,6 +46,7 @@ def build_report(
             spatten_traces_section(stage, say=say),
             spatten_own_section(stage, quick=quick, say=say),
             baseline_section(stage, quick=quick, say=say),
+            bdwp_accuracy_section(stage, quick=quick, say=say),
         ]
         sections.append(headline_section(stage))
         header = (f"# sparsa report\n\nProduced by `{command}`; every figure below comes from "

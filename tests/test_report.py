@@ -44,6 +44,8 @@ def test_quick_report_writes_every_file(tmp_path):
     own = json.loads((out / "spatten_own.json").read_text())
     assert own["run"]["kept_keys_first"][0] == 128  # quick: 128-token prompt, first layer whole
     assert (out / "traces" / "gpt2-small-sparsa.csv").is_file()
+    assert "## BDWP accuracy (SAT's training method)" in text
+    assert json.loads((out / "bdwp_accuracy.json").read_text())["paper_comparison"] is not None
     headlines = text[text.index("## Headline figures"):]
     assert headlines.count("not run") == 0
     assert "| SpAtten speedup over a GPU |" in headlines and "not measured" in headlines
@@ -67,5 +69,5 @@ def test_failed_report_leaves_the_old_one_and_no_temporary_files(tmp_path, monke
 
 def test_headlines_without_results_say_not_run(tmp_path):
     text = headline_section(tmp_path)
-    assert text.count("not run") == 4  # top-k, SpAtten traces, refetch, SAT; no baseline rows
+    assert text.count("not run") == 5  # top-k, traces, refetch, SAT, BDWP; no baseline rows
     assert "| top-k quick-select latency" in text
