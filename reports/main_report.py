@@ -12,6 +12,7 @@ from reports.network_report import sat_training_section, spatten_traces_section
 from reports.sat_report import sat_section
 from reports.spatten_report import spatten_own_section
 from reports.topk_report import topk_section
+from reports.verification_report import verification_section
 
 __all__ = ["build_report"]
 
@@ -41,6 +42,7 @@ def build_report(
     try:
         sections = [
             topk_section(stage, quick=quick, say=say),
+            verification_section(stage, quick=quick, say=say),
             sat_section(stage, quick=quick, say=say),
             sat_training_section(stage, say=say),
             spatten_traces_section(stage, say=say),

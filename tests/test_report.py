@@ -45,6 +45,8 @@ def test_quick_report_writes_every_file(tmp_path):
     assert own["run"]["kept_keys_first"][0] == 128  # quick: 128-token prompt, first layer whole
     assert (out / "traces" / "gpt2-small-sparsa.csv").is_file()
     assert "## BDWP accuracy (SAT's training method)" in text
+    assert "## Verilog and RTL verification" in text and "FAILED" not in text
+    assert json.loads((out / "verification.json").read_text())
     assert json.loads((out / "bdwp_accuracy.json").read_text())["paper_comparison"] is not None
     headlines = text[text.index("## Headline figures"):]
     assert headlines.count("not run") == 0

@@ -5,7 +5,7 @@ reuses) the Verilator simulator and runs about :data:`QUERIES` seeded commands i
 at least :data:`MIN_GOOD` of them (head, query) cases the core must accept: peaked and flat
 distributions (both requant paths), ties, extremes, every MSB setting, rejected commands,
 stalls on every input and back-pressure on every output (see
-:func:`attention_stimulus.make_plan`). Every answer, every requested K LSB and V row and, in
+:func:`sim.attention_stimulus.make_plan`). Every answer, every requested K LSB and V row and, in
 batches without stalls, every command's cycles are checked. Override with
 ``SPARSA_RTL_QUERIES`` and ``SPARSA_RTL_SEED``.
 
