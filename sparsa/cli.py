@@ -20,8 +20,8 @@ Subcommands::
         POLICY: [--token-keep R|R0,R1] [--head-keep R|R0,R1] [--v-keep R] [--msb-bits B]
                 [--threshold T] [--quantize-v]
     sparsa targets
-    sparsa baseline --workload W [--batch B] [--warmup N] [--repeats N] [--threads T]
-                    [--device DEV] [--json]
+    sparsa baseline --workload W [--batch B] [--seq-len L] [--warmup N] [--repeats N]
+                    [--threads T] [--device DEV] [--json]
     sparsa report [--out DIR] [--quick]
 
 A bad parameter exits with status 2 and a one-line ``sparsa: error: ...`` message on stderr.
@@ -318,6 +318,7 @@ def _baseline(args: argparse.Namespace) -> int:
 
     from models.baselines import (
         ATTENTION_MODELS,
+        BERT_SEQ_LEN,
         attention_flops,
         attention_workload,
         cnn_training_step,
@@ -335,8 +336,11 @@ def _baseline(args: argparse.Namespace) -> int:
             raise ValueError(f"device {args.device!r} asked for, but torch sees no CUDA device "
                              "on this machine")
         if args.workload in ATTENTION_MODELS:
-            run = attention_workload(args.workload, device=args.device)
-            flops = attention_flops(args.workload)
+            if args.seq_len is not None and not args.workload.startswith("bert"):
+                raise ValueError(f"--seq-len sets a BERT sentence length; {args.workload} runs a "
+                                 "992-token prompt and 32 generated tokens")
+            run = attention_workload(args.workload, seq_len=args.seq_len, device=args.device)
+            flops = attention_flops(args.workload, seq_len=args.seq_len)
         else:
             run, flops = cnn_training_step(args.workload, args.batch, args.device), None
         _progress(f"timing {args.workload} on {args.device}: {args.warmup} warm-up and "
@@ -347,7 +351,8 @@ def _baseline(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _fail(str(error))
     env = environment(args.device)
-    result = {"workload": args.workload, "environment": env,
+    seq_len = (args.seq_len or BERT_SEQ_LEN) if args.workload.startswith("bert") else None
+    result = {"workload": args.workload, "seq_len": seq_len, "environment": env,
               "mean_s": timing.mean, "std_s": timing.std, "min_s": timing.min,
               "max_s": timing.max, "kept": timing.kept, "trim": timing.trim,
               "gflops_per_s": None if flops is None else flops / timing.mean / 1e9,
@@ -355,7 +360,8 @@ def _baseline(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{args.workload}: {timing.mean * 1e3:.2f} ms +- {timing.std * 1e3:.2f} ms "
+        length = "" if seq_len is None else f" (L = {seq_len})"
+        print(f"{args.workload}{length}: {timing.mean * 1e3:.2f} ms +- {timing.std * 1e3:.2f} ms "
               f"(trimmed mean of {timing.kept} of {args.repeats} runs, "
               f"{env['threads']} threads, {env['device_name']})")
         if flops is not None:
@@ -655,6 +661,9 @@ def _add_baseline(commands: argparse._SubParsersAction) -> None:
                           help="timed runs (default: %(default)s)")
     baseline.add_argument("--threads", type=integer, metavar="T",
                           help="torch threads (default: torch's own choice)")
+    baseline.add_argument("--seq-len", type=integer, metavar="L",
+                          help="BERT sentence length, e.g. a task's average dev-set length "
+                          "(default: 128, GLUE's usual maximum)")
     baseline.add_argument("--device", default="cpu", metavar="DEV",
                           help="torch device, e.g. cpu or cuda:0 (default: %(default)s)")
     baseline.add_argument("--json", action="store_true", help="print the result as JSON")

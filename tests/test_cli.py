@@ -368,3 +368,9 @@ def test_baseline_times_a_small_workload(capsys: pytest.CaptureFixture[str]) -> 
     assert data["environment"]["torch"].startswith("2.13.0")
     status, _, err = run(["baseline", "--workload", "small-cnn", "--repeats", "0"], capsys)
     assert status == 2 and "repeats must be a positive integer, not 0" in err
+    status, out, err = run(["baseline", "--workload", "bert-base", "--seq-len", "16",
+                            "--warmup", "0", "--repeats", "1", "--json"], capsys)
+    assert status == 0, err
+    assert json.loads(out)["seq_len"] == 16
+    status, _, err = run(["baseline", "--workload", "gpt2-small", "--seq-len", "16"], capsys)
+    assert status == 2 and "--seq-len sets a BERT sentence length" in err
