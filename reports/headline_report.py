@@ -8,7 +8,6 @@ run", never filled in.
 """
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +34,9 @@ PAPER_GPT2_SMALL_OVER_XEON = 563.0
 the geomean over all 30 benchmarks is 347x."""
 PAPER_OVER_TITAN_XP = 162.0
 """SpAtten over a TITAN Xp GPU, geomean of 30 benchmarks (spatten.md 3)."""
-PAPER_QUANTIZATION_SHARE = (1.6, 1.7)
-"""Fig. 20's speedup factors of static and of progressive quantization on GPT-2 (spatten.md 3)."""
+PAPER_QUANTIZATION_SHARE = (1.6, 1.7, 2.8)
+"""Fig. 20's speedup factors of static and of progressive quantization on GPT-2, and the 2.8x
+the paper states for both together (spatten.md 3)."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def _baselines(stage: Path) -> list[Headline]:
     rows.append(Headline(
         "Fig. 20: speedup from static x progressive quantization (GPT-2)",
         f"{PAPER_QUANTIZATION_SHARE[0]}x x {PAPER_QUANTIZATION_SHARE[1]}x = "
-        f"{math.prod(PAPER_QUANTIZATION_SHARE):.1f}x",
+        f"{PAPER_QUANTIZATION_SHARE[2]}x (as stated)",
         f"{static:.2f}x x {progressive:.2f}x = {static * progressive:.2f}x",
         f"the pruned trace's busiest unit here is the {bottleneck}; fewer DRAM bytes buy time "
         "only while DRAM is the bottleneck, as in the paper's memory-bound GPT-2 pipeline"))
