@@ -92,7 +92,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.attention_core_config import AttentionCoreConfig
+from hw.attention_core_config import AttentionCoreConfig, check_core_config
 from hw.bit_converter import BitConverter, full_rows_layout, lsb_rows_layout, msb_rows_layout
 from hw.divider import ProbDivider
 from hw.dot_product import ProbValueArray, ScoreArray, score_shift_width
@@ -204,8 +204,7 @@ class AttentionCore(wiring.Component):
     """
 
     def __init__(self, config: AttentionCoreConfig) -> None:
-        if not isinstance(config, AttentionCoreConfig):
-            raise TypeError(f"config must be an AttentionCoreConfig, not {type(config).__name__}")
+        check_core_config(config)
         self._config = config
         super().__init__(
             {

@@ -28,7 +28,7 @@ from hw.params import is_int, is_pow2
 from hw.topk_config import MAX_LANES, PivotMode, TopKConfig
 from models.attention_config import LSB_BITS, MSB_BITS, AttentionConfig
 
-__all__ = ["MAX_HEADS", "AttentionCoreConfig"]
+__all__ = ["MAX_HEADS", "AttentionCoreConfig", "check_core_config"]
 
 MAX_HEADS = 256
 """Most head-importance accumulators a core may hold."""
@@ -141,3 +141,9 @@ class AttentionCoreConfig:
     def qk_acc_width(self, msb_bits: int) -> int:
         """Largest score shift of MSB setting ``msb_bits``: 2 (b + 4) + log2(D)."""
         return self.golden(msb_bits).qk_acc_width
+
+
+def check_core_config(config: object) -> None:
+    """Raise TypeError unless ``config`` is an :class:`AttentionCoreConfig`."""
+    if not isinstance(config, AttentionCoreConfig):
+        raise TypeError(f"config must be an AttentionCoreConfig, not {type(config).__name__}")

@@ -12,7 +12,7 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.attention_core_config import AttentionCoreConfig
+from hw.attention_core_config import AttentionCoreConfig, check_core_config
 from hw.fixed_point import sign_extend
 from models.attention_config import LSB_BITS
 
@@ -59,8 +59,7 @@ class BitConverter(wiring.Component):
     """
 
     def __init__(self, config: AttentionCoreConfig) -> None:
-        if not isinstance(config, AttentionCoreConfig):
-            raise TypeError(f"config must be an AttentionCoreConfig, not {type(config).__name__}")
+        check_core_config(config)
         self._config = config
         E, D = config.lanes, config.dim
         super().__init__(

@@ -13,7 +13,7 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.attention_core_config import AttentionCoreConfig
+from hw.attention_core_config import AttentionCoreConfig, check_core_config
 from hw.softmax import exp_term_width
 
 __all__ = ["ProbDivider", "divider_latency"]
@@ -51,8 +51,7 @@ class ProbDivider(wiring.Component):
     """
 
     def __init__(self, config: AttentionCoreConfig, *, tag_width: int) -> None:
-        if not isinstance(config, AttentionCoreConfig):
-            raise TypeError(f"config must be an AttentionCoreConfig, not {type(config).__name__}")
+        check_core_config(config)
         if not isinstance(tag_width, int) or tag_width < 1:
             raise ValueError(f"tag_width must be a positive integer, not {tag_width!r}")
         self._config = config

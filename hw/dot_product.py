@@ -10,7 +10,7 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.attention_core_config import AttentionCoreConfig
+from hw.attention_core_config import AttentionCoreConfig, check_core_config
 from hw.fixed_point import round_shift, saturate, tree_sum
 
 __all__ = [
@@ -30,11 +30,6 @@ PV_LATENCY = 2
 def score_shift_width(config: AttentionCoreConfig) -> int:
     """Bits of the run-time score shift: enough for the widest setting's 2T + log2(D)."""
     return config.attention.qk_acc_width.bit_length()
-
-
-def _check(config: object) -> None:
-    if not isinstance(config, AttentionCoreConfig):
-        raise TypeError(f"config must be an AttentionCoreConfig, not {type(config).__name__}")
 
 
 class ScoreArray(wiring.Component):
@@ -66,7 +61,7 @@ class ScoreArray(wiring.Component):
     """
 
     def __init__(self, config: AttentionCoreConfig) -> None:
-        _check(config)
+        check_core_config(config)
         self._config = config
         att = config.attention
         T, E = signed(att.total_bits), config.lanes
@@ -136,7 +131,7 @@ class ProbValueArray(wiring.Component):
     """
 
     def __init__(self, config: AttentionCoreConfig) -> None:
-        _check(config)
+        check_core_config(config)
         self._config = config
         att, E = config.attention, config.lanes
         super().__init__(

@@ -16,7 +16,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.attention_core_config import AttentionCoreConfig
+from hw.attention_core_config import AttentionCoreConfig, check_core_config
 from hw.fixed_point import round_shift
 from models.attention_golden import exp_lut
 
@@ -70,8 +70,7 @@ class ExpUnit(wiring.Component):
     """
 
     def __init__(self, config: AttentionCoreConfig, *, tag_width: int) -> None:
-        if not isinstance(config, AttentionCoreConfig):
-            raise TypeError(f"config must be an AttentionCoreConfig, not {type(config).__name__}")
+        check_core_config(config)
         if not isinstance(tag_width, int) or tag_width < 1:
             raise ValueError(f"tag_width must be a positive integer, not {tag_width!r}")
         self._config = config

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import torch
 
 from hw.attention_core import V_FIFO_DEPTH
-from hw.attention_core_config import AttentionCoreConfig
+from hw.attention_core_config import AttentionCoreConfig, check_core_config
 from hw.divider import divider_latency
 from hw.dot_product import PV_LATENCY, QK_LATENCY
 from hw.params import is_int
@@ -220,8 +220,7 @@ class AttentionCoreCycleModel:
     """
 
     def __init__(self, config: AttentionCoreConfig, memory_latency: int = 1) -> None:
-        if not isinstance(config, AttentionCoreConfig):
-            raise TypeError(f"config must be an AttentionCoreConfig, not {type(config).__name__}")
+        check_core_config(config)
         _check_latency(memory_latency)
         self._config = config
         self._latency = memory_latency
