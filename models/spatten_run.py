@@ -1,13 +1,14 @@
 """SpAtten workload traces from the published Transformers (random weights, seeded).
 
-:func:`generate_trace` builds one of :data:`~models.transformer.TRANSFORMERS`, runs SpAtten's
-algorithm (:mod:`models.spatten_pruning`) on a random prompt and returns the trace, in the
-public format (:mod:`dataflow.spatten_trace`). GPT-2 runs the prompt (iteration 0, whose last
-token's output gives the first generated token) and then ``steps - 1`` generation steps with a
-KV cache, each feeding back the greedy (argmax) token, so that ``steps`` tokens are generated
-and iteration t has a context of ``prompt_len + t`` tokens; the paper's GPT-2 workload is a
-992-token prompt and 32 generated tokens (spatten.md 3). BERT runs one iteration on
-``prompt_len`` tokens, its output read from the first token (the pooler's).
+:func:`run_spatten` builds one of :data:`~models.transformer.TRANSFORMERS`, runs SpAtten's
+algorithm (:mod:`models.spatten_pruning`) on a random prompt and returns the run with its
+trace, in the public format (:mod:`dataflow.spatten_trace`). GPT-2 runs the prompt
+(iteration 0, whose last token's output gives the first generated token) and then
+``steps - 1`` generation steps with a KV cache, each feeding back the greedy (argmax) token,
+so that ``steps`` tokens are generated and iteration t has a context of ``prompt_len + t``
+tokens; the paper's GPT-2 workload is a 992-token prompt and 32 generated tokens (spatten.md
+3). BERT runs one iteration on ``prompt_len`` tokens, its output read from the first token
+(the pooler's).
 """
 
 import time
@@ -23,7 +24,7 @@ from models.spatten_pruning import SpattenAttention, SpattenPolicy
 from models.threads import torch_threads
 from models.transformer import TRANSFORMERS, KVCache, Transformer
 
-__all__ = ["SpattenRun", "generate_trace", "run_spatten"]
+__all__ = ["SpattenRun", "run_spatten"]
 
 
 @dataclass(frozen=True)
@@ -176,33 +177,3 @@ def run_spatten(
     return SpattenRun(
         trace=trace, attention=attention, generated=tokens, seconds=seconds, threads=threads
     )
-
-
-def generate_trace(
-    model_name: str,
-    *,
-    prompt_len: int | None = None,
-    steps: int | None = None,
-    token_keep: float | tuple[float, float] = 1.0,
-    head_keep: float | tuple[float, float] = 1.0,
-    v_keep: float = 1.0,
-    msb_bits: int | None = None,
-    threshold: float = 0.0,
-    quantize_v: bool = False,
-    seed: int = 0,
-    threads: int = 1,
-) -> SpattenTrace:
-    """The trace of :func:`run_spatten` (same parameters and errors)."""
-    return run_spatten(
-        model_name,
-        prompt_len=prompt_len,
-        steps=steps,
-        token_keep=token_keep,
-        head_keep=head_keep,
-        v_keep=v_keep,
-        msb_bits=msb_bits,
-        threshold=threshold,
-        quantize_v=quantize_v,
-        seed=seed,
-        threads=threads,
-    ).trace

@@ -10,7 +10,7 @@ import pytest
 from dataflow.spatten_trace import read_trace, write_trace
 from dataflow.spatten_workloads import public_trace_dir, public_traces
 from models.spatten_pruning import keep_count
-from models.spatten_run import SpattenRun, generate_trace, run_spatten
+from models.spatten_run import SpattenRun, run_spatten
 from models.transformer import TRANSFORMERS
 from sim.spatten import simulate
 from sim.target import load_target
@@ -168,4 +168,4 @@ def test_the_public_gpt2_trace_has_the_models_shape() -> None:
 )
 def test_bad_settings_fail_with_a_clear_message(model: str, settings: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        generate_trace(model, **settings)
+        run_spatten(model, **settings)
