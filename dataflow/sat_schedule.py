@@ -1,16 +1,16 @@
 """Training GEMMs of a network, mapped onto SAT's PE array: tiles, cycles and operand traffic.
 
-For every Conv2d/Linear layer (:func:`models.cnn_zoo.layer_gemms`) training runs three GEMMs
-(``models.sat_golden`` states them): FF ``Y = (W o Mf) X`` and BP ``dX = (W o Mb)^T dY`` are N:M
+For every Conv2d/Linear layer (:func:`sparsa.models.zoo.cnn.layer_gemms`) training runs three GEMMs
+(``sparsa.models.golden.sat`` states them): FF ``Y = (W o Mf) X`` and BP ``dX = (W o Mb)^T dY`` are N:M
 sparse for BDWP layers, WU ``dW = dY X^T`` is dense; the first layer needs no BP. Each GEMM is
 ``A (rows x K) x B (K x cols)`` with A the (possibly compressed) weight operand.
 
-:func:`plan_gemm` cuts a GEMM into the array's tiles exactly as :mod:`dataflow.sat_tiles` does
+:func:`plan_gemm` cuts a GEMM into the array's tiles exactly as :mod:`sparsa.dataflow.sat_tiles` does
 (output-stationary: blocks of R rows x C columns over a reduction chunk; weight-stationary:
 blocks of C rows x R compressed entries over a chunk of the columns), in the same order, and
-sums their cycles with the RTL-validated model :mod:`sim.sat_array`, in closed form over all
+sums their cycles with the RTL-validated model :mod:`sparsa.sim.blocks.sat_array`, in closed form over all
 tiles (no loop per tile): the distance between consecutive tiles of a run depends on the two
-tiles only (:func:`sim.sat_array.increment`), and a tile's shape depends only on which of
+tiles only (:func:`sparsa.sim.blocks.sat_array.increment`), and a tile's shape depends only on which of
 its indices (repetition, row block, column block or entry block, chunk) is the last of its
 level, so the sum over all pairs of tiles is a sum over a few classes of pairs times their
 counts. Rows of more entries than the array's accumulators allow (``max_reduction``) and column
@@ -27,9 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from math import ceil, prod
 
-from hw.sat_array import OS, WS, runtime_patterns
-from hw.sat_config import NMPattern, SatArrayConfig
-from sim.sat_array import ArrayTimeline, increment
+from sparsa.config.sat import NMPattern, SatArrayConfig
+from sparsa.hw.sat.sat_array import OS, WS, runtime_patterns
+from sparsa.sim.blocks.sat_array import ArrayTimeline, increment
 
 __all__ = ["PHASES", "GemmOp", "GemmPlan", "plan_gemm", "training_gemms"]
 
@@ -70,7 +70,7 @@ def training_gemms(layers: list, *, first_bp: bool = False) -> list[GemmOp]:
 
     Parameters
     ----------
-    layers : list of models.cnn_zoo.LayerGemm
+    layers : list of sparsa.models.zoo.cnn.LayerGemm
         In forward order. A layer whose ``pattern`` is set runs FF and BP N:M sparse.
     first_bp : bool
         Whether the first layer's BP runs (its input gradient is not needed; default False).
@@ -104,20 +104,20 @@ class GemmPlan:
     ----------
     op : GemmOp
     dataflow : int
-        :data:`hw.sat_array.OS` or :data:`hw.sat_array.WS`.
+        :data:`sparsa.hw.sat.sat_array.OS` or :data:`sparsa.hw.sat.sat_array.WS`.
     a_resident : bool
         Loop order: A blocks stay on chip while B streams (else the reverse).
     tiles : int
         Array commands, all repetitions included.
     cycles : int
         Array cycles of all tiles run back to back on an idle array
-        (:func:`sim.sat_array.sequence_cycles`, interleaved if the array is).
+        (:func:`sparsa.sim.blocks.sat_array.sequence_cycles`, interleaved if the array is).
     first, last : dict
         The first and the last tile command (keyword arguments of
-        :func:`sim.sat_array.tile_cycles`).
+        :func:`sparsa.sim.blocks.sat_array.tile_cycles`).
     span : int
-        Sum of :func:`sim.sat_array.increment` over consecutive tiles (what
-        :meth:`sim.sat_array.ArrayTimeline.issue_run` takes).
+        Sum of :func:`sparsa.sim.blocks.sat_array.increment` over consecutive tiles (what
+        :meth:`sparsa.sim.blocks.sat_array.ArrayTimeline.issue_run` takes).
     a_reads : int
         Times A is read from DRAM (per repetition of the GEMM).
     a_bytes, b_bytes, out_bytes : int

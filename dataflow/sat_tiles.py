@@ -15,7 +15,7 @@ commands with their operand beats, for either dataflow:
 Tiles come in the order the array runs them: row blocks, then (OS) column blocks and reduction
 chunks or (WS) entry blocks and column chunks.
 
-Beats are plain Python structures that the Amaranth layouts of :mod:`hw.sat_array` accept
+Beats are plain Python structures that the Amaranth layouts of :mod:`sparsa.hw.sat.sat_array` accept
 (``layout.const(beat)``). Lanes the tile does not use carry zero weights, and activation lanes
 past M carry ``filler`` values, which the array must ignore.
 """
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from hw.sat_array import OS, WS, runtime_patterns
-from hw.sat_config import NMPattern, SatArrayConfig
+from sparsa.config.sat import NMPattern, SatArrayConfig
+from sparsa.hw.sat.sat_array import OS, WS, runtime_patterns
 
 __all__ = ["Tile", "assemble", "plan_tiles"]
 
@@ -96,7 +96,7 @@ def plan_tiles(
     pattern : NMPattern or None
         One of ``config.patterns``, or None for dense.
     dataflow : int
-        :data:`hw.sat_array.OS` or :data:`hw.sat_array.WS`.
+        :data:`sparsa.hw.sat.sat_array.OS` or :data:`sparsa.hw.sat.sat_array.WS`.
     filler : callable
         Gives the values of activation lanes past M (default zero).
     """

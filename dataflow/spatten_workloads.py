@@ -1,5 +1,11 @@
-"""The public SpAtten traces (read in place from ``../shared/data/spatten-traces``)."""
+"""The public SpAtten traces, shipped as package data (``spatten_traces/``, MIT licence).
 
+The three summary traces of the authors' repository are kept unchanged beside their licence and
+a README naming the source repository and commit; they are read with ``importlib.resources``,
+so an installed wheel needs nothing outside itself.
+"""
+
+from importlib import resources
 from pathlib import Path
 
 __all__ = ["PUBLIC_TRACES", "public_trace_dir", "public_traces"]
@@ -14,8 +20,8 @@ PUBLIC_TRACES: dict[str, tuple[str, str | None]] = {
 
 
 def public_trace_dir() -> Path:
-    """``shared/data/spatten-traces`` beside the checkout (the data is not copied in)."""
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "spatten-traces"
+    """The folder of the packaged public traces (``sparsa/dataflow/spatten_traces``)."""
+    return Path(str(resources.files(__package__) / "spatten_traces"))
 
 
 def public_traces(model: str) -> tuple[Path, Path | None]:
@@ -24,13 +30,11 @@ def public_traces(model: str) -> tuple[Path, Path | None]:
     Raises
     ------
     ValueError
-        For a model without a public trace, or when the traces folder is missing.
+        For a model without a public trace.
     """
     if model not in PUBLIC_TRACES:
         raise ValueError(f"no public trace for model {model!r}; the public traces are for "
                          f"{sorted(PUBLIC_TRACES)} (or pass a trace file)")
     folder = public_trace_dir()
-    if not folder.is_dir():
-        raise ValueError(f"the public traces folder {folder} is missing; pass a trace file")
     trace, dense = PUBLIC_TRACES[model]
     return folder / trace, None if dense is None else folder / dense

@@ -19,8 +19,8 @@ from amaranth import Shape
 from amaranth.back import verilog
 from amaranth.lib import data, wiring
 
-from hw.files import write_atomically
-from hw.toolchain import tool_versions, verilator_env
+from sparsa.files import write_atomically
+from sparsa.hw.toolchain import tool_versions, verilator_env
 
 __all__ = ["config_json", "export_verilog", "lint_verilog", "waivers_for"]
 
@@ -193,7 +193,7 @@ def export_verilog(
     Notes
     -----
     The sidecar holds ``name``, ``config_class``, ``config`` (``dataclasses.asdict`` with enums
-    as their values), ``ports`` and ``versions`` (:func:`hw.toolchain.tool_versions`). Each port
+    as their values), ``ports`` and ``versions`` (:func:`sparsa.hw.toolchain.tool_versions`). Each port
     has the Verilog ``name`` (signature path joined with ``__``, e.g. ``cmd__payload``, plus
     the domain ports ``clk`` and ``rst``), ``dir`` (``"in"`` or ``"out"``), ``width``,
     ``signed`` and, for a :class:`amaranth.lib.data.Layout` payload, ``layout``: its ``kind``

@@ -1,8 +1,8 @@
 """Report section: measured software baselines against the simulated accelerators.
 
 The same workloads run twice in one report run: in PyTorch on this machine (timed by
-:mod:`models.baselines`) and on the simulated accelerators (:mod:`sim.spatten` for attention,
-:mod:`sim.sat_study` for CNN training). Speedup is software time over simulated time; energy
+:mod:`sparsa.models.experiments.baselines`) and on the simulated accelerators (:mod:`sparsa.sim.network.spatten` for attention,
+:mod:`sparsa.sim.studies.sat_study` for CNN training). Speedup is software time over simulated time; energy
 efficiency is software energy over simulated energy. The software energy is an estimate, a
 stated power times the measured time, because this machine exposes no energy counters (when it
 does, RAPL's reading is reported beside it).
@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dataflow.spatten_trace import UNQUANTIZED, read_trace
-from dataflow.spatten_workloads import public_traces
-from hw.sat_config import NMPattern
-from models.baselines import (
+from sparsa.config.sat import NMPattern
+from sparsa.dataflow.spatten_workloads import public_traces
+from sparsa.models.algorithms.spatten_trace import UNQUANTIZED, read_trace
+from sparsa.models.experiments.baselines import (
     BERT_SEQ_LEN,
     GPT2_GENERATED,
     GPT2_PROMPT,
@@ -27,10 +27,15 @@ from models.baselines import (
     rapl_energy,
     time_callable,
 )
-from sim.sat_study import simulate as simulate_sat
-from sim.spatten import simulate as simulate_spatten
-from sim.spatten_study import format_breakdown, format_sweep, speedup_breakdown, topk_sweep
-from sim.target import load_target
+from sparsa.sim.network.spatten import simulate as simulate_spatten
+from sparsa.sim.network.target import load_target
+from sparsa.sim.studies.sat_study import simulate as simulate_sat
+from sparsa.sim.studies.spatten_study import (
+    format_breakdown,
+    format_sweep,
+    speedup_breakdown,
+    topk_sweep,
+)
 
 __all__ = ["CPU_WATTS_PER_THREAD", "Comparison", "baseline_section"]
 
@@ -184,7 +189,7 @@ CPU) against SAT's simulated iteration on `{SAT_TARGET}`.{" Quick mode: fewer ru
     if quick else ""}
 
 Software energy = measured time x {CPU_WATTS_PER_THREAD:g} W per thread x {threads} threads, an
-**assumed** power figure (`reports.baseline_report.CPU_WATTS_PER_THREAD`; {rapl_note}); the
+**assumed** power figure (`sparsa.reports.baseline_report.CPU_WATTS_PER_THREAD`; {rapl_note}); the
 energy-efficiency column scales with it. Accelerator energy is the simulator's per-action
 model of the target (dynamic only where the target file has no sourced static power).
 

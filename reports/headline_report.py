@@ -11,15 +11,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.bdwp_accuracy import PAPER_AVG_LOSS_2_8
-from reports.topk_report import SPATTEN_REF
-from sim.sat_study import PAPER_SPEEDUP_2_8
-from sim.spatten import (
+from sparsa.models.experiments.bdwp_accuracy import PAPER_AVG_LOSS_2_8
+from sparsa.reports.topk_report import SPATTEN_REF
+from sparsa.sim.network.spatten import (
     PAPER_DRAM_REDUCTION,
     PAPER_GPT2_GOPS,
     PAPER_REFETCH_FRACTION,
     PAPER_TECHNIQUE_FACTORS,
 )
+from sparsa.sim.studies.sat_study import PAPER_SPEEDUP_2_8
 
 __all__ = [
     "PAPER_GPT2_SMALL_OVER_XEON",

@@ -5,14 +5,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from reports.accuracy_report import bdwp_accuracy_section
-from reports.baseline_report import baseline_section
-from reports.headline_report import headline_section
-from reports.network_report import sat_training_section, spatten_traces_section
-from reports.sat_report import sat_section
-from reports.spatten_report import spatten_own_section
-from reports.topk_report import topk_section
-from reports.verification_report import verification_section
+from sparsa.reports.accuracy_report import bdwp_accuracy_section
+from sparsa.reports.baseline_report import baseline_section
+from sparsa.reports.headline_report import headline_section
+from sparsa.reports.network_report import sat_training_section, spatten_traces_section
+from sparsa.reports.sat_report import sat_section
+from sparsa.reports.spatten_report import spatten_own_section
+from sparsa.reports.topk_report import topk_section
+from sparsa.reports.verification_report import verification_section
 
 __all__ = ["build_report"]
 

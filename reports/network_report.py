@@ -5,22 +5,22 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from dataflow.spatten_trace import read_trace
-from dataflow.spatten_workloads import PUBLIC_TRACES, public_traces
-from hw.sat_config import NMPattern
-from sim.sat_network import DEFAULT_ARRAY
-from sim.sat_study import (
+from sparsa.config.sat import NMPattern
+from sparsa.dataflow.spatten_workloads import PUBLIC_TRACES, public_traces
+from sparsa.models.algorithms.spatten_trace import read_trace
+from sparsa.sim.network.sat_network import DEFAULT_ARRAY
+from sparsa.sim.network.spatten import format_table, paper_datapath_cycles, simulate
+from sparsa.sim.network.target import load_target
+from sparsa.sim.studies.sat_study import (
     PAPER_SPEEDUP_2_8,
     ablation,
     format_ablation,
     format_speedups,
     pattern_speedups,
 )
-from sim.sat_study import (
+from sparsa.sim.studies.sat_study import (
     simulate as simulate_sat,
 )
-from sim.spatten import format_table, paper_datapath_cycles, simulate
-from sim.target import load_target
 
 __all__ = ["SAT_MODELS", "SAT_PATTERNS", "sat_training_section", "spatten_traces_section"]
 
@@ -62,7 +62,7 @@ def sat_training_section(stage: Path, *, say: Callable[[str], None]) -> str:
 One training iteration (FF, BP and WU of every layer, batch {SAT_BATCH}, ImageNet-size inputs)
 on a {DEFAULT_ARRAY.rows} x {DEFAULT_ARRAY.cols} INT8 array with 32 SORE lanes on `{SAT_TARGET}`
 ({target.clock_hz / 1e6:.0f} MHz, {target.dram.peak_bytes_per_s / 1e9:.1f} GB/s), simulated by
-`sim.sat_network` from the RTL-validated tile and SORE cycle models (`sparsa bench
+`sparsa.sim.network.sat_network` from the RTL-validated tile and SORE cycle models (`sparsa bench
 sat-training`). BDWP layers (all but the first and last, where M divides both directions) run
 FF and BP N:M sparse; WU stays dense. The array size is this project's assumption (SAT's is not
 public). *Bound* scales the FF and BP cycles of the sparse layers by N / M and keeps the rest.
@@ -100,7 +100,7 @@ FPGA figures are labelled estimates there){static_note}:
 {format_ablation(abl)}
 
 Interleave mapping overlaps each tile's fill and drain with its neighbours' (RTL-validated
-tile timing, `sim.sat_array`); a GEMM that needs another's output waits for it, so BP and WU of
+tile timing, `sparsa.sim.blocks.sat_array`); a GEMM that needs another's output waits for it, so BP and WU of
 neighbouring layers overlap but the forward pass does not. Pre-generation takes the SORE off
 the critical path; offline scheduling picks each GEMM's dataflow and operand residency. Each is
 switched off alone, then all together; switching one off never makes the iteration faster.
@@ -130,9 +130,9 @@ def spatten_traces_section(stage: Path, *, say: Callable[[str], None]) -> str:
     return f"""## SpAtten on the public GPT-2 traces
 
 The authors' released workload traces (read in place from `../shared/data/spatten-traces`),
-simulated on `spatten-asic` by `sim.spatten` (`sparsa simulate spatten --model ...`). DRAM bytes
+simulated on `spatten-asic` by `sparsa.sim.network.spatten` (`sparsa simulate spatten --model ...`). DRAM bytes
 follow the fetcher of the released RTL (32-byte bursts); the attention core's cycles are the
-project's RTL-validated core model (`sim.attention_core`, one (head, query) at a time, with its
+project's RTL-validated core model (`sparsa.sim.blocks.attention_core`, one (head, query) at a time, with its
 own local-V top-k) and the separate local-V top-k column is the RTL-validated top-k model. The
 public GPT-2 Medium trace is the dense PTB baseline, so its reduction is 1.0x by construction.
 

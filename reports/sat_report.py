@@ -5,10 +5,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from hw.export import export_verilog, lint_verilog
-from hw.sat_array import SatArray
-from reports.markdown import lint_summary
-from sim.sat_bench import BENCH_CONFIG, BENCH_LAYER, format_table, layer_bench
+from sparsa.hw.export import export_verilog, lint_verilog
+from sparsa.hw.sat.sat_array import SatArray
+from sparsa.reports.markdown import lint_summary
+from sparsa.sim.rtl.sat_array.bench import BENCH_CONFIG, BENCH_LAYER, format_table, layer_bench
 
 __all__ = ["QUICK_LAYER", "sat_section"]
 
@@ -53,7 +53,7 @@ Lint: {lint_summary(lint, "sat_array")}
 The forward GEMM of one {layer['cout']} x {layer['k']} layer on {layer['batch']} inputs
 (random INT8 operands, seed 1), tiled onto the {config.rows} x {config.cols} array and run
 tile after tile on the RTL in `amaranth.sim`; every run's result equals the golden GEMM
-(`models.sat_golden.gemm_ff`), and the cycle model (`sim.sat_array`) {agreement}.
+(`sparsa.models.golden.sat.gemm_ff`), and the cycle model (`sparsa.sim.blocks.sat_array`) {agreement}.
 
 {format_table(rows)}
 

@@ -1,10 +1,10 @@
 """Report section: SpAtten on the project's own traces and the SpAtten accuracy experiment.
 
-The trace comes from running SpAtten's algorithm (:mod:`models.spatten_run`) on GPT-2 Small with
+The trace comes from running SpAtten's algorithm (:mod:`sparsa.models.experiments.spatten_run`) on GPT-2 Small with
 random weights, with settings that mirror the public GPT-2 Small trace (token keep ratio from
 0.9 down to 0.1, V keep 0.2, 6 + 4-bit K and V, refetch threshold 0.05); it is written into the
 report folder in the public format and simulated like the public traces. The accuracy
-experiment (:mod:`models.spatten_accuracy`) trains a small Transformer on a generated task and
+experiment (:mod:`sparsa.models.experiments.spatten_accuracy`) trains a small Transformer on a generated task and
 sweeps the pruning and quantization settings on held-out inputs.
 """
 
@@ -13,13 +13,18 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from dataflow.spatten_trace import read_trace, write_trace
-from dataflow.spatten_workloads import public_traces
-from models.spatten_accuracy import run_accuracy_experiment
-from models.spatten_run import run_spatten
-from sim.spatten import PAPER_REFETCH_FRACTION, format_table, simulate
-from sim.spatten_study import format_breakdown, format_sweep, speedup_breakdown, topk_sweep
-from sim.target import load_target
+from sparsa.dataflow.spatten_workloads import public_traces
+from sparsa.models.algorithms.spatten_trace import read_trace, write_trace
+from sparsa.models.experiments.spatten_accuracy import run_accuracy_experiment
+from sparsa.models.experiments.spatten_run import run_spatten
+from sparsa.sim.network.spatten import PAPER_REFETCH_FRACTION, format_table, simulate
+from sparsa.sim.network.target import load_target
+from sparsa.sim.studies.spatten_study import (
+    format_breakdown,
+    format_sweep,
+    speedup_breakdown,
+    topk_sweep,
+)
 
 __all__ = ["OWN_TRACE_SETTINGS", "spatten_own_section"]
 
@@ -98,7 +103,7 @@ Local-V top-k parallelism on this trace:
 {format_sweep(sweep)}
 ### Accuracy against pruning and quantization (small Transformer, generated task)
 
-`models.spatten_accuracy.run_accuracy_experiment(quick={quick})`, {accuracy.seconds:.0f} s on
+`sparsa.models.experiments.spatten_accuracy.run_accuracy_experiment(quick={quick})`, {accuracy.seconds:.0f} s on
 {accuracy.threads} thread. No fine-tuning after pruning (the paper fine-tunes about 2 GPU-hours
 per task). The combined setting's evaluation trace is simulated on `{TARGET}`
 ({accuracy.simulation.reduction:.2f}x less DRAM traffic than dense FP32).

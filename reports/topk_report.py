@@ -7,12 +7,18 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from hw.export import export_verilog, lint_verilog
-from hw.topk import TopKEngine
-from hw.topk_config import TopKConfig
-from reports.markdown import lint_summary
-from sim.topk import ROUND_OVERHEAD
-from sim.topk_bench import DEFAULT_SEED, DEFAULT_TRIALS, BenchPoint, format_table, sweep
+from sparsa.config.topk import TopKConfig
+from sparsa.hw.export import export_verilog, lint_verilog
+from sparsa.hw.topk.topk import TopKEngine
+from sparsa.reports.markdown import lint_summary
+from sparsa.sim.blocks.topk import ROUND_OVERHEAD
+from sparsa.sim.studies.topk_bench import (
+    DEFAULT_SEED,
+    DEFAULT_TRIALS,
+    BenchPoint,
+    format_table,
+    sweep,
+)
 
 __all__ = ["QUICK_TRIALS", "topk_section"]
 
@@ -72,7 +78,7 @@ Lint: {lint_line}
 ### Parallelism sweep (analogue of SpAtten Fig. 19a)
 
 {trials} seeded random requests per point (uniform 16-bit signed values, seed {DEFAULT_SEED}),
-P = 8 input lanes, LFSR pivot. Cycles come from the cycle model `sim.topk`, which predicts the
+P = 8 input lanes, LFSR pivot. Cycles come from the cycle model `sparsa.sim.blocks.topk`, which predicts the
 RTL's cycles exactly (checked against Verilator-measured cycles by `make test`, tests/rtl).
 *Quick-select cycles* are the selection rounds only; *total* adds loading the n values
 (n / 8 cycles) and the final filter-and-compact pass; elements/cycle is n / total.

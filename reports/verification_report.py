@@ -3,7 +3,7 @@ amaranth.sim checks of the SORE, the top-k engine and the attention core run by 
 
 Each check runs seeded cases on the Amaranth design, cycle by cycle, compares every answer with
 the block's golden model and, for the cases run without stalls, its cycles with the block's
-cycle model (:mod:`sim.sore_check`, :mod:`sim.topk_check`, :mod:`sim.attention_bench`). A
+cycle model (:mod:`sparsa.sim.rtl.sore.check`, :mod:`sparsa.sim.rtl.topk.check`, :mod:`sparsa.sim.rtl.attention_core.bench`). A
 mismatch does not stop the report: the section says so at its top and lists the failures.
 """
 
@@ -13,15 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hw.attention_core import AttentionCore
-from hw.attention_core_config import AttentionCoreConfig
-from hw.export import export_verilog, lint_verilog
-from hw.sat_config import SoreConfig
-from hw.sore import Sore
-from hw.topk_config import TopKConfig
-from reports.markdown import lint_summary
-from sim import attention_bench, sore_check, topk_check
-from sim.rtl_check import RtlCheck
+from sparsa.config.attention_core import AttentionCoreConfig
+from sparsa.config.sat import SoreConfig
+from sparsa.config.topk import TopKConfig
+from sparsa.hw.attention.attention_core import AttentionCore
+from sparsa.hw.export import export_verilog, lint_verilog
+from sparsa.hw.sat.sore import Sore
+from sparsa.reports.markdown import lint_summary
+from sparsa.sim.rtl.attention_core import bench as attention_bench
+from sparsa.sim.rtl.rtl_check import RtlCheck
+from sparsa.sim.rtl.sore import check as sore_check
+from sparsa.sim.rtl.topk import check as topk_check
 
 __all__ = ["CASES", "SEED", "BlockVerification", "block_markdown", "verification_section"]
 
@@ -202,11 +204,11 @@ def _markdown(blocks: list[BlockVerification]) -> str:
             "linted with Verilator. In this run each block's Amaranth design is also simulated "
             "in `amaranth.sim`, cycle by cycle, on seeded cases at a smaller configuration that "
             "simulates quickly (given in each table): "
-            "every answer is compared with the block's golden model (`models.sat_golden."
-            "sore_tile`, `models.topk.topk`, `models.attention_golden.attend_one_query`; for "
+            "every answer is compared with the block's golden model (`sparsa.models.golden.sat."
+            "sore_tile`, `sparsa.models.golden.topk.topk`, `sparsa.models.golden.attention.attend_one_query`; for "
             "the attention core also the requested K-LSB and V rows, probabilities and "
             "importance), and the cycles of every case run without stalls with the block's "
-            "cycle model (`sim.sore`, `sim.topk`, `sim.attention_core`); the other cases run "
+            "cycle model (`sparsa.sim.blocks.sore`, `sparsa.sim.blocks.topk`, `sparsa.sim.blocks.attention_core`); the other cases run "
             "with idle inputs and a back-pressured output. The SAT PE array's RTL is checked "
             "against its golden GEMM and its cycle model by the layer bench of the SAT PE "
             "array section. Details in `verification.json`.",

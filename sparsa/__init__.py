@@ -1,1 +1,1 @@
-"""Command-line interface of sparsa (thin: it calls hw, models, sim and reports)."""
+"""sparsa: a hardware co-design suite for sparse deep-learning accelerators (SpAtten, SAT)."""

@@ -1,0 +1,450 @@
+"""SAT's PE array: dense and N:M sparse GEMM tiles, output- or weight-stationary, interleaved.
+
+The array has R x C processing elements, each with one W x W multiplier, an M:1 multiplexer that
+picks the activation a compressed weight's index points at inside an M-wide activation group, and
+an accumulator of ``config.acc_width`` bits (:mod:`sparsa.models.golden.sat` states the formats). Dense
+mode is the 1:1 pattern: every weight is one dense position and its index is ignored. In N:M mode
+a weight entry is (value, index); each row consumes one entry per cycle and a group of M
+activations per N cycles, so a tile covers M / N times the reduction length of a dense one in the
+same cycles.
+
+A flexible interconnect runs two dataflows, chosen per tile by the command. Both move their data
+as a diagonal wavefront: what enters the array at step f reaches PE (r, c) at step f + r + c.
+
+* **Output-stationary (OS)**: PE (r, c) accumulates Y[r][c] = sum_t A[r][t] * B[.][c]. The
+  compressed weights of row r enter at the left (beat t of ``weights`` carries entry t of every
+  row, lane r) and move right; the activation groups of column c enter at the top (beat g of
+  ``acts`` carries group g of every column, lane c) and move down. On a tile's first entry a PE
+  restarts its accumulator from zero; on its last entry it hands the finished sum to its shadow
+  register. Row r of the R' requested rows leaves on ``out`` (one row of C values per beat) at
+  the step C + r after the tile's last entry entered, read from the shadows.
+* **Weight-stationary (WS)**: PE (r, c) holds entry r of output row c. The R' ``weights`` beats
+  of a tile (beat r carrying lane c for column c) load the shadow weights; the tile's first
+  activation beat swaps them in, PE by PE as it passes. For every output column j, one ``acts``
+  beat brings the activation groups (lane g = group g, row r reads lane r // N; rows past R' get
+  zero activations); they move right along the rows while partial sums move down the columns,
+  and the de-skewed column sums leave as one beat of C values per j, R + C - 1 steps after the
+  beat entered: Y[c][j] = sum_r A[c][r] * B[.][j].
+
+A tag (dataflow, first, last) enters with each step's data and travels along the rows with it,
+so every PE switches tile and dataflow exactly when a tile's wavefront reaches it; the pattern
+acts only at the edges (index masks, the activation group hold, the activation lane of each row).
+Steps without a tile to feed carry zero weights.
+
+**Interleave mapping** (``config.interleave``). The input side has two stages: a command stage,
+which holds the next command (a WS command loads its weights into the shadows there), and a
+feed stage, which feeds the current tile. A command is accepted whenever the command stage is
+empty; an OS command goes straight to the feed stage when that is free. So the next tile's
+command and operands enter while the current tile's wavefront drains and its results leave.
+Consecutive tiles of any dataflow and pattern overlap, under these rules (in steps; the cycle
+model :mod:`sparsa.sim.blocks.sat_array` follows them exactly):
+
+* OS after OS: the tile's last entry enters at least max(C, R'') steps after the previous tile's
+  last entry (R'' its rows), so that its shadows are not overwritten before they are read and
+  its rows leave after the previous ones; tiles of T >= max(C, R'') entries run back to back;
+* OS after WS: the tile's last entry enters at least R steps after the WS tile's last beat
+  (its rows leave after the WS tile's columns);
+* WS after WS: the tile's weights load while the previous tile streams, row r once the
+  previous tile's first beat has swapped row r (C + r steps after that beat entered); it starts
+  once loaded and once the previous tile has fed its last beat;
+* WS after OS: its weights follow the OS tile's entries on ``weights``, so they load after the
+  OS tile's last entry, then it starts;
+* a rejected command waits until every earlier tile has answered; its error beat follows.
+
+With ``interleave=False`` the same datapath takes a command only once the previous answer's last
+beat has been transferred (one cycle later), as the non-overlapped array does.
+
+A command with an unknown pattern, whose entry count (OS length, WS rows) is not a multiple of
+N, or whose OS length exceeds ``max_reduction`` (the accumulators' bound), is rejected: it
+consumes no operand beat and is answered by one beat with ``error`` set. Every answer ends with
+a beat that has ``last`` set; answers leave in command order. Inputs may stall and the output
+may be back-pressured at any time: the whole array then holds (one global step enable); the
+command stage may load weights meanwhile.
+"""
+
+from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sparsa.config.sat import NMPattern, SatArrayConfig
+
+__all__ = [
+    "OS",
+    "WS",
+    "SatArray",
+    "acts_layout",
+    "cmd_layout",
+    "out_layout",
+    "runtime_patterns",
+    "weights_layout",
+]
+
+OS, WS = 0, 1  # values of the command's dataflow field
+
+
+def runtime_patterns(config: SatArrayConfig) -> tuple[NMPattern | None, ...]:
+    """Patterns selectable by the command's ``pattern`` field: 0 is dense, then the config's."""
+    return (None, *config.patterns)
+
+
+def _lanes(config: SatArrayConfig) -> int:
+    return max(config.rows, config.cols)
+
+
+def _index_width(config: SatArrayConfig) -> int:
+    return config.max_m.bit_length() - 1
+
+
+def cmd_layout(config: SatArrayConfig) -> data.StructLayout:
+    """One beat per tile: dataflow (OS = 0, WS = 1), pattern (index into
+    :func:`runtime_patterns`), ``length`` - 1 (OS: entries per row; WS: output columns) and
+    ``rows`` - 1 (OS: accumulator rows to emit; WS: weight rows to load)."""
+    return data.StructLayout(
+        {
+            "dataflow": 1,
+            "pattern": range(len(runtime_patterns(config))),
+            "length_m1": config.max_reduction.bit_length(),
+            "rows_m1": range(config.rows),
+        }
+    )
+
+
+def weights_layout(config: SatArrayConfig) -> data.ArrayLayout:
+    """max(R, C) compressed weight entries (value, in-group index)."""
+    entry = data.StructLayout(
+        {
+            "value": signed(config.dtype.width),
+            "index": unsigned(_index_width(config)),
+        }
+    )
+    return data.ArrayLayout(entry, _lanes(config))
+
+
+def acts_layout(config: SatArrayConfig) -> data.ArrayLayout:
+    """max(R, C) activation groups of max(M) values (lanes past the pattern's M are ignored)."""
+    group = data.ArrayLayout(signed(config.dtype.width), config.max_m)
+    return data.ArrayLayout(group, _lanes(config))
+
+
+def out_layout(config: SatArrayConfig) -> data.StructLayout:
+    """C accumulator values, the end-of-tile flag and the rejected-command flag."""
+    return data.StructLayout(
+        {
+            "value": data.ArrayLayout(signed(config.acc_width), config.cols),
+            "last": 1,
+            "error": 1,
+        }
+    )
+
+
+class SatArray(wiring.Component):
+    """SAT's PE array (see the module docstring for the dataflows, interleaving and the stream
+    contract).
+
+    Parameters
+    ----------
+    config : SatArrayConfig
+
+    Members
+    -------
+    cmd : In(stream.Signature(cmd_layout(config)))
+    weights : In(stream.Signature(weights_layout(config)))
+    acts : In(stream.Signature(acts_layout(config)))
+    out : Out(stream.Signature(out_layout(config)))
+    """
+
+    def __init__(self, config: SatArrayConfig) -> None:
+        if not isinstance(config, SatArrayConfig):
+            raise TypeError(f"config must be a SatArrayConfig, not {type(config).__name__}")
+        self._config = config
+        super().__init__(
+            {
+                "cmd": In(stream.Signature(cmd_layout(config))),
+                "weights": In(stream.Signature(weights_layout(config))),
+                "acts": In(stream.Signature(acts_layout(config))),
+                "out": Out(stream.Signature(out_layout(config))),
+            }
+        )
+
+    @property
+    def config(self) -> SatArrayConfig:
+        return self._config
+
+    def elaborate(self, platform: object) -> Module:
+        cfg = self._config
+        m = Module()
+        R, C, A, MM = cfg.rows, cfg.cols, cfg.acc_width, cfg.max_m
+        patterns = runtime_patterns(cfg)
+        entry_layout = weights_layout(cfg).elem_shape
+        group_layout = acts_layout(cfg).elem_shape
+        length_w = cfg.max_reduction.bit_length()
+        depth = R + C - 1  # WS: steps from an activation beat entering to its sums leaving
+        tile_layout = data.StructLayout(
+            {
+                "ws": 1,
+                "pattern": range(len(patterns)),
+                "length": length_w + 1,
+                "rows": range(R + 1),
+            }
+        )
+        tag_layout = data.StructLayout({"ws": 1, "first": 1, "last": 1})
+        step = Signal()  # the whole array advances this cycle
+
+        def delay_line(value, length_, name):
+            """``value`` delayed by ``length_`` steps, and the line's registers."""
+            out, regs = value, []
+            for i in range(length_):
+                reg = Signal.like(value, name=f"{name}_d{i}")
+                with m.If(step):
+                    m.d.sync += reg.eq(out)
+                out = reg
+                regs.append(reg)
+            return out, regs
+
+        def decode(pattern, name, field):
+            """A field of a pattern code: ``"n"`` (N, 1 when dense) or ``"mask"`` (M - 1, the
+            in-group index mask, 0 when dense)."""
+            if field == "n":
+                values = [1 if p is None else p.n for p in patterns]
+            else:
+                values = [0 if p is None else p.m - 1 for p in patterns]
+            value = Signal(range(max(values) + 1), name=f"{name}_{field}")
+            with m.Switch(pattern):
+                for i, v in enumerate(values):
+                    with m.Case(i):
+                        m.d.comb += value.eq(v)
+            return value
+
+        # ---- input stages: the command stage (l_*) and the feed stage (f_*) -------------------
+        l_valid, l_bad = Signal(), Signal()
+        l_tile = Signal(tile_layout)
+        loaded = Signal(range(R + 1))  # WS: weight rows loaded into the shadows
+        f_valid = Signal()
+        f_tile = Signal(tile_layout)
+        s = Signal(length_w + 1)  # entries (OS) or activation beats (WS) fed
+        group_pos = Signal(range(MM))  # OS: position of this step's entry inside its group
+        hold = Signal(acts_layout(cfg))  # OS: the activation groups of the current group
+        f_n, f_mask = decode(f_tile.pattern, "f", "n"), decode(f_tile.pattern, "f", "mask")
+        l_mask = decode(l_tile.pattern, "l", "mask")
+        os_wait = Signal(range(max(R, C) + 1))  # steps until an OS tile's last entry may enter
+        swap_wait = Signal(range(depth))  # steps until the last WS swap has passed
+        wsh_full = Signal()  # the shadows hold a loaded WS tile that has not started
+
+        can_start = f_tile.ws | (os_wait < f_tile.length)
+        feeding = Signal()
+        f_last = Signal()
+        need_w, need_a = Signal(), Signal()
+        m.d.comb += [
+            feeding.eq(f_valid & ((s != 0) | can_start)),
+            f_last.eq(feeding & (s + 1 == f_tile.length)),
+            need_w.eq(feeding & ~f_tile.ws),
+            need_a.eq(feeding & (f_tile.ws | (group_pos == 0))),
+        ]
+
+        # ---- what enters the array this step ---------------------------------------------------
+        fed_tag = Signal(tag_layout)
+        m.d.comb += [
+            fed_tag.ws.eq(feeding & f_tile.ws),
+            fed_tag.first.eq(feeding & (s == 0)),
+            fed_tag.last.eq(f_last),
+        ]
+        edge_tag = [delay_line(fed_tag, r, f"skew_tag{r}")[0] for r in range(R)]
+        edge_w = []
+        for r in range(R):
+            fed = Signal(entry_layout, name=f"w_fed_{r}")
+            with m.If(need_w):
+                m.d.comb += [
+                    fed.value.eq(self.weights.payload[r].value),
+                    fed.index.eq(self.weights.payload[r].index & f_mask),
+                ]
+            edge_w.append(delay_line(fed, r, f"skew_w{r}")[0])
+        acts_now = Signal(acts_layout(cfg))
+        m.d.comb += acts_now.eq(Mux(group_pos == 0, self.acts.payload, hold))
+        edge_a_col = []
+        for c in range(C):
+            fed = Signal(group_layout, name=f"a_fed_col_{c}")
+            m.d.comb += fed.eq(acts_now[c])
+            edge_a_col.append(delay_line(fed, c, f"skew_a_col{c}")[0])
+        edge_a_row = []
+        for r in range(R):
+            fed = Signal(group_layout, name=f"a_fed_row_{r}")
+            with m.If(r < f_tile.rows), m.Switch(f_tile.pattern):
+                for i, p in enumerate(patterns):
+                    with m.Case(i):
+                        m.d.comb += fed.eq(self.acts.payload[r // (1 if p is None else p.n)])
+            edge_a_row.append(delay_line(fed, r, f"skew_a_row{r}")[0])
+
+        # ---- the grid --------------------------------------------------------------------------
+        load_en = Signal()
+        w = [[Signal(entry_layout, name=f"w_{r}_{c}") for c in range(C)] for r in range(R)]
+        wsh = [[Signal(entry_layout, name=f"wsh_{r}_{c}") for c in range(C)] for r in range(R)]
+        a = [[Signal(group_layout, name=f"a_{r}_{c}") for c in range(C)] for r in range(R)]
+        acc = [[Signal(signed(A), name=f"acc_{r}_{c}") for c in range(C)] for r in range(R)]
+        sh = [[Signal(signed(A), name=f"sh_{r}_{c}") for c in range(C)] for r in range(R)]
+        tag = [[Signal(tag_layout, name=f"tag_{r}_{c}") for c in range(C)] for r in range(R)]
+        for r in range(R):
+            for c in range(C):
+                tag_in = edge_tag[r] if c == 0 else tag[r][c - 1]
+                w_in = edge_w[r] if c == 0 else w[r][c - 1]
+                a_os = edge_a_col[c] if r == 0 else a[r - 1][c]
+                a_ws = edge_a_row[r] if c == 0 else a[r][c - 1]
+                ws, first = tag_in.ws, tag_in.first
+                a_in = Signal(group_layout, name=f"a_in_{r}_{c}")
+                weight = Signal(entry_layout, name=f"w_use_{r}_{c}")
+                m.d.comb += [
+                    a_in.eq(Mux(ws, a_ws, a_os)),
+                    weight.eq(Mux(ws, Mux(first, wsh[r][c], w[r][c]), w_in)),
+                ]
+                picked = Array(a_in[i] for i in range(MM))[weight.index]
+                total = Signal(signed(A), name=f"sum_{r}_{c}")
+                base = Mux(ws, acc[r - 1][c] if r else 0, Mux(first, 0, acc[r][c]))
+                m.d.comb += total.eq(base + weight.value * picked)
+                with m.If(step):
+                    m.d.sync += [tag[r][c].eq(tag_in), a[r][c].eq(a_in), acc[r][c].eq(total)]
+                    with m.If(~ws | first):
+                        m.d.sync += w[r][c].eq(weight)
+                    with m.If(~ws & tag_in.last):
+                        m.d.sync += sh[r][c].eq(total)
+                with m.If(load_en & (loaded == r)):
+                    m.d.sync += [
+                        wsh[r][c].value.eq(self.weights.payload[c].value),
+                        wsh[r][c].index.eq(self.weights.payload[c].index & l_mask),
+                    ]
+        # WS: column c's sums leave row R - 1 at step j + R + c; delay them to step j + R + C - 1.
+        ws_sums = [delay_line(acc[R - 1][c], C - 1 - c, f"deskew{c}")[0] for c in range(C)]
+
+        # ---- output: WS columns and OS rows, scheduled by tokens that travel with the tiles ----
+        ws_token = Signal(data.StructLayout({"valid": 1, "last": 1}))
+        m.d.comb += [ws_token.valid.eq(feeding & f_tile.ws), ws_token.last.eq(f_last)]
+        ws_out, ws_regs = delay_line(ws_token, depth, "ws_token")
+        os_token = Signal(data.StructLayout({"valid": 1, "rows": range(R + 1)}))
+        m.d.comb += [os_token.valid.eq(f_last & ~f_tile.ws), os_token.rows.eq(f_tile.rows)]
+        os_out, os_regs = delay_line(os_token, C, "os_token")
+        draining = Signal()  # OS: rows after the first one are leaving
+        out_row = Signal(range(R))
+        drain_rows = Signal(range(R + 1))
+        emit_due = ws_out.valid | os_out.valid | draining
+        busy = Signal()  # a tile is being fed or has results still to leave
+        m.d.comb += busy.eq(f_valid | draining | Cat(r.valid for r in [*ws_regs, *os_regs]).any())
+
+        adv = Signal()
+        m.d.comb += adv.eq(~self.out.valid | self.out.ready)
+        with m.If(self.out.valid & self.out.ready):
+            m.d.sync += self.out.valid.eq(0)
+
+        def emit(values, last, error=0):
+            m.d.sync += [
+                self.out.valid.eq(1),
+                self.out.payload.last.eq(last),
+                self.out.payload.error.eq(error),
+            ]
+            for c in range(C):
+                m.d.sync += self.out.payload.value[c].eq(values[c])
+
+        m.d.comb += step.eq(
+            (~need_w | self.weights.valid) & (~need_a | self.acts.valid) & (~emit_due | adv)
+        )
+        row = Mux(draining, out_row, 0)
+        with m.If(step):
+            with m.If(ws_out.valid):
+                emit(ws_sums, last=ws_out.last)
+            with m.If(os_out.valid | draining):
+                emit(
+                    [Array(sh[r][c] for r in range(R))[row] for c in range(C)],
+                    last=row + 1 == Mux(draining, drain_rows, os_out.rows),
+                )
+            with m.If(os_out.valid & (os_out.rows != 1)):
+                m.d.sync += [draining.eq(1), out_row.eq(1), drain_rows.eq(os_out.rows)]
+            with m.If(draining):
+                m.d.sync += out_row.eq(out_row + 1)
+                with m.If(out_row + 1 == drain_rows):
+                    m.d.sync += draining.eq(0)
+
+        # ---- feeding ---------------------------------------------------------------------------
+        m.d.comb += [self.weights.ready.eq(step & need_w), self.acts.ready.eq(step & need_a)]
+        with m.If(step & feeding):
+            m.d.sync += [s.eq(s + 1), group_pos.eq(Mux(group_pos + 1 == f_n, 0, group_pos + 1))]
+            with m.If(need_a & ~f_tile.ws):
+                m.d.sync += hold.eq(self.acts.payload)
+        with m.If(step):  # the hazard counters (see the module docstring)
+            limit = Mux(f_tile.ws, R, Mux(f_tile.rows > C, f_tile.rows, C))
+            with m.If(f_last):
+                m.d.sync += os_wait.eq(Mux(os_wait > limit, os_wait, limit) - 1)
+            with m.Elif(os_wait != 0):
+                m.d.sync += os_wait.eq(os_wait - 1)
+            with m.If(feeding & f_tile.ws & (s == 0)):
+                m.d.sync += [swap_wait.eq(depth - 1), wsh_full.eq(0)]
+            with m.Elif(swap_wait != 0):
+                m.d.sync += swap_wait.eq(swap_wait - 1)
+
+        # ---- loading the shadow weights (command stage) ----------------------------------------
+        load_ok = Signal()
+        m.d.comb += [
+            load_ok.eq(
+                l_valid
+                & ~l_bad
+                & l_tile.ws
+                & (loaded < l_tile.rows)
+                & ~wsh_full
+                & (swap_wait + loaded <= R - 1)
+                & ~(f_valid & ~f_tile.ws)
+            ),
+            load_en.eq(load_ok & self.weights.valid),
+        ]
+        with m.If(load_ok):
+            m.d.comb += self.weights.ready.eq(1)
+        with m.If(load_en):
+            m.d.sync += loaded.eq(loaded + 1)
+            with m.If(loaded + 1 == l_tile.rows):
+                m.d.sync += wsh_full.eq(1)
+
+        # ---- commands --------------------------------------------------------------------------
+        req = self.cmd.payload
+        req_len, req_rows = req.length_m1 + 1, req.rows_m1 + 1
+        bad = Signal()  # unknown pattern, entries not whole groups of N, or too long for OS
+        m.d.comb += bad.eq(1)
+        with m.Switch(req.pattern):
+            for i, p in enumerate(patterns):
+                with m.Case(i):
+                    n_req = 1 if p is None else p.n
+                    count = Mux(req.dataflow == WS, req_rows, req_len)
+                    m.d.comb += bad.eq(count % n_req != 0 if n_req > 1 else 0)
+        with m.If((req.dataflow == OS) & (req_len > cfg.max_reduction)):
+            m.d.comb += bad.eq(1)
+        new_tile = Signal(tile_layout)
+        m.d.comb += [
+            new_tile.ws.eq(req.dataflow == WS),
+            new_tile.pattern.eq(req.pattern),
+            new_tile.length.eq(req_len),
+            new_tile.rows.eq(req_rows),
+        ]
+
+        if cfg.interleave:
+            m.d.comb += self.cmd.ready.eq(~l_valid)
+        else:
+            m.d.comb += self.cmd.ready.eq(~l_valid & ~busy & ~self.out.valid)
+        fire = self.cmd.valid & self.cmd.ready
+        f_free = ~f_valid | (f_last & step)  # the feed stage can take a tile for the next cycle
+        l_ready = (
+            l_valid
+            & ~l_bad
+            & (~l_tile.ws | (loaded == l_tile.rows) | (load_en & (loaded + 1 == l_tile.rows)))
+        )
+        bypass = fire & ~bad & (req.dataflow == OS) & f_free
+        with m.If(f_last & step):
+            m.d.sync += f_valid.eq(0)
+        with m.If((f_free & l_ready) | bypass):
+            m.d.sync += [
+                f_valid.eq(1),
+                f_tile.eq(Mux(bypass, new_tile, l_tile)),
+                s.eq(0),
+                group_pos.eq(0),
+            ]
+        with m.If(f_free & l_ready):
+            m.d.sync += l_valid.eq(0)
+        with m.If(l_valid & l_bad & ~busy & adv):
+            emit([0] * C, last=1, error=1)
+            m.d.sync += l_valid.eq(0)
+        with m.If(fire & ~bypass):
+            m.d.sync += [l_valid.eq(1), l_bad.eq(bad), l_tile.eq(new_tile), loaded.eq(0)]
+        return m

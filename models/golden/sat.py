@@ -1,0 +1,187 @@
+"""Bit-exact golden functions of SAT's datapath: the N:M weight generator and the GEMMs.
+
+Number formats (:class:`sparsa.config.sat.IntFormat`): operands are W-bit two's-complement integers
+(INT8 or INT16). A product is exact in 2W bits; the array accumulates in
+``SatArrayConfig.acc_width`` = 2W + ceil(log2(max_reduction)) bits, which holds any sum of
+``max_reduction`` products, and it rejects a tile with more (it does not clamp or wrap); a
+longer reduction is split into tiles whose partial sums the output buffer adds
+(:mod:`sparsa.dataflow.sat_tiles`), so these GEMM-level functions are exact integers of any length
+and nothing saturates.
+
+Compressed N:M format: a weight row with K = G * M dense positions becomes G * N (value, index)
+pairs; entry t belongs to group t // N and its index (0 to M - 1) selects the position inside the
+group. The generator keeps, in every group, the N entries of largest magnitude, ties going to the
+lowest index, and lists them in increasing index order, so a group always yields exactly N
+entries (zeros included when it has fewer than N non-zeros).
+"""
+
+import torch
+
+from sparsa.config.sat import IntFormat, NMPattern, SatArrayConfig
+from sparsa.models.golden.nm_sparsity import compress, nm_mask
+from sparsa.models.golden.nm_sparsity import decompress as nm_decompress
+
+__all__ = [
+    "check_operands",
+    "compressed_matmul",
+    "decompress",
+    "gemm_bp",
+    "gemm_ff",
+    "gemm_wu",
+    "nm_generate",
+    "sore_tile",
+]
+
+
+def check_operands(t: torch.Tensor, dtype: IntFormat, name: str) -> torch.Tensor:
+    """Return ``t`` as int64 after checking every element fits ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the first offending value and the allowed range.
+    """
+    t = torch.as_tensor(t)
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integers, got dtype {t.dtype}")
+    t = t.to(torch.int64)
+    lo, hi = dtype.range
+    bad = ((t < lo) | (t > hi)).nonzero()
+    if bad.numel():
+        pos = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"{name}{list(pos)} = {int(t[pos])} is outside the {dtype.value} range {lo}..{hi}"
+        )
+    return t
+
+
+def nm_generate(weights: torch.Tensor, pattern: NMPattern) -> tuple[torch.Tensor, torch.Tensor]:
+    """Compress a dense weight matrix to N:M along its rows, as the SORE does.
+
+    Parameters
+    ----------
+    weights : 2-D integer tensor
+        Dense weights, ``rows x K`` with K a multiple of M; groups are M consecutive entries of a
+        row.
+    pattern : NMPattern
+
+    Returns
+    -------
+    values, indices : torch.Tensor
+        int64 tensors of shape ``rows x (K / M * N)``: the kept values and their in-group indices
+        (increasing within each group).
+    """
+    w = torch.as_tensor(weights).to(torch.int64)
+    if w.dim() == 2 and w.shape[1] % pattern.m:
+        raise ValueError(f"the reduction length {w.shape[1]} is not a multiple of "
+                         f"M = {pattern.m} ({pattern})")
+    return compress(w * nm_mask(w, pattern), pattern)
+
+
+def decompress(
+    values: torch.Tensor, indices: torch.Tensor, pattern: NMPattern
+) -> torch.Tensor:
+    """Dense ``rows x K`` matrix of compressed N:M rows (inverse of :func:`nm_generate`)."""
+    v = torch.as_tensor(values).to(torch.int64)
+    if v.dim() != 2 or v.shape[1] % pattern.n:
+        raise ValueError(f"values must be a matrix with a multiple of N = {pattern.n} columns, "
+                         f"got shape {tuple(v.shape)}")
+    return nm_decompress(v, torch.as_tensor(indices), pattern, v.shape[1] // pattern.n * pattern.m)
+
+
+def compressed_matmul(
+    values: torch.Tensor,
+    indices: torch.Tensor,
+    b: torch.Tensor,
+    pattern: NMPattern | None,
+    config: SatArrayConfig,
+) -> torch.Tensor:
+    """``A x B`` with A given compressed (or dense when ``pattern`` is None), as the array does.
+
+    Parameters
+    ----------
+    values, indices : 2-D integer tensors
+        A as ``rows x T`` compressed entries (``indices`` is ignored when dense: T = K).
+    b : 2-D integer tensor
+        ``K x cols`` dense operand, K = T / N * M.
+    pattern : NMPattern or None
+    config : SatArrayConfig
+        Number format and accumulator width.
+
+    Returns
+    -------
+    torch.Tensor
+        ``rows x cols`` int64 exact result.
+    """
+    dtype = config.dtype
+    v = check_operands(values, dtype, "A")
+    bb = check_operands(b, dtype, "B")
+    a = v if pattern is None else decompress(v, torch.as_tensor(indices), pattern)
+    if a.shape[1] != bb.shape[0]:
+        raise ValueError(
+            f"A covers a reduction of {a.shape[1]} but B has {bb.shape[0]} rows"
+        )
+    return a @ bb
+
+
+def gemm_ff(
+    w: torch.Tensor, x: torch.Tensor, pattern: NMPattern | None, config: SatArrayConfig
+) -> torch.Tensor:
+    """FF: ``Y = (W o Mf) X`` with Mf grouped along the reduction (columns of W)."""
+    w = check_operands(w, config.dtype, "W")
+    if pattern is None:
+        return compressed_matmul(w, w, x, None, config)
+    values, indices = nm_generate(w, pattern)
+    return compressed_matmul(values, indices, x, pattern, config)
+
+
+def gemm_bp(
+    w: torch.Tensor, dy: torch.Tensor, pattern: NMPattern | None, config: SatArrayConfig
+) -> torch.Tensor:
+    """BP: ``dX = (W o Mb)^T dY`` with Mb grouped along the output channels (rows of W)."""
+    wt = check_operands(w, config.dtype, "W").T.contiguous()
+    return gemm_ff(wt, dy, pattern, config)
+
+
+def gemm_wu(dy: torch.Tensor, x: torch.Tensor, config: SatArrayConfig) -> torch.Tensor:
+    """WU: ``dW = dY X^T`` (dense)."""
+    xt = check_operands(x, config.dtype, "X").T.contiguous()
+    return compressed_matmul(dy, dy, xt, None, config)
+
+
+def sore_tile(
+    tile: torch.Tensor, n: int, direction: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One copy of a dense tile compressed to N:M, lane by lane, as the SORE produces it.
+
+    Parameters
+    ----------
+    tile : 2-D integer tensor
+        ``M x L`` dense weights (M output channels x L reduction positions), M one of
+        :data:`sparsa.config.sat.SUPPORTED_M` and L a multiple of M.
+    n : int
+        Survivors per group, 1 to M - 1.
+    direction : str
+        ``"FF"``: groups of M consecutive reduction positions; group g of row i is lane
+        i * (L / M) + g. ``"BP"``: groups along the output channels; column l is lane l.
+
+    Returns
+    -------
+    values, indices : torch.Tensor
+        int64 tensors of shape ``L x N``: per lane, the kept values and their in-group indices
+        (increasing), by :func:`nm_generate`.
+    """
+    t = torch.as_tensor(tile)
+    if t.dim() != 2:
+        raise ValueError(f"tile must be a matrix, got shape {tuple(t.shape)}")
+    m, lanes = t.shape
+    pattern = NMPattern(n, m)
+    if lanes % m:
+        raise ValueError(f"the tile's {lanes} columns are not a multiple of M = {m}")
+    if direction == "FF":
+        values, indices = nm_generate(t, pattern)
+    elif direction == "BP":
+        values, indices = nm_generate(t.T, pattern)
+    else:
+        raise ValueError(f"direction must be 'FF' or 'BP', not {direction!r}")
+    return values.reshape(lanes, n), indices.reshape(lanes, n)

@@ -1,0 +1,308 @@
+"""Cycle model of SAT's PE array (:class:`sparsa.hw.sat.sat_array.SatArray`), with and without interleave.
+
+With operands valid whenever the array wants them and the output always ready, the array
+advances every cycle. Cycles count rising clock edges; a tile's cycles run from the edge that
+transfers its command to the one that transfers its last output beat.
+
+A tile alone (:func:`tile_cycles`):
+
+* output-stationary: T + C + R' cycles, for T compressed entries per row (T = K for a dense
+  tile, K N / M for an N:M one) and R' rows emitted: the entries enter in T cycles, row r is
+  read from the shadows C + r cycles after the last one entered, and the last row is
+  transferred one cycle after it is registered;
+* weight-stationary: R' + B + R + C cycles, for R' weight rows loaded and B output columns: R'
+  load cycles, B activation beats, R + C - 1 cycles until the de-skewed sums of the last one
+  are registered, and their transfer;
+* a rejected command (unknown pattern, entries not whole groups of N, or an OS length above
+  ``max_reduction``): 2 cycles (the error beat is registered, then transferred).
+
+Tiles back to back (:class:`ArrayTimeline`, :func:`sequence_timeline`,
+:func:`sequence_cycles`): without interleave (``config.interleave`` False) each command is
+transferred one cycle after the previous answer's last beat. With interleave the array takes the
+next command as soon as its command stage is free, and the rules of :mod:`sparsa.hw.sat.sat_array` decide
+when each tile enters; :class:`ArrayTimeline` follows them tile by tile in O(1) per tile. Inside a
+run of tiles of one dataflow the distance between consecutive tiles depends on the two tiles only
+(:func:`increment`), which is what lets :mod:`sparsa.dataflow.sat_schedule` sum the tiles of a GEMM
+in closed form and :meth:`ArrayTimeline.issue_run` place a whole GEMM at once.
+"""
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sparsa.config.sat import SatArrayConfig
+from sparsa.hw.sat.sat_array import OS, WS, runtime_patterns
+
+__all__ = [
+    "REJECT_CYCLES",
+    "ArrayTimeline",
+    "TileTiming",
+    "increment",
+    "is_rejected",
+    "sequence_cycles",
+    "sequence_timeline",
+    "tile_cycles",
+]
+
+REJECT_CYCLES = 2
+_NEVER = -(1 << 62)  # a cycle before anything
+
+
+def is_rejected(
+    config: SatArrayConfig, *, dataflow: int, pattern: int, length: int, rows: int
+) -> bool:
+    """Whether the array rejects the command (and check that its fields fit the command beat).
+
+    Parameters
+    ----------
+    config : SatArrayConfig
+    dataflow : int
+        :data:`sparsa.hw.sat.sat_array.OS` or :data:`sparsa.hw.sat.sat_array.WS`.
+    pattern : int
+        Code of the command's pattern field (:func:`sparsa.hw.sat.sat_array.runtime_patterns` gives the
+        known ones; other codes are rejected).
+    length : int
+        OS: compressed entries per row (T); WS: output columns (B). At least 1.
+    rows : int
+        OS: accumulator rows emitted; WS: weight rows loaded. 1 to R.
+
+    Raises
+    ------
+    ValueError
+        If a field does not fit the command beat.
+    """
+    patterns = runtime_patterns(config)
+    if dataflow not in (OS, WS):
+        raise ValueError(f"dataflow must be OS ({OS}) or WS ({WS}), not {dataflow!r}")
+    if not 1 <= length <= 1 << config.max_reduction.bit_length():
+        raise ValueError(
+            f"length must be from 1 to {1 << config.max_reduction.bit_length()}, not {length!r}"
+        )
+    if not 1 <= rows <= config.rows:
+        raise ValueError(f"rows must be from 1 to {config.rows}, not {rows!r}")
+    if not 0 <= pattern < len(patterns):
+        return True  # an unknown pattern code
+    p = patterns[pattern]
+    n = 1 if p is None else p.n
+    if dataflow == OS and length > config.max_reduction:
+        return True  # more products than the accumulators hold
+    return (rows if dataflow == WS else length) % n != 0
+
+
+def tile_cycles(
+    config: SatArrayConfig, *, dataflow: int, pattern: int, length: int, rows: int
+) -> int:
+    """Cycles of one tile command on an idle array (see the module docstring); the arguments
+    are those of :func:`is_rejected`."""
+    if is_rejected(config, dataflow=dataflow, pattern=pattern, length=length, rows=rows):
+        return REJECT_CYCLES
+    R, C = config.rows, config.cols
+    if dataflow == OS:
+        return length + C + rows
+    return rows + length + R + C
+
+
+def increment(
+    config: SatArrayConfig, dataflow: int, prev_length: int, prev_rows: int, length: int, rows: int
+) -> int:
+    """Cycles between two consecutive accepted tiles of one dataflow in a sequence.
+
+    The distance is between the cycles in which their last entries (OS) or their first
+    activation beats (WS) enter the array; it depends on these two tiles only.
+
+    Parameters
+    ----------
+    config : SatArrayConfig
+    dataflow : int
+        :data:`sparsa.hw.sat.sat_array.OS` or :data:`sparsa.hw.sat.sat_array.WS`, of both tiles.
+    prev_length, prev_rows, length, rows : int
+        ``length`` and ``rows`` (as for :func:`tile_cycles`) of the previous tile and of this
+        one; the tiles are not checked (closed forms make them valid by construction).
+    """
+    R, C = config.rows, config.cols
+    if dataflow == OS:
+        if config.interleave:  # shadows and output rows of the previous tile
+            return max(length, C, prev_rows)
+        return C + prev_rows + 1 + length
+    if config.interleave:  # the previous tile's beats, or loading behind its swap wave
+        return max(prev_length, C + rows)
+    return prev_length + R + C + 1 + rows
+
+
+@dataclass(frozen=True)
+class TileTiming:
+    """Rising edges of one command's transfers, counted in its timeline (see
+    :class:`ArrayTimeline`): the command and the answer's last beat."""
+
+    cmd_edge: int
+    end_edge: int
+
+    @property
+    def cycles(self) -> int:
+        """Edges from the command to the answer's last beat."""
+        return self.end_edge - self.cmd_edge
+
+
+class ArrayTimeline:
+    """Commands issued to the array back to back, as the RTL takes them.
+
+    Edges count from edge 0, the first at which the first command may be transferred. Internally
+    cycle t is the one that ends with edge t + 1 (a transfer "in cycle t" happens at edge t + 1).
+
+    Parameters
+    ----------
+    config : SatArrayConfig
+        Its ``interleave`` decides whether tiles overlap.
+    """
+
+    def __init__(self, config: SatArrayConfig) -> None:
+        if not isinstance(config, SatArrayConfig):
+            raise TypeError(f"config must be a SatArrayConfig, not {type(config).__name__}")
+        self.config = config
+        self._started = False
+        self._acc = _NEVER  # cycle of the last command's transfer
+        self._stage_until = _NEVER  # last cycle the command stage is held (by the last command)
+        self._feed_end = _NEVER  # cycle of the last entry or beat of the last accepted tile
+        self._feed_os = False  # whether that tile is OS
+        self._out_end = _NEVER  # cycle in which the last answer's last beat is registered
+        self._os_bound = _NEVER  # earliest cycle for the next OS tile's last entry
+        self._ws_free = _NEVER  # earliest cycle the next WS tile may load its first weight row
+
+    def copy(self) -> "ArrayTimeline":
+        """An independent copy (to try a command without issuing it)."""
+        return copy.copy(self)
+
+    @property
+    def end_edge(self) -> int:
+        """Edge of the last answer's last beat (0 before any command)."""
+        return self._out_end + 2 if self._started else 0
+
+    def _accept(self, not_before: int | None) -> int:
+        if not self._started:
+            acc = -1
+        elif self.config.interleave:
+            acc = max(self._acc + 1, self._stage_until + 1)
+        else:
+            acc = max(self._acc + 1, self._out_end + 2)
+        if not_before is not None:
+            acc = max(acc, not_before - 1)
+        self._started = True
+        self._acc = acc
+        return acc
+
+    def issue(
+        self, *, dataflow: int, pattern: int, length: int, rows: int, not_before: int | None = None
+    ) -> TileTiming:
+        """Issue one command; return its timing.
+
+        Parameters
+        ----------
+        dataflow, pattern, length, rows : int
+            As for :func:`tile_cycles`.
+        not_before : int, optional
+            Earliest edge for the command's transfer (the command is not offered before it).
+        """
+        rejected = is_rejected(
+            self.config, dataflow=dataflow, pattern=pattern, length=length, rows=rows
+        )
+        acc = self._accept(not_before)
+        if rejected:  # it waits in the command stage until every earlier answer has left
+            emit = max(acc + 1, self._out_end + 1)
+            self._stage_until = self._out_end = emit
+            return TileTiming(acc + 1, emit + 2)
+        R, C = self.config.rows, self.config.cols
+        if dataflow == OS:
+            if self._feed_end <= acc:  # straight into the feed stage
+                moved, self._stage_until = acc, _NEVER
+            else:  # in the command stage until the feed stage is free
+                moved = self._stage_until = self._feed_end
+            end = max(moved + length, self._os_bound)  # its last entry
+            self._os_bound = max(self._os_bound, end + max(C, rows))
+            self._out_end = end + C + rows - 1
+            self._feed_os = True
+        else:
+            behind_os = self._feed_end + 1 if self._feed_os else _NEVER
+            load = max(acc + 1, self._ws_free, behind_os)  # first weight row
+            moved = self._stage_until = max(load + rows - 1, self._feed_end)
+            first = moved + 1  # its first activation beat
+            end = first + length - 1
+            self._ws_free = first + C
+            self._os_bound = max(self._os_bound, end + R)
+            self._out_end = end + R + C - 1
+            self._feed_os = False
+        self._feed_end = end
+        return TileTiming(acc + 1, self._out_end + 2)
+
+    def issue_run(
+        self,
+        first: Mapping[str, int],
+        last: Mapping[str, int],
+        *,
+        span: int,
+        tiles: int,
+        not_before: int | None = None,
+    ) -> int:
+        """Issue a run of ``tiles`` accepted tiles of one dataflow at once; return the edge of
+        its last answer's last beat.
+
+        Every answer that follows leaves exactly when it would after the run's tiles issued one
+        by one; only the transfer edge of the next command (:attr:`TileTiming.cmd_edge`) may be
+        later than it would be (the run does not track when its own commands are taken).
+
+        Parameters
+        ----------
+        first, last : mapping
+            The run's first and last tiles (keyword arguments of :func:`tile_cycles`).
+        span : int
+            Sum of :func:`increment` over the run's consecutive tiles.
+        tiles : int
+            How many tiles the run has.
+        not_before : int, optional
+            Earliest edge for the first command's transfer.
+        """
+        if tiles < 1:
+            raise ValueError(f"a run has at least one tile, not {tiles!r}")
+        if first["dataflow"] != last["dataflow"]:
+            raise ValueError(
+                f"a run holds tiles of one dataflow, not {dict(first)} and {dict(last)}"
+            )
+        if tiles == 1 and (dict(first) != dict(last) or span != 0):
+            raise ValueError("a run of one tile has the same first and last tile and span 0")
+        self.issue(**first, not_before=not_before)
+        if tiles == 1:
+            return self.end_edge
+        if is_rejected(self.config, **last):
+            raise ValueError(f"a run holds accepted tiles only, not {dict(last)}")
+        R, C = self.config.rows, self.config.cols
+        rows, length = last["rows"], last["length"]
+        if first["dataflow"] == OS:
+            end = self._feed_end + span
+            self._os_bound = max(self._os_bound, end + max(C, rows))
+            self._out_end = end + C + rows - 1
+            self._acc, self._stage_until = end - 1, _NEVER  # the next command: by then
+        else:
+            start = self._feed_end - first["length"] + 1 + span
+            end = start + length - 1
+            self._ws_free = start + C
+            self._os_bound = max(self._os_bound, end + R)
+            self._out_end = end + R + C - 1
+            self._acc, self._stage_until = start - 1, start - 1
+        self._feed_end = end
+        return self.end_edge
+
+
+def sequence_timeline(
+    config: SatArrayConfig, tiles: Sequence[Mapping[str, int]]
+) -> list[TileTiming]:
+    """The timing of every command of ``tiles`` (keyword arguments of :func:`tile_cycles`) run
+    back to back, the first command's transfer at edge 0."""
+    timeline = ArrayTimeline(config)
+    return [timeline.issue(**t) for t in tiles]
+
+
+def sequence_cycles(config: SatArrayConfig, tiles: Sequence[Mapping[str, int]]) -> int:
+    """Cycles of tile commands run back to back, from the edge that transfers the first command
+    to the one that transfers the last output beat (see :func:`sequence_timeline`)."""
+    if not tiles:
+        raise ValueError("a sequence needs at least one tile")
+    return sequence_timeline(config, tiles)[-1].end_edge

@@ -1,0 +1,455 @@
+"""Network-scale simulation of one SAT training iteration on a target.
+
+The iteration is the list of training GEMMs of :func:`sparsa.dataflow.sat_schedule.training_gemms`
+(FF forward, then BP and WU backward), each cut into the array's tiles and placed on the
+RTL-validated timeline of the array (:class:`sparsa.sim.blocks.sat_array.ArrayTimeline`, fed by the closed-form
+runs of :func:`sparsa.dataflow.sat_schedule.plan_gemm`), its operands moved by the DRAM model of the
+target, and the N:M weight copies of every sparse layer produced by the SORE
+(:func:`sparsa.sim.blocks.sore.stream_cycles`, RTL-validated).
+
+Composition rules (each one a modelling choice, stated here and in the report):
+
+* **Dependences.** The GEMMs run in list order on one array. A GEMM whose operand another GEMM
+  produces waits until that GEMM's answer has left the array: every FF waits for the previous
+  FF; every BP and WU waits for the latest BP before it (the one that produced its output
+  gradient; for the last layer, the last FF). This is conservative for branching networks (a
+  block's shortcut and main path are chained too). A WU and the BP around it are independent.
+* **Interleave mapping** (a technique that can be switched off): the array takes the next tile
+  while the previous one drains (:mod:`sparsa.hw.sat.sat_array`), so consecutive independent tiles, those
+  of one GEMM and those of a BP and a WU, overlap; a dependent GEMM still waits as above.
+  Switched off, the array answers each tile in full before it takes the next.
+* **Double buffering.** A GEMM's operand transfers overlap its compute tile by tile: with t the
+  transfer and c the compute cycles of one of its n equal tiles, it takes
+  t + (n - 1) max(c, t) + c cycles (the first load and the last compute are exposed); c sums to
+  the cycles the GEMM adds to the array's timeline; the excess is counted as DRAM stall.
+* **Offline scheduling** (a technique that can be switched off): before the run, each GEMM gets
+  a dataflow (OS or WS) and a loop order (A or B resident). The scheduler builds candidate
+  schedules (every GEMM output-stationary with the weights resident, and, for each of the four
+  cost models with and without pre-generation and interleave, the schedule that picks, GEMM
+  after GEMM, the choice that adds the fewest cycles to the timeline so far) and keeps the
+  fastest under the run's own model. Switched off, every GEMM runs output-stationary with the
+  weights resident. Because the candidates do not depend on the switches, switching any
+  technique off never makes a run faster.
+* **Pre-generation** (a technique that can be switched off): the SORE produces the FF- and
+  BP-grouped compressed copies of every sparse layer's weights right after the weight update,
+  beside the array; its cycles count only where they exceed the backward pass's array time, and
+  the copies are written to DRAM and read back by FF and BP. Switched off, the SORE runs on the
+  critical path before each sparse layer's FF, reading the dense weights, and again before its
+  BP, and its output goes straight to the array.
+* **Buffers.** The target's on-chip memory is split evenly between the A (weights), B
+  (activations or errors) and output buffers (an assumption); a whole operand that fits its
+  buffer is read from DRAM once.
+* Not modelled (no RTL yet): the weight-update vector engine (the AMP-style optimizer step) and
+  the requantization of outputs to the operand format, which the output buffer is assumed to do
+  on the fly.
+"""
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from math import ceil
+
+from sparsa.config.sat import IntFormat, NMPattern, SatArrayConfig, SoreConfig
+from sparsa.dataflow.sat_schedule import PHASES, GemmOp, GemmPlan, plan_gemm, training_gemms
+from sparsa.hw.export import config_json
+from sparsa.hw.sat.sat_array import OS, WS
+from sparsa.sim.blocks.sat_array import ArrayTimeline
+from sparsa.sim.blocks.sore import stream_cycles
+from sparsa.sim.network.dram import DramTraffic, transfer_cycles
+from sparsa.sim.network.energy import energy_breakdown
+from sparsa.sim.network.target import Target
+
+__all__ = [
+    "ALL_TECHNIQUES",
+    "DEFAULT_ARRAY",
+    "SORE_LANES",
+    "GemmResult",
+    "SatResult",
+    "Techniques",
+    "double_buffered_cycles",
+    "simulate_iteration",
+]
+
+# The array and SORE of the network simulations. SAT's own PE-array size is not public
+# (reference sat.md 3.3); 32 x 32 INT8 PEs (1,024 MACs, within the XCVU9P's 6,840 DSP48E2) and
+# SAT's reported 32 SORE lanes are this project's assumption.
+DEFAULT_ARRAY = SatArrayConfig(
+    rows=32,
+    cols=32,
+    patterns=tuple(NMPattern.parse(p) for p in ("2:4", "4:8", "1:4", "2:8", "1:8")),
+    dtype=IntFormat.INT8,
+    max_reduction=8192,
+)
+SORE_LANES = 32  # SAT's reported SORE lanes (sat.md 3.1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Techniques:
+    """Dataflow techniques switched on (all by default) for the ablation (see the module
+    docstring for what each one does)."""
+
+    interleave: bool = True
+    pregen: bool = True
+    offline_schedule: bool = True
+
+
+ALL_TECHNIQUES = Techniques()
+
+
+def double_buffered_cycles(compute: int, transfer: int, tiles: int) -> int:
+    """Cycles of ``tiles`` equal tiles whose transfers overlap the previous tile's compute."""
+    if tiles < 1:
+        raise ValueError(f"tiles must be at least 1, not {tiles!r}")
+    c, t = compute / tiles, transfer / tiles
+    return ceil(t + (tiles - 1) * max(c, t) + c)
+
+
+@dataclass(frozen=True)
+class GemmResult:
+    """One GEMM of the iteration as simulated."""
+
+    layer: str
+    phase: str
+    dataflow: str
+    a_resident: bool
+    tiles: int
+    compute_cycles: int  # cycles the GEMM adds to the array's timeline
+    cycles: int  # with the exposed DRAM transfers
+    macs: int
+    issued_macs: int
+    dram_bytes: int
+    sram_read_bits: int
+
+    @property
+    def stall_cycles(self) -> int:
+        return self.cycles - self.compute_cycles
+
+
+@dataclass
+class SatResult:
+    """A simulated training iteration.
+
+    Attributes
+    ----------
+    model, pattern, target : str
+    batch : int
+    clock_hz : float
+    gemms : list of GemmResult
+    sore_cycles : int
+        SORE cycles of the iteration.
+    sore_exposed_cycles : int
+        The part of them on the critical path.
+    traffic : DramTraffic
+    energy_j : dict
+        Joules per action, static and total.
+    array : SatArrayConfig
+    techniques : Techniques
+    """
+
+    model: str
+    pattern: str
+    target: str
+    batch: int
+    clock_hz: float
+    gemms: list[GemmResult]
+    sore_cycles: int
+    sore_exposed_cycles: int
+    traffic: DramTraffic
+    energy_j: dict[str, float]
+    array: SatArrayConfig
+    techniques: Techniques
+    phase_cycles: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cycles(self) -> int:
+        return sum(g.cycles for g in self.gemms) + self.sore_exposed_cycles
+
+    @property
+    def seconds(self) -> float:
+        return self.cycles / self.clock_hz
+
+    @property
+    def macs(self) -> int:
+        return sum(g.macs for g in self.gemms)
+
+    @property
+    def stall_cycles(self) -> dict[str, int]:
+        """Cycles beyond the array's compute, by cause."""
+        return {"dram": sum(g.stall_cycles for g in self.gemms), "sore": self.sore_exposed_cycles}
+
+    @property
+    def utilisation(self) -> float:
+        """Dense-equivalent MACs over the array's MAC slots in the iteration's cycles."""
+        return self.macs / (self.cycles * self.array.rows * self.array.cols)
+
+    def to_dict(self) -> dict[str, object]:
+        """Everything, JSON-ready."""
+        return {
+            "model": self.model,
+            "pattern": self.pattern,
+            "target": self.target,
+            "batch": self.batch,
+            "clock_hz": self.clock_hz,
+            "cycles": self.cycles,
+            "seconds": self.seconds,
+            "macs": self.macs,
+            "utilisation": self.utilisation,
+            "stall_cycles": self.stall_cycles,
+            "sore_cycles": self.sore_cycles,
+            "phase_cycles": self.phase_cycles,
+            "energy_j": self.energy_j,
+            "dram": self.traffic.to_dict(),
+            "array": config_json(self.array),
+            "techniques": asdict(self.techniques),
+            "gemms": [asdict(g) for g in self.gemms],
+        }
+
+
+_BASELINE = (OS, True)  # output-stationary, weights resident: the unscheduled choice
+
+
+def _producers(ops: list[GemmOp]) -> list[int | None]:
+    """For each GEMM, the index of the GEMM whose answer it waits for (module docstring)."""
+    last_ff = last_bp = None
+    producers: list[int | None] = []
+    for i, op in enumerate(ops):
+        if op.phase == "FF":
+            producers.append(last_ff)
+            last_ff = i
+        else:
+            producers.append(last_bp if last_bp is not None else last_ff)
+            if op.phase == "BP":
+                last_bp = i
+    return producers
+
+
+class _Plans:
+    """Every plan the scheduler may try, made once: per GEMM, option (dataflow, A resident),
+    whether A is read dense from DRAM, and whether the array interleaves."""
+
+    def __init__(
+        self, ops: list[GemmOp], array: SatArrayConfig, target: Target, buffers: tuple[int, int]
+    ) -> None:
+        self.ops, self.array, self.target, self.buffers = ops, array, target, buffers
+        self.arrays = {flag: array.replace(interleave=flag) for flag in (False, True)}
+        self._cache: dict[tuple[int, tuple[int, bool], bool, bool], tuple[GemmPlan, int]] = {}
+        self._moved: dict[int, int] = {}  # DRAM cycles by bytes moved
+
+    def options(self, i: int) -> list[tuple[int, bool]]:
+        pattern = self.ops[i].pattern
+        ws = pattern is None or self.array.rows >= pattern.n
+        return [(d, r) for d in ((OS, WS) if ws else (OS,)) for r in (True, False)]
+
+    def get(
+        self, i: int, option: tuple[int, bool], pregen: bool, interleave: bool
+    ) -> tuple[GemmPlan, int]:
+        """The plan and its DRAM transfer cycles."""
+        op = self.ops[i]
+        dense_a = op.phase in ("FF", "BP") and op.pattern is not None and not pregen
+        key = (i, option, dense_a, interleave)
+        if key not in self._cache:
+            plan = plan_gemm(
+                op,
+                self.arrays[interleave],
+                dataflow=option[0],
+                a_resident=option[1],
+                a_buffer_bytes=self.buffers[0],
+                b_buffer_bytes=self.buffers[1],
+                a_dense_in_dram=dense_a,
+            )
+            if plan.bytes not in self._moved:
+                self._moved[plan.bytes] = transfer_cycles(
+                    self.target.dram, plan.bytes, self.target.clock_hz
+                )
+            self._cache[key] = (plan, self._moved[plan.bytes])
+        return self._cache[key]
+
+
+def _place(
+    timeline: ArrayTimeline, ends: list[int], producer: int | None, plan: GemmPlan, moved: int
+) -> tuple[int, int, int]:
+    """Issue a GEMM's tiles on ``timeline`` after its producer's answer (``ends`` holds the end
+    edge of every GEMM placed before); return its end edge, its compute cycles (what it adds to
+    the timeline) and its double-buffered cycles."""
+    before = timeline.end_edge
+    not_before = None if producer is None else ends[producer] + 1
+    end = timeline.issue_run(
+        plan.first, plan.last, span=plan.span, tiles=plan.tiles, not_before=not_before
+    )
+    return end, end - before, double_buffered_cycles(end - before, moved, plan.tiles)
+
+
+def _greedy(
+    plans: _Plans, producers: list[int | None], pregen: bool, interleave: bool
+) -> list[tuple[int, bool]]:
+    """GEMM after GEMM, the option that adds the fewest cycles to the timeline so far."""
+    timeline, ends, choice = ArrayTimeline(plans.arrays[interleave]), [], []
+    for i, producer in enumerate(producers):
+        best = None
+        for option in plans.options(i):
+            trial = timeline.copy()
+            end, _, cycles = _place(
+                trial, ends, producer, *plans.get(i, option, pregen, interleave)
+            )
+            if best is None or cycles < best[0]:
+                best = (cycles, option, trial, end)
+        _, option, timeline, end = best
+        choice.append(option)
+        ends.append(end)
+    return choice
+
+
+def _evaluate(
+    plans: _Plans,
+    producers: list[int | None],
+    choice: list[tuple[int, bool]],
+    techniques: Techniques,
+) -> list[tuple[GemmPlan, int, int]]:
+    """Each GEMM's plan, compute cycles and double-buffered cycles under ``techniques``."""
+    timeline, ends, placed = ArrayTimeline(plans.arrays[techniques.interleave]), [], []
+    for i, (producer, option) in enumerate(zip(producers, choice, strict=True)):
+        plan, moved = plans.get(i, option, techniques.pregen, techniques.interleave)
+        end, compute, cycles = _place(timeline, ends, producer, plan, moved)
+        ends.append(end)
+        placed.append((plan, compute, cycles))
+    return placed
+
+
+def simulate_iteration(
+    layers: list,
+    *,
+    model: str,
+    pattern: NMPattern | None,
+    target: Target,
+    batch: int,
+    techniques: Techniques = ALL_TECHNIQUES,
+    array: SatArrayConfig = DEFAULT_ARRAY,
+    progress: Callable[[str], None] | None = None,
+) -> SatResult:
+    """Simulate one training iteration.
+
+    Parameters
+    ----------
+    layers : list of sparsa.models.zoo.cnn.LayerGemm
+        The network's layers at this batch, in forward order; layers with a ``pattern`` are the
+        BDWP (N:M) ones.
+    model, pattern : str, NMPattern or None
+        Names for the result.
+    target : sparsa.sim.network.target.Target
+    batch : int
+    techniques : Techniques
+    array : SatArrayConfig
+        The SORE has ``SORE_LANES`` lanes and is built for the pattern's group size M; the
+        array's own ``interleave`` is replaced by ``techniques.interleave``.
+    progress : callable, optional
+    """
+    w_bytes = array.dtype.width // 8
+    # Assumption: the on-chip memory is split evenly between the A, B and output buffers.
+    third = sum(target.sram_bytes.values()) // 3
+    ops = training_gemms(layers)
+    plans = _Plans(ops, array, target, (third, third))
+    producers = _producers(ops)
+    sore_cycles = 0
+    for layer in layers:
+        if layer.pattern is None:
+            continue
+        sore = SoreConfig(lanes=SORE_LANES, m=layer.pattern.m, dtype=array.dtype)
+        tiles = layer.groups * ceil(layer.cout / sore.m) * ceil(layer.ff.k / sore.lanes)
+        sore_cycles += stream_cycles(sore, n=layer.pattern.n, copies=3, count=tiles)
+
+    def total(placed: list[tuple[GemmPlan, int, int]]) -> int:
+        backward = sum(c for (p, _, c) in placed if p.op.phase != "FF")
+        exposed = max(0, sore_cycles - backward) if techniques.pregen else sore_cycles
+        return sum(c for (_, _, c) in placed) + exposed
+
+    candidates = [[_BASELINE] * len(ops)]
+    if techniques.offline_schedule:
+        for pregen in (True, False):
+            for interleave in (True, False):
+                schedule = _greedy(plans, producers, pregen, interleave)
+                if schedule not in candidates:
+                    candidates.append(schedule)
+    placed = min((_evaluate(plans, producers, c, techniques) for c in candidates), key=total)
+
+    traffic = DramTraffic(target.dram)
+    gemms, phase_cycles = [], dict.fromkeys(PHASES, 0)
+    for op, (plan, compute, cycles) in zip(ops, placed, strict=True):
+        sparse_weights = op.phase in ("FF", "BP") and op.pattern is not None
+        a_class = "compressed_weights" if sparse_weights else "weights"
+        if op.phase == "WU":
+            a_class = "gradients"
+        b_class = "activations" if op.phase in ("FF", "WU") else "gradients"
+        out_class = "activations" if op.phase == "FF" else "gradients"
+        if sparse_weights and not techniques.pregen:
+            # The SORE compresses on the way in: the array's A traffic is the dense weights.
+            traffic.add("weights", "read", plan.a_bytes)
+        elif sparse_weights:
+            reads = plan.a_reads * op.count
+            traffic.add("compressed_weights", "read", reads * op.rows * op.entries * w_bytes)
+            traffic.add(
+                "indices", "read", reads * ceil(op.rows * op.entries * op.pattern.index_width / 8)
+            )
+        else:
+            traffic.add(a_class, "read", plan.a_bytes)
+        traffic.add(b_class, "read", plan.b_bytes)
+        traffic.add(out_class, "write", plan.out_bytes)
+        gemms.append(
+            GemmResult(
+                op.layer,
+                op.phase,
+                "OS" if plan.dataflow == OS else "WS",
+                plan.a_resident,
+                plan.tiles,
+                compute,
+                cycles,
+                op.macs,
+                op.count * op.rows * op.entries * op.cols,
+                plan.bytes,
+                plan.a_fed_bits + plan.b_fed_bits,
+            )
+        )
+        phase_cycles[op.phase] += cycles
+    for layer in layers:
+        if layer.pattern is not None and techniques.pregen:
+            dense = layer.groups * layer.cout * layer.ff.k * w_bytes
+            copy = layer.groups * layer.cout * layer.ff.k // layer.pattern.m * layer.pattern.n
+            traffic.add("weights", "read", dense)
+            traffic.add("compressed_weights", "write", 2 * copy * w_bytes)
+            traffic.add("indices", "write", 2 * ceil(copy * layer.pattern.index_width / 8))
+    backward = phase_cycles["BP"] + phase_cycles["WU"]
+    exposed = max(0, sore_cycles - backward) if techniques.pregen else sore_cycles
+    result = SatResult(
+        model,
+        "dense" if pattern is None else str(pattern),
+        target.name,
+        batch,
+        target.clock_hz,
+        gemms,
+        sore_cycles,
+        exposed,
+        traffic,
+        {},
+        array.replace(interleave=techniques.interleave),
+        techniques,
+        phase_cycles,
+    )
+    # Energy counts: MACs the array issues (compressed entries), DRAM bits both ways, on-chip
+    # buffer writes of everything loaded from DRAM, buffer reads of every operand fed to the
+    # array, and SORE groups (FF and BP copies).
+    counts = {
+        f"mac_{array.dtype.value}": sum(g.issued_macs for g in gemms),
+        "dram_read_bit": 8 * traffic.bytes(direction="read"),
+        "dram_write_bit": 8 * traffic.bytes(direction="write"),
+        "sram_write_bit": 8 * traffic.bytes(direction="read"),
+        "sram_read_bit": sum(g.sram_read_bits for g in gemms),
+        "sore_group": sum(
+            layer.groups * layer.cout * layer.ff.k // layer.pattern.m * 2
+            for layer in layers
+            if layer.pattern is not None
+        ),
+    }
+    result.energy_j = energy_breakdown(
+        target.energy, counts, seconds=result.seconds, static_w=target.static_w
+    )
+    if progress:
+        progress(f"{model} {result.pattern}: {result.cycles} cycles")
+    return result

@@ -1,0 +1,190 @@
+"""Configurations of SAT's blocks: N:M patterns, number formats, the PE array and the SORE.
+
+One frozen object per block elaborates its RTL, parameterises its golden functions and sizes its
+cycle model, as :class:`sparsa.config.topk.TopKConfig` does for the top-k engine.
+"""
+
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from sparsa.config.checks import is_int
+
+__all__ = ["SUPPORTED_M", "IntFormat", "NMPattern", "SatArrayConfig", "SoreConfig"]
+
+SUPPORTED_M = (2, 4, 8, 16)
+
+
+class IntFormat(Enum):
+    """Operand number format of the SAT datapath: two's-complement signed integers."""
+
+    INT8 = "int8"
+    INT16 = "int16"
+
+    @property
+    def width(self) -> int:
+        """Bits per operand."""
+        return 8 if self is IntFormat.INT8 else 16
+
+    @property
+    def range(self) -> tuple[int, int]:
+        """Smallest and largest operand (inclusive)."""
+        return -(1 << (self.width - 1)), (1 << (self.width - 1)) - 1
+
+
+@dataclass(frozen=True, order=True)
+class NMPattern:
+    """An N:M sparsity pattern: at most N non-zeros in every group of M consecutive weights.
+
+    Parameters
+    ----------
+    n : int
+        Survivors per group, 1 <= n < m.
+    m : int
+        Group size, one of :data:`SUPPORTED_M`.
+    """
+
+    n: int
+    m: int
+
+    def __post_init__(self) -> None:
+        if not is_int(self.m) or self.m not in SUPPORTED_M:
+            raise ValueError(f"M must be one of {SUPPORTED_M}, not {self.m!r}")
+        if not is_int(self.n) or not 1 <= self.n < self.m:
+            raise ValueError(
+                f"N of an N:{self.m} pattern must be from 1 to {self.m - 1}, not {self.n!r}"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> "NMPattern":
+        """Parse ``"N:M"`` (for example ``"2:8"``)."""
+        parts = text.strip().split(":")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"an N:M pattern looks like '2:8', not {text!r}")
+        return cls(int(parts[0]), int(parts[1]))
+
+    @property
+    def index_width(self) -> int:
+        """Bits of the in-group index of a compressed weight: log2(M)."""
+        return self.m.bit_length() - 1
+
+    @property
+    def density(self) -> float:
+        """N / M."""
+        return self.n / self.m
+
+    def __str__(self) -> str:
+        return f"{self.n}:{self.m}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SatArrayConfig:
+    """Parameters of the SAT PE array (dense and N:M sparse GEMMs, OS and WS dataflows).
+
+    Parameters
+    ----------
+    rows, cols : int
+        R x C processing elements (1 to 64 each).
+    patterns : tuple of NMPattern
+        The N:M patterns the array supports besides dense (at least one, no duplicates).
+    dtype : IntFormat
+        Operand format of weights, activations and errors.
+    max_reduction : int
+        Most products one accumulator sums in a tile (the entries per row of an output-
+        stationary tile; at least ``rows``, the chain length of a weight-stationary tile). It
+        sizes the accumulators so they never overflow; longer reductions are split into tiles
+        whose partial sums the output buffer adds.
+    interleave : bool
+        Interleave mapping: the array takes the next tile's command and operands while the
+        current tile's wavefront drains and its results leave, so that back-to-back independent
+        tiles fill the fill and drain bubbles (:mod:`sparsa.hw.sat.sat_array` says which transitions
+        overlap). False elaborates the same datapath with the command accepted only once the
+        array has answered the previous one in full (the non-overlapped array, for the
+        ablation).
+    """
+
+    rows: int = 8
+    cols: int = 8
+    patterns: tuple[NMPattern, ...] = (NMPattern(2, 4), NMPattern(2, 8))
+    dtype: IntFormat = IntFormat.INT8
+    max_reduction: int = 4096
+    interleave: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if not is_int(value) or not 1 <= value <= 64:
+                raise ValueError(f"{name} must be an integer from 1 to 64, not {value!r}")
+        if (
+            not isinstance(self.patterns, tuple)
+            or not self.patterns
+            or not all(isinstance(p, NMPattern) for p in self.patterns)
+        ):
+            raise ValueError(
+                f"patterns must be a non-empty tuple of NMPattern, not {self.patterns!r}"
+            )
+        if len(set(self.patterns)) != len(self.patterns):
+            raise ValueError(f"patterns must not repeat: {[str(p) for p in self.patterns]}")
+        if not isinstance(self.dtype, IntFormat):
+            raise ValueError(
+                f"dtype must be one of {[f.value for f in IntFormat]}, not {self.dtype!r}"
+            )
+        if not is_int(self.max_reduction) or not self.rows <= self.max_reduction <= 1 << 20:
+            raise ValueError(
+                f"max_reduction must be an integer from rows = {self.rows} to "
+                f"{1 << 20}, not {self.max_reduction!r}"
+            )
+        if not isinstance(self.interleave, bool):
+            raise ValueError(f"interleave must be True or False, not {self.interleave!r}")
+
+    def replace(self, **changes: object) -> "SatArrayConfig":
+        """Return a copy with ``changes`` applied (validated like the constructor)."""
+        return replace(self, **changes)
+
+    @property
+    def max_m(self) -> int:
+        """Largest group size among the patterns (width of the activation-select mux)."""
+        return max(p.m for p in self.patterns)
+
+    @property
+    def acc_width(self) -> int:
+        """Accumulator bits: a product needs 2W bits, a sum of max_reduction of them
+        ceil(log2(max_reduction)) more, so no tile can overflow (no saturation)."""
+        return 2 * self.dtype.width + (self.max_reduction - 1).bit_length()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SoreConfig:
+    """Parameters of the sparse online reduction engine (SAT's hardware N:M weight generator).
+
+    Parameters
+    ----------
+    lanes : int
+        L, groups reduced in parallel (1 to 64, a multiple of ``m``; SAT uses 32).
+    m : int
+        Group size M, one of :data:`SUPPORTED_M`; N (1 to M - 1) is chosen per request.
+    dtype : IntFormat
+        Format of the dense weights.
+    """
+
+    lanes: int = 32
+    m: int = 8
+    dtype: IntFormat = IntFormat.INT8
+
+    def __post_init__(self) -> None:
+        if not is_int(self.lanes) or not 1 <= self.lanes <= 64:
+            raise ValueError(f"lanes must be an integer from 1 to 64, not {self.lanes!r}")
+        if not is_int(self.m) or self.m not in SUPPORTED_M:
+            raise ValueError(f"m must be one of {SUPPORTED_M}, not {self.m!r}")
+        if self.lanes % self.m:
+            raise ValueError(
+                f"lanes must be a multiple of m (a tile row holds whole FF groups), "
+                f"not lanes={self.lanes} with m={self.m}"
+            )
+        if not isinstance(self.dtype, IntFormat):
+            raise ValueError(
+                f"dtype must be one of {[f.value for f in IntFormat]}, not {self.dtype!r}"
+            )
+
+    def replace(self, **changes: object) -> "SoreConfig":
+        """Return a copy with ``changes`` applied (validated like the constructor)."""
+        return replace(self, **changes)

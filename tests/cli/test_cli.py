@@ -1,0 +1,376 @@
+"""Tests of the ``sparsa`` command line (:mod:`sparsa.cli.main`)."""
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from sparsa.cli.main import main
+from sparsa.models.algorithms.spatten_trace import read_trace
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--lanes", "2", "--comparators", "2", "--capacity", "4", "--width", "3"]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of ``sparsa *argv`` run in this process."""
+    try:
+        status = main(argv)
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else 1
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--lanes", "3", "lanes must be a power of two from 1 to 64, not 3"),
+        ("--lanes", "x", "argument --lanes: invalid integer value: 'x'"),
+        ("--comparators", "128", "comparators must be a power of two from 1 to 64, not 128"),
+        ("--capacity", "0", "capacity must be an integer from 1 to 65535, not 0"),
+        ("--capacity", "65536", "capacity must be an integer from 1 to 65535, not 65536"),
+        ("--width", "33", "width of signed values must be from 2 to 32 bits, not 33"),
+        ("--width", "1", "width of signed values must be from 2 to 32 bits, not 1"),
+        ("--pivot", "random", "argument --pivot: invalid choice: 'random'"),
+        ("--seed", "0", "seed must be an integer from 1 to 65535, not 0"),
+        ("--seed", "0x10000", "seed must be an integer from 1 to 65535, not 65536"),
+    ],
+)
+def test_bad_parameter_exits_2_with_one_line(
+    option: str, value: str, named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(["verilog", "topk", option, value, "--out", str(tmp_path)], capsys)
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("sparsa: error: "), err
+    assert named in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unsigned_width_zero_is_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["verilog", "topk", "--width", "0", "--no-signed", "--out", str(tmp_path)]
+    status, _, err = run(argv, capsys)
+    assert status == 2
+    assert err == "sparsa: error: width of unsigned values must be from 1 to 32 bits, not 0\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["bogus"],
+        ["verilog"],
+        ["verilog", "topk"],
+        ["bench"],
+        ["bench", "topk", "--trials", "many"],
+        ["report", "--quick", "yes"],
+    ],
+)
+def test_bad_command_line_exits_2_with_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(argv, capsys)
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("sparsa: error: "), err
+
+
+def test_verilog_topk_help(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["verilog", "topk", "--help"], capsys)
+    assert status == 0
+    for option in ("--lanes", "--comparators", "--capacity", "--width", "--signed", "--pivot",
+                   "--seed", "--out"):
+        assert option in out
+
+
+def test_python_dash_m_sparsa_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sparsa", "verilog", "topk", "--help"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: sparsa verilog topk" in result.stdout
+
+
+def test_verilog_topk_writes_verilog_and_sidecar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "verilog"
+    status, out, err = run(["verilog", "topk", *TINY, "--no-signed", "--pivot", "middle",
+                            "--seed", "0x1234", "--out", str(out_dir)], capsys)
+    verilog_path, json_path = out_dir / "topk.v", out_dir / "topk.json"
+    assert out.splitlines() == [str(verilog_path), str(json_path)]
+    assert verilog_path.read_text().count("module topk(") == 1
+    assert json.loads(json_path.read_text())["config"] == {
+        "lanes": 2, "comparators": 2, "capacity": 4, "width": 3, "signed": False,
+        "pivot": "middle", "seed": 0x1234,
+    }
+    assert (out_dir / "topk.vlt").exists()
+    # Progress goes to stderr; the design lints clean, so the exit status is 0.
+    assert "sparsa: generating Verilog" in err
+    assert "%Warning" not in err
+    assert status == 0, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--patterns", "2:4,8:8"], "N of an N:8 pattern must be from 1 to 7, not 8"),
+        (["--patterns", "2:3"], "M must be one of (2, 4, 8, 16), not 3"),
+        (["--patterns", "0:4"], "N of an N:4 pattern must be from 1 to 3, not 0"),
+        (["--patterns", "2-4"], "an N:M pattern looks like '2:8', not '2-4'"),
+        (["--patterns", "2:4,2:4"], "patterns must not repeat: ['2:4', '2:4']"),
+        (["--rows", "65"], "rows must be an integer from 1 to 64, not 65"),
+        (["--dtype", "fp16"], "argument --dtype: invalid choice: 'fp16'"),
+    ],
+)
+def test_sat_array_bad_parameter_exits_2(
+    argv: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(["verilog", "sat-array", *argv, "--out", str(tmp_path)], capsys)
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1 and named in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verilog_sat_array_writes_lint_clean_verilog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for interleave in (True, False):
+        argv = ["verilog", "sat-array", "--rows", "2", "--cols", "3", "--patterns", "1:4,3:8",
+                "--dtype", "int16", "--max-reduction", "64",
+                *([] if interleave else ["--no-interleave"]), "--out", str(tmp_path)]
+        status, out, err = run(argv, capsys)
+        assert status == 0, err
+        assert out.splitlines() == [str(tmp_path / "sat_array.v"),
+                                    str(tmp_path / "sat_array.json")]
+        config = json.loads((tmp_path / "sat_array.json").read_text())["config"]
+        assert config == {"rows": 2, "cols": 3, "patterns": [{"n": 1, "m": 4}, {"n": 3, "m": 8}],
+                          "dtype": "int16", "max_reduction": 64, "interleave": interleave}
+
+
+def test_verilog_spatten_core_writes_lint_clean_verilog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["verilog", "spatten-core", "--dim", "32", "--multipliers", "64", "--msb-bits", "6",
+            "--max-tokens", "64", "--heads", "2", "--out", str(tmp_path)]
+    status, out, err = run(argv, capsys)
+    assert status == 0, err
+    assert out.splitlines() == [str(tmp_path / "spatten_core.v"),
+                                str(tmp_path / "spatten_core.json")]
+    config = json.loads((tmp_path / "spatten_core.json").read_text())["config"]
+    assert config["multipliers"] == 64 and config["heads"] == 2
+    assert config["attention"]["dim"] == 32 and config["attention"]["msb_bits"] == 6
+    status, _, err = run([*argv[:5], "100", *argv[6:]], capsys)
+    assert status == 2 and "multipliers must be D = 32 times a power of two" in err
+
+
+def test_bench_topk_prints_the_sweep(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = []
+
+    def sweep(**kwargs: object) -> list[types.SimpleNamespace]:
+        calls.append(kwargs)
+        return []
+
+    fake = types.SimpleNamespace(sweep=sweep, format_table=lambda points: "TABLE")
+    monkeypatch.setitem(sys.modules, "sparsa.sim.studies.topk_bench", fake)
+    status, out, _ = run(["bench", "topk"], capsys)
+    assert (status, out) == (0, "TABLE\n")
+    assert calls[0]["trials"] == 100 and calls[0]["seed"] == 1
+    status, out, _ = run(["bench", "topk", "--json", "--trials", "7", "--seed", "3"], capsys)
+    assert (status, json.loads(out)) == (0, [])
+    assert calls[1]["trials"] == 7 and calls[1]["seed"] == 3
+
+
+def test_bench_topk_reports_a_rejected_trial_count(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def sweep(**kwargs: object) -> list:
+        raise ValueError(f"trials must be an integer >= 2, not {kwargs['trials']!r}")
+
+    fake = types.SimpleNamespace(sweep=sweep, format_table=lambda points: "")
+    monkeypatch.setitem(sys.modules, "sparsa.sim.studies.topk_bench", fake)
+    status, _, err = run(["bench", "topk", "--trials", "1"], capsys)
+    assert status == 2
+    assert err == "sparsa: error: trials must be an integer >= 2, not 1\n"
+
+
+def test_report_passes_its_options(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = []
+
+    def build_report(out_dir: Path, *, quick: bool, progress: object) -> Path:
+        calls.append((out_dir, quick))
+        return out_dir / "report.md"
+
+    fake = types.SimpleNamespace(build_report=build_report)
+    monkeypatch.setitem(sys.modules, "sparsa.reports.main_report", fake)
+    assert run(["report"], capsys)[:2] == (0, f"{Path('build/report/report.md')}\n")
+    assert run(["report", "--out", str(tmp_path), "--quick"], capsys)[0] == 0
+    assert calls == [(Path("build/report"), False), (tmp_path, True)]
+
+
+def test_verilog_sore_writes_lint_clean_verilog_and_rejects_bad_lanes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(["verilog", "sore", "--lanes", "6", "--m", "4", "--out",
+                          str(tmp_path)], capsys)
+    assert status == 2 and err.count("\n") == 1 and "lanes must be a multiple of m" in err, err
+    status, _, err = run(["verilog", "sore", "--m", "3", "--out", str(tmp_path)], capsys)
+    assert status == 2 and "m must be one of (2, 4, 8, 16), not 3" in err, err
+    assert list(tmp_path.iterdir()) == []
+    status, out, err = run(["verilog", "sore", "--lanes", "4", "--m", "2", "--out",
+                            str(tmp_path)], capsys)
+    assert status == 0, err
+    assert out.splitlines() == [str(tmp_path / "sore.v"), str(tmp_path / "sore.json")]
+
+
+def test_targets_lists_the_built_in_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["targets"], capsys)
+    assert status == 0
+    assert [line.split()[0] for line in out.splitlines()] == ["spatten-asic", "u280", "vcu1525"]
+    assert "76.8 GB/s" in out and "512 GB/s" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--model", "alexnet"], "argument --model: invalid choice: 'alexnet'"),
+        (["--model", "small-cnn", "--pattern", "8:4"], "N of an N:4 pattern must be from 1 to 3"),
+        (["--model", "small-cnn", "--target", "nope"], "unknown target 'nope'"),
+        (["--model", "small-cnn", "--batch", "0"], "batch must be a positive integer, not 0"),
+    ],
+)
+def test_simulate_sat_bad_input_exits_2(
+    argv: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "r.json"
+    status, _, err = run(["simulate", "sat", *argv, "--json", str(out_file)], capsys)
+    assert status == 2 and named in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_simulate_sat_prints_and_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "r.json"
+    status, out, err = run(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:4",
+                            "--batch", "4", "--json", str(out_file)], capsys)
+    assert status == 0, err
+    assert "small-cnn batch 4, 2:4, on vcu1525" in out
+    data = json.loads(out_file.read_text())
+    assert data["pattern"] == "2:4" and data["cycles"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_simulate_sat_technique_switches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cycles = {}
+    for flag in ("", "--no-interleave", "--no-pregen", "--no-offline-schedule"):
+        out_file = tmp_path / f"r{flag}.json"
+        status, _, err = run(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:4",
+                              "--batch", "4", *([flag] if flag else []), "--json",
+                              str(out_file)], capsys)
+        assert status == 0, err
+        data = json.loads(out_file.read_text())
+        cycles[flag] = data["cycles"]
+        name = flag[5:].replace("-", "_") if flag else None
+        assert all(on == (key != name) for key, on in data["techniques"].items()), flag
+    assert all(cycles[flag] >= cycles[""] for flag in cycles)
+
+
+def test_simulate_spatten_on_the_public_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "s.json"
+    status, out, err = run(["simulate", "spatten", "--model", "gpt2-small", "--json",
+                            str(out_file)], capsys)
+    assert status == 0, err
+    assert "| DRAM reduction vs dense FP32 |" in out
+    assert json.loads(out_file.read_text())["shape"]["rows"] == 4608
+    assert json.loads(out_file.read_text())["time"]["core_model"] == "rtl_core_cycles"
+    status, out, err = run(["simulate", "spatten", "--model", "gpt2-small", "--core", "paper"],
+                           capsys)
+    assert status == 0 and "paper datapath bound, not RTL-validated" in out
+
+
+def test_simulate_spatten_malformed_trace_names_file_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    status, _, err = run(["simulate", "spatten", "--model", "gpt2-small", "--trace", str(bad)],
+                         capsys)
+    assert status == 2
+    assert f"{bad}, line 1, column 'a'" in err
+
+
+def test_trace_spatten_writes_a_trace_the_reader_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "t.csv"
+    args = ["trace", "spatten", "--model", "gpt2-small", "--prompt-len", "24", "--steps", "3",
+            "--token-keep", "0.5,0.25", "--v-keep", "0.5", "--msb-bits", "6", "--threshold",
+            "0.1", "--out", str(out_file)]
+    status, out, err = run(args, capsys)
+    assert status == 0, err
+    trace = read_trace(out_file)
+    assert len(trace) == 3 * 12 * 12 and trace.head_dim == 64
+    assert f"{out_file}: 432 rows (3 iterations, 12 layers x 12 heads)" in out
+    assert "LSB refetch" in out and "model run" in err
+    # the same run, simulated directly
+    status, out, err = run(["simulate", "spatten", "--model", "gpt2-small", "--run",
+                            *args[4:-2]], capsys)
+    assert status == 0, err
+    assert "gpt2-small on spatten-asic: 432 rows" in out
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--v-keep", "1.5"], "v_keep = 1.5 is not allowed"),
+    (["--msb-bits", "5"], "msb_bits = 5 is not supported"),
+    (["--msb-bits", "6", "--threshold", "1.2"], "threshold = 1.2 is not allowed"),
+    (["--token-keep", "x"], "invalid keep_ratio value: 'x'"),
+    (["--steps", "2000"], "positions"),
+])
+def test_trace_spatten_bad_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    out_file = tmp_path / "t.csv"
+    status, _, err = run(["trace", "spatten", "--model", "gpt2-small", "--prompt-len", "8",
+                          *extra, "--out", str(out_file)], capsys)
+    assert status == 2 and message in err
+    assert not out_file.exists()
+
+
+def test_simulate_spatten_rejects_policy_options_without_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, _, err = run(["simulate", "spatten", "--model", "gpt2-small", "--v-keep", "0.5"],
+                         capsys)
+    assert status == 2 and "--v-keep: model-run options" in err
+
+
+def test_baseline_times_a_small_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(["baseline", "--workload", "small-cnn", "--batch", "2",
+                            "--warmup", "1", "--repeats", "4", "--json"], capsys)
+    assert status == 0, err
+    data = json.loads(out)
+    assert data["kept"] == 4 and data["mean_s"] > 0 and data["gflops_per_s"] is None
+    assert data["environment"]["torch"].startswith("2.13.0")
+    status, _, err = run(["baseline", "--workload", "small-cnn", "--repeats", "0"], capsys)
+    assert status == 2 and "repeats must be a positive integer, not 0" in err
+    status, out, err = run(["baseline", "--workload", "bert-base", "--seq-len", "16",
+                            "--warmup", "0", "--repeats", "1", "--json"], capsys)
+    assert status == 0, err
+    assert json.loads(out)["seq_len"] == 16
+    status, _, err = run(["baseline", "--workload", "gpt2-small", "--seq-len", "16"], capsys)
+    assert status == 2 and "--seq-len sets a BERT sentence length" in err

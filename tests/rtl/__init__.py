@@ -1,1 +1,0 @@
-"""cocotb-on-Verilator tests of the generated Verilog (marker ``rtl``)."""
