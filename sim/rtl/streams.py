@@ -23,10 +23,10 @@ from typing import Any
 
 from sparsa.sim.rtl.backends import Backend
 
-__all__ = ["Beat", "HarnessTimeout", "Sink", "Source", "StreamRunner"]
+__all__ = ["Beat", "HarnessTimeoutError", "Sink", "Source", "StreamRunner"]
 
 
-class HarnessTimeout(AssertionError):
+class HarnessTimeoutError(AssertionError):
     """The block did not finish within the cycles a run allows (a hang, or a lost beat)."""
 
 
@@ -181,7 +181,7 @@ class StreamRunner:
             sink.on_beat(Beat(payload, None, self.cycle))
 
     async def run_until(self, done: Callable[[], bool], *, max_cycles: int, what: str) -> None:
-        """Step until ``done()`` holds, or raise :class:`HarnessTimeout` after ``max_cycles``.
+        """Step until ``done()`` holds, or raise :class:`HarnessTimeoutError` after ``max_cycles``.
 
         Parameters
         ----------
@@ -196,7 +196,7 @@ class StreamRunner:
         while not done():
             if self.cycle - start >= max_cycles:
                 pending = {p: s.pending for p, s in self.sources.items() if s.pending}
-                raise HarnessTimeout(
+                raise HarnessTimeoutError(
                     f"{what}: not done after {max_cycles} cycles (cycle {self.cycle}; "
                     f"input beats still pending: {pending or 'none'})"
                 )

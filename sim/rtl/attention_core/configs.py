@@ -10,70 +10,10 @@ they saturate within a run.
 
 from amaranth.lib import wiring
 
-from sparsa.config.attention import AttentionConfig
 from sparsa.config.attention_core import AttentionCoreConfig
-from sparsa.config.topk import PivotMode
 from sparsa.sim.rtl.runner import RtlTarget
 
-__all__ = ["ATTENTION_CONFIGS", "ATTENTION_CORE"]
-
-ATTENTION_CONFIGS: dict[str, AttentionCoreConfig] = {
-    "d32-m64-n64": AttentionCoreConfig(
-        attention=AttentionConfig(
-            dim=32,
-            msb_bits=8,
-            max_tokens=64,
-            token_importance_bits=15,
-            head_importance_bits=18,
-        ),
-        multipliers=64,
-        comparators=4,
-        heads=4,
-    ),
-    "d32-m128-n90": AttentionCoreConfig(
-        attention=AttentionConfig(
-            dim=32,
-            msb_bits=8,
-            max_tokens=90,
-            prob_bits=10,
-            token_importance_bits=13,
-            head_importance_bits=16,
-        ),
-        multipliers=128,
-        comparators=16,
-        pivot=PivotMode.MIDDLE,
-        heads=5,
-        emit_probs=False,
-    ),
-    "d64-m64-n64": AttentionCoreConfig(
-        attention=AttentionConfig(
-            dim=64,
-            msb_bits=8,
-            max_tokens=64,
-            token_importance_bits=16,
-            head_importance_bits=20,
-        ),
-        multipliers=64,
-        comparators=2,
-        heads=16,
-        seed=0xBEEF,
-    ),
-    "d64-m128-n128": AttentionCoreConfig(
-        attention=AttentionConfig(
-            dim=64,
-            msb_bits=8,
-            max_tokens=128,
-            score_bits=14,
-            score_frac_bits=7,
-            token_importance_bits=14,
-            head_importance_bits=24,
-        ),
-        multipliers=128,
-        comparators=8,
-        heads=3,
-    ),
-}
-
+__all__ = ["ATTENTION_CORE"]
 
 def make_attention_core(config: AttentionCoreConfig) -> wiring.Component:
     """The attention core of ``config``."""

@@ -13,7 +13,8 @@ Run: ``.venv/bin/python -m pytest tests/rtl -m rtl -s -k attention``. Builds and
 ``build/rtl/attention_core-<hash>/``. A failure report ends with the failing command as JSON;
 replay it without stalls with::
 
-    from sparsa.sim.rtl.attention_core.configs import ATTENTION_CONFIGS, ATTENTION_CORE
+    from sparsa.config.presets import ATTENTION_CONFIGS
+from sparsa.sim.rtl.attention_core.configs import ATTENTION_CORE
     from sparsa.sim.rtl.runner import build, run
 
     spec = {...}  # the "replay:" JSON of the report
@@ -28,7 +29,8 @@ import time
 
 import pytest
 
-from sparsa.sim.rtl.attention_core.configs import ATTENTION_CONFIGS, ATTENTION_CORE
+from sparsa.config.presets import ATTENTION_CONFIGS
+from sparsa.sim.rtl.attention_core.configs import ATTENTION_CORE
 from sparsa.sim.rtl.configs import default_seed
 from sparsa.sim.rtl.runner import build, run
 

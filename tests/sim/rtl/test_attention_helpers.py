@@ -4,10 +4,10 @@ import copy
 
 import pytest
 
+from sparsa.config.presets import ATTENTION_CONFIGS
 from sparsa.hw.attention.attention_core import q_layout, request_layout
 from sparsa.hw.attention.bit_converter import full_rows_layout, lsb_rows_layout, msb_rows_layout
 from sparsa.sim.rtl.attention_core.cocotb_scoreboard import AttentionSummary
-from sparsa.sim.rtl.attention_core.configs import ATTENTION_CONFIGS
 from sparsa.sim.rtl.attention_core.scoreboard import ImportanceState, Observed, check_query
 from sparsa.sim.rtl.attention_core.stimulus import (
     PATTERNS,

@@ -9,13 +9,12 @@ import pytest
 from amaranth import Shape
 from amaranth.lib import data
 
+from sparsa.config.presets import SAT_ARRAY_CONFIGS, TOPK_CONFIGS
 from sparsa.config.sat import IntFormat, SoreConfig
 from sparsa.config.topk import TopKConfig
 from sparsa.hw.sat.sat_array import acts_layout, cmd_layout, out_layout, weights_layout
 from sparsa.sim.rtl import runner
 from sparsa.sim.rtl.configs import (
-    SAT_ARRAY_CONFIGS,
-    TOPK_CONFIGS,
     config_from_json,
     config_hash,
     config_to_json,

@@ -5,9 +5,10 @@ import random
 
 import pytest
 
+from sparsa.config.presets import TOPK_CONFIGS
 from sparsa.config.topk import PivotMode, TopKConfig
 from sparsa.hw.topk.topk import dout_layout
-from sparsa.sim.rtl.configs import TOPK_CONFIGS, config_hash
+from sparsa.sim.rtl.configs import config_hash
 from sparsa.sim.rtl.records import Timeline
 from sparsa.sim.rtl.topk.codec import DoutBeat, TopKCodec
 from sparsa.sim.rtl.topk.scoreboard import check_order, check_response, expected_pairs

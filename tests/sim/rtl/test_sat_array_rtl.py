@@ -13,7 +13,7 @@ Run: ``.venv/bin/python -m pytest tests/rtl -m rtl -s -k sat_array``. Builds and
 ``build/rtl/sat_array-<hash>/``. A failure report ends with the failing job as JSON; replay it
 without stalls with::
 
-    from sparsa.sim.rtl.configs import SAT_ARRAY_CONFIGS
+    from sparsa.config.presets import SAT_ARRAY_CONFIGS
     from sparsa.sim.rtl.runner import build, run
     from sparsa.sim.rtl.targets import SAT_ARRAY
 
@@ -28,7 +28,8 @@ import time
 
 import pytest
 
-from sparsa.sim.rtl.configs import SAT_ARRAY_CONFIGS, default_seed
+from sparsa.config.presets import SAT_ARRAY_CONFIGS
+from sparsa.sim.rtl.configs import default_seed
 from sparsa.sim.rtl.runner import build, run
 from sparsa.sim.rtl.targets import SAT_ARRAY
 

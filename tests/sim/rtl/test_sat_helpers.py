@@ -6,10 +6,10 @@ import itertools
 import pytest
 import torch
 
+from sparsa.config.presets import SAT_ARRAY_CONFIGS
 from sparsa.config.sat import SUPPORTED_M, IntFormat, SatArrayConfig
 from sparsa.dataflow.sat_tiles import Tile
 from sparsa.hw.sat.sat_array import OS, WS, out_layout
-from sparsa.sim.rtl.configs import SAT_ARRAY_CONFIGS
 from sparsa.sim.rtl.records import Timeline
 from sparsa.sim.rtl.sat_array.codec import OutBeat, SatArrayCodec
 from sparsa.sim.rtl.sat_array.gemms import STYLES, Gemm, GemmSpec, make_operands, pattern_names

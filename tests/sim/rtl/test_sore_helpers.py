@@ -6,9 +6,9 @@ import random
 
 import pytest
 
+from sparsa.config.presets import SORE_CONFIGS
 from sparsa.config.sat import SUPPORTED_M, IntFormat, SoreConfig
 from sparsa.hw.sat.sore import BP, FF, out_layout
-from sparsa.sim.rtl.configs import SORE_CONFIGS
 from sparsa.sim.rtl.sat_array.codec import SoreBeat, SoreCodec
 from sparsa.sim.rtl.sore.scoreboard import check_answer, expected_lanes
 from sparsa.sim.rtl.sore.stimulus import (

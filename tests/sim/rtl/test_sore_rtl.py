@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from sparsa.sim.rtl.configs import SORE_CONFIGS, default_seed
+from sparsa.config.presets import SORE_CONFIGS
+from sparsa.sim.rtl.configs import default_seed
 from sparsa.sim.rtl.runner import build, run
 from sparsa.sim.rtl.targets import SORE
 

@@ -10,7 +10,7 @@ summaries). Builds and logs go to ``build/rtl/<config>-<hash>/`` (``runs/<label>
 and ``summary.json`` for each launch). To replay chosen requests without stalls, e.g. a failing
 one reported with its n, k and values::
 
-    from sparsa.sim.rtl.configs import TOPK_CONFIGS
+    from sparsa.config.presets import TOPK_CONFIGS
     from sparsa.sim.rtl.runner import build, run
     from sparsa.sim.rtl.topk.stimulus import Request, replay_to_json
     from sparsa.sim.rtl.targets import TOPK
@@ -25,7 +25,8 @@ import time
 
 import pytest
 
-from sparsa.sim.rtl.configs import TOPK_CONFIGS, default_seed
+from sparsa.config.presets import TOPK_CONFIGS
+from sparsa.sim.rtl.configs import default_seed
 from sparsa.sim.rtl.runner import build, run
 from sparsa.sim.rtl.targets import TOPK
 

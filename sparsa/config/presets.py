@@ -1,0 +1,153 @@
+"""Every named configuration, once: the CLI, the benches, the simulators and the tests take
+their configurations and defaults from here.
+
+The RTL test configurations are small (to keep the Verilator builds and simulations short) yet
+cover the corners of each block:
+
+- Top-k engine (:data:`TOPK_CONFIGS`): both lane counts, both widths, signed and unsigned
+  values, every comparator count from 1 to 32, both pivot modes, and capacities that are not a
+  multiple of P or C.
+- SAT PE array (:data:`SAT_ARRAY_CONFIGS`): square and non-square arrays with more rows than
+  columns and the reverse, INT8 and INT16, every supported M (2, 4, 8, 16) and N from 1 to 4,
+  ``max_reduction`` small enough that the extreme-value GEMMs reach the top of the accumulators
+  (one of them not a power of two), with interleave mapping (two of them) and without (one).
+- SORE (:data:`SORE_CONFIGS`): every M (2, 4, 8, 16), INT8 and INT16, SAT's own 32 lanes, a
+  lane count that is not a power of two, and few lanes beside M.
+- Attention core (:data:`ATTENTION_CONFIGS`), each running the MSB settings 4, 6 and 8 at run
+  time: D = 32 and 64 with 64 and 128 multipliers (E = 1, 2 and 4 rows per beat), small buffers
+  (64 to 128 keys, one count not a multiple of E), both pivot modes, with and without the
+  probabilities on ``keys``, a head count that is not a power of two (so a head field can be
+  rejected), and narrow importance accumulators so that they saturate within a run.
+"""
+
+from sparsa.config.attention import AttentionConfig
+from sparsa.config.attention_core import AttentionCoreConfig
+from sparsa.config.sat import IntFormat, NMPattern, SatArrayConfig, SoreConfig
+from sparsa.config.topk import PivotMode, TopKConfig
+
+__all__ = ["ATTENTION_CONFIGS", "SAT_ARRAY_CONFIGS", "SORE_CONFIGS", "TOPK_CONFIGS"]
+
+
+TOPK_CONFIGS: dict[str, TopKConfig] = {
+    "p8w8u-c1-middle-n64": TopKConfig(
+        lanes=8, width=8, signed=False, comparators=1, capacity=64, pivot=PivotMode.MIDDLE
+    ),
+    "p8w16s-c2-lfsr-n128": TopKConfig(
+        lanes=8, width=16, signed=True, comparators=2, capacity=128, pivot=PivotMode.LFSR
+    ),
+    "p16w8s-c4-middle-n256": TopKConfig(
+        lanes=16, width=8, signed=True, comparators=4, capacity=256, pivot=PivotMode.MIDDLE
+    ),
+    "p16w16u-c16-lfsr-n256": TopKConfig(
+        lanes=16,
+        width=16,
+        signed=False,
+        comparators=16,
+        capacity=256,
+        pivot=PivotMode.LFSR,
+        seed=0x0001,
+    ),
+    "p8w16s-c8-lfsr-n100": TopKConfig(
+        lanes=8,
+        width=16,
+        signed=True,
+        comparators=8,
+        capacity=100,
+        pivot=PivotMode.LFSR,
+        seed=0xBEEF,
+    ),
+    "p16w8u-c32-middle-n200": TopKConfig(
+        lanes=16, width=8, signed=False, comparators=32, capacity=200, pivot=PivotMode.MIDDLE
+    ),
+}
+
+
+def _patterns(text: str) -> tuple[NMPattern, ...]:
+    return tuple(NMPattern.parse(p) for p in text.split())
+
+
+SAT_ARRAY_CONFIGS: dict[str, SatArrayConfig] = {
+    "r8c8-int8": SatArrayConfig(
+        rows=8,
+        cols=8,
+        patterns=_patterns("2:4 2:8 1:4 1:8 4:8"),
+        dtype=IntFormat.INT8,
+        max_reduction=64,
+    ),
+    "r4c6-int16": SatArrayConfig(
+        rows=4,
+        cols=6,
+        patterns=_patterns("1:2 3:8 4:16"),
+        dtype=IntFormat.INT16,
+        max_reduction=128,
+        interleave=False,
+    ),
+    "r5c3-int8": SatArrayConfig(
+        rows=5, cols=3, patterns=_patterns("2:4 1:16"), dtype=IntFormat.INT8, max_reduction=48
+    ),
+}
+
+SORE_CONFIGS: dict[str, SoreConfig] = {
+    "l32m8-int8": SoreConfig(lanes=32, m=8, dtype=IntFormat.INT8),
+    "l16m16-int16": SoreConfig(lanes=16, m=16, dtype=IntFormat.INT16),
+    "l12m4-int16": SoreConfig(lanes=12, m=4, dtype=IntFormat.INT16),
+    "l6m2-int8": SoreConfig(lanes=6, m=2, dtype=IntFormat.INT8),
+}
+
+
+ATTENTION_CONFIGS: dict[str, AttentionCoreConfig] = {
+    "d32-m64-n64": AttentionCoreConfig(
+        attention=AttentionConfig(
+            dim=32,
+            msb_bits=8,
+            max_tokens=64,
+            token_importance_bits=15,
+            head_importance_bits=18,
+        ),
+        multipliers=64,
+        comparators=4,
+        heads=4,
+    ),
+    "d32-m128-n90": AttentionCoreConfig(
+        attention=AttentionConfig(
+            dim=32,
+            msb_bits=8,
+            max_tokens=90,
+            prob_bits=10,
+            token_importance_bits=13,
+            head_importance_bits=16,
+        ),
+        multipliers=128,
+        comparators=16,
+        pivot=PivotMode.MIDDLE,
+        heads=5,
+        emit_probs=False,
+    ),
+    "d64-m64-n64": AttentionCoreConfig(
+        attention=AttentionConfig(
+            dim=64,
+            msb_bits=8,
+            max_tokens=64,
+            token_importance_bits=16,
+            head_importance_bits=20,
+        ),
+        multipliers=64,
+        comparators=2,
+        heads=16,
+        seed=0xBEEF,
+    ),
+    "d64-m128-n128": AttentionCoreConfig(
+        attention=AttentionConfig(
+            dim=64,
+            msb_bits=8,
+            max_tokens=128,
+            score_bits=14,
+            score_frac_bits=7,
+            token_importance_bits=14,
+            head_importance_bits=24,
+        ),
+        multipliers=128,
+        comparators=8,
+        heads=3,
+    ),
+}
