@@ -1,7 +1,8 @@
 """Verilog export of Amaranth components, with a JSON sidecar and a Verilator lint.
 
 :func:`export_verilog` writes ``<name>.v``, ``<name>.json`` (the configuration, every port
-with its direction, width and payload layout, and the tool versions) and ``<name>.vlt`` (the
+with its direction, width and payload layout, the enumerations the ports use, and the tool
+versions) and ``<name>.vlt`` (the
 Verilator waivers for Amaranth's output, see ``hw/verilator_waivers.vlt``). :func:`lint_verilog`
 runs ``verilator --lint-only -Wall`` on such a file.
 """
@@ -15,14 +16,14 @@ from enum import Enum
 from importlib import resources
 from pathlib import Path
 
-from amaranth import Shape
+from amaranth import Const, Shape
 from amaranth.back import verilog
 from amaranth.lib import data, wiring
 
 from sparsa.files import write_atomically
 from sparsa.hw.toolchain import tool_versions, verilator_env
 
-__all__ = ["config_json", "export_verilog", "lint_verilog", "waivers_for"]
+__all__ = ["config_json", "enums_json", "export_verilog", "lint_verilog", "waivers_for"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The token of hw/verilator_waivers.vlt that stands for the exported module's name.
@@ -88,7 +89,7 @@ def waivers_for(name: str, text: str) -> str:
     per-line UNUSEDSIGNAL waiver for each wire of ``text`` that is declared and never read by
     name because it is an alias of another net (or a constant) or has width zero.
     """
-    template = resources.files("hw").joinpath("verilator_waivers.vlt").read_text()
+    template = resources.files(__package__).joinpath("verilator_waivers.vlt").read_text()
     lines = [template.replace(_NAME_TOKEN, name)]
     lines += [
         f'lint_off -rule UNUSEDSIGNAL -file "*{name}.v" -lines {line}  // {wire}'
@@ -110,6 +111,56 @@ def config_json(config: object) -> dict[str, object]:
     )
 
 
+def _enum(shape: object) -> type[Enum] | None:
+    """The enumeration ``shape`` is, if it is one."""
+    return shape if isinstance(shape, type) and issubclass(shape, Enum) else None
+
+
+def _shape_json(shape: object) -> dict[str, object]:
+    """The ``layout`` or ``enum`` entry of a port or field of ``shape`` (empty for neither)."""
+    if isinstance(shape, data.Layout):
+        return {"layout": _layout_json(shape)}
+    if (enum := _enum(shape)) is not None:
+        return {"enum": enum.__name__}
+    return {}
+
+
+def _enums_in(shape: object, found: dict[str, type[Enum]]) -> None:
+    """Add the enumerations of ``shape`` and of its layout's fields, at any depth, to ``found``."""
+    if (enum := _enum(shape)) is not None:
+        other = found.setdefault(enum.__name__, enum)
+        if other is not enum:
+            raise ValueError(
+                f"two enumerations named {enum.__name__!r} in one signature: "
+                f"{other.__module__}.{other.__qualname__} and "
+                f"{enum.__module__}.{enum.__qualname__}"
+            )
+    elif isinstance(shape, data.ArrayLayout):
+        _enums_in(shape.elem_shape, found)
+    elif isinstance(shape, data.Layout):
+        for _, field in shape:
+            _enums_in(field.shape, found)
+
+
+def enums_json(signature: wiring.Signature) -> dict[str, dict[str, int]]:
+    """Every enumeration that the ports of ``signature`` use as a shape, at any depth of their
+    payload layouts: its name and its members' names and values, by name.
+
+    Raises
+    ------
+    ValueError
+        If two different enumerations have the same name.
+    """
+    found: dict[str, type[Enum]] = {}
+    for _, member in signature.members.flatten():
+        if member.is_port:
+            _enums_in(member.shape, found)
+    return {
+        name: {member.name: Const.cast(member.value).value for member in enum}
+        for name, enum in sorted(found.items())
+    }
+
+
 def _layout_json(layout: data.Layout) -> dict[str, object]:
     kind = type(layout).__name__.removesuffix("Layout").lower()
     fields = []
@@ -119,9 +170,8 @@ def _layout_json(layout: data.Layout) -> dict[str, object]:
             "offset": field.offset,
             "width": field.width,
             "signed": Shape.cast(field.shape).signed,
+            **_shape_json(field.shape),
         }
-        if isinstance(field.shape, data.Layout):
-            entry["layout"] = _layout_json(field.shape)
         fields.append(entry)
     result: dict[str, object] = {"kind": kind, "width": layout.size}
     if isinstance(layout, data.ArrayLayout):
@@ -150,9 +200,8 @@ def _ports_json(component: wiring.Component, name: str, text: str) -> list[dict[
             "dir": "in" if member.flow == wiring.In else "out",
             "width": shape.width,
             "signed": shape.signed,
+            **_shape_json(member.shape),
         }
-        if isinstance(member.shape, data.Layout):
-            entry["layout"] = _layout_json(member.shape)
         ports.append(entry)
     # Clock and reset ports of the clock domains are not signature members.
     signature_names = {entry["name"] for entry in ports}
@@ -193,12 +242,16 @@ def export_verilog(
     Notes
     -----
     The sidecar holds ``name``, ``config_class``, ``config`` (``dataclasses.asdict`` with enums
-    as their values), ``ports`` and ``versions`` (:func:`sparsa.hw.toolchain.tool_versions`). Each port
-    has the Verilog ``name`` (signature path joined with ``__``, e.g. ``cmd__payload``, plus
-    the domain ports ``clk`` and ``rst``), ``dir`` (``"in"`` or ``"out"``), ``width``,
-    ``signed`` and, for a :class:`amaranth.lib.data.Layout` payload, ``layout``: its ``kind``
-    (``"struct"``, ``"array"``, ...), ``width``, ``length`` (arrays) and ``fields``, each with
-    ``name``, ``offset``, ``width``, ``signed`` and a nested ``layout`` where it has one.
+    as their values), ``ports``, ``enums`` and ``versions``
+    (:func:`sparsa.hw.toolchain.tool_versions`). Each port has the Verilog ``name`` (signature
+    path joined with ``__``, e.g. ``cmd__payload``, plus the domain ports ``clk`` and ``rst``),
+    ``dir`` (``"in"`` or ``"out"``), ``width``, ``signed`` and, for a
+    :class:`amaranth.lib.data.Layout` payload, ``layout``: its ``kind`` (``"struct"``,
+    ``"array"``, ...), ``width``, ``length`` (arrays) and ``fields``, each with ``name``,
+    ``offset``, ``width``, ``signed`` and a nested ``layout`` where it has one. A port or field
+    whose shape is an enumeration (:mod:`amaranth.lib.enum`) names it in ``enum``; ``enums``
+    (:func:`enums_json`) maps the name of every enumeration the ports use to its members'
+    names and values, e.g. ``{"Dataflow": {"OS": 0, "WS": 1}}``.
     """
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
@@ -209,6 +262,7 @@ def export_verilog(
         "config_class": f"{type(config).__module__}.{type(config).__qualname__}",
         "config": config_data,
         "ports": _ports_json(component, name, text),
+        "enums": enums_json(component.signature),
         "versions": tool_versions(),
     }
     sidecar_text = json.dumps(sidecar, indent=2) + "\n"

@@ -111,7 +111,7 @@ class CocotbBackend(Backend):
         self._handle(port, field).value = value
 
     def get(self, port: str, field: str) -> int:
-        return self._handle(port, field).value.to_unsigned()
+        return int(self._handle(port, field).value)
 
     async def settle(self) -> None:
         await self._read_only()

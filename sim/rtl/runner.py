@@ -9,6 +9,7 @@ a launch reuses the simulator binary as it is. A missing tool (the ``verilator``
 ``make``, the C++ compiler) is an error that names it, never a skip.
 """
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -277,3 +278,41 @@ def run(
         failures = "\n".join(summary["failures"])
         raise RtlTestError(f"{summary['line']}\nlog: {log}\n{failures}")
     return summary
+
+
+def launch(
+    rtl: RtlBuild, *, test_module: str, env: dict[str, str], run_dir: Path, seed: int
+) -> Path:
+    """Run cocotb module ``test_module`` once on the built simulator ``rtl``.
+
+    Parameters
+    ----------
+    env : dict
+        Extra environment variables for the simulator's Python.
+    run_dir : Path
+        The launch's own folder (its ``sim.log`` and cocotb results go there).
+    seed : int
+        cocotb's random seed.
+
+    Returns
+    -------
+    Path
+        The launch's ``sim.log``.
+    """
+    require_toolchain()
+    configure_verilator()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = run_dir / "sim.log"
+    # The cocotb runner exits when a test fails; the caller reads the log.
+    with contextlib.suppress(SystemExit):
+        get_runner("verilator").test(
+            test_module=test_module,
+            hdl_toplevel=rtl.target.toplevel,
+            hdl_toplevel_lang="verilog",
+            build_dir=rtl.directory,
+            test_dir=run_dir,
+            seed=seed,
+            extra_env={**env, "COCOTB_LOG_LEVEL": "WARNING"},
+            log_file=log,
+        )
+    return log

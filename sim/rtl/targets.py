@@ -3,17 +3,9 @@
 from amaranth.lib import wiring
 
 from sparsa.config.sat import SatArrayConfig, SoreConfig
-from sparsa.config.topk import TopKConfig
 from sparsa.sim.rtl.runner import RtlTarget
 
-__all__ = ["SAT_ARRAY", "SORE", "TOPK"]
-
-
-def make_topk(config: TopKConfig) -> wiring.Component:
-    """The top-k engine of ``config``."""
-    from sparsa.hw.topk.topk import TopKEngine
-
-    return TopKEngine(config)
+__all__ = ["SAT_ARRAY", "SORE"]
 
 
 def make_sat_array(config: SatArrayConfig) -> wiring.Component:
@@ -30,12 +22,6 @@ def make_sore(config: SoreConfig) -> wiring.Component:
     return Sore(config)
 
 
-TOPK = RtlTarget(
-    toplevel="topk",
-    factory=make_topk,
-    test_module="sparsa.sim.rtl.topk.tb",
-    cycle_model="sparsa.sim.blocks.topk:TopKCycleModel",
-)
 SAT_ARRAY = RtlTarget(
     toplevel="sat_array",
     factory=make_sat_array,
