@@ -5,10 +5,18 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from sparsa.config.sat import NMPattern
+from sparsa.config.presets import (
+    SAT_ABLATION_MODEL,
+    SAT_ABLATION_PATTERN,
+    SAT_BATCH,
+    SAT_STUDY_MODELS,
+    SAT_STUDY_PATTERNS,
+    SAT_TARGET,
+    SPATTEN_TARGET,
+)
 from sparsa.dataflow.spatten_workloads import PUBLIC_TRACES, public_traces
 from sparsa.models.algorithms.spatten_trace import read_trace
-from sparsa.sim.network.sat_network import DEFAULT_ARRAY
+from sparsa.sim.network.sat_network import DEFAULT_ARRAY, SORE_LANES
 from sparsa.sim.network.spatten import format_table, paper_datapath_cycles, simulate
 from sparsa.sim.network.target import load_target
 from sparsa.sim.studies.sat_study import (
@@ -24,10 +32,8 @@ from sparsa.sim.studies.sat_study import (
 
 __all__ = ["SAT_MODELS", "SAT_PATTERNS", "sat_training_section", "spatten_traces_section"]
 
-SAT_MODELS = ("resnet18", "resnet50", "vgg16")
-SAT_PATTERNS = tuple(NMPattern.parse(p) for p in ("2:4", "2:8", "1:8"))
-SAT_BATCH = 32
-SAT_TARGET = "vcu1525"
+SAT_MODELS = SAT_STUDY_MODELS
+SAT_PATTERNS = SAT_STUDY_PATTERNS
 
 
 def sat_training_section(stage: Path, *, say: Callable[[str], None]) -> str:
@@ -35,12 +41,13 @@ def sat_training_section(stage: Path, *, say: Callable[[str], None]) -> str:
     target = load_target(SAT_TARGET)
     say("simulating SAT training iterations (ResNet-18, ResNet-50, VGG-16)")
     rows = pattern_speedups(SAT_MODELS, SAT_PATTERNS, target, batch=SAT_BATCH, progress=say)
-    abl = ablation("resnet50", NMPattern(2, 8), target, batch=SAT_BATCH)
+    abl = ablation(SAT_ABLATION_MODEL, SAT_ABLATION_PATTERN, target, batch=SAT_BATCH)
     (stage / "sat_training.json").write_text(json.dumps(
         {"speedups": [asdict(r) for r in rows], "ablation": [asdict(r) for r in abl]},
         indent=2) + "\n")
-    energy = {label: simulate_sat("resnet50", pattern, target, batch=SAT_BATCH)[0]
-              for label, pattern in (("dense", None), ("2:8", NMPattern(2, 8)))}
+    energy = {label: simulate_sat(SAT_ABLATION_MODEL, pattern, target, batch=SAT_BATCH)[0]
+              for label, pattern in (("dense", None),
+                                     (str(SAT_ABLATION_PATTERN), SAT_ABLATION_PATTERN))}
     energy_rows = "\n".join(
         f"| {action} | " + " | ".join(f"{r.energy_j[action]:.4g}" for r in energy.values()) + " |"
         for action in energy["dense"].energy_j if any(r.energy_j[action] for r in energy.values()))
@@ -57,10 +64,11 @@ def sat_training_section(stage: Path, *, say: Callable[[str], None]) -> str:
     mean_bound = sum(r.bound for r in at_2_8) / len(at_2_8)
     full = next(r for r in abl if r.setting == "all techniques")
     stall_share = full.dram_stall_cycles / full.cycles
+    size = f"{DEFAULT_ARRAY.rows} x {DEFAULT_ARRAY.cols}"
     return f"""## SAT training at network scale
 
 One training iteration (FF, BP and WU of every layer, batch {SAT_BATCH}, ImageNet-size inputs)
-on a {DEFAULT_ARRAY.rows} x {DEFAULT_ARRAY.cols} INT8 array with 32 SORE lanes on `{SAT_TARGET}`
+on a {size} INT8 array with {SORE_LANES} SORE lanes on `{SAT_TARGET}`
 ({target.clock_hz / 1e6:.0f} MHz, {target.dram.peak_bytes_per_s / 1e9:.1f} GB/s), simulated by
 `sparsa.sim.network.sat_network` from the RTL-validated tile and SORE cycle models (`sparsa bench
 sat-training`). BDWP layers (all but the first and last, where M divides both directions) run
@@ -109,11 +117,11 @@ switched off alone, then all together; switching one off never makes the iterati
 
 def spatten_traces_section(stage: Path, *, say: Callable[[str], None]) -> str:
     """Simulate the public SpAtten traces, write ``spatten_traces.json``, return the section."""
-    target = load_target("spatten-asic")
+    target = load_target(SPATTEN_TARGET)
     parts, results = [], {}
     for model in PUBLIC_TRACES:
         trace_path, dense_path = public_traces(model)
-        say(f"simulating the public {model} trace on spatten-asic")
+        say(f"simulating the public {model} trace on {SPATTEN_TARGET}")
         trace = read_trace(trace_path, model=model)
         dense = None if dense_path is None else read_trace(dense_path, model=model)
         result = simulate(trace, target, dense=dense)
@@ -129,8 +137,9 @@ def spatten_traces_section(stage: Path, *, say: Callable[[str], None]) -> str:
     body = "\n".join(parts)
     return f"""## SpAtten on the public GPT-2 traces
 
-The authors' released workload traces (read in place from `../shared/data/spatten-traces`),
-simulated on `spatten-asic` by `sparsa.sim.network.spatten` (`sparsa simulate spatten --model ...`). DRAM bytes
+The authors' released workload traces (mit-han-lab/spatten at commit a0f1388, MIT licence,
+shipped unchanged in the package as `sparsa/dataflow/spatten_traces`),
+simulated on `{SPATTEN_TARGET}` by `sparsa.sim.network.spatten` (`sparsa simulate spatten --model ...`). DRAM bytes
 follow the fetcher of the released RTL (32-byte bursts); the attention core's cycles are the
 project's RTL-validated core model (`sparsa.sim.blocks.attention_core`, one (head, query) at a time, with its
 own local-V top-k) and the separate local-V top-k column is the RTL-validated top-k model. The

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from sparsa.config.presets import SPATTEN_TARGET
 from sparsa.dataflow.spatten_workloads import public_traces
 from sparsa.models.algorithms.spatten_trace import read_trace, write_trace
 from sparsa.models.experiments.spatten_accuracy import run_accuracy_experiment
@@ -32,10 +33,10 @@ OWN_TRACE_SETTINGS = {"token_keep": (0.9, 0.1), "v_keep": 0.2, "msb_bits": 6,
                       "threshold": 0.05, "quantize_v": True}
 """Policy of the project's own GPT-2 Small trace: the public trace's settings (its keep counts
 fall from 0.9 to 0.1 of the context, V about 0.2 of K, 6-bit K and V with 4-bit LSBs, threshold
-0.05; ../shared/data/spatten-traces/README.md)."""
+0.05; the README beside the packaged traces, sparsa/dataflow/spatten_traces)."""
 QUICK_RUN = {"prompt_len": 128, "steps": 4}
 """Quick mode's shorter GPT-2 run (the full one is SpAtten's 992-token prompt, 32 tokens)."""
-TARGET = "spatten-asic"
+TARGET = SPATTEN_TARGET
 
 
 def spatten_own_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> str:
