@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from sparsa.config.presets import SAT_BATCH, SAT_STUDY_MODELS, SAT_TARGET, SPATTEN_TARGET
 from sparsa.config.sat import NMPattern
 from sparsa.dataflow.spatten_workloads import public_traces
 from sparsa.models.algorithms.spatten_trace import UNQUANTIZED, read_trace
@@ -47,9 +48,7 @@ exposes no RAPL counters. 10 W is a round figure within the per-core share of se
 (about 3 to 10 W per core); every software energy and energy-efficiency figure scales linearly
 with it and is labelled as an estimate."""
 
-SAT_TARGET = "vcu1525"
-SPATTEN_TARGET = "spatten-asic"
-CNN_BATCH = 32
+CNN_BATCH = SAT_BATCH
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def baseline_section(stage: Path, *, quick: bool, say: Callable[[str], None]) ->
     env = environment()
     threads = int(env["threads"])
     repeats, cnn_repeats = (3, 1) if quick else (10, 3)
-    cnn_models = ("resnet18",) if quick else ("resnet18", "resnet50", "vgg16")
+    cnn_models = SAT_STUDY_MODELS[:1] if quick else SAT_STUDY_MODELS
     spatten_target, sat_target = load_target(SPATTEN_TARGET), load_target(SAT_TARGET)
     rows: list[Comparison] = []
     rapl: dict[str, float | None] = {}

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from sparsa.config.presets import GPT2_GENERATED, GPT2_PROMPT, SPATTEN_TARGET
 from sparsa.models.experiments.bdwp_accuracy import PAPER_AVG_LOSS_2_8
 from sparsa.reports.topk_report import SPATTEN_REF
 from sparsa.sim.network.spatten import (
@@ -105,7 +106,7 @@ def _spatten(stage: Path) -> list[Headline]:
                  f"{factors['progressive quantization']:.2f}x",
                  "counted against FP32 as the paper's 5.1x implies, with 32-byte bursts that "
                  "round short 6-bit rows up and the trace's own LSB refetches"),
-        Headline("GPT-2 throughput on spatten-asic", f"{PAPER_GPT2_GOPS:.0f} GOP/s",
+        Headline(f"GPT-2 throughput on {SPATTEN_TARGET}", f"{PAPER_GPT2_GOPS:.0f} GOP/s",
                  f"{time['gops']:.0f} GOP/s (GPT-2 Small trace)",
                  f"the busiest unit here is the {bottleneck} ({busy}): the project's core runs "
                  "one query at a time, stage after stage, where SpAtten overlaps them (with the "
@@ -146,7 +147,8 @@ def _baselines(stage: Path) -> list[Headline]:
             f"{spatten['speedup']:.0f}x over this machine's {env['cpu']} "
             f"({env['threads']} threads, measured)",
             "a different CPU (a shared 2-thread virtual machine here, load average "
-            f"{env.get('load_average')}), the same workload (992-token prompt, 32 tokens, "
+            f"{env.get('load_average')}), the same workload ({GPT2_PROMPT}-token prompt, "
+            f"{GPT2_GENERATED} tokens, "
             "attention only); the accelerator side is simulated, not silicon"))
     rows.append(Headline("SpAtten speedup over a GPU", f"{PAPER_OVER_TITAN_XP:.0f}x over a "
                          "TITAN Xp (geomean)", "not measured",

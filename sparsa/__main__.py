@@ -2,7 +2,7 @@
 
 import sys
 
-from sparsa.cli.main import main
+from sparsa.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

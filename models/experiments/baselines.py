@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from sparsa.config.checks import is_int
+from sparsa.config.presets import BERT_SEQ_LEN, GPT2_GENERATED, GPT2_PROMPT, SAT_BATCH
 from sparsa.models.algorithms.transformer import TRANSFORMERS
 from sparsa.models.zoo.workloads import CNN_WORKLOADS
 
@@ -53,14 +54,6 @@ __all__ = [
 
 DEFAULT_TRIM = 0.15
 """Fraction of the samples dropped at each end (SpAtten drops the top and bottom 15%)."""
-GPT2_PROMPT = 992
-"""Prompt tokens already in the KV cache when GPT-2 generation is timed (spatten.md 3)."""
-GPT2_GENERATED = 32
-"""Generated tokens whose attention is timed for GPT-2 (spatten.md 3)."""
-BERT_SEQ_LEN = 128
-"""Default BERT sentence length. SpAtten uses each task's average dev-set sentence length, but
-the reference (spatten.md 3) gives no per-task values, so this is only a default: 128 is the
-usual maximum sequence length of GLUE fine-tuning, not a measured average. Pass ``seq_len``."""
 RAPL_ROOT = Path("/sys/class/powercap")
 """Where Linux exposes the RAPL energy counters."""
 
@@ -241,8 +234,9 @@ def _check_positive(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
 
 
-def cnn_training_step(model_name: str, batch: int = 32, device: str | torch.device = "cpu", *,
-                      lr: float = 0.01, seed: int = 0) -> Callable[[], float]:
+def cnn_training_step(model_name: str, batch: int = SAT_BATCH,
+                      device: str | torch.device = "cpu", *, lr: float = 0.01,
+                      seed: int = 0) -> Callable[[], float]:
     """Build one SGD training iteration of a zoo CNN on a fixed random batch.
 
     The model (random weights, train mode), one batch of random inputs of the workload's input

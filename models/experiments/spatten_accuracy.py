@@ -33,6 +33,7 @@ from torch.nn import functional
 
 from sparsa.config.attention import DIMS
 from sparsa.config.checks import is_int
+from sparsa.config.presets import SPATTEN_TARGET
 from sparsa.models.algorithms.spatten_pruning import SpattenAttention, SpattenPolicy
 from sparsa.models.algorithms.spatten_trace import SpattenTrace
 from sparsa.models.algorithms.transformer import (
@@ -58,7 +59,7 @@ __all__ = [
     "train_classifier",
 ]
 
-SIM_TARGET = "spatten-asic"
+SIM_TARGET = SPATTEN_TARGET
 """Target the exported trace is simulated on."""
 
 WARMUP = 0.1

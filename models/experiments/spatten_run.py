@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from sparsa.config.checks import is_int
+from sparsa.config.presets import BERT_SEQ_LEN, GPT2_GENERATED, GPT2_PROMPT
 from sparsa.models.algorithms.spatten_pruning import SpattenAttention, SpattenPolicy
 from sparsa.models.algorithms.spatten_trace import SpattenTrace
 from sparsa.models.algorithms.transformer import TRANSFORMERS, KVCache, Transformer
-from sparsa.models.experiments.baselines import BERT_SEQ_LEN, GPT2_GENERATED, GPT2_PROMPT
 from sparsa.models.experiments.threads import torch_threads
 
 __all__ = ["SpattenRun", "run_spatten"]

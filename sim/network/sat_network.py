@@ -48,7 +48,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from math import ceil
 
-from sparsa.config.sat import IntFormat, NMPattern, SatArrayConfig, SoreConfig
+from sparsa.config.presets import SAT_NETWORK_ARRAY, SAT_SORE_LANES
+from sparsa.config.sat import NMPattern, SatArrayConfig, SoreConfig
 from sparsa.dataflow.sat_schedule import PHASES, GemmOp, GemmPlan, plan_gemm, training_gemms
 from sparsa.hw.export import config_json
 from sparsa.hw.sat.sat_array import OS, WS
@@ -69,17 +70,9 @@ __all__ = [
     "simulate_iteration",
 ]
 
-# The array and SORE of the network simulations. SAT's own PE-array size is not public
-# (reference sat.md 3.3); 32 x 32 INT8 PEs (1,024 MACs, within the XCVU9P's 6,840 DSP48E2) and
-# SAT's reported 32 SORE lanes are this project's assumption.
-DEFAULT_ARRAY = SatArrayConfig(
-    rows=32,
-    cols=32,
-    patterns=tuple(NMPattern.parse(p) for p in ("2:4", "4:8", "1:4", "2:8", "1:8")),
-    dtype=IntFormat.INT8,
-    max_reduction=8192,
-)
-SORE_LANES = 32  # SAT's reported SORE lanes (sat.md 3.1)
+# The array and SORE of the network simulations (sparsa.config.presets gives their sources).
+DEFAULT_ARRAY = SAT_NETWORK_ARRAY
+SORE_LANES = SAT_SORE_LANES
 
 
 @dataclass(frozen=True, kw_only=True)

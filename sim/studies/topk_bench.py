@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sparsa.config.presets import TOPK_BENCH_SEED, TOPK_BENCH_TRIALS
 from sparsa.config.topk import PivotMode, TopKConfig
 from sparsa.sim.blocks.topk import TopKCycleModel
 
@@ -30,8 +31,8 @@ __all__ = [
 DEFAULT_SIZES = (256, 1024, 4096)
 DEFAULT_K_FRACTIONS = (0.1, 0.5)
 DEFAULT_COMPARATORS = (1, 2, 4, 8, 16, 32)
-DEFAULT_TRIALS = 100
-DEFAULT_SEED = 1
+DEFAULT_TRIALS = TOPK_BENCH_TRIALS
+DEFAULT_SEED = TOPK_BENCH_SEED
 BENCH_LANES = 8  # SpAtten feeds its top-k engine 8 scores per cycle (Q x K output rate)
 BENCH_WIDTH = 16
 

@@ -18,6 +18,11 @@ cover the corners of each block:
   (64 to 128 keys, one count not a multiple of E), both pivot modes, with and without the
   probabilities on ``keys``, a head count that is not a power of two (so a head field can be
   rejected), and narrow importance accumulators so that they saturate within a run.
+
+The defaults beside them: the configuration ``sparsa verilog`` and ``sparsa verify`` elaborate
+when no flag changes it (:data:`BLOCK_DEFAULTS`), the SAT design of the network simulations
+(:data:`SAT_NETWORK_ARRAY`, :data:`SAT_SORE_LANES`), the targets and batch of the studies, the
+SpAtten workload sizes, and the sizes and seeds of the benchmarks and of ``sparsa verify``.
 """
 
 from sparsa.config.attention import AttentionConfig
@@ -25,7 +30,37 @@ from sparsa.config.attention_core import AttentionCoreConfig
 from sparsa.config.sat import IntFormat, NMPattern, SatArrayConfig, SoreConfig
 from sparsa.config.topk import PivotMode, TopKConfig
 
-__all__ = ["ATTENTION_CONFIGS", "SAT_ARRAY_CONFIGS", "SORE_CONFIGS", "TOPK_CONFIGS"]
+__all__ = [
+    "ATTENTION_CONFIGS",
+    "BERT_SEQ_LEN",
+    "BLOCK_DEFAULTS",
+    "DEFAULT_ATTENTION_CORE",
+    "DEFAULT_SAT_ARRAY",
+    "DEFAULT_SORE",
+    "DEFAULT_TOPK",
+    "GPT2_GENERATED",
+    "GPT2_PROMPT",
+    "SAT_ABLATION_MODEL",
+    "SAT_ABLATION_PATTERN",
+    "SAT_ARRAY_CONFIGS",
+    "SAT_BATCH",
+    "SAT_BENCH_SEED",
+    "SAT_NETWORK_ARRAY",
+    "SAT_SORE_LANES",
+    "SAT_STUDY_MODELS",
+    "SAT_STUDY_PATTERNS",
+    "SAT_TARGET",
+    "SORE_CONFIGS",
+    "SPATTEN_TARGET",
+    "TOPK_BENCH_SEED",
+    "TOPK_BENCH_TRIALS",
+    "TOPK_CONFIGS",
+    "VERIFY_BACKEND",
+    "VERIFY_BACKENDS",
+    "VERIFY_CASES",
+    "VERIFY_JOBS",
+    "VERIFY_SEED",
+]
 
 
 TOPK_CONFIGS: dict[str, TopKConfig] = {
@@ -151,3 +186,92 @@ ATTENTION_CONFIGS: dict[str, AttentionCoreConfig] = {
         heads=3,
     ),
 }
+
+
+# The SAT design of the network simulations, and the targets and batch of the studies.
+
+SAT_NETWORK_ARRAY = SatArrayConfig(
+    rows=32,
+    cols=32,
+    patterns=_patterns("2:4 4:8 1:4 2:8 1:8"),
+    dtype=IntFormat.INT8,
+    max_reduction=8192,
+)
+"""The PE array of the SAT network simulations. SAT's own array size is not public (reference
+sat.md 3.3); 32 x 32 INT8 PEs (1,024 MACs, within the XCVU9P's 6,840 DSP48E2) are this
+project's assumption."""
+SAT_SORE_LANES = 32
+"""SORE lanes of the SAT network simulations: SAT's reported 32 (sat.md 3.1)."""
+SAT_TARGET = "vcu1525"
+"""Target of the SAT studies: the paper's Xilinx VCU1525 (XCVU9P)."""
+SPATTEN_TARGET = "spatten-asic"
+"""Target of the SpAtten studies: the paper's ASIC with HBM2."""
+SAT_BATCH = 32
+"""Batch of a SAT training iteration and of the CNN software baselines."""
+SAT_STUDY_MODELS = ("resnet18", "resnet50", "vgg16")
+"""The networks of the SAT training study (speedups over dense at each pattern)."""
+SAT_STUDY_PATTERNS = _patterns("2:4 2:8 1:8")
+"""The N:M patterns of the SAT training study."""
+SAT_ABLATION_MODEL = "resnet50"
+"""The network of the SAT technique ablation."""
+SAT_ABLATION_PATTERN = NMPattern(2, 8)
+"""The pattern of the SAT technique ablation."""
+
+# The default configuration of each block: what `sparsa verilog BLOCK` and `sparsa verify BLOCK`
+# elaborate when no flag changes it.
+
+DEFAULT_TOPK = TopKConfig()
+"""The top-k engine: :class:`~sparsa.config.topk.TopKConfig`'s own defaults (SpAtten's 8 lanes,
+16 comparators, 1,024 16-bit signed scores)."""
+DEFAULT_SAT_ARRAY = SatArrayConfig(
+    rows=8, cols=8, patterns=_patterns("2:4 2:8"), dtype=IntFormat.INT8, max_reduction=4096
+)
+"""The SAT PE array: 8 x 8 INT8 PEs, 2:4 and 2:8 besides dense."""
+DEFAULT_SORE = SoreConfig(lanes=SAT_SORE_LANES, m=8, dtype=IntFormat.INT8)
+"""The SORE: SAT's 32 lanes, groups of 8 INT8 weights."""
+DEFAULT_ATTENTION_CORE = AttentionCoreConfig(
+    attention=AttentionConfig(dim=64, msb_bits=8, max_tokens=1024),
+    multipliers=512,
+    comparators=16,
+    heads=16,
+)
+"""SpAtten's attention core: D = 64, 512 multipliers per array, MSB settings up to 8 bits,
+1,024 keys per query, 16 comparators, 16 heads."""
+
+BLOCK_DEFAULTS: dict[str, object] = {
+    "topk": DEFAULT_TOPK,
+    "sat-array": DEFAULT_SAT_ARRAY,
+    "sore": DEFAULT_SORE,
+    "attention-core": DEFAULT_ATTENTION_CORE,
+}
+"""Block name (the command line's word) to its default configuration."""
+
+# SpAtten's workload sizes (spatten.md 3).
+
+GPT2_PROMPT = 992
+"""Prompt tokens already in the KV cache when GPT-2 generation runs (spatten.md 3)."""
+GPT2_GENERATED = 32
+"""Generated tokens of a GPT-2 run (spatten.md 3)."""
+BERT_SEQ_LEN = 128
+"""Default BERT sentence length. SpAtten uses each task's average dev-set sentence length, but
+the reference (spatten.md 3) gives no per-task values, so this is only a default: 128 is the
+usual maximum sequence length of GLUE fine-tuning, not a measured average."""
+
+# Sizes and seeds of the benchmarks and of `sparsa verify`.
+
+TOPK_BENCH_TRIALS = 100
+"""Random requests per point of the top-k parallelism sweep."""
+TOPK_BENCH_SEED = 1
+"""Seed of the top-k sweep's random requests."""
+SAT_BENCH_SEED = 1
+"""Seed of the random operands of the SAT array's layer bench."""
+VERIFY_CASES = 1000
+"""Seeded cases of one ``sparsa verify`` run."""
+VERIFY_SEED = 1
+"""Seed of the case plan and the stalls of ``sparsa verify``."""
+VERIFY_BACKENDS = ("amaranth", "verilator")
+"""Simulators ``sparsa verify`` runs on: amaranth.sim, or the generated Verilog on Verilator."""
+VERIFY_BACKEND = "verilator"
+"""Simulator of ``sparsa verify`` by default."""
+VERIFY_JOBS = 1
+"""Processes of ``sparsa verify``."""

@@ -1,4 +1,4 @@
-"""Tests of the ``sparsa`` command line (:mod:`sparsa.cli.main`)."""
+"""Tests of the ``sparsa`` command line (:mod:`sparsa.cli`)."""
 
 import json
 import subprocess
@@ -154,16 +154,17 @@ def test_verilog_sat_array_writes_lint_clean_verilog(
                           "dtype": "int16", "max_reduction": 64, "interleave": interleave}
 
 
-def test_verilog_spatten_core_writes_lint_clean_verilog(
+def test_verilog_attention_core_writes_lint_clean_verilog(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["verilog", "spatten-core", "--dim", "32", "--multipliers", "64", "--msb-bits", "6",
+    argv = ["verilog", "attention-core", "--dim", "32", "--multipliers", "64", "--msb-bits", "6",
             "--max-tokens", "64", "--heads", "2", "--out", str(tmp_path)]
     status, out, err = run(argv, capsys)
     assert status == 0, err
-    assert out.splitlines() == [str(tmp_path / "spatten_core.v"),
-                                str(tmp_path / "spatten_core.json")]
-    config = json.loads((tmp_path / "spatten_core.json").read_text())["config"]
+    assert out.splitlines() == [str(tmp_path / "attention_core.v"),
+                                str(tmp_path / "attention_core.json")]
+    assert "module attention_core(" in (tmp_path / "attention_core.v").read_text()
+    config = json.loads((tmp_path / "attention_core.json").read_text())["config"]
     assert config["multipliers"] == 64 and config["heads"] == 2
     assert config["attention"]["dim"] == 32 and config["attention"]["msb_bits"] == 6
     status, _, err = run([*argv[:5], "100", *argv[6:]], capsys)

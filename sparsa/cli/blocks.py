@@ -1,0 +1,276 @@
+"""The hardware blocks of ``sparsa verilog BLOCK`` and ``sparsa verify BLOCK``.
+
+One table, :data:`BLOCKS`, says for each block its name (the command line's word), its Verilog
+name (file, top module and sidecar), its component, and its configuration flags. Both commands
+add a block's flags and build its configuration from that one entry; the flags' defaults are
+the block's default configuration in :data:`sparsa.config.presets.BLOCK_DEFAULTS`.
+"""
+
+import argparse
+import functools
+import importlib
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Any
+
+from sparsa.cli.options import fail, integer
+from sparsa.config.presets import BLOCK_DEFAULTS
+from sparsa.config.sat import IntFormat, NMPattern
+from sparsa.config.topk import PivotMode
+
+__all__ = ["BLOCKS", "Block", "Flag", "add_block_commands"]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One configuration flag: the field it sets and how the command line spells it.
+
+    Parameters
+    ----------
+    field : str
+        The configuration field; ``outer.inner`` for a field of a nested configuration
+        (``attention.dim``). Its last part names the option (``--dim``).
+    help : str
+        The help text, without the default (added from the block's default configuration).
+    metavar : str, optional
+        Placeholder of the value, for an integer or a list.
+    kind : str
+        ``"integer"``; ``"choice"`` (an :class:`~enum.Enum` field, given by its values);
+        ``"switch"`` (``--NAME`` and ``--no-NAME``); ``"off"`` (``--no-NAME`` sets the field to
+        False); ``"patterns"`` (comma-separated N:M patterns).
+    enum : Enum subclass, optional
+        The field's type, for a ``"choice"``.
+    show : str
+        Format of the default in the help (``"#x"`` shows it in hexadecimal).
+    alternate : str, optional
+        The option to use instead in a command that already has the flag's own option
+        (``sparsa verify`` has its own ``--seed``).
+    """
+
+    field: str
+    help: str
+    metavar: str | None = None
+    kind: str = "integer"
+    enum: type[Enum] | None = None
+    show: str = "s"
+    alternate: str | None = None
+
+    @property
+    def dest(self) -> str:
+        """Where argparse puts the value (apart from the command's own options' names)."""
+        return f"config.{self.field}"
+
+    @property
+    def option(self) -> str:
+        """The flag's own option, e.g. ``--max-tokens`` or ``--no-interleave``."""
+        name = self.field.rpartition(".")[2].replace("_", "-")
+        return f"--no-{name}" if self.kind == "off" else f"--{name}"
+
+    def add(self, parser: argparse.ArgumentParser, default: Any, reserved: Collection[str]) -> None:
+        """Add the flag to ``parser``, its default taken from the field's ``default`` value."""
+        option = self.alternate if self.option in reserved else self.option
+        if option is None:
+            raise ValueError(f"{self.option} is taken and {self.field} has no alternate")
+        shown = f"{self.help} (default: %(default){self.show})"
+        if self.kind == "integer":
+            kwargs = {"type": integer, "default": default, "metavar": self.metavar}
+        elif self.kind == "choice":
+            kwargs = {"choices": [m.value for m in self.enum], "default": default.value}
+        elif self.kind == "patterns":
+            kwargs = {"default": ",".join(str(p) for p in default), "metavar": self.metavar}
+        elif self.kind == "switch":
+            kwargs = {"action": argparse.BooleanOptionalAction, "default": default}
+        else:  # "off": a switch whose option turns the field off, shown without a default
+            kwargs, shown = {"action": "store_true", "default": not default}, self.help
+        parser.add_argument(option, dest=self.dest, help=shown, **kwargs)
+
+    def value(self, given: Any) -> Any:
+        """The field's value for the command line's ``given`` value.
+
+        Raises
+        ------
+        ValueError
+            If ``given`` is not a value of the field (a malformed N:M pattern).
+        """
+        if self.kind == "choice":
+            return self.enum(given)
+        if self.kind == "patterns":
+            return tuple(NMPattern.parse(p) for p in given.split(","))
+        if self.kind == "off":
+            return not given
+        return given
+
+
+@dataclass(frozen=True)
+class Block:
+    """A hardware block as the command line knows it.
+
+    Parameters
+    ----------
+    name : str
+        The command line's word, also the block's key in
+        :data:`~sparsa.config.presets.BLOCK_DEFAULTS` and in ``sparsa.sim.rtl.verify.BLOCKS``.
+    top : str
+        The Verilog file, top module and sidecar name (``top.v``, ``top.json``, ``top.vlt``).
+    component : str
+        ``module:Class`` of the Amaranth component, which takes the configuration.
+    title : str
+        The block in a sentence, e.g. ``"the top-k engine"``.
+    help : str
+        One line for the command's list of blocks.
+    note : str
+        What the Verilog command's description adds about the block.
+    flags : tuple of Flag
+        The configuration flags, in the order of the help.
+    """
+
+    name: str
+    top: str
+    component: str
+    title: str
+    help: str
+    note: str
+    flags: tuple[Flag, ...]
+
+    @property
+    def defaults(self) -> Any:
+        """The default configuration (the flags' defaults)."""
+        return BLOCK_DEFAULTS[self.name]
+
+    def add_flags(self, parser: argparse.ArgumentParser, *,
+                  reserved: Collection[str] = ()) -> None:
+        """Add the configuration flags to ``parser``; a flag whose option is ``reserved`` (the
+        command's own) takes its alternate option."""
+        for flag in self.flags:
+            flag.add(parser, _field(self.defaults, flag.field), reserved)
+
+    def config(self, args: argparse.Namespace) -> Any:
+        """The configuration the flags in ``args`` ask for.
+
+        Raises
+        ------
+        ValueError
+            If the block's configuration rejects a value (the message names it).
+        """
+        changes: dict[str, dict[str, Any]] = {}
+        for flag in self.flags:
+            outer, _, name = flag.field.rpartition(".")
+            changes.setdefault(outer, {})[name] = flag.value(getattr(args, flag.dest))
+        fields = changes.pop("", {})
+        for outer, inner in changes.items():  # the nested configurations first, as before
+            fields[outer] = replace(getattr(self.defaults, outer), **inner)
+        return replace(self.defaults, **fields)
+
+    def build(self, config: Any) -> Any:
+        """The block's Amaranth component for ``config`` (imported only now: Amaranth is slow
+        to import, and ``--help`` and usage errors should stay quick).
+
+        Raises
+        ------
+        ValueError
+            If the component rejects ``config``.
+        """
+        module, _, name = self.component.partition(":")
+        return getattr(importlib.import_module(module), name)(config)
+
+
+def add_block_commands(
+    blocks: argparse._SubParsersAction,
+    run: Callable[[Block, Any, argparse.Namespace], int],
+    *,
+    describe: Callable[[Block], str],
+    options: Callable[[argparse.ArgumentParser, Block], None],
+    reserved: Collection[str] = (),
+) -> None:
+    """Add one subcommand per block of :data:`BLOCKS` to ``blocks``.
+
+    Each has the block's configuration flags, then the command's own ``options``; it builds
+    the configuration (exit status 2, one line, if the block rejects it) and returns
+    ``run(block, config, args)``.
+
+    Parameters
+    ----------
+    blocks : argparse subparsers
+        Where the subcommands go.
+    run : callable
+        The command, given the block, its configuration and the parsed arguments.
+    describe : callable
+        The description of a block's subcommand.
+    options : callable
+        Adds the command's own options to a block's subcommand.
+    reserved : collection of str
+        The command's own options (see :meth:`Block.add_flags`).
+    """
+    for block in BLOCKS.values():
+        parser = blocks.add_parser(block.name, help=block.help, description=describe(block))
+        block.add_flags(parser, reserved=reserved)
+        options(parser, block)
+        parser.set_defaults(handler=functools.partial(_configured, block, run))
+
+
+def _configured(block: Block, run: Callable[[Block, Any, argparse.Namespace], int],
+                args: argparse.Namespace) -> int:
+    try:
+        config = block.config(args)
+    except ValueError as error:
+        return fail(str(error))
+    return run(block, config, args)
+
+
+def _field(config: Any, path: str) -> Any:
+    for name in path.split("."):
+        config = getattr(config, name)
+    return config
+
+
+# Each block: name, Verilog name, component, title, help, note, then its flags.
+_TOPK = Block(
+    "topk", "topk", "sparsa.hw.topk.topk:TopKEngine", "the top-k engine",
+    "the quick-select top-k engine", "", (
+        Flag("lanes", "values per cycle on din and dout, a power of two", "P"),
+        Flag("comparators", "comparators per comparator array, a power of two", "C"),
+        Flag("capacity", "largest n of a request", "N"),
+        Flag("width", "bits per value", "W"),
+        Flag("signed", "two's-complement signed values", kind="switch"),
+        Flag("pivot", "pivot choice of the quick-select rounds", kind="choice", enum=PivotMode),
+        Flag("seed", "reset state of the pivot LFSR", "S", show="#x", alternate="--lfsr-seed"),
+    ))
+_SAT_ARRAY = Block(
+    "sat-array", "sat_array", "sparsa.hw.sat.sat_array:SatArray", "the SAT PE array",
+    "the SAT PE array (dense and N:M GEMMs, OS and WS dataflows)", "", (
+        Flag("rows", "PE rows", "R"),
+        Flag("cols", "PE columns", "C"),
+        Flag("patterns", "N:M patterns besides dense", "N:M[,N:M...]", kind="patterns"),
+        Flag("dtype", "operand format", kind="choice", enum=IntFormat),
+        Flag("max_reduction", "longest dense reduction of a tile; sizes the accumulators", "K"),
+        Flag("interleave", "take a command only after the previous answer has left (no shadow "
+             "accumulators and weights in use; for the interleave ablation)", kind="off"),
+    ))
+_SORE = Block(
+    "sore", "sore", "sparsa.hw.sat.sore:Sore", "the SORE",
+    "SAT's sparse online reduction engine (the hardware N:M weight generator)",
+    " N is chosen per command, 1 to M - 1.", (
+        Flag("lanes", "groups reduced in parallel, a multiple of M", "L"),
+        Flag("m", "group size: 2, 4, 8 or 16", "M"),
+        Flag("dtype", "weight format", kind="choice", enum=IntFormat),
+    ))
+_ATTENTION_CORE = Block(
+    "attention-core", "attention_core", "sparsa.hw.attention.attention_core:AttentionCore",
+    "the SpAtten attention core",
+    "SpAtten's attention core (Q x K, softmax, requant decision, local V top-k, prob x V, "
+    "importance)",
+    " The MSB setting of each query (4 up to --msb-bits) and its threshold, V keep count and "
+    "score shift are run-time command fields.", (
+        Flag("attention.dim", "head dimension: 32, 64 or 128", "D"),
+        Flag("multipliers", "multipliers of each array (Q x K, prob x V), D times a power of "
+             "two", "M"),
+        Flag("attention.msb_bits", "widest MSB setting (4, 6, 8, 10 or 12; LSBs are 4 bits)",
+             "B"),
+        Flag("attention.max_tokens", "most keys of one query", "N"),
+        Flag("comparators", "comparators per array of the local-V top-k engine", "C"),
+        Flag("heads", "head-importance accumulators", "H"),
+    ))
+
+BLOCKS: dict[str, Block] = {b.name: b for b in (_TOPK, _SAT_ARRAY, _SORE, _ATTENTION_CORE)}
+"""Every block, by its name."""

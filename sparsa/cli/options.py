@@ -1,0 +1,153 @@
+"""What every command shares: the parser whose errors are one line, value types, progress
+printing, the failure exit, and the flags several commands spell the same way."""
+
+import argparse
+import inspect
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+__all__ = [
+    "USAGE_ERROR",
+    "Parser",
+    "ProgressBar",
+    "add_json_file",
+    "add_json_print",
+    "add_seed",
+    "command_group",
+    "fail",
+    "integer",
+    "positive_integer",
+    "progress",
+    "subcommand",
+    "write_json",
+]
+
+USAGE_ERROR = 2
+"""Exit status of a bad command line or a bad parameter."""
+
+
+def fail(message: str) -> int:
+    """Print ``sparsa: error: message`` on stderr, on one line (the lines of a longer message
+    joined); return the exit status of a bad input."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"sparsa: error: {line}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def progress(message: str) -> None:
+    """Print a progress line on stderr."""
+    print(f"sparsa: {message}", file=sys.stderr, flush=True)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.exit(fail(f"{message} (see '{self.prog} --help')"))
+
+
+def integer(text: str) -> int:
+    """An integer in Python syntax: decimal, or with a 0x, 0o or 0b prefix."""
+    return int(text, 0)
+
+
+def positive_integer(text: str) -> int:
+    """An :func:`integer` of at least 1."""
+    value = integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
+
+
+def command_group(commands: argparse._SubParsersAction, name: str, help: str,
+                  what: str) -> argparse._SubParsersAction:
+    """Add the command ``name``, whose subcommand (required) names a ``what`` (``"BLOCK"``);
+    return where its subcommands go."""
+    group = commands.add_parser(name, help=help)
+    return group.add_subparsers(dest=what.lower(), required=True, metavar=what)
+
+
+def subcommand(subcommands: argparse._SubParsersAction, name: str,
+               handler: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+    """Add the subcommand ``name`` that runs ``handler``, whose docstring is the description
+    of its ``--help``; return its parser."""
+    description = inspect.cleandoc(handler.__doc__ or "")
+    parser = subcommands.add_parser(name, help=help, description=description)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_json_print(parser: argparse.ArgumentParser, what: str = "the results") -> None:
+    """``--json``: print the result as JSON on stdout instead of a table."""
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def add_json_file(parser: argparse.ArgumentParser) -> None:
+    """``--json FILE``: also write the result as JSON (see :func:`write_json`)."""
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="also write the result as JSON")
+
+
+def add_seed(parser: argparse.ArgumentParser, default: int, of: str) -> None:
+    """``--seed S``: the seed ``of`` something, shown with its default in the help."""
+    parser.add_argument("--seed", type=integer, default=default, metavar="S",
+                        help=f"seed of {of} (default: %(default)s)")
+
+
+def write_json(path: Path, payload: object) -> None:
+    """Write ``payload`` as JSON to ``path``, never leaving a half-written file."""
+    from sparsa.files import write_atomically
+
+    write_atomically({path: json.dumps(payload, indent=2) + "\n"})
+
+
+class ProgressBar:
+    """A progress callback ``(done, total)`` on stderr.
+
+    On a terminal it redraws one line (``\\r``); elsewhere (a log, a pipe) it prints a line at
+    every tenth of the way and at the end.
+
+    Parameters
+    ----------
+    label : str
+        What is counted, e.g. ``"verify topk: cases"``.
+    stream : file, optional
+        Where to print (stderr by default).
+    """
+
+    WIDTH = 30
+
+    def __init__(self, label: str, stream: object = None) -> None:
+        self._label = label
+        self._stream = sys.stderr if stream is None else stream
+        self._tty = bool(getattr(self._stream, "isatty", lambda: False)())
+        self._open = False  # a redrawn line not yet ended
+        self._next = 0.0  # fraction at which the next plain line is due
+
+    def __call__(self, done: int, total: int) -> None:
+        fraction = min(1.0, done / total) if total > 0 else 1.0
+        text = f"sparsa: {self._label} {done}/{total}"
+        if self._tty:
+            filled = round(self.WIDTH * fraction)
+            bar = "#" * filled + "." * (self.WIDTH - filled)
+            self._write(f"\r{text} [{bar}] {fraction:4.0%}")
+            self._open = True
+            if fraction >= 1.0:
+                self.close()
+        elif fraction >= self._next:
+            self._write(f"{text} ({fraction:.0%})\n")
+            self._next = (int(fraction * 10) + 1) / 10
+
+    def close(self) -> None:
+        """End a redrawn line (call once the work is over, done or not)."""
+        if self._open:
+            self._write("\n")
+            self._open = False
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text)
+        self._stream.flush()
+

@@ -1,0 +1,140 @@
+"""``sparsa simulate``: a whole network on a target (SAT training, SpAtten attention)."""
+
+import argparse
+from pathlib import Path
+
+from sparsa.cli.options import (
+    add_json_file,
+    command_group,
+    fail,
+    integer,
+    progress,
+    subcommand,
+    write_json,
+)
+from sparsa.cli.trace import POLICY_DEFAULTS, add_policy, run_model
+from sparsa.config.presets import SAT_BATCH, SAT_TARGET, SPATTEN_TARGET
+
+__all__ = ["add"]
+
+
+def add(commands: argparse._SubParsersAction) -> None:
+    """Add ``simulate`` and its subcommands."""
+    models = command_group(commands, "simulate", "simulate a whole network on a target",
+                           "ACCELERATOR")
+    sat = subcommand(models, "sat", _simulate_sat, "one SAT training iteration")
+    sat.add_argument("--model", required=True,
+                     choices=["resnet18", "resnet50", "vgg16", "small-cnn"])
+    sat.add_argument("--pattern", default="dense", metavar="{dense,N:M}",
+                     help="BDWP pattern of the eligible layers (default: %(default)s)")
+    sat.add_argument("--target", default=SAT_TARGET, metavar="NAME|FILE",
+                     help="a built-in target (see `sparsa targets`) or a target file "
+                     "(default: %(default)s)")
+    sat.add_argument("--batch", type=integer, default=SAT_BATCH, metavar="B",
+                     help="batch size (default: %(default)s)")
+    sat.add_argument("--no-interleave", action="store_true",
+                     help="run the array's tiles one after another instead of overlapping each "
+                     "tile's fill and drain with its neighbours'")
+    sat.add_argument("--no-pregen", action="store_true",
+                     help="run the SORE on the critical path instead of pre-generating")
+    sat.add_argument("--no-offline-schedule", action="store_true",
+                     help="run every GEMM output-stationary, weights resident")
+    add_json_file(sat)
+
+    spatten = subcommand(models, "spatten", _simulate_spatten,
+                         "SpAtten attention over a workload trace")
+    spatten.add_argument("--model", required=True, choices=["gpt2-small", "gpt2-medium"])
+    spatten.add_argument("--target", default=SPATTEN_TARGET, metavar="NAME|FILE",
+                         help="a built-in target or a target file (default: %(default)s)")
+    source = spatten.add_mutually_exclusive_group()
+    source.add_argument("--trace", type=Path, metavar="FILE",
+                        help="a trace in the public SpAtten format instead of the public one")
+    source.add_argument("--run", action="store_true",
+                        help="run SpAtten's algorithm on the PyTorch model (random weights) with "
+                        "the policy options below and simulate its trace")
+    spatten.add_argument("--core", choices=["rtl", "paper"], default="rtl",
+                         help="attention-core cycles: the project's RTL-validated core, or the "
+                         "paper's datapath bound (default: %(default)s)")
+    add_policy(spatten)
+    add_json_file(spatten)
+
+
+def _simulate_sat(args: argparse.Namespace) -> int:
+    """Simulate one training iteration (FF, BP and WU GEMMs of every layer, the SORE, DRAM
+    transfers, energy) of a CNN on the SAT array and a target."""
+    from sparsa.config.sat import NMPattern
+    from sparsa.sim.network.sat_network import Techniques
+    from sparsa.sim.network.target import load_target
+    from sparsa.sim.studies.sat_study import simulate
+
+    try:
+        pattern = None if args.pattern == "dense" else NMPattern.parse(args.pattern)
+        target = load_target(args.target)
+        techniques = Techniques(interleave=not args.no_interleave, pregen=not args.no_pregen,
+                                offline_schedule=not args.no_offline_schedule)
+        progress(f"simulating a {args.model} training iteration ...")
+        result, wall = simulate(args.model, pattern, target, batch=args.batch,
+                                techniques=techniques)
+    except ValueError as error:
+        return fail(str(error))
+    print(f"{args.model} batch {args.batch}, {result.pattern}, on {target.name} at "
+          f"{target.clock_hz / 1e6:.0f} MHz")
+    print(f"  cycles {result.cycles:,}  time {result.seconds * 1e3:.2f} ms  dense-equivalent "
+          f"MACs per cycle {100 * result.utilisation:.1f}% of the array's peak")
+    print("  cycles by phase: " + ", ".join(f"{k} {v:,}" for k, v in result.phase_cycles.items()))
+    print("  stall cycles: " + ", ".join(f"{k} {v:,}" for k, v in result.stall_cycles.items()))
+    by_class = result.traffic.by_class()
+    print("  DRAM bytes: " + ", ".join(f"{k} r {v['read']:,} w {v['write']:,}"
+                                       for k, v in by_class.items() if v["read"] or v["write"]))
+    print("  energy (J): " + ", ".join(f"{k} {v:.4g}" for k, v in result.energy_j.items() if v))
+    print(f"  simulator wall time {wall:.3f} s ({result.cycles / wall:,.0f} simulated cycles/s; "
+          "extracting the layers from the PyTorch model comes before and is not included)")
+    if args.json:
+        write_json(args.json, result.to_dict())
+    return 0
+
+
+def _simulate_spatten(args: argparse.Namespace) -> int:
+    """Simulate SpAtten's attention over a workload trace (the public trace of the model by
+    default, read from ../shared/data/spatten-traces): DRAM traffic by class, its reduction by
+    technique against a dense FP32 baseline (and the dense trace when there is one), time and
+    throughput on the target."""
+    import time
+
+    from sparsa.dataflow.spatten_workloads import public_traces
+    from sparsa.models.algorithms.spatten_trace import read_trace
+    from sparsa.sim.network.spatten import (
+        RtlCoreCycles,
+        format_table,
+        paper_datapath_cycles,
+        simulate,
+    )
+    from sparsa.sim.network.target import load_target
+
+    policy = [f"--{name.replace('_', '-')}" for name, default in POLICY_DEFAULTS.items()
+              if getattr(args, name) != default]
+    if policy and not args.run:
+        return fail(f"{', '.join(policy)}: model-run options, they apply only with --run, "
+                    "not to a trace file")
+    try:
+        target = load_target(args.target)
+        if args.run:
+            trace, dense = run_model(args).trace, None
+        else:
+            trace_path, dense_path = ((args.trace, None) if args.trace is not None
+                                      else public_traces(args.model))
+            progress(f"reading {trace_path} ...")
+            trace = read_trace(trace_path, model=args.model)
+            dense = None if dense_path is None else read_trace(dense_path, model=args.model)
+        start = time.perf_counter()
+        core = RtlCoreCycles() if args.core == "rtl" else paper_datapath_cycles
+        result = simulate(trace, target, dense=dense, core_cycles=core)
+        wall = time.perf_counter() - start
+    except (ValueError, OSError) as error:
+        return fail(str(error))
+    print(format_table(result))
+    print(f"simulator wall time {wall:.3f} s for {result.rows:,} rows "
+          f"({result.cycles / wall:,.0f} simulated cycles/s)")
+    if args.json:
+        write_json(args.json, result.to_dict())
+    return 0

@@ -1,0 +1,55 @@
+"""``sparsa verilog BLOCK``: write a block's Verilog, sidecar and waivers, and lint it."""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sparsa.cli.blocks import Block, add_block_commands
+from sparsa.cli.options import command_group, fail, progress
+
+__all__ = ["add"]
+
+
+def add(commands: argparse._SubParsersAction) -> None:
+    """Add ``verilog`` and one subcommand per block of :data:`~sparsa.cli.blocks.BLOCKS`."""
+    blocks = command_group(commands, "verilog", "generate Verilog of a hardware block", "BLOCK")
+    add_block_commands(blocks, _verilog, describe=_describe, options=_add_out)
+
+
+def _describe(block: Block) -> str:
+    top = block.top
+    return (f"Write {top}.v, {top}.json (config, ports, tool versions) and {top}.vlt (Verilator "
+            f"waivers) into DIR, then lint {top}.v with Verilator (exit status 1 if it "
+            f"warns).{block.note}")
+
+
+def _add_out(parser: argparse.ArgumentParser, block: Block) -> None:
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="output folder (created if missing)")
+
+
+def _verilog(block: Block, config: Any, args: argparse.Namespace) -> int:
+    try:
+        component = block.build(config)
+    except ValueError as error:
+        return fail(str(error))
+    progress(f"generating Verilog of {block.title} for {config} ...")
+    return _export(component, block.top, config, args.out)
+
+
+def _export(component: object, name: str, config: object, out: Path) -> int:
+    """Write the Verilog, its sidecar and waivers, lint it; exit status 1 on lint warnings."""
+    from sparsa.hw.export import export_verilog, lint_verilog
+
+    verilog_path, json_path = export_verilog(component, name=name, out_dir=out, config=config)
+    progress(f"linting {verilog_path} with Verilator ...")
+    warnings = lint_verilog(verilog_path)
+    print(verilog_path)
+    print(json_path)
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    if warnings:
+        progress(f"{len(warnings)} lint warning(s) in {verilog_path}")
+        return 1
+    return 0
