@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from math import ceil, prod
 
-from sparsa.config.sat import NMPattern, SatArrayConfig
-from sparsa.hw.sat.sat_array import OS, WS, runtime_patterns
+from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig, as_dataflow
+from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.sim.blocks.sat_array import ArrayTimeline, increment
 
 __all__ = ["PHASES", "GemmOp", "GemmPlan", "plan_gemm", "training_gemms"]
@@ -103,8 +103,7 @@ class GemmPlan:
     Attributes
     ----------
     op : GemmOp
-    dataflow : int
-        :data:`sparsa.hw.sat.sat_array.OS` or :data:`sparsa.hw.sat.sat_array.WS`.
+    dataflow : Dataflow
     a_resident : bool
         Loop order: A blocks stay on chip while B streams (else the reverse).
     tiles : int
@@ -127,7 +126,7 @@ class GemmPlan:
     """
 
     op: GemmOp
-    dataflow: int
+    dataflow: Dataflow
     a_resident: bool
     tiles: int
     cycles: int
@@ -175,7 +174,7 @@ def plan_gemm(
     op: GemmOp,
     array: SatArrayConfig,
     *,
-    dataflow: int,
+    dataflow: Dataflow,
     a_resident: bool,
     b_buffer_bytes: int,
     a_buffer_bytes: int,
@@ -189,8 +188,8 @@ def plan_gemm(
     array : SatArrayConfig
         Its patterns must include ``op.pattern``; its ``interleave`` decides whether the tiles
         overlap.
-    dataflow : int
-        OS or WS.
+    dataflow : Dataflow
+        A member or its integer code; the plan carries the member.
     a_resident : bool
         Loop order (see the module docstring).
     a_buffer_bytes, b_buffer_bytes : int
@@ -200,6 +199,7 @@ def plan_gemm(
         A sparse A is read from DRAM dense and compressed on the way in (by the SORE), so its
         traffic is the dense matrix; otherwise it is read compressed (values and indices).
     """
+    dataflow = as_dataflow(dataflow)
     R, C, w = array.rows, array.cols, array.dtype.width
     p = op.pattern
     if p is not None and p not in array.patterns:
@@ -215,20 +215,20 @@ def plan_gemm(
     entries = op.entries
     code = runtime_patterns(array).index(p)
 
-    def tile(df: int, length: int, rows: int) -> dict[str, int]:
+    def tile(df: Dataflow, length: int, rows: int) -> dict[str, int]:
         return {"dataflow": df, "pattern": code, "length": length, "rows": rows}
 
-    if dataflow == OS:
+    if dataflow is Dataflow.OS:
         # Reduction chunks of at most max_reduction entries (whole groups) partition a row.
         chunk = array.max_reduction // n * n
         sizes = (op.count, ceil(op.rows / R), ceil(op.cols / C), ceil(entries / chunk))
         last_rows, last_len = op.rows - (sizes[1] - 1) * R, entries - (sizes[3] - 1) * chunk
 
         def tile_of(flags: tuple[bool, ...]) -> dict[str, int]:
-            return tile(OS, last_len if flags[3] else chunk, last_rows if flags[1] else R)
+            return tile(Dataflow.OS, last_len if flags[3] else chunk, last_rows if flags[1] else R)
 
         a_passes = sizes[2]  # a block of A rows is fed once per block of columns
-    elif dataflow == WS:
+    else:
         slots = R // n * n
         if slots == 0:
             raise ValueError(
@@ -241,11 +241,11 @@ def plan_gemm(
         last_len = op.cols - (sizes[3] - 1) * length_cap
 
         def tile_of(flags: tuple[bool, ...]) -> dict[str, int]:
-            return tile(WS, last_len if flags[3] else length_cap, last_rows if flags[2] else slots)
+            return tile(
+                Dataflow.WS, last_len if flags[3] else length_cap, last_rows if flags[2] else slots
+            )
 
         a_passes = sizes[3]  # the stationary entries are reloaded for each column chunk
-    else:
-        raise ValueError(f"dataflow must be OS ({OS}) or WS ({WS}), not {dataflow!r}")
     tiles = prod(sizes)
     first, last = tile_of(tuple(size == 1 for size in sizes)), tile_of((True,) * len(sizes))
     span = _run_span(
@@ -259,8 +259,8 @@ def plan_gemm(
     else:
         a_bytes = ceil(op.rows * entries * (w + p.index_width) / 8)
     b_bytes = ceil(op.reduction * op.cols * w / 8)
-    a_blocks = ceil(op.rows / (R if dataflow == OS else C))
-    b_blocks = ceil(op.cols / C) if dataflow == OS else 1
+    a_blocks = ceil(op.rows / (R if dataflow is Dataflow.OS else C))
+    b_blocks = ceil(op.cols / C) if dataflow is Dataflow.OS else 1
     if a_resident:
         b_reads = 1 if b_bytes <= b_buffer_bytes else a_blocks
         a_reads = 1

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sparsa.config.sat import NMPattern, SatArrayConfig
-from sparsa.hw.sat.sat_array import OS, WS, runtime_patterns
+from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig, as_dataflow
+from sparsa.hw.sat.sat_array import runtime_patterns
 
 __all__ = ["Tile", "assemble", "plan_tiles"]
 
@@ -37,7 +37,8 @@ class Tile:
 
     Attributes
     ----------
-    dataflow, pattern, length, rows : int
+    dataflow : Dataflow
+    pattern, length, rows : int
         The command (``length`` and ``rows`` as counts, not minus one).
     weights, acts : list
         Operand beats, in order.
@@ -47,7 +48,7 @@ class Tile:
         Size of the output block (its extent in Y's rows and columns).
     """
 
-    dataflow: int
+    dataflow: Dataflow
     pattern: int
     length: int
     rows: int
@@ -60,7 +61,7 @@ class Tile:
 
     @property
     def cmd(self) -> dict[str, int]:
-        """The command beat."""
+        """The command beat (``dataflow`` a :class:`Dataflow` member)."""
         return {
             "dataflow": self.dataflow,
             "pattern": self.pattern,
@@ -80,7 +81,7 @@ def plan_tiles(
     indices: torch.Tensor,
     b: torch.Tensor,
     pattern: NMPattern | None,
-    dataflow: int,
+    dataflow: Dataflow,
     *,
     filler: Callable[[], int] = lambda: 0,
 ) -> list[Tile]:
@@ -95,11 +96,12 @@ def plan_tiles(
         B, ``K x cols`` with K = T / N * M.
     pattern : NMPattern or None
         One of ``config.patterns``, or None for dense.
-    dataflow : int
-        :data:`sparsa.hw.sat.sat_array.OS` or :data:`sparsa.hw.sat.sat_array.WS`.
+    dataflow : Dataflow
+        A member or its integer code; the tiles carry the member.
     filler : callable
         Gives the values of activation lanes past M (default zero).
     """
+    dataflow = as_dataflow(dataflow)
     codes = runtime_patterns(config)
     if pattern not in codes:
         raise ValueError(
@@ -122,7 +124,7 @@ def plan_tiles(
         return {"value": int(values[r, t]), "index": 0 if pattern is None else int(indices[r, t])}
 
     tiles = []
-    if dataflow == OS:
+    if dataflow is Dataflow.OS:
         chunk = config.max_reduction // n * n  # whole groups, within the accumulators' bound
         for r0 in range(0, a_rows, R):
             rr = min(R, a_rows - r0)
@@ -141,8 +143,8 @@ def plan_tiles(
                         ]
                         for g in range(t0 // n, (t0 + tt) // n)
                     ]
-                    tiles.append(Tile(OS, code, tt, rr, weights, acts, r0, c0, rr, cc))
-    elif dataflow == WS:
+                    tiles.append(Tile(Dataflow.OS, code, tt, rr, weights, acts, r0, c0, rr, cc))
+    else:
         slots = R // n * n  # whole groups of N entries per tile
         if slots == 0:
             raise ValueError(
@@ -167,9 +169,7 @@ def plan_tiles(
                         ]
                         for j in range(j0, j0 + jj)
                     ]
-                    tiles.append(Tile(WS, code, jj, tt, weights, acts, r0, j0, rr, jj))
-    else:
-        raise ValueError(f"dataflow must be OS ({OS}) or WS ({WS}), not {dataflow!r}")
+                    tiles.append(Tile(Dataflow.WS, code, jj, tt, weights, acts, r0, j0, rr, jj))
     return tiles
 
 
@@ -182,7 +182,7 @@ def assemble(tiles: list[Tile], outputs: list[list[list[int]]], shape: tuple[int
     y = torch.zeros(shape, dtype=torch.int64)
     for tile, beats in zip(tiles, outputs, strict=True):
         block = torch.tensor(beats, dtype=torch.int64)
-        if tile.dataflow == OS:
+        if tile.dataflow == Dataflow.OS:
             y[tile.row0 : tile.row0 + tile.out_rows, tile.col0 : tile.col0 + tile.out_cols] += (
                 block[: tile.out_rows, : tile.out_cols]
             )

@@ -3,10 +3,12 @@
 :func:`packer` and :func:`unpacker` walk a layout once and return plain-Python functions, which
 are what ``layout.const(value).as_bits()`` and ``layout.from_bits(bits)`` compute, about 30
 times faster (a wide activation beat of the SAT array takes 0.7 ms with ``const``): nested
-lists for array layouts, dicts for struct layouts, ints at the leaves. Used by the amaranth.sim
-benches in ``sim/`` and by the cocotb benches in ``tests/rtl``.
+lists for array layouts, dicts for struct layouts, ints at the leaves, and members at the leaves
+of an enumeration shape (:mod:`amaranth.lib.enum`; packed from a member or its integer code).
+Used by the amaranth.sim benches in ``sim/`` and by the cocotb benches in ``tests/rtl``.
 """
 
+import enum
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +30,8 @@ def packer(shape: ShapeCastable) -> Callable[[Any], int]:
     """Return a function from a value of ``shape`` (nested lists/dicts of ints) to its bits.
 
     Leaves are checked against their width (a ``range`` shape accepts any value its bits hold,
-    so that out-of-range command codes can be sent on purpose).
+    so that out-of-range command codes can be sent on purpose); a leaf of an enumeration shape
+    takes a member or an integer code.
     """
     if isinstance(shape, data.Layout):
         fields = [(key, field.offset, packer(field.shape)) for key, field in shape]
@@ -50,6 +53,12 @@ def packer(shape: ShapeCastable) -> Callable[[Any], int]:
             raise ValueError(f"{value!r} does not fit {shape!r} ({lo}..{hi})")
         return value & mask
 
+    if _is_enum(shape):
+
+        def pack_enum(value: Any) -> int:
+            return pack_leaf(value.value if isinstance(value, shape) else value)
+
+        return pack_enum
     return pack_leaf
 
 
@@ -66,5 +75,24 @@ def unpacker(shape: ShapeCastable) -> Callable[[int], Any]:
     mask = (1 << width) - 1
     if _leaf_bounds(shape)[2]:
         sign = 1 << (width - 1)
-        return lambda bits: ((bits & mask) ^ sign) - sign
-    return lambda bits: bits & mask
+
+        def unpack_int(bits: int) -> int:
+            return ((bits & mask) ^ sign) - sign
+    else:
+
+        def unpack_int(bits: int) -> int:
+            return bits & mask
+
+    if _is_enum(shape):
+        members = {member.value: member for member in shape}
+
+        def unpack_enum(bits: int) -> Any:
+            code = unpack_int(bits)
+            return members.get(code, code)  # a code that is no member's value stays an int
+
+        return unpack_enum
+    return unpack_int
+
+
+def _is_enum(shape: ShapeCastable) -> bool:
+    return isinstance(shape, type) and issubclass(shape, enum.Enum)

@@ -66,11 +66,9 @@ from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sparsa.config.sat import NMPattern, SatArrayConfig
+from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
 
 __all__ = [
-    "OS",
-    "WS",
     "SatArray",
     "acts_layout",
     "cmd_layout",
@@ -79,7 +77,8 @@ __all__ = [
     "weights_layout",
 ]
 
-OS, WS = 0, 1  # values of the command's dataflow field
+# Old names of the Dataflow members: they go once the RTL harness (sim/rtl) uses the enum.
+OS, WS = Dataflow.OS, Dataflow.WS
 
 
 def runtime_patterns(config: SatArrayConfig) -> tuple[NMPattern | None, ...]:
@@ -96,12 +95,12 @@ def _index_width(config: SatArrayConfig) -> int:
 
 
 def cmd_layout(config: SatArrayConfig) -> data.StructLayout:
-    """One beat per tile: dataflow (OS = 0, WS = 1), pattern (index into
+    """One beat per tile: :class:`sparsa.config.sat.Dataflow`, pattern (index into
     :func:`runtime_patterns`), ``length`` - 1 (OS: entries per row; WS: output columns) and
     ``rows`` - 1 (OS: accumulator rows to emit; WS: weight rows to load)."""
     return data.StructLayout(
         {
-            "dataflow": 1,
+            "dataflow": Dataflow,
             "pattern": range(len(runtime_patterns(config))),
             "length_m1": config.max_reduction.bit_length(),
             "rows_m1": range(config.rows),
@@ -407,13 +406,13 @@ class SatArray(wiring.Component):
             for i, p in enumerate(patterns):
                 with m.Case(i):
                     n_req = 1 if p is None else p.n
-                    count = Mux(req.dataflow == WS, req_rows, req_len)
+                    count = Mux(req.dataflow == Dataflow.WS, req_rows, req_len)
                     m.d.comb += bad.eq(count % n_req != 0 if n_req > 1 else 0)
-        with m.If((req.dataflow == OS) & (req_len > cfg.max_reduction)):
+        with m.If((req.dataflow == Dataflow.OS) & (req_len > cfg.max_reduction)):
             m.d.comb += bad.eq(1)
         new_tile = Signal(tile_layout)
         m.d.comb += [
-            new_tile.ws.eq(req.dataflow == WS),
+            new_tile.ws.eq(req.dataflow == Dataflow.WS),
             new_tile.pattern.eq(req.pattern),
             new_tile.length.eq(req_len),
             new_tile.rows.eq(req_rows),
@@ -430,7 +429,7 @@ class SatArray(wiring.Component):
             & ~l_bad
             & (~l_tile.ws | (loaded == l_tile.rows) | (load_en & (loaded + 1 == l_tile.rows)))
         )
-        bypass = fire & ~bad & (req.dataflow == OS) & f_free
+        bypass = fire & ~bad & (req.dataflow == Dataflow.OS) & f_free
         with m.If(f_last & step):
             m.d.sync += f_valid.eq(0)
         with m.If((f_free & l_ready) | bypass):

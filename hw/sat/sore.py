@@ -25,10 +25,11 @@ is taken as an unsigned W-bit number, which holds |-2^(W-1)| = 2^(W-1) (W + 1 bi
 number).
 
 Commands. One ``cmd`` beat carries N (1 to M - 1) and ``copies``, a mask of the copies to
-produce: bit ``1 << FF`` the FF copy, bit ``1 << BP`` the BP copy (1 = FF, 2 = BP, 3 = both, FF
-first). Each copy is one ``out`` beat: per lane M - 1 entries (value, index) of which the first
-N are the survivors and the others are zero, the copy's ``direction`` (:data:`FF` or
-:data:`BP`), and ``last`` on the command's final beat. A command with N outside 1..M - 1 or no
+produce, one bit per :class:`sparsa.config.sat.BdwpPass`: bit ``1 << BdwpPass.FF`` the FF copy,
+bit ``1 << BdwpPass.BP`` the BP copy (1 = FF, 2 = BP, 3 = both, FF first). Each copy is one
+``out`` beat: per lane M - 1 entries (value, index) of which the first N are the survivors and
+the others are zero, the copy's ``direction`` (the pass it serves, ``BdwpPass.FF`` or
+``BdwpPass.BP``), and ``last`` on the command's final beat. A command with N outside 1..M - 1 or no
 copy is rejected: it consumes no ``weights`` beat and is answered by one beat with ``error`` and
 ``last`` set (lanes zero).
 
@@ -65,11 +66,9 @@ from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sparsa.config.sat import SoreConfig
+from sparsa.config.sat import BdwpPass, SoreConfig
 
 __all__ = [
-    "BP",
-    "FF",
     "Sore",
     "TopNLane",
     "cmd_layout",
@@ -78,7 +77,8 @@ __all__ = [
     "weights_layout",
 ]
 
-FF, BP = 0, 1  # values of the out beat's direction field; bit 1 << d of copies asks for d
+# Old names of the BdwpPass members: they go once the RTL harness (sim/rtl) uses the enum.
+FF, BP = BdwpPass.FF, BdwpPass.BP
 
 
 def entry_layout(config: SoreConfig) -> data.StructLayout:
@@ -91,8 +91,8 @@ def entry_layout(config: SoreConfig) -> data.StructLayout:
 
 def cmd_layout(config: SoreConfig) -> data.StructLayout:
     """One beat per command: N (wide enough to hold M, which is rejected) and the ``copies``
-    mask (bit ``1 << FF``: the FF copy, bit ``1 << BP``: the BP copy)."""
-    return data.StructLayout({"n": unsigned(config.m.bit_length()), "copies": 2})
+    mask (bit ``1 << p`` asks for the copy of :class:`sparsa.config.sat.BdwpPass` p)."""
+    return data.StructLayout({"n": unsigned(config.m.bit_length()), "copies": len(BdwpPass)})
 
 
 def weights_layout(config: SoreConfig) -> data.ArrayLayout:
@@ -102,11 +102,12 @@ def weights_layout(config: SoreConfig) -> data.ArrayLayout:
 
 def out_layout(config: SoreConfig) -> data.StructLayout:
     """One copy: per lane M - 1 entries (the first N valid, the others zero), the copy's
-    direction, the end-of-command flag and the rejected-command flag."""
+    direction (:class:`sparsa.config.sat.BdwpPass`), the end-of-command flag and the
+    rejected-command flag."""
     return data.StructLayout({
         "lanes": data.ArrayLayout(data.ArrayLayout(entry_layout(config), config.m - 1),
                                   config.lanes),
-        "direction": 1,
+        "direction": BdwpPass,
         "last": 1,
         "error": 1,
     })
@@ -272,7 +273,7 @@ class Sore(wiring.Component):
         # ---- reducer registers, taken over at the handoff ---------------------------------------
         rd_n = Signal.like(ld_n)
         rb = Signal()  # bank the reducer reads
-        direction = Signal()
+        direction = Signal(BdwpPass)
         pending = Signal()  # the BP copy follows the FF one
         j = Signal(range(M))  # in-group index fed this step
         with m.If(handoff):
@@ -281,8 +282,8 @@ class Sore(wiring.Component):
                 rb.eq(wb),
                 wb.eq(~wb),
                 j.eq(0),
-                direction.eq(Mux(ld_copies[FF], FF, BP)),
-                pending.eq(ld_copies[FF] & ld_copies[BP]),
+                direction.eq(Mux(ld_copies[BdwpPass.FF], BdwpPass.FF, BdwpPass.BP)),
+                pending.eq(ld_copies[BdwpPass.FF] & ld_copies[BdwpPass.BP]),
             ]
 
         # ---- data provider and lanes ------------------------------------------------------------
@@ -296,7 +297,7 @@ class Sore(wiring.Component):
             m.submodules[f"lane{lane}"] = unit
             m.d.comb += [
                 unit.en.eq(step),
-                unit.value.eq(Mux(direction == BP, bp, ff)),
+                unit.value.eq(Mux(direction == BdwpPass.BP, bp, ff)),
                 unit.index.eq(j),
                 unit.n.eq(rd_n),
             ]
@@ -341,11 +342,11 @@ class Sore(wiring.Component):
                     with m.If(j == M - 1):
                         emit([unit.kept for unit in lanes], direction, last=~pending)
                         with m.If(pending):
-                            m.d.sync += [direction.eq(BP), pending.eq(0)]
+                            m.d.sync += [direction.eq(BdwpPass.BP), pending.eq(0)]
                         with m.Else():
                             release()
 
             with m.State("ERROR"), m.If(adv):
-                emit([0] * L, FF, last=1, error=1)
+                emit([0] * L, BdwpPass.FF, last=1, error=1)
                 release()
         return m

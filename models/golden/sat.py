@@ -17,7 +17,7 @@ entries (zeros included when it has fewer than N non-zeros).
 
 import torch
 
-from sparsa.config.sat import IntFormat, NMPattern, SatArrayConfig
+from sparsa.config.sat import BdwpPass, IntFormat, NMPattern, SatArrayConfig
 from sparsa.models.golden.nm_sparsity import compress, nm_mask
 from sparsa.models.golden.nm_sparsity import decompress as nm_decompress
 
@@ -150,7 +150,7 @@ def gemm_wu(dy: torch.Tensor, x: torch.Tensor, config: SatArrayConfig) -> torch.
 
 
 def sore_tile(
-    tile: torch.Tensor, n: int, direction: str
+    tile: torch.Tensor, n: int, direction: BdwpPass | str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One copy of a dense tile compressed to N:M, lane by lane, as the SORE produces it.
 
@@ -161,9 +161,11 @@ def sore_tile(
         :data:`sparsa.config.sat.SUPPORTED_M` and L a multiple of M.
     n : int
         Survivors per group, 1 to M - 1.
-    direction : str
-        ``"FF"``: groups of M consecutive reduction positions; group g of row i is lane
-        i * (L / M) + g. ``"BP"``: groups along the output channels; column l is lane l.
+    direction : BdwpPass or str
+        The pass of the copy (a member, its integer code or its name; the RTL harness passes
+        the name until it uses the enum). ``BdwpPass.FF``: groups of M consecutive reduction
+        positions; group g of row i is lane i * (L / M) + g. ``BdwpPass.BP``: groups along the
+        output channels; column l is lane l.
 
     Returns
     -------
@@ -178,10 +180,21 @@ def sore_tile(
     pattern = NMPattern(n, m)
     if lanes % m:
         raise ValueError(f"the tile's {lanes} columns are not a multiple of M = {m}")
-    if direction == "FF":
+    if _as_pass(direction) is BdwpPass.FF:
         values, indices = nm_generate(t, pattern)
-    elif direction == "BP":
-        values, indices = nm_generate(t.T, pattern)
     else:
-        raise ValueError(f"direction must be 'FF' or 'BP', not {direction!r}")
+        values, indices = nm_generate(t.T, pattern)
     return values.reshape(lanes, n), indices.reshape(lanes, n)
+
+
+def _as_pass(direction: object) -> BdwpPass:
+    """``direction`` (a :class:`BdwpPass` member, its integer code or its name) as the member."""
+    if isinstance(direction, str):
+        if direction in BdwpPass.__members__:
+            return BdwpPass[direction]
+    elif not isinstance(direction, bool):
+        try:
+            return BdwpPass(direction)
+        except (TypeError, ValueError):
+            pass
+    raise ValueError(f"direction must be BdwpPass.FF or BdwpPass.BP, not {direction!r}")

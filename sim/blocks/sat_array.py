@@ -30,8 +30,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sparsa.config.sat import SatArrayConfig
-from sparsa.hw.sat.sat_array import OS, WS, runtime_patterns
+from sparsa.config.sat import Dataflow, SatArrayConfig, as_dataflow
+from sparsa.hw.sat.sat_array import runtime_patterns
 
 __all__ = [
     "REJECT_CYCLES",
@@ -49,15 +49,15 @@ _NEVER = -(1 << 62)  # a cycle before anything
 
 
 def is_rejected(
-    config: SatArrayConfig, *, dataflow: int, pattern: int, length: int, rows: int
+    config: SatArrayConfig, *, dataflow: Dataflow, pattern: int, length: int, rows: int
 ) -> bool:
     """Whether the array rejects the command (and check that its fields fit the command beat).
 
     Parameters
     ----------
     config : SatArrayConfig
-    dataflow : int
-        :data:`sparsa.hw.sat.sat_array.OS` or :data:`sparsa.hw.sat.sat_array.WS`.
+    dataflow : Dataflow
+        The command's dataflow (a member or its integer code).
     pattern : int
         Code of the command's pattern field (:func:`sparsa.hw.sat.sat_array.runtime_patterns` gives the
         known ones; other codes are rejected).
@@ -72,8 +72,7 @@ def is_rejected(
         If a field does not fit the command beat.
     """
     patterns = runtime_patterns(config)
-    if dataflow not in (OS, WS):
-        raise ValueError(f"dataflow must be OS ({OS}) or WS ({WS}), not {dataflow!r}")
+    dataflow = as_dataflow(dataflow)
     if not 1 <= length <= 1 << config.max_reduction.bit_length():
         raise ValueError(
             f"length must be from 1 to {1 << config.max_reduction.bit_length()}, not {length!r}"
@@ -84,26 +83,31 @@ def is_rejected(
         return True  # an unknown pattern code
     p = patterns[pattern]
     n = 1 if p is None else p.n
-    if dataflow == OS and length > config.max_reduction:
+    if dataflow is Dataflow.OS and length > config.max_reduction:
         return True  # more products than the accumulators hold
-    return (rows if dataflow == WS else length) % n != 0
+    return (rows if dataflow is Dataflow.WS else length) % n != 0
 
 
 def tile_cycles(
-    config: SatArrayConfig, *, dataflow: int, pattern: int, length: int, rows: int
+    config: SatArrayConfig, *, dataflow: Dataflow, pattern: int, length: int, rows: int
 ) -> int:
     """Cycles of one tile command on an idle array (see the module docstring); the arguments
     are those of :func:`is_rejected`."""
     if is_rejected(config, dataflow=dataflow, pattern=pattern, length=length, rows=rows):
         return REJECT_CYCLES
     R, C = config.rows, config.cols
-    if dataflow == OS:
+    if dataflow == Dataflow.OS:
         return length + C + rows
     return rows + length + R + C
 
 
 def increment(
-    config: SatArrayConfig, dataflow: int, prev_length: int, prev_rows: int, length: int, rows: int
+    config: SatArrayConfig,
+    dataflow: Dataflow,
+    prev_length: int,
+    prev_rows: int,
+    length: int,
+    rows: int,
 ) -> int:
     """Cycles between two consecutive accepted tiles of one dataflow in a sequence.
 
@@ -113,14 +117,14 @@ def increment(
     Parameters
     ----------
     config : SatArrayConfig
-    dataflow : int
-        :data:`sparsa.hw.sat.sat_array.OS` or :data:`sparsa.hw.sat.sat_array.WS`, of both tiles.
+    dataflow : Dataflow
+        The dataflow of both tiles.
     prev_length, prev_rows, length, rows : int
         ``length`` and ``rows`` (as for :func:`tile_cycles`) of the previous tile and of this
         one; the tiles are not checked (closed forms make them valid by construction).
     """
     R, C = config.rows, config.cols
-    if dataflow == OS:
+    if dataflow == Dataflow.OS:
         if config.interleave:  # shadows and output rows of the previous tile
             return max(length, C, prev_rows)
         return C + prev_rows + 1 + length
@@ -191,13 +195,19 @@ class ArrayTimeline:
         return acc
 
     def issue(
-        self, *, dataflow: int, pattern: int, length: int, rows: int, not_before: int | None = None
+        self,
+        *,
+        dataflow: Dataflow,
+        pattern: int,
+        length: int,
+        rows: int,
+        not_before: int | None = None,
     ) -> TileTiming:
         """Issue one command; return its timing.
 
         Parameters
         ----------
-        dataflow, pattern, length, rows : int
+        dataflow, pattern, length, rows
             As for :func:`tile_cycles`.
         not_before : int, optional
             Earliest edge for the command's transfer (the command is not offered before it).
@@ -211,7 +221,7 @@ class ArrayTimeline:
             self._stage_until = self._out_end = emit
             return TileTiming(acc + 1, emit + 2)
         R, C = self.config.rows, self.config.cols
-        if dataflow == OS:
+        if dataflow == Dataflow.OS:
             if self._feed_end <= acc:  # straight into the feed stage
                 moved, self._stage_until = acc, _NEVER
             else:  # in the command stage until the feed stage is free
@@ -275,7 +285,7 @@ class ArrayTimeline:
             raise ValueError(f"a run holds accepted tiles only, not {dict(last)}")
         R, C = self.config.rows, self.config.cols
         rows, length = last["rows"], last["length"]
-        if first["dataflow"] == OS:
+        if first["dataflow"] == Dataflow.OS:
             end = self._feed_end + span
             self._os_bound = max(self._os_bound, end + max(C, rows))
             self._out_end = end + C + rows - 1

@@ -25,8 +25,8 @@ So a stream of c-copy commands finishes one every max(M, c M) = c M cycles.
 from collections.abc import Iterable
 
 from sparsa.config.checks import is_int
-from sparsa.config.sat import SoreConfig
-from sparsa.hw.sat.sore import BP, FF, cmd_layout
+from sparsa.config.sat import BdwpPass, SoreConfig
+from sparsa.hw.sat.sore import cmd_layout
 
 __all__ = ["REJECT_CYCLES", "command_cycles", "last_beat_cycles", "stream_cycles"]
 
@@ -43,7 +43,7 @@ def _copies(config: SoreConfig, n: int, copies: int) -> int:
                          f"not {copies!r}")
     if not 1 <= n < config.m:
         return 0
-    return (copies >> FF & 1) + (copies >> BP & 1)
+    return sum(copies >> p & 1 for p in BdwpPass)
 
 
 def command_cycles(config: SoreConfig, *, n: int, copies: int) -> int:
@@ -56,7 +56,8 @@ def command_cycles(config: SoreConfig, *, n: int, copies: int) -> int:
     n : int
         The command's N field (0 to the field's maximum; outside 1..M - 1 it is rejected).
     copies : int
-        The copies mask, 0 to 3 (0 is rejected).
+        The copies mask, 0 to 3 (bit ``1 << p`` asks for the copy of
+        :class:`sparsa.config.sat.BdwpPass` p; 0 is rejected).
     """
     c = _copies(config, n, copies)
     return REJECT_CYCLES if c == 0 else (1 + c) * config.m + 1

@@ -49,10 +49,9 @@ from dataclasses import asdict, dataclass, field
 from math import ceil
 
 from sparsa.config.presets import SAT_NETWORK_ARRAY, SAT_SORE_LANES
-from sparsa.config.sat import NMPattern, SatArrayConfig, SoreConfig
+from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig, SoreConfig
 from sparsa.dataflow.sat_schedule import PHASES, GemmOp, GemmPlan, plan_gemm, training_gemms
 from sparsa.hw.export import config_json
-from sparsa.hw.sat.sat_array import OS, WS
 from sparsa.sim.blocks.sat_array import ArrayTimeline
 from sparsa.sim.blocks.sore import stream_cycles
 from sparsa.sim.network.dram import DramTraffic, transfer_cycles
@@ -197,7 +196,7 @@ class SatResult:
         }
 
 
-_BASELINE = (OS, True)  # output-stationary, weights resident: the unscheduled choice
+_BASELINE = (Dataflow.OS, True)  # output-stationary, weights resident: the unscheduled choice
 
 
 def _producers(ops: list[GemmOp]) -> list[int | None]:
@@ -224,16 +223,17 @@ class _Plans:
     ) -> None:
         self.ops, self.array, self.target, self.buffers = ops, array, target, buffers
         self.arrays = {flag: array.replace(interleave=flag) for flag in (False, True)}
-        self._cache: dict[tuple[int, tuple[int, bool], bool, bool], tuple[GemmPlan, int]] = {}
+        self._cache: dict[tuple[int, tuple[Dataflow, bool], bool, bool], tuple[GemmPlan, int]] = {}
         self._moved: dict[int, int] = {}  # DRAM cycles by bytes moved
 
-    def options(self, i: int) -> list[tuple[int, bool]]:
+    def options(self, i: int) -> list[tuple[Dataflow, bool]]:
         pattern = self.ops[i].pattern
         ws = pattern is None or self.array.rows >= pattern.n
-        return [(d, r) for d in ((OS, WS) if ws else (OS,)) for r in (True, False)]
+        dataflows = tuple(Dataflow) if ws else (Dataflow.OS,)
+        return [(d, r) for d in dataflows for r in (True, False)]
 
     def get(
-        self, i: int, option: tuple[int, bool], pregen: bool, interleave: bool
+        self, i: int, option: tuple[Dataflow, bool], pregen: bool, interleave: bool
     ) -> tuple[GemmPlan, int]:
         """The plan and its DRAM transfer cycles."""
         op = self.ops[i]
@@ -273,7 +273,7 @@ def _place(
 
 def _greedy(
     plans: _Plans, producers: list[int | None], pregen: bool, interleave: bool
-) -> list[tuple[int, bool]]:
+) -> list[tuple[Dataflow, bool]]:
     """GEMM after GEMM, the option that adds the fewest cycles to the timeline so far."""
     timeline, ends, choice = ArrayTimeline(plans.arrays[interleave]), [], []
     for i, producer in enumerate(producers):
@@ -294,7 +294,7 @@ def _greedy(
 def _evaluate(
     plans: _Plans,
     producers: list[int | None],
-    choice: list[tuple[int, bool]],
+    choice: list[tuple[Dataflow, bool]],
     techniques: Techniques,
 ) -> list[tuple[GemmPlan, int, int]]:
     """Each GEMM's plan, compute cycles and double-buffered cycles under ``techniques``."""
@@ -389,7 +389,7 @@ def simulate_iteration(
             GemmResult(
                 op.layer,
                 op.phase,
-                "OS" if plan.dataflow == OS else "WS",
+                plan.dataflow.name,
                 plan.a_resident,
                 plan.tiles,
                 compute,

@@ -2,16 +2,73 @@
 
 One frozen object per block elaborates its RTL, parameterises its golden functions and sizes its
 cycle model, as :class:`sparsa.config.topk.TopKConfig` does for the top-k engine.
+
+The codes the blocks' streams carry are :mod:`amaranth.lib.enum` enumerations with an explicit
+shape, defined here once for the RTL, the golden functions, the cycle models and the RTL
+harness: :class:`Dataflow` (the PE array's command) and :class:`BdwpPass` (the SORE's copies).
 """
 
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from amaranth.lib import enum as hw_enum
+
 from sparsa.config.checks import is_int
 
-__all__ = ["SUPPORTED_M", "IntFormat", "NMPattern", "SatArrayConfig", "SoreConfig"]
+__all__ = [
+    "SUPPORTED_M",
+    "BdwpPass",
+    "Dataflow",
+    "IntFormat",
+    "NMPattern",
+    "SatArrayConfig",
+    "SoreConfig",
+    "as_dataflow",
+]
 
 SUPPORTED_M = (2, 4, 8, 16)
+
+
+class Dataflow(hw_enum.IntEnum, shape=1):
+    """Dataflow of one PE array tile: the ``dataflow`` field of the array's command.
+
+    ``OS``: output-stationary, each PE accumulates one output. ``WS``: weight-stationary, each PE
+    holds one weight entry while the activations stream past (:mod:`sparsa.hw.sat.sat_array`
+    describes both). An ``IntEnum`` so that the integer codes read back from the Verilog or from
+    replay files compare equal to the members.
+    """
+
+    OS = 0
+    WS = 1
+
+
+def as_dataflow(value: object) -> Dataflow:
+    """``value``, a :class:`Dataflow` member or its integer code, as the member.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is neither.
+    """
+    try:
+        return Dataflow(value)
+    except ValueError:
+        codes = " or ".join(f"{d.name} ({d.value})" for d in Dataflow)
+        raise ValueError(f"dataflow must be {codes}, not {value!r}") from None
+
+
+class BdwpPass(hw_enum.IntEnum, shape=1):
+    """The BDWP training pass an N:M copy of a weight tile serves: the ``direction`` field of the
+    SORE's out beat; bit ``1 << p`` of its command's ``copies`` mask asks for the copy of pass p.
+
+    ``FF``: the forward pass, ``Y = (W o Mf) X``, groups of M along the reduction. ``BP``: the
+    backward pass, ``dX = (W o Mb)^T dY``, groups of M along the output channels. The third pass,
+    WU (the weight update ``dW = dY X^T``), is dense: it needs no N:M copy, and no block
+    distinguishes it, so it is no member. An ``IntEnum``: the members index the copies mask.
+    """
+
+    FF = 0
+    BP = 1
 
 
 class IntFormat(Enum):

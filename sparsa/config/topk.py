@@ -20,12 +20,14 @@ class PivotMode(Enum):
     ``MIDDLE`` takes the candidate at position ``m // 2`` (deterministic; the median for sorted
     input). ``LFSR`` takes position ``(state * m) >> 16`` of a seeded 16-bit LFSR that steps once
     per round, as SpAtten's random pivot.
+
+    An elaboration-time choice that no signal carries, so a plain configuration enum, not an
+    :mod:`amaranth.lib.enum` shape: its values are the words of the CLI's ``--pivot`` and of
+    the sidecars' ``config``.
     """
 
     MIDDLE = "middle"
     LFSR = "lfsr"
-
-
 
 
 @dataclass(frozen=True, kw_only=True)

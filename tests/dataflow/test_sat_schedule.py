@@ -5,10 +5,10 @@ import random
 import pytest
 import torch
 
-from sparsa.config.sat import IntFormat, NMPattern, SatArrayConfig
+from sparsa.config.sat import Dataflow, IntFormat, NMPattern, SatArrayConfig
 from sparsa.dataflow.sat_schedule import GemmOp, plan_gemm, training_gemms
 from sparsa.dataflow.sat_tiles import plan_tiles
-from sparsa.hw.sat.sat_array import OS, WS, runtime_patterns
+from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.models.golden.sat import nm_generate
 from sparsa.models.zoo.cnn import layer_gemms, small_cnn
 from sparsa.sim.blocks.sat_array import ArrayTimeline, sequence_cycles
@@ -43,7 +43,7 @@ def _tiles(array, op: GemmOp, dataflow: int) -> list[dict[str, int]]:
 
 
 @pytest.mark.parametrize("interleave", [True, False])
-@pytest.mark.parametrize("dataflow", [OS, WS])
+@pytest.mark.parametrize("dataflow", [Dataflow.OS, Dataflow.WS])
 @pytest.mark.parametrize("pattern", runtime_patterns(ARRAY))
 @pytest.mark.parametrize(
     ("rows", "red", "cols", "count"),
@@ -80,7 +80,7 @@ def test_gemms_placed_at_once_equal_their_tiles(interleave, seed):
             pattern,
             rng.choice((1, 1, 2)),
         )
-        dataflow = rng.choice((OS, WS))
+        dataflow = rng.choice((Dataflow.OS, Dataflow.WS))
         plan = plan_gemm(
             op, array, dataflow=dataflow, a_resident=True, a_buffer_bytes=BIG, b_buffer_bytes=BIG
         )
@@ -100,12 +100,12 @@ def test_long_reductions_are_chunked_into_whole_tiles():
     for array in (ARRAY, serial):
         op = GemmOp("l", "WU", 4, 64, 3, None)  # 64 entries: exactly max_reduction
         one = plan_gemm(
-            op, array, dataflow=OS, a_resident=True, a_buffer_bytes=BIG, b_buffer_bytes=BIG
+            op, array, dataflow=Dataflow.OS, a_resident=True, a_buffer_bytes=BIG, b_buffer_bytes=BIG
         )
         two = plan_gemm(
             GemmOp("l", "WU", 4, 128, 3, None),
             array,
-            dataflow=OS,
+            dataflow=Dataflow.OS,
             a_resident=True,
             a_buffer_bytes=BIG,
             b_buffer_bytes=BIG,
@@ -121,13 +121,13 @@ def test_grouped_gemms_repeat_and_bytes_follow_the_loop_order():
     single = plan_gemm(
         GemmOp("l", "FF", 8, 16, 6, NMPattern(2, 4)),
         serial,
-        dataflow=OS,
+        dataflow=Dataflow.OS,
         a_resident=True,
         a_buffer_bytes=BIG,
         b_buffer_bytes=0,
     )
     triple = plan_gemm(
-        op, serial, dataflow=OS, a_resident=True, a_buffer_bytes=BIG, b_buffer_bytes=0
+        op, serial, dataflow=Dataflow.OS, a_resident=True, a_buffer_bytes=BIG, b_buffer_bytes=0
     )
     assert triple.cycles == 3 * single.cycles + 2
     # 8 rows x 8 entries of 8-bit values and 2-bit indices; B (16 x 6 bytes) once per row block.
@@ -136,7 +136,7 @@ def test_grouped_gemms_repeat_and_bytes_follow_the_loop_order():
     cached = plan_gemm(
         GemmOp("l", "FF", 8, 16, 6, NMPattern(2, 4)),
         ARRAY,
-        dataflow=OS,
+        dataflow=Dataflow.OS,
         a_resident=True,
         a_buffer_bytes=BIG,
         b_buffer_bytes=BIG,
@@ -149,7 +149,7 @@ def test_unsupported_pattern_and_ragged_reduction_are_rejected():
         plan_gemm(
             GemmOp("conv", "FF", 4, 16, 4, NMPattern(1, 4)),
             ARRAY,
-            dataflow=OS,
+            dataflow=Dataflow.OS,
             a_resident=True,
             a_buffer_bytes=BIG,
             b_buffer_bytes=BIG,
@@ -158,7 +158,7 @@ def test_unsupported_pattern_and_ragged_reduction_are_rejected():
         plan_gemm(
             GemmOp("conv", "FF", 4, 18, 4, NMPattern(2, 4)),
             ARRAY,
-            dataflow=OS,
+            dataflow=Dataflow.OS,
             a_resident=True,
             a_buffer_bytes=BIG,
             b_buffer_bytes=BIG,

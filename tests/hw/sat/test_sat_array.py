@@ -10,9 +10,9 @@ import pytest
 import torch
 from amaranth.sim import Simulator
 
-from sparsa.config.sat import IntFormat, NMPattern, SatArrayConfig
+from sparsa.config.sat import Dataflow, IntFormat, NMPattern, SatArrayConfig
 from sparsa.dataflow.sat_tiles import Tile, assemble
-from sparsa.hw.sat.sat_array import OS, WS, SatArray, runtime_patterns
+from sparsa.hw.sat.sat_array import SatArray, cmd_layout, runtime_patterns
 from sparsa.sim.blocks.sat_array import REJECT_CYCLES, ArrayTimeline, sequence_timeline, tile_cycles
 from sparsa.sim.rtl.amaranth_streams import drive
 from sparsa.sim.rtl.sat_array.gemms import DENSE, GemmSpec, make_gemm
@@ -56,7 +56,7 @@ def _gemm(config, seed, pattern, dataflow, kind):
     spec = GemmSpec(
         kind=kind,
         pattern=str(pattern or DENSE),
-        dataflow="OS" if dataflow == OS else "WS",
+        dataflow=dataflow.name,
         rows=rows,
         k=reduction,
         cols=cols,
@@ -95,7 +95,7 @@ def test_training_gemms_and_rejects_back_to_back(name, interleave, stall_seed):
     jobs = []  # FF, BP and WU on every pattern and dataflow, a rejected command between kinds
     for kind in ("FF", "BP", "WU"):
         for pattern in runtime_patterns(config) if kind != "WU" else (None,):
-            for dataflow in (OS, WS):
+            for dataflow in (Dataflow.OS, Dataflow.WS):
                 jobs.append(_gemm(config, seed + len(jobs), pattern, dataflow, kind))
         jobs.append(bad[len(jobs) % len(bad)])
     cmds = [
@@ -186,12 +186,12 @@ def test_commands_offered_late_follow_the_timeline():
     tiles = [
         t
         for kind, pattern, dataflow in (
-            ("FF", None, OS),
-            ("BP", NMPattern(2, 4), WS),
-            ("WU", None, OS),
-            ("FF", NMPattern(1, 8), WS),
-            ("BP", None, OS),
-            ("FF", NMPattern(2, 4), OS),
+            ("FF", None, Dataflow.OS),
+            ("BP", NMPattern(2, 4), Dataflow.WS),
+            ("WU", None, Dataflow.OS),
+            ("FF", NMPattern(1, 8), Dataflow.WS),
+            ("BP", None, Dataflow.OS),
+            ("FF", NMPattern(2, 4), Dataflow.OS),
         )
         for t in _gemm(config, rng.getrandbits(16), pattern, dataflow, kind).tiles
     ][:24]
@@ -217,12 +217,12 @@ def test_commands_offered_late_follow_the_timeline():
 def test_rejected_commands_consume_nothing(interleave):
     config = CONFIG.replace(interleave=interleave)
     bad = [
-        {"dataflow": OS, "pattern": 1, "length_m1": 2, "rows_m1": 0},  # 3 entries, N = 2
-        {"dataflow": WS, "pattern": 1, "length_m1": 0, "rows_m1": 2},  # 3 rows, N = 2
-        {"dataflow": OS, "pattern": 3, "length_m1": 0, "rows_m1": 0},  # no pattern 3
-        {"dataflow": OS, "pattern": 0, "length_m1": 64, "rows_m1": 0},  # 65 > max_reduction
+        {"dataflow": Dataflow.OS, "pattern": 1, "length_m1": 2, "rows_m1": 0},  # 3 entries, N = 2
+        {"dataflow": Dataflow.WS, "pattern": 1, "length_m1": 0, "rows_m1": 2},  # 3 rows, N = 2
+        {"dataflow": Dataflow.OS, "pattern": 3, "length_m1": 0, "rows_m1": 0},  # no pattern 3
+        {"dataflow": Dataflow.OS, "pattern": 0, "length_m1": 64, "rows_m1": 0},  # 65 > 64 entries
     ]
-    good = Tile(OS, 0, 1, 1, [[{"value": 3, "index": 0}] * 4], [[[5] * 8] * 4], 0, 0, 1, 1)
+    good = Tile(Dataflow.OS, 0, 1, 1, [[{"value": 3, "index": 0}] * 4], [[[5] * 8] * 4], 0, 0, 1, 1)
     trace = drive(
         SatArray(config),
         {"cmd": [*bad, good.cmd], "weights": good.weights, "acts": good.acts},
@@ -242,3 +242,13 @@ def test_array_rejects_a_non_config():
         SatArray({})
     with pytest.raises(ValueError, match="interleave must be True or False, not 1"):
         SatArrayConfig(interleave=1)
+
+
+def test_cmd_dataflow_is_a_dataflow():
+    layout = cmd_layout(CONFIG)
+    assert layout.members["dataflow"] is Dataflow
+    assert layout["dataflow"].width == 1  # the port keeps its width
+    for dataflow in Dataflow:
+        beat = layout.const({"dataflow": dataflow, "pattern": 0, "length_m1": 0, "rows_m1": 0})
+        assert beat.dataflow is dataflow
+        assert beat.as_value().value & 1 == dataflow.value

@@ -13,9 +13,9 @@ import pytest
 import torch
 from amaranth.sim import Simulator
 
-from sparsa.config.sat import IntFormat, NMPattern, SoreConfig
+from sparsa.config.sat import BdwpPass, IntFormat, NMPattern, SoreConfig
 from sparsa.hw.export import export_verilog, lint_verilog
-from sparsa.hw.sat.sore import BP, FF, Sore, TopNLane, cmd_layout, out_layout, weights_layout
+from sparsa.hw.sat.sore import Sore, TopNLane, cmd_layout, out_layout, weights_layout
 from sparsa.models.golden.sat import nm_generate, sore_tile
 from sparsa.sim.blocks.sore import REJECT_CYCLES, command_cycles, last_beat_cycles
 from sparsa.sim.rtl.sore.check import (
@@ -72,8 +72,8 @@ def test_rejected_commands_consume_no_weights():
     for command, tile, answer in zip(commands, tiles, answers, strict=True):
         assert answer_problems(config, command, tile, answer.beats) == [], f"{command}"
         if not is_good(config, *command):
-            assert answer.beats[0].direction == FF, f"{command}"
-    assert [b.direction for b in answers[5].beats] == [FF, BP]
+            assert answer.beats[0].direction == BdwpPass.FF, f"{command}"
+    assert [b.direction for b in answers[5].beats] == [BdwpPass.FF, BdwpPass.BP]
     assert len(trace.cycles["weights"]) == 2 * config.m
     assert answers[0].cycles == REJECT_CYCLES == command_cycles(config, n=0, copies=1)
     assert [answer.cycles for answer in answers] == last_beat_cycles(config, commands)
@@ -88,11 +88,11 @@ def test_check_counts_cases_and_records_a_wrong_beat():
     rng = random.Random(seed)
     tile = random_tile(rng, config)
     answers, _ = run_sore(config, [(2, 3)], [tile])
-    golden = sore_tile(tile, 2, "BP")[1][0].tolist()
+    golden = sore_tile(tile, 2, BdwpPass.BP)[1][0].tolist()
     for column in ([-128, 1, 2, 3], [1, 2, 3, -128]):  # kept rows 0, 3 and 2, 3 in BP lane 0
         wrong = tile.clone()
         wrong[:, 0] = torch.tensor(column)
-        if sore_tile(wrong, 2, "BP")[1][0].tolist() != golden:
+        if sore_tile(wrong, 2, BdwpPass.BP)[1][0].tolist() != golden:
             break
     problems = answer_problems(config, (2, 3), wrong, answers[0].beats)
     assert any(p.startswith("BP lane 0") for p in problems), f"seed={seed}: {problems}"
@@ -134,26 +134,37 @@ def test_lane_exhaustive_on_a_tie_heavy_alphabet():
 
 def test_golden_maps_groups_to_lanes():
     tile = torch.arange(4 * 8).reshape(4, 8) * torch.tensor([1, -1] * 16).reshape(4, 8)
-    values, indices = sore_tile(tile, 1, "FF")
+    values, indices = sore_tile(tile, 1, BdwpPass.FF)
     # FF: lane i * 2 + g holds row i, positions 4g..4g+3; the largest magnitude is the last.
     assert values[:, 0].tolist() == [int(tile[lane // 2, lane % 2 * 4 + 3]) for lane in range(8)]
     assert indices.flatten().tolist() == [3] * 8
-    values, indices = sore_tile(tile, 2, "BP")
+    values, indices = sore_tile(tile, 2, BdwpPass.BP)
     # BP: lane l holds column l; rows 2 and 3 have the largest magnitudes.
     assert values.tolist() == tile[2:].T.tolist() and indices.tolist() == [[2, 3]] * 8
-    values, indices = sore_tile(torch.tensor([[-3, 3], [3, -3]]), 1, "BP")
+    values, indices = sore_tile(torch.tensor([[-3, 3], [3, -3]]), 1, BdwpPass.BP)
     assert values.tolist() == [[-3], [3]] and indices.tolist() == [[0], [0]]  # lowest index
 
 
+def test_golden_takes_a_pass_as_member_code_or_name():
+    """The RTL harness still passes the pass's name."""
+    tile = torch.arange(4 * 8).reshape(4, 8) - 13
+    for direction in BdwpPass:
+        want = sore_tile(tile, 2, direction)
+        for same in (direction.value, direction.name):
+            got = sore_tile(tile, 2, same)
+            assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True)), same
+
+
 def test_golden_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="direction must be 'FF' or 'BP', not 'WU'"):
-        sore_tile(torch.zeros(4, 8, dtype=torch.int64), 2, "WU")
+    for bad in ("WU", 2, True, None):  # WU is dense: the SORE makes no copy for it
+        with pytest.raises(ValueError, match=f"must be BdwpPass.FF or BdwpPass.BP, not {bad!r}"):
+            sore_tile(torch.zeros(4, 8, dtype=torch.int64), 2, bad)
     with pytest.raises(ValueError, match="6 columns are not a multiple of M = 4"):
-        sore_tile(torch.zeros(4, 6, dtype=torch.int64), 2, "FF")
+        sore_tile(torch.zeros(4, 6, dtype=torch.int64), 2, BdwpPass.FF)
     with pytest.raises(ValueError, match="must be from 1 to 3, not 4"):
-        sore_tile(torch.zeros(4, 8, dtype=torch.int64), 4, "FF")
+        sore_tile(torch.zeros(4, 8, dtype=torch.int64), 4, BdwpPass.FF)
     with pytest.raises(ValueError, match="tile must be a matrix"):
-        sore_tile(torch.zeros(8, dtype=torch.int64), 2, "FF")
+        sore_tile(torch.zeros(8, dtype=torch.int64), 2, BdwpPass.FF)
 
 
 def test_constructor_checks_its_config():
@@ -173,6 +184,22 @@ def test_port_layouts_of_the_default_config():
     assert out_layout(config).size == 32 * 7 * (8 + 3) + 3
 
 
+def test_out_beat_direction_is_a_bdwp_pass():
+    config = SoreConfig(lanes=4, m=2)
+    layout = out_layout(config)
+    assert layout.members["direction"] is BdwpPass
+    assert layout["direction"].width == 1  # the port keeps its width
+    lanes = [[{"value": 0, "index": 0}]] * config.lanes
+    beat = layout.const({"lanes": lanes, "direction": BdwpPass.BP, "last": 1, "error": 0})
+    assert beat.direction is BdwpPass.BP
+    assert layout.const({"lanes": lanes, "direction": 0, "last": 1, "error": 0}).direction is (
+        BdwpPass.FF
+    )
+    # Bit 1 << p of the copies mask asks for the copy of pass p.
+    assert [1 << p for p in BdwpPass] == [1, 2]
+    assert cmd_layout(config)["copies"].width == len(BdwpPass)
+
+
 @pytest.mark.parametrize(
     "config",
     [
@@ -186,7 +213,9 @@ def test_verilog_exports_and_lints_clean(config, tmp_path: Path):
     verilog_path, json_path = export_verilog(
         Sore(config), name="sore", out_dir=tmp_path, config=config
     )
-    ports = {p["name"]: p["width"] for p in json.loads(json_path.read_text())["ports"]}
+    sidecar = json.loads(json_path.read_text())
+    ports = {p["name"]: p["width"] for p in sidecar["ports"]}
+    assert sidecar["enums"] == {"BdwpPass": {"FF": 0, "BP": 1}}
     assert ports["cmd__payload"] == cmd_layout(config).size
     assert ports["weights__payload"] == weights_layout(config).size
     assert ports["out__payload"] == out_layout(config).size

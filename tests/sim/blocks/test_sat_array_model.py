@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from sparsa.config.sat import NMPattern, SatArrayConfig
-from sparsa.hw.sat.sat_array import OS, WS, runtime_patterns
+from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
+from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.sim.blocks.sat_array import (
     REJECT_CYCLES,
     ArrayTimeline,
@@ -25,7 +25,7 @@ ARRAY = SatArrayConfig(
 SERIAL = ARRAY.replace(interleave=False)
 
 
-def _tile(dataflow: int, length: int, rows: int, pattern: int = 0) -> dict[str, int]:
+def _tile(dataflow: Dataflow, length: int, rows: int, pattern: int = 0) -> dict[str, int]:
     return {"dataflow": dataflow, "pattern": pattern, "length": length, "rows": rows}
 
 
@@ -33,39 +33,45 @@ def _random_tiles(rng: random.Random, count: int, *, rejects: bool = True) -> li
     tiles = []
     for _ in range(count):
         if rejects and rng.random() < 0.1:
-            tiles.append(_tile(OS, 3, 1, pattern=1))  # 3 entries with N = 2: rejected
+            tiles.append(_tile(Dataflow.OS, 3, 1, pattern=1))  # 3 entries with N = 2: rejected
             continue
         code = rng.randrange(len(runtime_patterns(ARRAY)))
         n = 1 if code == 0 else runtime_patterns(ARRAY)[code].n
-        dataflow = rng.choice((OS, WS))
-        if dataflow == OS:
-            tiles.append(_tile(OS, n * rng.randint(1, 20), rng.randint(1, ARRAY.rows), code))
+        dataflow = rng.choice((Dataflow.OS, Dataflow.WS))
+        if dataflow == Dataflow.OS:
+            length, rows = n * rng.randint(1, 20), rng.randint(1, ARRAY.rows)
+            tiles.append(_tile(Dataflow.OS, length, rows, code))
         else:
-            tiles.append(_tile(WS, rng.randint(1, 20), n * rng.randint(1, ARRAY.rows // n), code))
+            length, rows = rng.randint(1, 20), n * rng.randint(1, ARRAY.rows // n)
+            tiles.append(_tile(Dataflow.WS, length, rows, code))
     return tiles
 
 
 def test_lone_tiles_take_the_documented_cycles() -> None:
     R, C = ARRAY.rows, ARRAY.cols
     for config in (ARRAY, SERIAL):
-        assert tile_cycles(config, **_tile(OS, 10, 3)) == 10 + C + 3
-        assert tile_cycles(config, **_tile(WS, 10, 3)) == 3 + 10 + R + C
-        assert tile_cycles(config, **_tile(OS, 3, 1, pattern=1)) == REJECT_CYCLES
-        for tile in (_tile(OS, 10, 3), _tile(WS, 7, 2, pattern=1), _tile(OS, 65, 1)):
+        assert tile_cycles(config, **_tile(Dataflow.OS, 10, 3)) == 10 + C + 3
+        assert tile_cycles(config, **_tile(Dataflow.WS, 10, 3)) == 3 + 10 + R + C
+        assert tile_cycles(config, **_tile(Dataflow.OS, 3, 1, pattern=1)) == REJECT_CYCLES
+        for tile in (
+            _tile(Dataflow.OS, 10, 3),
+            _tile(Dataflow.WS, 7, 2, pattern=1),
+            _tile(Dataflow.OS, 65, 1),
+        ):
             assert sequence_timeline(config, [tile])[0].cycles == tile_cycles(config, **tile)
 
 
 def test_rejections_follow_the_rtl_rules() -> None:
-    assert is_rejected(ARRAY, **_tile(OS, 65, 1))  # above max_reduction = 64
-    assert not is_rejected(ARRAY, **_tile(WS, 65, 1))  # a WS length counts columns
-    assert is_rejected(ARRAY, **_tile(WS, 1, 3, pattern=1))  # 3 rows with N = 2
-    assert is_rejected(ARRAY, **_tile(OS, 1, 1, pattern=3))  # no pattern 3
+    assert is_rejected(ARRAY, **_tile(Dataflow.OS, 65, 1))  # above max_reduction = 64
+    assert not is_rejected(ARRAY, **_tile(Dataflow.WS, 65, 1))  # a WS length counts columns
+    assert is_rejected(ARRAY, **_tile(Dataflow.WS, 1, 3, pattern=1))  # 3 rows with N = 2
+    assert is_rejected(ARRAY, **_tile(Dataflow.OS, 1, 1, pattern=3))  # no pattern 3
     with pytest.raises(ValueError, match=r"dataflow must be OS \(0\) or WS \(1\), not 2"):
         is_rejected(ARRAY, **_tile(2, 1, 1))
     with pytest.raises(ValueError, match="length must be from 1 to 128, not 129"):
-        is_rejected(ARRAY, **_tile(WS, 129, 1))
+        is_rejected(ARRAY, **_tile(Dataflow.WS, 129, 1))
     with pytest.raises(ValueError, match="rows must be from 1 to 4, not 5"):
-        is_rejected(ARRAY, **_tile(OS, 1, 5))
+        is_rejected(ARRAY, **_tile(Dataflow.OS, 1, 5))
 
 
 def test_without_interleave_commands_follow_the_answers() -> None:
@@ -91,13 +97,15 @@ def test_interleave_never_answers_later(seed: int) -> None:
 def test_tiles_that_fill_the_array_run_back_to_back() -> None:
     R, C = ARRAY.rows, ARRAY.cols
     T, n = 40, 5  # T >= max(C, R): no bubble between output-stationary tiles
-    assert sequence_cycles(ARRAY, [_tile(OS, T, R)] * n) == n * T + C + R
-    assert sequence_cycles(SERIAL, [_tile(OS, T, R)] * n) == n * (T + C + R) + n - 1
+    assert sequence_cycles(ARRAY, [_tile(Dataflow.OS, T, R)] * n) == n * T + C + R
+    assert sequence_cycles(SERIAL, [_tile(Dataflow.OS, T, R)] * n) == n * (T + C + R) + n - 1
     # Short tiles wait for the previous tile's shadows (C steps) and rows (R' steps).
-    assert sequence_cycles(ARRAY, [_tile(OS, 2, R)] * n) == 2 + (n - 1) * max(C, R) + C + R
+    assert sequence_cycles(ARRAY, [_tile(Dataflow.OS, 2, R)] * n) == 2 + (n - 1) * max(C, R) + C + R
     B = 30  # B >= C + R: the next tile's weights load while the previous one streams
-    assert sequence_cycles(ARRAY, [_tile(WS, B, R)] * n) == R + n * B + R + C
-    assert sequence_cycles(ARRAY, [_tile(WS, 2, R)] * n) == R + (n - 1) * (C + R) + 2 + R + C
+    assert sequence_cycles(ARRAY, [_tile(Dataflow.WS, B, R)] * n) == R + n * B + R + C
+    assert (
+        sequence_cycles(ARRAY, [_tile(Dataflow.WS, 2, R)] * n) == R + (n - 1) * (C + R) + 2 + R + C
+    )
 
 
 @pytest.mark.parametrize("interleave", [True, False])
@@ -107,7 +115,7 @@ def test_a_run_placed_at_once_equals_its_tiles(interleave: bool, seed: int) -> N
     rng = random.Random(seed)
     one_by_one, at_once = ArrayTimeline(config), ArrayTimeline(config)
     for _ in range(6):
-        dataflow = rng.choice((OS, WS))
+        dataflow = rng.choice((Dataflow.OS, Dataflow.WS))
         tiles = [t for t in _random_tiles(rng, 200, rejects=False) if t["dataflow"] == dataflow][
             : rng.randint(1, 12)
         ]
@@ -124,19 +132,22 @@ def test_a_run_placed_at_once_equals_its_tiles(interleave: bool, seed: int) -> N
         assert end == one_by_one.end_edge, (seed, tiles)
     # After a run the answers leave as after its tiles; from the second command on, the
     # commands are taken at the same edges too.
-    for tile in (_tile(OS, 3, 1, pattern=1), _tile(WS, 4, 2), _tile(OS, 2, 3)):
+    for tile in (
+        _tile(Dataflow.OS, 3, 1, pattern=1), _tile(Dataflow.WS, 4, 2), _tile(Dataflow.OS, 2, 3)
+    ):
         got, want = at_once.issue(**tile), one_by_one.issue(**tile)
         assert got.end_edge == want.end_edge and got.cmd_edge >= want.cmd_edge, (seed, tile)
-    assert at_once.issue(**_tile(OS, 5, 1)) == one_by_one.issue(**_tile(OS, 5, 1)), seed
+    tile = _tile(Dataflow.OS, 5, 1)
+    assert at_once.issue(**tile) == one_by_one.issue(**tile), seed
 
 
 def test_a_late_command_waits() -> None:
     timeline = ArrayTimeline(ARRAY)
-    timeline.issue(**_tile(OS, 10, 2))
-    late = timeline.issue(**_tile(OS, 10, 2), not_before=100)
-    assert late.cmd_edge == 100 and late.cycles == tile_cycles(ARRAY, **_tile(OS, 10, 2))
+    timeline.issue(**_tile(Dataflow.OS, 10, 2))
+    late = timeline.issue(**_tile(Dataflow.OS, 10, 2), not_before=100)
+    assert late.cmd_edge == 100 and late.cycles == tile_cycles(ARRAY, **_tile(Dataflow.OS, 10, 2))
     copy = timeline.copy()
-    copy.issue(**_tile(WS, 5, 2))
+    copy.issue(**_tile(Dataflow.WS, 5, 2))
     assert copy.end_edge > timeline.end_edge == late.end_edge
 
 
@@ -145,12 +156,14 @@ def test_the_timeline_checks_its_inputs() -> None:
         ArrayTimeline({})
     timeline = ArrayTimeline(ARRAY)
     with pytest.raises(ValueError, match="a run has at least one tile, not 0"):
-        timeline.issue_run(_tile(OS, 1, 1), _tile(OS, 1, 1), span=0, tiles=0)
+        timeline.issue_run(_tile(Dataflow.OS, 1, 1), _tile(Dataflow.OS, 1, 1), span=0, tiles=0)
     with pytest.raises(ValueError, match="a run holds tiles of one dataflow"):
-        timeline.issue_run(_tile(OS, 1, 1), _tile(WS, 1, 1), span=3, tiles=2)
+        timeline.issue_run(_tile(Dataflow.OS, 1, 1), _tile(Dataflow.WS, 1, 1), span=3, tiles=2)
     with pytest.raises(ValueError, match="a run of one tile has the same first and last tile"):
-        timeline.issue_run(_tile(OS, 1, 1), _tile(OS, 2, 1), span=0, tiles=1)
+        timeline.issue_run(_tile(Dataflow.OS, 1, 1), _tile(Dataflow.OS, 2, 1), span=0, tiles=1)
     with pytest.raises(ValueError, match="a run holds accepted tiles only"):
-        timeline.issue_run(_tile(OS, 2, 1, 1), _tile(OS, 3, 1, 1), span=6, tiles=2)
+        timeline.issue_run(
+            _tile(Dataflow.OS, 2, 1, 1), _tile(Dataflow.OS, 3, 1, 1), span=6, tiles=2
+        )
     with pytest.raises(ValueError, match="a sequence needs at least one tile"):
         sequence_cycles(ARRAY, [])

@@ -5,10 +5,9 @@ import dataclasses
 import pytest
 import torch
 
-from sparsa.config.sat import NMPattern, SoreConfig
+from sparsa.config.sat import Dataflow, NMPattern, SoreConfig
 from sparsa.dataflow.sat_schedule import plan_gemm, training_gemms
 from sparsa.dataflow.sat_tiles import plan_tiles
-from sparsa.hw.sat.sat_array import OS, WS
 from sparsa.models.golden.sat import nm_generate
 from sparsa.models.zoo.workloads import training_layers
 from sparsa.sim.blocks.sat_array import ArrayTimeline
@@ -77,7 +76,7 @@ def test_without_dram_stalls_the_iteration_is_the_sum_of_the_block_models(techni
         b = torch.ones(op.reduction, op.cols, dtype=torch.int64)
         values, indices = (a, a) if op.pattern is None else nm_generate(a, op.pattern)
         tiles = (
-            plan_tiles(array, values, indices, b, op.pattern, OS if gemm.dataflow == "OS" else WS)
+            plan_tiles(array, values, indices, b, op.pattern, Dataflow[gemm.dataflow])
             * op.count
         )
         for i, t in enumerate(tiles):
@@ -117,7 +116,7 @@ def test_gemms_that_fit_the_array_exactly_have_the_closed_form_cycles():
             plan = plan_gemm(
                 dataclasses.replace(op, rows=R, cols=blocks * C, reduction=256),
                 array,
-                dataflow=OS,
+                dataflow=Dataflow.OS,
                 a_resident=True,
                 a_buffer_bytes=0,
                 b_buffer_bytes=0,
