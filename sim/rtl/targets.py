@@ -2,17 +2,10 @@
 
 from amaranth.lib import wiring
 
-from sparsa.config.sat import SatArrayConfig, SoreConfig
+from sparsa.config.sat import SoreConfig
 from sparsa.sim.rtl.runner import RtlTarget
 
-__all__ = ["SAT_ARRAY", "SORE"]
-
-
-def make_sat_array(config: SatArrayConfig) -> wiring.Component:
-    """SAT's PE array of ``config``."""
-    from sparsa.hw.sat.sat_array import SatArray
-
-    return SatArray(config)
+__all__ = ["SORE"]
 
 
 def make_sore(config: SoreConfig) -> wiring.Component:
@@ -22,12 +15,6 @@ def make_sore(config: SoreConfig) -> wiring.Component:
     return Sore(config)
 
 
-SAT_ARRAY = RtlTarget(
-    toplevel="sat_array",
-    factory=make_sat_array,
-    test_module="sparsa.sim.rtl.sat_array.tb",
-    cycle_model="sparsa.sim.blocks.sat_array:tile_cycles",
-)
 SORE = RtlTarget(
     toplevel="sore",
     factory=make_sore,

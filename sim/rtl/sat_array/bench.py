@@ -5,22 +5,35 @@ each pattern and dataflow, runs the tiles back to back on the RTL in ``amaranth.
 Amaranth design itself, cycle by cycle), once with interleave mapping and once without (the same
 RTL elaborated with ``interleave=False``), and reports the measured cycles beside the cycle
 model's predictions, the speedup over dense with the ideal M / N beside it, and the gain of
-interleave.
+interleave. :func:`run_tiles` drives the tiles through the RTL harness's stream sources and
+sink (:mod:`sparsa.sim.rtl.streams`), nothing stalling.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from sparsa.config.sat import NMPattern, SatArrayConfig
+from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
 from sparsa.dataflow.sat_tiles import Tile, assemble, plan_tiles
-from sparsa.hw.sat.sat_array import OS, WS, SatArray, runtime_patterns
+from sparsa.hw.sat.sat_array import SatArray, runtime_patterns
 from sparsa.models.golden.sat import gemm_ff, nm_generate
 from sparsa.sim.blocks.sat_array import sequence_cycles
-from sparsa.sim.rtl.amaranth_streams import drive
+from sparsa.sim.rtl.backends import PERIOD_NS, AmaranthBackend
+from sparsa.sim.rtl.sat_array.codec import OutBeat, SatArrayCodec
+from sparsa.sim.rtl.sat_array.stimulus import SOURCES, command_fields
+from sparsa.sim.rtl.streams import Beat, HarnessTimeoutError, Sink, Source, StreamRunner
 
-__all__ = ["BENCH_CONFIG", "BENCH_LAYER", "SatBenchRow", "format_table", "layer_bench"]
+__all__ = [
+    "BENCH_CONFIG",
+    "BENCH_LAYER",
+    "Answer",
+    "SatBenchRow",
+    "format_table",
+    "layer_bench",
+    "run_tiles",
+]
 
 BENCH_CONFIG = SatArrayConfig(
     rows=8,
@@ -72,7 +85,8 @@ def layer_bench(
     x = torch.randint(lo, hi + 1, (k, batch), generator=gen)
     arrays = [config.replace(interleave=flag) for flag in (True, False)]
     rows = []
-    for dataflow, name in ((OS, "OS"), (WS, "WS")):
+    for dataflow in Dataflow:
+        name = dataflow.name
         dense_cycles = None
         for pattern in runtime_patterns(config):
             values, indices = (w, w) if pattern is None else nm_generate(w, pattern)
@@ -101,30 +115,85 @@ def layer_bench(
     return rows
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One command run by :func:`run_tiles`: the edge that took it and its answer's beats."""
+
+    cmd_edge: int
+    beats: list[OutBeat]
+
+
+def run_tiles(
+    config: SatArrayConfig,
+    tiles: Sequence[Tile],
+    *,
+    offer: Sequence[int] | None = None,
+    max_cycles: int = 200_000,
+) -> list[Answer]:
+    """Run ``tiles`` back to back on the array's RTL in ``amaranth.sim``; return each one's
+    :class:`Answer`.
+
+    The operand beats are offered from the first cycle on and the output is always ready;
+    edges count from the first cycle, as in the harness (:mod:`sparsa.sim.rtl.streams`).
+
+    Parameters
+    ----------
+    offer : sequence of int, optional
+        Tile i's command is not offered before cycle ``offer[i]`` (non-decreasing); by default
+        every command is offered as early as the array takes it.
+    max_cycles : int
+        A run that has not answered every command by then raises
+        :class:`~sparsa.sim.rtl.streams.HarnessTimeoutError`.
+    """
+    from amaranth.sim import Simulator
+
+    dut = SatArray(config)
+    codec = SatArrayCodec(config)
+    sources = {port: Source(port) for port in SOURCES}
+    sink = Sink("out")
+    edges: list[int] = []
+    answers: list[list[OutBeat]] = [[]]
+    sources["cmd"].on_transfer = lambda beat: edges.append(beat.cycle)
+
+    def on_beat(beat: Beat) -> None:
+        answers[-1].append(codec.out(beat.payload, beat.cycle))
+        if answers[-1][-1].last:
+            answers.append([])
+
+    sink.on_beat = on_beat
+    for tile in tiles:
+        for port, beats in (("weights", tile.weights), ("acts", tile.acts)):
+            for beat in beats:
+                sources[port].push(codec.pack(port, beat))
+
+    async def testbench(ctx: Any) -> None:
+        runner = StreamRunner(AmaranthBackend(ctx, dut), sources.values(), [sink], seed=0)
+        runner.idle()
+        pushed = 0
+        while len(answers) <= len(tiles):
+            while pushed < len(tiles) and (offer is None or offer[pushed] <= runner.cycle):
+                sources["cmd"].push(codec.pack("cmd", tiles[pushed].cmd))
+                pushed += 1
+            if runner.cycle >= max_cycles:
+                raise HarnessTimeoutError(f"sat-array: {len(answers) - 1} of {len(tiles)} "
+                                          f"commands answered after {max_cycles} cycles")
+            await runner.step()
+
+    sim = Simulator(dut)
+    sim.add_clock(PERIOD_NS * 1e-9)
+    sim.add_testbench(testbench)
+    sim.run()
+    return [Answer(edge, beats) for edge, beats in zip(edges, answers[:-1], strict=True)]
+
+
 def _run(config: SatArrayConfig, tiles: list[Tile], expect: torch.Tensor) -> tuple[int, int]:
     """Measured and predicted cycles of ``tiles`` back to back; checks the result."""
-    sources = {
-        "cmd": [t.cmd for t in tiles],
-        "weights": [b for t in tiles for b in t.weights],
-        "acts": [b for t in tiles for b in t.acts],
-    }
-    trace = drive(SatArray(config), sources, "out", lasts=len(tiles))
-    beats, per_tile = [], []
-    for out in trace.outputs:
-        beats.append([out.value[c] for c in range(config.cols)])
-        if out.last:
-            per_tile.append(beats)
-            beats = []
+    answers = run_tiles(config, tiles)
+    per_tile = [[list(b.value) for b in a.beats] for a in answers]
     if not torch.equal(assemble(tiles, per_tile, tuple(expect.shape)), expect):
         raise AssertionError("the RTL's GEMM differs from the golden model")
-    predicted = sequence_cycles(
-        config,
-        [
-            {"dataflow": t.dataflow, "pattern": t.pattern, "length": t.length, "rows": t.rows}
-            for t in tiles
-        ],
-    )
-    return trace.cycles["out"][-1] - trace.cycles["cmd"][0], predicted
+    predicted = sequence_cycles(config, [command_fields(t.cmd) for t in tiles])
+    return answers[-1].beats[-1].edge - answers[0].cmd_edge, predicted
 
 
 def format_table(rows: list[SatBenchRow]) -> str:

@@ -1,12 +1,12 @@
 """SAT's three training GEMMs, made from seeded operands and cut into PE-array tiles, with their
-bit-exact golden results. Pure Python (no simulator), for the amaranth.sim and the cocotb tests.
+bit-exact golden results. Pure Python (no simulator), for the RTL harness's plans.
 
 A GEMM ``Y = A B`` is described by a :class:`GemmSpec`: which training step (FF, BP or WU), the
 N:M pattern of A (or dense), the dataflow, the sizes of A (``rows x k``, k the dense reduction)
 and B (``k x cols``), a value style and a seed. :func:`make_gemm` draws A and B, compresses A
 with :func:`sparsa.models.golden.sat.nm_generate`, plans the tiles with
-:func:`sparsa.dataflow.sat_tiles.plan_tiles` (activation lanes past M filled with seeded random junk)
-and computes the golden Y with the step's own golden function:
+:func:`sparsa.dataflow.sat_tiles.plan_tiles` (activation lanes past M filled with seeded random
+junk) and computes the golden Y with the step's own golden function:
 
 * FF: A = W (``Cout x Cin``), compressed along K = Cin; B = X; ``gemm_ff(W, X)``;
 * BP: A = W^T (``Cin x Cout``), compressed along K = Cout; B = dY; ``gemm_bp(W, dY)``;
@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from sparsa.config.sat import IntFormat, NMPattern, SatArrayConfig
+from sparsa.config.sat import Dataflow, IntFormat, NMPattern, SatArrayConfig
 from sparsa.dataflow.sat_tiles import Tile, plan_tiles
-from sparsa.hw.sat.sat_array import OS, WS
 from sparsa.models.golden.sat import gemm_bp, gemm_ff, gemm_wu, nm_generate
 
 __all__ = [
@@ -36,7 +35,7 @@ __all__ = [
 ]
 
 KINDS = ("FF", "BP", "WU")
-DATAFLOWS = {"OS": OS, "WS": WS}
+DATAFLOWS = tuple(d.name for d in Dataflow)  # a spec names its dataflow: "OS" or "WS"
 DENSE = "dense"
 # mixed: uniform with 10 % minimum and 10 % maximum values; extremes: only the minimum and the
 # maximum; sparse: 75 % zeros; corner: A all minimum, B all minimum or all maximum (the largest
@@ -62,7 +61,7 @@ class GemmSpec:
     pattern : str
         ``"dense"`` or ``"N:M"``, one the array supports.
     dataflow : str
-        ``"OS"`` or ``"WS"``.
+        The name of a :class:`~sparsa.config.sat.Dataflow` member, ``"OS"`` or ``"WS"``.
     rows, k, cols : int
         A is ``rows x k`` dense (k a multiple of M), B is ``k x cols``.
     style : str
@@ -86,7 +85,7 @@ class GemmSpec:
         if self.kind == "WU" and self.pattern != DENSE:
             raise ValueError(f"WU GEMMs are dense, not {self.pattern}")
         if self.dataflow not in DATAFLOWS:
-            raise ValueError(f"dataflow must be one of {tuple(DATAFLOWS)}, not {self.dataflow!r}")
+            raise ValueError(f"dataflow must be one of {DATAFLOWS}, not {self.dataflow!r}")
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, not {self.style!r}")
         nm = self.nm
@@ -169,6 +168,6 @@ def make_gemm(config: SatArrayConfig, spec: GemmSpec) -> Gemm:
     values, indices = (a, torch.zeros_like(a)) if nm is None else nm_generate(a, nm)
     lo, hi = config.dtype.range
     junk = random.Random(spec.seed)
-    tiles = plan_tiles(config, values, indices, b, nm, DATAFLOWS[spec.dataflow],
+    tiles = plan_tiles(config, values, indices, b, nm, Dataflow[spec.dataflow],
                        filler=lambda: junk.randint(lo, hi))
     return Gemm(spec=spec, tiles=tiles, expect=_golden(config, spec, a, b))

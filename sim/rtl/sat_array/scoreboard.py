@@ -1,28 +1,29 @@
 """Check the SAT PE array's answers: each tile against the golden arithmetic on its own operand
-beats, each GEMM reassembled against its golden result, transfer order and cycles.
+beats, each GEMM reassembled against its golden result, each rejected command's one error beat,
+the order of the transfers, and the edges of every command against the cycle model's timeline.
 
-Pure Python (no cocotb): the checks return a list of problems (empty when all is well) so that a
-run can carry on and report every mismatch.
+Pure Python (no simulator): every check returns a list of problems (empty when all is well), so
+that a run carries on and reports every mismatch.
 """
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
 
-from sparsa.config.sat import SatArrayConfig
+from sparsa.config.sat import Dataflow, SatArrayConfig
 from sparsa.dataflow.sat_tiles import Tile, assemble
-from sparsa.hw.sat.sat_array import OS, runtime_patterns
+from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.models.golden.sat import compressed_matmul
-from sparsa.sim.rtl.records import RunSummary, Timeline, check_operands
+from sparsa.sim.blocks.sat_array import TileTiming
 from sparsa.sim.rtl.sat_array.codec import OutBeat
 from sparsa.sim.rtl.sat_array.gemms import Gemm
 
 __all__ = [
-    "SatArraySummary",
+    "Transfers",
     "check_gemm",
     "check_reject",
     "check_tile",
+    "check_timing",
     "check_transfers",
     "tile_reference",
 ]
@@ -30,9 +31,39 @@ __all__ = [
 MAX_LISTED = 4  # differing positions listed per failure
 
 
+@dataclass
+class Transfers:
+    """The rising edges of one command's transfers, filled in as they happen: the command, its
+    operand beats per stream, and its answer's decoded ``out`` beats (each with its edge)."""
+
+    cmd_edge: int | None = None
+    inputs: dict[str, list[int]] = field(default_factory=dict)
+    out: list[OutBeat] = field(default_factory=list)
+
+    def record(self, stream: str, edge: int) -> None:
+        """Note a transfer on input ``stream`` at ``edge``."""
+        if stream == "cmd":
+            self.cmd_edge = edge
+        else:
+            self.inputs.setdefault(stream, []).append(edge)
+
+    def describe(self) -> str:
+        """Transfer edges relative to the command's, for failure reports."""
+        if self.cmd_edge is None:
+            return "cmd never transferred"
+        parts = [
+            f"{stream} {edges[0] - self.cmd_edge}..{edges[-1] - self.cmd_edge} ({len(edges)} "
+            "beats)"
+            for stream, edges in self.inputs.items()
+        ]
+        out = [b.edge - self.cmd_edge for b in self.out]
+        return f"edges after cmd: {', '.join(parts) or 'no operand beats'}, out {out}"
+
+
 def tile_reference(config: SatArrayConfig, tile: Tile) -> list[list[int]]:
     """The C values of each ``out`` beat of ``tile``, from its operand beats and the module
-    docstring of :mod:`sparsa.hw.sat.sat_array`, computed by :func:`sparsa.models.golden.sat.compressed_matmul`.
+    docstring of :mod:`sparsa.hw.sat.sat_array`, computed by
+    :func:`sparsa.models.golden.sat.compressed_matmul`.
 
     OS: beat r is row r of (weights lane r) x (activation lanes 0..C-1). WS: beat j holds, for
     each column c, (weights lane c, the loaded rows) x (activation groups of output column j);
@@ -42,18 +73,18 @@ def tile_reference(config: SatArrayConfig, tile: Tile) -> list[list[int]]:
     n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
     C = config.cols
 
-    def entries(field: str) -> torch.Tensor:
+    def entries(key: str) -> torch.Tensor:
         lanes = range(tile.out_rows)
-        return torch.tensor([[beat[lane][field] for beat in tile.weights] for lane in lanes])
+        return torch.tensor([[beat[lane][key] for beat in tile.weights] for lane in lanes])
 
-    if tile.dataflow == OS:
+    if tile.dataflow == Dataflow.OS:
         k, columns = tile.length // n * m, range(C)
         b = [[tile.acts[t // m][c][t % m] for c in columns] for t in range(k)]
     else:
         k, columns = tile.rows // n * m, range(tile.length)
         b = [[tile.acts[j][t // m][t % m] for j in columns] for t in range(k)]
     y = compressed_matmul(entries("value"), entries("index"), torch.tensor(b), pattern, config)
-    if tile.dataflow == OS:
+    if tile.dataflow == Dataflow.OS:
         return y.tolist()
     padded = torch.zeros((C, tile.length), dtype=y.dtype)
     padded[: tile.out_rows] = y
@@ -91,19 +122,30 @@ def check_reject(beats: list[OutBeat]) -> list[str]:
 
 
 def check_transfers(
-    previous: Timeline | None, current: Timeline, beats: dict[str, int], *, overlap: bool
+    previous: Transfers | None, current: Transfers, beats: dict[str, int], *, overlap: bool
 ) -> list[str]:
-    """Problems with the order of one command's transfers: it must be accepted after the
-    previous command, and after the previous answer had ended unless the array interleaves
-    (``overlap``), and consume exactly its own operand beats (:func:`records.check_operands`)."""
+    """Problems with the order of one answered command's transfers.
+
+    It must be accepted after the previous command, and after the previous answer had ended
+    unless the array interleaves (``overlap``); it must consume exactly its own operand beats
+    (``beats``: count per operand stream, zero for a rejected command), after its command and
+    by the end of its answer.
+    """
+    assert current.cmd_edge is not None and current.out
     problems = []
-    assert current.cmd_edge is not None
     if previous is not None and previous.cmd_edge is not None:
         if current.cmd_edge <= previous.cmd_edge:
             problems.append("cmd accepted before the previous command")
         elif not overlap and previous.out and current.cmd_edge <= previous.out[-1].edge:
             problems.append("cmd accepted before the previous answer had ended")
-    return problems + check_operands(current, beats)
+    end = current.out[-1].edge
+    for stream, want in beats.items():
+        edges = current.inputs.get(stream, [])
+        if any(not current.cmd_edge < e <= end for e in edges):
+            problems.append(f"{stream} beats transferred outside the command's span")
+        if len(edges) != want:
+            problems.append(f"{len(edges)} {stream} beats consumed, expected {want}")
+    return problems
 
 
 def check_gemm(gemm: Gemm, outputs: list[list[list[int]]]) -> list[str]:
@@ -119,21 +161,13 @@ def check_gemm(gemm: Gemm, outputs: list[list[list[int]]]) -> list[str]:
     return [f"{len(where)} of {gemm.expect.numel()} results differ: {'; '.join(diffs)}"]
 
 
-@dataclass
-class SatArraySummary(RunSummary):
-    """Counts and the first failures of a PE-array run."""
-
-    tiles: int = 0
-    gemms: int = 0
-    rejects: int = 0
-    stalled_tiles: int = 0
-    sequence_checks: int = 0
-    gemm_kinds: Counter[str] = field(default_factory=Counter)
-
-    def counts_text(self) -> str:
-        """Tiles, GEMMs and rejects run."""
-        return (
-            f"{self.tiles} tiles ({self.stalled_tiles} stalled) of {self.gemms} GEMMs "
-            f"({len(self.gemm_kinds)} kind/pattern/dataflow combinations), {self.rejects} "
-            f"rejected commands, {self.sequence_checks} batch sequence checks"
-        )
+def check_timing(measured: TileTiming, predicted: TileTiming) -> list[str]:
+    """Problems with a command's command and last-answer edges (counted from its batch's first
+    command) against :func:`sparsa.sim.blocks.sat_array.sequence_timeline`."""
+    problems = []
+    if measured.cmd_edge != predicted.cmd_edge:
+        problems.append(f"cmd taken at edge {measured.cmd_edge}, timeline {predicted.cmd_edge}")
+    if measured.end_edge != predicted.end_edge:
+        problems.append(f"answer ended at edge {measured.end_edge}, timeline "
+                        f"{predicted.end_edge}")
+    return problems

@@ -1,22 +1,27 @@
 # amaranth: UnusedElaboratable=no
-"""amaranth.sim tests of the SAT PE array: the three training GEMMs and rejected commands back
-to back, with and without interleave, against the golden functions; every command's edges
-against the cycle model's timeline; commands offered late; stalls."""
+"""amaranth.sim tests of the SAT PE array through the RTL harness: the three training GEMMs on
+every pattern and dataflow and rejected commands back to back, with and without interleave and
+stalls, against the golden functions; every unstalled command's edges against the cycle model's
+timeline; commands offered late.
 
-import itertools
+The bulk of the checking runs on the generated Verilog (``tests/sim/rtl``, ``sparsa verify
+sat-array``); these fast runs catch regressions without a Verilator build.
+"""
+
 import random
 
 import pytest
-import torch
-from amaranth.sim import Simulator
 
 from sparsa.config.sat import Dataflow, IntFormat, NMPattern, SatArrayConfig
-from sparsa.dataflow.sat_tiles import Tile, assemble
-from sparsa.hw.sat.sat_array import SatArray, cmd_layout, runtime_patterns
-from sparsa.sim.blocks.sat_array import REJECT_CYCLES, ArrayTimeline, sequence_timeline, tile_cycles
-from sparsa.sim.rtl.amaranth_streams import drive
-from sparsa.sim.rtl.sat_array.gemms import DENSE, GemmSpec, make_gemm
-from sparsa.sim.rtl.sat_array.stimulus import Reject, rejects
+from sparsa.hw.sat.sat_array import SatArray, cmd_layout
+from sparsa.sim.blocks.sat_array import REJECT_CYCLES, ArrayTimeline, tile_cycles
+from sparsa.sim.rtl.harness import Batch, run_amaranth
+from sparsa.sim.rtl.sat_array.bench import format_table, layer_bench, run_tiles
+from sparsa.sim.rtl.sat_array.block import SatArrayBlock
+from sparsa.sim.rtl.sat_array.gemms import DENSE, GemmSpec, make_gemm, pattern_names
+from sparsa.sim.rtl.sat_array.scoreboard import check_tile
+from sparsa.sim.rtl.sat_array.stimulus import REASONS, Reject, command_fields, commands, rejects
+from sparsa.sim.rtl.stalls import Stalls
 
 CONFIG = SatArrayConfig(
     rows=3,
@@ -35,15 +40,51 @@ CONFIGS = {
         patterns=(NMPattern(1, 2), NMPattern(3, 8), NMPattern(4, 16)),
     ),
 }
+BLOCK = SatArrayBlock()
 
 
-def _fields(cmd: dict[str, int]) -> dict[str, int]:
-    return {
-        "dataflow": cmd["dataflow"],
-        "pattern": cmd["pattern"],
-        "length": cmd["length_m1"] + 1,
-        "rows": cmd["rows_m1"] + 1,
-    }
+def _failures(seed: int, scoreboard) -> str:
+    return f"seed={seed}\n" + "\n".join(scoreboard.failures)
+
+
+@pytest.mark.parametrize(
+    ("name", "interleave", "stalls"),
+    [
+        ("r3c4-int8", True, False),
+        ("r3c4-int8", True, True),
+        ("r3c4-int8", False, False),
+        ("r4c2-int16", True, False),
+        ("r4c2-int16", False, True),
+    ],
+)
+def test_training_gemms_and_rejects_back_to_back(name, interleave, stalls):
+    # The directed batch (every kind, pattern and dataflow, a reject between the kinds, the
+    # accumulators' extremes, every kind of reject) and one random batch, stalled or not.
+    config = CONFIGS[name].replace(interleave=interleave)
+    seed = 4242 + list(CONFIGS).index(name) * 10 + stalls
+    plan = BLOCK.plan(config, seed, 1, stalls=stalls)
+    plan = BLOCK.plan(config, seed, len(plan[0].cases) + 1, stalls=stalls)
+    assert len(plan) == 2
+    scoreboard = run_amaranth(BLOCK, config, plan, seed=seed)
+    assert scoreboard.ok, _failures(seed, scoreboard)
+    counts = scoreboard.counts
+    assert scoreboard.cases == sum(len(b.cases) for b in plan)
+    assert counts["tiles"] + counts["rejects"] == scoreboard.cases
+    assert {
+        f"gemm {kind} {p} {df}"
+        for kind in ("FF", "BP")
+        for p in pattern_names(config)
+        for df in ("OS", "WS")
+    } | {"gemm WU dense OS", "gemm WU dense WS"} <= set(counts)
+    assert {f"reject: {r.reason}" for r in rejects(config)} <= set(counts)
+    # Without stalls: every command's edges, and its cycles alone where it runs alone (the
+    # first of its batch, or every one without interleave).
+    unstalled = sum(len(b.cases) for b in plan if b.stalls.none)
+    alone = sum(b.stalls.none for b in plan) if interleave else unstalled
+    assert scoreboard.cycle_checks == unstalled + alone
+    assert (counts.get("stalled cases", 0) > 0) == stalls
+    # With interleave, commands are taken while earlier answers are still due; without, never.
+    assert (counts.get("overlapped commands", 0) > scoreboard.cases // 2) == interleave
 
 
 def _gemm(config, seed, pattern, dataflow, kind):
@@ -66,117 +107,6 @@ def _gemm(config, seed, pattern, dataflow, kind):
     return make_gemm(config, spec)
 
 
-def _answers(trace, commands: int) -> list[tuple[list, int, int]]:
-    """Each command's out beats, command cycle and last-beat cycle."""
-    answers, beats = [], []
-    for cycle, out in zip(trace.cycles["out"], trace.outputs, strict=True):
-        beats.append(out)
-        if out.last:
-            answers.append((beats, trace.cycles["cmd"][len(answers)], cycle))
-            beats = []
-    assert len(answers) == commands
-    return answers
-
-
-@pytest.mark.parametrize(
-    ("name", "interleave", "stall_seed"),
-    [
-        ("r3c4-int8", True, None),
-        ("r3c4-int8", True, 11),
-        ("r3c4-int8", False, None),
-        ("r4c2-int16", True, None),
-        ("r4c2-int16", False, 12),
-    ],
-)
-def test_training_gemms_and_rejects_back_to_back(name, interleave, stall_seed):
-    config = CONFIGS[name].replace(interleave=interleave)
-    seed = 4242 + list(CONFIGS).index(name) * 10 + (stall_seed is not None)
-    bad = rejects(config)
-    jobs = []  # FF, BP and WU on every pattern and dataflow, a rejected command between kinds
-    for kind in ("FF", "BP", "WU"):
-        for pattern in runtime_patterns(config) if kind != "WU" else (None,):
-            for dataflow in (Dataflow.OS, Dataflow.WS):
-                jobs.append(_gemm(config, seed + len(jobs), pattern, dataflow, kind))
-        jobs.append(bad[len(jobs) % len(bad)])
-    cmds = [
-        c
-        for job in jobs
-        for c in ([job.cmd] if isinstance(job, Reject) else [t.cmd for t in job.tiles])
-    ]
-    tiles = [t for job in jobs if not isinstance(job, Reject) for t in job.tiles]
-    sources = {
-        "cmd": cmds,
-        "weights": [w for t in tiles for w in t.weights],
-        "acts": [a for t in tiles for a in t.acts],
-    }
-    trace = drive(SatArray(config), sources, "out", lasts=len(cmds), stall_seed=stall_seed)
-    answers = iter(_answers(trace, len(cmds)))
-    for job in jobs:
-        if isinstance(job, Reject):
-            beats, _, _ = next(answers)
-            assert [(b.error, b.last) for b in beats] == [(1, 1)], f"seed={seed} {job}"
-            continue
-        outputs = []
-        for tile in job.tiles:
-            beats, _, _ = next(answers)
-            assert not any(b.error for b in beats), f"seed={seed} {job.spec} {tile.cmd}"
-            outputs.append([[b.value[c] for c in range(config.cols)] for b in beats])
-        got = assemble(job.tiles, outputs, tuple(job.expect.shape))
-        assert torch.equal(got, job.expect), f"seed={seed} {job.spec.describe()}"
-    if stall_seed is None:  # every command's edges, from the first command's
-        origin = trace.cycles["cmd"][0]
-        measured = [(c - origin, end - origin) for _, c, end in _answers(trace, len(cmds))]
-        timeline = sequence_timeline(config, [_fields(c) for c in cmds])
-        assert measured == [(t.cmd_edge, t.end_edge) for t in timeline], f"seed={seed}"
-        assert measured[0][1] == tile_cycles(config, **_fields(cmds[0]))
-        serial = sequence_timeline(config.replace(interleave=False), [_fields(c) for c in cmds])
-        overlaps = sum(after[0] <= before[1] for before, after in itertools.pairwise(measured))
-        if interleave:  # commands were taken while earlier answers were still due
-            assert overlaps > len(cmds) // 2 and measured[-1][1] < serial[-1].end_edge
-        else:
-            assert overlaps == 0 and measured[-1][1] == serial[-1].end_edge
-
-
-def _drive_late(
-    config: SatArrayConfig, cmds: list[dict], offer: list[int], tiles: list[Tile]
-) -> tuple[list[int], list[int]]:
-    """Run ``cmds`` with command i offered from cycle ``offer[i]`` on (operands and output
-    never stall); return the cycles of the command transfers and of the last beats."""
-    dut = SatArray(config)
-    weights = [w for t in tiles for w in t.weights]
-    acts = [a for t in tiles for a in t.acts]
-    cmd_cycles, ends = [], []
-
-    async def bench(ctx):
-        sent = {"cmd": 0, "weights": 0, "acts": 0}
-        queues = {"cmd": cmds, "weights": weights, "acts": acts}
-        cycle = 0
-        ctx.set(dut.out.ready, 1)
-        while len(ends) < len(cmds):
-            fired = []
-            for name, queue in queues.items():
-                port = getattr(dut, name)
-                valid = sent[name] < len(queue) and (name != "cmd" or offer[sent[name]] <= cycle)
-                ctx.set(port.valid, valid)
-                if valid:
-                    ctx.set(port.payload, queue[sent[name]])
-                    fired += [name] if ctx.get(port.ready) else []
-            last = ctx.get(dut.out.valid) and ctx.get(dut.out.payload.last)
-            await ctx.tick()
-            cycle += 1
-            for name in fired:
-                sent[name] += 1
-            cmd_cycles.extend([cycle] if "cmd" in fired else [])
-            ends.extend([cycle] if last else [])
-            assert cycle < 20_000
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return cmd_cycles, ends
-
-
 def test_commands_offered_late_follow_the_timeline():
     """The network simulator holds a dependent GEMM's first command until its producer has
     answered (``not_before``); the model must place such commands as the RTL takes them, also
@@ -195,46 +125,65 @@ def test_commands_offered_late_follow_the_timeline():
         )
         for t in _gemm(config, rng.getrandbits(16), pattern, dataflow, kind).tiles
     ][:24]
-    cmds = [t.cmd for t in tiles]
     timeline, offer = ArrayTimeline(config), []
     expect, held_while_busy = [], 0
-    for cmd in cmds:
+    for tile in tiles:
         # Offer some commands late: held while earlier answers are due, or until they are not.
         nb = timeline.end_edge - rng.randint(0, 30) if rng.random() < 0.6 else None
         due = timeline.end_edge
-        expect.append(timeline.issue(**_fields(cmd), not_before=nb))
+        expect.append(timeline.issue(**command_fields(tile.cmd), not_before=nb))
         held_while_busy += expect[-1].cmd_edge == nb and nb < due
-        offer.append(0 if nb is None else nb)  # bench cycle i ends with model edge i
+        offer.append(0 if nb is None else nb)  # the harness's cycle i ends with model edge i
     assert held_while_busy >= 3
-    cmd_cycles, ends = _drive_late(config, cmds, offer, tiles)
-    origin = 1  # the bench's first transfer can happen at its cycle 1, the model's edge 0
-    assert [(c - origin, e - origin) for c, e in zip(cmd_cycles, ends, strict=True)] == [
+    answers = run_tiles(config, tiles, offer=offer)
+    for tile, answer in zip(tiles, answers, strict=True):
+        assert check_tile(config, tile, answer.beats) == [], tile.cmd
+    origin = 1  # the harness's first transfer can happen at its edge 1, the model's edge 0
+    assert [(a.cmd_edge - origin, a.beats[-1].edge - origin) for a in answers] == [
         (t.cmd_edge, t.end_edge) for t in expect
     ]
+
+
+def test_layer_bench_measures_what_the_model_predicts():
+    # The layer bench of `sparsa bench sat` and the report, on a small layer: every run's GEMM
+    # is checked against the golden inside layer_bench, and its cycles match the cycle model.
+    messages = []
+    rows = layer_bench(CONFIG, cout=5, k=16, batch=6, progress=messages.append)
+    assert [(r.dataflow, r.pattern) for r in rows] == [
+        (df, p) for df in ("OS", "WS") for p in ("dense", "2:4", "1:8")
+    ]
+    for row in rows:
+        assert (row.rtl_cycles, row.rtl_cycles_no_interleave) == (
+            row.model_cycles, row.model_cycles_no_interleave), row
+        assert row.interleave_gain > 1 and row.tiles > 0
+    assert [r.speedup for r in rows if r.pattern == "dense"] == [1.0, 1.0]
+    assert messages[0].startswith("OS dense: ") and len(messages) == len(rows)
+    table = format_table(rows).splitlines()
+    assert len(table) == 2 + len(rows) and table[2].startswith("| OS | dense | ")
 
 
 @pytest.mark.parametrize("interleave", [True, False])
 def test_rejected_commands_consume_nothing(interleave):
     config = CONFIG.replace(interleave=interleave)
     bad = [
-        {"dataflow": Dataflow.OS, "pattern": 1, "length_m1": 2, "rows_m1": 0},  # 3 entries, N = 2
-        {"dataflow": Dataflow.WS, "pattern": 1, "length_m1": 0, "rows_m1": 2},  # 3 rows, N = 2
-        {"dataflow": Dataflow.OS, "pattern": 3, "length_m1": 0, "rows_m1": 0},  # no pattern 3
-        {"dataflow": Dataflow.OS, "pattern": 0, "length_m1": 64, "rows_m1": 0},  # 65 > 64 entries
+        Reject(Dataflow.OS, 1, 3, 1, REASONS[0]),  # 3 entries, N = 2
+        Reject(Dataflow.WS, 1, 1, 3, REASONS[1]),  # 3 rows, N = 2
+        Reject(Dataflow.OS, 3, 1, 1, REASONS[3]),  # no pattern 3
+        Reject(Dataflow.OS, 0, 65, 1, REASONS[2]),  # 65 > 64 entries
     ]
-    good = Tile(Dataflow.OS, 0, 1, 1, [[{"value": 3, "index": 0}] * 4], [[[5] * 8] * 4], 0, 0, 1, 1)
-    trace = drive(
-        SatArray(config),
-        {"cmd": [*bad, good.cmd], "weights": good.weights, "acts": good.acts},
-        "out",
-        lasts=len(bad) + 1,
+    good = make_gemm(
+        config,
+        GemmSpec(
+            kind="FF", pattern=DENSE, dataflow="OS", rows=1, k=1, cols=1, style="mixed", seed=9
+        ),
     )
-    outs = trace.outputs
-    assert [bool(o.error) for o in outs[:-1]] == [True] * len(bad)
-    assert not outs[-1].error and outs[-1].value[0] == 15
-    for i, cmd in enumerate(bad):
-        assert trace.cycles["out"][i] - trace.cycles["cmd"][i] == REJECT_CYCLES
-        assert tile_cycles(config, **_fields(cmd)) == REJECT_CYCLES
+    batch = Batch(cases=commands([*bad, good]), stalls=Stalls(), seed=1)
+    scoreboard = run_amaranth(BLOCK, config, [batch], seed=1)
+    assert scoreboard.ok, _failures(1, scoreboard)
+    assert (scoreboard.cases, scoreboard.counts["rejects"], scoreboard.counts["tiles"]) == (5, 4, 1)
+    assert scoreboard.cycle_checks == 5 + (1 if interleave else 5)  # edges; alone: REJECT_CYCLES
+    for reject in bad:
+        assert tile_cycles(config, **command_fields(reject.cmd)) == REJECT_CYCLES
 
 
 def test_array_rejects_a_non_config():

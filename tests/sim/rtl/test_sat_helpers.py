@@ -1,5 +1,5 @@
-"""Fast checks of the SAT PE-array RTL test helpers (no simulator): configurations, GEMMs, plans,
-the per-tile reference and the scoreboard."""
+"""Fast checks of the SAT PE array's harness parts (no simulator): configurations, GEMMs, plans,
+replay JSON, the per-tile reference and the scoreboard's checks."""
 
 import itertools
 
@@ -7,22 +7,35 @@ import pytest
 import torch
 
 from sparsa.config.presets import SAT_ARRAY_CONFIGS
-from sparsa.config.sat import SUPPORTED_M, IntFormat, SatArrayConfig
+from sparsa.config.sat import SUPPORTED_M, Dataflow, IntFormat, SatArrayConfig
 from sparsa.dataflow.sat_tiles import Tile
-from sparsa.hw.sat.sat_array import OS, WS, out_layout
-from sparsa.sim.rtl.records import Timeline
+from sparsa.hw.sat.sat_array import out_layout
+from sparsa.sim.blocks.sat_array import TileTiming, is_rejected
+from sparsa.sim.rtl.sat_array.block import SatArrayBlock
 from sparsa.sim.rtl.sat_array.codec import OutBeat, SatArrayCodec
 from sparsa.sim.rtl.sat_array.gemms import STYLES, Gemm, GemmSpec, make_operands, pattern_names
 from sparsa.sim.rtl.sat_array.scoreboard import (
+    Transfers,
     check_gemm,
     check_reject,
     check_tile,
+    check_timing,
     check_transfers,
     tile_reference,
 )
-from sparsa.sim.rtl.sat_array.stimulus import Reject, job_from_json, job_to_json, make_plan, rejects
+from sparsa.sim.rtl.sat_array.stimulus import (
+    REASONS,
+    Reject,
+    command_fields,
+    commands,
+    job_from_json,
+    job_to_json,
+    make_plan,
+    rejects,
+)
 
-PLANS = {name: make_plan(config, seed=11, tiles=300) for name, config in SAT_ARRAY_CONFIGS.items()}
+PLANS = {name: make_plan(config, seed=11, count=450) for name, config in SAT_ARRAY_CONFIGS.items()}
+BLOCK = SatArrayBlock()
 
 
 def _gemms(name: str) -> list[Gemm]:
@@ -36,9 +49,18 @@ def test_configs_cover_the_required_space() -> None:
     assert any(c.rows > c.cols for c in configs) and any(c.rows < c.cols for c in configs)
     assert any(c.max_reduction & (c.max_reduction - 1) for c in configs)  # not a power of 2
     assert {c.interleave for c in configs} == {True, False}
-    for c in configs:  # a bad pattern code fits the field in some configurations, not others
-        assert rejects(c)
-    assert any(r.reason.startswith("pattern code") for c in configs for r in rejects(c))
+    # A bad pattern code fits the field in some configurations, not in others.
+    assert {r.reason for c in configs for r in rejects(c)} == set(REASONS)
+
+
+@pytest.mark.parametrize("name", list(SAT_ARRAY_CONFIGS))
+def test_rejects_are_rejected(name: str) -> None:
+    config = SAT_ARRAY_CONFIGS[name]
+    for reject in rejects(config):
+        assert is_rejected(config, **command_fields(reject.cmd)), reject.describe()
+    for gemm in _gemms(name):
+        for tile in gemm.tiles:
+            assert not is_rejected(config, **command_fields(tile.cmd)), gemm.spec.describe()
 
 
 @pytest.mark.parametrize("name", list(SAT_ARRAY_CONFIGS))
@@ -46,7 +68,7 @@ def test_plan_covers_the_requirements(name: str) -> None:
     config, plan = SAT_ARRAY_CONFIGS[name], PLANS[name]
     gemms = _gemms(name)
     tiles = [t for g in gemms for t in g.tiles]
-    assert len(tiles) >= 300
+    assert sum(len(b.commands) for b in plan) >= 450 and len(tiles) >= 400
     combos = {(g.spec.kind, g.spec.pattern, g.spec.dataflow) for g in gemms}
     assert len(combos) == 2 * (2 * len(pattern_names(config)) + 1)  # FF, BP: all; WU: dense
     for stalled in (False, True):
@@ -58,31 +80,37 @@ def test_plan_covers_the_requirements(name: str) -> None:
         }
         assert run == combos
     assert plan[0].stalls.none
-    assert sum(b.tiles for b in plan if not b.stalls.none) >= 150
-    assert sum(b.tiles for b in plan if b.stalls.none) >= 150
+    assert [b.stalls.none for b in plan[1:5]] == [False, True, False, True]  # every other one
+    assert sum(b.tiles for b in plan if not b.stalls.none) >= 140
     assert {g.spec.style for g in gemms} == set(STYLES)
     jobs = [j for b in plan for j in b.jobs]
-    assert {r.reason for r in jobs if isinstance(r, Reject)} >= {r.reason for r in rejects(config)}
+    directed = plan[0].jobs
+    assert all(r in directed for r in rejects(config))  # every reject, in the directed batch
+    assert sum(isinstance(j, Reject) for b in plan[1:] for j in b.jobs) > 0
     for before, after in itertools.pairwise(jobs):
         if isinstance(before, Reject):
             assert isinstance(after, Gemm), "every reject is followed by a GEMM"
     assert isinstance(jobs[-1], Gemm)
+    # The directed GEMMs run kind after kind, a reject between the kinds.
+    kinds = [j.spec.kind if isinstance(j, Gemm) else "reject" for j in directed]
+    assert kinds[: kinds.index("reject")] == ["FF"] * (2 * len(pattern_names(config)))
     R, C = config.rows, config.cols
-    os_tiles = [t for t in tiles if t.dataflow == OS]
-    ws_tiles = [t for t in tiles if t.dataflow == WS]
+    os_tiles = [t for t in tiles if t.dataflow is Dataflow.OS]
+    ws_tiles = [t for t in tiles if t.dataflow is Dataflow.WS]
     assert any(t.out_rows < R for t in os_tiles) and any(t.out_cols < C for t in os_tiles)
     assert any(t.out_rows == R and t.out_cols == C for t in os_tiles)
     assert any(t.out_rows < C for t in ws_tiles) and any(t.out_rows == C for t in ws_tiles)
     assert any(t.rows < R // 2 for t in ws_tiles)  # a short tail of the reduction
     assert any(t.length == 1 for t in os_tiles) and any(t.length == 1 for t in ws_tiles)
-    assert any(
-        g.spec.k
-        == config.max_reduction
-        // (g.spec.nm.m if g.spec.nm else 1)
-        * (g.spec.nm.m if g.spec.nm else 1)
-        and g.spec.style == "corner"
-        for g in gemms
-    )
+    for nm in (None, config.patterns[0]):
+        m = nm.m if nm else 1
+        n = nm.n if nm else 1
+        full = [g for g in directed if isinstance(g, Gemm) and g.spec.style == "corner"
+                and g.spec.nm == nm]
+        # The accumulators' extremes: max_reduction entries in one OS tile, R rows in WS.
+        assert any(g.spec.dataflow == "OS" and g.spec.k == config.max_reduction // m * m
+                   and g.tiles[0].length == config.max_reduction // m * n for g in full)
+        assert any(g.spec.dataflow == "WS" and g.tiles[0].rows == R // n * n for g in full)
 
 
 @pytest.mark.parametrize("name", list(SAT_ARRAY_CONFIGS))
@@ -119,17 +147,34 @@ def test_junk_lanes_extremes_and_zero_groups(name: str) -> None:
     assert zero_groups > 10
 
 
+def _specs(plan) -> list:
+    return [[j.spec if isinstance(j, Gemm) else j for j in b.jobs] for b in plan]
+
+
 def test_plan_is_seeded() -> None:
     config = SAT_ARRAY_CONFIGS["r5c3-int8"]
-    specs = [
-        [j.spec if isinstance(j, Gemm) else j for j in b.jobs] for b in make_plan(config, 3, 50)
-    ]
-    assert specs == [
-        [j.spec if isinstance(j, Gemm) else j for j in b.jobs] for b in make_plan(config, 3, 50)
-    ]
-    assert specs != [
-        [j.spec if isinstance(j, Gemm) else j for j in b.jobs] for b in make_plan(config, 4, 50)
-    ]
+    specs = _specs(make_plan(config, 3, 50))
+    assert specs == _specs(make_plan(config, 3, 50))
+    assert specs != _specs(make_plan(config, 4, 50))
+
+
+def test_block_plan_batches_and_replay_json() -> None:
+    config = SAT_ARRAY_CONFIGS["r5c3-int8"]
+    batches = BLOCK.plan(config, 3, 200, stalls=True)
+    plan = make_plan(config, 3, 200)
+    assert [len(b.cases) for b in batches] == [len(b.commands) for b in plan]
+    assert [b.seed for b in batches] == [3 + i for i in range(len(plan))]
+    assert [b.stalls for b in batches] == [b.stalls for b in plan]
+    assert any(not b.stalls.none for b in batches)
+    assert all(b.stalls.none for b in BLOCK.plan(config, 3, 200, stalls=False))
+    for batch in batches[:3]:
+        data = BLOCK.batch_to_json(batch)
+        back = BLOCK.batch_from_json(config, data)
+        assert (back.seed, back.stalls) == (batch.seed, batch.stalls)
+        assert [(c.cmd, c.tile, c.beats) for c in back.cases] == [
+            (c.cmd, c.tile, c.beats) for c in batch.cases
+        ]
+        assert BLOCK.batch_to_json(back) == data
 
 
 @pytest.mark.parametrize("name", list(SAT_ARRAY_CONFIGS))
@@ -150,13 +195,37 @@ def test_gemm_spec_validation_and_json() -> None:
         GemmSpec(
             kind="FF", pattern="2:4", dataflow="OS", rows=1, k=6, cols=1, style="mixed", seed=0
         )
+    with pytest.raises(ValueError, match=r"dataflow must be one of \('OS', 'WS'\), not 'IS'"):
+        GemmSpec(
+            kind="FF", pattern="2:4", dataflow="IS", rows=1, k=4, cols=1, style="mixed", seed=0
+        )
     config = SAT_ARRAY_CONFIGS["r8c8-int8"]
     gemm = _gemms("r8c8-int8")[0]
     back = job_from_json(config, job_to_json(gemm))
     assert isinstance(back, Gemm) and back.spec == gemm.spec
     assert torch.equal(back.expect, gemm.expect) and back.tiles == gemm.tiles
+    for reject in rejects(config):
+        data = job_to_json(reject)
+        assert data["reject"]["dataflow"] in ("OS", "WS")
+        again = job_from_json(config, data)
+        assert again == reject and again.dataflow is reject.dataflow
+
+
+def test_commands_of_jobs() -> None:
+    config = SAT_ARRAY_CONFIGS["r8c8-int8"]
+    gemm = next(g for g in _gemms("r8c8-int8") if len(g.tiles) > 2)
     reject = rejects(config)[0]
-    assert job_from_json(config, job_to_json(reject)) == reject
+    cases = commands([reject, gemm])
+    assert [c.tile for c in cases] == [0, *range(len(gemm.tiles))]
+    assert cases[0].is_reject and cases[0].ends_job and cases[0].cmd == reject.cmd
+    assert cases[0].beats == {"weights": [], "acts": []}
+    assert [c.ends_job for c in cases[1:]] == [False] * (len(gemm.tiles) - 1) + [True]
+    assert cases[2].cmd == gemm.tiles[1].cmd and cases[2].beats["acts"] == gemm.tiles[1].acts
+    assert "tile 2/" in cases[2].describe() and "reject (" in cases[0].describe()
+    assert command_fields(reject.cmd) == {
+        "dataflow": reject.dataflow, "pattern": reject.pattern, "length": reject.length,
+        "rows": reject.rows,
+    }
 
 
 SMALL = SatArrayConfig(rows=2, cols=2, max_reduction=16)
@@ -165,7 +234,7 @@ SMALL = SatArrayConfig(rows=2, cols=2, max_reduction=16)
 def _tile() -> Tile:
     weights = [[{"value": 3, "index": 0}, {"value": -2, "index": 0}]] * 2
     acts = [[[5] + [0] * 7, [7] + [1] * 7]] * 2
-    return Tile(OS, 0, 2, 2, weights, acts, 0, 0, 2, 2)
+    return Tile(Dataflow.OS, 0, 2, 2, weights, acts, 0, 0, 2, 2)
 
 
 def _beats(values: list[list[int]], edge: int = 10, error: bool = False) -> list[OutBeat]:
@@ -182,16 +251,19 @@ def test_scoreboard_checks_a_tile() -> None:
     )
     assert check_tile(SMALL, tile, _beats([[30, 42]]))[0] == "expected 2 out beats, got 1"
     assert "error flag" in check_tile(SMALL, tile, _beats([[30, 42], [-20, -28]], error=True))[0]
+    early = [OutBeat((30, 42), True, False, 10), OutBeat((-20, -28), True, False, 11)]
+    assert check_tile(SMALL, tile, early) == ["last set before the final beat"]
     assert check_reject(_beats([[0, 0]], error=True)) == []
     assert check_reject(_beats([[0, 0]]))[0].startswith("a rejected command must get")
+    assert check_reject(_beats([[0, 0], [0, 0]], error=True))[0].endswith("[(1, 0), (1, 1)]")
 
 
 def test_scoreboard_checks_the_transfers() -> None:
-    previous = Timeline(cmd_edge=0, out=_beats([[0, 0]], edge=9))
-    good = Timeline(cmd_edge=10, inputs={"weights": [11, 12]}, out=_beats([[0, 0]], edge=20))
+    previous = Transfers(cmd_edge=0, out=_beats([[0, 0]], edge=9))
+    good = Transfers(cmd_edge=10, inputs={"weights": [11, 12]}, out=_beats([[0, 0]], edge=20))
     for overlap in (False, True):
         assert check_transfers(previous, good, {"weights": 2, "acts": 0}, overlap=overlap) == []
-    early = Timeline(cmd_edge=9, inputs={"weights": [9, 12]}, out=_beats([[0, 0]], edge=20))
+    early = Transfers(cmd_edge=9, inputs={"weights": [9, 12]}, out=_beats([[0, 0]], edge=20))
     problems = check_transfers(previous, early, {"weights": 1}, overlap=False)
     assert problems == [
         "cmd accepted before the previous answer had ended",
@@ -199,21 +271,41 @@ def test_scoreboard_checks_the_transfers() -> None:
         "2 weights beats consumed, expected 1",
     ]
     # Interleaved: a command may come before the previous answer ends, not before its command.
-    overlapping = Timeline(cmd_edge=5, inputs={"weights": [6]}, out=_beats([[0, 0]], edge=20))
+    overlapping = Transfers(cmd_edge=5, inputs={"weights": [6]}, out=_beats([[0, 0]], edge=20))
     assert check_transfers(previous, overlapping, {"weights": 1}, overlap=True) == []
     assert check_transfers(previous, overlapping, {"weights": 1}, overlap=False) == [
         "cmd accepted before the previous answer had ended"
     ]
-    same = Timeline(cmd_edge=0, inputs={"weights": [6]}, out=_beats([[0, 0]], edge=20))
+    same = Transfers(cmd_edge=0, inputs={"weights": [6]}, out=_beats([[0, 0]], edge=20))
     assert check_transfers(previous, same, {"weights": 1}, overlap=True) == [
         "cmd accepted before the previous command"
+    ]
+    # A rejected command consumes nothing.
+    reject = Transfers(cmd_edge=10, inputs={"acts": [21]}, out=_beats([[0, 0]], edge=12))
+    assert check_transfers(None, reject, {"weights": 0, "acts": 0}, overlap=True) == [
+        "acts beats transferred outside the command's span",
+        "1 acts beats consumed, expected 0",
+    ]
+    assert good.describe() == "edges after cmd: weights 1..2 (2 beats), out [10]"
+    record = Transfers()
+    for stream, edge in (("cmd", 3), ("acts", 4), ("acts", 6)):
+        record.record(stream, edge)
+    assert (record.cmd_edge, record.inputs) == (3, {"acts": [4, 6]})
+
+
+def test_scoreboard_checks_the_timing() -> None:
+    assert check_timing(TileTiming(3, 20), TileTiming(3, 20)) == []
+    assert check_timing(TileTiming(4, 21), TileTiming(3, 20)) == [
+        "cmd taken at edge 4, timeline 3",
+        "answer ended at edge 21, timeline 20",
     ]
 
 
 def test_codec_decodes_out_beats() -> None:
     config = SAT_ARRAY_CONFIGS["r5c3-int8"]
     codec = SatArrayCodec(config)
-    bits = codec.pack("cmd", {"dataflow": 1, "pattern": 2, "length_m1": 3, "rows_m1": 4})
+    bits = codec.pack("cmd", {"dataflow": Dataflow.WS, "pattern": 2, "length_m1": 3,
+                              "rows_m1": 4})
     assert bits == 1 | 2 << 1 | 3 << 3 | 4 << 3 + config.max_reduction.bit_length()
     value = {"value": [-(1 << 21), 5, (1 << 21) - 1], "last": 1, "error": 0}
     beat = codec.out(out_layout(config).const(value).as_bits(), edge=7)
