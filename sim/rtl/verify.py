@@ -28,7 +28,9 @@ from sparsa.sim.rtl.harness import ENTRY_MODULE, Batch, Block, Scoreboard, run_a
 __all__ = ["BACKENDS", "BLOCKS", "CHUNK_CASES", "VerifyResult", "load_replay", "verify"]
 
 BACKENDS = ("amaranth", "verilator")
-CHUNK_CASES = 400  # about this many cases per simulator launch (progress and sharding unit)
+# About this many cases per simulator launch (the unit of progress and of sharding); a launch
+# costs about 5 s of imports before its first cycle.
+CHUNK_CASES = 1000
 
 
 @dataclass
