@@ -2,8 +2,11 @@
 
 from sparsa.sim.rtl.harness import Block
 from sparsa.sim.rtl.sat_array.block import SatArrayBlock
+from sparsa.sim.rtl.sore.block import SoreBlock
 from sparsa.sim.rtl.topk.block import TopKBlock
 
 __all__ = ["BLOCKS"]
 
-BLOCKS: dict[str, Block] = {block.name: block for block in (TopKBlock(), SatArrayBlock())}
+BLOCKS: dict[str, Block] = {
+    block.name: block for block in (TopKBlock(), SatArrayBlock(), SoreBlock())
+}

@@ -1,94 +1,82 @@
-"""Check the SORE's answers: every copy of every tile against :func:`sparsa.models.golden.sat.sore_tile`
-and rejected commands against the contract. Pure Python (no cocotb)."""
+"""Check the SORE's answers: pure functions that return a list of problems (empty when all is
+well), so that a run carries on and reports every mismatch.
 
-from collections import Counter
-from dataclasses import dataclass, field
+:func:`check_answer` compares every copy of a tile with :func:`sparsa.models.golden.sat.sore_tile`
+and a rejected command's beat with the contract; :func:`check_weights` checks which ``weights``
+beats a command consumed, and when.
+"""
 
 import torch
 
-from sparsa.config.sat import SoreConfig
-from sparsa.hw.sat.sore import BP, FF
+from sparsa.config.sat import BdwpPass, SoreConfig
 from sparsa.models.golden.sat import sore_tile
-from sparsa.sim.rtl.records import RunSummary
-from sparsa.sim.rtl.sat_array.codec import SoreBeat
+from sparsa.sim.rtl.sore.codec import SoreBeat
 from sparsa.sim.rtl.sore.stimulus import SoreCommand
 
-__all__ = ["DIRECTION_NAMES", "SoreSummary", "check_answer", "expected_lanes"]
+__all__ = ["MAX_LISTED", "check_answer", "check_weights", "expected_lanes"]
 
-DIRECTION_NAMES = {FF: "FF", BP: "BP"}
 MAX_LISTED = 4  # differing lanes listed per failure
 
 
 def expected_lanes(
-    config: SoreConfig, command: SoreCommand, direction: int
+    config: SoreConfig, command: SoreCommand, direction: BdwpPass
 ) -> list[list[tuple[int, int]]]:
     """Per lane, the M - 1 (value, index) entries of one copy: the golden survivors, then
     zeros."""
-    values, indices = sore_tile(torch.tensor(command.tile), command.n,
-                                DIRECTION_NAMES[direction])
+    values, indices = sore_tile(torch.tensor(command.tile), command.n, direction)
     pad = [(0, 0)] * (config.m - 1 - command.n)
     return [list(zip(v, i, strict=True)) + pad
             for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
 
 
 def check_answer(config: SoreConfig, command: SoreCommand, beats: list[SoreBeat]) -> list[str]:
-    """Problems with the ``out`` beats answering ``command`` (the last one has ``last`` set)."""
+    """Problems with the ``out`` beats answering ``command`` (the last one has ``last`` set).
+
+    A good command gets one beat per copy asked, FF first, each with its pass as ``direction``,
+    ``last`` on the final one only, and per lane the golden survivors then zeros. A rejected
+    command gets one beat with ``error`` and ``last`` set and everything else zero (lanes, and
+    the direction code 0).
+    """
     if not command.is_good(config):
-        zero = all(entry == (0, 0) for lane in beats[0].lanes for entry in lane)
-        if len(beats) != 1 or not beats[0].error or not beats[0].last or not zero:
-            return ["a rejected command must get one beat error=1 last=1 with zero lanes, got "
-                    + "; ".join(b.describe() for b in beats)]
+        beat = beats[0]
+        zero = all(entry == (0, 0) for lane in beat.lanes for entry in lane)
+        if len(beats) != 1 or not beat.error or not beat.last or not zero or beat.direction != 0:
+            return ["a rejected command must get one beat error=1 last=1 with zero lanes and "
+                    "direction 0, got " + "; ".join(b.describe() for b in beats)]
         return []
     problems = []
-    directions = command.directions
-    if len(beats) != len(directions):
-        problems.append(f"expected {len(directions)} out beats, got {len(beats)}")
+    passes = command.passes
+    if len(beats) != len(passes):
+        problems.append(f"expected {len(passes)} out beats, got {len(beats)}")
     if any(b.error for b in beats):
         problems.append("error flag set on a good command")
     if any(b.last for b in beats[:-1]):
         problems.append("last set before the final beat")
-    for beat, direction in zip(beats, directions, strict=False):
-        name = DIRECTION_NAMES[direction]
-        if beat.direction != direction:
-            problems.append(f"{name} copy has direction {beat.direction}")
+    for beat, direction in zip(beats, passes, strict=False):
+        if beat.direction is not direction:
+            problems.append(f"{direction.name} copy has direction {beat.direction!r}")
         want = expected_lanes(config, command, direction)
         diffs = [f"lane {lane}: got {list(got)}, expected {exp}"
                  for lane, (got, exp) in enumerate(zip(beat.lanes, want, strict=True))
                  if list(got) != exp]
         if diffs:
-            problems.append(f"{name} copy: {len(diffs)} lanes differ: "
+            problems.append(f"{direction.name} copy: {len(diffs)} lanes differ: "
                             + "; ".join(diffs[:MAX_LISTED]))
     return problems
 
 
-@dataclass
-class SoreSummary(RunSummary):
-    """Counts and the first failures of a SORE run."""
-
-    commands: int = 0
-    rejects: int = 0
-    stalled_commands: int = 0
-    groups: int = 0
-    copies: Counter[str] = field(default_factory=Counter)
-    n_values: Counter[int] = field(default_factory=Counter)
-    styles: Counter[str] = field(default_factory=Counter)
-
-    def count(self, config: SoreConfig, command: SoreCommand, stalled: bool) -> None:
-        """Account for one answered command."""
-        self.commands += 1
-        self.stalled_commands += stalled
-        if not command.is_good(config):
-            self.rejects += 1
-            return
-        self.groups += len(command.directions) * config.lanes
-        self.copies["+".join(DIRECTION_NAMES[d] for d in command.directions)] += 1
-        self.n_values[command.n] += 1
-        self.styles[command.style] += 1
-
-    def counts_text(self) -> str:
-        """Commands, groups and copies run."""
-        copies = ", ".join(f"{k} {v}" for k, v in sorted(self.copies.items()))
-        return (
-            f"{self.commands} commands ({self.rejects} rejected, {self.stalled_commands} "
-            f"stalled), {self.groups} groups checked, copies {copies}, N {sorted(self.n_values)}"
-        )
+def check_weights(
+    command: SoreCommand, cmd_cycle: int, weight_cycles: list[int], end_cycle: int
+) -> list[str]:
+    """Problems with the ``weights`` beats a command consumed: exactly its tile's rows (none
+    for a rejected command), each after its ``cmd`` beat (``cmd_cycle``) and by its last
+    ``out`` beat (``end_cycle``)."""
+    problems = []
+    if any(not cmd_cycle < cycle <= end_cycle for cycle in weight_cycles):
+        relative = [cycle - cmd_cycle for cycle in weight_cycles]
+        problems.append(f"weights beats crossed outside the command's span ({relative} cycles "
+                        f"after its cmd beat, which was answered {end_cycle - cmd_cycle} later)")
+    if len(weight_cycles) != len(command.tile):
+        problems.append(f"{len(weight_cycles)} weights beats consumed, expected "
+                        f"{len(command.tile)}")
+    return problems

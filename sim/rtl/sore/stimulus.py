@@ -1,31 +1,34 @@
-"""Seeded plans for SAT's SORE: directed commands (every N with every copies mask, every kind of
-rejected command), then random batches with and without stalls.
+"""Seeded commands for SAT's SORE: directed corner cases, then random batches; pure Python.
 
-Pure Python (no cocotb), so a plan is unit-tested without a simulator. A command carries its
-dense tile (M rows of L weights), drawn from one of :data:`TILE_STYLES`, most of them rich in
-equal magnitudes (ties), the format's extremes and all-zero groups.
+A command carries its dense tile (M rows of L weights), drawn from one of :data:`TILE_STYLES`,
+most of them rich in equal magnitudes (ties), the format's extremes and all-zero groups.
+:func:`make_plan` is the plan of the RTL harness (:mod:`sparsa.sim.rtl.sore.block`, ``sparsa
+verify sore``); :func:`check_batches` is the short check of the report
+(:func:`sparsa.sim.rtl.sore.check.run_check`). Both draw from one seeded generator, so a plan is
+unit-tested without a simulator.
 """
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from sparsa.config.sat import SoreConfig
-from sparsa.hw.sat.sore import BP, FF, cmd_layout
+from sparsa.config.sat import BdwpPass, SoreConfig
+from sparsa.hw.sat.sore import cmd_layout
 from sparsa.sim.rtl.stalls import Stalls, random_stalls
 
 __all__ = [
+    "BATCH_COMMANDS",
+    "REJECT_RATE",
     "SOURCES",
     "TILE_STYLES",
     "SoreBatch",
     "SoreCommand",
-    "command_from_json",
-    "command_to_json",
+    "check_batches",
     "draw_tile",
     "make_plan",
     "reject_fields",
 ]
 
-SOURCES = ("cmd", "weights")  # the SORE's input streams, in driver order
+SOURCES = ("cmd", "weights")  # the SORE's input streams, in the order their sources are made
 # full: uniform; small: -2..2 (equal and +/- equal magnitudes); extremes: the minimum beside
 # its neighbours and +/- pairs; equal: one value everywhere; zero: all zeros.
 TILE_STYLES = ("full", "small", "extremes", "equal", "zero")
@@ -40,11 +43,12 @@ class SoreCommand:
     Attributes
     ----------
     n, copies : int
-        The command fields (copies: 1 = FF, 2 = BP, 3 = both).
+        The command fields (``copies``: bit ``1 << p`` asks for the copy of
+        :class:`~sparsa.config.sat.BdwpPass` p; 1 = FF, 2 = BP, 3 = both).
     tile : tuple of tuple of int
         M rows of L weights, the ``weights`` beats (empty for a rejected command).
     style : str
-        How the tile was drawn (or why the command is bad), for reports.
+        How the tile was drawn (or why the command is rejected), for reports.
     """
 
     n: int
@@ -57,14 +61,9 @@ class SoreCommand:
         return 1 <= self.n < config.m and self.copies != 0
 
     @property
-    def directions(self) -> list[int]:
+    def passes(self) -> list[BdwpPass]:
         """The copies to produce, in output order (FF first)."""
-        return [d for d in (FF, BP) if self.copies >> d & 1]
-
-    @property
-    def cmd(self) -> dict[str, int]:
-        """The command beat."""
-        return {"n": self.n, "copies": self.copies}
+        return [p for p in BdwpPass if self.copies >> p & 1]
 
     def describe(self) -> str:
         """Short text for reports."""
@@ -77,17 +76,6 @@ class SoreBatch:
 
     commands: tuple[SoreCommand, ...]
     stalls: Stalls
-
-
-def command_to_json(command: SoreCommand) -> dict[str, object]:
-    """Plain-data form of a command (for replays)."""
-    return asdict(command)
-
-
-def command_from_json(data: dict) -> SoreCommand:
-    """Inverse of :func:`command_to_json`."""
-    return SoreCommand(n=data["n"], copies=data["copies"],
-                       tile=tuple(tuple(row) for row in data["tile"]), style=data["style"])
 
 
 def draw_tile(rng: random.Random, config: SoreConfig, style: str) -> list[list[int]]:
@@ -115,8 +103,8 @@ def draw_tile(rng: random.Random, config: SoreConfig, style: str) -> list[list[i
 
 
 def reject_fields(config: SoreConfig) -> list[tuple[int, int, str]]:
-    """Every kind of bad command as (n, copies, reason): N = 0, N = M, the largest N the field
-    holds, and no copy asked."""
+    """Every kind of rejected command as (n, copies, reason): N = 0, N = M, no copy asked, and
+    the largest N the field holds (when it is above M)."""
     n_max = (1 << cmd_layout(config).members["n"].width) - 1
     bad = [(0, 3, "N = 0"), (config.m, 1, "N = M"), (1, 0, "no copy")]
     if n_max > config.m:
@@ -142,39 +130,76 @@ class _Planner:
         return SoreCommand(n, copies, (), f"rejected: {reason}")
 
     def directed(self) -> list[SoreCommand]:
-        commands = []
-        styles = iter(TILE_STYLES * (3 * self.config.m))
-        for n in range(1, self.config.m):
+        M = self.config.m
+        rejects = [self.reject(fields) for fields in reject_fields(self.config)]
+        commands = [rejects[0]]  # a rejected command on an idle engine
+        styles = iter(TILE_STYLES * (3 * M))
+        for n in range(1, M):
             commands += [self.good(n, copies, next(styles)) for copies in (1, 2, 3)]
-        for fields in reject_fields(self.config):
-            commands += [self.reject(fields), self.random_good()]
+        for style in TILE_STYLES:  # every style at the smallest and the largest N
+            commands += [self.good(n, 3, style) for n in sorted({1, M - 1})]
+        for reject in rejects:
+            commands += [reject, self.random_good()]
+        commands += [rejects[-1], rejects[0], self.random_good()]  # rejected back to back
+        commands.append(rejects[1])  # a rejected command last, behind a good one
+        return commands
+
+    def random_batch(self, size: int) -> list[SoreCommand]:
+        commands: list[SoreCommand] = []
+        while len(commands) < size:
+            if self.rng.random() < REJECT_RATE:
+                commands.append(self.reject(self.rng.choice(reject_fields(self.config))))
+            commands.append(self.random_good())
         return commands
 
 
 def make_plan(config: SoreConfig, seed: int, count: int) -> list[SoreBatch]:
     """Build a seeded plan of at least ``count`` commands for ``config``.
 
-    The first batch, without stalls, holds every N with every copies mask and every kind of
-    rejected command, each followed by a good one. Of the random batches that follow, of
-    :data:`BATCH_COMMANDS` commands, one in three runs without stalls (its cycles are checked
-    against :mod:`sparsa.sim.blocks.sore`) and the others with random idle cycles on cmd and weights and
-    back-pressure on out, until half of ``count`` ran stalled; about :data:`REJECT_RATE` of their
-    commands are rejected ones, each followed by a good one.
+    The first batch, without stalls, holds the directed commands: every N with every copies
+    mask (FF, BP, both), every tile style at the smallest and the largest N, and every kind of
+    rejected command (first on the idle engine, each followed by a good one, two back to back,
+    one last). The random batches of :data:`BATCH_COMMANDS` commands that follow alternate
+    between random idle cycles on cmd and weights with back-pressure on out (the first one)
+    and no stalls (their cycles are checked against :mod:`sparsa.sim.blocks.sore`); about
+    :data:`REJECT_RATE` of their commands are rejected ones, each followed by a good one.
+
+    Parameters
+    ----------
+    config : SoreConfig
+        The engine under test.
+    seed : int
+        Seed of the plan's own random generator.
+    count : int
+        Commands wanted in total (the directed ones are always produced).
     """
     planner = _Planner(config, random.Random(seed))
-    rng = planner.rng
     batches = [SoreBatch(commands=tuple(planner.directed()), stalls=Stalls())]
-    total, stalled_total = len(batches[0].commands), 0
-    while total < count or stalled_total < count // 2:
-        stalled = len(batches) % 3 != 0
-        commands: list[SoreCommand] = []
-        while len(commands) < BATCH_COMMANDS:
-            if rng.random() < REJECT_RATE:
-                commands.append(planner.reject(rng.choice(reject_fields(config))))
-            commands.append(planner.random_good())
-        stalls = random_stalls(rng, SOURCES) if stalled else Stalls()
+    remaining = count - len(batches[0].commands)
+    while remaining > 0:
+        commands = planner.random_batch(min(BATCH_COMMANDS, remaining))
+        stalled = len(batches) % 2 == 1  # the first random batch stalls, then every other
+        stalls = random_stalls(planner.rng, SOURCES) if stalled else Stalls()
         batches.append(SoreBatch(commands=tuple(commands), stalls=stalls))
-        total += len(commands)
-        stalled_total += len(commands) if stalled else 0
+        remaining -= len(commands)
     return batches
 
+
+def check_batches(config: SoreConfig, seed: int, commands: int) -> list[SoreBatch]:
+    """The two batches of the report's short check: ``commands`` good commands and every kind
+    of rejected command at random places, first without stalls, then (new commands) with random
+    stalls. The good commands cycle through the pairs of N and copies mask (all of them once
+    ``commands`` reaches 3 (M - 1)), in a seeded order; their tiles' styles are drawn."""
+    planner = _Planner(config, random.Random(seed))
+    rng, M = planner.rng, config.m
+    batches = []
+    pairs = [(n, copies) for n in range(1, M) for copies in (1, 2, 3)]
+    for stalled in (False, True):
+        fields = [pairs[k % len(pairs)] for k in range(commands)]
+        rng.shuffle(fields)
+        batch = [planner.good(n, copies) for n, copies in fields]
+        for reject in reject_fields(config):
+            batch.insert(rng.randrange(len(batch) + 1), planner.reject(reject))
+        stalls = random_stalls(rng, SOURCES) if stalled else Stalls()
+        batches.append(SoreBatch(commands=tuple(batch), stalls=stalls))
+    return batches

@@ -1,8 +1,13 @@
 # amaranth: UnusedElaboratable=no
-"""amaranth.sim tests of the SORE: every copy of every tile against the golden
+"""amaranth.sim tests of the SORE: on the RTL harness (:class:`sparsa.sim.rtl.sore.block.SoreBlock`,
+the same code as ``sparsa verify sore``), every copy of every tile against the golden
 :func:`sparsa.models.golden.sat.sore_tile`, the cycles of back-to-back commands against
-:mod:`sparsa.sim.blocks.sore`, rejected commands, stalls; one lane exhaustively on a tie-heavy alphabet; the
-golden's lane mapping; Verilog export and a clean Verilator lint."""
+:mod:`sparsa.sim.blocks.sore`, rejected commands, stalls; one lane exhaustively on a tie-heavy
+alphabet; the golden's lane mapping; Verilog export and a clean Verilator lint.
+
+The bulk of the checking runs on the generated Verilog (``tests/sim/rtl``, ``sparsa verify``);
+these fast runs catch regressions without a Verilator build.
+"""
 
 import itertools
 import json
@@ -18,14 +23,14 @@ from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.hw.sat.sore import Sore, TopNLane, cmd_layout, out_layout, weights_layout
 from sparsa.models.golden.sat import nm_generate, sore_tile
 from sparsa.sim.blocks.sore import REJECT_CYCLES, command_cycles, last_beat_cycles
-from sparsa.sim.rtl.sore.check import (
-    answer_problems,
-    is_good,
-    random_commands,
-    random_tile,
-    run_check,
-    run_sore,
-)
+from sparsa.sim.rtl.harness import Batch, run_amaranth
+from sparsa.sim.rtl.sore import scoreboard as sore_scoreboard
+from sparsa.sim.rtl.sore.block import SoreBlock
+from sparsa.sim.rtl.sore.check import run_check
+from sparsa.sim.rtl.sore.codec import SoreCodec
+from sparsa.sim.rtl.sore.scoreboard import check_answer, expected_lanes
+from sparsa.sim.rtl.sore.stimulus import SoreCommand, draw_tile
+from sparsa.sim.rtl.stalls import Stalls
 
 CONFIGS = {
     "l4m2-int8": SoreConfig(lanes=4, m=2),
@@ -33,50 +38,53 @@ CONFIGS = {
     "l16m8-int16": SoreConfig(lanes=16, m=8, dtype=IntFormat.INT16),
     "l16m16-int8": SoreConfig(lanes=16, m=16),
 }
-COMMANDS = {"l4m2-int8": 40, "l8m4-int8": 48, "l16m8-int16": 30, "l16m16-int8": 15}
+COMMANDS = {"l4m2-int8": 80, "l8m4-int8": 96, "l16m8-int16": 90, "l16m16-int8": 96}
+BLOCK = SoreBlock()
+
+
+def _failures(seed: int, scoreboard) -> str:
+    return f"seed={seed}\n" + "\n".join(scoreboard.failures)
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-@pytest.mark.parametrize("stall_seed", [None, 17])
-def test_sore_matches_golden_and_cycle_model(name, stall_seed):
+def test_sore_matches_golden_and_cycle_model(name):
     config = CONFIGS[name]
-    seed = 9100 + list(CONFIGS).index(name) * 10 + (stall_seed is not None)
-    rng = random.Random(seed)
-    commands = random_commands(rng, config, COMMANDS[name])
-    tiles = [random_tile(rng, config) for _ in commands]
-    answers, trace = run_sore(config, commands, tiles, stall_seed=stall_seed)
-    assert len(answers) == len(commands), f"seed={seed}"
-    groups = 0
-    for k, (command, tile, answer) in enumerate(zip(commands, tiles, answers, strict=True)):
-        problems = answer_problems(config, command, tile, answer.beats)
-        assert not problems, f"seed={seed} {name} command {k} {command}: " + "; ".join(problems)
-        groups += config.lanes * len(answer.beats) * is_good(config, *command)
-    assert groups >= 150, f"seed={seed}: only {groups} groups"
-    good = sum(is_good(config, n, c) for n, c in commands)
-    assert len(trace.cycles["weights"]) == good * config.m, f"seed={seed}"
-    if stall_seed is None:
-        got = [answer.cycles for answer in answers]
-        assert got == last_beat_cycles(config, commands), f"seed={seed}"
-        first = commands[0]
-        assert got[0] == command_cycles(config, n=first[0], copies=first[1]), f"seed={seed}"
+    seed = 9100 + list(CONFIGS).index(name) * 10
+    plan = BLOCK.plan(config, seed, COMMANDS[name], stalls=True)
+    scoreboard = run_amaranth(BLOCK, config, plan, seed=seed)
+    assert scoreboard.ok, _failures(seed, scoreboard)
+    counts = scoreboard.counts
+    assert scoreboard.cases == sum(len(b.cases) for b in plan) >= COMMANDS[name]
+    unstalled = sum(len(b.cases) for b in plan if b.stalls.none)
+    assert scoreboard.cycle_checks == unstalled and counts["stalled cases"] > 0, f"seed={seed}"
+    assert counts["rejected commands"] >= 4 and counts["groups checked"] >= 150, f"seed={seed}"
+    assert {f"N={n}" for n in range(1, config.m)} <= set(counts), f"seed={seed}"
+
+
+def _command(rng: random.Random, config: SoreConfig, n: int, copies: int) -> SoreCommand:
+    good = 1 <= n < config.m and copies
+    tile = draw_tile(rng, config, "full") if good else []
+    return SoreCommand(n, copies, tuple(tuple(row) for row in tile), "test")
 
 
 def test_rejected_commands_consume_no_weights():
+    # The scoreboard checks that each command consumed exactly its own weights beats (none
+    # for a rejected one), the error beat's contents, and every command's cycles.
     config = CONFIGS["l8m4-int8"]
     rng = random.Random(5)
-    commands = [(0, 1), (4, 3), (2, 1), (1, 0), (7, 2), (3, 3)]
-    tiles = [random_tile(rng, config) for _ in commands]
-    answers, trace = run_sore(config, commands, tiles)
-    errors = [bool(answer.beats[0].error) for answer in answers]
-    assert errors == [True, True, False, True, True, False]
-    for command, tile, answer in zip(commands, tiles, answers, strict=True):
-        assert answer_problems(config, command, tile, answer.beats) == [], f"{command}"
-        if not is_good(config, *command):
-            assert answer.beats[0].direction == BdwpPass.FF, f"{command}"
-    assert [b.direction for b in answers[5].beats] == [BdwpPass.FF, BdwpPass.BP]
-    assert len(trace.cycles["weights"]) == 2 * config.m
-    assert answers[0].cycles == REJECT_CYCLES == command_cycles(config, n=0, copies=1)
-    assert [answer.cycles for answer in answers] == last_beat_cycles(config, commands)
+    fields = [(0, 1), (4, 3), (2, 1), (1, 0), (7, 2), (3, 3)]
+    commands = tuple(_command(rng, config, n, copies) for n, copies in fields)
+    assert [c.is_good(config) for c in commands] == [False, False, True, False, False, True]
+    scoreboard = run_amaranth(BLOCK, config, [Batch(commands, Stalls(), seed=5)], seed=5)
+    assert scoreboard.ok, _failures(5, scoreboard)
+    assert (scoreboard.cases, scoreboard.cycle_checks) == (6, 6)
+    assert scoreboard.counts["rejected commands"] == 4
+    assert scoreboard.counts["copies FF"] == scoreboard.counts["copies FF+BP"] == 1
+    assert (
+        last_beat_cycles(config, fields)[0]
+        == REJECT_CYCLES
+        == command_cycles(config, n=0, copies=1)
+    )
 
 
 def test_check_counts_cases_and_records_a_wrong_beat():
@@ -85,17 +93,48 @@ def test_check_counts_cases_and_records_a_wrong_beat():
     assert check.ok, "\n".join(check.failures)
     assert (check.cases, check.cycle_checks) == (20, 10), f"seed={seed}: {check}"
     assert check.counts == {"rejected": 8, "stalled": 10}, f"seed={seed}: {check}"
+    # A beat decoded from the golden copy of a tile matches; the same beat for a tile whose
+    # first BP group keeps other rows is reported lane by lane.
     rng = random.Random(seed)
-    tile = random_tile(rng, config)
-    answers, _ = run_sore(config, [(2, 3)], [tile])
-    golden = sore_tile(tile, 2, BdwpPass.BP)[1][0].tolist()
+    command = SoreCommand(2, 3, tuple(map(tuple, draw_tile(rng, config, "full"))), "test")
+    layout, codec = out_layout(config), SoreCodec(config)
+    beats = []
+    for direction, last in ((BdwpPass.FF, 0), (BdwpPass.BP, 1)):
+        lanes = [
+            [{"value": v, "index": i} for v, i in lane]
+            for lane in expected_lanes(config, command, direction)
+        ]
+        bits = layout.const(
+            {"lanes": lanes, "direction": direction, "last": last, "error": 0}
+        ).as_bits()
+        beats.append(codec.out(bits, cycle=0))
+    assert check_answer(config, command, beats) == [], f"seed={seed}"
+    golden = sore_tile(torch.tensor(command.tile), 2, BdwpPass.BP)[1][0].tolist()
     for column in ([-128, 1, 2, 3], [1, 2, 3, -128]):  # kept rows 0, 3 and 2, 3 in BP lane 0
-        wrong = tile.clone()
-        wrong[:, 0] = torch.tensor(column)
-        if sore_tile(wrong, 2, BdwpPass.BP)[1][0].tolist() != golden:
+        tile = [list(row) for row in command.tile]
+        for row, value in zip(tile, column, strict=True):
+            row[0] = value
+        wrong = SoreCommand(2, 3, tuple(map(tuple, tile)), "test")
+        if sore_tile(torch.tensor(wrong.tile), 2, BdwpPass.BP)[1][0].tolist() != golden:
             break
-    problems = answer_problems(config, (2, 3), wrong, answers[0].beats)
-    assert any(p.startswith("BP lane 0") for p in problems), f"seed={seed}: {problems}"
+    problems = check_answer(config, wrong, beats)
+    assert any(p.startswith("BP copy: 1 lanes differ: lane 0:") for p in problems), (
+        f"seed={seed}: {problems}"
+    )
+
+
+def test_a_wrong_golden_answer_is_counted_with_the_seed(monkeypatch):
+    # The RTL run itself: with a golden model that swaps the passes, every good command with
+    # a tile whose copies differ is a mismatch, reported with the seed and the command.
+    def swapped(tile, n, direction):
+        other = BdwpPass.BP if direction is BdwpPass.FF else BdwpPass.FF
+        return sore_tile(tile, n, other)
+
+    monkeypatch.setattr(sore_scoreboard, "sore_tile", swapped)
+    check = run_check(CONFIGS["l8m4-int8"], commands=6, seed=4)
+    assert check.mismatches > 0 and check.cycle_mismatches == 0
+    assert check.failures[0].startswith("seed=4 sore command #")
+    assert "lanes differ" in check.failures[0]
 
 
 def test_lane_exhaustive_on_a_tie_heavy_alphabet():
@@ -146,7 +185,7 @@ def test_golden_maps_groups_to_lanes():
 
 
 def test_golden_takes_a_pass_as_member_code_or_name():
-    """The RTL harness still passes the pass's name."""
+    """A member, its integer code and its name select the same copy."""
     tile = torch.arange(4 * 8).reshape(4, 8) - 13
     for direction in BdwpPass:
         want = sore_tile(tile, 2, direction)

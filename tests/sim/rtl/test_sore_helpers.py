@@ -1,5 +1,5 @@
-"""Fast checks of the SORE RTL test helpers (no simulator): configurations, plans, tiles, the
-scoreboard and the codec."""
+"""Fast checks of the SORE's harness parts (no simulator): configurations, plans, tiles, the
+scoreboard, the codec and the replay form of a batch."""
 
 import itertools
 import random
@@ -7,21 +7,22 @@ import random
 import pytest
 
 from sparsa.config.presets import SORE_CONFIGS
-from sparsa.config.sat import SUPPORTED_M, IntFormat, SoreConfig
-from sparsa.hw.sat.sore import BP, FF, out_layout
-from sparsa.sim.rtl.sat_array.codec import SoreBeat, SoreCodec
-from sparsa.sim.rtl.sore.scoreboard import check_answer, expected_lanes
+from sparsa.config.sat import SUPPORTED_M, BdwpPass, IntFormat, SoreConfig
+from sparsa.hw.sat.sore import out_layout
+from sparsa.sim.rtl.sore.block import SoreBlock
+from sparsa.sim.rtl.sore.codec import SoreBeat, SoreCodec
+from sparsa.sim.rtl.sore.scoreboard import check_answer, check_weights, expected_lanes
 from sparsa.sim.rtl.sore.stimulus import (
     TILE_STYLES,
     SoreCommand,
-    command_from_json,
-    command_to_json,
+    check_batches,
     draw_tile,
     make_plan,
     reject_fields,
 )
 
 SMALL = SoreConfig(lanes=4, m=2)
+BLOCK = SoreBlock()
 
 
 def test_configs_cover_the_required_space() -> None:
@@ -39,25 +40,51 @@ def test_plan_covers_the_requirements(name: str) -> None:
     commands = [c for b in plan for c in b.commands]
     assert len(commands) >= 120
     good = [c for c in commands if c.is_good(config)]
-    directed = {(c.n, c.copies) for c in plan[0].commands if c.is_good(config)}
-    assert directed == set(itertools.product(range(1, config.m), (1, 2, 3)))
-    assert {c.style for c in good} == set(TILE_STYLES)
-    bad = {(c.n, c.copies) for c in commands if not c.is_good(config)}
-    assert bad >= {(n, copies) for n, copies, _ in reject_fields(config)}
-    for before, after in itertools.pairwise(commands):
-        if not before.is_good(config):
-            assert after.is_good(config) and not before.tile
-    assert plan[0].stalls.none and any(not b.stalls.none for b in plan)
-    assert sum(len(b.commands) for b in plan if not b.stalls.none) >= 60
+    directed = plan[0].commands
+    pairs = {(c.n, c.copies) for c in directed if c.is_good(config)}
+    assert pairs == set(itertools.product(range(1, config.m), (1, 2, 3)))
+    for n in (1, config.m - 1):  # every style at the smallest and the largest N
+        assert {c.style for c in directed if c.n == n and c.copies == 3} == set(TILE_STYLES)
+    rejects = {(n, copies) for n, copies, _ in reject_fields(config)}
+    assert {(c.n, c.copies) for c in directed if not c.is_good(config)} == rejects
+    assert not directed[0].is_good(config) and not directed[-1].is_good(config)
+    assert any(not a.is_good(config) and not b.is_good(config)
+               for a, b in itertools.pairwise(directed))
+    for batch in plan[1:]:  # random batches: a rejected command is followed by a good one
+        for before, after in itertools.pairwise(batch.commands):
+            assert before.is_good(config) or after.is_good(config)
+    assert all(not c.tile for c in commands if not c.is_good(config))
+    assert any(not c.is_good(config) for b in plan[1:] for c in b.commands)
+    # The directed batch runs without stalls, then the random ones alternate, stalled first.
+    assert [b.stalls.none for b in plan] == [True] + [i % 2 == 1 for i in range(len(plan) - 1)]
+    assert sum(len(b.commands) for b in plan if not b.stalls.none) >= 24
     lo, hi = config.dtype.range
     for c in good:
         assert len(c.tile) == config.m and all(len(row) == config.lanes for row in c.tile)
         assert all(lo <= v <= hi for row in c.tile for v in row)
-    assert sum(len(c.directions) for c in good) * config.lanes >= 500
+    assert sum(len(c.passes) for c in good) * config.lanes >= 500
 
 
-def test_plan_is_seeded() -> None:
+def test_plan_is_seeded_and_without_stalls_on_request() -> None:
     assert make_plan(SMALL, 3, 40) == make_plan(SMALL, 3, 40) != make_plan(SMALL, 4, 40)
+    stalled = BLOCK.plan(SMALL, 3, 60, stalls=True)
+    calm = BLOCK.plan(SMALL, 3, 60, stalls=False)
+    assert [b.cases for b in calm] == [b.cases for b in stalled]
+    assert all(b.stalls.none for b in calm) and not all(b.stalls.none for b in stalled)
+    assert [b.seed for b in stalled] == [3 + i for i in range(len(stalled))]
+
+
+def test_check_batches() -> None:
+    config = SoreConfig(lanes=8, m=4)
+    calm, stalled = check_batches(config, 31, 9)
+    assert calm.stalls.none and not stalled.stalls.none
+    for batch in (calm, stalled):
+        good = [(c.n, c.copies) for c in batch.commands if c.is_good(config)]
+        assert sorted(good) == sorted(itertools.product(range(1, 4), (1, 2, 3)))
+        bad = [(c.n, c.copies) for c in batch.commands if not c.is_good(config)]
+        assert sorted(bad) == sorted((n, copies) for n, copies, _ in reject_fields(config))
+    assert calm.commands != stalled.commands
+    assert check_batches(config, 31, 9) == [calm, stalled] != check_batches(config, 32, 9)
 
 
 @pytest.mark.parametrize("style", TILE_STYLES)
@@ -81,7 +108,7 @@ def test_rejects_cover_the_field() -> None:
     assert len(reject_fields(SoreConfig(lanes=4, m=4))) == 4  # the n field holds 0..7
 
 
-def _beat(lanes: list[list[tuple[int, int]]], direction: int, last: bool,
+def _beat(lanes: list[list[tuple[int, int]]], direction: BdwpPass, last: bool,
           error: bool = False) -> SoreBeat:
     return SoreBeat(tuple(tuple(lane) for lane in lanes), direction, last, error, 0)
 
@@ -89,29 +116,53 @@ def _beat(lanes: list[list[tuple[int, int]]], direction: int, last: bool,
 def test_scoreboard() -> None:
     tile = ((3, -3, 0, 5), (-4, 2, 2, -5))
     command = SoreCommand(n=1, copies=3, tile=tile, style="test")
-    ff = expected_lanes(SMALL, command, FF)
-    bp = expected_lanes(SMALL, command, BP)
+    ff = expected_lanes(SMALL, command, BdwpPass.FF)
+    bp = expected_lanes(SMALL, command, BdwpPass.BP)
     assert ff == [[(3, 0)], [(5, 1)], [(-4, 0)], [(-5, 1)]]  # ties go to the lowest index
     assert bp == [[(-4, 1)], [(-3, 0)], [(2, 1)], [(5, 0)]]  # |5| = |-5|: index 0
-    good = [_beat(ff, FF, False), _beat(bp, BP, True)]
+    good = [_beat(ff, BdwpPass.FF, False), _beat(bp, BdwpPass.BP, True)]
     assert check_answer(SMALL, command, good) == []
-    swapped = [_beat(bp, FF, False), _beat(ff, BP, True)]
-    assert "FF copy: 4 lanes differ" in check_answer(SMALL, command, swapped)[0]
-    assert check_answer(SMALL, command, good[:1])[0] == "expected 2 out beats, got 1"
+    swapped = [_beat(bp, BdwpPass.FF, False), _beat(ff, BdwpPass.BP, True)]
+    assert check_answer(SMALL, command, swapped)[0].startswith("FF copy: 4 lanes differ: lane 0")
+    assert check_answer(SMALL, command, good[:1]) == ["expected 2 out beats, got 1"]
+    assert "BP copy has direction <BdwpPass.FF: 0>" in check_answer(
+        SMALL, command, [good[0], _beat(bp, BdwpPass.FF, True)])
+    early = [_beat(ff, BdwpPass.FF, True), _beat(bp, BdwpPass.BP, True)]
+    assert check_answer(SMALL, command, early) == ["last set before the final beat"]
     reject = SoreCommand(n=0, copies=1, tile=(), style="rejected")
     zeros = [[(0, 0)]] * 4
-    assert check_answer(SMALL, reject, [_beat(zeros, FF, True, error=True)]) == []
-    assert check_answer(SMALL, reject, [_beat(ff, FF, True, error=True)])
-    assert command_from_json(command_to_json(command)) == command
+    assert check_answer(SMALL, reject, [_beat(zeros, BdwpPass.FF, True, error=True)]) == []
+    for wrong in (_beat(ff, BdwpPass.FF, True, error=True), _beat(zeros, BdwpPass.BP, True, True),
+                  _beat(zeros, BdwpPass.FF, True)):
+        assert check_answer(SMALL, reject, [wrong])[0].startswith("a rejected command must")
 
 
-def test_codec_decodes_out_beats() -> None:
+def test_weights_span() -> None:
+    command = SoreCommand(n=1, copies=1, tile=((1, 2, 3, 4), (5, 6, 7, 8)), style="test")
+    assert check_weights(command, 10, [11, 12], 16) == []
+    assert check_weights(command, 10, [10, 12], 16)[0].startswith("weights beats crossed outside")
+    assert check_weights(command, 10, [11, 12, 13], 16) == [
+        "3 weights beats consumed, expected 2"]
+    reject = SoreCommand(n=0, copies=1, tile=(), style="rejected")
+    assert check_weights(reject, 4, [], 7) == []
+    assert check_weights(reject, 4, [5], 7) == ["1 weights beats consumed, expected 0"]
+
+
+def test_codec() -> None:
     config = SoreConfig(lanes=4, m=4)
     codec = SoreCodec(config)
     lanes = [[{"value": -128 + i, "index": i % 4} for i in range(3)] for _ in range(4)]
     bits = out_layout(config).const(
-        {"lanes": lanes, "direction": BP, "last": 1, "error": 0}).as_bits()
-    beat = codec.out(bits, edge=3)
-    assert beat.lanes[0] == ((-128, 0), (-127, 1), (-126, 2)) and beat.direction == BP
-    assert beat.last and not beat.error and beat.edge == 3
-    assert codec.pack("cmd", {"n": 3, "copies": 2}) == 3 | 2 << 3
+        {"lanes": lanes, "direction": BdwpPass.BP, "last": 1, "error": 0}).as_bits()
+    beat = codec.out(bits, cycle=3)
+    assert beat.lanes[0] == ((-128, 0), (-127, 1), (-126, 2)) and beat.direction is BdwpPass.BP
+    assert beat.last and not beat.error and beat.cycle == 3
+    assert codec.cmd(3, 2) == 3 | 2 << 3
+    assert codec.weights((1, -1, 0, 2)) == 1 | 0xFF << 8 | 2 << 24
+
+
+def test_a_batch_round_trips_through_json() -> None:
+    config = SORE_CONFIGS["l12m4-int16"]
+    for batch in BLOCK.plan(config, 8, 40, stalls=True)[:2]:
+        assert BLOCK.batch_from_json(config, BLOCK.batch_to_json(batch)) == batch
+
