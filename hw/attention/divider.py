@@ -10,96 +10,69 @@ stage the quotient is floor(N / V), the probability of
 """
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
-from sparsa.config.attention_core import AttentionCoreConfig, check_core_config
-from sparsa.hw.attention.softmax import exp_term_width
+from sparsa.config.attention_core import AttentionCoreConfig
+from sparsa.hw.attention.softmax import LanePipeline, exp_term_width
 
 __all__ = ["ProbDivider", "divider_latency"]
 
 
 def divider_latency(config: AttentionCoreConfig) -> int:
-    """Cycles (with ``en`` high) through the divider: one stage per quotient bit, P + 1."""
+    """Cycles (while its output is ready) through the divider: one stage per quotient bit,
+    P + 1."""
     return config.attention.prob_width
 
 
-class ProbDivider(wiring.Component):
+def _prob_lane(config: AttentionCoreConfig) -> int:
+    return config.attention.prob_width
+
+
+class ProbDivider(LanePipeline):
     """E probabilities per cycle from E exp terms and their sum (see the module docstring).
 
-    Every stage advances only when ``en`` is high (the whole divider then holds); ``tag``
-    travels with the terms.
+    :func:`divider_latency` stages, advancing together while the output is ready (see
+    :class:`~sparsa.hw.attention.softmax.LanePipeline`).
 
-    Parameters
-    ----------
-    config : AttentionCoreConfig
-    tag_width : int
-        Bits of the side-band ``tag``.
+    The parameters are :class:`~sparsa.hw.attention.softmax.LanePipeline`'s.
 
     Members
     -------
-    en : In(1)
-    valid : In(1)
-    terms : In(unsigned(W + 1)).array(E)
-        Each at most ``total``.
+    i_stream : In(stream.Signature(tagged_lanes("terms", unsigned(W + 1), E, tag)))
+        Each term at most ``total``.
     total : In(unsigned(exp_sum_width))
         The sum of the query's terms (at least 2**W), held while its terms pass.
-    tag : In(tag_width)
-    out_valid : Out(1)
-    probs : Out(unsigned(P + 1)).array(E)
-    out_tag : Out(tag_width)
+    o_stream : Out(stream.Signature(tagged_lanes("probs", unsigned(P + 1), E, tag)))
     """
 
-    def __init__(self, config: AttentionCoreConfig, *, tag_width: int) -> None:
-        check_core_config(config)
-        if not isinstance(tag_width, int) or tag_width < 1:
-            raise ValueError(f"tag_width must be a positive integer, not {tag_width!r}")
-        self._config = config
-        att = config.attention
-        super().__init__(
-            {
-                "en": In(1),
-                "valid": In(1),
-                "terms": In(exp_term_width(config)).array(config.lanes),
-                "total": In(att.exp_sum_width),
-                "tag": In(tag_width),
-                "out_valid": Out(1),
-                "probs": Out(att.prob_width).array(config.lanes),
-                "out_tag": Out(tag_width),
-            }
-        )
+    _LANES = (("terms", exp_term_width), ("probs", _prob_lane))
 
-    @property
-    def config(self) -> AttentionCoreConfig:
-        return self._config
+    def _members(self) -> dict:
+        return {**super()._members(), "total": In(self.config.attention.exp_sum_width)}
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        att, E = self._config.attention, self._config.lanes
+        att, E = self.config.attention, self.config.lanes
         P = att.prob_bits
+        en = self._advance(m, divider_latency(self.config))
+        terms, probs = self.i_stream.payload.terms, self.o_stream.payload.probs
         divisor = self.total << 1
-        remainder_width = max(exp_term_width(self._config) + P + 1, att.exp_sum_width) + 1
-        valid, tag = self.valid, self.tag
-        remainders = [(self.terms[lane] << (P + 1)) + self.total for lane in range(E)]
+        remainder_width = max(exp_term_width(self.config) + P + 1, att.exp_sum_width) + 1
+        remainders = [(terms[lane] << (P + 1)) + self.total for lane in range(E)]
         quotients = [0] * E
         for bit in range(P, -1, -1):
             stage = P - bit
-            last = bit == 0
-            next_valid = self.out_valid if last else Signal(name=f"valid{stage}")
-            next_tag = self.out_tag if last else Signal(len(self.tag), name=f"tag{stage}")
-            with m.If(self.en):
-                m.d.sync += [next_valid.eq(valid), next_tag.eq(tag)]
-            valid, tag = next_valid, next_tag
             for lane in range(E):
                 step = divisor << bit
                 fits = remainders[lane] >= step
-                q = self.probs[lane] if last else Signal(P + 1, name=f"q{stage}_{lane}")
-                with m.If(self.en):
+                q = Signal(P + 1, name=f"q{stage}_{lane}")
+                with m.If(en):
                     m.d.sync += q.eq(quotients[lane] | (fits << bit))
                 quotients[lane] = q
-                if not last:  # the last stage's remainder is not needed
+                if bit:  # the last stage's remainder is not needed
                     r = Signal(remainder_width, name=f"r{stage}_{lane}")
-                    with m.If(self.en):
+                    with m.If(en):
                         m.d.sync += r.eq(Mux(fits, remainders[lane] - step, remainders[lane]))
                     remainders[lane] = r
+        m.d.comb += [probs[lane].eq(quotients[lane]) for lane in range(E)]
         return m

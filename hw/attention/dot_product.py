@@ -7,18 +7,23 @@ and reduces the E products of every element with an E-input adder tree into D ac
 """
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from sparsa.config.attention_core import AttentionCoreConfig, check_core_config
+from sparsa.config.attention_core import AttentionCoreConfig
+from sparsa.hw.attention.bit_converter import full_rows_layout, key_rows_layout
+from sparsa.hw.attention.layouts import CoreBlock, prob_rows_layout, score_shift_width
 from sparsa.hw.common.fixed_point import round_shift, saturate, tree_sum
+from sparsa.hw.common.registers import beat_counter, delay_line
 
 __all__ = [
     "PV_LATENCY",
     "QK_LATENCY",
     "ProbValueArray",
     "ScoreArray",
+    "score_rows_layout",
     "score_shift_width",
+    "value_rows_layout",
 ]
 
 QK_LATENCY = 2
@@ -27,19 +32,31 @@ PV_LATENCY = 2
 """Cycles from a V beat at the prob x V array's input to its sum in the accumulators."""
 
 
-def score_shift_width(config: AttentionCoreConfig) -> int:
-    """Bits of the run-time score shift: enough for the widest setting's 2T + log2(D)."""
-    return config.attention.qk_acc_width.bit_length()
+def score_rows_layout(config: AttentionCoreConfig) -> data.StructLayout:
+    """E scores (S-bit signed) and the number of valid ones."""
+    return data.StructLayout(
+        {
+            "scores": data.ArrayLayout(signed(config.attention.score_bits), config.lanes),
+            "count": range(config.lanes + 1),
+        }
+    )
 
 
-class ScoreArray(wiring.Component):
+def value_rows_layout(config: AttentionCoreConfig) -> data.StructLayout:
+    """E probabilities with their full-precision V rows; the first ``count`` pairs are valid."""
+    return data.StructLayout(
+        {**dict(prob_rows_layout(config).members), "values": full_rows_layout(config)}
+    )
+
+
+class ScoreArray(CoreBlock):
     """E scores per beat: q . k_r for E full-precision key rows, shifted, rounded, saturated.
 
     Stage 1 registers the E x D products, stage 2 the scores: the D-input adder tree's exact
-    sum (``qk_acc_width`` bits, :func:`sparsa.models.golden.attention.qk_scores`) shifted right by the
-    run-time ``shift`` with rounding half up, saturated to S-bit signed. Fully pipelined, one
-    beat per cycle, :data:`QK_LATENCY` cycles; ``count`` (the valid rows of the beat) travels
-    with it.
+    sum (``qk_acc_width`` bits, :func:`sparsa.models.golden.attention.qk_scores`) shifted right
+    by the run-time ``shift`` with rounding half up, saturated to S-bit signed. Fully pipelined, one
+    beat per cycle, :data:`QK_LATENCY` cycles, no back-pressure; a beat's ``count`` (its valid
+    rows) travels with it.
 
     Parameters
     ----------
@@ -47,71 +64,51 @@ class ScoreArray(wiring.Component):
 
     Members
     -------
-    valid : In(1)
-    keys : In(signed(T)).array(E, D)
-        Lane d of key row r is ``keys[r][d]``.
-    count : In(range(E + 1))
-    query : In(signed(T)).array(D)
+    i_stream : In(stream.Signature(key_rows_layout(config), always_ready=True))
+    query : In(data.ArrayLayout(signed(T), D))
         Held for the whole query.
     shift : In(score_shift_width(config))
         Held for the whole query.
-    out_valid : Out(1)
-    scores : Out(signed(S)).array(E)
-    out_count : Out(range(E + 1))
+    o_stream : Out(stream.Signature(score_rows_layout(config), always_ready=True))
     """
 
-    def __init__(self, config: AttentionCoreConfig) -> None:
-        check_core_config(config)
-        self._config = config
-        att = config.attention
-        T, E = signed(att.total_bits), config.lanes
-        super().__init__(
-            {
-                "valid": In(1),
-                "keys": In(T).array(E, config.dim),
-                "count": In(range(E + 1)),
-                "query": In(T).array(config.dim),
-                "shift": In(score_shift_width(config)),
-                "out_valid": Out(1),
-                "scores": Out(signed(att.score_bits)).array(E),
-                "out_count": Out(range(E + 1)),
-            }
-        )
-
-    @property
-    def config(self) -> AttentionCoreConfig:
-        return self._config
+    def _members(self) -> dict:
+        cfg = self.config
+        return {
+            "i_stream": In(stream.Signature(key_rows_layout(cfg), always_ready=True)),
+            "query": In(data.ArrayLayout(signed(cfg.attention.total_bits), cfg.dim)),
+            "shift": In(score_shift_width(cfg)),
+            "o_stream": Out(stream.Signature(score_rows_layout(cfg), always_ready=True)),
+        }
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        cfg = self._config
+        cfg = self.config
         T, D, E = cfg.attention.total_bits, cfg.dim, cfg.lanes
-        valid1 = Signal()
-        count1 = Signal(range(E + 1))
-        m.d.sync += [
-            valid1.eq(self.valid),
-            count1.eq(self.count),
-            self.out_valid.eq(valid1),
-            self.out_count.eq(count1),
-        ]
+        beat, out = self.i_stream.payload, self.o_stream.payload
+        valid = delay_line(m, self.i_stream.valid, QK_LATENCY, name="valid")
+        count = delay_line(m, beat.count, QK_LATENCY, name="count")
+        m.d.comb += [self.o_stream.valid.eq(valid[-1]), out.count.eq(count[-1])]
         for r in range(E):
             products = [Signal(signed(2 * T), name=f"product_{r}_{d}") for d in range(D)]
             for d in range(D):
-                m.d.sync += products[d].eq(self.keys[r][d] * self.query[d])
+                m.d.sync += products[d].eq(beat.keys[r][d] * self.query[d])
             dot = tree_sum(products)
-            score = saturate(round_shift(dot, self.shift), cfg.attention.score_bits)
-            m.d.sync += self.scores[r].eq(score)
+            score = Signal(signed(cfg.attention.score_bits), name=f"score_{r}")
+            m.d.sync += score.eq(saturate(round_shift(dot, self.shift), cfg.attention.score_bits))
+            m.d.comb += out.scores[r].eq(score)
         return m
 
 
-class ProbValueArray(wiring.Component):
+class ProbValueArray(CoreBlock):
     """D accumulators of sum_i p_i * v_i over E (probability, V row) pairs per beat.
 
     Stage 1 registers, for every element d, the E-input adder tree's sum of p_r * v_r[d] over
     the beat's first ``count`` rows (the others contribute zero); stage 2 adds it into the
     accumulators of ``pv_acc_width`` signed bits (exact for n <= max_tokens, as
-    :func:`sparsa.models.golden.attention.prob_times_v`). ``clear`` zeroes the accumulators (it wins
-    over a sum arriving in the same cycle). One beat per cycle, :data:`PV_LATENCY` cycles.
+    :func:`sparsa.models.golden.attention.prob_times_v`). ``clear`` zeroes the accumulators and
+    ``beats`` (it wins over a sum arriving in the same cycle). One beat per cycle, no
+    back-pressure, :data:`PV_LATENCY` cycles.
 
     Parameters
     ----------
@@ -119,49 +116,37 @@ class ProbValueArray(wiring.Component):
 
     Members
     -------
+    i_stream : In(stream.Signature(value_rows_layout(config), always_ready=True))
     clear : In(1)
-    valid : In(1)
-    probs : In(unsigned(P + 1)).array(E)
-    values : In(signed(T)).array(E, D)
-        Lane d of V row r is ``values[r][d]``.
-    count : In(range(E + 1))
-    busy : Out(1)
-        A beat is in stage 1 (not yet in the accumulators).
-    acc : Out(signed(pv_acc_width)).array(D)
+    acc : Out(data.ArrayLayout(signed(pv_acc_width), D))
+    beats : Out(range(config.rows + 1))
+        Beats added into the accumulators since the last ``clear``.
     """
 
-    def __init__(self, config: AttentionCoreConfig) -> None:
-        check_core_config(config)
-        self._config = config
-        att, E = config.attention, config.lanes
-        super().__init__(
-            {
-                "clear": In(1),
-                "valid": In(1),
-                "probs": In(att.prob_width).array(E),
-                "values": In(signed(att.total_bits)).array(E, config.dim),
-                "count": In(range(E + 1)),
-                "busy": Out(1),
-                "acc": Out(signed(att.pv_acc_width)).array(config.dim),
-            }
-        )
-
-    @property
-    def config(self) -> AttentionCoreConfig:
-        return self._config
+    def _members(self) -> dict:
+        cfg = self.config
+        return {
+            "i_stream": In(stream.Signature(value_rows_layout(cfg), always_ready=True)),
+            "clear": In(1),
+            "acc": Out(data.ArrayLayout(signed(cfg.attention.pv_acc_width), cfg.dim)),
+            "beats": Out(range(cfg.rows + 1)),
+        }
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        cfg = self._config
+        cfg = self.config
         att, D, E = cfg.attention, cfg.dim, cfg.lanes
+        beat = self.i_stream.payload
         partial_width = att.total_bits + att.prob_width + (E - 1).bit_length()
-        m.d.sync += self.busy.eq(self.valid)
-        probs = [Mux(r < self.count, self.probs[r], 0) for r in range(E)]
+        (busy,) = delay_line(m, self.i_stream.valid, 1, name="busy")
+        probs = [Mux(r < beat.count, beat.probs[r], 0) for r in range(E)]
         for d in range(D):
             partial = Signal(signed(partial_width), name=f"partial_{d}")
-            m.d.sync += partial.eq(tree_sum([probs[r] * self.values[r][d] for r in range(E)]))
+            m.d.sync += partial.eq(tree_sum([probs[r] * beat.values[r][d] for r in range(E)]))
             with m.If(self.clear):
                 m.d.sync += self.acc[d].eq(0)
-            with m.Elif(self.busy):
+            with m.Elif(busy):
                 m.d.sync += self.acc[d].eq(self.acc[d] + partial)
+        beats = beat_counter(m, busy, restart=self.clear, limit=cfg.rows, name="summed")
+        m.d.comb += self.beats.eq(beats)
         return m

@@ -1,8 +1,9 @@
 """Fixed-point operators of the attention core, as Amaranth expressions.
 
-They implement the integer rules of :mod:`sparsa.models.golden.attention`: a right shift rounded half
-up (by a constant or a run-time amount), saturation to a signed width, and the sign extension
-of the low bits of a lane whose width is a run-time setting, and a balanced adder tree.
+They implement the integer rules of :mod:`sparsa.models.golden.attention`: a right shift rounded
+half up (by a constant or a run-time amount), saturation to a signed width, and the sign
+extension of the low bits of a lane whose width is a run-time setting, and a balanced adder
+tree.
 """
 
 from collections.abc import Sequence

@@ -1,8 +1,9 @@
-"""Configuration of the SpAtten attention core RTL (:class:`sparsa.hw.attention.attention_core.AttentionCore`).
+"""Configuration of the SpAtten attention core RTL
+(:class:`sparsa.hw.attention.attention_core.AttentionCore`).
 
 One :class:`AttentionCoreConfig` elaborates the RTL, parameterises the golden functions of
-:mod:`sparsa.models.golden.attention` (through :meth:`AttentionCoreConfig.golden`) and sizes the cycle
-model (:mod:`sparsa.sim.blocks.attention_core`).
+:mod:`sparsa.models.golden.attention` (through :meth:`AttentionCoreConfig.golden`) and sizes the
+cycle model (:mod:`sparsa.sim.blocks.attention_core`).
 
 Choices:
 
@@ -20,18 +21,76 @@ Choices:
 * The defaults are SpAtten's (Table I): D = 64, 512 12-bit multipliers per array (so the
   widest setting is 8 + 4 and E = 8 scores per cycle), 16 comparators per top-k array, 1,024
   keys.
+
+The codes the core's streams carry, and the modes its controller sets, are
+:mod:`amaranth.lib.enum` enumerations with an explicit shape, defined here once for the RTL and
+its harness: :class:`CommandStatus` (the ``error`` field of an answer), :class:`RejectReason`
+(why the command decoder rejects a command), :class:`KeyPlanes` (which K planes a key beat
+holds) and :class:`ScorePass` (where the exp unit's terms go). They are ``IntEnum`` classes,
+so that the integer codes read back from the Verilog compare equal to the members.
 """
 
 from dataclasses import dataclass, field, replace
+
+from amaranth.lib import enum as hw_enum
 
 from sparsa.config.attention import LSB_BITS, MSB_BITS, AttentionConfig
 from sparsa.config.checks import is_int, is_pow2
 from sparsa.config.topk import MAX_LANES, PivotMode, TopKConfig
 
-__all__ = ["MAX_HEADS", "AttentionCoreConfig", "check_core_config"]
+__all__ = [
+    "MAX_HEADS",
+    "AttentionCoreConfig",
+    "CommandStatus",
+    "KeyPlanes",
+    "RejectReason",
+    "ScorePass",
+    "check_core_config",
+]
 
 MAX_HEADS = 256
 """Most head-importance accumulators a core may hold."""
+
+
+class CommandStatus(hw_enum.IntEnum, shape=1):
+    """The ``error`` field of the attention core's ``out`` beat: whether the command was run."""
+
+    ACCEPTED = 0
+    REJECTED = 1
+
+
+class RejectReason(hw_enum.IntEnum, shape=3):
+    """Why the attention core rejects a command (the first that applies, in this order).
+
+    ``NONE``: the command is run. ``TOKENS``: n outside 1..max_tokens. ``MSB_BITS``: b not one
+    of the core's MSB settings. ``SCORE_SHIFT``: score_shift above 2 (b + 4) + log2(D).
+    ``THRESHOLD``: threshold above 2**P. ``V_KEEP``: v_keep above n. ``HEAD``: no head-importance
+    accumulator for the command's head.
+    """
+
+    NONE = 0
+    TOKENS = 1
+    MSB_BITS = 2
+    SCORE_SHIFT = 3
+    THRESHOLD = 4
+    V_KEEP = 5
+    HEAD = 6
+
+
+class KeyPlanes(hw_enum.IntEnum, shape=1):
+    """Which planes of K a key beat holds: ``MSB`` alone (the LSBs are taken as zero: the first
+    Q x K pass) or ``FULL``, the MSB plane with its 4-bit LSB plane (the recompute)."""
+
+    MSB = 0
+    FULL = 1
+
+
+class ScorePass(hw_enum.IntEnum, shape=1):
+    """The pass over the score buffer: ``SUM`` adds up the softmax terms, ``NORMALIZE`` divides
+    each term by the sum into a probability."""
+
+    SUM = 0
+    NORMALIZE = 1
 
 
 @dataclass(frozen=True, kw_only=True)

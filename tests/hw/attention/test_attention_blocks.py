@@ -14,7 +14,7 @@ from amaranth import Module, Signal, signed
 from amaranth.sim import Simulator
 
 from sparsa.config.attention import AttentionConfig
-from sparsa.config.attention_core import AttentionCoreConfig
+from sparsa.config.attention_core import AttentionCoreConfig, KeyPlanes
 from sparsa.hw.attention.bit_converter import BitConverter
 from sparsa.hw.attention.divider import ProbDivider, divider_latency
 from sparsa.hw.attention.dot_product import PV_LATENCY, QK_LATENCY, ProbValueArray, ScoreArray
@@ -55,15 +55,6 @@ def run(dut, bench, *, clocked: bool = True) -> None:
         sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-
-
-def set_lanes(ctx, ports, values) -> None:
-    """Set an array of ports (nested lists) to the matching nested values."""
-    if isinstance(ports, list):
-        for port, value in zip(ports, values, strict=True):
-            set_lanes(ctx, port, value)
-    else:
-        ctx.set(ports, values)
 
 
 def signed_range(width: int) -> tuple[int, int]:
@@ -142,13 +133,20 @@ def test_bit_converter_reassembles_the_planes(config):
                 [v - (1 << lane_bits) if v >> (lane_bits - 1) else v for v in row] for row in lanes
             ]
             with_lsb = rng.random() < 0.5
-            set_lanes(ctx, dut.msb, lanes)
-            set_lanes(ctx, dut.lsb, lsb.tolist())
-            ctx.set(dut.lsb_valid, with_lsb)
+            count = rng.randint(0, E)
+            beat = dut.i_stream.payload
+            ctx.set(beat.msb, lanes)
+            ctx.set(beat.lsb, lsb.tolist())
+            ctx.set(beat.planes, KeyPlanes.FULL if with_lsb else KeyPlanes.MSB)
+            ctx.set(beat.count, count)
+            ctx.set(dut.i_stream.valid, case % 2)
             ctx.set(dut.msb_bits, b)
             want = reassemble(msb, lsb, golden) if with_lsb else msb_only(msb, golden)
-            got = [[ctx.get(dut.full[r][d]) for d in range(D)] for r in range(E)]
-            assert got == want.tolist(), f"seed={seed} case={case} b={b} lsb={with_lsb}"
+            out = dut.o_stream.payload
+            got = [[ctx.get(out.keys[r][d]) for d in range(D)] for r in range(E)]
+            msg = f"seed={seed} case={case} b={b} lsb={with_lsb}"
+            assert got == want.tolist(), msg
+            assert ctx.get(out.count) == count and ctx.get(dut.o_stream.valid) == case % 2, msg
 
     run(dut, bench, clocked=False)
 
@@ -177,22 +175,23 @@ def test_score_array_matches_qk_scores(config):
     async def bench(ctx):
         # The query and shift are held per beat here, so every beat stays alone in the array.
         for i, (q, k, shift, count, want) in enumerate(beats):
-            set_lanes(ctx, dut.query, q)
+            ctx.set(dut.query, q)
             ctx.set(dut.shift, shift)
-            set_lanes(ctx, dut.keys, k)
-            ctx.set(dut.count, count)
-            ctx.set(dut.valid, 1)
+            ctx.set(dut.i_stream.payload.keys, k)
+            ctx.set(dut.i_stream.payload.count, count)
+            ctx.set(dut.i_stream.valid, 1)
             await ctx.tick()
-            ctx.set(dut.valid, 0)
+            ctx.set(dut.i_stream.valid, 0)
             for _ in range(QK_LATENCY - 1):
-                assert not ctx.get(dut.out_valid)
+                assert not ctx.get(dut.o_stream.valid)
                 await ctx.tick()
             msg = f"seed={seed} beat={i} shift={shift}"
-            assert ctx.get(dut.out_valid), msg
-            assert ctx.get(dut.out_count) == count, msg
-            assert [ctx.get(dut.scores[r]) for r in range(E)] == want, msg
+            out = dut.o_stream.payload
+            assert ctx.get(dut.o_stream.valid), msg
+            assert ctx.get(out.count) == count, msg
+            assert [ctx.get(out.scores[r]) for r in range(E)] == want, msg
             await ctx.tick()
-            assert not ctx.get(dut.out_valid), msg
+            assert not ctx.get(dut.o_stream.valid), msg
 
     run(dut, bench)
 
@@ -227,27 +226,32 @@ def test_exp_unit_and_divider_compute_fixed_softmax(config):
     rng = random.Random(seed)
     E = config.lanes
     m = Module()
-    m.submodules.exp = exp = ExpUnit(config, tag_width=8)
-    m.submodules.div = div = ProbDivider(config, tag_width=8)
+    m.submodules.exp = exp = ExpUnit(config, tag=8)
+    m.submodules.div = div = ProbDivider(config, tag=8)
     vectors = _score_vectors(rng, config, 16)
 
-    async def stream(ctx, unit, inputs, setup):
-        """Push ``inputs`` (lists of E lanes) through ``unit`` with random en; outputs by tag."""
+    async def stream(ctx, unit, inputs):
+        """Push ``inputs`` (lists of E lanes) through ``unit`` with the output ready at random
+        (the pipeline moves only then); return the outputs by tag and the cycles it moved."""
+        i, o = unit.i_stream, unit.o_stream
+        lanes_in = "scores" if unit is exp else "terms"
+        lanes_out = "terms" if unit is exp else "probs"
         outputs, sent, cycles = {}, 0, 0
         while len(outputs) < len(inputs):
-            en = rng.random() < 0.7
-            ctx.set(unit.en, en)
-            ctx.set(unit.valid, sent < len(inputs))
+            ready = rng.random() < 0.7
+            ctx.set(o.ready, ready)
+            ctx.set(i.valid, sent < len(inputs))
             if sent < len(inputs):
-                setup(inputs[sent])
-                ctx.set(unit.tag, sent)
-            if en and ctx.get(unit.out_valid):
-                lanes = unit.terms if unit is exp else unit.probs
-                outputs[ctx.get(unit.out_tag)] = [ctx.get(lanes[r]) for r in range(E)]
-            if en and sent < len(inputs):
+                ctx.set(i.payload[lanes_in], inputs[sent])
+                ctx.set(i.payload.tag, sent)
+            assert ctx.get(i.ready) == ready
+            if ready and ctx.get(o.valid):
+                lanes = o.payload[lanes_out]
+                outputs[ctx.get(o.payload.tag)] = [ctx.get(lanes[r]) for r in range(E)]
+            if ready and sent < len(inputs):
                 sent += 1
             await ctx.tick()
-            cycles += en
+            cycles += ready
         return outputs, cycles
 
     async def bench(ctx):
@@ -257,15 +261,13 @@ def test_exp_unit_and_divider_compute_fixed_softmax(config):
             padded = s + [s[0]] * (-n % E)
             beats = [padded[j : j + E] for j in range(0, len(padded), E)]
             ctx.set(exp.max, max(s))
-            terms, cycles = await stream(ctx, exp, beats, lambda b: set_lanes(ctx, exp.scores, b))
+            terms, cycles = await stream(ctx, exp, beats)
             assert cycles == len(beats) + EXP_LATENCY, msg
             flat = [x for j in range(len(beats)) for x in terms[j]][:n]
             assert flat[s.index(max(s))] == 1 << config.attention.exp_frac_bits, msg
             ctx.set(div.total, sum(flat))
-            term_beats = [[x for x in terms[j]] for j in range(len(beats))]
-            probs, cycles = await stream(
-                ctx, div, term_beats, lambda b: set_lanes(ctx, div.terms, b)
-            )
+            term_beats = [list(terms[j]) for j in range(len(beats))]
+            probs, cycles = await stream(ctx, div, term_beats)
             assert cycles == len(beats) + divider_latency(config), msg
             got = [p for j in range(len(beats)) for p in probs[j]][:n]
             assert got == fixed_softmax(torch.tensor(s), config.attention).tolist(), msg
@@ -319,20 +321,21 @@ def test_divider_extremes():
     for _ in range(40):
         total = rng.randint(1 << att.exp_frac_bits, largest)
         cases.append((rng.randint(0, min(total, 1 << att.exp_frac_bits)), total))
-    dut = ProbDivider(config, tag_width=1)
+    dut = ProbDivider(config, tag=1)
 
     async def bench(ctx):
-        ctx.set(dut.en, 1)
+        ctx.set(dut.o_stream.ready, 1)
         for x, total in cases:
-            set_lanes(ctx, dut.terms, [x])
+            ctx.set(dut.i_stream.payload.terms, [x])
             ctx.set(dut.total, total)
-            ctx.set(dut.valid, 1)
+            ctx.set(dut.i_stream.valid, 1)
             await ctx.tick()
-            ctx.set(dut.valid, 0)
+            ctx.set(dut.i_stream.valid, 0)
             await ctx.tick().repeat(divider_latency(config) - 1)
-            assert ctx.get(dut.out_valid)
+            assert ctx.get(dut.o_stream.valid)
             want = (x * (1 << (P + 1)) + total) // (2 * total)
-            assert ctx.get(dut.probs[0]) == want, f"seed=61 x={x} sum={total}"
+            got = ctx.get(dut.o_stream.payload.probs[0])
+            assert got == want, f"seed=61 x={x} sum={total}"
 
     run(dut, bench)
 
@@ -346,13 +349,16 @@ def test_prob_value_array_accumulates_the_kept_rows(config):
     T = att.total_bits
 
     async def bench(ctx):
+        beat = dut.i_stream.payload
         for query in range(6):
             ctx.set(dut.clear, 1)
             await ctx.tick()
             ctx.set(dut.clear, 0)
+            assert ctx.get(dut.beats) == 0
             want = [0] * D
             extreme = query % 2 == 1
-            for _ in range(rng.randint(1, 8)):
+            sent = rng.randint(1, 8)
+            for _ in range(sent):
                 probs = [
                     (1 << att.prob_bits) if extreme else rng.randint(0, 1 << att.prob_bits)
                     for _ in range(E)
@@ -368,16 +374,16 @@ def test_prob_value_array_accumulates_the_kept_rows(config):
                 for r in range(count):
                     for d in range(D):
                         want[d] += probs[r] * rows[r][d]
-                set_lanes(ctx, dut.probs, probs)
-                set_lanes(ctx, dut.values, rows)
-                ctx.set(dut.count, count)
-                ctx.set(dut.valid, 1)
+                ctx.set(beat.probs, probs)
+                ctx.set(beat.values, rows)
+                ctx.set(beat.count, count)
+                ctx.set(dut.i_stream.valid, 1)
                 await ctx.tick()
-                ctx.set(dut.valid, 0)
+                ctx.set(dut.i_stream.valid, 0)
                 if rng.random() < 0.5:
                     await ctx.tick()
             await ctx.tick().repeat(PV_LATENCY - 1)
-            assert not ctx.get(dut.busy)
+            assert ctx.get(dut.beats) == sent, f"seed={seed} query={query}"
             got = [ctx.get(dut.acc[d]) for d in range(D)]
             assert got == want, f"seed={seed} query={query}"
 

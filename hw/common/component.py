@@ -1,0 +1,45 @@
+"""A base for the components elaborated from one configuration object.
+
+:class:`ConfigComponent` checks the configuration before anything reads it, keeps it and
+exposes it read-only as ``config``; a subclass names its configuration's check and builds its
+signature from the checked configuration (:meth:`ConfigComponent._members`).
+"""
+
+from typing import Any
+
+from amaranth.lib import wiring
+
+__all__ = ["ConfigComponent"]
+
+
+class ConfigComponent(wiring.Component):
+    """A component whose signature and logic follow from one configuration object.
+
+    Subclasses set ``_check_config`` to the function that raises ``TypeError`` on a wrong
+    configuration (as a ``staticmethod``) and implement :meth:`_members`; extra constructor
+    arguments are stored before ``super().__init__(config)`` so that :meth:`_members` can read
+    them.
+
+    Parameters
+    ----------
+    config : object
+        The configuration.
+    """
+
+    def __init__(self, config: object) -> None:
+        self._check_config(config)
+        self._config = config
+        super().__init__(self._members())
+
+    @staticmethod
+    def _check_config(config: object) -> None:
+        raise NotImplementedError
+
+    def _members(self) -> dict[str, wiring.Member]:
+        """Return the signature members, built from ``self.config``."""
+        raise NotImplementedError
+
+    @property
+    def config(self) -> Any:
+        """The configuration the component is elaborated from."""
+        return self._config
