@@ -1,5 +1,6 @@
 """Every block the RTL harness verifies, by its one name (the ``sparsa verify`` word)."""
 
+from sparsa.sim.rtl.attention_core.block import AttentionCoreBlock
 from sparsa.sim.rtl.harness import Block
 from sparsa.sim.rtl.sat_array.block import SatArrayBlock
 from sparsa.sim.rtl.sore.block import SoreBlock
@@ -8,5 +9,6 @@ from sparsa.sim.rtl.topk.block import TopKBlock
 __all__ = ["BLOCKS"]
 
 BLOCKS: dict[str, Block] = {
-    block.name: block for block in (TopKBlock(), SatArrayBlock(), SoreBlock())
+    block.name: block
+    for block in (TopKBlock(), SatArrayBlock(), SoreBlock(), AttentionCoreBlock())
 }

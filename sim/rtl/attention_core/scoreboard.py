@@ -2,10 +2,11 @@
 
 :class:`ImportanceState` replays the core's token and head importance accumulators through the
 golden functions, query by query, and gives each good query its expected
-:class:`~sparsa.models.golden.attention.AttentionResult`. :func:`check_query` compares what the core
-sent on its four output streams with it and returns a list of problems (empty when all is
-well), so a run can carry on and report every mismatch. Shared by the amaranth.sim bench
-(:mod:`sparsa.sim.rtl.attention_core.bench`) and the cocotb bench (``tests/rtl``).
+:class:`~sparsa.models.golden.attention.AttentionResult`. The checks are functions that return
+a list of problems (empty when all is well), so a run can carry on and report every mismatch:
+:func:`check_query` compares what the core sent on its four output streams with the golden
+result, :func:`check_transfers` when it consumed the command's operand beats and the memory's
+answers.
 """
 
 from dataclasses import dataclass, field
@@ -13,15 +14,22 @@ from typing import Any
 
 import torch
 
-from sparsa.config.attention_core import AttentionCoreConfig
+from sparsa.config.attention_core import AttentionCoreConfig, CommandStatus
 from sparsa.models.golden.attention import AttentionResult, attend_one_query
 from sparsa.sim.rtl.attention_core.stimulus import Operands, QuerySpec
 
-__all__ = ["ImportanceState", "Observed", "check_query"]
+__all__ = [
+    "ImportanceState",
+    "Observed",
+    "check_query",
+    "check_transfers",
+    "expected_inputs",
+    "saturated",
+]
 
 
 class ImportanceState:
-    """The golden copy of the core's importance accumulators (all zero after configuration).
+    """The golden copy of the core's importance accumulators (all zero after reset).
 
     Parameters
     ----------
@@ -58,12 +66,45 @@ class ImportanceState:
 
 @dataclass
 class Observed:
-    """What the core sent for one command: the decoded beats of each output stream."""
+    """What the core did for one command: the decoded beats of each output stream, and the
+    cycles (rising-edge numbers) of the command's transfers.
+
+    Attributes
+    ----------
+    lsb_req, v_req, keys : list of dict
+        The decoded beats of these streams sent before the command's ``out`` beat.
+    out : dict or None
+        The decoded ``out`` beat.
+    cmd_cycle, out_cycle : int or None
+        Transfer cycles of the ``cmd`` and ``out`` beats.
+    inputs : dict of str to list of int
+        Transfer cycles of the command's beats on ``q``, ``k_msb``, ``k_lsb`` and ``v``.
+    """
 
     lsb_req: list[dict[str, Any]] = field(default_factory=list)
     v_req: list[dict[str, Any]] = field(default_factory=list)
     keys: list[dict[str, Any]] = field(default_factory=list)
     out: dict[str, Any] | None = None
+    cmd_cycle: int | None = None
+    out_cycle: int | None = None
+    inputs: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def cycles(self) -> int:
+        """Cycles from the ``cmd`` transfer to the ``out`` transfer."""
+        assert self.cmd_cycle is not None and self.out_cycle is not None
+        return self.out_cycle - self.cmd_cycle
+
+    def describe(self) -> str:
+        """Transfer cycles relative to the ``cmd`` transfer, for failure reports."""
+        if self.cmd_cycle is None:
+            return "cmd never transferred"
+        parts = [
+            f"{stream} {c[0] - self.cmd_cycle}..{c[-1] - self.cmd_cycle} ({len(c)} beats)"
+            for stream, c in self.inputs.items()
+        ]
+        out = "none" if self.out_cycle is None else self.out_cycle - self.cmd_cycle
+        return f"cycles after cmd: {', '.join(parts) or 'no operand beats'}, out {out}"
 
 
 def _requested(beats: list[dict[str, Any]], lanes: int, name: str) -> tuple[list[int], list[str]]:
@@ -114,7 +155,12 @@ def check_query(
         return ["no out beat"]
     if result is None:
         problems = []
-        if not out["error"] or out["requant"] or out["head_importance"] or any(out["out"]):
+        if (
+            out["error"] != CommandStatus.REJECTED
+            or out["requant"]
+            or out["head_importance"]
+            or any(out["out"])
+        ):
             problems.append(f"a rejected command must get error=1 and zeros, got {out}")
         for name in ("lsb_req", "v_req", "keys"):
             if getattr(observed, name):
@@ -123,7 +169,7 @@ def check_query(
                 )
         return problems
     problems = []
-    if out["error"]:
+    if out["error"] != CommandStatus.ACCEPTED:
         problems.append("error flag set on a good command")
     if bool(out["requant"]) != result.requant:
         problems.append(f"requant={out['requant']}, golden {int(result.requant)}")
@@ -146,3 +192,49 @@ def check_query(
             )
     problems += _check_keys(config, spec.n, result, observed.keys)
     return problems
+
+
+def expected_inputs(
+    config: AttentionCoreConfig, spec: QuerySpec, observed: Observed
+) -> dict[str, int]:
+    """Beats the command must consume per input stream: one ``q`` beat and ceil(n / E)
+    ``k_msb`` beats for a good command, one memory answer per request beat it sent; none for a
+    rejected command."""
+    good = not spec.is_error(config)
+    return {
+        "q": int(good),
+        "k_msb": -(-spec.n // config.lanes) if good else 0,
+        "k_lsb": len(observed.lsb_req),
+        "v": len(observed.v_req),
+    }
+
+
+def check_transfers(
+    observed: Observed, inputs: dict[str, int], previous_out: int | None
+) -> list[str]:
+    """Problems with when the command's beats crossed: its command after the previous
+    command's ``out`` beat, exactly ``inputs`` beats per input stream
+    (:func:`expected_inputs`), each after the command and no later than its ``out`` beat."""
+    if observed.cmd_cycle is None or observed.out_cycle is None:
+        return ["cmd or out beat missing"]
+    problems = []
+    if previous_out is not None and observed.cmd_cycle <= previous_out:
+        problems.append("cmd accepted before the previous command's out beat")
+    for stream, want in inputs.items():
+        cycles = observed.inputs.get(stream, [])
+        if any(not observed.cmd_cycle < c <= observed.out_cycle for c in cycles):
+            problems.append(f"{stream} beats transferred outside the command's span")
+        if len(cycles) != want:
+            problems.append(f"{len(cycles)} {stream} beats consumed, expected {want}")
+    return problems
+
+
+def saturated(config: AttentionCoreConfig, result: AttentionResult) -> dict[str, bool]:
+    """Whether the query left a token or its head's importance at its accumulator's maximum."""
+    att = config.attention
+    return {
+        "token importance saturated": bool(
+            (result.token_importance == (1 << att.token_importance_bits) - 1).any()
+        ),
+        "head importance saturated": result.head_importance == (1 << att.head_importance_bits) - 1,
+    }

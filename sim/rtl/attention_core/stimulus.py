@@ -1,49 +1,74 @@
-"""Seeded (head, query) plans for the attention core, their operands and their stream beats.
+# amaranth: UnusedElaboratable=no
+"""The one seeded stimulus of the attention core: (head, query) commands, their operands and beats.
 
-Pure Python (no simulator), shared by the amaranth.sim bench (:mod:`sparsa.sim.rtl.attention_core.bench`) and
-the cocotb bench (``tests/rtl``). A query is a :class:`QuerySpec` (the command fields, an
-operand pattern and a seed) from which :func:`make_operands` draws Q, K and V
-deterministically, so a plan stays small and a failing query replays from its JSON. The
-patterns make both requant paths happen: ``peaked`` (one key dominates: the maximum probability
-is near 1, no refetch at the usual thresholds) and ``flat`` (near-equal keys: the maximum
-probability is near 1/n, a refetch at a high threshold), besides ``uniform``, ``ties`` (keys
-drawn from a few rows: equal probabilities for the top-k) and ``extremes`` (every element at
-the format's ends; saturating scores and outputs).
+Pure Python (no simulator). A query is a :class:`QuerySpec` (the command fields, an operand
+pattern and a seed) from which :func:`make_operands` draws Q, K and V deterministically, so a
+plan stays small and a failing batch replays from its JSON. The patterns make both requant
+paths happen: ``peaked`` (one key dominates: the maximum probability is near 1, no refetch at
+the usual thresholds) and ``flat`` (near-equal keys: the maximum probability is near 1/n, a
+refetch at a high threshold), besides ``uniform``, ``ties`` (keys drawn from a few rows: equal
+probabilities for the top-k) and ``extremes`` (every element at the format's ends; saturating
+scores and outputs).
+
+:func:`make_plan` starts with directed batches and continues with random ones; each
+:class:`CoreBatch` also says how many edges the memory model takes to answer a K LSB or V row
+request (:attr:`CoreBatch.memory_latency`).
 """
 
+import functools
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from amaranth import Shape
+from amaranth.lib import data
 
 from sparsa.config.attention import MSB_BITS
-from sparsa.config.attention_core import AttentionCoreConfig
-from sparsa.hw.attention.attention_core import cmd_layout
+from sparsa.config.attention_core import AttentionCoreConfig, RejectReason
 from sparsa.models.golden.attention import msb_only, split_planes
+from sparsa.sim.blocks.attention_core import MAX_MEMORY_LATENCY
+from sparsa.sim.rtl.harness import Batch
+from sparsa.sim.rtl.stalls import Stalls, random_stalls
 
 __all__ = [
+    "BATCH_QUERIES",
+    "MAX_SATURATING",
     "PATTERNS",
+    "REJECT_RATE",
     "SINKS",
+    "SLOW_MEMORY",
     "SOURCES",
-    "CoreStalls",
+    "CoreBatch",
     "Operands",
-    "QueryBatch",
     "QueryBeats",
     "QuerySpec",
     "make_operands",
     "make_plan",
     "pack_lanes",
-    "random_stalls",
+    "port_layouts",
 ]
 
-SOURCES = ("cmd", "q", "k_msb", "k_lsb", "v")  # input streams, in driver order
-SINKS = ("lsb_req", "v_req", "keys", "out")  # output streams, in monitor order
+SOURCES = ("cmd", "q", "k_msb", "k_lsb", "v")  # input streams (k_lsb, v: the memory's answers)
+SINKS = ("lsb_req", "v_req", "keys", "out")  # output streams
 PATTERNS = ("peaked", "flat", "uniform", "ties", "extremes")
-STALL_LEVELS = (0.1, 0.3, 0.6)  # per-cycle probabilities of an idle source or a busy sink
 BATCH_QUERIES = 12
 REJECT_RATE = 0.06
+MAX_SATURATING = 20  # most single-key queries the directed batch repeats to saturate a token
+SLOW_MEMORY = MAX_MEMORY_LATENCY + 4
+"""Largest memory latency of a stalled batch: beyond the cycle model's range, so that the
+core's FIFO of probabilities waiting for their V rows fills and back-pressures its top-k
+engine (the unstalled batches, whose cycles are checked, keep to 1..MAX_MEMORY_LATENCY)."""
+
+
+@functools.lru_cache(maxsize=16)
+def port_layouts(config: AttentionCoreConfig) -> dict[str, data.Layout]:
+    """Payload layout of each of the core's nine streams, as the RTL's signature has it."""
+    from sparsa.hw.attention.attention_core import AttentionCore
+
+    core = AttentionCore(config)
+    return {port: getattr(core, port).payload.shape() for port in SOURCES + SINKS}
 
 
 @dataclass(frozen=True)
@@ -73,17 +98,25 @@ class QuerySpec:
     pattern: str
     seed: int
 
+    def reject_reason(self, config: AttentionCoreConfig) -> RejectReason:
+        """Why the core must reject the command (the first reason that applies), or ``NONE``."""
+        if not 1 <= self.n <= config.max_tokens:
+            return RejectReason.TOKENS
+        if self.msb_bits not in config.msb_settings:
+            return RejectReason.MSB_BITS
+        if self.score_shift > config.qk_acc_width(self.msb_bits):
+            return RejectReason.SCORE_SHIFT
+        if self.threshold > 1 << config.attention.prob_bits:
+            return RejectReason.THRESHOLD
+        if self.v_keep > self.n:
+            return RejectReason.V_KEEP
+        if self.head >= config.heads:
+            return RejectReason.HEAD
+        return RejectReason.NONE
+
     def is_error(self, config: AttentionCoreConfig) -> bool:
         """Whether the core must reject the command."""
-        att = config.attention
-        return (
-            not 1 <= self.n <= config.max_tokens
-            or self.msb_bits not in config.msb_settings
-            or self.threshold > 1 << att.prob_bits
-            or self.v_keep > self.n
-            or self.score_shift > config.qk_acc_width(self.msb_bits)
-            or self.head >= config.heads
-        )
+        return self.reject_reason(config) != RejectReason.NONE
 
     def cmd(self) -> dict[str, int]:
         """The ``cmd`` beat's fields."""
@@ -107,6 +140,15 @@ class QuerySpec:
     def from_json(cls, data: Mapping[str, object]) -> "QuerySpec":
         """Inverse of :meth:`to_json`."""
         return cls(**data)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class CoreBatch(Batch):
+    """A harness batch of :class:`QuerySpec` cases and the latency of the memory that answers
+    their row requests: each answer is offered ``memory_latency`` edges after its request's
+    transfer (1: the cycle after), then idles like any source under the batch's stalls."""
+
+    memory_latency: int = 1
 
 
 @dataclass(frozen=True)
@@ -181,7 +223,7 @@ class _Planner:
         self.config = config
         self.rng = rng
         self.one = 1 << config.attention.prob_bits  # probability 1
-        self.layout = cmd_layout(config)
+        self.layout = port_layouts(config)["cmd"]
 
     def field_max(self, name: str) -> int:
         return (1 << Shape.cast(self.layout.members[name]).width) - 1
@@ -223,20 +265,23 @@ class _Planner:
         pattern: str | None = None,
         msb_bits: int | None = None,
         threshold: int | None = None,
+        head: int | None = None,
+        clear: tuple[bool, bool] | None = None,
     ) -> QuerySpec:
         cfg, rng = self.config, self.rng
         n = self.random_n() if n is None else n
         pattern = pattern or rng.choice(PATTERNS)
         b = rng.choice(cfg.msb_settings) if msb_bits is None else msb_bits
+        clear_tokens, clear_head = (rng.random() < 0.3, rng.random() < 0.3)
         spec = QuerySpec(
             n=n,
             v_keep=self.random_keep(n) if v_keep is None else v_keep,
             msb_bits=b,
             threshold=self.threshold(pattern) if threshold is None else threshold,
             score_shift=0,
-            head=rng.randrange(cfg.heads),
-            clear_tokens=rng.random() < 0.3,
-            clear_head=rng.random() < 0.3,
+            head=rng.randrange(cfg.heads) if head is None else head,
+            clear_tokens=clear_tokens if clear is None else clear[0],
+            clear_head=clear_head if clear is None else clear[1],
             pattern=pattern,
             seed=rng.getrandbits(32),
         )
@@ -259,6 +304,7 @@ class _Planner:
             {"n": cap + 1, "v_keep": 1},
             {"n": self.field_max("n"), "v_keep": 0},
             {"n": cap, "v_keep": cap + 1},
+            {"n": 1, "v_keep": 2},
             {"threshold": self.one + 1},
             {"threshold": self.field_max("threshold")},
             {"msb_bits": 0},
@@ -270,91 +316,128 @@ class _Planner:
             if cfg.qk_acc_width(s) < self.field_max("score_shift"):
                 kinds.append({"msb_bits": s, "score_shift": cfg.qk_acc_width(s) + 1})
         if cfg.heads <= self.field_max("head"):
+            kinds.append({"head": cfg.heads})
             kinds.append({"head": rng.randint(cfg.heads, self.field_max("head"))})
         return [{"msb_bits": b, "score_shift": 0, **kind} for kind in kinds]
 
     def directed(self) -> list[QuerySpec]:
+        """Corner cases: the smallest and largest n, v_keep and thresholds, every pattern and
+        MSB setting, the last head with and without clearing, a token's importance driven to
+        saturation (when at most :data:`MAX_SATURATING` queries do it), and every kind of
+        rejected command, each followed by a good query."""
         cfg = self.config
         cap, lanes, one = cfg.max_tokens, cfg.lanes, self.one
+        last = cfg.heads - 1
         queries = [
             self.query(n=1, v_keep=1),
             self.query(n=1, v_keep=0),
             self.query(n=cap, v_keep=cap, pattern="flat", threshold=one),
             self.query(n=cap, v_keep=0, pattern="peaked"),
-            self.query(n=cap, pattern="extremes"),
+            self.query(n=cap, v_keep=cap, pattern="extremes"),
             self.query(n=cap, pattern="ties"),
             self.query(n=lanes, v_keep=lanes),
-            self.query(n=lanes + 1, pattern="flat"),
+            self.query(n=lanes + 1, pattern="flat") if lanes < cap else self.query(n=cap),
             self.query(threshold=0, pattern="flat"),
             self.query(threshold=one, pattern="peaked"),
+            self.query(n=cap, head=last, clear=(False, False), pattern="extremes"),
+            self.query(n=cap, head=last, clear=(False, False), pattern="extremes"),
+            self.query(head=last, clear=(True, True)),
         ]
         queries += [
             self.query(msb_bits=b, pattern=p) for b in cfg.msb_settings for p in ("peaked", "flat")
         ]
+        # A single key gets probability 1 each time: its importance accumulator saturates.
+        att = cfg.attention
+        repeats = min(MAX_SATURATING, (1 << (att.token_importance_bits - att.prob_bits)) + 1)
+        queries += [self.query(n=1, head=0, clear=(False, False)) for _ in range(repeats)]
         for kind in range(len(self.reject_kinds())):
             queries += [self.reject(kind), self.query()]
         return queries
 
-
-@dataclass(frozen=True)
-class CoreStalls:
-    """Per-cycle probabilities of an idle source per input stream and of a busy sink per
-    output stream (the memory's answers on ``k_lsb`` and ``v`` included)."""
-
-    idle: Mapping[str, float] = field(default_factory=dict)
-    busy: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def none(self) -> bool:
-        """True when nothing stalls, i.e. the cycle count of each query is checkable."""
-        return not (any(self.idle.values()) or any(self.busy.values()))
-
-    def describe(self) -> str:
-        """Short text for failure reports."""
-        if self.none:
-            return "no stalls"
-        idle = " ".join(f"{k}={p}" for k, p in self.idle.items())
-        busy = " ".join(f"{k}={p}" for k, p in self.busy.items())
-        return f"idle {idle}; busy {busy}"
+    def slow_memory(self) -> list[QuerySpec]:
+        """A few queries whose row requests depend most on the memory: every LSB row refetched
+        and every V row kept, a refetch and no V row, a single key."""
+        cap, one = self.config.max_tokens, self.one
+        return [
+            self.query(n=cap, v_keep=cap, pattern="flat", threshold=one),
+            self.query(n=cap, v_keep=0, pattern="flat", threshold=one),
+            self.query(pattern="peaked"),
+            self.query(n=1, v_keep=1),
+        ]
 
 
-def random_stalls(rng: random.Random) -> CoreStalls:
-    """A stall setting with every input idling and every output back-pressured sometimes."""
-    idle = {name: rng.choice(STALL_LEVELS) for name in SOURCES}
-    busy = {name: rng.choice(STALL_LEVELS) for name in SINKS}
-    return CoreStalls(idle=idle, busy=busy)
-
-
-@dataclass(frozen=True)
-class QueryBatch:
-    """Queries run back to back under one stall setting."""
-
-    queries: tuple[QuerySpec, ...]
-    stalls: CoreStalls
-
-
-def make_plan(config: AttentionCoreConfig, seed: int, count: int) -> list[QueryBatch]:
+def make_plan(
+    config: AttentionCoreConfig, seed: int, count: int, *, stalls: bool = True
+) -> list[CoreBatch]:
     """Build a seeded plan of about ``count`` queries for ``config``.
 
-    The first batch holds directed cases (n = 1 and n = max_tokens, v_keep = 0 and n, the
-    thresholds 0 and 1, every pattern and MSB setting, and every kind of rejected command, each
-    followed by a good query) and runs without stalls. Random batches follow, alternately
-    without stalls (their cycles are checked against the cycle model) and with idle cycles on
-    every input and back-pressure on every output; about :data:`REJECT_RATE` of their commands
-    are rejected ones.
+    The first batch holds the directed cases (:meth:`_Planner.directed`) with a memory
+    answering the cycle after each request; then one short directed batch per memory latency
+    from 2 to :data:`~sparsa.sim.blocks.attention_core.MAX_MEMORY_LATENCY` (every LSB and V
+    row fetched); all of them without stalls. Random batches of :data:`BATCH_QUERIES` follow,
+    about :data:`REJECT_RATE` of their commands rejected ones, alternately without stalls
+    (their cycles are checked against the cycle model; a memory latency from 1 to
+    ``MAX_MEMORY_LATENCY``) and, when ``stalls``, with random idle cycles on every input (the
+    memory's answers included) and back-pressure on every output (the first stalled batch and
+    every other one after it with a memory latency above ``MAX_MEMORY_LATENCY``, up to
+    :data:`SLOW_MEMORY`; the others within the model's range).
+
+    Parameters
+    ----------
+    config : AttentionCoreConfig
+    seed : int
+        Seed of the plan's own generator; batch ``i`` gets stall seed ``seed + i``.
+    count : int
+        Queries wanted in total (at least the directed ones are always produced).
+    stalls : bool
+        Whether half of the random batches stall.
     """
     planner = _Planner(config, random.Random(seed))
     rng = planner.rng
-    batches = [QueryBatch(queries=tuple(planner.directed()), stalls=CoreStalls())]
-    remaining = count - len(batches[0].queries)
+    parts: list[tuple[list[QuerySpec], Stalls, int]] = [(planner.directed(), Stalls(), 1)]
+    parts += [(planner.slow_memory(), Stalls(), lat) for lat in range(2, MAX_MEMORY_LATENCY + 1)]
+    remaining = count - sum(len(queries) for queries, _, _ in parts)
+    random_batches = 0
     while remaining > 0:
         queries: list[QuerySpec] = []
         while len(queries) < min(BATCH_QUERIES, remaining):
             queries.append(planner.reject() if rng.random() < REJECT_RATE else planner.query())
-        stalls = random_stalls(rng) if len(batches) % 2 == 0 else CoreStalls()
-        batches.append(QueryBatch(queries=tuple(queries), stalls=stalls))
+        if stalls and random_batches % 2:
+            # Every other stalled batch has a memory slower than the cycle model's range.
+            slow = random_batches % 4 == 1
+            latency = rng.randint(*((MAX_MEMORY_LATENCY + 1, SLOW_MEMORY) if slow
+                                    else (1, MAX_MEMORY_LATENCY)))
+            part = (queries, random_stalls(rng, SOURCES), latency)
+        else:
+            part = (queries, Stalls(), rng.randint(1, MAX_MEMORY_LATENCY))
+        parts.append(part)
+        random_batches += 1
         remaining -= len(queries)
-    return batches
+    return [
+        CoreBatch(cases=tuple(queries), stalls=stalling, seed=seed + i, memory_latency=latency)
+        for i, (queries, stalling, latency) in enumerate(parts)
+    ]
+
+
+def batch_to_json(batch: CoreBatch) -> dict[str, Any]:
+    """JSON form of a batch (for replay files)."""
+    return {
+        "seed": batch.seed,
+        "stalls": {"idle": dict(batch.stalls.idle), "busy": batch.stalls.busy},
+        "memory_latency": batch.memory_latency,
+        "queries": [spec.to_json() for spec in batch.cases],
+    }
+
+
+def batch_from_json(data: Mapping[str, Any]) -> CoreBatch:
+    """Inverse of :func:`batch_to_json`."""
+    stalls = Stalls(idle=dict(data["stalls"]["idle"]), busy=data["stalls"]["busy"])
+    return CoreBatch(
+        cases=tuple(QuerySpec.from_json(q) for q in data["queries"]),
+        stalls=stalls,
+        seed=int(data["seed"]),
+        memory_latency=int(data["memory_latency"]),
+    )
 
 
 def pack_lanes(values: Iterable[int], width: int, keep: int | None = None) -> int:

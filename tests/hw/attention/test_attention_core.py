@@ -1,9 +1,9 @@
 # amaranth: UnusedElaboratable=no
 """amaranth.sim tests of the whole attention core: golden answers, requested rows, cycles.
 
-The bulk of the checking runs on the generated Verilog in ``tests/rtl`` (over a thousand
-queries); these short runs on a small configuration catch regressions without a Verilator
-build. The driver, its memory model and the checks are :mod:`sparsa.sim.rtl.attention_core.bench`'s.
+The bulk of the checking runs on the generated Verilog (``tests/sim/rtl``, ``sparsa verify
+attention-core``); these runs of the same harness (:mod:`sparsa.sim.rtl.attention_core.block`)
+on a small configuration catch regressions without a Verilator build.
 """
 
 import dataclasses
@@ -12,16 +12,17 @@ import json
 import pytest
 
 from sparsa.config.attention import AttentionConfig
-from sparsa.config.attention_core import AttentionCoreConfig
+from sparsa.config.attention_core import AttentionCoreConfig, RejectReason
 from sparsa.config.topk import PivotMode
 from sparsa.hw.attention.attention_core import AttentionCore
 from sparsa.hw.attention.bit_converter import msb_rows_layout
 from sparsa.hw.export import export_verilog, lint_verilog
-from sparsa.sim.blocks.attention_core import MAX_MEMORY_LATENCY, AttentionCoreCycleModel
-from sparsa.sim.rtl.attention_core.bench import Answer, check_answers, run_bench, run_core
-from sparsa.sim.rtl.attention_core.scoreboard import ImportanceState
-from sparsa.sim.rtl.attention_core.stimulus import CoreStalls, QuerySpec, make_plan
-from sparsa.sim.rtl.rtl_check import RtlCheck
+from sparsa.sim.blocks.attention_core import MAX_MEMORY_LATENCY
+from sparsa.sim.rtl.attention_core import block as core_block
+from sparsa.sim.rtl.attention_core.bench import first_cases, run_bench
+from sparsa.sim.rtl.attention_core.block import AttentionCoreBlock
+from sparsa.sim.rtl.attention_core.stimulus import SLOW_MEMORY
+from sparsa.sim.rtl.harness import run_amaranth
 
 CONFIG = AttentionCoreConfig(
     attention=AttentionConfig(
@@ -36,74 +37,61 @@ CONFIG = AttentionCoreConfig(
     comparators=2,
     heads=3,
 )
+BLOCK = AttentionCoreBlock()
 
 
-def check_run(
-    specs: list[QuerySpec],
-    answers: list[Answer],
-    *,
-    model: AttentionCoreCycleModel | None,
-    seed: int,
-) -> RtlCheck:
-    """Check the answers of a fresh core to ``specs``; fail on any mismatch."""
-    check = RtlCheck(block="attention_core", config=repr(CONFIG), seed=seed)
-    check_answers(CONFIG, specs, answers, state=ImportanceState(CONFIG), model=model, check=check)
-    assert check.ok, "\n".join(check.failures)
-    assert check.cases == len(specs) and check.cycle_checks == (len(specs) if model else 0)
-    return check
+def _failures(scoreboard, seed: int) -> str:
+    return f"seed={seed}\n" + "\n".join(scoreboard.failures)
 
 
-def test_core_directed_queries_golden_and_cycles():
-    seed = 2024
-    plan = make_plan(CONFIG, seed, 0)
-    specs = list(plan[0].queries[:10]) + [s for s in plan[0].queries if s.pattern == "reject"][:3]
-    answers = run_core(CONFIG, specs, stalls=CoreStalls())
-    check = check_run(specs, answers, model=AttentionCoreCycleModel(CONFIG), seed=seed)
-    assert 0 < check.counts["requantized"] < len(specs), f"seed={seed}"
-    assert check.counts["rejected"] == 3, f"seed={seed}"
+def test_core_matches_golden_and_cycle_model_with_stalls_and_slow_memories():
+    # Directed cases, one batch per memory latency of the cycle model, then random batches:
+    # unstalled ones (cycles checked) and stalled ones with a memory up to SLOW_MEMORY.
+    seed = 8
+    plan = BLOCK.plan(CONFIG, seed, 81, stalls=True)
+    scoreboard = run_amaranth(BLOCK, CONFIG, plan, seed=seed)
+    counts = scoreboard.counts
+    assert scoreboard.ok, _failures(scoreboard, seed)
+    assert scoreboard.cases == sum(len(b.cases) for b in plan) >= 81
+    stalled = counts["stalled cases"]
+    assert stalled > 0 and scoreboard.cycle_checks == scoreboard.cases - stalled, f"seed={seed}"
+    good = scoreboard.cases - counts["rejected"]
+    assert 0 < counts["requantized"] < good, f"seed={seed}: {counts}"
+    assert counts["K LSB rows"] > 0 and counts["V rows"] > 0, f"seed={seed}: {counts}"
+    reasons = {r.name for r in RejectReason if r != RejectReason.NONE}
+    assert {name for name in reasons if counts.get(f"rejected: {name}")} == reasons, counts
+    for latency in range(1, MAX_MEMORY_LATENCY + 1):
+        assert counts[f"memory latency {latency}"] > 0, f"seed={seed}: {counts}"
+    assert any(b.memory_latency > MAX_MEMORY_LATENCY for b in plan if not b.stalls.none)
+    assert all(b.memory_latency <= SLOW_MEMORY for b in plan), f"seed={seed}"
+    assert counts["token importance saturated"] > 0, f"seed={seed}: {counts}"
 
 
-def test_core_under_stalls_and_back_pressure():
+def test_a_wrong_answer_is_a_mismatch_and_the_run_carries_on():
     seed = 77
-    plan = make_plan(CONFIG, seed, 60)
-    stalled = next(b for b in plan if not b.stalls.none)
-    specs = list(stalled.queries[:6])
-    answers = run_core(CONFIG, specs, stalls=stalled.stalls, stall_seed=seed)
-    check_run(specs, answers, model=None, seed=seed)
+    plan = first_cases(BLOCK.plan(CONFIG, seed, 1, stalls=False), 4)
+    right = core_block.ImportanceState.attend
+
+    def wrong(self, spec, operands):
+        result = right(self, spec, operands)
+        result.out[0] += 1
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(core_block.ImportanceState, "attend", wrong)
+        scoreboard = run_amaranth(BLOCK, CONFIG, plan, seed=seed)
+    assert (scoreboard.cases, scoreboard.mismatches) == (4, 4), _failures(scoreboard, seed)
+    assert scoreboard.cycle_mismatches == 0 and len(scoreboard.failed_batches) == 1
+    assert "attention output differs" in scoreboard.failures[0]
+    assert scoreboard.failures[0].startswith("attention-core command #0 (no stalls, memory ")
 
 
-@pytest.mark.parametrize("latency", range(2, MAX_MEMORY_LATENCY + 1))
-def test_cycle_model_with_a_slower_memory(latency):
-    seed = 300 + latency
-    plan = make_plan(CONFIG, seed, 0)
-    specs = [s for s in plan[0].queries if s.pattern in ("flat", "peaked")][:3]
-    answers = run_core(CONFIG, specs, stalls=CoreStalls(), memory_latency=latency)
-    check_run(
-        specs, answers, model=AttentionCoreCycleModel(CONFIG, memory_latency=latency), seed=seed
-    )
-
-
-def test_bench_counts_cases_cycle_checks_and_stalls():
+def test_report_bench_runs_the_first_commands_of_the_plan():
     seed = 5
-    check = run_bench(CONFIG, queries=60, seed=seed)
+    check = run_bench(CONFIG, queries=6, seed=seed)
     assert check.ok, "\n".join(check.failures)
-    assert check.cases == 60 and check.counts["stalled"] > 0, f"seed={seed}: {check}"
-    assert check.cycle_checks == 60 - check.counts["stalled"], f"seed={seed}: {check}"
-    assert check.counts["rejected"] > 0 and check.counts["requantized"] > 0, f"seed={seed}"
-
-
-def test_bench_records_a_wrong_answer_instead_of_raising():
-    seed = 2024
-    specs = [s for s in make_plan(CONFIG, seed, 0)[0].queries if s.pattern == "peaked"][:2]
-    answers = run_core(CONFIG, specs, stalls=CoreStalls())
-    answers[1].observed.out["out"][0] ^= 1
-    answers[1].cycles += 1
-    check = RtlCheck(block="attention_core", config=repr(CONFIG), seed=seed)
-    model = AttentionCoreCycleModel(CONFIG)
-    check_answers(CONFIG, specs, answers, state=ImportanceState(CONFIG), model=model, check=check)
-    assert (check.cases, check.mismatches) == (2, 1), f"seed={seed}: {check}"
-    assert (check.cycle_checks, check.cycle_mismatches) == (2, 1), f"seed={seed}: {check}"
-    assert "attention output differs" in check.failures[0] and not check.ok
+    assert (check.cases, check.cycle_checks, check.block) == (6, 6, "attention_core")
+    assert set(check.counts) == {"rejected", "requantized", "stalled"} and check.seed == seed
 
 
 def test_bench_rejects_a_bad_query_count():

@@ -1,24 +1,34 @@
-"""Tests of the attention core's RTL-test helpers that need no simulator: plans, beats, checks."""
+"""Tests of the attention core's harness parts that need no simulator: plan, beats, checks."""
 
 import copy
+import json
 
 import pytest
 
+from sparsa.config.attention_core import CommandStatus, RejectReason
 from sparsa.config.presets import ATTENTION_CONFIGS
-from sparsa.hw.attention.attention_core import q_layout, request_layout
-from sparsa.hw.attention.bit_converter import full_rows_layout, lsb_rows_layout, msb_rows_layout
-from sparsa.sim.rtl.attention_core.cocotb_scoreboard import AttentionSummary
-from sparsa.sim.rtl.attention_core.scoreboard import ImportanceState, Observed, check_query
+from sparsa.hw.common.stream_codec import unpacker
+from sparsa.sim.blocks.attention_core import MAX_MEMORY_LATENCY
+from sparsa.sim.rtl.attention_core.block import AttentionCoreBlock, cycle_bound
+from sparsa.sim.rtl.attention_core.scoreboard import (
+    ImportanceState,
+    Observed,
+    check_query,
+    check_transfers,
+    expected_inputs,
+)
 from sparsa.sim.rtl.attention_core.stimulus import (
     PATTERNS,
-    CoreStalls,
+    SLOW_MEMORY,
+    SOURCES,
     QueryBeats,
     QuerySpec,
     make_operands,
     make_plan,
     pack_lanes,
+    port_layouts,
 )
-from sparsa.sim.rtl.topk.codec import unpacker
+from sparsa.sim.rtl.stalls import Stalls
 
 NAMES = list(ATTENTION_CONFIGS)
 
@@ -31,12 +41,23 @@ def _low(value: int, bits: int) -> int:
 @pytest.mark.parametrize("name", NAMES)
 def test_plan_is_seeded_and_covers_both_requant_paths(name):
     config = ATTENTION_CONFIGS[name]
-    plan = make_plan(config, 17, 120)
-    assert plan == make_plan(config, 17, 120)
-    specs = [s for batch in plan for s in batch.queries]
-    assert len(specs) >= 120
-    assert plan[0].stalls.none and any(not b.stalls.none for b in plan)
+    plan = make_plan(config, 17, 150)
+    assert plan == make_plan(config, 17, 150)
+    specs = [s for batch in plan for s in batch.cases]
+    assert len(specs) >= 150
+    directed = [b for b in plan if b.seed - 17 < MAX_MEMORY_LATENCY]
+    assert [(b.stalls.none, b.memory_latency) for b in directed] == [
+        (True, latency) for latency in range(1, MAX_MEMORY_LATENCY + 1)
+    ]
+    stalled = [b for b in plan if not b.stalls.none]
+    assert stalled and all(set(b.stalls.idle) == set(SOURCES) for b in stalled)
+    for batch in plan:
+        top = MAX_MEMORY_LATENCY if batch.stalls.none else SLOW_MEMORY
+        assert 1 <= batch.memory_latency <= top, batch
     assert {s.pattern for s in specs} >= {*PATTERNS, "reject"}
+    reasons = {s.reject_reason(config) for s in specs}
+    assert RejectReason.TOKENS in reasons and RejectReason.V_KEEP in reasons
+    assert (RejectReason.HEAD in reasons) == (config.heads & (config.heads - 1) != 0)
     for spec in specs:
         assert spec.is_error(config) == (spec.pattern == "reject"), spec.describe()
         assert QuerySpec.from_json(spec.to_json()) == spec
@@ -47,29 +68,46 @@ def test_plan_is_seeded_and_covers_both_requant_paths(name):
     assert 0 < sum(requants) < len(requants), f"seed=17 {name}: {sum(requants)} requant"
 
 
+def test_a_plan_without_stalls_stalls_nowhere():
+    config = ATTENTION_CONFIGS["d32-m64-n64"]
+    plan = make_plan(config, 4, 120, stalls=False)
+    assert all(b.stalls.none and b.memory_latency <= MAX_MEMORY_LATENCY for b in plan)
+    assert [b.seed for b in plan] == list(range(4, 4 + len(plan)))
+
+
+def test_batches_round_trip_through_json():
+    config = ATTENTION_CONFIGS["d64-m64-n64"]
+    block = AttentionCoreBlock()
+    for batch in make_plan(config, 8, 80):
+        text = json.dumps(block.batch_to_json(batch))
+        assert block.batch_from_json(config, json.loads(text)) == batch
+
+
 def test_query_beats_carry_the_operands_under_junk():
     config = ATTENTION_CONFIGS["d32-m128-n90"]  # E = 4, 90 keys: a partial last beat
-    base = make_plan(config, 3, 0)[0].queries[0]
+    layouts = port_layouts(config)
+    base = make_plan(config, 3, 0)[0].cases[0]
     spec = QuerySpec(**{**base.to_json(), "n": 90, "v_keep": 1, "msb_bits": 4, "score_shift": 0})
     ops = make_operands(config, spec)
     beats = QueryBeats(config, spec, ops)
     msb, lsb = ops.planes(config, spec.msb_bits)
     T, b, E = spec.msb_bits + 4, spec.msb_bits, config.lanes
-    q = unpacker(q_layout(config))(beats.q)
+    q = unpacker(layouts["q"])(beats.q)
     assert [_low(x, T) for x in q] == ops.q.tolist()
     assert any(x != _low(x, T) for x in q), "junk above the setting's bits"
-    rows = [row for beat in beats.k_msb for row in unpacker(msb_rows_layout(config))(beat)]
+    rows = [row for beat in beats.k_msb for row in unpacker(layouts["k_msb"])(beat)]
     assert len(beats.k_msb) == -(-spec.n // E)
     assert [[_low(x, b) for x in row] for row in rows[: spec.n]] == msb.tolist()
-    answer = unpacker(lsb_rows_layout(config))(beats.k_lsb([88, 89]))
+    answer = unpacker(layouts["k_lsb"])(beats.k_lsb([88, 89]))
     assert answer[:2] == lsb[88:90].tolist()
-    v = unpacker(full_rows_layout(config))(beats.v_rows([5, 0, 7]))
+    v = unpacker(layouts["v"])(beats.v_rows([5, 0, 7]))
     assert [[_low(x, T) for x in row] for row in v[:3]] == ops.v[[5, 0, 7]].tolist()
     assert pack_lanes([-1, 2], 4) == 0x2F and pack_lanes([-1], 8, keep=4) == 0x0F
 
 
 def _observed(config, spec, result) -> Observed:
-    """What a correct core sends for ``spec``."""
+    """What a correct core sends for ``spec``, and when: cmd at 10, one operand beat per
+    cycle after it, out at 500."""
     E = config.lanes
 
     def requests(rows):
@@ -96,19 +134,24 @@ def _observed(config, spec, result) -> Observed:
         "out": result.out.tolist(),
         "requant": int(result.requant),
         "head_importance": result.head_importance,
-        "error": 0,
+        "error": CommandStatus.ACCEPTED,
     }
-    return Observed(
+    observed = Observed(
         lsb_req=requests(result.k_lsb_rows.tolist()),
         v_req=requests(result.v_rows.tolist()),
         keys=keys,
         out=out,
+        cmd_cycle=10,
+        out_cycle=500,
     )
+    inputs = expected_inputs(config, spec, observed)
+    observed.inputs = {s: list(range(11, 11 + count)) for s, count in inputs.items() if count}
+    return observed
 
 
 def test_check_query_accepts_the_golden_answer_and_reports_each_deviation():
     config = ATTENTION_CONFIGS["d32-m64-n64"]
-    specs = make_plan(config, 9, 0)[0].queries
+    specs = make_plan(config, 9, 0)[0].cases
     spec = next(s for s in specs if s.pattern == "flat" and s.v_keep > 2 and s.n > 4)
     result = ImportanceState(config).attend(spec, make_operands(config, spec))
     assert result.requant
@@ -138,17 +181,42 @@ def test_check_query_accepts_the_golden_answer_and_reports_each_deviation():
     problems = check_query(config, reject, None, spoiled)
     assert len(problems) == 2 and "error=1" in problems[0] and "v_req" in problems[1]
     assert check_query(config, reject, None, Observed()) == ["no out beat"]
-    assert request_layout(config).size  # the request layout the checks decode
 
 
-def test_summary_counts():
-    config = ATTENTION_CONFIGS["d64-m64-n64"]
-    specs = make_plan(config, 4, 0)[0].queries
-    summary = AttentionSummary(label="x", seed=4)
-    state = ImportanceState(config)
-    for spec in specs:
-        result = None if spec.is_error(config) else state.attend(spec, make_operands(config, spec))
-        summary.count(spec, result, CoreStalls())
-    rejects = sum(s.pattern == "reject" for s in specs)
-    assert (summary.queries, summary.rejects, summary.stalled) == (len(specs), rejects, 0)
-    assert summary.counts_text().startswith(f"{len(specs)} queries ({rejects} rejected, ")
+def test_check_transfers_reports_early_late_and_missing_beats():
+    config = ATTENTION_CONFIGS["d32-m64-n64"]
+    specs = make_plan(config, 9, 0)[0].cases
+    spec = next(s for s in specs if s.pattern == "flat" and s.v_keep > 2 and s.n > 4)
+    result = ImportanceState(config).attend(spec, make_operands(config, spec))
+    good = _observed(config, spec, result)
+    inputs = expected_inputs(config, spec, good)
+    assert inputs == {
+        "q": 1,
+        "k_msb": -(-spec.n // config.lanes),
+        "k_lsb": -(-spec.n // config.lanes),
+        "v": -(-spec.v_keep // config.lanes),
+    }
+    assert check_transfers(good, inputs, previous_out=9) == []
+    assert good.cycles == 490 and f"k_msb 1..{inputs['k_msb']} (" in good.describe()
+    deviations = {
+        "before the previous command's out beat": lambda o: None,
+        "q beats transferred outside": lambda o: o.inputs["q"].__setitem__(0, 10),
+        "v beats transferred outside": lambda o: o.inputs["v"].append(501),
+        "k_msb beats consumed, expected": lambda o: o.inputs["k_msb"].pop(),
+    }
+    for text, spoil in deviations.items():
+        observed = copy.deepcopy(good)
+        spoil(observed)
+        problems = check_transfers(observed, inputs, previous_out=10)
+        assert any(text in p for p in problems), (text, problems)
+    reject = next(s for s in specs if s.pattern == "reject")
+    assert expected_inputs(config, reject, Observed()) == {"q": 0, "k_msb": 0, "k_lsb": 0, "v": 0}
+    assert check_transfers(Observed(cmd_cycle=3), inputs, None) == ["cmd or out beat missing"]
+
+
+def test_a_stalled_command_may_take_longer_before_it_counts_as_hung():
+    config = ATTENTION_CONFIGS["d64-m128-n128"]
+    spec = make_plan(config, 1, 0)[0].cases[2]
+    calm = cycle_bound(config, spec, Stalls(), 1)
+    assert calm > 1000 and cycle_bound(config, spec, Stalls(busy=0.5), 1) > 10 * calm
+    assert cycle_bound(config, spec, Stalls(), SLOW_MEMORY) > calm
