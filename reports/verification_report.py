@@ -1,10 +1,12 @@
-"""The report's RTL verification section: Verilog of the SORE and the attention core, and short
-amaranth.sim checks of the SORE, the top-k engine and the attention core run by this report.
+"""The report's RTL verification section: Verilog of the SORE and the attention core, and
+amaranth.sim runs of every block's harness plan (the SAT PE array, the SORE, the top-k engine
+and the attention core) made by this report.
 
-Each check runs seeded cases on the Amaranth design, cycle by cycle, compares every answer with
-the block's golden model and, for the cases run without stalls, its cycles with the block's
-cycle model (:mod:`sparsa.sim.rtl.sore.check`, :mod:`sparsa.sim.rtl.topk.check`, :mod:`sparsa.sim.rtl.attention_core.bench`). A
-mismatch does not stop the report: the section says so at its top and lists the failures.
+Each block runs through :func:`sparsa.sim.rtl.verify.verify` on the amaranth.sim backend, the
+same harness as ``sparsa verify`` and the Verilator tests: seeded cases on the Amaranth design,
+cycle by cycle, every answer compared with the block's golden model and, for the cases run
+without stalls, its cycles with the block's cycle model. A mismatch does not stop the report:
+the section says so at its top and lists the failures.
 """
 
 import json
@@ -13,26 +15,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sparsa.config.attention_core import AttentionCoreConfig
-from sparsa.config.sat import SoreConfig
-from sparsa.config.topk import TopKConfig
+from sparsa.config.presets import (
+    DEFAULT_ATTENTION_CORE,
+    DEFAULT_SORE,
+    DEFAULT_TOPK,
+    REPORT_RTL_CHECKS,
+    VERIFY_SEED,
+)
 from sparsa.hw.attention.attention_core import AttentionCore
 from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.hw.sat.sore import Sore
 from sparsa.reports.markdown import lint_summary
-from sparsa.sim.rtl.attention_core import bench as attention_bench
-from sparsa.sim.rtl.rtl_check import RtlCheck
-from sparsa.sim.rtl.sore import check as sore_check
-from sparsa.sim.rtl.topk import check as topk_check
+from sparsa.sim.rtl.verify import VerifyResult, verify
 
-__all__ = ["CASES", "SEED", "BlockVerification", "block_markdown", "verification_section"]
+__all__ = ["BlockVerification", "block_markdown", "verification_section"]
 
-SEED = 1
-CASES = {"sore": (8, 40), "topk": (8, 40), "attention_core": (24, 150)}
-"""Per block, the size of its check (quick, full): good SORE commands and top-k requests per
-run (each check runs once without and once with stalls), attention core commands in all."""
-SORE_CHECKED = SoreConfig(lanes=8, m=8)  # the exported SORE's M and format, fewer lanes
-TOPK_CHECKED = TopKConfig(capacity=128)  # the exported engine with a smaller capacity
+TITLES = {
+    "sat-array": "SAT PE array",
+    "sore": "SAT SORE",
+    "topk": "SpAtten top-k engine",
+    "attention-core": "SpAtten attention core",
+}
 
 
 @dataclass
@@ -49,23 +52,20 @@ class BlockVerification:
         ``repr`` of the configuration the Verilog was elaborated from.
     lint : list of str or None
         Verilator's warnings (None when another section lints the file).
-    check : RtlCheck
-        What the amaranth.sim check found.
-    stopped : str or None
-        Why the check stopped before its end (the RTL stopped answering), else None.
+    result : VerifyResult
+        What the amaranth.sim run found.
     """
 
     title: str
     verilog: str
     exported: str
     lint: list[str] | None
-    check: RtlCheck
-    stopped: str | None = None
+    result: VerifyResult
 
     @property
     def ok(self) -> bool:
-        """The check ran to its end without a mismatch and the Verilog lints clean."""
-        return self.check.ok and self.stopped is None and not self.lint
+        """The run found no mismatch and the Verilog lints clean."""
+        return self.result.ok and not self.lint
 
     def as_json(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -74,53 +74,43 @@ class BlockVerification:
             "verilog": self.verilog,
             "exported_config": self.exported,
             "lint": self.lint,
-            "check": self.check.as_json(),
-            "stopped": self.stopped,
+            "check": self.result.as_json(),
             "ok": self.ok,
         }
 
 
-def _counts_text(check: RtlCheck) -> str:
-    parts = [f"{value} {name}" for name, value in sorted(check.counts.items())]
-    return f"{check.cases} ({', '.join(parts)})" if parts else str(check.cases)
+def _counts_text(result: VerifyResult) -> str:
+    counts = result.scoreboard.counts
+    parts = [f"{value} {name}" for name, value in sorted(counts.items())]
+    cases = result.scoreboard.cases
+    return f"{cases} ({', '.join(parts)})" if parts else str(cases)
 
 
 def block_markdown(block: BlockVerification) -> str:
     """The block's subsection: a table of its Verilog and its check, and any failures."""
-    check = block.check
+    s = block.result.scoreboard
     if block.lint is None:
         lint = "linted in its own section"
     else:
         lint = "clean" if not block.lint else f"**{len(block.lint)} warning(s)**, listed below"
+    config = ", ".join(f"{k}={v}" for k, v in block.result.config.items())
     rows = [
         ("Verilog", f"`{block.verilog}`"),
         ("Exported configuration", f"`{block.exported}`"),
         ("Verilator lint", lint),
-        ("Configuration checked in amaranth.sim", f"`{check.config}`"),
-        ("Cases run on the RTL in this run", _counts_text(check)),
-        ("Mismatches with the golden model", str(check.mismatches)),
-        ("Cycle checks against the cycle model", str(check.cycle_checks)),
-        ("Cycle mismatches", str(check.cycle_mismatches)),
+        ("Configuration checked in amaranth.sim", f"`{config}`"),
+        ("Cases run on the RTL in this run", _counts_text(block.result)),
+        ("Mismatches with the golden model", str(s.mismatches)),
+        ("Cycle checks against the cycle model", str(s.cycle_checks)),
+        ("Cycle mismatches", str(s.cycle_mismatches)),
     ]
     lines = [f"### {block.title}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
-    if block.stopped:
-        lines += ["", f"**The check stopped before its end:** {block.stopped}"]
-    if check.failures:
-        lines += ["", "First failures:", "", "```", *check.failures, "```"]
+    if s.failures:
+        lines += ["", f"First failures (seed {block.result.seed}):", "", "```", *s.failures, "```"]
     if block.lint:
         lines += ["", lint_summary(block.lint, Path(block.verilog).stem)]
     return "\n".join(lines) + "\n"
-
-
-def _run_check(
-    block: str, config: object, run: Callable[[], RtlCheck]
-) -> tuple[RtlCheck, str | None]:
-    """Run a check; a run that stops (the RTL hangs) is recorded, not raised."""
-    try:
-        return run(), None
-    except AssertionError as exc:
-        return RtlCheck(block=block, config=repr(config), seed=SEED), str(exc)
 
 
 def _export(
@@ -133,49 +123,28 @@ def _export(
 
 def verification_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> str:
     """Export and lint the SORE and the attention core (``verilog/sore.*``,
-    ``verilog/attention_core.*``), run the SORE, top-k and attention core checks in
-    amaranth.sim (fewer cases when ``quick``), write ``verification.json`` into ``stage`` and
-    return the section. Mismatches are reported in the section, never raised."""
-    size = {
-        block: quick_size if quick else full_size
-        for block, (quick_size, full_size) in CASES.items()
-    }
-    sore_config, core_config = SoreConfig(), AttentionCoreConfig()
-    sore_v, sore_lint = _export(Sore(sore_config), "sore", sore_config, stage, say)
+    ``verilog/attention_core.*``), run every block's harness plan in amaranth.sim (fewer cases
+    when ``quick``), write ``verification.json`` into ``stage`` and return the section.
+    Mismatches are reported in the section, never raised."""
+    sore_v, sore_lint = _export(Sore(DEFAULT_SORE), "sore", DEFAULT_SORE, stage, say)
     core_v, core_lint = _export(
-        AttentionCore(core_config), "attention_core", core_config, stage, say
+        AttentionCore(DEFAULT_ATTENTION_CORE), "attention_core", DEFAULT_ATTENTION_CORE, stage, say
     )
-    say(f"checking the SORE's RTL on {size['sore']} commands per run (amaranth.sim)")
-    sore = _run_check(
-        "sore",
-        SORE_CHECKED,
-        lambda: sore_check.run_check(SORE_CHECKED, commands=size["sore"], seed=SEED),
-    )
-    say(f"checking the top-k engine's RTL on {size['topk']} requests per run (amaranth.sim)")
-    topk = _run_check(
-        "topk",
-        TOPK_CHECKED,
-        lambda: topk_check.run_check(TOPK_CHECKED, requests=size["topk"], seed=SEED),
-    )
-    bench_config = attention_bench.BENCH_CONFIG
-    say(f"checking the attention core's RTL on {size['attention_core']} commands (amaranth.sim)")
-    core = _run_check(
-        "attention_core",
-        bench_config,
-        lambda: attention_bench.run_bench(bench_config, queries=size["attention_core"], seed=SEED),
-    )
-    blocks = [
-        BlockVerification("SAT SORE", sore_v, repr(sore_config), sore_lint, *sore),
-        BlockVerification(
-            "SpAtten top-k engine", "verilog/topk.v", repr(TopKConfig()), None, *topk
-        ),
-        BlockVerification("SpAtten attention core", core_v, repr(core_config), core_lint, *core),
-    ]
+    exported = {
+        "sat-array": ("verilog/sat_array.v", "the SAT PE array section's", None),
+        "sore": (sore_v, repr(DEFAULT_SORE), sore_lint),
+        "topk": ("verilog/topk.v", repr(DEFAULT_TOPK), None),
+        "attention-core": (core_v, repr(DEFAULT_ATTENTION_CORE), core_lint),
+    }
+    blocks = []
+    for name, (config, quick_cases, full_cases) in REPORT_RTL_CHECKS.items():
+        cases = quick_cases if quick else full_cases
+        say(f"checking the {TITLES[name]}'s RTL on {cases} cases (amaranth.sim)")
+        result = verify(name, config, cases=cases, seed=VERIFY_SEED, backend="amaranth")
+        blocks.append(BlockVerification(TITLES[name], *exported[name], result))
     (stage / "verification.json").write_text(
-        json.dumps(
-            {"quick": quick, "seed": SEED, "blocks": [b.as_json() for b in blocks]}, indent=2
-        )
-        + "\n"
+        json.dumps({"quick": quick, "seed": VERIFY_SEED,
+                    "blocks": [b.as_json() for b in blocks]}, indent=2) + "\n"
     )
     return _markdown(blocks)
 
@@ -185,14 +154,14 @@ def _markdown(blocks: list[BlockVerification]) -> str:
     if bad:
         verdict = (
             f"**RTL VERIFICATION FAILED for {', '.join(bad)}: see the tables below (mismatches, "
-            "cycle mismatches, lint warnings or a stopped check). The figures of the blocks "
-            "concerned cannot be trusted until this is fixed.**"
+            "cycle mismatches, a hang or lint warnings). The figures of the blocks concerned "
+            "cannot be trusted until this is fixed.**"
         )
     else:
         verdict = (
-            "Every answer of the three blocks below equals its golden model and every cycle "
-            "count checked equals its cycle model's prediction; the Verilog exported here lints "
-            "clean."
+            f"Every answer of the {len(blocks)} blocks below equals its golden model and every "
+            "cycle count checked equals its cycle model's prediction; the Verilog exported here "
+            "lints clean."
         )
     return "\n".join(
         [
@@ -200,23 +169,21 @@ def _markdown(blocks: list[BlockVerification]) -> str:
             "",
             verdict,
             "",
-            "Each block's Verilog is exported at its default configuration and "
-            "linted with Verilator. In this run each block's Amaranth design is also simulated "
-            "in `amaranth.sim`, cycle by cycle, on seeded cases at a smaller configuration that "
-            "simulates quickly (given in each table): "
-            "every answer is compared with the block's golden model (`sparsa.models.golden.sat."
-            "sore_tile`, `sparsa.models.golden.topk.topk`, `sparsa.models.golden.attention.attend_one_query`; for "
-            "the attention core also the requested K-LSB and V rows, probabilities and "
-            "importance), and the cycles of every case run without stalls with the block's "
-            "cycle model (`sparsa.sim.blocks.sore`, `sparsa.sim.blocks.topk`, `sparsa.sim.blocks.attention_core`); the other cases run "
-            "with idle inputs and a back-pressured output. The SAT PE array's RTL is checked "
-            "against its golden GEMM and its cycle model by the layer bench of the SAT PE "
-            "array section. Details in `verification.json`.",
+            "Each block's Verilog is exported at its default configuration and linted with "
+            "Verilator. In this run each block's Amaranth design is also simulated in "
+            "`amaranth.sim`, cycle by cycle, on the seeded plan of the project's one RTL harness "
+            "(`sparsa verify BLOCK --backend amaranth`; directed corner cases, then random "
+            "batches, every other one with idle inputs and a back-pressured output) at a "
+            "configuration that simulates quickly (given in each table): every answer is "
+            "compared with the block's golden model (`sparsa.models.golden`), and the cycles of "
+            "every case run without stalls with the block's cycle model (`sparsa.sim.blocks`). "
+            "Details in `verification.json`.",
             "",
             *[block_markdown(b) for b in blocks],
-            "Many more cases run on the generated Verilog itself, simulated by cocotb on "
-            "Verilator, in the project's RTL test suites (`make test`, `tests/rtl`); their "
-            "counts are not produced by this run and are not quoted here.",
+            "The same plans run on the generated Verilog itself, simulated by cocotb on "
+            "Verilator, in the project's RTL test suites (`make test`, `tests/sim/rtl`) and with "
+            "`sparsa verify BLOCK`; their counts are not produced by this run and are not quoted "
+            "here.",
             "",
         ]
     )

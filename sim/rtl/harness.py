@@ -11,6 +11,7 @@ through :mod:`sparsa.sim.rtl.verify`); a run's :class:`Scoreboard` also holds a 
 output beat and its cycle, so the two backends can be shown to agree beat for beat.
 """
 
+import dataclasses
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -31,6 +32,7 @@ __all__ = [
     "Bench",
     "Block",
     "Scoreboard",
+    "first_cases",
     "run_amaranth",
     "run_plan",
 ]
@@ -223,8 +225,7 @@ class Block(ABC):
     @property
     def target(self) -> RtlTarget:
         """How the Verilator runner builds this block (one build per configuration)."""
-        return RtlTarget(toplevel=self.toplevel, factory=self.elaborate,
-                         test_module=ENTRY_MODULE, cycle_model="")
+        return RtlTarget(toplevel=self.toplevel, factory=self.elaborate)
 
     def check_config(self, config: Any) -> None:
         """Raise ``TypeError`` unless ``config`` is this block's configuration."""
@@ -256,6 +257,17 @@ class Block(ABC):
     def new_state(self, config: Any) -> Any:
         """State a run carries from batch to batch (a stateful cycle model); none by default."""
         return None
+
+
+def first_cases(batches: list[Batch], count: int) -> list[Batch]:
+    """The plan cut after its first ``count`` cases (the batch it cuts keeps its settings)."""
+    cut: list[Batch] = []
+    for batch in batches:
+        if count <= 0:
+            break
+        cut.append(dataclasses.replace(batch, cases=batch.cases[:count]))
+        count -= len(cut[-1].cases)
+    return cut
 
 
 async def run_plan(

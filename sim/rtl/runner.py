@@ -1,7 +1,6 @@
-"""Build a component's Verilog for Verilator once per configuration, and run cocotb on it.
+"""Build a component's Verilog for Verilator once per configuration, and launch cocotb on it.
 
-A :class:`RtlTarget` names the component (its factory and Verilog toplevel), the cocotb module
-that tests it and its cycle model. Each (target, configuration) pair gets
+A :class:`RtlTarget` names the component (its factory and Verilog toplevel). Each (target, configuration) pair gets
 ``build/rtl/<name>-<config hash>/``. The Verilog is regenerated only when the configuration,
 the sources of ``hw/`` (or of the factory's own module) or the Amaranth version change, and
 Verilator rebuilds only when the Verilog, the build flags or the tool versions change; otherwise
@@ -28,7 +27,6 @@ from cocotb_tools.runner import get_runner
 from sparsa.hw.export import export_verilog
 from sparsa.hw.toolchain import configure_verilator, verilator_root
 from sparsa.sim.rtl.configs import config_hash, config_to_json
-from sparsa.sim.rtl.settings import TbSettings
 
 __all__ = [
     "BUILD_ROOT",
@@ -37,8 +35,8 @@ __all__ = [
     "RtlTestError",
     "RtlToolError",
     "build",
+    "launch",
     "require_toolchain",
-    "run",
 ]
 
 # Simulators are built under the working directory's build/ (ignored by git), so an installed
@@ -69,27 +67,21 @@ class RtlToolError(RuntimeError):
 
 @dataclass(frozen=True)
 class RtlTarget:
-    """A component under test: how to make it and which cocotb module tests it.
+    """A component under test: how to make it (the cache of its builds is keyed by it).
 
     Attributes
     ----------
     toplevel : str
         Verilog name of the top module (also the build folder's prefix unless ``name`` is set).
     factory : callable
-        Makes the component from a configuration; a module-level function, since its module
-        and name key the build cache.
-    test_module : str
-        Dotted name of the cocotb module, in this package.
-    cycle_model : str
-        ``"module:attribute"`` of the cycle model the cocotb module checks against.
+        Makes the component from a configuration; a module-level function or a method of a
+        module-level class, since its module and name key the build cache.
     name : str, optional
         Prefix of the build folders (e.g. to keep a stand-in's builds apart).
     """
 
     toplevel: str
     factory: Callable[[Any], wiring.Component]
-    test_module: str
-    cycle_model: str
     name: str | None = None
 
     @property
@@ -205,83 +197,6 @@ def build(target: RtlTarget, config: Any) -> RtlBuild:
             )
             (directory / "sim.stamp").write_text(build_key)
     return RtlBuild(target=target, config=config, directory=directory)
-
-
-def run(
-    rtl: RtlBuild,
-    *,
-    label: str,
-    seed: int,
-    count: int,
-    replay: Any = None,
-    cycle_model: str | None = None,
-) -> dict[str, Any]:
-    """Run the target's cocotb module on ``rtl`` in one simulator launch.
-
-    Parameters
-    ----------
-    rtl : RtlBuild
-        From :func:`build`.
-    label : str
-        Name of the configuration, for reports.
-    seed : int
-        Seed of the plan, the stalls and the junk.
-    count : int
-        Size of the random plan (requests, GEMMs, ..., as the cocotb module counts them).
-    replay : JSON-able, optional
-        Run exactly this (as the cocotb module decodes it) instead of a random plan.
-    cycle_model : str, optional
-        ``"module:attribute"`` of the cycle model; the target's by default.
-
-    Returns
-    -------
-    dict
-        The run's summary (see :class:`summary.RunSummary`).
-
-    Raises
-    ------
-    RtlTestError
-        On any mismatch or crash, with the summary and the first failures.
-    """
-    target = rtl.target
-    require_toolchain()
-    configure_verilator()
-    run_dir = rtl.directory / "runs" / f"{label}-{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    summary_path = run_dir / "summary.json"
-    summary_path.unlink(missing_ok=True)
-    settings = TbSettings(
-        label=label,
-        config=rtl.config,
-        seed=seed,
-        count=count,
-        summary=summary_path,
-        cycle_model=cycle_model or target.cycle_model,
-        replay=replay,
-    )
-    log = run_dir / "sim.log"
-    exited = None
-    try:
-        get_runner("verilator").test(
-            test_module=target.test_module,
-            hdl_toplevel=target.toplevel,
-            hdl_toplevel_lang="verilog",
-            build_dir=rtl.directory,
-            test_dir=run_dir,
-            seed=seed,
-            extra_env={**settings.to_env(), "COCOTB_LOG_LEVEL": "INFO"},
-            log_file=log,
-        )
-    except SystemExit as exc:  # the cocotb runner exits when a test fails under pytest
-        exited = exc
-    if not summary_path.exists():
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-        raise RtlTestError(f"[{label} seed={seed}] simulation ended without a summary:\n{tail}")
-    summary = json.loads(summary_path.read_text())
-    if exited is not None or not summary["ok"]:
-        failures = "\n".join(summary["failures"])
-        raise RtlTestError(f"{summary['line']}\nlog: {log}\n{failures}")
-    return summary
 
 
 def launch(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sparsa.config.checks import is_int
+from sparsa.config.presets import VERIFY_BACKENDS as BACKENDS
 from sparsa.files import write_atomically
 from sparsa.hw.export import config_json
 from sparsa.sim.rtl.blocks import BLOCKS
@@ -27,7 +28,6 @@ from sparsa.sim.rtl.harness import ENTRY_MODULE, Batch, Block, Scoreboard, run_a
 
 __all__ = ["BACKENDS", "BLOCKS", "CHUNK_CASES", "VerifyResult", "load_replay", "verify"]
 
-BACKENDS = ("amaranth", "verilator")
 # About this many cases per simulator launch (the unit of progress and of sharding); a launch
 # costs about 5 s of imports before its first cycle.
 CHUNK_CASES = 1000

@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_TOPK",
     "GPT2_GENERATED",
     "GPT2_PROMPT",
+    "REPORT_RTL_CHECKS",
     "SAT_ABLATION_MODEL",
     "SAT_ABLATION_PATTERN",
     "SAT_ARRAY_CONFIGS",
@@ -275,3 +276,11 @@ VERIFY_BACKEND = "verilator"
 """Simulator of ``sparsa verify`` by default."""
 VERIFY_JOBS = 1
 """Processes of ``sparsa verify``."""
+REPORT_RTL_CHECKS = {
+    "topk": (TopKConfig(capacity=128), 100, 300),
+    "sore": (SoreConfig(lanes=8, m=8), 100, 300),
+    "sat-array": (SAT_ARRAY_CONFIGS["r8c8-int8"], 100, 300),
+    "attention-core": (ATTENTION_CONFIGS["d32-m64-n64"], 40, 150),
+}
+"""The report's amaranth.sim checks: per block, the configuration (the default's number formats
+at sizes that simulate quickly) and the cases of a quick and of a full report."""

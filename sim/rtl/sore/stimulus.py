@@ -4,7 +4,7 @@ A command carries its dense tile (M rows of L weights), drawn from one of :data:
 most of them rich in equal magnitudes (ties), the format's extremes and all-zero groups.
 :func:`make_plan` is the plan of the RTL harness (:mod:`sparsa.sim.rtl.sore.block`, ``sparsa
 verify sore``); :func:`check_batches` is the short check of the report
-(:func:`sparsa.sim.rtl.sore.check.run_check`). Both draw from one seeded generator, so a plan is
+(``tests/hw/sat/test_sore.py``). Both draw from one seeded generator, so a plan is
 unit-tested without a simulator.
 """
 

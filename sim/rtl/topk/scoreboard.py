@@ -4,17 +4,14 @@ Pure Python (no cocotb): :func:`check_response` and :func:`check_order` return a
 problems (empty when all is well) so that a run can carry on and report every mismatch.
 """
 
-from collections import Counter
-from dataclasses import dataclass, field
 
 from sparsa.config.topk import TopKConfig
 from sparsa.models.golden.topk import topk
-from sparsa.sim.rtl.records import RunSummary, Timeline
-from sparsa.sim.rtl.stalls import Stalls
+from sparsa.sim.rtl.records import Timeline
 from sparsa.sim.rtl.topk.codec import DoutBeat
 from sparsa.sim.rtl.topk.stimulus import Request
 
-__all__ = ["Summary", "check_order", "check_response", "expected_pairs"]
+__all__ = ["check_order", "check_response", "expected_pairs"]
 
 
 def expected_pairs(config: TopKConfig, request: Request) -> list[tuple[int, int]]:
@@ -60,29 +57,3 @@ def check_order(previous: Timeline | None, current: Timeline) -> list[str]:
     if din and current.cmd_edge <= din[-1]:
         problems.append("cmd accepted before all din beats of the previous request")
     return problems
-
-
-@dataclass
-class Summary(RunSummary):
-    """Counts and the first failures of a top-k run."""
-
-    requests: int = 0
-    error_requests: int = 0
-    k_zero_requests: int = 0
-    stalled_requests: int = 0
-    patterns: Counter[str] = field(default_factory=Counter)
-
-    def count(self, config: TopKConfig, request: Request, stalls: Stalls) -> None:
-        """Account for one completed request."""
-        self.requests += 1
-        self.error_requests += request.is_error(config)
-        self.k_zero_requests += request.k == 0 and not request.is_error(config)
-        self.stalled_requests += not stalls.none
-        self.patterns[request.pattern] += 1
-
-    def counts_text(self) -> str:
-        """Requests run, by kind."""
-        return (
-            f"{self.requests} requests ({self.error_requests} errors, {self.k_zero_requests} "
-            f"with k=0, {self.stalled_requests} stalled)"
-        )

@@ -19,10 +19,9 @@ from sparsa.hw.attention.bit_converter import msb_rows_layout
 from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.sim.blocks.attention_core import MAX_MEMORY_LATENCY
 from sparsa.sim.rtl.attention_core import block as core_block
-from sparsa.sim.rtl.attention_core.bench import first_cases, run_bench
 from sparsa.sim.rtl.attention_core.block import AttentionCoreBlock
 from sparsa.sim.rtl.attention_core.stimulus import SLOW_MEMORY
-from sparsa.sim.rtl.harness import run_amaranth
+from sparsa.sim.rtl.harness import first_cases, run_amaranth
 
 CONFIG = AttentionCoreConfig(
     attention=AttentionConfig(
@@ -86,17 +85,12 @@ def test_a_wrong_answer_is_a_mismatch_and_the_run_carries_on():
     assert scoreboard.failures[0].startswith("attention-core command #0 (no stalls, memory ")
 
 
-def test_report_bench_runs_the_first_commands_of_the_plan():
+def test_the_first_commands_of_the_plan_run_and_check():
     seed = 5
-    check = run_bench(CONFIG, queries=6, seed=seed)
-    assert check.ok, "\n".join(check.failures)
-    assert (check.cases, check.cycle_checks, check.block) == (6, 6, "attention_core")
-    assert set(check.counts) == {"rejected", "requantized", "stalled"} and check.seed == seed
-
-
-def test_bench_rejects_a_bad_query_count():
-    with pytest.raises(ValueError, match="queries must be a positive integer, not 0"):
-        run_bench(CONFIG, queries=0, seed=1)
+    plan = first_cases(BLOCK.plan(CONFIG, seed, 6, stalls=True), 6)
+    scoreboard = run_amaranth(BLOCK, CONFIG, plan, seed=seed)
+    assert scoreboard.ok, _failures(scoreboard, seed)
+    assert (scoreboard.cases, scoreboard.cycle_checks) == (6, 6)
 
 
 def test_core_rejects_a_non_config():

@@ -23,13 +23,12 @@ from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.hw.sat.sore import Sore, TopNLane, cmd_layout, out_layout, weights_layout
 from sparsa.models.golden.sat import nm_generate, sore_tile
 from sparsa.sim.blocks.sore import REJECT_CYCLES, command_cycles, last_beat_cycles
-from sparsa.sim.rtl.harness import Batch, run_amaranth
+from sparsa.sim.rtl.harness import Batch, Scoreboard, run_amaranth
 from sparsa.sim.rtl.sore import scoreboard as sore_scoreboard
-from sparsa.sim.rtl.sore.block import SoreBlock
-from sparsa.sim.rtl.sore.check import run_check
+from sparsa.sim.rtl.sore.block import SoreBlock, harness_batches
 from sparsa.sim.rtl.sore.codec import SoreCodec
 from sparsa.sim.rtl.sore.scoreboard import check_answer, expected_lanes
-from sparsa.sim.rtl.sore.stimulus import SoreCommand, draw_tile
+from sparsa.sim.rtl.sore.stimulus import SoreCommand, check_batches, draw_tile
 from sparsa.sim.rtl.stalls import Stalls
 
 CONFIGS = {
@@ -87,12 +86,20 @@ def test_rejected_commands_consume_no_weights():
     )
 
 
+def _check_run(config: SoreConfig, *, commands: int, seed: int) -> Scoreboard:
+    """The two batches of check_batches (every N and copies mask, every reject; without and
+    with stalls) on one freshly reset SORE in amaranth.sim."""
+    batches = harness_batches(check_batches(config, seed, commands), seed)
+    return run_amaranth(SoreBlock(), config, batches, seed=seed)
+
+
 def test_check_counts_cases_and_records_a_wrong_beat():
     config, seed = CONFIGS["l8m4-int8"], 31
-    check = run_check(config, commands=6, seed=seed)
+    check = _check_run(config, commands=6, seed=seed)
     assert check.ok, "\n".join(check.failures)
     assert (check.cases, check.cycle_checks) == (20, 10), f"seed={seed}: {check}"
-    assert check.counts == {"rejected": 8, "stalled": 10}, f"seed={seed}: {check}"
+    assert check.counts["rejected commands"] == 8, f"seed={seed}: {check}"
+    assert check.counts["stalled cases"] == 10, f"seed={seed}: {check}"
     # A beat decoded from the golden copy of a tile matches; the same beat for a tile whose
     # first BP group keeps other rows is reported lane by lane.
     rng = random.Random(seed)
@@ -131,9 +138,9 @@ def test_a_wrong_golden_answer_is_counted_with_the_seed(monkeypatch):
         return sore_tile(tile, n, other)
 
     monkeypatch.setattr(sore_scoreboard, "sore_tile", swapped)
-    check = run_check(CONFIGS["l8m4-int8"], commands=6, seed=4)
+    check = _check_run(CONFIGS["l8m4-int8"], commands=6, seed=4)
     assert check.mismatches > 0 and check.cycle_mismatches == 0
-    assert check.failures[0].startswith("seed=4 sore command #")
+    assert check.failures[0].startswith("sore command #")
     assert "lanes differ" in check.failures[0]
 
 

