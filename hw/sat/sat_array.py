@@ -77,10 +77,6 @@ __all__ = [
     "weights_layout",
 ]
 
-# Old names of the Dataflow members: they go once the RTL harness (sim/rtl) uses the enum.
-OS, WS = Dataflow.OS, Dataflow.WS
-
-
 def runtime_patterns(config: SatArrayConfig) -> tuple[NMPattern | None, ...]:
     """Patterns selectable by the command's ``pattern`` field: 0 is dense, then the config's."""
     return (None, *config.patterns)

@@ -77,10 +77,6 @@ __all__ = [
     "weights_layout",
 ]
 
-# Old names of the BdwpPass members: they go once the RTL harness (sim/rtl) uses the enum.
-FF, BP = BdwpPass.FF, BdwpPass.BP
-
-
 def entry_layout(config: SoreConfig) -> data.StructLayout:
     """One compressed weight: its value and its index (0 to M - 1) inside its group."""
     return data.StructLayout({

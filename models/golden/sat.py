@@ -188,11 +188,8 @@ def sore_tile(
 
 
 def _as_pass(direction: object) -> BdwpPass:
-    """``direction`` (a :class:`BdwpPass` member, its integer code or its name) as the member."""
-    if isinstance(direction, str):
-        if direction in BdwpPass.__members__:
-            return BdwpPass[direction]
-    elif not isinstance(direction, bool):
+    """``direction`` (a :class:`BdwpPass` member or its integer code) as the member."""
+    if not isinstance(direction, bool):
         try:
             return BdwpPass(direction)
         except (TypeError, ValueError):
