@@ -17,6 +17,7 @@ from sparsa.cli.options import (
     write_json,
 )
 from sparsa.config.presets import (
+    RTL_TEST_CONFIGS,
     VERIFY_BACKEND,
     VERIFY_BACKENDS,
     VERIFY_CASES,
@@ -52,6 +53,9 @@ def _add_options(parser: argparse.ArgumentParser, block: Block) -> None:
     parser.add_argument("--cases", default=VERIFY_CASES, **count,
                         help="cases to run; the directed corner cases always run, so a few "
                         "more may (default: %(default)s)")
+    parser.add_argument("--preset", choices=list(RTL_TEST_CONFIGS[block.name]), metavar="NAME",
+                        help="one of the block's named RTL test configurations instead of the "
+                        "configuration flags: " + ", ".join(RTL_TEST_CONFIGS[block.name]))
     add_seed(parser, VERIFY_SEED, "the case plan and the stalls")
     parser.add_argument("--backend", choices=VERIFY_BACKENDS, default=VERIFY_BACKEND,
                         help="amaranth.sim, or the Verilog on Verilator (default: %(default)s)")
@@ -73,6 +77,8 @@ def _verify(block: Block, config: Any, args: argparse.Namespace) -> int:
     from sparsa.sim.rtl.runner import RtlToolError
     from sparsa.sim.rtl.verify import verify
 
+    if args.preset is not None:
+        config = RTL_TEST_CONFIGS[block.name][args.preset]
     bar = ProgressBar(f"verify {block.name}: cases")
     try:
         result = verify(block.name, config, cases=args.cases, seed=args.seed,

@@ -41,6 +41,7 @@ __all__ = [
     "GPT2_GENERATED",
     "GPT2_PROMPT",
     "REPORT_RTL_CHECKS",
+    "RTL_TEST_CONFIGS",
     "SAT_ABLATION_MODEL",
     "SAT_ABLATION_PATTERN",
     "SAT_ARRAY_CONFIGS",
@@ -276,6 +277,13 @@ VERIFY_BACKEND = "verilator"
 """Simulator of ``sparsa verify`` by default."""
 VERIFY_JOBS = 1
 """Processes of ``sparsa verify``."""
+RTL_TEST_CONFIGS = {
+    "topk": TOPK_CONFIGS,
+    "sore": SORE_CONFIGS,
+    "sat-array": SAT_ARRAY_CONFIGS,
+    "attention-core": ATTENTION_CONFIGS,
+}
+"""Every block's named RTL test configurations (``sparsa verify BLOCK --preset NAME``)."""
 REPORT_RTL_CHECKS = {
     "topk": (TopKConfig(capacity=128), 100, 300),
     "sore": (SoreConfig(lanes=8, m=8), 100, 300),

@@ -209,3 +209,16 @@ def test_progress_bar_prints_occasional_lines_elsewhere() -> None:
     lines = stream.getvalue().splitlines()
     assert len(lines) == 11 and lines[-1] == "sparsa: cases 1000/1000 (100%)"
 
+
+
+def test_a_preset_names_one_of_the_blocks_test_configurations(
+    harness: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sparsa.config.presets import RTL_TEST_CONFIGS
+
+    for block, configs in RTL_TEST_CONFIGS.items():
+        name = next(iter(configs))
+        status, _, _ = run(["verify", block, "--preset", name], capsys)
+        assert status == 0 and harness.calls[-1]["config"] == configs[name], block
+    status, _, err = run(["verify", "topk", "--preset", "r8c8-int8"], capsys)
+    assert status == 2 and one_error_line(err) and "invalid choice: 'r8c8-int8'" in err
