@@ -159,14 +159,11 @@ class AttentionCoreBlock(Block):
         answered = 0  # out beats of this batch so far
         stray: list[str] = []  # output beats after the batch's last out beat
 
-        def on_transfer(port: str) -> Callable[[Beat], None]:
-            def record(beat: Beat) -> None:
-                if port == "cmd":
-                    observed[beat.tag].cmd_cycle = beat.cycle
-                else:
-                    observed[beat.tag].inputs.setdefault(port, []).append(beat.cycle)
-
-            return record
+        def on_input(port: str, beat: Beat) -> None:
+            if port == "cmd":
+                observed[beat.tag].cmd_cycle = beat.cycle
+            else:
+                observed[beat.tag].inputs.setdefault(port, []).append(beat.cycle)
 
         def on_beat(port: str, keep: Callable[[Beat], None]) -> Callable[[Beat], None]:
             def take(beat: Beat) -> None:
@@ -197,8 +194,7 @@ class AttentionCoreBlock(Block):
 
             return done
 
-        for port, source in bench.sources.items():
-            source.on_transfer = on_transfer(port)
+        bench.on_inputs(on_input)
         kept = {port: sink.on_beat for port, sink in bench.sinks.items()}
         for port, sink in bench.sinks.items():
             sink.on_beat = on_beat(port, kept[port])
@@ -230,12 +226,13 @@ class AttentionCoreBlock(Block):
             problems += check_transfers(seen, expected_inputs(config, spec, seen), state.last_out)
             state.last_out = seen.out_cycle
             scoreboard.answer(problems, where)
+            timed = batch.stalls.none and seen.cmd_cycle is not None  # (else: a problem above)
             scoreboard.count(f"pattern {spec.pattern}")
             scoreboard.count(f"memory latency {latency}")
             if result is None:
                 scoreboard.count("rejected")
                 scoreboard.count(f"rejected: {reason.name}")
-                if batch.stalls.none:
+                if timed:
                     scoreboard.check_cycles(seen.cycles, REJECT_CYCLES, where)
                 continue
             scoreboard.count("requantized", int(result.requant))
@@ -245,7 +242,7 @@ class AttentionCoreBlock(Block):
                 scoreboard.count(name, int(hit))
             # The top-k engine's LFSR steps in every good query, stalled or not.
             topk = state.topk.request(result.probs, spec.v_keep)
-            if batch.stalls.none:  # (a stalled batch's memory may be slower than the model's)
+            if timed:  # (a stalled batch's memory may be slower than the model's range)
                 predicted = query_cycles(config, n=spec.n, v_keep=spec.v_keep,
                                          requant=result.requant, topk=topk,
                                          memory_latency=latency)
@@ -253,7 +250,7 @@ class AttentionCoreBlock(Block):
 
         # Nothing may be left unconsumed, nor answered twice.
         def drained() -> bool:
-            return not memory.pending and not any(s.pending for s in bench.sources.values())
+            return not memory.pending and not bench.inputs_pending
 
         await runner.run_until(until(drained), max_cycles=64 + 8 * latency,
                                what=f"attention-core ({batch.stalls.describe()}): draining inputs")
