@@ -19,11 +19,16 @@ cover the corners of each block:
   probabilities on ``keys``, a head count that is not a power of two (so a head field can be
   rejected), and narrow importance accumulators so that they saturate within a run.
 
+The top-k, SAT array and attention core test configurations are built from their names, which
+spell out their main fields, so that a name cannot disagree with its configuration.
+
 The defaults beside them: the configuration ``sparsa verilog`` and ``sparsa verify`` elaborate
 when no flag changes it (:data:`BLOCK_DEFAULTS`), the SAT design of the network simulations
 (:data:`SAT_NETWORK_ARRAY`, :data:`SAT_SORE_LANES`), the targets and batch of the studies, the
 SpAtten workload sizes, and the sizes and seeds of the benchmarks and of ``sparsa verify``.
 """
+
+import re
 
 from sparsa.config.attention import AttentionConfig
 from sparsa.config.attention_core import AttentionCoreConfig
@@ -65,37 +70,34 @@ __all__ = [
 ]
 
 
+def _topk(name: str, **more: int) -> TopKConfig:
+    """The top-k configuration that ``name`` spells out: ``p<lanes>w<width><s|u>`` (signed or
+    unsigned) ``-c<comparators>-<pivot>-n<capacity>``; ``more`` sets the other fields."""
+    match = re.fullmatch(r"p(\d+)w(\d+)([su])-c(\d+)-(middle|lfsr)-n(\d+)", name)
+    if match is None:
+        raise ValueError(f"not a top-k configuration name: {name!r}")
+    lanes, width, sign, comparators, pivot, capacity = match.groups()
+    return TopKConfig(
+        lanes=int(lanes),
+        width=int(width),
+        signed=sign == "s",
+        comparators=int(comparators),
+        capacity=int(capacity),
+        pivot=PivotMode[pivot.upper()],
+        **more,
+    )
+
+
 TOPK_CONFIGS: dict[str, TopKConfig] = {
-    "p8w8u-c1-middle-n64": TopKConfig(
-        lanes=8, width=8, signed=False, comparators=1, capacity=64, pivot=PivotMode.MIDDLE
-    ),
-    "p8w16s-c2-lfsr-n128": TopKConfig(
-        lanes=8, width=16, signed=True, comparators=2, capacity=128, pivot=PivotMode.LFSR
-    ),
-    "p16w8s-c4-middle-n256": TopKConfig(
-        lanes=16, width=8, signed=True, comparators=4, capacity=256, pivot=PivotMode.MIDDLE
-    ),
-    "p16w16u-c16-lfsr-n256": TopKConfig(
-        lanes=16,
-        width=16,
-        signed=False,
-        comparators=16,
-        capacity=256,
-        pivot=PivotMode.LFSR,
-        seed=0x0001,
-    ),
-    "p8w16s-c8-lfsr-n100": TopKConfig(
-        lanes=8,
-        width=16,
-        signed=True,
-        comparators=8,
-        capacity=100,
-        pivot=PivotMode.LFSR,
-        seed=0xBEEF,
-    ),
-    "p16w8u-c32-middle-n200": TopKConfig(
-        lanes=16, width=8, signed=False, comparators=32, capacity=200, pivot=PivotMode.MIDDLE
-    ),
+    name: _topk(name, **more)
+    for name, more in (
+        ("p8w8u-c1-middle-n64", {}),
+        ("p8w16s-c2-lfsr-n128", {}),
+        ("p16w8s-c4-middle-n256", {}),
+        ("p16w16u-c16-lfsr-n256", {"seed": 0x0001}),
+        ("p8w16s-c8-lfsr-n100", {"seed": 0xBEEF}),
+        ("p16w8u-c32-middle-n200", {}),
+    )
 }
 
 
@@ -103,25 +105,25 @@ def _patterns(text: str) -> tuple[NMPattern, ...]:
     return tuple(NMPattern.parse(p) for p in text.split())
 
 
+def _sat_array(name: str, patterns: str, **more: object) -> SatArrayConfig:
+    """The SAT array configuration that ``name`` spells out, ``r<rows>c<cols>-<dtype>``, with
+    the N:M ``patterns`` (space-separated); ``more`` sets the other fields."""
+    match = re.fullmatch(r"r(\d+)c(\d+)-(int\d+)", name)
+    if match is None:
+        raise ValueError(f"not a SAT array configuration name: {name!r}")
+    rows, cols, dtype = match.groups()
+    return SatArrayConfig(
+        rows=int(rows), cols=int(cols), patterns=_patterns(patterns), dtype=IntFormat(dtype), **more
+    )
+
+
 SAT_ARRAY_CONFIGS: dict[str, SatArrayConfig] = {
-    "r8c8-int8": SatArrayConfig(
-        rows=8,
-        cols=8,
-        patterns=_patterns("2:4 2:8 1:4 1:8 4:8"),
-        dtype=IntFormat.INT8,
-        max_reduction=64,
-    ),
-    "r4c6-int16": SatArrayConfig(
-        rows=4,
-        cols=6,
-        patterns=_patterns("1:2 3:8 4:16"),
-        dtype=IntFormat.INT16,
-        max_reduction=128,
-        interleave=False,
-    ),
-    "r5c3-int8": SatArrayConfig(
-        rows=5, cols=3, patterns=_patterns("2:4 1:16"), dtype=IntFormat.INT8, max_reduction=48
-    ),
+    name: _sat_array(name, patterns, **more)
+    for name, patterns, more in (
+        ("r8c8-int8", "2:4 2:8 1:4 1:8 4:8", {"max_reduction": 64}),
+        ("r4c6-int16", "1:2 3:8 4:16", {"max_reduction": 128, "interleave": False}),
+        ("r5c3-int8", "2:4 1:16", {"max_reduction": 48}),
+    )
 }
 
 SORE_CONFIGS: dict[str, SoreConfig] = {
@@ -132,61 +134,47 @@ SORE_CONFIGS: dict[str, SoreConfig] = {
 }
 
 
+def _attention_core(
+    name: str, importance_bits: tuple[int, int], formats: dict[str, int], **core: object
+) -> AttentionCoreConfig:
+    """The attention core configuration that ``name`` spells out,
+    ``d<dim>-m<multipliers>-n<max_tokens>``, for MSB settings up to 8 bits: ``importance_bits``
+    are the widths of the token and of the head importance accumulators, ``formats`` sets other
+    :class:`AttentionConfig` fields and ``core`` other :class:`AttentionCoreConfig` fields."""
+    match = re.fullmatch(r"d(\d+)-m(\d+)-n(\d+)", name)
+    if match is None:
+        raise ValueError(f"not an attention core configuration name: {name!r}")
+    dim, multipliers, max_tokens = (int(g) for g in match.groups())
+    token_bits, head_bits = importance_bits
+    attention = AttentionConfig(
+        dim=dim,
+        msb_bits=8,
+        max_tokens=max_tokens,
+        token_importance_bits=token_bits,
+        head_importance_bits=head_bits,
+        **formats,
+    )
+    return AttentionCoreConfig(attention=attention, multipliers=multipliers, **core)
+
+
 ATTENTION_CONFIGS: dict[str, AttentionCoreConfig] = {
-    "d32-m64-n64": AttentionCoreConfig(
-        attention=AttentionConfig(
-            dim=32,
-            msb_bits=8,
-            max_tokens=64,
-            token_importance_bits=15,
-            head_importance_bits=18,
+    name: _attention_core(name, importance_bits, formats, **core)
+    for name, importance_bits, formats, core in (
+        ("d32-m64-n64", (15, 18), {}, {"comparators": 4, "heads": 4}),
+        (
+            "d32-m128-n90",
+            (13, 16),
+            {"prob_bits": 10},
+            {"comparators": 16, "pivot": PivotMode.MIDDLE, "heads": 5, "emit_probs": False},
         ),
-        multipliers=64,
-        comparators=4,
-        heads=4,
-    ),
-    "d32-m128-n90": AttentionCoreConfig(
-        attention=AttentionConfig(
-            dim=32,
-            msb_bits=8,
-            max_tokens=90,
-            prob_bits=10,
-            token_importance_bits=13,
-            head_importance_bits=16,
+        ("d64-m64-n64", (16, 20), {}, {"comparators": 2, "heads": 16, "seed": 0xBEEF}),
+        (
+            "d64-m128-n128",
+            (14, 24),
+            {"score_bits": 14, "score_frac_bits": 7},
+            {"comparators": 8, "heads": 3},
         ),
-        multipliers=128,
-        comparators=16,
-        pivot=PivotMode.MIDDLE,
-        heads=5,
-        emit_probs=False,
-    ),
-    "d64-m64-n64": AttentionCoreConfig(
-        attention=AttentionConfig(
-            dim=64,
-            msb_bits=8,
-            max_tokens=64,
-            token_importance_bits=16,
-            head_importance_bits=20,
-        ),
-        multipliers=64,
-        comparators=2,
-        heads=16,
-        seed=0xBEEF,
-    ),
-    "d64-m128-n128": AttentionCoreConfig(
-        attention=AttentionConfig(
-            dim=64,
-            msb_bits=8,
-            max_tokens=128,
-            score_bits=14,
-            score_frac_bits=7,
-            token_importance_bits=14,
-            head_importance_bits=24,
-        ),
-        multipliers=128,
-        comparators=8,
-        heads=3,
-    ),
+    )
 }
 
 
