@@ -165,25 +165,9 @@ def backward_mask(weight: torch.Tensor, pattern: NMPattern, *, pad: bool = False
     consecutive channels and the N largest magnitudes of each group survive, so the columns of
     ``W^T`` (the reduction dimension of ``E_in = W^T E_out``) are N:M sparse.
 
-    Parameters
-    ----------
-    weight : torch.Tensor
-        ``(Cout, Cin)`` or ``(Cout, Cin, kh, kw)`` dense weight.
-    pattern : NMPattern
-        The N:M pattern.
-    pad : bool
-        Allow Cout % M != 0 (short final group per K position).
-
-    Returns
-    -------
-    torch.Tensor
-        Boolean mask of ``weight``'s shape.
-
-    Raises
-    ------
-    ValueError
-        If the weight is not 2-D or 4-D, or Cout is not a multiple of M and ``pad`` is False; the
-        message names Cout, M and the weight shape.
+    Parameters, return value and errors are those of :func:`forward_mask` with Cout in place of
+    K: ``pad`` allows Cout % M != 0 (a short final group per K position), and the error for a
+    Cout that is not a multiple of M names Cout, M and the weight shape.
     """
     pattern = _check_pattern(pattern)
     matrix = _check_matrix(gemm_matrix(weight), "weight")

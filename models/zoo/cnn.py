@@ -5,8 +5,8 @@ torchvision models: ResNet-18 11,689,512, ResNet-50 25,557,032, VGG-16 138,357,5
 with 1000 classes); no weights are downloaded. ResNet-50 is "v1.5" (the stride of a downsampling
 bottleneck sits on its 3x3 conv). VGG-16 is configuration "D" **without** batch norm unless
 ``batch_norm=True``. :func:`layer_gemms` turns any model into the list of training GEMMs of its
-Conv2d and Linear layers, the workload of the SAT simulator; :func:`sparsa.models.algorithms.bdwp.sparsify` turns
-any of these models into an N:M sparse one.
+Conv2d and Linear layers, the workload of the SAT simulator;
+:func:`sparsa.models.algorithms.bdwp.sparsify` turns any of these models into an N:M sparse one.
 """
 
 from collections.abc import Sequence
@@ -202,12 +202,10 @@ def vgg16(*, num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = F
                batch_norm=batch_norm, width=width)
 
 
-class SmallCNN(nn.Module):
-    """A CNN of five GEMM layers for quick experiments (8x8 digits, 32x32 images, size >= 2).
-
-    conv3x3(in, 16)-BN-ReLU, conv3x3(16, 32)-BN-ReLU, 2x2 max pool, conv3x3(32, 64)-BN-ReLU,
-    global average pool, FC(64, 64)-ReLU, FC(64, classes). Every layer but the first and the
-    last has K and Cout multiples of 16, so all of them can be N:M sparse for any M.
+class _SmallNet(nn.Module):
+    """What the small networks share: conv3x3(in, 16)-BN-ReLU, the subclass's :meth:`_body`,
+    global average pool, then the subclass's classifier (:meth:`_add_classifier`) on the 64
+    features left.
 
     Parameters
     ----------
@@ -219,10 +217,32 @@ class SmallCNN(nn.Module):
         super().__init__()
         _check_counts(num_classes, in_channels)
         self.features = nn.Sequential(
-            *_conv_bn(in_channels, 16, 3), nn.ReLU(inplace=True),
-            *_conv_bn(16, 32, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            *_conv_bn(32, 64, 3), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            *_conv_bn(in_channels, 16, 3), nn.ReLU(inplace=True), *self._body(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         )
+        self._add_classifier(num_classes)
+
+    def _body(self) -> list[nn.Module]:
+        raise NotImplementedError
+
+    def _add_classifier(self, num_classes: int) -> None:
+        raise NotImplementedError
+
+
+class SmallCNN(_SmallNet):
+    """A CNN of five GEMM layers for quick experiments (8x8 digits, 32x32 images, size >= 2).
+
+    conv3x3(in, 16)-BN-ReLU, conv3x3(16, 32)-BN-ReLU, 2x2 max pool, conv3x3(32, 64)-BN-ReLU,
+    global average pool, FC(64, 64)-ReLU, FC(64, classes). Every layer but the first and the
+    last has K and Cout multiples of 16, so all of them can be N:M sparse for any M. Takes
+    ``num_classes`` and ``in_channels``, keyword-only (classifier outputs and input channels).
+    """
+
+    def _body(self) -> list[nn.Module]:
+        return [*_conv_bn(16, 32, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                *_conv_bn(32, 64, 3), nn.ReLU(inplace=True)]
+
+    def _add_classifier(self, num_classes: int) -> None:
         self.classifier = nn.Sequential(nn.Linear(64, 64), nn.ReLU(inplace=True),
                                         nn.Linear(64, num_classes))
 
@@ -235,28 +255,20 @@ def small_cnn(*, num_classes: int = 10, in_channels: int = 1) -> SmallCNN:
     return SmallCNN(num_classes=num_classes, in_channels=in_channels)
 
 
-class SmallResNet(nn.Module):
+class SmallResNet(_SmallNet):
     """ResNet-8 for small images: the 6n+2 CIFAR ResNet of He et al. with n = 1.
 
     conv3x3(in, 16)-BN-ReLU, three stages of one :class:`ResidualBlock` (16, 32, 64 planes;
     stride 2 from the second stage, 1x1 conv + BN projection shortcuts where the shape
     changes), global average pool, FC(64, classes). Every layer but the first and the last has
-    K and Cout multiples of 16, so all of them can be N:M sparse for any M.
-
-    Parameters
-    ----------
-    num_classes, in_channels : int
-        Classifier outputs and input channels.
+    K and Cout multiples of 16, so all of them can be N:M sparse for any M. Takes
+    ``num_classes`` and ``in_channels``, keyword-only (classifier outputs and input channels).
     """
 
-    def __init__(self, *, num_classes: int = 10, in_channels: int = 1) -> None:
-        super().__init__()
-        _check_counts(num_classes, in_channels)
-        self.features = nn.Sequential(
-            *_conv_bn(in_channels, 16, 3), nn.ReLU(inplace=True),
-            ResidualBlock(16, 16), ResidualBlock(16, 32, 2), ResidualBlock(32, 64, 2),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )
+    def _body(self) -> list[nn.Module]:
+        return [ResidualBlock(16, 16), ResidualBlock(16, 32, 2), ResidualBlock(32, 64, 2)]
+
+    def _add_classifier(self, num_classes: int) -> None:
         self.fc = nn.Linear(64, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -286,8 +298,8 @@ class GemmShape:
 class LayerGemm:
     """One call of a Conv2d or Linear layer and its three training GEMMs.
 
-    With K = (cin / groups) * kh * kw (the im2col order of :mod:`sparsa.models.golden.nm_sparsity`) and
-    N = batch * out_h * out_w (for a Linear: the number of input rows):
+    With K = (cin / groups) * kh * kw (the im2col order of :mod:`sparsa.models.golden.nm_sparsity`)
+    and N = batch * out_h * out_w (for a Linear: the number of input rows):
 
     * ``ff``: ``Y = W A``, shape (cout / groups, K, N);
     * ``bp``: ``E_in = W^T E_out``, shape (K, cout / groups, N), before col2im;

@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from sparsa.config.sat import Dataflow, IntFormat, NMPattern, SatArrayConfig
-from sparsa.dataflow.sat_schedule import GemmOp, plan_gemm, training_gemms
+from sparsa.dataflow.sat_schedule import GemmOp, GemmPlan, plan_gemm, training_gemms
 from sparsa.dataflow.sat_tiles import plan_tiles
 from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.models.golden.sat import nm_generate
 from sparsa.models.zoo.cnn import layer_gemms, small_cnn
 from sparsa.sim.blocks.sat_array import ArrayTimeline, sequence_cycles
+from sparsa.sim.rtl.sat_array.stimulus import command_fields
 
 ARRAY = SatArrayConfig(
     rows=4,
@@ -23,13 +24,11 @@ ARRAY = SatArrayConfig(
 BIG = 1 << 40
 
 
-def _fields(tile) -> dict[str, int]:
-    return {
-        "dataflow": tile.dataflow,
-        "pattern": tile.pattern,
-        "length": tile.length,
-        "rows": tile.rows,
-    }
+def _plan(op: GemmOp, array: SatArrayConfig = ARRAY, *, dataflow: Dataflow = Dataflow.OS,
+          b_buffer_bytes: int = BIG) -> GemmPlan:
+    """:func:`plan_gemm` with A resident and room for all of A (and by default of B) on chip."""
+    return plan_gemm(op, array, dataflow=dataflow, a_resident=True, a_buffer_bytes=BIG,
+                     b_buffer_bytes=b_buffer_bytes)
 
 
 def _tiles(array, op: GemmOp, dataflow: int) -> list[dict[str, int]]:
@@ -37,9 +36,8 @@ def _tiles(array, op: GemmOp, dataflow: int) -> list[dict[str, int]]:
     a = torch.ones(op.rows, op.reduction, dtype=torch.int64)
     b = torch.ones(op.reduction, op.cols, dtype=torch.int64)
     values, indices = (a, a) if op.pattern is None else nm_generate(a, op.pattern)
-    return [
-        _fields(t) for t in plan_tiles(array, values, indices, b, op.pattern, dataflow)
-    ] * op.count
+    tiles = plan_tiles(array, values, indices, b, op.pattern, dataflow)
+    return [command_fields(t.cmd) for t in tiles] * op.count
 
 
 @pytest.mark.parametrize("interleave", [True, False])
@@ -53,9 +51,7 @@ def test_closed_form_equals_the_tiles(interleave, dataflow, pattern, rows, red, 
     array = ARRAY.replace(interleave=interleave)
     op = GemmOp("l", "FF", rows, red, cols, pattern, count)
     tiles = _tiles(array, op, dataflow)
-    plan = plan_gemm(
-        op, array, dataflow=dataflow, a_resident=True, a_buffer_bytes=BIG, b_buffer_bytes=BIG
-    )
+    plan = _plan(op, array, dataflow=dataflow)
     assert (plan.tiles, plan.cycles) == (len(tiles), sequence_cycles(array, tiles))
     assert (plan.first, plan.last) == (tiles[0], tiles[-1])
 
@@ -81,9 +77,7 @@ def test_gemms_placed_at_once_equal_their_tiles(interleave, seed):
             rng.choice((1, 1, 2)),
         )
         dataflow = rng.choice((Dataflow.OS, Dataflow.WS))
-        plan = plan_gemm(
-            op, array, dataflow=dataflow, a_resident=True, a_buffer_bytes=BIG, b_buffer_bytes=BIG
-        )
+        plan = _plan(op, array, dataflow=dataflow)
         not_before = ends[rng.randrange(len(ends))] + 1 if ends and rng.random() < 0.5 else None
         for i, tile in enumerate(_tiles(array, op, dataflow)):
             by_tile.issue(**tile, not_before=not_before if i == 0 else None)
@@ -99,17 +93,8 @@ def test_long_reductions_are_chunked_into_whole_tiles():
     serial = ARRAY.replace(interleave=False)
     for array in (ARRAY, serial):
         op = GemmOp("l", "WU", 4, 64, 3, None)  # 64 entries: exactly max_reduction
-        one = plan_gemm(
-            op, array, dataflow=Dataflow.OS, a_resident=True, a_buffer_bytes=BIG, b_buffer_bytes=BIG
-        )
-        two = plan_gemm(
-            GemmOp("l", "WU", 4, 128, 3, None),
-            array,
-            dataflow=Dataflow.OS,
-            a_resident=True,
-            a_buffer_bytes=BIG,
-            b_buffer_bytes=BIG,
-        )
+        one = _plan(op, array)
+        two = _plan(GemmOp("l", "WU", 4, 128, 3, None), array)
         assert two.tiles == 2 * one.tiles
         # Interleaved, the second chunk's 64 entries follow the first's back to back.
         assert two.cycles == (one.cycles + 64 if array.interleave else 2 * one.cycles + 1)
@@ -118,51 +103,23 @@ def test_long_reductions_are_chunked_into_whole_tiles():
 def test_grouped_gemms_repeat_and_bytes_follow_the_loop_order():
     op = GemmOp("l", "FF", 8, 16, 6, NMPattern(2, 4), count=3)
     serial = ARRAY.replace(interleave=False)
-    single = plan_gemm(
-        GemmOp("l", "FF", 8, 16, 6, NMPattern(2, 4)),
-        serial,
-        dataflow=Dataflow.OS,
-        a_resident=True,
-        a_buffer_bytes=BIG,
-        b_buffer_bytes=0,
-    )
-    triple = plan_gemm(
-        op, serial, dataflow=Dataflow.OS, a_resident=True, a_buffer_bytes=BIG, b_buffer_bytes=0
-    )
+    single = _plan(GemmOp("l", "FF", 8, 16, 6, NMPattern(2, 4)), serial, b_buffer_bytes=0)
+    triple = _plan(op, serial, b_buffer_bytes=0)
     assert triple.cycles == 3 * single.cycles + 2
     # 8 rows x 8 entries of 8-bit values and 2-bit indices; B (16 x 6 bytes) once per row block.
     assert single.a_bytes == 8 * 8 * 10 // 8
     assert single.b_bytes == 16 * 6 * 2
-    cached = plan_gemm(
-        GemmOp("l", "FF", 8, 16, 6, NMPattern(2, 4)),
-        ARRAY,
-        dataflow=Dataflow.OS,
-        a_resident=True,
-        a_buffer_bytes=BIG,
-        b_buffer_bytes=BIG,
-    )
+    cached = _plan(GemmOp("l", "FF", 8, 16, 6, NMPattern(2, 4)))
     assert cached.b_bytes == 16 * 6
 
 
-def test_unsupported_pattern_and_ragged_reduction_are_rejected():
-    with pytest.raises(ValueError, match=r"pattern 1:4 is not supported by the array"):
-        plan_gemm(
-            GemmOp("conv", "FF", 4, 16, 4, NMPattern(1, 4)),
-            ARRAY,
-            dataflow=Dataflow.OS,
-            a_resident=True,
-            a_buffer_bytes=BIG,
-            b_buffer_bytes=BIG,
-        )
-    with pytest.raises(ValueError, match=r"reduction 18 is not a multiple of M = 4"):
-        plan_gemm(
-            GemmOp("conv", "FF", 4, 18, 4, NMPattern(2, 4)),
-            ARRAY,
-            dataflow=Dataflow.OS,
-            a_resident=True,
-            a_buffer_bytes=BIG,
-            b_buffer_bytes=BIG,
-        )
+@pytest.mark.parametrize(("op", "message"), [
+    (GemmOp("conv", "FF", 4, 16, 4, NMPattern(1, 4)), r"pattern 1:4 is not supported by the array"),
+    (GemmOp("conv", "FF", 4, 18, 4, NMPattern(2, 4)), r"reduction 18 is not a multiple of M = 4"),
+])
+def test_unsupported_pattern_and_ragged_reduction_are_rejected(op, message):
+    with pytest.raises(ValueError, match=message):
+        _plan(op)
 
 
 def test_training_gemms_run_ff_forward_then_bp_and_wu_backward():

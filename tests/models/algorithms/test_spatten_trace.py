@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import sparsa.models.algorithms.spatten_trace as spatten_trace
-from sparsa.dataflow.spatten_workloads import public_trace_dir
+from sparsa.dataflow.spatten_workloads import public_trace_dir, public_traces
 from sparsa.models.algorithms.spatten_trace import (
     COLUMNS,
     SpattenTrace,
@@ -16,9 +16,8 @@ from sparsa.models.algorithms.spatten_trace import (
 )
 
 TRACES = public_trace_dir()  # the copy shipped as package data
-PRUNED = TRACES / "summary-gpt2-small-wikitext2-per8.csv"
-DENSE = TRACES / "summary-gpt2-small-wikitext2-per8-step1+dedic.csv"
-MEDIUM = TRACES / "summary-gpt2-medium-ptb-per0.csv"
+PRUNED, DENSE = public_traces("gpt2-small")
+MEDIUM, _ = public_traces("gpt2-medium")
 # The one-row example is not shipped: it is read from ../shared where that stands.
 SHARED_TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "spatten-traces"
 SMALL = SHARED_TRACES / "small.csv"
@@ -38,7 +37,8 @@ def test_packaged_traces_name_their_source_and_licence():
     readme = (TRACES / "README.md").read_text(encoding="utf-8")
     assert "mit-han-lab/spatten" in readme and "a0f1388" in readme
     assert "MIT" in (TRACES / "LICENSE").read_text(encoding="utf-8")
-    assert sorted(p.name for p in TRACES.glob("*.csv")) == sorted([PRUNED.name, DENSE.name, MEDIUM.name])
+    shipped = sorted(p.name for p in TRACES.glob("*.csv"))
+    assert shipped == sorted([PRUNED.name, DENSE.name, MEDIUM.name])
 
 # One valid row per (iteration, layer, head), in header order.
 ROW = dict(zip(COLUMNS, ("0", "0", "0", "64.0", "10", "8", "6", "16", "0.05", "False", "4", "3",

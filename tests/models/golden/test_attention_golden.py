@@ -55,6 +55,21 @@ def random_ints(gen: torch.Generator, lo: int, hi: int, shape: tuple[int, ...]) 
     return torch.randint(lo, hi + 1, shape, generator=gen, dtype=torch.int64)
 
 
+def random_query(
+    seed: int, max_keys: int
+) -> tuple[random.Random, torch.Generator, AttentionConfig, torch.Tensor, torch.Tensor]:
+    """A seeded case: its generators, a config of random D and MSB setting, and a
+    full-precision query and 1 to ``max_keys`` keys."""
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    config = CONFIG.replace(dim=rng.choice(DIMS), msb_bits=rng.choice(MSB_BITS))
+    lo, hi = signed_range(config.total_bits)
+    n = rng.randint(1, max_keys)
+    q = random_ints(gen, lo, hi, (config.dim,))
+    k = random_ints(gen, lo, hi, (n, config.dim))
+    return rng, gen, config, q, k
+
+
 # --- configuration -------------------------------------------------------------------------
 
 
@@ -149,20 +164,15 @@ def test_planes_reject_out_of_range() -> None:
 
 @pytest.mark.parametrize("seed", range(30))
 def test_qk_scores_match_python_integers(seed: int) -> None:
-    rng = random.Random(seed)
-    gen = torch.Generator().manual_seed(seed)
-    config = CONFIG.replace(dim=rng.choice(DIMS), msb_bits=rng.choice(MSB_BITS))
-    lo, hi = signed_range(config.total_bits)
-    n = rng.randint(1, 40)
-    q = random_ints(gen, lo, hi, (config.dim,))
-    k = random_ints(gen, lo, hi, (n, config.dim))
+    rng, _, config, q, k = random_query(seed, 40)
     if rng.random() < 0.3:  # extremes: the largest dot products
+        lo, _ = signed_range(config.total_bits)
         q[:] = lo
         k[0] = lo
     shift = rng.randint(0, config.qk_acc_width)
     got = qk_scores(q, k, config, score_shift=shift)
     smin, smax = signed_range(config.score_bits)
-    for i in range(n):
+    for i in range(len(k)):
         dot = sum(int(a) * int(b) for a, b in zip(q, k[i], strict=True))
         assert -(1 << (config.qk_acc_width - 1)) <= dot < 1 << (config.qk_acc_width - 1)
         want = min(max(math.floor(dot / 2**shift + 0.5), smin), smax)
@@ -373,14 +383,9 @@ def test_importance_accumulators_saturate() -> None:
 
 @pytest.mark.parametrize("seed", range(24))
 def test_attend_one_query_composes_the_steps(seed: int) -> None:
-    rng = random.Random(seed)
-    gen = torch.Generator().manual_seed(seed)
-    config = CONFIG.replace(msb_bits=rng.choice(MSB_BITS), dim=rng.choice(DIMS))
-    lo, hi = signed_range(config.total_bits)
-    n = rng.randint(1, 64)
-    q = random_ints(gen, lo, hi, (config.dim,))
-    k = random_ints(gen, lo, hi, (n, config.dim))
-    v = random_ints(gen, lo, hi, (n, config.dim))
+    rng, gen, config, q, k = random_query(seed, 64)
+    n = len(k)
+    v = random_ints(gen, *signed_range(config.total_bits), (n, config.dim))
     k_msb, k_lsb = split_planes(k, config)
     threshold = rng.choice([0, 1 << config.prob_bits, rng.randint(0, 1 << config.prob_bits)])
     keep = rng.randint(0, n)

@@ -1,4 +1,5 @@
-"""SpAtten at workload scale (:mod:`sparsa.sim.network.spatten`): bytes by class, attribution, time."""
+"""SpAtten at workload scale (:mod:`sparsa.sim.network.spatten`): bytes by class, attribution,
+time."""
 
 import json
 import math
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from sparsa.config.topk import TopKConfig
-from sparsa.dataflow.spatten_workloads import public_trace_dir
+from sparsa.dataflow.spatten_workloads import public_traces
 from sparsa.models.algorithms.spatten_trace import SpattenTrace, read_trace
 from sparsa.sim.blocks.attention_core import query_cycles
 from sparsa.sim.blocks.topk import TopKCycleModel
@@ -30,10 +31,8 @@ from sparsa.sim.network.spatten import (
 )
 from sparsa.sim.network.target import load_target
 
-TRACES = public_trace_dir()  # the copy shipped as package data
-PRUNED = TRACES / "summary-gpt2-small-wikitext2-per8.csv"
-DENSE = TRACES / "summary-gpt2-small-wikitext2-per8-step1+dedic.csv"
-MEDIUM = TRACES / "summary-gpt2-medium-ptb-per0.csv"
+PRUNED, DENSE = public_traces("gpt2-small")  # the copies shipped as package data
+MEDIUM, _ = public_traces("gpt2-medium")
 
 ASIC = load_target("spatten-asic")  # HBM2, 32-byte bursts, 1 GHz, 512 + 512 multipliers
 
@@ -298,8 +297,8 @@ def test_pruning_saves_energy(gpt2_small):
 
 
 def test_rtl_core_cycles_are_the_core_model_per_row():
-    """Each row costs sparsa.sim.blocks.attention_core.query_cycles of the target's core on its (n, k,
-    requant), with the top-k model fed the seeded probabilities LocalVTopK uses."""
+    """Each row costs sparsa.sim.blocks.attention_core.query_cycles of the target's core on its
+    (n, k, requant), with the top-k model fed the seeded probabilities LocalVTopK uses."""
     trace = make_trace(ROW_A, ROW_B, {"head": 1, "iteration": 1, "key_fetch": 9,
                                       "value_fetch": 9})
     model = RtlCoreCycles()

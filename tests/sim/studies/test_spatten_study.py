@@ -1,4 +1,5 @@
-"""SpAtten studies (:mod:`sparsa.sim.studies.spatten_study`): the Fig. 20-style breakdown and the top-k sweep."""
+"""SpAtten studies (:mod:`sparsa.sim.studies.spatten_study`): the Fig. 20-style breakdown and the
+top-k sweep."""
 
 import math
 from dataclasses import replace
@@ -7,7 +8,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from sparsa.dataflow.spatten_workloads import public_trace_dir
+from sparsa.dataflow.spatten_workloads import public_traces
 from sparsa.models.algorithms.spatten_trace import read_trace
 from sparsa.sim.network.spatten import simulate
 from sparsa.sim.network.target import load_target
@@ -19,8 +20,7 @@ from sparsa.sim.studies.spatten_study import (
     topk_sweep,
 )
 
-TRACES = public_trace_dir()  # the copy shipped as package data
-PRUNED = TRACES / "summary-gpt2-small-wikitext2-per8.csv"
+PRUNED, _ = public_traces("gpt2-small")  # the copy shipped as package data
 ASIC = load_target("spatten-asic")
 
 
