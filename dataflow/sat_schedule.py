@@ -1,17 +1,17 @@
 """Training GEMMs of a network, mapped onto SAT's PE array: tiles, cycles and operand traffic.
 
 For every Conv2d/Linear layer (:func:`sparsa.models.zoo.cnn.layer_gemms`) training runs three GEMMs
-(``sparsa.models.golden.sat`` states them): FF ``Y = (W o Mf) X`` and BP ``dX = (W o Mb)^T dY`` are N:M
-sparse for BDWP layers, WU ``dW = dY X^T`` is dense; the first layer needs no BP. Each GEMM is
+(``sparsa.models.golden.sat`` states them): FF ``Y = (W o Mf) X`` and BP ``dX = (W o Mb)^T dY`` are
+N:M sparse for BDWP layers, WU ``dW = dY X^T`` is dense; the first layer needs no BP. Each GEMM is
 ``A (rows x K) x B (K x cols)`` with A the (possibly compressed) weight operand.
 
-:func:`plan_gemm` cuts a GEMM into the array's tiles exactly as :mod:`sparsa.dataflow.sat_tiles` does
-(output-stationary: blocks of R rows x C columns over a reduction chunk; weight-stationary:
+:func:`plan_gemm` cuts a GEMM into the array's tiles exactly as :mod:`sparsa.dataflow.sat_tiles`
+does (output-stationary: blocks of R rows x C columns over a reduction chunk; weight-stationary:
 blocks of C rows x R compressed entries over a chunk of the columns), in the same order, and
-sums their cycles with the RTL-validated model :mod:`sparsa.sim.blocks.sat_array`, in closed form over all
-tiles (no loop per tile): the distance between consecutive tiles of a run depends on the two
-tiles only (:func:`sparsa.sim.blocks.sat_array.increment`), and a tile's shape depends only on which of
-its indices (repetition, row block, column block or entry block, chunk) is the last of its
+sums their cycles with the RTL-validated model :mod:`sparsa.sim.blocks.sat_array`, in closed form
+over all tiles (no loop per tile): the distance between consecutive tiles of a run depends on the
+two tiles only (:func:`sparsa.sim.blocks.sat_array.increment`), and a tile's shape depends only on
+which of its indices (repetition, row block, column block or entry block, chunk) is the last of its
 level, so the sum over all pairs of tiles is a sum over a few classes of pairs times their
 counts. Rows of more entries than the array's accumulators allow (``max_reduction``) and column
 streams longer than the command's length field are cut into chunks whose partial sums the

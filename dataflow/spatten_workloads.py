@@ -11,7 +11,7 @@ from pathlib import Path
 __all__ = ["PUBLIC_TRACES", "public_trace_dir", "public_traces"]
 
 # model -> (trace, dense trace of the same workload or None). The public GPT-2 Medium trace is
-# the dense PTB baseline only (../shared/data/spatten-traces/README.md).
+# the dense PTB baseline only (spatten_traces/README.md).
 PUBLIC_TRACES: dict[str, tuple[str, str | None]] = {
     "gpt2-small": ("summary-gpt2-small-wikitext2-per8.csv",
                    "summary-gpt2-small-wikitext2-per8-step1+dedic.csv"),

@@ -10,8 +10,9 @@ __all__ = ["bdwp_accuracy_section"]
 
 
 def bdwp_accuracy_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> str:
-    """Train and evaluate the BDWP experiment (:func:`sparsa.models.experiments.bdwp_accuracy.run_bdwp_accuracy`,
-    its quick preset when ``quick``), write ``bdwp_accuracy.json`` and return the section."""
+    """Train and evaluate the BDWP experiment
+    (:func:`sparsa.models.experiments.bdwp_accuracy.run_bdwp_accuracy`, its quick preset when
+    ``quick``), write ``bdwp_accuracy.json`` and return the section."""
     say(f"training the BDWP accuracy experiment ({'quick' if quick else 'full'}: dense, SR-STE "
         "and BDWP on the digits set)")
     result = run_bdwp_accuracy(quick=quick)
@@ -20,10 +21,10 @@ def bdwp_accuracy_section(stage: Path, *, quick: bool, say: Callable[[str], None
             "comparison of the methods.\n\n" if quick else "")
     return f"""## BDWP accuracy (SAT's training method)
 
-`sparsa.models.experiments.bdwp_accuracy.run_bdwp_accuracy(quick={quick})`: a small CNN and a ResNet-8 trained
-from scratch on scikit-learn's bundled 8 x 8 digits (no download), dense, SR-STE and BDWP at
-2:4, 2:8 and 1:4, held-out top-1 over seeds; after training the deployed forward weights are
-checked to be exactly N:M. The digits set is easy (dense reaches about 99%), so differences of
+`sparsa.models.experiments.bdwp_accuracy.run_bdwp_accuracy(quick={quick})`: a small CNN and a
+ResNet-8 trained from scratch on scikit-learn's bundled 8 x 8 digits (no download), dense, SR-STE
+and BDWP at 2:4, 2:8 and 1:4, held-out top-1 over seeds; after training the deployed forward weights
+are checked to be exactly N:M. The digits set is easy (dense reaches about 99%), so differences of
 a few tenths of a point are within the seed-to-seed spread.
 
 {note}{result.to_markdown()}

@@ -1,11 +1,12 @@
 """Report section: measured software baselines against the simulated accelerators.
 
 The same workloads run twice in one report run: in PyTorch on this machine (timed by
-:mod:`sparsa.models.experiments.baselines`) and on the simulated accelerators (:mod:`sparsa.sim.network.spatten` for attention,
-:mod:`sparsa.sim.studies.sat_study` for CNN training). Speedup is software time over simulated time; energy
-efficiency is software energy over simulated energy. The software energy is an estimate, a
-stated power times the measured time, because this machine exposes no energy counters (when it
-does, RAPL's reading is reported beside it).
+:mod:`sparsa.models.experiments.baselines`) and on the simulated accelerators
+(:mod:`sparsa.sim.network.spatten` for attention, :mod:`sparsa.sim.studies.sat_study` for CNN
+training). Speedup is software time over simulated time; energy efficiency is software energy over
+simulated energy. The software energy is an estimate, a stated power times the measured time,
+because this machine exposes no energy counters (when it does, RAPL's reading is reported beside
+it).
 """
 
 import json

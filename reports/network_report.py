@@ -108,9 +108,9 @@ FPGA figures are labelled estimates there){static_note}:
 {format_ablation(abl)}
 
 Interleave mapping overlaps each tile's fill and drain with its neighbours' (RTL-validated
-tile timing, `sparsa.sim.blocks.sat_array`); a GEMM that needs another's output waits for it, so BP and WU of
-neighbouring layers overlap but the forward pass does not. Pre-generation takes the SORE off
-the critical path; offline scheduling picks each GEMM's dataflow and operand residency. Each is
+tile timing, `sparsa.sim.blocks.sat_array`); a GEMM that needs another's output waits for it, so BP
+and WU of neighbouring layers overlap but the forward pass does not. Pre-generation takes the SORE
+off the critical path; offline scheduling picks each GEMM's dataflow and operand residency. Each is
 switched off alone, then all together; switching one off never makes the iteration faster.
 """
 
@@ -139,11 +139,12 @@ def spatten_traces_section(stage: Path, *, say: Callable[[str], None]) -> str:
 
 The authors' released workload traces (mit-han-lab/spatten at commit a0f1388, MIT licence,
 shipped unchanged in the package as `sparsa/dataflow/spatten_traces`),
-simulated on `{SPATTEN_TARGET}` by `sparsa.sim.network.spatten` (`sparsa simulate spatten --model ...`). DRAM bytes
-follow the fetcher of the released RTL (32-byte bursts); the attention core's cycles are the
-project's RTL-validated core model (`sparsa.sim.blocks.attention_core`, one (head, query) at a time, with its
-own local-V top-k) and the separate local-V top-k column is the RTL-validated top-k model. The
-public GPT-2 Medium trace is the dense PTB baseline, so its reduction is 1.0x by construction.
+simulated on `{SPATTEN_TARGET}` by `sparsa.sim.network.spatten`
+(`sparsa simulate spatten --model ...`). DRAM bytes follow the fetcher of the released RTL
+(32-byte bursts); the attention core's cycles are the project's RTL-validated core model
+(`sparsa.sim.blocks.attention_core`, one (head, query) at a time, with its own local-V top-k)
+and the separate local-V top-k column is the RTL-validated top-k model. The public GPT-2 Medium
+trace is the dense PTB baseline, so its reduction is 1.0x by construction.
 
 {body}
 """

@@ -53,7 +53,8 @@ Lint: {lint_summary(lint, "sat_array")}
 The forward GEMM of one {layer['cout']} x {layer['k']} layer on {layer['batch']} inputs
 (random INT8 operands, seed 1), tiled onto the {config.rows} x {config.cols} array and run
 tile after tile on the RTL in `amaranth.sim`; every run's result equals the golden GEMM
-(`sparsa.models.golden.sat.gemm_ff`), and the cycle model (`sparsa.sim.blocks.sat_array`) {agreement}.
+(`sparsa.models.golden.sat.gemm_ff`), and the cycle model (`sparsa.sim.blocks.sat_array`)
+{agreement}.
 
 {format_table(rows)}
 

@@ -1,11 +1,11 @@
 """Report section: SpAtten on the project's own traces and the SpAtten accuracy experiment.
 
-The trace comes from running SpAtten's algorithm (:mod:`sparsa.models.experiments.spatten_run`) on GPT-2 Small with
-random weights, with settings that mirror the public GPT-2 Small trace (token keep ratio from
-0.9 down to 0.1, V keep 0.2, 6 + 4-bit K and V, refetch threshold 0.05); it is written into the
-report folder in the public format and simulated like the public traces. The accuracy
-experiment (:mod:`sparsa.models.experiments.spatten_accuracy`) trains a small Transformer on a generated task and
-sweeps the pruning and quantization settings on held-out inputs.
+The trace comes from running SpAtten's algorithm (:mod:`sparsa.models.experiments.spatten_run`) on
+GPT-2 Small with random weights, with settings that mirror the public GPT-2 Small trace (token keep
+ratio from 0.9 down to 0.1, V keep 0.2, 6 + 4-bit K and V, refetch threshold 0.05); it is written
+into the report folder in the public format and simulated like the public traces. The accuracy
+experiment (:mod:`sparsa.models.experiments.spatten_accuracy`) trains a small Transformer on a
+generated task and sweeps the pruning and quantization settings on held-out inputs.
 """
 
 import json
@@ -104,10 +104,10 @@ Local-V top-k parallelism on this trace:
 {format_sweep(sweep)}
 ### Accuracy against pruning and quantization (small Transformer, generated task)
 
-`sparsa.models.experiments.spatten_accuracy.run_accuracy_experiment(quick={quick})`, {accuracy.seconds:.0f} s on
-{accuracy.threads} thread. No fine-tuning after pruning (the paper fine-tunes about 2 GPU-hours
-per task). The combined setting's evaluation trace is simulated on `{TARGET}`
-({accuracy.simulation.reduction:.2f}x less DRAM traffic than dense FP32).
+`sparsa.models.experiments.spatten_accuracy.run_accuracy_experiment(quick={quick})`,
+{accuracy.seconds:.0f} s on {accuracy.threads} thread. No fine-tuning after pruning (the paper
+fine-tunes about 2 GPU-hours per task). The combined setting's evaluation trace is simulated on
+`{TARGET}` ({accuracy.simulation.reduction:.2f}x less DRAM traffic than dense FP32).
 
 {accuracy.to_markdown()}
 """

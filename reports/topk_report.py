@@ -78,10 +78,10 @@ Lint: {lint_line}
 ### Parallelism sweep (analogue of SpAtten Fig. 19a)
 
 {trials} seeded random requests per point (uniform 16-bit signed values, seed {DEFAULT_SEED}),
-P = 8 input lanes, LFSR pivot. Cycles come from the cycle model `sparsa.sim.blocks.topk`, which predicts the
-RTL's cycles exactly (checked against Verilator-measured cycles by `make test`, tests/rtl).
-*Quick-select cycles* are the selection rounds only; *total* adds loading the n values
-(n / 8 cycles) and the final filter-and-compact pass; elements/cycle is n / total.
+P = 8 input lanes, LFSR pivot. Cycles come from the cycle model `sparsa.sim.blocks.topk`, which
+predicts the RTL's cycles exactly (checked against Verilator-measured cycles by `make test`,
+tests/sim/rtl). *Quick-select cycles* are the selection rounds only; *total* adds loading the n
+values (n / 8 cycles) and the final filter-and-compact pass; elements/cycle is n / total.
 
 {format_table(points)}
 

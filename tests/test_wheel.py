@@ -63,7 +63,8 @@ def test_installed_wheel_simulates_spatten_away_from_the_checkout(
     away = tmp_path / "elsewhere"
     away.mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    where = subprocess.run([python, "-c", "import sparsa.dataflow; print(sparsa.dataflow.__file__)"],
+    script = "import sparsa.dataflow; print(sparsa.dataflow.__file__)"
+    where = subprocess.run([python, "-c", script],
                            cwd=away, env=env, check=True, capture_output=True, text=True)
     assert Path(where.stdout.strip()).is_relative_to(site)
     run = subprocess.run([venv / "bin" / "sparsa", "simulate", "spatten", "--model", "gpt2-small"],

@@ -1,8 +1,8 @@
 """Bidirectional N:M weight pruning (BDWP) for Linear and Conv2d: the float reference.
 
-Each training GEMM of a layer with dense weight W (see :mod:`sparsa.models.golden.nm_sparsity` for the GEMM
-view and the mask rules) runs as follows; both masks are recomputed from the current dense W on
-every forward call, and the dense W is what the optimizer updates:
+Each training GEMM of a layer with dense weight W (see :mod:`sparsa.models.golden.nm_sparsity` for
+the GEMM view and the mask rules) runs as follows; both masks are recomputed from the current dense
+W on every forward call, and the dense W is what the optimizer updates:
 
 =========  ======================  =======================  ===================================
 mode       FF: ``Y = W' A``        BP: ``E_in = W''^T E``   WU: ``dW``

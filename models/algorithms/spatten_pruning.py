@@ -1,9 +1,10 @@
 """SpAtten's algorithm (float reference) as an attention function, and the trace it produces.
 
 :class:`SpattenPolicy` says what is switched on; :class:`SpattenAttention` is an
-:class:`~sparsa.models.algorithms.transformer.AttentionFn` that runs it layer after layer and generation step
-after step (its state persists across calls), recording what every head fetched, from which
-:meth:`SpattenAttention.to_trace` builds a :class:`~sparsa.models.algorithms.spatten_trace.SpattenTrace`.
+:class:`~sparsa.models.algorithms.transformer.AttentionFn` that runs it layer after layer and
+generation step after step (its state persists across calls), recording what every head fetched,
+from which :meth:`SpattenAttention.to_trace` builds a
+:class:`~sparsa.models.algorithms.spatten_trace.SpattenTrace`.
 
 **Iterations.** A call for layer 0 starts an iteration: the prompt (or an encoder's input) is
 iteration 0, each generation step with a KV cache one more. Iteration t's context has L_t tokens.
@@ -38,10 +39,10 @@ key); the probabilities are not renormalised.
 
 **Progressive quantization** (spatten.md 1.4). K (and V with ``quantize_v``) are linear
 symmetric T-bit codes, T = ``msb_bits`` + 4, with one scale per sequence, layer and head: the
-scale :func:`~sparsa.models.golden.attention.quantize` would pick for the keys alive at that layer in
-iteration 0 (max |x| / (2**(T-1) - 1)); later tokens use it too, clamped, as if written once to
-DRAM. A query first uses the MSB plane only (:func:`~sparsa.models.golden.attention.msb_only`: the code
-rounded down to a multiple of 16); if its largest probability is below ``threshold`` it fetches
+scale :func:`~sparsa.models.golden.attention.quantize` would pick for the keys alive at that layer
+in iteration 0 (max |x| / (2**(T-1) - 1)); later tokens use it too, clamped, as if written once to
+DRAM. A query first uses the MSB plane only (:func:`~sparsa.models.golden.attention.msb_only`: the
+code rounded down to a multiple of 16); if its largest probability is below ``threshold`` it fetches
 the 4-bit LSB plane and recomputes with the full code. V is always used at its MSB plane (only
 the K LSBs are refetched). Q stays in floating point. ``threshold`` 0 is static quantization.
 

@@ -10,8 +10,8 @@ models are initialised before training; GPT-2's residual projections scaled by
 
 Attention is a function passed to :meth:`Transformer.forward`, called once per layer with that
 layer's per-head Q, K and V (:class:`AttentionFn`); :func:`dense_attention` is plain softmax
-attention, and :mod:`sparsa.models.algorithms.spatten_pruning` switches SpAtten's pruning and quantization in the
-same way. GPT-2 generates with a :class:`KVCache`.
+attention, and :mod:`sparsa.models.algorithms.spatten_pruning` switches SpAtten's pruning and
+quantization in the same way. GPT-2 generates with a :class:`KVCache`.
 """
 
 import math

@@ -5,7 +5,8 @@ timed repetitions, the top and bottom 15% dropped, the mean and spread of the re
 workloads use random weights and data (nothing is downloaded):
 
 * :func:`cnn_training_step`: one SGD training iteration of a CNN of the zoo
-  (:data:`sparsa.models.zoo.workloads.CNN_WORKLOADS`, ImageNet-size inputs for the published networks);
+  (:data:`sparsa.models.zoo.workloads.CNN_WORKLOADS`, ImageNet-size inputs for the published
+  networks);
 * :func:`attention_workload`: the attention (Q x K, softmax, prob x V; no projections, no FC
   layers, as SpAtten measures attention only) of all layers of BERT-Base/Large at a sentence
   length, or of GPT-2 Small/Medium generating :data:`GPT2_GENERATED` tokens after a
@@ -246,8 +247,8 @@ def cnn_training_step(model_name: str, batch: int = SAT_BATCH,
     Parameters
     ----------
     model_name : str
-        A key of :data:`sparsa.models.zoo.workloads.CNN_WORKLOADS` (``resnet18``, ``resnet50``, ``vgg16``,
-        ``small-cnn``).
+        A key of :data:`sparsa.models.zoo.workloads.CNN_WORKLOADS` (``resnet18``, ``resnet50``,
+        ``vgg16``, ``small-cnn``).
     batch : int
         Batch size.
     device : str or torch.device

@@ -1,15 +1,16 @@
 """The BDWP accuracy experiment: dense, SR-STE and BDWP training of small CNNs on 8x8 digits.
 
 Every (model, method, pattern, seed) trains from scratch on the training part of
-:func:`sparsa.models.experiments.accuracy_data.load_digits_split` and is scored by held-out top-1 accuracy:
+:func:`sparsa.models.experiments.accuracy_data.load_digits_split` and is scored by held-out
+top-1 accuracy:
 
-* **Models**: :func:`sparsa.models.zoo.cnn.small_cnn` and :func:`sparsa.models.zoo.cnn.resnet8`. In the
-  sparse methods :func:`sparsa.models.algorithms.bdwp.sparsify` replaces every Conv2d and Linear layer but the
-  first and the last, which stay dense (its default); the result lists them.
+* **Models**: :func:`sparsa.models.zoo.cnn.small_cnn` and :func:`sparsa.models.zoo.cnn.resnet8`. In
+  the sparse methods :func:`sparsa.models.algorithms.bdwp.sparsify` replaces every Conv2d and Linear
+  layer but the first and the last, which stay dense (its default); the result lists them.
 * **Methods**: ``dense``, ``srste`` (forward-only N:M) and ``bdwp`` (forward and backward N:M),
-  the modes of :mod:`sparsa.models.algorithms.bdwp` with its defaults (SR-STE decay 2e-4, masks recomputed from
-  the dense weights on every forward call, ``Mb`` from the dense weights, dense weight update),
-  at the N:M patterns 2:4, 2:8 and 1:4.
+  the modes of :mod:`sparsa.models.algorithms.bdwp` with its defaults (SR-STE decay 2e-4, masks
+  recomputed from the dense weights on every forward call, ``Mb`` from the dense weights, dense
+  weight update), at the N:M patterns 2:4, 2:8 and 1:4.
 * **Recipe** (:data:`RECIPE`): SGD with Nesterov momentum 0.9 and weight decay 5e-4 on every
   parameter, learning rate 0.1 annealed to 0 by a per-step cosine, batch 128, 15 epochs,
   cross-entropy loss. The seed fixes the initial weights (the same for every method, so the
@@ -70,9 +71,9 @@ __all__ = [
     "train_and_evaluate",
 ]
 
-# Average accuracy loss of BDWP at 2:8 (sparsa.models.algorithms.bdwp.DEFAULT_PATTERN) against dense training
-# over the paper's models and data sets: "0.56%" in the abstract of Fang et al., "Efficient N:M
-# Sparse DNN Training Using Algorithm, Architecture, and Dataflow Co-Design", IEEE TCAD 2023
+# Average accuracy loss of BDWP at 2:8 (sparsa.models.algorithms.bdwp.DEFAULT_PATTERN) against dense
+# training over the paper's models and data sets: "0.56%" in the abstract of Fang et al., "Efficient
+# N:M Sparse DNN Training Using Algorithm, Architecture, and Dataflow Co-Design", IEEE TCAD 2023
 # (arXiv 2309.13015); shared/reference/sat.md sections 1 and 2.5 (confirmed). Read here as
 # percentage points of top-1, the unit of this experiment's losses.
 PAPER_AVG_LOSS_2_8 = 0.56
@@ -183,8 +184,8 @@ def build_model(
     model : nn.Module
         The model, in training mode.
     dense_layers : dict of str to str
-        The Conv2d and Linear layers left dense by :func:`sparsa.models.algorithms.bdwp.sparsify` and why (empty
-        for the dense method).
+        The Conv2d and Linear layers left dense by :func:`sparsa.models.algorithms.bdwp.sparsify`
+        and why (empty for the dense method).
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")

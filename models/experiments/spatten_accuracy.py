@@ -10,8 +10,9 @@ gather them by attention. Inputs come from a seeded generator: nothing is downlo
 held-out inputs come from a different stream than the training ones (and none repeats a
 training input).
 
-**Model.** A pre-norm encoder (:class:`~sparsa.models.algorithms.transformer.Transformer`, head dimension 32),
-trained on CPU with AdamW and a one-cycle schedule, then a linear layer on the ``[CLS]`` output.
+**Model.** A pre-norm encoder (:class:`~sparsa.models.algorithms.transformer.Transformer`, head
+dimension 32), trained on CPU with AdamW and a one-cycle schedule, then a linear layer on the
+``[CLS]`` output.
 
 **Sweep** (:func:`run_accuracy_experiment`). From the unpruned model, one knob at a time: token
 keep ratio, head keep ratio, local V keep ratio, and progressive quantization of K and V
@@ -19,8 +20,9 @@ keep ratio, head keep ratio, local V keep ratio, and progressive quantization of
 fraction of per-query decisions that refetched the LSBs (the paper: 5.9% of inputs,
 spatten.md 1.4), and the keys and values fetched relative to dense attention. The combined
 point's evaluation is exported as a trace (one iteration per held-out input) and simulated on
-the SpAtten ASIC target (:func:`sparsa.sim.network.spatten.simulate`). A keep ratio of 1 without quantization
-runs the same arithmetic as plain attention, so it reproduces the unpruned accuracy exactly.
+the SpAtten ASIC target (:func:`sparsa.sim.network.spatten.simulate`). A keep ratio of 1 without
+quantization runs the same arithmetic as plain attention, so it reproduces the unpruned accuracy
+exactly.
 """
 
 import math

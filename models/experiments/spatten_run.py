@@ -1,9 +1,9 @@
 """SpAtten workload traces from the published Transformers (random weights, seeded).
 
-:func:`run_spatten` builds one of :data:`~sparsa.models.algorithms.transformer.TRANSFORMERS`, runs SpAtten's
-algorithm (:mod:`sparsa.models.algorithms.spatten_pruning`) on a random prompt and returns the run with its
-trace, in the public format (:mod:`sparsa.models.algorithms.spatten_trace`). GPT-2 runs the prompt
-(iteration 0, whose last token's output gives the first generated token) and then
+:func:`run_spatten` builds one of :data:`~sparsa.models.algorithms.transformer.TRANSFORMERS`, runs
+SpAtten's algorithm (:mod:`sparsa.models.algorithms.spatten_pruning`) on a random prompt and returns
+the run with its trace, in the public format (:mod:`sparsa.models.algorithms.spatten_trace`). GPT-2
+runs the prompt (iteration 0, whose last token's output gives the first generated token) and then
 ``steps - 1`` generation steps with a KV cache, each feeding back the greedy (argmax) token,
 so that ``steps`` tokens are generated and iteration t has a context of ``prompt_len + t``
 tokens; the paper's GPT-2 workload is a 992-token prompt and 32 generated tokens (spatten.md
@@ -35,7 +35,8 @@ class SpattenRun:
     ----------
     trace : SpattenTrace
     attention : SpattenAttention
-        Its state and per-layer records (:class:`~sparsa.models.algorithms.spatten_pruning.LayerRecord`).
+        Its state and per-layer records
+        (:class:`~sparsa.models.algorithms.spatten_pruning.LayerRecord`).
     generated : torch.Tensor
         (steps,) ids of the generated tokens (empty for an encoder).
     seconds : float

@@ -303,8 +303,8 @@ def requant_decision(probs: torch.Tensor, threshold: int, config: AttentionConfi
 def local_v_prune(probs: torch.Tensor, keep: int, config: AttentionConfig) -> torch.Tensor:
     """Indices of the ``keep`` (0 to n) largest probabilities, ties to the earliest index.
 
-    Bit-exact :func:`sparsa.models.golden.topk.topk` on (P + 1)-bit unsigned values; indices in increasing
-    order.
+    Bit-exact :func:`sparsa.models.golden.topk.topk` on (P + 1)-bit unsigned values; indices in
+    increasing order.
     """
     p = _check_probs(probs, config)
     return topk(p, keep, width=config.prob_width, signed=False)[0]

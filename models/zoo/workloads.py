@@ -25,8 +25,8 @@ def training_layers(name: str, *, batch: int, pattern: NMPattern | None) -> list
     """The layers (with their three GEMM shapes) of workload ``name`` at ``batch``.
 
     With a ``pattern``, every eligible layer becomes a BDWP layer (first and last layers stay
-    dense, see :func:`sparsa.models.algorithms.bdwp.sparsify`); its ``pattern`` field is then set. The model is
-    built on the meta device, so no weights are allocated.
+    dense, see :func:`sparsa.models.algorithms.bdwp.sparsify`); its ``pattern`` field is then set.
+    The model is built on the meta device, so no weights are allocated.
     """
     if name not in CNN_WORKLOADS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(CNN_WORKLOADS)}")

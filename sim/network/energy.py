@@ -1,8 +1,8 @@
 """Energy model: per-action energies times counts, plus static power times time.
 
 A target's energy table (:class:`EnergyTable`, the ``[energy]`` table of its TOML file, see
-:mod:`sparsa.sim.network.target`) gives the energy of one action in picojoules, each with its source. The
-actions (:data:`ACTIONS`) are:
+:mod:`sparsa.sim.network.target`) gives the energy of one action in picojoules, each with its
+source. The actions (:data:`ACTIONS`) are:
 
 * ``mac_int8``, ``mac_int12``, ``mac_int16``, ``mac_fp16``, ``mac_fp32``: one multiply-accumulate
   with operands of that format (the accumulator is whatever the target's comment states);

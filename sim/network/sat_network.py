@@ -2,9 +2,9 @@
 
 The iteration is the list of training GEMMs of :func:`sparsa.dataflow.sat_schedule.training_gemms`
 (FF forward, then BP and WU backward), each cut into the array's tiles and placed on the
-RTL-validated timeline of the array (:class:`sparsa.sim.blocks.sat_array.ArrayTimeline`, fed by the closed-form
-runs of :func:`sparsa.dataflow.sat_schedule.plan_gemm`), its operands moved by the DRAM model of the
-target, and the N:M weight copies of every sparse layer produced by the SORE
+RTL-validated timeline of the array (:class:`sparsa.sim.blocks.sat_array.ArrayTimeline`, fed by the
+closed-form runs of :func:`sparsa.dataflow.sat_schedule.plan_gemm`), its operands moved by the DRAM
+model of the target, and the N:M weight copies of every sparse layer produced by the SORE
 (:func:`sparsa.sim.blocks.sore.stream_cycles`, RTL-validated).
 
 Composition rules (each one a modelling choice, stated here and in the report):
@@ -15,8 +15,8 @@ Composition rules (each one a modelling choice, stated here and in the report):
   gradient; for the last layer, the last FF). This is conservative for branching networks (a
   block's shortcut and main path are chained too). A WU and the BP around it are independent.
 * **Interleave mapping** (a technique that can be switched off): the array takes the next tile
-  while the previous one drains (:mod:`sparsa.hw.sat.sat_array`), so consecutive independent tiles, those
-  of one GEMM and those of a BP and a WU, overlap; a dependent GEMM still waits as above.
+  while the previous one drains (:mod:`sparsa.hw.sat.sat_array`), so consecutive independent tiles,
+  those of one GEMM and those of a BP and a WU, overlap; a dependent GEMM still waits as above.
   Switched off, the array answers each tile in full before it takes the next.
 * **Double buffering.** A GEMM's operand transfers overlap its compute tile by tile: with t the
   transfer and c the compute cycles of one of its n equal tiles, it takes

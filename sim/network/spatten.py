@@ -1,11 +1,13 @@
-"""SpAtten at workload scale: DRAM traffic and time of a trace (:mod:`sparsa.models.algorithms.spatten_trace`).
+"""SpAtten at workload scale: DRAM traffic and time of a trace
+(:mod:`sparsa.models.algorithms.spatten_trace`).
 
 Every row of a trace is one head of one layer at one generation step, processed as SpAtten does
 in generation: fetch the query and the surviving keys, Q x K, softmax, possibly refetch the K
 LSBs and recompute, local-V top-k, fetch the surviving values, prob x V, write the output.
 
-**Bytes per row** (spatten.md 1.5), by tensor class of :data:`sparsa.sim.network.dram.TENSOR_CLASSES`, with
-N_k = ``key_fetch_num``, N_v = ``value_fetch_num``, D the head dimension:
+**Bytes per row** (spatten.md 1.5), by tensor class of
+:data:`sparsa.sim.network.dram.TENSOR_CLASSES`, with N_k = ``key_fetch_num``,
+N_v = ``value_fetch_num``, D the head dimension:
 
 * ``k_msb``: N_k rows of D elements at ``quant_key_bit`` bits (read);
 * ``k_lsb``: on a requant row (``if_requant``) N_k rows of D elements at ``auto_requant_incre``
@@ -50,12 +52,12 @@ target's sustained bandwidth, :func:`sparsa.sim.network.dram.transfer_cycles`), 
 own local-V top-k engine is one of its stages) and the local-V top-k engine (``topk_cycles``,
 counted on its own too, so its share shows). A row's compute is max(core, top-k) cycles; its
 DRAM transfer is double-buffered against the previous row's compute (the K and V SRAMs are
-double-buffered, spatten.md 2.6), so the total is :func:`sparsa.sim.network.dram.overlap` of the two. Not
-modelled: the token top-k after each layer (the second engine, off the per-head path) and the
-FC layers (SpAtten measures attention only, spatten.md 3).
+double-buffered, spatten.md 2.6), so the total is :func:`sparsa.sim.network.dram.overlap` of the
+two. Not modelled: the token top-k after each layer (the second engine, off the per-head path) and
+the FC layers (SpAtten measures attention only, spatten.md 3).
 
-**Energy** (:attr:`SpattenResult.energy_j`, :func:`sparsa.sim.network.energy.energy_breakdown` with the
-target's table): ``mac_int12`` per multiply of Q x K and prob x V, D (N_k (1 + requant) + N_v)
+**Energy** (:attr:`SpattenResult.energy_j`, :func:`sparsa.sim.network.energy.energy_breakdown` with
+the target's table): ``mac_int12`` per multiply of Q x K and prob x V, D (N_k (1 + requant) + N_v)
 per row (the recompute included; the datapath is 12 bits wide, spatten.md 2.1);
 ``dram_read_bit`` / ``dram_write_bit`` per bit moved (whole bursts); ``sram_write_bit`` and
 ``sram_read_bit`` once each per bit fetched, the fetched data passing through the fetcher's data
@@ -176,7 +178,8 @@ def fused_rows(head_dim: int, bits: np.ndarray, burst_bytes: int) -> np.ndarray:
 
 def _burst_rounded(spec: DramSpec, sizes: np.ndarray) -> np.ndarray:
     """Bytes moved by one transfer of each size, counted by :class:`DramTraffic` itself (one
-    count per distinct size) so that the burst rule is written once, in :mod:`sparsa.sim.network.dram`."""
+    count per distinct size) so that the burst rule is written once, in
+    :mod:`sparsa.sim.network.dram`."""
     unique, inverse = np.unique(sizes, return_inverse=True)
     moved = np.empty(len(unique), dtype=np.int64)
     for i, size in enumerate(unique.tolist()):
@@ -333,7 +336,8 @@ def paper_datapath_cycles(trace: SpattenTrace, target: Target) -> np.ndarray:
 
 
 class LocalVTopK:
-    """Local-V top-k cycles from the project's RTL-validated top-k cycle model (:mod:`sparsa.sim.blocks.topk`).
+    """Local-V top-k cycles from the project's RTL-validated top-k cycle model
+    (:mod:`sparsa.sim.blocks.topk`).
 
     A request keeps the k = N_v largest of the n = N_k attention scores of a row. Its cycles
     are data-dependent; here each request runs on a freshly reset engine (LFSR at the config's
@@ -367,7 +371,8 @@ class LocalVTopK:
         return cls(TopKConfig(lanes=lanes, comparators=_resource(target, "topk_comparators")))
 
     def request(self, n: int, k: int) -> TopKCycles:
-        """Cycles of one request, by phase (:meth:`sparsa.sim.blocks.topk.TopKCycleModel.request`)."""
+        """Cycles of one request, by phase
+        (:meth:`sparsa.sim.blocks.topk.TopKCycleModel.request`)."""
         if (n, k) not in self._cache:
             if not 1 <= k <= n <= self.config.capacity:
                 raise ValueError(f"a local-V top-k keeps 1 <= k <= n of n <= capacity "
@@ -389,10 +394,11 @@ class LocalVTopK:
 
 
 class RtlCoreCycles:
-    """Attention-core cycles per row from the RTL-validated model (:mod:`sparsa.sim.blocks.attention_core`).
+    """Attention-core cycles per row from the RTL-validated model
+    (:mod:`sparsa.sim.blocks.attention_core`).
 
-    Each row is one (head, query) on :class:`sparsa.hw.attention.attention_core.AttentionCore` with the
-    target's ``qk_multipliers`` per array and ``topk_comparators``, D = the trace's head
+    Each row is one (head, query) on :class:`sparsa.hw.attention.attention_core.AttentionCore` with
+    the target's ``qk_multipliers`` per array and ``topk_comparators``, D = the trace's head
     dimension and room for the trace's longest context (at least 1,024 keys): the core's own
     sequence of stages (Q x K over the MSB planes, exp sum, requant decision, on a requant row
     the LSB refetch and a second pass, normalisation, its local-V top-k, prob x V), one query
@@ -482,8 +488,8 @@ class SpattenResult:
     dram_cycles, core_cycles, topk_cycles : int
         Each unit's busy cycles summed over rows (not overlapped).
     cycles, stall_cycles : int
-        Total cycles of the pipeline (:func:`sparsa.sim.network.dram.overlap`) and the part spent waiting for
-        DRAM beyond the compute.
+        Total cycles of the pipeline (:func:`sparsa.sim.network.dram.overlap`) and the part spent
+        waiting for DRAM beyond the compute.
     clock_hz : float
     core_model : str
         Name of the core cycle function (the default is the paper's bound, not RTL-validated).

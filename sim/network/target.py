@@ -1,7 +1,8 @@
 """Accelerator targets as data: clock, DRAM, on-chip buffers, resources and energy coefficients.
 
-A target is a TOML file. The built-in ones are ``sim/targets/<name>.toml`` (read relative to
-this module, so they work from the editable checkout); a user's file has the same schema::
+A target is a TOML file. The built-in ones are ``sim/network/targets/<name>.toml`` (read
+relative to this module, so they work from the editable checkout); a user's file has the same
+schema::
 
     name = "..."            # str
     description = "..."     # str
@@ -19,7 +20,8 @@ this module, so they work from the editable checkout); a user's file has the sam
 
     [sram_bytes]            # buffer name -> bytes (int > 0)
     [resources]             # resource name -> count (int >= 0)
-    [energy]                # every action of sparsa.sim.network.energy.ACTIONS but the DRAM ones -> pJ (> 0)
+    [energy]                # every action of sparsa.sim.network.energy.ACTIONS but the DRAM
+                            # ones -> pJ (> 0)
 
 The energy table's ``dram_read_bit`` and ``dram_write_bit`` are the ``[dram]`` table's
 ``read_pj_per_bit`` and ``write_pj_per_bit`` (written once, there). Floats may be written as

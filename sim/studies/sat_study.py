@@ -1,7 +1,7 @@
 """SAT at network scale: speedup of each N:M pattern over dense, its bound, and the ablation.
 
-Every figure comes from :func:`sparsa.sim.network.sat_network.simulate_iteration` on the same array and target,
-so speedups are ratios of cycles measured in one run.
+Every figure comes from :func:`sparsa.sim.network.sat_network.simulate_iteration` on the same array
+and target, so speedups are ratios of cycles measured in one run.
 """
 
 import time

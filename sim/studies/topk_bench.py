@@ -1,9 +1,9 @@
 """Parallelism sweep of the top-k engine: the analogue of SpAtten's Fig. 19a study.
 
 For each request size n, each k and each comparator count C, :func:`sweep` runs seeded random
-requests through the cycle model (:class:`sparsa.sim.blocks.topk.TopKCycleModel`, which the RTL tests show to
-equal the RTL's measured cycles) and summarises the cycles of the quick-select phase and of the
-whole request.
+requests through the cycle model (:class:`sparsa.sim.blocks.topk.TopKCycleModel`, which the RTL
+tests show to equal the RTL's measured cycles) and summarises the cycles of the quick-select phase
+and of the whole request.
 """
 
 import statistics

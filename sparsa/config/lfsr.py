@@ -1,8 +1,8 @@
 """The 16-bit Galois LFSR behind the top-k engine's pseudo-random pivot.
 
 The polynomial is the maximal-length x^16 + x^14 + x^13 + x^11 + 1 (period 65535). The RTL
-(:mod:`sparsa.hw.topk.topk`) and the cycle model (:mod:`sparsa.sim.blocks.topk`) both step it through :func:`lfsr_next`'s
-constants, so the two cannot drift apart.
+(:mod:`sparsa.hw.topk.topk`) and the cycle model (:mod:`sparsa.sim.blocks.topk`) both step it
+through :func:`lfsr_next`'s constants, so the two cannot drift apart.
 """
 
 LFSR_WIDTH = 16

@@ -1,7 +1,8 @@
 """Configuration of the SpAtten quick-select top-k engine.
 
-One :class:`TopKConfig` elaborates the RTL (:class:`sparsa.hw.topk.topk.TopKEngine`), parameterises the
-golden functions (:mod:`sparsa.models.golden.topk`) and sizes the cycle model (:mod:`sparsa.sim.blocks.topk`).
+One :class:`TopKConfig` elaborates the RTL (:class:`sparsa.hw.topk.topk.TopKEngine`), parameterises
+the golden functions (:mod:`sparsa.models.golden.topk`) and sizes the cycle model
+(:mod:`sparsa.sim.blocks.topk`).
 """
 
 from dataclasses import dataclass, replace

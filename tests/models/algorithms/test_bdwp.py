@@ -1,4 +1,5 @@
-"""Tests of BDWP / SR-STE training of Linear and Conv2d layers in :mod:`sparsa.models.algorithms.bdwp`.
+"""Tests of BDWP / SR-STE training of Linear and Conv2d layers in
+:mod:`sparsa.models.algorithms.bdwp`.
 
 Gradients are checked in float64 against explicit formulas (input gradient by a matmul or a
 transposed convolution with the masked weight, weight gradient by autograd of the plain layer)

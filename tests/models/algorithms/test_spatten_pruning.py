@@ -1,4 +1,5 @@
-"""Tests of SpAtten's algorithm (:mod:`sparsa.models.algorithms.spatten_pruning`) against independent references.
+"""Tests of SpAtten's algorithm (:mod:`sparsa.models.algorithms.spatten_pruning`) against
+independent references.
 
 The references below recompute each technique directly (per sequence, per head, per query with
 plain tensor code), from the module docstring's definitions. Random tensors come from seeded

@@ -1,4 +1,5 @@
-"""Tests of the held-out split of the bundled digits in :mod:`sparsa.models.experiments.accuracy_data`."""
+"""Tests of the held-out split of the bundled digits in
+:mod:`sparsa.models.experiments.accuracy_data`."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
-"""Tests of the BDWP accuracy experiment's machinery in :mod:`sparsa.models.experiments.bdwp_accuracy`.
+"""Tests of the BDWP accuracy experiment's machinery in
+:mod:`sparsa.models.experiments.bdwp_accuracy`.
 
 These train for one to three epochs (the real experiment is a benchmark, not a test): the loss
 goes down, the sparse layers use N:M weights at every training step and after deployment,

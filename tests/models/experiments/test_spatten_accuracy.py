@@ -1,4 +1,5 @@
-"""Tests of the SpAtten accuracy experiment's machinery (:mod:`sparsa.models.experiments.spatten_accuracy`).
+"""Tests of the SpAtten accuracy experiment's machinery
+(:mod:`sparsa.models.experiments.spatten_accuracy`).
 
 A tiny setup (short inputs, two layers, a few hundred training inputs, seed ``SEED``) checks the
 mechanics, not the accuracies a full run reaches: the loss goes down, accuracies are computed on

@@ -1,4 +1,5 @@
-"""Tests of SpAtten traces generated from the published models (:mod:`sparsa.models.experiments.spatten_run`).
+"""Tests of SpAtten traces generated from the published models
+(:mod:`sparsa.models.experiments.spatten_run`).
 
 GPT-2 Small and BERT-Base run with short prompts (their full size, random weights seeded by
 ``SEED``) so that the tests stay fast.

@@ -1,4 +1,5 @@
-"""Tests of the bit-exact golden functions in :mod:`sparsa.models.golden.topk` against brute-force Python.
+"""Tests of the bit-exact golden functions in :mod:`sparsa.models.golden.topk` against brute-force
+Python.
 
 Every random case is drawn from ``random.Random(seed)``; a failure message names the seed.
 """
