@@ -12,15 +12,17 @@ output beat and its cycle, so the two backends can be shown to agree beat for be
 """
 
 import dataclasses
+import functools
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from amaranth.lib import wiring
 
 from sparsa.sim.rtl.backends import PERIOD_NS, AmaranthBackend, Backend
+from sparsa.sim.rtl.records import Timeline
 from sparsa.sim.rtl.runner import RtlTarget
 from sparsa.sim.rtl.stalls import Stalls
 from sparsa.sim.rtl.streams import Beat, HarnessTimeoutError, Sink, Source, StreamRunner
@@ -28,6 +30,7 @@ from sparsa.sim.rtl.streams import Beat, HarnessTimeoutError, Sink, Source, Stre
 __all__ = [
     "ENTRY_MODULE",
     "MAX_REPORTED",
+    "Answers",
     "Batch",
     "Bench",
     "Block",
@@ -35,6 +38,7 @@ __all__ = [
     "first_cases",
     "run_amaranth",
     "run_plan",
+    "seeded_batches",
 ]
 
 MAX_REPORTED = 10  # failure texts kept per run
@@ -58,6 +62,26 @@ class Batch:
     cases: tuple[Any, ...]
     stalls: Stalls
     seed: int
+
+    def to_json(self, **cases: Any) -> dict[str, Any]:
+        """JSON form: the seed, the stalls, then the block's own ``cases`` fields."""
+        return {"seed": self.seed, "stalls": self.stalls.to_json(), **cases}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], cases: Iterable[Any], **fields: Any) -> "Batch":
+        """Inverse of :meth:`to_json`, given the ``cases`` the block read from its fields (and
+        the other ``fields`` of a subclass)."""
+        stalls = Stalls.from_json(data["stalls"])
+        return cls(cases=tuple(cases), stalls=stalls, seed=int(data["seed"]), **fields)
+
+
+def seeded_batches(plan: Iterable[Any], seed: int, *, stalls: bool = True) -> list[Batch]:
+    """The harness's batches of a stimulus plan, whose batches have ``cases`` and ``stalls``:
+    batch i is seeded ``seed + i``, and every stall is dropped when ``stalls`` is false."""
+    return [
+        Batch(cases=tuple(b.cases), stalls=b.stalls if stalls else Stalls(), seed=seed + i)
+        for i, b in enumerate(plan)
+    ]
 
 
 @dataclass
@@ -199,6 +223,69 @@ class Bench:
             source.idle = stalls.idle.get(port, 0.0)
         for sink in self.sinks.values():
             sink.busy = stalls.busy
+
+    def on_inputs(self, record: Callable[[str, Beat], None]) -> None:
+        """Call ``record(port, beat)`` for every beat that crosses an input stream."""
+        for port, source in self.sources.items():
+            source.on_transfer = functools.partial(record, port)
+
+    def timelines(self, cases: int) -> list[Timeline]:
+        """One :class:`~sparsa.sim.rtl.records.Timeline` per case of a batch (the tag of the
+        case's beats is its number), filled in as its input beats cross."""
+        timelines = [Timeline() for _ in range(cases)]
+        self.on_inputs(lambda port, beat: timelines[beat.tag].record(port, beat.cycle))
+        return timelines
+
+    @property
+    def inputs_pending(self) -> bool:
+        """Some input beat is still queued or being presented."""
+        return any(source.pending for source in self.sources.values())
+
+    async def drain(self, *, max_cycles: int, what: str) -> None:
+        """Run until every queued input beat has crossed (a hang after ``max_cycles``)."""
+        await self.runner.run_until(lambda: not self.inputs_pending, max_cycles=max_cycles,
+                                    what=what)
+
+
+class Answers:
+    """A sink's beats during one batch, decoded once each and cut into answers at ``last``.
+
+    Parameters
+    ----------
+    sink : Sink
+        Its beats still reach the sink's former ``on_beat`` too.
+    decode : callable
+        ``decode(payload, cycle)`` is the decoded beat, which has a ``last`` flag.
+    """
+
+    def __init__(self, sink: Sink, decode: Callable[[int, int], Any]) -> None:
+        self.beats: list[Any] = []  # this batch's beats, decoded
+        self.ends: list[int] = []  # index past each answer's last beat
+        self._sink, self._keep, self._decode = sink, sink.on_beat, decode
+        sink.on_beat = self._take
+
+    def _take(self, beat: Beat) -> None:
+        self._keep(beat)
+        self.beats.append(self._decode(beat.payload, beat.cycle))
+        if self.beats[-1].last:
+            self.ends.append(len(self.beats))
+
+    async def wait(
+        self, runner: StreamRunner, number: int, *, max_cycles: int, what: str
+    ) -> list[Any]:
+        """Run until answer ``number`` (the batch's first is 0) is complete; its beats."""
+        await runner.run_until(lambda: len(self.ends) > number, max_cycles=max_cycles, what=what)
+        return self.beats[self.ends[number - 1] if number else 0 : self.ends[number]]
+
+    def close(self, scoreboard: Scoreboard, where: str, answer: str = "answer") -> None:
+        """Give the sink its ``on_beat`` back; any beat after the batch's last complete
+        ``answer`` is a mismatch."""
+        self._sink.on_beat = self._keep
+        stray = len(self.beats) - self.ends[-1]
+        if stray:
+            scoreboard.mismatches += 1
+            scoreboard.fail(f"{where}: {stray} {self._sink.port} beats after the batch's last "
+                            f"{answer}")
 
 
 class Block(ABC):

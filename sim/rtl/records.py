@@ -1,14 +1,17 @@
-"""What a run records, for any component: per-job transfer timelines and the run's summary.
+"""What a run records, for any component: per-job transfer timelines, and the framing check of
+an answer's beats.
 
 Pure Python (no cocotb). A job is one command and its answer (a top-k request, an array tile);
 its :class:`Timeline` holds the rising-edge numbers of its command, of its operand beats on
 each input stream, and its decoded output beats (anything with ``edge`` and ``last``).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Timeline"]
+__all__ = ["Timeline", "check_framing"]
+
 
 @dataclass
 class Timeline:
@@ -41,3 +44,16 @@ class Timeline:
             parts.append(f"{stream} {rel[0]}..{rel[-1]} ({len(rel)} beats)")
         out = [b.edge - self.cmd_edge for b in self.out]
         return f"edges after cmd: {', '.join(parts) or 'no operand beats'}, out {out}"
+
+
+def check_framing(beats: Sequence[Any], expected: int) -> list[str]:
+    """Problems with the framing of the ``out`` beats answering a good command: not
+    ``expected`` of them, an ``error`` flag set, ``last`` set before the final one."""
+    problems = []
+    if len(beats) != expected:
+        problems.append(f"expected {expected} out beats, got {len(beats)}")
+    if any(b.error for b in beats):
+        problems.append("error flag set on a good command")
+    if any(b.last for b in beats[:-1]):
+        problems.append("last set before the final beat")
+    return problems

@@ -3,6 +3,7 @@
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["STALL_LEVELS", "Stalls", "random_stalls"]
 
@@ -33,6 +34,15 @@ class Stalls:
         """Short text for failure reports."""
         idle = " ".join(f"{name}={p}" for name, p in self.idle.items())
         return f"stalls {idle} out busy={self.busy}" if not self.none else "no stalls"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-data form (for replay files)."""
+        return {"idle": dict(self.idle), "busy": self.busy}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Stalls":
+        """Inverse of :meth:`to_json`."""
+        return cls(idle=dict(data["idle"]), busy=data["busy"])
 
 
 def random_stalls(

@@ -30,6 +30,7 @@ from sparsa.config.attention_core import AttentionCoreConfig, RejectReason
 from sparsa.models.golden.attention import msb_only, split_planes
 from sparsa.sim.blocks.attention_core import MAX_MEMORY_LATENCY
 from sparsa.sim.rtl.harness import Batch
+from sparsa.sim.rtl.plans import random_size
 from sparsa.sim.rtl.stalls import Stalls, random_stalls
 
 __all__ = [
@@ -229,15 +230,8 @@ class _Planner:
         return (1 << Shape.cast(self.layout.members[name]).width) - 1
 
     def random_n(self) -> int:
-        cap, lanes, rng = self.config.max_tokens, self.config.lanes, self.rng
-        kind = rng.random()
-        if kind < 0.55:
-            return rng.randint(1, cap)
-        if kind < 0.75:
-            return rng.randint(1, min(cap, 3 * lanes))
-        if kind < 0.9:
-            return rng.randint(max(1, cap - lanes), cap)
-        return rng.choice((1, cap))
+        cap, lanes = self.config.max_tokens, self.config.lanes
+        return random_size(self.rng, cap, lanes, odds=(0.55, 0.75, 0.9), short=3)
 
     def random_keep(self, n: int) -> int:
         kind = self.rng.random()
@@ -421,23 +415,16 @@ def make_plan(
 
 def batch_to_json(batch: CoreBatch) -> dict[str, Any]:
     """JSON form of a batch (for replay files)."""
-    return {
-        "seed": batch.seed,
-        "stalls": {"idle": dict(batch.stalls.idle), "busy": batch.stalls.busy},
-        "memory_latency": batch.memory_latency,
-        "queries": [spec.to_json() for spec in batch.cases],
-    }
+    return batch.to_json(
+        memory_latency=batch.memory_latency,
+        queries=[spec.to_json() for spec in batch.cases],
+    )
 
 
 def batch_from_json(data: Mapping[str, Any]) -> CoreBatch:
     """Inverse of :func:`batch_to_json`."""
-    stalls = Stalls(idle=dict(data["stalls"]["idle"]), busy=data["stalls"]["busy"])
-    return CoreBatch(
-        cases=tuple(QuerySpec.from_json(q) for q in data["queries"]),
-        stalls=stalls,
-        seed=int(data["seed"]),
-        memory_latency=int(data["memory_latency"]),
-    )
+    queries = (QuerySpec.from_json(q) for q in data["queries"])
+    return CoreBatch.from_json(data, queries, memory_latency=int(data["memory_latency"]))
 
 
 def pack_lanes(values: Iterable[int], width: int, keep: int | None = None) -> int:

@@ -22,11 +22,11 @@ from amaranth.lib import wiring
 from sparsa.config.sat import SatArrayConfig
 from sparsa.hw.sat.sat_array import SatArray
 from sparsa.sim.blocks.sat_array import TileTiming, sequence_timeline, tile_cycles
-from sparsa.sim.rtl.harness import Batch, Bench, Block, Scoreboard
-from sparsa.sim.rtl.sat_array.codec import OutBeat, SatArrayCodec
+from sparsa.sim.rtl.harness import Answers, Batch, Bench, Block, Scoreboard, seeded_batches
+from sparsa.sim.rtl.records import Timeline
+from sparsa.sim.rtl.sat_array.codec import SatArrayCodec
 from sparsa.sim.rtl.sat_array.gemms import Gemm
 from sparsa.sim.rtl.sat_array.scoreboard import (
-    Transfers,
     check_gemm,
     check_reject,
     check_tile,
@@ -43,7 +43,6 @@ from sparsa.sim.rtl.sat_array.stimulus import (
     make_plan,
 )
 from sparsa.sim.rtl.stalls import Stalls
-from sparsa.sim.rtl.streams import Beat
 
 __all__ = ["STALLED_FACTOR", "SatArrayBlock", "cycle_bound"]
 
@@ -77,54 +76,27 @@ class SatArrayBlock(Block):
         return SatArray(config)
 
     def plan(self, config: SatArrayConfig, seed: int, count: int, *, stalls: bool) -> list[Batch]:
-        return [
-            Batch(cases=b.commands, stalls=b.stalls if stalls else Stalls(), seed=seed + i)
-            for i, b in enumerate(make_plan(config, seed, count))
-        ]
+        return seeded_batches(make_plan(config, seed, count), seed, stalls=stalls)
 
     def batch_to_json(self, batch: Batch) -> Any:
-        return {
-            "seed": batch.seed,
-            "stalls": {"idle": dict(batch.stalls.idle), "busy": batch.stalls.busy},
-            "jobs": [job_to_json(c.job) for c in batch.cases if c.tile == 0],
-        }
+        return batch.to_json(jobs=[job_to_json(c.job) for c in batch.cases if c.tile == 0])
 
     def batch_from_json(self, config: SatArrayConfig, data: Any) -> Batch:
         jobs = [job_from_json(config, job) for job in data["jobs"]]
-        stalls = Stalls(idle=data["stalls"]["idle"], busy=data["stalls"]["busy"])
-        return Batch(cases=commands(jobs), stalls=stalls, seed=data["seed"])
+        return Batch.from_json(data, commands(jobs))
 
     async def run_batch(self, bench: Bench, batch: Batch) -> None:
         config: SatArrayConfig = bench.config
         codec = _codec(config)
-        scoreboard, runner, out = bench.scoreboard, bench.runner, bench.sinks["out"]
+        scoreboard, runner = bench.scoreboard, bench.runner
         cases: tuple[Command, ...] = batch.cases
-        transfers = [Transfers() for _ in cases]
-
-        def record(port: str) -> Any:
-            def on_transfer(beat: Beat) -> None:
-                transfers[beat.tag].record(port, beat.cycle)
-
-            return on_transfer
-
-        for port, source in bench.sources.items():
-            source.on_transfer = record(port)
+        transfers = bench.timelines(len(cases))
         for number, command in enumerate(cases):
             bench.sources["cmd"].push(codec.pack("cmd", command.cmd), number)
             for port, beats in command.beats.items():
                 for beat in beats:
                     bench.sources[port].push(codec.pack(port, beat), number)
-        beats: list[OutBeat] = []  # this batch's out beats, decoded once each
-        ends: list[int] = []  # index past each answer's last beat
-        keep = out.on_beat
-
-        def on_beat(beat: Beat) -> None:
-            keep(beat)
-            beats.append(codec.out(beat.payload, beat.cycle))
-            if beats[-1].last:
-                ends.append(len(beats))
-
-        out.on_beat = on_beat
+        answers = Answers(bench.sinks["out"], codec.out)
         unstalled = batch.stalls.none
         timeline = sequence_timeline(config, [command_fields(c.cmd) for c in cases])
         outputs: list[list[list[int]]] = []  # the running GEMM's tile outputs
@@ -133,10 +105,9 @@ class SatArrayBlock(Block):
             def where(command: Command = command) -> str:
                 return f"sat-array {command.describe()} ({batch.stalls.describe()})"
 
-            await runner.run_until(lambda number=number: len(ends) > number,
-                                   max_cycles=cycle_bound(config, command, batch.stalls),
-                                   what=where())
-            answer = beats[ends[number - 1] if number else 0 : ends[number]]
+            answer = await answers.wait(
+                runner, number, max_cycles=cycle_bound(config, command, batch.stalls),
+                what=where())
             current = transfers[number]
             current.out = answer
             previous = transfers[number - 1] if number else None
@@ -164,13 +135,8 @@ class SatArrayBlock(Block):
                 self._check_cycles(scoreboard, config, transfers, number, timeline[number],
                                    command, where)
         # Nothing may be left unconsumed, nor answered twice.
-        await runner.run_until(lambda: not any(s.pending for s in bench.sources.values()),
-                               max_cycles=DRAIN_CYCLES, what="sat-array: draining inputs")
-        out.on_beat = keep
-        if len(beats) != ends[-1]:
-            scoreboard.mismatches += 1
-            scoreboard.fail(f"sat-array ({batch.stalls.describe()}): {len(beats) - ends[-1]} out "
-                            "beats after the batch's last answer")
+        await bench.drain(max_cycles=DRAIN_CYCLES, what="sat-array: draining inputs")
+        answers.close(scoreboard, f"sat-array ({batch.stalls.describe()})")
 
     @staticmethod
     def _count_gemm(scoreboard: Scoreboard, gemm: Gemm) -> None:
@@ -183,7 +149,7 @@ class SatArrayBlock(Block):
     def _check_cycles(
         scoreboard: Scoreboard,
         config: SatArrayConfig,
-        transfers: list[Transfers],
+        transfers: list[Timeline],
         number: int,
         predicted: TileTiming,
         command: Command,

@@ -6,8 +6,6 @@ Pure Python (no simulator): every check returns a list of problems (empty when a
 that a run carries on and reports every mismatch.
 """
 
-from dataclasses import dataclass, field
-
 import torch
 
 from sparsa.config.sat import Dataflow, SatArrayConfig
@@ -15,11 +13,11 @@ from sparsa.dataflow.sat_tiles import Tile, assemble
 from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.models.golden.sat import compressed_matmul
 from sparsa.sim.blocks.sat_array import TileTiming
+from sparsa.sim.rtl.records import Timeline, check_framing
 from sparsa.sim.rtl.sat_array.codec import OutBeat
 from sparsa.sim.rtl.sat_array.gemms import Gemm
 
 __all__ = [
-    "Transfers",
     "check_gemm",
     "check_reject",
     "check_tile",
@@ -29,35 +27,6 @@ __all__ = [
 ]
 
 MAX_LISTED = 4  # differing positions listed per failure
-
-
-@dataclass
-class Transfers:
-    """The rising edges of one command's transfers, filled in as they happen: the command, its
-    operand beats per stream, and its answer's decoded ``out`` beats (each with its edge)."""
-
-    cmd_edge: int | None = None
-    inputs: dict[str, list[int]] = field(default_factory=dict)
-    out: list[OutBeat] = field(default_factory=list)
-
-    def record(self, stream: str, edge: int) -> None:
-        """Note a transfer on input ``stream`` at ``edge``."""
-        if stream == "cmd":
-            self.cmd_edge = edge
-        else:
-            self.inputs.setdefault(stream, []).append(edge)
-
-    def describe(self) -> str:
-        """Transfer edges relative to the command's, for failure reports."""
-        if self.cmd_edge is None:
-            return "cmd never transferred"
-        parts = [
-            f"{stream} {edges[0] - self.cmd_edge}..{edges[-1] - self.cmd_edge} ({len(edges)} "
-            "beats)"
-            for stream, edges in self.inputs.items()
-        ]
-        out = [b.edge - self.cmd_edge for b in self.out]
-        return f"edges after cmd: {', '.join(parts) or 'no operand beats'}, out {out}"
 
 
 def tile_reference(config: SatArrayConfig, tile: Tile) -> list[list[int]]:
@@ -94,13 +63,7 @@ def tile_reference(config: SatArrayConfig, tile: Tile) -> list[list[int]]:
 def check_tile(config: SatArrayConfig, tile: Tile, beats: list[OutBeat]) -> list[str]:
     """Problems with the ``out`` beats answering a good tile."""
     want = tile_reference(config, tile)
-    problems = []
-    if len(beats) != len(want):
-        problems.append(f"expected {len(want)} out beats, got {len(beats)}")
-    if any(b.error for b in beats):
-        problems.append("error flag set on a good command")
-    if any(b.last for b in beats[:-1]):
-        problems.append("last set before the final beat")
+    problems = check_framing(beats, len(want))
     got = [list(b.value) for b in beats]
     if got != want:
         diffs = [
@@ -122,7 +85,7 @@ def check_reject(beats: list[OutBeat]) -> list[str]:
 
 
 def check_transfers(
-    previous: Transfers | None, current: Transfers, beats: dict[str, int], *, overlap: bool
+    previous: Timeline | None, current: Timeline, beats: dict[str, int], *, overlap: bool
 ) -> list[str]:
     """Problems with the order of one answered command's transfers.
 

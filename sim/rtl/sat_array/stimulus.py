@@ -171,8 +171,8 @@ class SatBatch:
     stalls: Stalls
 
     @property
-    def commands(self) -> tuple[Command, ...]:
-        """Its cases."""
+    def cases(self) -> tuple[Command, ...]:
+        """Its commands (the harness's cases)."""
         return commands(self.jobs)
 
     @property
@@ -316,7 +316,7 @@ def make_plan(config: SatArrayConfig, seed: int, count: int) -> list[SatBatch]:
     planner = _Planner(config, random.Random(seed))
     rng = planner.rng
     batches = [SatBatch(jobs=tuple(planner.directed()), stalls=Stalls())]
-    total = len(batches[0].commands)
+    total = len(batches[0].cases)
     while total < count:
         stalled = len(batches) % 2 == 1
         jobs: list[Job] = []
@@ -326,5 +326,5 @@ def make_plan(config: SatArrayConfig, seed: int, count: int) -> list[SatBatch]:
             jobs.append(planner.random_gemm(stalled))
         stalls = random_stalls(rng, SOURCES) if stalled else Stalls()
         batches.append(SatBatch(jobs=tuple(jobs), stalls=stalls))
-        total += len(batches[-1].commands)
+        total += len(batches[-1].cases)
     return batches

@@ -18,14 +18,13 @@ from amaranth.lib import wiring
 from sparsa.config.sat import SoreConfig
 from sparsa.hw.sat.sore import Sore
 from sparsa.sim.blocks.sore import last_beat_cycles
-from sparsa.sim.rtl.harness import Batch, Bench, Block
-from sparsa.sim.rtl.sore.codec import SoreBeat, SoreCodec
+from sparsa.sim.rtl.harness import Answers, Batch, Bench, Block, seeded_batches
+from sparsa.sim.rtl.sore.codec import SoreCodec
 from sparsa.sim.rtl.sore.scoreboard import check_answer, check_weights
-from sparsa.sim.rtl.sore.stimulus import SoreBatch, SoreCommand, make_plan
+from sparsa.sim.rtl.sore.stimulus import SOURCES, SoreCommand, make_plan
 from sparsa.sim.rtl.stalls import Stalls
-from sparsa.sim.rtl.streams import Beat
 
-__all__ = ["STALLED_FACTOR", "SoreBlock", "cycle_bound", "harness_batches"]
+__all__ = ["STALLED_FACTOR", "SoreBlock", "cycle_bound"]
 
 STALLED_FACTOR = 30  # a stalled command may take this many times its unstalled bound
 
@@ -40,109 +39,69 @@ def cycle_bound(config: SoreConfig, stalls: Stalls) -> int:
     return cycles if stalls.none else STALLED_FACTOR * cycles
 
 
-def harness_batches(batches: list[SoreBatch], seed: int, *, stalls: bool = True) -> list[Batch]:
-    """The harness's batches of :mod:`sparsa.sim.rtl.sore.stimulus` batches (batch i seeded
-    ``seed + i``; every stall dropped when ``stalls`` is false)."""
-    return [
-        Batch(cases=b.commands, stalls=b.stalls if stalls else Stalls(), seed=seed + i)
-        for i, b in enumerate(batches)
-    ]
-
-
 class SoreBlock(Block):
     """SAT's sparse online reduction engine (:class:`~sparsa.hw.sat.sore.Sore`)."""
 
     name = "sore"
     toplevel = "sore"
     config_type = SoreConfig
-    sources = ("cmd", "weights")
+    sources = SOURCES
     sinks = ("out",)
 
     def elaborate(self, config: SoreConfig) -> wiring.Component:
         return Sore(config)
 
     def plan(self, config: SoreConfig, seed: int, count: int, *, stalls: bool) -> list[Batch]:
-        return harness_batches(make_plan(config, seed, count), seed, stalls=stalls)
+        return seeded_batches(make_plan(config, seed, count), seed, stalls=stalls)
 
     def batch_to_json(self, batch: Batch) -> Any:
-        return {
-            "seed": batch.seed,
-            "stalls": {"idle": dict(batch.stalls.idle), "busy": batch.stalls.busy},
-            "commands": [[c.n, c.copies, [list(row) for row in c.tile], c.style]
-                         for c in batch.cases],
-        }
+        return batch.to_json(commands=[[c.n, c.copies, [list(row) for row in c.tile], c.style]
+                                       for c in batch.cases])
 
     def batch_from_json(self, config: SoreConfig, data: Any) -> Batch:
-        commands = tuple(
+        commands = (
             SoreCommand(n=n, copies=copies, tile=tuple(tuple(row) for row in tile), style=style)
             for n, copies, tile, style in data["commands"]
         )
-        stalls = Stalls(idle=data["stalls"]["idle"], busy=data["stalls"]["busy"])
-        return Batch(cases=commands, stalls=stalls, seed=data["seed"])
+        return Batch.from_json(data, commands)
 
     async def run_batch(self, bench: Bench, batch: Batch) -> None:
         config: SoreConfig = bench.config
         codec = SoreCodec(config)
-        scoreboard, runner, out = bench.scoreboard, bench.runner, bench.sinks["out"]
+        scoreboard, runner = bench.scoreboard, bench.runner
         commands: tuple[SoreCommand, ...] = batch.cases
-        cmd_cycles: list[int | None] = [None] * len(commands)
-        weight_cycles: list[list[int]] = [[] for _ in commands]
-
-        def on_cmd(beat: Beat) -> None:
-            cmd_cycles[beat.tag] = beat.cycle
-
-        def on_weights(beat: Beat) -> None:
-            weight_cycles[beat.tag].append(beat.cycle)
-
-        bench.sources["cmd"].on_transfer = on_cmd
-        bench.sources["weights"].on_transfer = on_weights
+        timelines = bench.timelines(len(commands))
         for number, command in enumerate(commands):
             bench.sources["cmd"].push(codec.cmd(command.n, command.copies), number)
             for row in command.tile:
                 bench.sources["weights"].push(codec.weights(row), number)
         predicted = (last_beat_cycles(config, [(c.n, c.copies) for c in commands])
                      if batch.stalls.none else None)
-        beats: list[SoreBeat] = []  # this batch's out beats, decoded once each
-        ends: list[int] = []  # index past each answer's last beat
-        keep = out.on_beat
-
-        def on_beat(beat: Beat) -> None:
-            keep(beat)
-            beats.append(codec.out(beat.payload, beat.cycle))
-            if beats[-1].last:
-                ends.append(len(beats))
-
-        out.on_beat = on_beat
+        answers = Answers(bench.sinks["out"], codec.out)
         bound = cycle_bound(config, batch.stalls)
         for number, command in enumerate(commands):
 
             def where(number: int = number, command: SoreCommand = command) -> str:
                 return f"sore command #{number} {command.describe()} ({batch.stalls.describe()})"
 
-            await runner.run_until(lambda number=number: len(ends) > number,
-                                   max_cycles=bound, what=where())
-            answer = beats[ends[number - 1] if number else 0 : ends[number]]
-            cmd_cycle = cmd_cycles[number]
+            answer = await answers.wait(runner, number, max_cycles=bound, what=where())
+            cmd_cycle = timelines[number].cmd_edge
             assert cmd_cycle is not None  # answered, so its cmd beat crossed
+            weight_cycles = timelines[number].inputs.get("weights", [])
             problems = check_answer(config, command, answer)
-            problems += check_weights(command, cmd_cycle, weight_cycles[number], answer[-1].cycle)
+            problems += check_weights(command, cmd_cycle, weight_cycles, answer[-1].cycle)
             if problems:
                 problems.append("out beats: " + ", ".join(b.describe() for b in answer))
             scoreboard.answer(problems, where)
             _count(scoreboard, config, command)
             if predicted is not None:
-                first = cmd_cycles[0]
+                first = timelines[0].cmd_edge
                 assert first is not None
                 scoreboard.check_cycles(answer[-1].cycle - first, predicted[number], where)
         # Nothing may be left unconsumed, nor answered twice (a stray copy takes M steps).
-        await runner.run_until(lambda: not any(s.pending for s in bench.sources.values()),
-                               max_cycles=bound, what="sore: draining inputs")
+        await bench.drain(max_cycles=bound, what="sore: draining inputs")
         await runner.run_idle(config.m + 2)
-        out.on_beat = keep
-        if len(beats) != ends[-1]:
-            scoreboard.mismatches += 1
-            scoreboard.fail(f"sore ({batch.stalls.describe()}): {len(beats) - ends[-1]} out "
-                            "beats after the batch's last answer")
+        answers.close(scoreboard, f"sore ({batch.stalls.describe()})")
 
 
 def _count(scoreboard: Any, config: SoreConfig, command: SoreCommand) -> None:

@@ -10,6 +10,7 @@ import torch
 
 from sparsa.config.sat import BdwpPass, SoreConfig
 from sparsa.models.golden.sat import sore_tile
+from sparsa.sim.rtl.records import check_framing
 from sparsa.sim.rtl.sore.codec import SoreBeat
 from sparsa.sim.rtl.sore.stimulus import SoreCommand
 
@@ -44,14 +45,8 @@ def check_answer(config: SoreConfig, command: SoreCommand, beats: list[SoreBeat]
             return ["a rejected command must get one beat error=1 last=1 with zero lanes and "
                     "direction 0, got " + "; ".join(b.describe() for b in beats)]
         return []
-    problems = []
     passes = command.passes
-    if len(beats) != len(passes):
-        problems.append(f"expected {len(passes)} out beats, got {len(beats)}")
-    if any(b.error for b in beats):
-        problems.append("error flag set on a good command")
-    if any(b.last for b in beats[:-1]):
-        problems.append("last set before the final beat")
+    problems = check_framing(beats, len(passes))
     for beat, direction in zip(beats, passes, strict=False):
         if beat.direction is not direction:
             problems.append(f"{direction.name} copy has direction {beat.direction!r}")

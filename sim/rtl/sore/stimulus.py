@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sparsa.config.sat import BdwpPass, SoreConfig
 from sparsa.hw.sat.sore import cmd_layout
+from sparsa.sim.rtl.plans import alternating_plan
 from sparsa.sim.rtl.stalls import Stalls, random_stalls
 
 __all__ = [
@@ -76,6 +77,11 @@ class SoreBatch:
 
     commands: tuple[SoreCommand, ...]
     stalls: Stalls
+
+    @property
+    def cases(self) -> tuple[SoreCommand, ...]:
+        """Its commands (the harness's cases)."""
+        return self.commands
 
 
 def draw_tile(rng: random.Random, config: SoreConfig, style: str) -> list[list[int]]:
@@ -144,13 +150,8 @@ class _Planner:
         commands.append(rejects[1])  # a rejected command last, behind a good one
         return commands
 
-    def random_batch(self, size: int) -> list[SoreCommand]:
-        commands: list[SoreCommand] = []
-        while len(commands) < size:
-            if self.rng.random() < REJECT_RATE:
-                commands.append(self.reject(self.rng.choice(reject_fields(self.config))))
-            commands.append(self.random_good())
-        return commands
+    def random_reject(self) -> SoreCommand:
+        return self.reject(self.rng.choice(reject_fields(self.config)))
 
 
 def make_plan(config: SoreConfig, seed: int, count: int) -> list[SoreBatch]:
@@ -174,15 +175,11 @@ def make_plan(config: SoreConfig, seed: int, count: int) -> list[SoreBatch]:
         Commands wanted in total (the directed ones are always produced).
     """
     planner = _Planner(config, random.Random(seed))
-    batches = [SoreBatch(commands=tuple(planner.directed()), stalls=Stalls())]
-    remaining = count - len(batches[0].commands)
-    while remaining > 0:
-        commands = planner.random_batch(min(BATCH_COMMANDS, remaining))
-        stalled = len(batches) % 2 == 1  # the first random batch stalls, then every other
-        stalls = random_stalls(planner.rng, SOURCES) if stalled else Stalls()
-        batches.append(SoreBatch(commands=tuple(commands), stalls=stalls))
-        remaining -= len(commands)
-    return batches
+    plan = alternating_plan(planner.directed(), count, size=BATCH_COMMANDS,
+                            good=planner.random_good, bad=planner.random_reject,
+                            bad_rate=REJECT_RATE, rng=planner.rng, sources=SOURCES,
+                            stalled_first=True)
+    return [SoreBatch(commands=commands, stalls=stalls) for commands, stalls in plan]
 
 
 def check_batches(config: SoreConfig, seed: int, commands: int) -> list[SoreBatch]:

@@ -15,13 +15,11 @@ from amaranth.lib import wiring
 from sparsa.config.topk import TopKConfig
 from sparsa.hw.topk.topk import TopKEngine
 from sparsa.sim.blocks.topk import TopKCycleModel
-from sparsa.sim.rtl.harness import Batch, Bench, Block
-from sparsa.sim.rtl.records import Timeline
+from sparsa.sim.rtl.harness import Answers, Batch, Bench, Block, seeded_batches
 from sparsa.sim.rtl.stalls import Stalls
-from sparsa.sim.rtl.streams import Beat
-from sparsa.sim.rtl.topk.codec import DoutBeat, TopKCodec
+from sparsa.sim.rtl.topk.codec import TopKCodec
 from sparsa.sim.rtl.topk.scoreboard import check_order, check_response
-from sparsa.sim.rtl.topk.stimulus import Request, make_plan
+from sparsa.sim.rtl.topk.stimulus import SOURCES, Request, make_plan
 
 __all__ = ["TopKBlock", "cycle_bound"]
 
@@ -44,7 +42,7 @@ class TopKBlock(Block):
     name = "topk"
     toplevel = "topk"
     config_type = TopKConfig
-    sources = ("cmd", "din")
+    sources = SOURCES
     sinks = ("dout",)
 
     def elaborate(self, config: TopKConfig) -> wiring.Component:
@@ -54,40 +52,25 @@ class TopKBlock(Block):
         return TopKCycleModel(config)
 
     def plan(self, config: TopKConfig, seed: int, count: int, *, stalls: bool) -> list[Batch]:
-        return [
-            Batch(cases=b.requests, stalls=b.stalls if stalls else Stalls(), seed=seed + i)
-            for i, b in enumerate(make_plan(config, seed, count))
-        ]
+        return seeded_batches(make_plan(config, seed, count), seed, stalls=stalls)
 
     def batch_to_json(self, batch: Batch) -> Any:
-        return {
-            "seed": batch.seed,
-            "stalls": {"idle": dict(batch.stalls.idle), "busy": batch.stalls.busy},
-            "requests": [[r.n, r.k, list(r.values), r.pattern, list(r.junk)] for r in batch.cases],
-        }
+        return batch.to_json(
+            requests=[[r.n, r.k, list(r.values), r.pattern, list(r.junk)] for r in batch.cases]
+        )
 
     def batch_from_json(self, config: TopKConfig, data: Any) -> Batch:
-        requests = tuple(
+        requests = (
             Request(n=n, k=k, values=tuple(values), pattern=pattern, junk=tuple(junk))
             for n, k, values, pattern, junk in data["requests"]
         )
-        stalls = Stalls(idle=data["stalls"]["idle"], busy=data["stalls"]["busy"])
-        return Batch(cases=requests, stalls=stalls, seed=data["seed"])
+        return Batch.from_json(data, requests)
 
     async def run_batch(self, bench: Bench, batch: Batch) -> None:
         config: TopKConfig = bench.config
         codec = TopKCodec(config)
-        scoreboard, runner, dout = bench.scoreboard, bench.runner, bench.sinks["dout"]
-        timelines = [Timeline() for _ in batch.cases]
-
-        def record(port: str) -> Any:
-            def on_transfer(beat: Beat) -> None:
-                timelines[beat.tag].record(port, beat.cycle)
-
-            return on_transfer
-
-        for port, source in bench.sources.items():
-            source.on_transfer = record(port)
+        scoreboard, runner = bench.scoreboard, bench.runner
+        timelines = bench.timelines(len(batch.cases))
         predictions = []
         for number, request in enumerate(batch.cases):
             # The cycle model is stateful (LFSR): it sees every request in RTL order.
@@ -95,17 +78,7 @@ class TopKBlock(Block):
             bench.sources["cmd"].push(codec.cmd(request.n, request.k), number)
             for lanes in request.din_beats(config):
                 bench.sources["din"].push(codec.din(lanes), number)
-        beats: list[DoutBeat] = []  # this batch's dout beats, decoded once each
-        ends: list[int] = []  # index past each response's last beat
-        keep = dout.on_beat
-
-        def on_beat(beat: Beat) -> None:
-            keep(beat)
-            beats.append(codec.dout(beat.payload, beat.cycle))
-            if beats[-1].last:
-                ends.append(len(beats))
-
-        dout.on_beat = on_beat
+        responses = Answers(bench.sinks["dout"], codec.dout)
         for number, request in enumerate(batch.cases):
 
             def where(number: int = number, request: Request = request) -> str:
@@ -114,10 +87,9 @@ class TopKBlock(Block):
                     f"k={request.k} pattern={request.pattern} values={list(request.values)}"
                 )
 
-            await runner.run_until(lambda number=number: len(ends) > number,
-                                   max_cycles=cycle_bound(config, request, batch.stalls),
-                                   what=where())
-            response = beats[ends[number - 1] if number else 0 : ends[number]]
+            response = await responses.wait(
+                runner, number, max_cycles=cycle_bound(config, request, batch.stalls),
+                what=where())
             timelines[number].out = response
             problems = check_response(config, request, response)
             problems += check_order(timelines[number - 1] if number else None, timelines[number])
@@ -128,10 +100,5 @@ class TopKBlock(Block):
                 measured = timelines[number].measured_cycles
                 scoreboard.check_cycles(measured, predictions[number].total, where)
         # Nothing may be left unconsumed, nor answered twice.
-        await runner.run_until(lambda: not any(s.pending for s in bench.sources.values()),
-                               max_cycles=4 * config.capacity + 16, what="topk: draining inputs")
-        dout.on_beat = keep
-        if len(beats) != ends[-1]:
-            scoreboard.mismatches += 1
-            scoreboard.fail(f"topk ({batch.stalls.describe()}): {len(beats) - ends[-1]} dout "
-                            "beats after the batch's last response")
+        await bench.drain(max_cycles=4 * config.capacity + 16, what="topk: draining inputs")
+        responses.close(scoreboard, f"topk ({batch.stalls.describe()})", "response")

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sparsa.config.topk import TopKConfig
-from sparsa.sim.rtl.stalls import Stalls, random_stalls
+from sparsa.sim.rtl.plans import alternating_plan, random_size
+from sparsa.sim.rtl.stalls import Stalls
 
 __all__ = [
     "PATTERNS",
@@ -67,6 +68,11 @@ class Batch:
     requests: tuple[Request, ...]
     stalls: Stalls
 
+    @property
+    def cases(self) -> tuple[Request, ...]:
+        """Its requests (the harness's cases)."""
+        return self.requests
+
 
 def make_values(rng: random.Random, pattern: str, n: int, lo: int, hi: int) -> list[int]:
     """Draw n values in ``lo..hi`` following ``pattern`` (one of :data:`PATTERNS`)."""
@@ -105,15 +111,8 @@ class _Planner:
         )
 
     def random_n(self) -> int:
-        cap, lanes, rng = self.config.capacity, self.config.lanes, self.rng
-        kind = rng.random()
-        if kind < 0.5:
-            return rng.randint(1, cap)
-        if kind < 0.7:
-            return rng.randint(1, min(cap, 2 * lanes))
-        if kind < 0.85:
-            return rng.randint(max(1, cap - lanes), cap)
-        return rng.choice((1, cap))
+        cap, lanes = self.config.capacity, self.config.lanes
+        return random_size(self.rng, cap, lanes, odds=(0.5, 0.7, 0.85), short=2)
 
     def random_k(self, n: int) -> int:
         rng, kind = self.rng, self.rng.random()
@@ -179,19 +178,10 @@ def make_plan(config: TopKConfig, seed: int, count: int) -> list[Batch]:
         Requests wanted in total (at least the directed ones are always produced).
     """
     planner = _Planner(config, random.Random(seed))
-    rng = planner.rng
-    batches = [Batch(requests=tuple(planner.directed()), stalls=Stalls())]
-    remaining = count - len(batches[0].requests)
-    while remaining > 0:
-        reqs: list[Request] = []
-        while len(reqs) < min(BATCH_SIZE, remaining):
-            if rng.random() < ERROR_RATE:
-                reqs.append(planner.error_request())
-            reqs.append(planner.random_good())
-        stalls = random_stalls(rng, SOURCES) if len(batches) % 2 == 0 else Stalls()
-        batches.append(Batch(requests=tuple(reqs), stalls=stalls))
-        remaining -= len(reqs)
-    return batches
+    plan = alternating_plan(planner.directed(), count, size=BATCH_SIZE, good=planner.random_good,
+                            bad=planner.error_request, bad_rate=ERROR_RATE, rng=planner.rng,
+                            sources=SOURCES, stalled_first=False)
+    return [Batch(requests=requests, stalls=stalls) for requests, stalls in plan]
 
 
 def replay_to_json(requests: Sequence[Request]) -> list[list]:

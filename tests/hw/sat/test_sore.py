@@ -23,9 +23,9 @@ from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.hw.sat.sore import Sore, TopNLane, cmd_layout, out_layout, weights_layout
 from sparsa.models.golden.sat import nm_generate, sore_tile
 from sparsa.sim.blocks.sore import REJECT_CYCLES, command_cycles, last_beat_cycles
-from sparsa.sim.rtl.harness import Batch, Scoreboard, run_amaranth
+from sparsa.sim.rtl.harness import Batch, Scoreboard, run_amaranth, seeded_batches
 from sparsa.sim.rtl.sore import scoreboard as sore_scoreboard
-from sparsa.sim.rtl.sore.block import SoreBlock, harness_batches
+from sparsa.sim.rtl.sore.block import SoreBlock
 from sparsa.sim.rtl.sore.codec import SoreCodec
 from sparsa.sim.rtl.sore.scoreboard import check_answer, expected_lanes
 from sparsa.sim.rtl.sore.stimulus import SoreCommand, check_batches, draw_tile
@@ -89,7 +89,7 @@ def test_rejected_commands_consume_no_weights():
 def _check_run(config: SoreConfig, *, commands: int, seed: int) -> Scoreboard:
     """The two batches of check_batches (every N and copies mask, every reject; without and
     with stalls) on one freshly reset SORE in amaranth.sim."""
-    batches = harness_batches(check_batches(config, seed, commands), seed)
+    batches = seeded_batches(check_batches(config, seed, commands), seed)
     return run_amaranth(SoreBlock(), config, batches, seed=seed)
 
 

@@ -1,71 +1,19 @@
-"""SAT's PE array's generated Verilog against the golden GEMMs and the cycle model.
+"""A replay file of ``sparsa verify sat-array`` reruns the PE array's failing batches, and a
+wrong answer is a mismatch (amaranth.sim).
 
-One test per configuration of :data:`sparsa.config.presets.SAT_ARRAY_CONFIGS` (two with
-interleave mapping, one without): the harness builds (or reuses) the Verilator simulator and
-runs :data:`CASES` seeded commands through the same code as ``sparsa verify sat-array``: FF, BP
-and WU GEMMs on every pattern and dense, both dataflows, back to back in mixed order, edge
-tiles, the accumulators' extremes and all-zero groups, junk activation lanes, every kind of
-rejected command, stalls and back-pressure (:mod:`sparsa.sim.rtl.sat_array.stimulus`); in the
-batches without stalls every command's edges are checked against the cycle model's timeline
-(:mod:`sparsa.sim.rtl.sat_array.block`). Override with ``SPARSA_RTL_CASES`` and
-``SPARSA_RTL_SEED``; a failure leaves its replay file in ``build/verify/`` (``sparsa verify
-sat-array --replay FILE`` reruns it).
+The Verilator runs of the array's configurations are in ``test_rtl_blocks.py``.
 """
 
-import os
 from pathlib import Path
 
 import pytest
 
 from sparsa.config.presets import SAT_ARRAY_CONFIGS
-from sparsa.sim.rtl.configs import default_seed
-from sparsa.sim.rtl.sat_array.gemms import pattern_names
-from sparsa.sim.rtl.sat_array.stimulus import rejects
 from sparsa.sim.rtl.verify import load_replay, verify
-
-CASES = 450  # commands: at least 400 GEMM tiles and their rejects
-MIN_TILES = 400
-MIN_CYCLE_CHECKS = 100  # per configuration
 
 
 def _check(result) -> None:
     assert result.ok, result.line() + "\n" + "\n".join(result.scoreboard.failures)
-
-
-@pytest.mark.rtl
-@pytest.mark.slow
-@pytest.mark.parametrize("name", list(SAT_ARRAY_CONFIGS))
-def test_sat_array_rtl(name: str) -> None:
-    config = SAT_ARRAY_CONFIGS[name]
-    seed = int(os.environ.get("SPARSA_RTL_SEED", default_seed(name)))
-    cases = int(os.environ.get("SPARSA_RTL_CASES", CASES))
-    result = verify("sat-array", config, cases=cases, seed=seed, backend="verilator",
-                    replay_out=Path("build/verify") / f"sat-array-{name}-replay.json")
-    print(result.line())
-    _check(result)
-    counts = result.scoreboard.counts
-    assert result.scoreboard.cases >= cases
-    assert counts["tiles"] >= min(MIN_TILES, cases * 8 // 10) and counts["stalled cases"] > 0
-    assert result.scoreboard.cycle_checks >= min(MIN_CYCLE_CHECKS, cases // 4)
-    assert {f"reject: {r.reason}" for r in rejects(config)} <= set(counts)
-    combos = [k for k in counts if k.startswith("gemm ")]
-    assert len(combos) == 2 * (2 * len(pattern_names(config)) + 1)  # FF, BP: all; WU: dense
-    assert (counts.get("overlapped commands", 0) > 0) == config.interleave
-
-
-@pytest.mark.rtl
-def test_both_backends_take_the_same_cycles() -> None:
-    # One plan, stalls included, on amaranth.sim and on Verilator: the same beats at the
-    # same cycles (the digest covers every output beat's payload and cycle).
-    config, seed = SAT_ARRAY_CONFIGS["r5c3-int8"], 5
-    runs = [verify("sat-array", config, cases=170, seed=seed, backend=b)
-            for b in ("amaranth", "verilator")]
-    for result in runs:
-        _check(result)
-    amaranth, verilator = (r.scoreboard for r in runs)
-    assert amaranth.counts["stalled cases"] > 0
-    assert (amaranth.cases, amaranth.cycles, amaranth.digest) == (
-        verilator.cases, verilator.cycles, verilator.digest)
 
 
 def test_a_replay_file_reruns_the_failing_batch(tmp_path: Path) -> None:

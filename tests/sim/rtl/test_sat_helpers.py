@@ -11,11 +11,11 @@ from sparsa.config.sat import SUPPORTED_M, Dataflow, IntFormat, SatArrayConfig
 from sparsa.dataflow.sat_tiles import Tile
 from sparsa.hw.sat.sat_array import out_layout
 from sparsa.sim.blocks.sat_array import TileTiming, is_rejected
+from sparsa.sim.rtl.records import Timeline
 from sparsa.sim.rtl.sat_array.block import SatArrayBlock
 from sparsa.sim.rtl.sat_array.codec import OutBeat, SatArrayCodec
 from sparsa.sim.rtl.sat_array.gemms import STYLES, Gemm, GemmSpec, make_operands, pattern_names
 from sparsa.sim.rtl.sat_array.scoreboard import (
-    Transfers,
     check_gemm,
     check_reject,
     check_tile,
@@ -68,7 +68,7 @@ def test_plan_covers_the_requirements(name: str) -> None:
     config, plan = SAT_ARRAY_CONFIGS[name], PLANS[name]
     gemms = _gemms(name)
     tiles = [t for g in gemms for t in g.tiles]
-    assert sum(len(b.commands) for b in plan) >= 450 and len(tiles) >= 400
+    assert sum(len(b.cases) for b in plan) >= 450 and len(tiles) >= 400
     combos = {(g.spec.kind, g.spec.pattern, g.spec.dataflow) for g in gemms}
     assert len(combos) == 2 * (2 * len(pattern_names(config)) + 1)  # FF, BP: all; WU: dense
     for stalled in (False, True):
@@ -162,7 +162,7 @@ def test_block_plan_batches_and_replay_json() -> None:
     config = SAT_ARRAY_CONFIGS["r5c3-int8"]
     batches = BLOCK.plan(config, 3, 200, stalls=True)
     plan = make_plan(config, 3, 200)
-    assert [len(b.cases) for b in batches] == [len(b.commands) for b in plan]
+    assert [len(b.cases) for b in batches] == [len(b.cases) for b in plan]
     assert [b.seed for b in batches] == [3 + i for i in range(len(plan))]
     assert [b.stalls for b in batches] == [b.stalls for b in plan]
     assert any(not b.stalls.none for b in batches)
@@ -259,11 +259,11 @@ def test_scoreboard_checks_a_tile() -> None:
 
 
 def test_scoreboard_checks_the_transfers() -> None:
-    previous = Transfers(cmd_edge=0, out=_beats([[0, 0]], edge=9))
-    good = Transfers(cmd_edge=10, inputs={"weights": [11, 12]}, out=_beats([[0, 0]], edge=20))
+    previous = Timeline(cmd_edge=0, out=_beats([[0, 0]], edge=9))
+    good = Timeline(cmd_edge=10, inputs={"weights": [11, 12]}, out=_beats([[0, 0]], edge=20))
     for overlap in (False, True):
         assert check_transfers(previous, good, {"weights": 2, "acts": 0}, overlap=overlap) == []
-    early = Transfers(cmd_edge=9, inputs={"weights": [9, 12]}, out=_beats([[0, 0]], edge=20))
+    early = Timeline(cmd_edge=9, inputs={"weights": [9, 12]}, out=_beats([[0, 0]], edge=20))
     problems = check_transfers(previous, early, {"weights": 1}, overlap=False)
     assert problems == [
         "cmd accepted before the previous answer had ended",
@@ -271,23 +271,23 @@ def test_scoreboard_checks_the_transfers() -> None:
         "2 weights beats consumed, expected 1",
     ]
     # Interleaved: a command may come before the previous answer ends, not before its command.
-    overlapping = Transfers(cmd_edge=5, inputs={"weights": [6]}, out=_beats([[0, 0]], edge=20))
+    overlapping = Timeline(cmd_edge=5, inputs={"weights": [6]}, out=_beats([[0, 0]], edge=20))
     assert check_transfers(previous, overlapping, {"weights": 1}, overlap=True) == []
     assert check_transfers(previous, overlapping, {"weights": 1}, overlap=False) == [
         "cmd accepted before the previous answer had ended"
     ]
-    same = Transfers(cmd_edge=0, inputs={"weights": [6]}, out=_beats([[0, 0]], edge=20))
+    same = Timeline(cmd_edge=0, inputs={"weights": [6]}, out=_beats([[0, 0]], edge=20))
     assert check_transfers(previous, same, {"weights": 1}, overlap=True) == [
         "cmd accepted before the previous command"
     ]
     # A rejected command consumes nothing.
-    reject = Transfers(cmd_edge=10, inputs={"acts": [21]}, out=_beats([[0, 0]], edge=12))
+    reject = Timeline(cmd_edge=10, inputs={"acts": [21]}, out=_beats([[0, 0]], edge=12))
     assert check_transfers(None, reject, {"weights": 0, "acts": 0}, overlap=True) == [
         "acts beats transferred outside the command's span",
         "1 acts beats consumed, expected 0",
     ]
     assert good.describe() == "edges after cmd: weights 1..2 (2 beats), out [10]"
-    record = Transfers()
+    record = Timeline()
     for stream, edge in (("cmd", 3), ("acts", 4), ("acts", 6)):
         record.record(stream, edge)
     assert (record.cmd_edge, record.inputs) == (3, {"acts": [4, 6]})

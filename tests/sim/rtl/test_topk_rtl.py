@@ -1,55 +1,18 @@
-"""The top-k engine's generated Verilog against the golden model and the cycle model.
+"""A replay file of ``sparsa verify topk`` reruns the top-k engine's failing batches.
 
-One test per configuration of :data:`sparsa.config.presets.TOPK_CONFIGS`: the harness builds
-(or reuses) the Verilator simulator and runs :data:`REQUESTS` seeded requests (directed corner
-cases, then random batches, half of them stalled) through the same code as ``sparsa verify
-topk``. Override with ``SPARSA_RTL_REQUESTS`` and ``SPARSA_RTL_SEED``; a failure leaves its
-replay file in ``build/verify/`` (``sparsa verify topk --replay FILE`` reruns it).
+The Verilator runs of the engine's configurations are in ``test_rtl_blocks.py``.
 """
 
-import os
 from pathlib import Path
 
 import pytest
 
 from sparsa.config.presets import TOPK_CONFIGS
-from sparsa.sim.rtl.configs import default_seed
 from sparsa.sim.rtl.verify import load_replay, verify
-
-REQUESTS = 600
 
 
 def _check(result) -> None:
     assert result.ok, result.line() + "\n" + "\n".join(result.scoreboard.failures)
-
-
-@pytest.mark.rtl
-@pytest.mark.slow
-@pytest.mark.parametrize("name", list(TOPK_CONFIGS))
-def test_topk_engine_rtl(name: str) -> None:
-    seed = int(os.environ.get("SPARSA_RTL_SEED", default_seed(name)))
-    requests = int(os.environ.get("SPARSA_RTL_REQUESTS", REQUESTS))
-    result = verify("topk", TOPK_CONFIGS[name], cases=requests, seed=seed, backend="verilator",
-                    replay_out=Path("build/verify") / f"topk-{name}-replay.json")
-    print(result.line())
-    _check(result)
-    assert result.scoreboard.cases >= requests and result.scoreboard.cycle_checks > requests // 3
-    assert result.scoreboard.counts["stalled cases"] > 0
-
-
-@pytest.mark.rtl
-def test_both_backends_take_the_same_cycles() -> None:
-    # One plan, stalls included, on amaranth.sim and on Verilator: the same beats at the
-    # same cycles (the digest covers every output beat's payload and cycle).
-    config, seed = TOPK_CONFIGS["p8w8u-c1-middle-n64"], 5
-    runs = [verify("topk", config, cases=150, seed=seed, backend=b) for b in ("amaranth",
-                                                                             "verilator")]
-    for result in runs:
-        _check(result)
-    amaranth, verilator = (r.scoreboard for r in runs)
-    assert amaranth.counts["stalled cases"] > 0
-    assert (amaranth.cases, amaranth.cycles, amaranth.digest) == (
-        verilator.cases, verilator.cycles, verilator.digest)
 
 
 def test_a_replay_file_reruns_the_failing_batch(tmp_path: Path) -> None:
