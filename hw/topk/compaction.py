@@ -77,7 +77,33 @@ class PrefixSum(wiring.Component):
         return m
 
 
-class ZeroEliminator(wiring.Component):
+class _ItemLanes(wiring.Component):
+    """Base of the components that move ``lanes`` items of ``item_width`` bits: it checks both
+    parameters, keeps them as read-only properties and takes its signature's members from
+    :meth:`_members`."""
+
+    def __init__(self, lanes: int, item_width: int) -> None:
+        _check_lanes(lanes)
+        _check_width(item_width)
+        self._lanes = lanes
+        self._item_width = item_width
+        super().__init__(self._members(lanes, data.ArrayLayout(item_width, lanes)))
+
+    @staticmethod
+    def _members(lanes: int, layout: data.ArrayLayout) -> dict[str, wiring.Member]:
+        """The members, given ``layout``, the ``ArrayLayout`` of one item per lane."""
+        raise NotImplementedError
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    @property
+    def item_width(self) -> int:
+        return self._item_width
+
+
+class ZeroEliminator(_ItemLanes):
     """Combinational stable compaction of the kept lanes (SpAtten's zero eliminator).
 
     Members
@@ -92,26 +118,14 @@ class ZeroEliminator(wiring.Component):
         Number of kept items.
     """
 
-    def __init__(self, lanes: int, item_width: int) -> None:
-        _check_lanes(lanes)
-        _check_width(item_width)
-        self._lanes = lanes
-        self._item_width = item_width
-        layout = data.ArrayLayout(item_width, lanes)
-        super().__init__({
+    @staticmethod
+    def _members(lanes: int, layout: data.ArrayLayout) -> dict[str, wiring.Member]:
+        return {
             "keep": In(lanes),
             "items": In(layout),
             "out": Out(layout),
             "count": Out(range(lanes + 1)),
-        })
-
-    @property
-    def lanes(self) -> int:
-        return self._lanes
-
-    @property
-    def item_width(self) -> int:
-        return self._item_width
+        }
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -153,7 +167,7 @@ class ZeroEliminator(wiring.Component):
         return m
 
 
-class Packer(wiring.Component):
+class Packer(_ItemLanes):
     """Gathers compacted vectors of 0 to ``lanes`` items into full rows of ``lanes`` items.
 
     It keeps fewer than ``lanes`` items between cycles. In a cycle with ``en`` set it appends the
@@ -181,13 +195,9 @@ class Packer(wiring.Component):
         Items that stay held after this cycle's emission.
     """
 
-    def __init__(self, lanes: int, item_width: int) -> None:
-        _check_lanes(lanes)
-        _check_width(item_width)
-        self._lanes = lanes
-        self._item_width = item_width
-        layout = data.ArrayLayout(item_width, lanes)
-        super().__init__({
+    @staticmethod
+    def _members(lanes: int, layout: data.ArrayLayout) -> dict[str, wiring.Member]:
+        return {
             "en": In(1),
             "flush": In(1),
             "in_count": In(range(lanes + 1)),
@@ -196,15 +206,7 @@ class Packer(wiring.Component):
             "out_count": Out(range(lanes + 1)),
             "out_items": Out(layout),
             "held": Out(range(lanes)),
-        })
-
-    @property
-    def lanes(self) -> int:
-        return self._lanes
-
-    @property
-    def item_width(self) -> int:
-        return self._item_width
+        }
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
