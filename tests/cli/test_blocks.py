@@ -30,7 +30,7 @@ def test_verilog_and_verify_take_the_same_config_flags(block: str) -> None:
     verilog = options(["verilog", block]) - {"-h", "--help", "--out"}
     verify = options(["verify", block]) - {"-h", "--help", "--cases", "--seed", "--backend",
                                            "--jobs", "--no-stalls", "--json", "--replay",
-                                           "--replay-out"}
+                                           "--replay-out", "--preset"}
     renamed = {"--lfsr-seed": "--seed"}  # verify's own --seed is the plan's
     assert {renamed.get(option, option) for option in verify} == verilog
 

@@ -4,25 +4,16 @@ import json
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from sparsa.cli.main import main
 from sparsa.models.algorithms.spatten_trace import read_trace
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = ["--lanes", "2", "--comparators", "2", "--capacity", "4", "--width", "3"]
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Exit status, stdout and stderr of ``sparsa *argv`` run in this process."""
-    try:
-        status = main(argv)
-    except SystemExit as exit_:
-        status = exit_.code if isinstance(exit_.code, int) else 1
-    out, err = capsys.readouterr()
-    return status, out, err
+Cli = Callable[[list[str]], tuple[int, str, str]]  # the cli fixture (conftest.py)
 
 
 @pytest.mark.parametrize(
@@ -41,9 +32,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     ],
 )
 def test_bad_parameter_exits_2_with_one_line(
-    option: str, value: str, named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    option: str, value: str, named: str, tmp_path: Path, cli: Cli
 ) -> None:
-    status, out, err = run(["verilog", "topk", option, value, "--out", str(tmp_path)], capsys)
+    status, out, err = cli(["verilog", "topk", option, value, "--out", str(tmp_path)])
     assert status == 2
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("sparsa: error: "), err
@@ -52,10 +43,10 @@ def test_bad_parameter_exits_2_with_one_line(
 
 
 def test_unsigned_width_zero_is_rejected(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli: Cli
 ) -> None:
     argv = ["verilog", "topk", "--width", "0", "--no-signed", "--out", str(tmp_path)]
-    status, _, err = run(argv, capsys)
+    status, _, err = cli(argv)
     assert status == 2
     assert err == "sparsa: error: width of unsigned values must be from 1 to 32 bits, not 0\n"
 
@@ -73,15 +64,15 @@ def test_unsigned_width_zero_is_rejected(
     ],
 )
 def test_bad_command_line_exits_2_with_one_line(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
+    argv: list[str], cli: Cli
 ) -> None:
-    status, _, err = run(argv, capsys)
+    status, _, err = cli(argv)
     assert status == 2
     assert err.count("\n") == 1 and err.startswith("sparsa: error: "), err
 
 
-def test_verilog_topk_help(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(["verilog", "topk", "--help"], capsys)
+def test_verilog_topk_help(cli: Cli) -> None:
+    status, out, _ = cli(["verilog", "topk", "--help"])
     assert status == 0
     for option in ("--lanes", "--comparators", "--capacity", "--width", "--signed", "--pivot",
                    "--seed", "--out"):
@@ -98,11 +89,11 @@ def test_python_dash_m_sparsa_runs_the_cli() -> None:
 
 
 def test_verilog_topk_writes_verilog_and_sidecar(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli: Cli
 ) -> None:
     out_dir = tmp_path / "verilog"
-    status, out, err = run(["verilog", "topk", *TINY, "--no-signed", "--pivot", "middle",
-                            "--seed", "0x1234", "--out", str(out_dir)], capsys)
+    status, out, err = cli(["verilog", "topk", *TINY, "--no-signed", "--pivot", "middle",
+                            "--seed", "0x1234", "--out", str(out_dir)])
     verilog_path, json_path = out_dir / "topk.v", out_dir / "topk.json"
     assert out.splitlines() == [str(verilog_path), str(json_path)]
     assert verilog_path.read_text().count("module topk(") == 1
@@ -130,22 +121,22 @@ def test_verilog_topk_writes_verilog_and_sidecar(
     ],
 )
 def test_sat_array_bad_parameter_exits_2(
-    argv: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    argv: list[str], named: str, tmp_path: Path, cli: Cli
 ) -> None:
-    status, out, err = run(["verilog", "sat-array", *argv, "--out", str(tmp_path)], capsys)
+    status, out, err = cli(["verilog", "sat-array", *argv, "--out", str(tmp_path)])
     assert (status, out) == (2, "")
     assert err.count("\n") == 1 and named in err, err
     assert list(tmp_path.iterdir()) == []
 
 
 def test_verilog_sat_array_writes_lint_clean_verilog(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli: Cli
 ) -> None:
     for interleave in (True, False):
         argv = ["verilog", "sat-array", "--rows", "2", "--cols", "3", "--patterns", "1:4,3:8",
                 "--dtype", "int16", "--max-reduction", "64",
                 *([] if interleave else ["--no-interleave"]), "--out", str(tmp_path)]
-        status, out, err = run(argv, capsys)
+        status, out, err = cli(argv)
         assert status == 0, err
         assert out.splitlines() == [str(tmp_path / "sat_array.v"),
                                     str(tmp_path / "sat_array.json")]
@@ -155,11 +146,11 @@ def test_verilog_sat_array_writes_lint_clean_verilog(
 
 
 def test_verilog_attention_core_writes_lint_clean_verilog(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli: Cli
 ) -> None:
     argv = ["verilog", "attention-core", "--dim", "32", "--multipliers", "64", "--msb-bits", "6",
             "--max-tokens", "64", "--heads", "2", "--out", str(tmp_path)]
-    status, out, err = run(argv, capsys)
+    status, out, err = cli(argv)
     assert status == 0, err
     assert out.splitlines() == [str(tmp_path / "attention_core.v"),
                                 str(tmp_path / "attention_core.json")]
@@ -167,12 +158,12 @@ def test_verilog_attention_core_writes_lint_clean_verilog(
     config = json.loads((tmp_path / "attention_core.json").read_text())["config"]
     assert config["multipliers"] == 64 and config["heads"] == 2
     assert config["attention"]["dim"] == 32 and config["attention"]["msb_bits"] == 6
-    status, _, err = run([*argv[:5], "100", *argv[6:]], capsys)
+    status, _, err = cli([*argv[:5], "100", *argv[6:]])
     assert status == 2 and "multipliers must be D = 32 times a power of two" in err
 
 
 def test_bench_topk_prints_the_sweep(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     calls = []
 
@@ -182,29 +173,29 @@ def test_bench_topk_prints_the_sweep(
 
     fake = types.SimpleNamespace(sweep=sweep, format_table=lambda points: "TABLE")
     monkeypatch.setitem(sys.modules, "sparsa.sim.studies.topk_bench", fake)
-    status, out, _ = run(["bench", "topk"], capsys)
+    status, out, _ = cli(["bench", "topk"])
     assert (status, out) == (0, "TABLE\n")
     assert calls[0]["trials"] == 100 and calls[0]["seed"] == 1
-    status, out, _ = run(["bench", "topk", "--json", "--trials", "7", "--seed", "3"], capsys)
+    status, out, _ = cli(["bench", "topk", "--json", "--trials", "7", "--seed", "3"])
     assert (status, json.loads(out)) == (0, [])
     assert calls[1]["trials"] == 7 and calls[1]["seed"] == 3
 
 
 def test_bench_topk_reports_a_rejected_trial_count(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     def sweep(**kwargs: object) -> list:
         raise ValueError(f"trials must be an integer >= 2, not {kwargs['trials']!r}")
 
     fake = types.SimpleNamespace(sweep=sweep, format_table=lambda points: "")
     monkeypatch.setitem(sys.modules, "sparsa.sim.studies.topk_bench", fake)
-    status, _, err = run(["bench", "topk", "--trials", "1"], capsys)
+    status, _, err = cli(["bench", "topk", "--trials", "1"])
     assert status == 2
     assert err == "sparsa: error: trials must be an integer >= 2, not 1\n"
 
 
 def test_report_passes_its_options(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cli: Cli
 ) -> None:
     calls = []
 
@@ -214,28 +205,28 @@ def test_report_passes_its_options(
 
     fake = types.SimpleNamespace(build_report=build_report)
     monkeypatch.setitem(sys.modules, "sparsa.reports.main_report", fake)
-    assert run(["report"], capsys)[:2] == (0, f"{Path('build/report/report.md')}\n")
-    assert run(["report", "--out", str(tmp_path), "--quick"], capsys)[0] == 0
+    assert cli(["report"])[:2] == (0, f"{Path('build/report/report.md')}\n")
+    assert cli(["report", "--out", str(tmp_path), "--quick"])[0] == 0
     assert calls == [(Path("build/report"), False), (tmp_path, True)]
 
 
 def test_verilog_sore_writes_lint_clean_verilog_and_rejects_bad_lanes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli: Cli
 ) -> None:
-    status, _, err = run(["verilog", "sore", "--lanes", "6", "--m", "4", "--out",
-                          str(tmp_path)], capsys)
+    status, _, err = cli(["verilog", "sore", "--lanes", "6", "--m", "4", "--out",
+                          str(tmp_path)])
     assert status == 2 and err.count("\n") == 1 and "lanes must be a multiple of m" in err, err
-    status, _, err = run(["verilog", "sore", "--m", "3", "--out", str(tmp_path)], capsys)
+    status, _, err = cli(["verilog", "sore", "--m", "3", "--out", str(tmp_path)])
     assert status == 2 and "m must be one of (2, 4, 8, 16), not 3" in err, err
     assert list(tmp_path.iterdir()) == []
-    status, out, err = run(["verilog", "sore", "--lanes", "4", "--m", "2", "--out",
-                            str(tmp_path)], capsys)
+    status, out, err = cli(["verilog", "sore", "--lanes", "4", "--m", "2", "--out",
+                            str(tmp_path)])
     assert status == 0, err
     assert out.splitlines() == [str(tmp_path / "sore.v"), str(tmp_path / "sore.json")]
 
 
-def test_targets_lists_the_built_in_targets(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(["targets"], capsys)
+def test_targets_lists_the_built_in_targets(cli: Cli) -> None:
+    status, out, _ = cli(["targets"])
     assert status == 0
     assert [line.split()[0] for line in out.splitlines()] == ["spatten-asic", "u280", "vcu1525"]
     assert "76.8 GB/s" in out and "512 GB/s" in out
@@ -251,20 +242,20 @@ def test_targets_lists_the_built_in_targets(capsys: pytest.CaptureFixture[str]) 
     ],
 )
 def test_simulate_sat_bad_input_exits_2(
-    argv: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    argv: list[str], named: str, tmp_path: Path, cli: Cli
 ) -> None:
     out_file = tmp_path / "r.json"
-    status, _, err = run(["simulate", "sat", *argv, "--json", str(out_file)], capsys)
+    status, _, err = cli(["simulate", "sat", *argv, "--json", str(out_file)])
     assert status == 2 and named in err, err
     assert list(tmp_path.iterdir()) == []
 
 
 def test_simulate_sat_prints_and_writes_json(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli: Cli
 ) -> None:
     out_file = tmp_path / "r.json"
-    status, out, err = run(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:4",
-                            "--batch", "4", "--json", str(out_file)], capsys)
+    status, out, err = cli(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:4",
+                            "--batch", "4", "--json", str(out_file)])
     assert status == 0, err
     assert "small-cnn batch 4, 2:4, on vcu1525" in out
     data = json.loads(out_file.read_text())
@@ -273,14 +264,14 @@ def test_simulate_sat_prints_and_writes_json(
 
 
 def test_simulate_sat_technique_switches(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli: Cli
 ) -> None:
     cycles = {}
     for flag in ("", "--no-interleave", "--no-pregen", "--no-offline-schedule"):
         out_file = tmp_path / f"r{flag}.json"
-        status, _, err = run(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:4",
+        status, _, err = cli(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:4",
                               "--batch", "4", *([flag] if flag else []), "--json",
-                              str(out_file)], capsys)
+                              str(out_file)])
         assert status == 0, err
         data = json.loads(out_file.read_text())
         cycles[flag] = data["cycles"]
@@ -290,47 +281,45 @@ def test_simulate_sat_technique_switches(
 
 
 def test_simulate_spatten_on_the_public_trace(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli: Cli
 ) -> None:
     out_file = tmp_path / "s.json"
-    status, out, err = run(["simulate", "spatten", "--model", "gpt2-small", "--json",
-                            str(out_file)], capsys)
+    status, out, err = cli(["simulate", "spatten", "--model", "gpt2-small", "--json",
+                            str(out_file)])
     assert status == 0, err
     assert "| DRAM reduction vs dense FP32 |" in out
     assert json.loads(out_file.read_text())["shape"]["rows"] == 4608
     assert json.loads(out_file.read_text())["time"]["core_model"] == "rtl_core_cycles"
-    status, out, err = run(["simulate", "spatten", "--model", "gpt2-small", "--core", "paper"],
-                           capsys)
+    status, out, err = cli(["simulate", "spatten", "--model", "gpt2-small", "--core", "paper"])
     assert status == 0 and "paper datapath bound, not RTL-validated" in out
 
 
 def test_simulate_spatten_malformed_trace_names_file_line_and_column(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli: Cli
 ) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
-    status, _, err = run(["simulate", "spatten", "--model", "gpt2-small", "--trace", str(bad)],
-                         capsys)
+    status, _, err = cli(["simulate", "spatten", "--model", "gpt2-small", "--trace", str(bad)])
     assert status == 2
     assert f"{bad}, line 1, column 'a'" in err
 
 
 def test_trace_spatten_writes_a_trace_the_reader_accepts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli: Cli
 ) -> None:
     out_file = tmp_path / "t.csv"
     args = ["trace", "spatten", "--model", "gpt2-small", "--prompt-len", "24", "--steps", "3",
             "--token-keep", "0.5,0.25", "--v-keep", "0.5", "--msb-bits", "6", "--threshold",
             "0.1", "--out", str(out_file)]
-    status, out, err = run(args, capsys)
+    status, out, err = cli(args)
     assert status == 0, err
     trace = read_trace(out_file)
     assert len(trace) == 3 * 12 * 12 and trace.head_dim == 64
     assert f"{out_file}: 432 rows (3 iterations, 12 layers x 12 heads)" in out
     assert "LSB refetch" in out and "model run" in err
     # the same run, simulated directly
-    status, out, err = run(["simulate", "spatten", "--model", "gpt2-small", "--run",
-                            *args[4:-2]], capsys)
+    status, out, err = cli(["simulate", "spatten", "--model", "gpt2-small", "--run",
+                            *args[4:-2]])
     assert status == 0, err
     assert "gpt2-small on spatten-asic: 432 rows" in out
 
@@ -343,35 +332,34 @@ def test_trace_spatten_writes_a_trace_the_reader_accepts(
     (["--steps", "2000"], "positions"),
 ])
 def test_trace_spatten_bad_settings(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+    tmp_path: Path, cli: Cli, extra: list[str], message: str
 ) -> None:
     out_file = tmp_path / "t.csv"
-    status, _, err = run(["trace", "spatten", "--model", "gpt2-small", "--prompt-len", "8",
-                          *extra, "--out", str(out_file)], capsys)
+    status, _, err = cli(["trace", "spatten", "--model", "gpt2-small", "--prompt-len", "8",
+                          *extra, "--out", str(out_file)])
     assert status == 2 and message in err
     assert not out_file.exists()
 
 
 def test_simulate_spatten_rejects_policy_options_without_run(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
 ) -> None:
-    status, _, err = run(["simulate", "spatten", "--model", "gpt2-small", "--v-keep", "0.5"],
-                         capsys)
+    status, _, err = cli(["simulate", "spatten", "--model", "gpt2-small", "--v-keep", "0.5"])
     assert status == 2 and "--v-keep: model-run options" in err
 
 
-def test_baseline_times_a_small_workload(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = run(["baseline", "--workload", "small-cnn", "--batch", "2",
-                            "--warmup", "1", "--repeats", "4", "--json"], capsys)
+def test_baseline_times_a_small_workload(cli: Cli) -> None:
+    status, out, err = cli(["baseline", "--workload", "small-cnn", "--batch", "2",
+                            "--warmup", "1", "--repeats", "4", "--json"])
     assert status == 0, err
     data = json.loads(out)
     assert data["kept"] == 4 and data["mean_s"] > 0 and data["gflops_per_s"] is None
     assert data["environment"]["torch"].startswith("2.13.0")
-    status, _, err = run(["baseline", "--workload", "small-cnn", "--repeats", "0"], capsys)
+    status, _, err = cli(["baseline", "--workload", "small-cnn", "--repeats", "0"])
     assert status == 2 and "repeats must be a positive integer, not 0" in err
-    status, out, err = run(["baseline", "--workload", "bert-base", "--seq-len", "16",
-                            "--warmup", "0", "--repeats", "1", "--json"], capsys)
+    status, out, err = cli(["baseline", "--workload", "bert-base", "--seq-len", "16",
+                            "--warmup", "0", "--repeats", "1", "--json"])
     assert status == 0, err
     assert json.loads(out)["seq_len"] == 16
-    status, _, err = run(["baseline", "--workload", "gpt2-small", "--seq-len", "16"], capsys)
+    status, _, err = cli(["baseline", "--workload", "gpt2-small", "--seq-len", "16"])
     assert status == 2 and "--seq-len sets a BERT sentence length" in err

