@@ -5,7 +5,7 @@ are what ``layout.const(value).as_bits()`` and ``layout.from_bits(bits)`` comput
 times faster (a wide activation beat of the SAT array takes 0.7 ms with ``const``): nested
 lists for array layouts, dicts for struct layouts, ints at the leaves, and members at the leaves
 of an enumeration shape (:mod:`amaranth.lib.enum`; packed from a member or its integer code).
-Used by the amaranth.sim benches in ``sim/`` and by the cocotb benches in ``tests/rtl``.
+Used by the amaranth.sim and cocotb benches of the RTL harness in ``sim/rtl``.
 """
 
 import enum

@@ -1,12 +1,11 @@
 """SAT's PE array: dense and N:M sparse GEMM tiles, output- or weight-stationary, interleaved.
 
 The array has R x C processing elements, each with one W x W multiplier, an M:1 multiplexer that
-picks the activation a compressed weight's index points at inside an M-wide activation group, and
-an accumulator of ``config.acc_width`` bits (:mod:`sparsa.models.golden.sat` states the formats). Dense
-mode is the 1:1 pattern: every weight is one dense position and its index is ignored. In N:M mode
-a weight entry is (value, index); each row consumes one entry per cycle and a group of M
-activations per N cycles, so a tile covers M / N times the reduction length of a dense one in the
-same cycles.
+picks the activation a compressed weight's index points at inside an M-wide activation group, and an
+accumulator of ``config.acc_width`` bits (:mod:`sparsa.models.golden.sat` states the formats). Dense
+mode is the 1:1 pattern: every weight is one dense position and its index is ignored. In N:M mode a
+weight entry is (value, index); each row consumes one entry per cycle and a group of M activations
+per N cycles, so a tile covers M / N times the reduction length of a dense one in the same cycles.
 
 A flexible interconnect runs two dataflows, chosen per tile by the command. Both move their data
 as a diagonal wavefront: what enters the array at step f reaches PE (r, c) at step f + r + c.

@@ -14,15 +14,15 @@ carrying row i. Every direction yields exactly L groups of M weights, one per la
 * **BP** (groups along the output channels): group l is column l, the M output channels at
   reduction position l; it goes to lane l.
 
-Reduction. A lane takes its group's M values one per cycle, in index order, and keeps the best
-N so far in arrival (= index) order: a value enters while fewer than N are held, or when its
-magnitude is strictly greater than the smallest magnitude held; it then evicts the held entry of
-smallest magnitude, the one with the highest index among equal ones, which is removed while the
-new entry is appended at the end. So ties go to the lowest index, the survivors are always in
-increasing index order (no final sort) and a group always yields exactly N entries, which is
-:func:`sparsa.models.golden.sat.sore_tile` (built on :func:`sparsa.models.golden.sat.nm_generate`). A magnitude
-is taken as an unsigned W-bit number, which holds |-2^(W-1)| = 2^(W-1) (W + 1 bits as a signed
-number).
+Reduction. A lane takes its group's M values one per cycle, in index order, and keeps the best N so
+far in arrival (= index) order: a value enters while fewer than N are held, or when its magnitude is
+strictly greater than the smallest magnitude held; it then evicts the held entry of smallest
+magnitude, the one with the highest index among equal ones, which is removed while the new entry is
+appended at the end. So ties go to the lowest index, the survivors are always in increasing index
+order (no final sort) and a group always yields exactly N entries, which is
+:func:`sparsa.models.golden.sat.sore_tile` (built on :func:`sparsa.models.golden.sat.nm_generate`).
+A magnitude is taken as an unsigned W-bit number, which holds |-2^(W-1)| = 2^(W-1) (W + 1 bits as a
+signed number).
 
 Commands. One ``cmd`` beat carries N (1 to M - 1) and ``copies``, a mask of the copies to
 produce, one bit per :class:`sparsa.config.sat.BdwpPass`: bit ``1 << BdwpPass.FF`` the FF copy,

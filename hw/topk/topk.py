@@ -55,11 +55,11 @@ class TopKEngine(wiring.Component):
        rows, which the final pass reads again.
     2. *Quick-select rounds* (SpAtten Algorithm 3): a pivot is read from the m candidates (at
        position m // 2, or ``(lfsr * m) >> 16``), then the candidates stream at C per cycle
-       through the two comparator arrays of a :class:`sparsa.hw.topk.partition.PartitionStep`; the greater and
-       the less ones are compacted by zero eliminators, packed into C-wide rows and written into
-       the two partition FIFOs (in place: a round reads one FIFO and rewrites both), while the
-       equal ones are counted. The control then recurses into the greater FIFO, the less FIFO
-       (target -= #greater + #equal), or stops with the k-th value and the number of its equal
+       through the two comparator arrays of a :class:`sparsa.hw.topk.partition.PartitionStep`; the
+       greater and the less ones are compacted by zero eliminators, packed into C-wide rows and
+       written into the two partition FIFOs (in place: a round reads one FIFO and rewrites both),
+       while the equal ones are counted. The control then recurses into the greater FIFO, the less
+       FIFO (target -= #greater + #equal), or stops with the k-th value and the number of its equal
        copies to keep. A round takes ceil(m / C) + 4 cycles.
     3. *Final pass*: the input buffer is read at P values per cycle; an element is kept if it is
        greater than the k-th value, or equal to it and among the first ``keep_equal`` equal ones
@@ -73,7 +73,8 @@ class TopKEngine(wiring.Component):
 
     Streams follow the :mod:`amaranth.lib.stream` rules: a transfer happens on a cycle where both
     valid and ready are high; ``dout.valid`` never waits for ``dout.ready`` and, once high, stays
-    high with a stable payload until the transfer. :mod:`sparsa.sim.blocks.topk` predicts the cycles exactly.
+    high with a stable payload until the transfer. :mod:`sparsa.sim.blocks.topk` predicts the cycles
+    exactly.
 
     Parameters
     ----------

@@ -1,34 +1,35 @@
-"""Cycle model of the SpAtten attention core (:class:`sparsa.hw.attention.attention_core.AttentionCore`).
+"""Cycle model of the SpAtten attention core
+(:class:`sparsa.hw.attention.attention_core.AttentionCore`).
 
 It predicts exactly the cycles the RTL takes for one (head, query), from the clock edge that
 transfers the command to the one that transfers its ``out`` beat, when every input is valid
 whenever the core wants it, every output is ready, and the memory answers each request beat
 ``memory_latency`` edges after the request's transfer (the ``k_lsb`` and ``v`` answers are
-offered at once; 1 is an answer offered the cycle after the request). ``tests/rtl`` checks it
+offered at once; 1 is an answer offered the cycle after the request). ``tests/sim/rtl`` checks it
 against RTL-measured cycles.
 
 With B = ceil(n / E) beats, P = ``prob_bits`` and L = ``memory_latency``, one stage after the
 other (each function below counts one):
 
 * load Q: 1 cycle (the ``q`` beat right after the command);
-* keys (Q x K over the MSB planes): B beats (a beat's transfer loads the core's input
-  register), the array's :data:`~sparsa.hw.attention.dot_product.QK_LATENCY` stages, the score-buffer write and
-  the cycle that sees the last one: B + QK_LATENCY + 2;
-* sum: one score-buffer read, the exp unit's :data:`~sparsa.hw.attention.softmax.EXP_LATENCY` stages, B rows
-  and the cycle that sees the sum complete: B + EXP_LATENCY + 2;
+* keys (Q x K over the MSB planes): B beats (a beat's transfer loads the core's input register), the
+  array's :data:`~sparsa.hw.attention.dot_product.QK_LATENCY` stages, the score-buffer write and the
+  cycle that sees the last one: B + QK_LATENCY + 2;
+* sum: one score-buffer read, the exp unit's :data:`~sparsa.hw.attention.softmax.EXP_LATENCY`
+  stages, B rows and the cycle that sees the sum complete: B + EXP_LATENCY + 2;
 * decide: 1 cycle (the requant decision on the sum);
 * refetch (when requantizing): the first LSB request is registered (1) and transferred (1),
   its answer transferred L edges later, the B - 1 others one per cycle, then as for keys:
   B + L + QK_LATENCY + 3; then sum and decide again;
 * normalize: a read, the exp unit, the divider (P + 1 stages), the probability register, and
   B beats into the top-k engine: B + EXP_LATENCY + (P + 1) + 2 up to the last top-k input;
-* local-V top-k: the engine's quick-select rounds and output pass after its last input beat,
-  from :class:`sparsa.sim.blocks.topk.TopKCycleModel` (its ``select + output``; the core takes every answer
-  beat at once);
-* values: from the last top-k answer beat, its V request's transfer (1), the answer's
-  transfer L edges later (into the input register), and the prob x V array's
-  :data:`~sparsa.hw.attention.dot_product.PV_LATENCY` stages: 1 + L + PV_LATENCY; 0 when v_keep = 0 (no
-  request);
+* local-V top-k: the engine's quick-select rounds and output pass after its last input beat, from
+  :class:`sparsa.sim.blocks.topk.TopKCycleModel` (its ``select + output``; the core takes every
+  answer beat at once);
+* values: from the last top-k answer beat, its V request's transfer (1), the answer's transfer L
+  edges later (into the input register), and the prob x V array's
+  :data:`~sparsa.hw.attention.dot_product.PV_LATENCY` stages: 1 + L + PV_LATENCY; 0 when v_keep = 0
+  (no request);
 * output: the cycle that sees the values done, the rounding stage, the result stage and the
   transfer: 4 cycles.
 
@@ -209,8 +210,9 @@ def query_cycles(
 class AttentionCoreCycleModel:
     """Stateful cycle model of one core, fed the same commands as the RTL in order.
 
-    The state is the local-V top-k engine's pivot LFSR (:class:`sparsa.sim.blocks.topk.TopKCycleModel`),
-    which steps once per quick-select round of every good query.
+    The state is the local-V top-k engine's pivot LFSR
+    (:class:`sparsa.sim.blocks.topk.TopKCycleModel`), which steps once per quick-select round of
+    every good query.
 
     Parameters
     ----------

@@ -1,4 +1,5 @@
-"""Cycle model of SAT's PE array (:class:`sparsa.hw.sat.sat_array.SatArray`), with and without interleave.
+"""Cycle model of SAT's PE array (:class:`sparsa.hw.sat.sat_array.SatArray`), with and without
+interleave.
 
 With operands valid whenever the array wants them and the output always ready, the array
 advances every cycle. Cycles count rising clock edges; a tile's cycles run from the edge that
@@ -19,11 +20,11 @@ A tile alone (:func:`tile_cycles`):
 Tiles back to back (:class:`ArrayTimeline`, :func:`sequence_timeline`,
 :func:`sequence_cycles`): without interleave (``config.interleave`` False) each command is
 transferred one cycle after the previous answer's last beat. With interleave the array takes the
-next command as soon as its command stage is free, and the rules of :mod:`sparsa.hw.sat.sat_array` decide
-when each tile enters; :class:`ArrayTimeline` follows them tile by tile in O(1) per tile. Inside a
-run of tiles of one dataflow the distance between consecutive tiles depends on the two tiles only
-(:func:`increment`), which is what lets :mod:`sparsa.dataflow.sat_schedule` sum the tiles of a GEMM
-in closed form and :meth:`ArrayTimeline.issue_run` place a whole GEMM at once.
+next command as soon as its command stage is free, and the rules of :mod:`sparsa.hw.sat.sat_array`
+decide when each tile enters; :class:`ArrayTimeline` follows them tile by tile in O(1) per tile.
+Inside a run of tiles of one dataflow the distance between consecutive tiles depends on the two
+tiles only (:func:`increment`), which is what lets :mod:`sparsa.dataflow.sat_schedule` sum the tiles
+of a GEMM in closed form and :meth:`ArrayTimeline.issue_run` place a whole GEMM at once.
 """
 
 import copy
@@ -59,8 +60,8 @@ def is_rejected(
     dataflow : Dataflow
         The command's dataflow (a member or its integer code).
     pattern : int
-        Code of the command's pattern field (:func:`sparsa.hw.sat.sat_array.runtime_patterns` gives the
-        known ones; other codes are rejected).
+        Code of the command's pattern field (:func:`sparsa.hw.sat.sat_array.runtime_patterns` gives
+        the known ones; other codes are rejected).
     length : int
         OS: compressed entries per row (T); WS: output columns (B). At least 1.
     rows : int

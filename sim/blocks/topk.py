@@ -2,7 +2,7 @@
 
 The model replays the engine's pivot sequence on the request's values (the same stable partition
 order and the same LFSR) and adds up the cycles of each phase, so it predicts the RTL's cycles
-exactly; ``tests/rtl`` checks that on RTL-measured requests.
+exactly; ``tests/sim/rtl`` checks that on RTL-measured requests.
 
 Cycle accounting (ready output and input valid whenever the engine wants it), with Bin =
 ceil(n / P) input beats:

@@ -1,10 +1,10 @@
 """Build a component's Verilog for Verilator once per configuration, and launch cocotb on it.
 
-A :class:`RtlTarget` names the component (its factory and Verilog toplevel). Each (target, configuration) pair gets
-``build/rtl/<name>-<config hash>/``. The Verilog is regenerated only when the configuration,
-the sources of ``hw/`` (or of the factory's own module) or the Amaranth version change, and
-Verilator rebuilds only when the Verilog, the build flags or the tool versions change; otherwise
-a launch reuses the simulator binary as it is. A missing tool (the ``verilator`` package,
+A :class:`RtlTarget` names the component (its factory and Verilog toplevel). Each (target,
+configuration) pair gets ``build/rtl/<name>-<config hash>/``. The Verilog is regenerated only when
+the configuration, the sources of ``hw/`` (or of the factory's own module) or the Amaranth version
+change, and Verilator rebuilds only when the Verilog, the build flags or the tool versions change;
+otherwise a launch reuses the simulator binary as it is. A missing tool (the ``verilator`` package,
 ``make``, the C++ compiler) is an error that names it, never a skip.
 """
 

@@ -95,8 +95,8 @@ def _simulate_sat(args: argparse.Namespace) -> int:
 
 
 def _simulate_spatten(args: argparse.Namespace) -> int:
-    """Simulate SpAtten's attention over a workload trace (the public trace of the model by
-    default, read from ../shared/data/spatten-traces): DRAM traffic by class, its reduction by
+    """Simulate SpAtten's attention over a workload trace (the public trace of the model by default,
+    packaged in ``sparsa/dataflow/spatten_traces``): DRAM traffic by class, its reduction by
     technique against a dense FP32 baseline (and the dense trace when there is one), time and
     throughput on the target."""
     import time

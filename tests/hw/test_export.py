@@ -1,5 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""Tests of :mod:`sparsa.hw.export` (Verilog, JSON sidecar, Verilator lint) and :mod:`sparsa.hw.toolchain`."""
+"""Tests of :mod:`sparsa.hw.export` (Verilog, JSON sidecar, Verilator lint) and
+:mod:`sparsa.hw.toolchain`."""
 
 import json
 import os

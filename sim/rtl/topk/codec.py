@@ -1,7 +1,8 @@
 """Pack and unpack stream payloads with the RTL's own Amaranth layouts.
 
-:func:`sparsa.hw.common.stream_codec.packer` and :func:`sparsa.hw.common.stream_codec.unpacker` (re-exported here) do the
-bit work; :class:`LayoutCodec` and :class:`TopKCodec` bind them to a component's streams.
+:func:`sparsa.hw.common.stream_codec.packer` and :func:`sparsa.hw.common.stream_codec.unpacker`
+(re-exported here) do the bit work; :class:`LayoutCodec` and :class:`TopKCodec` bind them to a
+component's streams.
 """
 
 from collections.abc import Mapping, Sequence

@@ -1,7 +1,9 @@
-"""Tests of :mod:`sparsa.sim.blocks.attention_core`: stage sums, argument checks, the stateful top-k part.
+"""Tests of :mod:`sparsa.sim.blocks.attention_core`: stage sums, argument checks, the stateful
+top-k part.
 
 The model's equality with the RTL's cycles is checked where the RTL runs: in amaranth.sim
-(``tests/test_hw_attention_core.py``) and on Verilator (``tests/rtl``, over 600 commands).
+(``tests/hw/attention/test_attention_core.py``) and on Verilator (``tests/sim/rtl``, over 600
+commands).
 """
 
 import random

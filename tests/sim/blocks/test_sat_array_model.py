@@ -1,6 +1,6 @@
 """The SAT array's cycle model on its own: lone tiles, sequences with and without interleave,
-runs placed at once, and its checks. (The model against the RTL: test_hw_sat_array.py and the
-cocotb tests in tests/rtl.)"""
+runs placed at once, and its checks. (The model against the RTL: tests/hw/sat/test_sat_array.py
+and the cocotb tests in tests/sim/rtl.)"""
 
 import itertools
 import random

@@ -1,5 +1,5 @@
-"""Tests of the SORE cycle model (:mod:`sparsa.sim.blocks.sore`); ``tests/test_hw_sore.py`` checks it against
-the RTL."""
+"""Tests of the SORE cycle model (:mod:`sparsa.sim.blocks.sore`); ``tests/hw/sat/test_sore.py``
+checks it against the RTL."""
 
 from itertools import pairwise
 
