@@ -15,6 +15,7 @@ from amaranth.sim import Simulator
 
 from sparsa.config.attention import AttentionConfig
 from sparsa.config.attention_core import AttentionCoreConfig, KeyPlanes
+from sparsa.config.presets import ATTENTION_CONFIGS
 from sparsa.hw.attention.bit_converter import BitConverter
 from sparsa.hw.attention.divider import ProbDivider, divider_latency
 from sparsa.hw.attention.dot_product import PV_LATENCY, QK_LATENCY, ProbValueArray, ScoreArray
@@ -28,9 +29,7 @@ from sparsa.models.golden.attention import (
     split_planes,
 )
 
-CONFIG = AttentionCoreConfig(
-    attention=AttentionConfig(dim=32, msb_bits=8, max_tokens=64), multipliers=64
-)
+CONFIG = ATTENTION_CONFIGS["d32-m64-n64"]
 # Narrow formats: a 4-entry exp table, 6-bit probabilities, one lane.
 NARROW = AttentionCoreConfig(
     attention=AttentionConfig(
