@@ -2,7 +2,7 @@
 
 Reads the JSON files the other sections wrote into the report folder in the same run, so every
 "sparsa" figure here was produced by that run; the papers' figures are quoted constants, each
-with its source in the reference files (shared/reference/spatten.md, sat.md). A figure whose
+with its source beside its definition. A figure whose
 inputs this run did not produce (a section skipped, an experiment not run) is reported as "not
 run", never filled in.
 """
@@ -211,7 +211,8 @@ def headline_section(stage: Path) -> str:
     body = "\n".join(f"| {r.figure} | {r.paper} | {r.sparsa} | {r.reason} |" for r in rows)
     return f"""## Headline figures: the papers beside sparsa
 
-The papers' figures are quoted (sources in `shared/reference/`); sparsa's come from this run's
+The papers' figures are quoted from SpAtten (Wang et al., HPCA 2021) and SAT (Fang et al., IEEE
+TCAD 2023); sparsa's come from this run's
 files in this folder.
 
 | figure | paper | sparsa (this run) | why they differ |

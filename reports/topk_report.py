@@ -23,8 +23,8 @@ from sparsa.sim.studies.topk_bench import (
 __all__ = ["QUICK_TRIALS", "topk_section"]
 
 QUICK_TRIALS = 20
-# SpAtten's released latency model (TopKLatencyModel.scala, replayed in the project's reference
-# notes, ../shared/reference/spatten.md section 2.3): quick-select cycles at 16 comparators,
+# SpAtten's released latency model (sim/TopKLatencyModel.scala in mit-han-lab/spatten, replayed
+# in Python when the figure was taken): quick-select cycles at 16 comparators,
 # n = 1024, k = 512, mean and standard deviation over 200 random trials. Quoted, not measured.
 SPATTEN_REF = {"n": 1024, "k": 512, "comparators": 16, "mean": 273, "std": 72}
 

@@ -74,7 +74,7 @@ __all__ = [
 # Average accuracy loss of BDWP at 2:8 (sparsa.models.algorithms.bdwp.DEFAULT_PATTERN) against dense
 # training over the paper's models and data sets: "0.56%" in the abstract of Fang et al., "Efficient
 # N:M Sparse DNN Training Using Algorithm, Architecture, and Dataflow Co-Design", IEEE TCAD 2023
-# (arXiv 2309.13015); shared/reference/sat.md sections 1 and 2.5 (confirmed). Read here as
+# (arXiv 2309.13015). Read here as
 # percentage points of top-1, the unit of this experiment's losses.
 PAPER_AVG_LOSS_2_8 = 0.56
 
@@ -415,8 +415,8 @@ class BDWPAccuracyResult:
             "pattern": str(DEFAULT_PATTERN),
             "measured_avg_loss_pp": self.average_loss(),
             "paper_avg_loss_pp": PAPER_AVG_LOSS_2_8,
-            "paper_source": "Fang et al., IEEE TCAD 2023, abstract (shared/reference/sat.md "
-            "sections 1, 2.5): average over the paper's models and data sets",
+            "paper_source": "Fang et al., IEEE TCAD 2023, abstract: average over the "
+            "paper's models and data sets",
         }
 
     def to_dict(self) -> dict[str, object]:

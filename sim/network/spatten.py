@@ -586,7 +586,7 @@ class SpattenResult:
             "energy_j": self.energy_j,
             "per_layer": [asdict(layer) for layer in self.per_layer],
             "paper": {
-                "source": "SpAtten paper figures (shared/reference/spatten.md 1.5, 2.7, 3)",
+                "source": "SpAtten paper (Wang et al., HPCA 2021): Section V, Table II, Fig. 13",
                 "gpt2_gops": PAPER_GPT2_GOPS,
                 "dram_reduction": PAPER_DRAM_REDUCTION,
                 "technique_factors": dict(PAPER_TECHNIQUE_FACTORS),
