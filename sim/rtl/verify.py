@@ -141,12 +141,15 @@ def _run_amaranth_chunk(name: str, config_text: str, seed: int, batches: Any) ->
 
 
 def _run_verilator_chunk(
-    name: str, config_text: str, seed: int, batches: Any, directory: str, number: int
+    name: str, config_text: str, seed: int, batches: Any, build_dir: str, directory: str,
+    number: int,
 ) -> dict[str, Any]:
-    from sparsa.sim.rtl.runner import RtlTestError, build, launch
+    from sparsa.sim.rtl.runner import RtlBuild, RtlTestError, launch
 
     block = BLOCKS[name]
-    rtl = build(block.target, config_from_json(config_text))  # built already: a cache hit
+    # verify() built the simulator in build_dir before starting the chunks.
+    rtl = RtlBuild(target=block.target, config=config_from_json(config_text),
+                   directory=Path(build_dir))
     run_dir = Path(directory) / f"chunk-{number}"
     run_dir.mkdir(parents=True, exist_ok=True)
     plan, summary = run_dir / "batches.json", run_dir / "scoreboard.json"
@@ -232,8 +235,8 @@ def verify(
 
         rtl = build(the_block.target, config)
         directory = Path(tempfile.mkdtemp(prefix=f"verify-{seed}-", dir=rtl.directory))
-        calls = [(_run_verilator_chunk, name, config_text, seed, c, str(directory), i)
-                 for i, c in enumerate(chunks)]
+        calls = [(_run_verilator_chunk, name, config_text, seed, c, str(rtl.directory),
+                  str(directory), i) for i, c in enumerate(chunks)]
     else:
         calls = [(_run_amaranth_chunk, name, config_text, seed, c) for c in chunks]
     total, done = Scoreboard(block=name), 0
