@@ -79,12 +79,7 @@ def run_spatten(
     *,
     prompt_len: int | None = None,
     steps: int | None = None,
-    token_keep: float | tuple[float, float] = 1.0,
-    head_keep: float | tuple[float, float] = 1.0,
-    v_keep: float = 1.0,
-    msb_bits: int | None = None,
-    threshold: float = 0.0,
-    quantize_v: bool = False,
+    policy: SpattenPolicy | None = None,
     seed: int = 0,
     threads: int = 1,
 ) -> SpattenRun:
@@ -100,8 +95,9 @@ def run_spatten(
     steps : int, optional
         Generated tokens = iterations (GPT-2; default 32, and ``prompt_len + steps - 1`` must
         fit the 1,024 positions); 1 for BERT (the default).
-    token_keep, head_keep, v_keep, msb_bits, threshold, quantize_v
-        The :class:`~sparsa.models.algorithms.spatten_pruning.SpattenPolicy`.
+    policy : SpattenPolicy, optional
+        What SpAtten switches on (:class:`~sparsa.models.algorithms.spatten_pruning.SpattenPolicy`,
+        which checks its own settings); default: plain attention.
     seed : int
         Seeds the weights and the prompt.
     threads : int
@@ -115,9 +111,9 @@ def run_spatten(
     ------
     ValueError
         Naming the bad value and what is allowed: an unknown model, a prompt or step count
-        that is not a positive integer or does not fit the model, generation steps for BERT,
-        and the policy's errors (keep ratios outside (0, 1], unsupported ``msb_bits``, a
-        threshold outside [0, 1)).
+        that is not a positive integer or does not fit the model, generation steps for BERT.
+    TypeError
+        If ``policy`` is not a :class:`~sparsa.models.algorithms.spatten_pruning.SpattenPolicy`.
     """
     if model_name not in TRANSFORMERS:
         raise ValueError(f"unknown model {model_name!r}; choose one of {sorted(TRANSFORMERS)}")
@@ -141,14 +137,10 @@ def run_spatten(
             f"{prompt_len + steps - 1} positions; {model_name} has "
             f"{config.max_positions}"
         )
-    policy = SpattenPolicy(
-        token_keep=token_keep,
-        head_keep=head_keep,
-        v_keep=v_keep,
-        msb_bits=msb_bits,
-        threshold=threshold,
-        quantize_v=quantize_v,
-    )
+    if policy is None:
+        policy = SpattenPolicy()
+    elif not isinstance(policy, SpattenPolicy):
+        raise TypeError(f"policy must be a SpattenPolicy, not {type(policy).__name__}")
     model = Transformer(config, seed=seed).eval()
     attention = SpattenAttention(
         policy,

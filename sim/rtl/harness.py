@@ -295,9 +295,8 @@ class Block(ABC):
     Attributes
     ----------
     name : str
-        The block's name everywhere (CLI word, e.g. ``"attention-core"``).
-    toplevel : str
-        Verilog file and top module name (e.g. ``"attention_core"``).
+        The block's name everywhere (CLI word, e.g. ``"attention-core"``); its Verilog file
+        and top module are :attr:`toplevel`.
     config_type : type
         Its configuration dataclass.
     sources, sinks : tuple of str
@@ -305,10 +304,15 @@ class Block(ABC):
     """
 
     name: str
-    toplevel: str
     config_type: type
     sources: tuple[str, ...]
     sinks: tuple[str, ...]
+
+    @property
+    def toplevel(self) -> str:
+        """Verilog file and top module name: the block's name with ``_`` for ``-``
+        (``attention_core``)."""
+        return self.name.replace("-", "_")
 
     @property
     def target(self) -> RtlTarget:

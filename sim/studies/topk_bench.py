@@ -6,6 +6,8 @@ tests show to equal the RTL's measured cycles) and summarises the cycles of the 
 and of the whole request.
 """
 
+from __future__ import annotations
+
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ import torch
 
 from sparsa.config.presets import TOPK_BENCH_SEED, TOPK_BENCH_TRIALS
 from sparsa.config.topk import PivotMode, TopKConfig
-from sparsa.sim.blocks.topk import TopKCycleModel
+from sparsa.sim.blocks.topk import TopKCycleModel, TopKCycles
 
 __all__ = [
     "DEFAULT_COMPARATORS",
@@ -58,6 +60,19 @@ class BenchPoint:
     total_mean: float
     total_std: float
     elements_per_cycle: float
+
+    @classmethod
+    def of_runs(
+        cls, n: int, k_fraction: float, k: int, comparators: int, runs: Sequence[TopKCycles]
+    ) -> BenchPoint:
+        """The statistics of ``runs`` (at least 2 cycle-model requests) at one point."""
+        select = [r.select for r in runs]
+        total = [r.total for r in runs]
+        return cls(n, k_fraction, k, comparators, BENCH_LANES, len(runs),
+                   statistics.fmean(select), statistics.stdev(select),
+                   statistics.fmean(r.rounds for r in runs),
+                   statistics.fmean(total), statistics.stdev(total),
+                   n / statistics.fmean(total))
 
 
 def bench_config(comparators: int, capacity: int) -> TopKConfig:
@@ -114,22 +129,7 @@ def sweep(
             for c in comparators:
                 model = TopKCycleModel(bench_config(c, capacity))
                 runs = [model.request(values, k) for values in inputs]
-                select = [r.select for r in runs]
-                total = [r.total for r in runs]
-                point = BenchPoint(
-                    n=n,
-                    k_fraction=fraction,
-                    k=k,
-                    comparators=c,
-                    lanes=BENCH_LANES,
-                    trials=trials,
-                    select_mean=statistics.fmean(select),
-                    select_std=statistics.stdev(select),
-                    rounds_mean=statistics.fmean(r.rounds for r in runs),
-                    total_mean=statistics.fmean(total),
-                    total_std=statistics.stdev(total),
-                    elements_per_cycle=n / statistics.fmean(total),
-                )
+                point = BenchPoint.of_runs(n, fraction, k, c, runs)
                 points.append(point)
                 if progress:
                     progress(f"n={n} k={k} C={c}: {point.select_mean:.0f} select cycles")

@@ -65,15 +65,17 @@ def add_policy(parser: argparse.ArgumentParser) -> None:
 
 def run_model(args: argparse.Namespace):  # -> sparsa.models.experiments.spatten_run.SpattenRun
     """Run SpAtten's algorithm with the options of :func:`add_policy`, printing progress."""
+    from sparsa.models.algorithms.spatten_pruning import SpattenPolicy
     from sparsa.models.experiments.spatten_run import run_spatten
 
     steps = "" if args.steps is None else f", {args.steps} steps"
     progress(f"running SpAtten's algorithm on {args.model} (random weights, seed {args.seed}"
              f"{steps}) ...")
-    run = run_spatten(args.model, prompt_len=args.prompt_len, steps=args.steps,
-                      token_keep=args.token_keep, head_keep=args.head_keep, v_keep=args.v_keep,
-                      msb_bits=args.msb_bits, threshold=args.threshold,
-                      quantize_v=args.quantize_v, seed=args.seed, threads=args.threads)
+    policy = SpattenPolicy(token_keep=args.token_keep, head_keep=args.head_keep,
+                           v_keep=args.v_keep, msb_bits=args.msb_bits, threshold=args.threshold,
+                           quantize_v=args.quantize_v)
+    run = run_spatten(args.model, prompt_len=args.prompt_len, steps=args.steps, policy=policy,
+                      seed=args.seed, threads=args.threads)
     progress(f"model run {run.seconds:.1f} s on {run.threads} thread(s): {len(run.trace):,} "
              f"rows, LSB refetch {_refetch(run)}")
     return run

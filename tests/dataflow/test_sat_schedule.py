@@ -14,13 +14,8 @@ from sparsa.models.zoo.cnn import layer_gemms, small_cnn
 from sparsa.sim.blocks.sat_array import ArrayTimeline, sequence_cycles
 from sparsa.sim.rtl.sat_array.stimulus import command_fields
 
-ARRAY = SatArrayConfig(
-    rows=4,
-    cols=3,
-    patterns=(NMPattern(2, 4), NMPattern(3, 8)),
-    dtype=IntFormat.INT8,
-    max_reduction=64,
-)
+ARRAY = SatArrayConfig(rows=4, cols=3, patterns=(NMPattern(2, 4), NMPattern(3, 8)),
+                       dtype=IntFormat.INT8, max_reduction=64)
 BIG = 1 << 40
 
 

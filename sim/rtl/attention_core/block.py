@@ -115,7 +115,6 @@ class AttentionCoreBlock(Block):
     """SpAtten's attention core (:class:`~sparsa.hw.attention.attention_core.AttentionCore`)."""
 
     name = "attention-core"
-    toplevel = "attention_core"
     config_type = AttentionCoreConfig
     sources = SOURCES
     sinks = SINKS

@@ -67,7 +67,6 @@ class SatArrayBlock(Block):
     """SAT's PE array (:class:`~sparsa.hw.sat.sat_array.SatArray`)."""
 
     name = "sat-array"
-    toplevel = "sat_array"
     config_type = SatArrayConfig
     sources = SOURCES
     sinks = ("out",)

@@ -43,7 +43,6 @@ class SoreBlock(Block):
     """SAT's sparse online reduction engine (:class:`~sparsa.hw.sat.sore.Sore`)."""
 
     name = "sore"
-    toplevel = "sore"
     config_type = SoreConfig
     sources = SOURCES
     sinks = ("out",)

@@ -40,7 +40,6 @@ class TopKBlock(Block):
     """SpAtten's top-k engine (:class:`~sparsa.hw.topk.topk.TopKEngine`)."""
 
     name = "topk"
-    toplevel = "topk"
     config_type = TopKConfig
     sources = SOURCES
     sinks = ("dout",)

@@ -23,19 +23,10 @@ from sparsa.sim.rtl.attention_core.block import AttentionCoreBlock
 from sparsa.sim.rtl.attention_core.stimulus import SLOW_MEMORY
 from sparsa.sim.rtl.harness import first_cases, run_amaranth
 
-CONFIG = AttentionCoreConfig(
-    attention=AttentionConfig(
-        dim=32,
-        msb_bits=8,
-        prob_bits=10,
-        max_tokens=20,
-        token_importance_bits=12,
-        head_importance_bits=14,
-    ),
-    multipliers=64,
-    comparators=2,
-    heads=3,
-)
+# Small and quick: 20 tokens, 3 heads, narrow importance accumulators.
+ATTENTION = AttentionConfig(dim=32, msb_bits=8, prob_bits=10, max_tokens=20,
+                            token_importance_bits=12, head_importance_bits=14)
+CONFIG = AttentionCoreConfig(attention=ATTENTION, multipliers=64, comparators=2, heads=3)
 BLOCK = AttentionCoreBlock()
 
 

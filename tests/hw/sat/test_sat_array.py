@@ -23,13 +23,8 @@ from sparsa.sim.rtl.sat_array.scoreboard import check_tile
 from sparsa.sim.rtl.sat_array.stimulus import REASONS, Reject, command_fields, commands, rejects
 from sparsa.sim.rtl.stalls import Stalls
 
-CONFIG = SatArrayConfig(
-    rows=3,
-    cols=4,
-    patterns=(NMPattern(2, 4), NMPattern(1, 8)),
-    dtype=IntFormat.INT8,
-    max_reduction=64,
-)
+CONFIG = SatArrayConfig(rows=3, cols=4, patterns=(NMPattern(2, 4), NMPattern(1, 8)),
+                        dtype=IntFormat.INT8, max_reduction=64)
 CONFIGS = {
     "r3c4-int8": CONFIG,
     "r4c2-int16": SatArrayConfig(
