@@ -15,11 +15,26 @@ top-1 accuracy:
   parameter, learning rate 0.1 annealed to 0 by a per-step cosine, batch 128, 15 epochs,
   cross-entropy loss. The seed fixes the initial weights (the same for every method, so the
   methods are compared from the same start) and the order of the batches; the split is fixed.
+* **Precision** (:data:`PRECISIONS`): ``fp32`` trains and evaluates in float32 throughout.
+  ``bf16`` is mixed precision: the parameters and the optimizer state stay float32 (master
+  weights), and so do the masks ``Mf`` and ``Mb`` and the SR-STE decay term, computed from them;
+  the forward and backward GEMMs and convolutions run in bfloat16 under
+  ``torch.autocast(device_type="cpu", dtype=torch.bfloat16)``; the loss is computed in float32
+  from the logits. bfloat16 has float32's 8-bit exponent range, so gradients do not underflow
+  and no loss scaling is used. Unlike PyTorch's usual recipe, the backward pass runs inside the
+  autocast region too: the built-in layers' backward runs in the dtype of their forward either
+  way, but the sparse layers' custom autograd function computes its BP and WU GEMMs itself, and
+  autocast reaches them only inside the region: its matmuls then take bfloat16 operands, its
+  convolution gradients bfloat16 activations and errors (the kernel rounds the float32
+  ``W * Mb`` to bfloat16). A model is evaluated in the precision it trained in. bf16 trains the
+  dense baseline and BDWP at 2:8 (:data:`sparsa.models.algorithms.bdwp.DEFAULT_PATTERN`);
+  SR-STE and the other patterns train in fp32 only (see :func:`run_bdwp_accuracy`).
 * **Scoring**: after training, the sparse layers are *deployed*: their weights are replaced by
   ``W * Mf`` in plain dense layers, checked to be exactly N:M (a run stops with an error if
   not), and the deployed model is evaluated on the held-out images in eval mode.
 
-The dense baseline does not depend on the pattern, so it trains once per model and seed. Runs
+The dense baseline does not depend on the pattern, so it trains once per model, seed and
+precision. Runs
 use one CPU thread by default: on this project's 2-core machine, shared with other work, two
 threads made the full run nearly three times slower, and results are only bit-reproducible
 at a fixed thread count.
@@ -28,6 +43,7 @@ at a fixed thread count.
 import copy
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from math import cos, isfinite, pi
 from statistics import fmean, stdev
@@ -56,6 +72,7 @@ __all__ = [
     "MODELS",
     "PAPER_AVG_LOSS_2_8",
     "PATTERNS",
+    "PRECISIONS",
     "QUICK_RECIPE",
     "QUICK_SEEDS",
     "RECIPE",
@@ -83,6 +100,7 @@ PATTERNS = (NMPattern(2, 4), NMPattern(2, 8), NMPattern(1, 4))
 SPARSE_METHODS = tuple(mode for mode in MODES if mode != "dense")
 DEFAULT_SEEDS = (0, 1, 2)
 QUICK_SEEDS = (0,)
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,6 +172,19 @@ def _check_seed(seed: object) -> None:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
 
 
+def _check_precision(precision: object) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+
+
+def _autocast(precision: str) -> AbstractContextManager:
+    """The region in which ``precision``'s GEMMs run (see the module docstring)."""
+    _check_precision(precision)
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
+
+
 def build_model(
     model: str,
     method: str,
@@ -203,7 +234,14 @@ def _cosine(step: int, steps: int) -> float:
     return (1 + cos(pi * step / steps)) / 2
 
 
-def train(model: nn.Module, split: ImageSplit, recipe: TrainingRecipe, *, seed: int) -> list[float]:
+def train(
+    model: nn.Module,
+    split: ImageSplit,
+    recipe: TrainingRecipe,
+    *,
+    seed: int,
+    precision: str = "fp32",
+) -> list[float]:
     """Train ``model`` in place on ``split``'s training images under ``recipe``.
 
     Parameters
@@ -216,6 +254,10 @@ def train(model: nn.Module, split: ImageSplit, recipe: TrainingRecipe, *, seed: 
         Optimizer, schedule, epochs and batch size.
     seed : int
         Seed of the batch order (a private generator; the global RNG is not used).
+    precision : str
+        One of :data:`PRECISIONS`: ``"fp32"``, or ``"bf16"`` mixed precision (float32 master
+        weights, optimizer state and loss; bfloat16 forward and backward GEMMs under CPU
+        autocast; no loss scaling, see the module docstring).
 
     Returns
     -------
@@ -223,6 +265,7 @@ def train(model: nn.Module, split: ImageSplit, recipe: TrainingRecipe, *, seed: 
         Mean training cross-entropy of every epoch (mean over the epoch's images).
     """
     _check_seed(seed)
+    region = _autocast(precision)
     images, labels = split.train_images, split.train_labels
     count = len(labels)
     steps = recipe.epochs * -(-count // recipe.batch_size)
@@ -240,9 +283,10 @@ def train(model: nn.Module, split: ImageSplit, recipe: TrainingRecipe, *, seed: 
     for _ in range(recipe.epochs):
         total = 0.0
         for batch in torch.randperm(count, generator=order).split(recipe.batch_size):
-            loss = functional.cross_entropy(model(images[batch]), labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
+            with region:
+                loss = functional.cross_entropy(model(images[batch]).float(), labels[batch])
+                optimizer.zero_grad()
+                loss.backward()
             optimizer.step()
             schedule.step()
             total += loss.item() * len(batch)
@@ -271,10 +315,17 @@ def deploy(model: nn.Module) -> nn.Module:
     return deployed
 
 
-def top1(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 accuracy of ``model`` (put in eval mode) on ``images``, in percent."""
+def top1(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, precision: str = "fp32"
+) -> float:
+    """Top-1 accuracy of ``model`` (put in eval mode) on ``images``, in percent.
+
+    ``precision`` (one of :data:`PRECISIONS`) is that of the forward pass: ``"bf16"`` runs it
+    under the CPU autocast that :func:`train` uses.
+    """
+    region = _autocast(precision)
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), region:
         predictions = model(images).argmax(dim=1)
     return 100 * (predictions == labels).sum().item() / len(labels)
 
@@ -286,6 +337,7 @@ class RunResult:
     model: str
     method: str
     pattern: NMPattern | None
+    precision: str
     seed: int
     top1: float
     epoch_losses: tuple[float, ...]
@@ -298,6 +350,7 @@ class RunResult:
             "model": self.model,
             "method": self.method,
             "pattern": None if self.pattern is None else str(self.pattern),
+            "precision": self.precision,
             "seed": self.seed,
             "top1": self.top1,
             "epoch_losses": list(self.epoch_losses),
@@ -313,6 +366,7 @@ def train_and_evaluate(
     seed: int,
     split: ImageSplit,
     recipe: TrainingRecipe,
+    precision: str = "fp32",
 ) -> RunResult:
     """Build, train, deploy and score one model (see the module docstring).
 
@@ -324,6 +378,9 @@ def train_and_evaluate(
         Trains on its training part, scores on its held-out part.
     recipe : TrainingRecipe
         How to train.
+    precision : str
+        One of :data:`PRECISIONS`, for training (:func:`train`) and the deployed model's
+        evaluation (:func:`top1`).
     """
     net, dense_layers = build_model(
         model,
@@ -333,12 +390,13 @@ def train_and_evaluate(
         num_classes=split.num_classes,
         in_channels=split.image_shape[0],
     )
-    losses = train(net, split, recipe, seed=seed)
-    accuracy = top1(deploy(net), split.test_images, split.test_labels)
+    losses = train(net, split, recipe, seed=seed, precision=precision)
+    accuracy = top1(deploy(net), split.test_images, split.test_labels, precision=precision)
     return RunResult(
         model=model,
         method=method,
         pattern=pattern,
+        precision=precision,
         seed=seed,
         top1=accuracy,
         epoch_losses=tuple(losses),
@@ -349,11 +407,12 @@ def train_and_evaluate(
 
 @dataclass(frozen=True, kw_only=True)
 class AccuracyRow:
-    """Held-out top-1 of one (model, method, pattern) over the seeds."""
+    """Held-out top-1 of one (model, method, pattern, precision) over the seeds."""
 
     model: str
     method: str
     pattern: NMPattern | None
+    precision: str
     accuracies: tuple[float, ...]
 
     @property
@@ -381,39 +440,65 @@ class BDWPAccuracyResult:
     held_out: int
     recipe: TrainingRecipe
     seeds: tuple[int, ...]
+    precisions: tuple[str, ...]
     threads: int
     wall_s: float
     dense_layers: dict[str, dict[str, str]]
     rows: tuple[AccuracyRow, ...]
     runs: tuple[RunResult, ...]
 
-    def row(self, model: str, method: str, pattern: NMPattern | None) -> AccuracyRow:
-        """The row of one (model, method, pattern); ``pattern`` None for dense."""
+    def row(
+        self, model: str, method: str, pattern: NMPattern | None, precision: str = "fp32"
+    ) -> AccuracyRow:
+        """The row of one (model, method, pattern, precision); ``pattern`` None for dense."""
         for row in self.rows:
-            if (row.model, row.method, row.pattern) == (model, method, pattern):
+            if (row.model, row.method, row.pattern, row.precision) == (
+                model,
+                method,
+                pattern,
+                precision,
+            ):
                 return row
         raise ValueError(
-            f"no row for model {model!r}, method {method!r}, pattern {pattern}; "
-            f"the rows are {[(r.model, r.method, str(r.pattern)) for r in self.rows]}"
+            f"no row for model {model!r}, method {method!r}, pattern {pattern}, precision "
+            f"{precision!r}; the rows are "
+            f"{[(r.model, r.method, str(r.pattern), r.precision) for r in self.rows]}"
         )
 
     def loss_vs_dense(self, row: AccuracyRow) -> float:
-        """Dense mean top-1 minus ``row``'s, in percentage points (positive: lost accuracy)."""
-        return self.row(row.model, "dense", None).mean - row.mean
+        """Dense mean top-1 minus ``row``'s, both in ``row``'s precision, in percentage points
+        (positive: lost accuracy)."""
+        return self.row(row.model, "dense", None, row.precision).mean - row.mean
 
-    def average_loss(self, method: str = "bdwp", pattern: NMPattern = DEFAULT_PATTERN) -> float:
-        """Mean over the models of :meth:`loss_vs_dense` for ``method`` at ``pattern``."""
+    def average_loss(
+        self, method: str = "bdwp", pattern: NMPattern = DEFAULT_PATTERN, precision: str = "fp32"
+    ) -> float:
+        """Mean over the models of :meth:`loss_vs_dense` for ``method`` at ``pattern`` in
+        ``precision``."""
         models = dict.fromkeys(row.model for row in self.rows)
-        return fmean(self.loss_vs_dense(self.row(m, method, pattern)) for m in models)
+        return fmean(self.loss_vs_dense(self.row(m, method, pattern, precision)) for m in models)
+
+    def _ran(self, method: str, pattern: NMPattern | None, precision: str) -> bool:
+        return any(
+            (row.method, row.pattern, row.precision) == (method, pattern, precision)
+            for row in self.rows
+        )
 
     @property
     def paper_comparison(self) -> dict[str, object] | None:
-        """BDWP's average loss at 2:8 beside the paper's, if 2:8 was run."""
-        if not any(row.pattern == DEFAULT_PATTERN and row.method == "bdwp" for row in self.rows):
+        """BDWP's average loss at 2:8 in fp32 beside the paper's, if 2:8 was run; with the
+        average loss in the other precisions that trained BDWP at 2:8."""
+        if not self._ran("bdwp", DEFAULT_PATTERN, "fp32"):
             return None
         return {
             "pattern": str(DEFAULT_PATTERN),
+            "precision": "fp32",
             "measured_avg_loss_pp": self.average_loss(),
+            "other_precisions_avg_loss_pp": {
+                precision: self.average_loss(precision=precision)
+                for precision in self.precisions
+                if precision != "fp32" and self._ran("bdwp", DEFAULT_PATTERN, precision)
+            },
             "paper_avg_loss_pp": PAPER_AVG_LOSS_2_8,
             "paper_source": "Fang et al., IEEE TCAD 2023, abstract: average over the "
             "paper's models and data sets",
@@ -430,6 +515,7 @@ class BDWPAccuracyResult:
                 **self.recipe.__dict__,
             },
             "seeds": list(self.seeds),
+            "precisions": list(self.precisions),
             "threads": self.threads,
             "wall_s": self.wall_s,
             "dense_layers": self.dense_layers,
@@ -438,6 +524,7 @@ class BDWPAccuracyResult:
                     "model": r.model,
                     "method": r.method,
                     "pattern": None if r.pattern is None else str(r.pattern),
+                    "precision": r.precision,
                     "top1": list(r.accuracies),
                     "mean": r.mean,
                     "std": r.std,
@@ -449,8 +536,16 @@ class BDWPAccuracyResult:
             "runs": [run.to_dict() for run in self.runs],
         }
 
+    def _cells(self, row: AccuracyRow | None) -> list[str]:
+        """Mean, std, loss vs dense and per-seed cells of ``row`` (``-`` if not run)."""
+        if row is None:
+            return ["-"] * 4
+        loss = "baseline" if row.method == "dense" else _fmt(self.loss_vs_dense(row), sign=True)
+        return [_fmt(row.mean), _fmt(row.std), loss, ", ".join(_fmt(a) for a in row.accuracies)]
+
     def to_markdown(self) -> str:
-        """A Markdown table of the rows and a line on the paper's 2:8 figure."""
+        """A Markdown table of the rows, the precisions side by side, and a line on the paper's
+        2:8 figure."""
         recipe = self.recipe
         seeds = ", ".join(map(str, self.seeds))
         lines = [
@@ -458,17 +553,31 @@ class BDWPAccuracyResult:
             f"SGD (Nesterov, momentum {recipe.momentum}, weight decay {recipe.weight_decay}), "
             f"lr {recipe.lr} cosine to 0, batch {recipe.batch_size}, {recipe.epochs} epochs. "
             f"First and last layers dense; sparse accuracies are of the deployed N:M weights.",
-            "",
-            "| Model | Method | Pattern | Top-1 mean (%) | Std (pp) | Loss vs dense (pp) "
-            "| Per seed (%) |",
-            "| --- | --- | --- | ---: | ---: | ---: | --- |",
         ]
-        for r in self.rows:
-            loss = "baseline" if r.method == "dense" else _fmt(self.loss_vs_dense(r), sign=True)
+        if "bf16" in self.precisions:
             lines.append(
-                f"| {r.model} | {r.method} | {r.pattern or '-'} | {_fmt(r.mean)} | "
-                f"{_fmt(r.std)} | {loss} | {', '.join(_fmt(a) for a in r.accuracies)} |"
+                "bf16 columns: mixed precision (float32 master weights, optimizer state, masks "
+                "and loss; bfloat16 forward and backward GEMMs under CPU autocast; no loss "
+                "scaling), evaluated in bf16, loss vs the bf16 dense baseline; it trains dense "
+                f"and BDWP at {DEFAULT_PATTERN} only ('-': not run)."
             )
+        lines += [
+            "",
+            "| Model | Method | Pattern |"
+            + "".join(
+                f" {p} top-1 mean (%) | {p} std (pp) | {p} loss vs dense (pp) | {p} per seed (%) |"
+                for p in self.precisions
+            ),
+            "| --- | --- | --- |" + " ---: | ---: | ---: | --- |" * len(self.precisions),
+        ]
+        rows = {(r.model, r.method, r.pattern, r.precision): r for r in self.rows}
+        for model, method, pattern in dict.fromkeys(
+            (r.model, r.method, r.pattern) for r in self.rows
+        ):
+            cells = [model, method, str(pattern or "-")]
+            for precision in self.precisions:
+                cells += self._cells(rows.get((model, method, pattern, precision)))
+            lines.append(f"| {' | '.join(cells)} |")
         comparison = self.paper_comparison
         if comparison is not None:
             lines += [
@@ -476,7 +585,11 @@ class BDWPAccuracyResult:
                 f"BDWP at {DEFAULT_PATTERN}, average loss vs dense over "
                 f"{len(dict.fromkeys(r.model for r in self.rows))} model(s): "
                 f"{_fmt(comparison['measured_avg_loss_pp'], sign=True)} pp "
-                f"(paper: {PAPER_AVG_LOSS_2_8}% average over its models and data sets).",
+                f"(paper: {PAPER_AVG_LOSS_2_8}% average over its models and data sets)."
+                + "".join(
+                    f" In {precision}: {_fmt(loss, sign=True)} pp."
+                    for precision, loss in comparison["other_precisions_avg_loss_pp"].items()
+                ),
             ]
         lines += ["", f"Wall time {self.wall_s:.1f} s on {self.threads} CPU thread(s)."]
         return "\n".join(lines)
@@ -501,6 +614,7 @@ def run_bdwp_accuracy(
     methods: Sequence[str] = SPARSE_METHODS,
     patterns: Sequence[NMPattern] = PATTERNS,
     recipe: TrainingRecipe | None = None,
+    precisions: Sequence[str] = ("fp32",),
     threads: int = 1,
 ) -> BDWPAccuracyResult:
     """Train every (model, method, pattern, seed) and tabulate held-out top-1 against dense.
@@ -520,13 +634,22 @@ def run_bdwp_accuracy(
         N:M patterns of the sparse methods.
     recipe : TrainingRecipe, optional
         How every run trains.
+    precisions : sequence of str
+        Values of :data:`PRECISIONS`, ``"fp32"`` among them. fp32 trains every case above;
+        ``"bf16"`` (mixed precision, see the module docstring) trains the dense baseline and,
+        if ``"bdwp"`` is in ``methods`` and 2:8 in ``patterns``, BDWP at 2:8 (SAT's method at
+        its headline pattern). On this project's CPU (AVX-512 without bfloat16 instructions) a
+        bf16 run takes 1.2 to 2.5 times as long as its fp32 run: these two cases made the quick
+        preset 1.27 times as long, bf16 at every case would more than double it. The report
+        passes :data:`PRECISIONS`.
     threads : int
         CPU threads of PyTorch during the runs (restored afterwards).
 
     Returns
     -------
     BDWPAccuracyResult
-        Rows in the order dense, then each method at each pattern, model by model.
+        Rows in the order dense, then each method at each pattern, model by model; each case
+        in the order of ``precisions``.
     """
     if not isinstance(quick, bool):
         raise ValueError(f"quick must be True or False, not {quick!r}")
@@ -550,21 +673,31 @@ def run_bdwp_accuracy(
     recipe = recipe if recipe is not None else QUICK_RECIPE if quick else RECIPE
     if not isinstance(recipe, TrainingRecipe):
         raise ValueError(f"recipe must be a TrainingRecipe, not {recipe!r}")
+    precisions = _check_choices("precisions", precisions, PRECISIONS)
+    if "fp32" not in precisions:
+        raise ValueError(
+            f"precisions must include 'fp32', the reference the others are shown beside, "
+            f"not {precisions!r}"
+        )
     if not is_int(threads) or threads < 1:
         raise ValueError(f"threads must be a positive integer, not {threads!r}")
 
     split = load_digits_split()
     cases = [
-        (model, method, pattern)
+        (model, method, pattern, precision)
         for model in models
         for method, pattern in [("dense", None)]
         + [(method, pattern) for method in methods for pattern in patterns]
+        for precision in precisions
+        if precision == "fp32" or (method, pattern) in (("dense", None), ("bdwp", DEFAULT_PATTERN))
     ]
     start = time.perf_counter()
     with torch_threads(threads):
         runs = tuple(
-            train_and_evaluate(model, method, pattern, seed=seed, split=split, recipe=recipe)
-            for model, method, pattern in cases
+            train_and_evaluate(
+                model, method, pattern, seed=seed, split=split, recipe=recipe, precision=precision
+            )
+            for model, method, pattern, precision in cases
             for seed in seeds
         )
     wall_s = time.perf_counter() - start
@@ -573,13 +706,15 @@ def run_bdwp_accuracy(
             model=model,
             method=method,
             pattern=pattern,
+            precision=precision,
             accuracies=tuple(
                 run.top1
                 for run in runs
-                if (run.model, run.method, run.pattern) == (model, method, pattern)
+                if (run.model, run.method, run.pattern, run.precision)
+                == (model, method, pattern, precision)
             ),
         )
-        for model, method, pattern in cases
+        for model, method, pattern, precision in cases
     )
     dense_layers = {run.model: run.dense_layers for run in runs if run.method != "dense"}
     return BDWPAccuracyResult(
@@ -587,6 +722,7 @@ def run_bdwp_accuracy(
         held_out=len(split.test_labels),
         recipe=recipe,
         seeds=seeds,
+        precisions=precisions,
         threads=threads,
         wall_s=wall_s,
         dense_layers=dense_layers,

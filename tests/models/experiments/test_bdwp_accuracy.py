@@ -3,24 +3,31 @@
 
 These train for one to three epochs (the real experiment is a benchmark, not a test): the loss
 goes down, the sparse layers use N:M weights at every training step and after deployment,
-accuracy is computed on the held-out part, and a seed reproduces its result.
+accuracy is computed on the held-out part, and a seed reproduces its result. In bf16 mixed
+precision the GEMMs run in bfloat16 while the weights, masks, optimizer state and loss stay
+float32.
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from math import isfinite
 from statistics import fmean, stdev
 
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional
+from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from sparsa.config.sat import NMPattern
+from sparsa.models.algorithms import bdwp
 from sparsa.models.algorithms.bdwp import BDWPConv2d, BDWPLinear
 from sparsa.models.experiments.accuracy_data import ImageSplit, load_digits_split
 from sparsa.models.experiments.bdwp_accuracy import (
     PAPER_AVG_LOSS_2_8,
+    PRECISIONS,
     RECIPE,
     TrainingRecipe,
     build_model,
@@ -290,3 +297,229 @@ def test_build_model_rejects_bad_arguments(args: tuple, message: str) -> None:
 def test_recipe_validation(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrainingRecipe(**{field: value})
+
+
+GEMMS = ("mm", "addmm", "convolution", "convolution_backward")
+LOSS = ("_log_softmax", "nll_loss_forward")
+
+
+def float_dtypes(values: object) -> list[torch.dtype]:
+    values = values if isinstance(values, tuple | list) else (values,)
+    return [v.dtype for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()]
+
+
+class OpDtypes(TorchDispatchMode):
+    """Records the operand and result dtypes of every GEMM, convolution and loss op, as the
+    kernels receive them (after autocast's casts)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, list[torch.dtype], list[torch.dtype]]] = []
+        self.rounded_weight_agrees: list[bool] = []
+
+    def __torch_dispatch__(
+        self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None
+    ) -> object:
+        out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__
+        if name in GEMMS + LOSS:
+            self.calls.append((name, float_dtypes(args), float_dtypes(out)))
+        if name == "convolution_backward" and args[0].dtype != args[2].dtype:
+            # The BDWP layers' input-gradient convolution gets W * Mb as the layer's float32
+            # weight times the mask: the kernel must compute what it computes with that weight
+            # rounded to the gradient's dtype.
+            again = func(args[0], args[1], args[2].to(args[0].dtype), *args[3:], **(kwargs or {}))
+            self.rounded_weight_agrees.append(
+                all(a is None or torch.equal(a, b) for a, b in zip(out, again, strict=True))
+            )
+        return out
+
+
+@pytest.mark.parametrize(
+    ("precision", "dtype"), [("fp32", torch.float32), ("bf16", torch.bfloat16)]
+)
+def test_precision_runs_the_forward_and_backward_gemms_in_its_dtype(
+    subset: ImageSplit, precision: str, dtype: torch.dtype
+) -> None:
+    seed, pattern = 7, NMPattern(2, 8)
+    net, _ = build_model("small_cnn", "bdwp", pattern, seed=seed)
+    layers = sparse_layers(net)
+    assert {type(layer) for layer in layers} == {BDWPConv2d, BDWPLinear}
+
+    def check(layer: nn.Module, args: tuple[torch.Tensor], out: torch.Tensor) -> None:
+        # Inside the training step's autocast region: the plain layer on W * Mf (Mf from the
+        # float32 W) gives the same values in the same dtype.
+        w = layer.weight.detach()
+        with torch.no_grad():
+            expected = plain_forward(layer, args[0], w * forward_mask(w, pattern))
+        assert out.dtype == expected.dtype == dtype, f"seed={seed} {layer}"
+        torch.testing.assert_close(
+            out, expected, rtol=0, atol=0, msg=lambda m: f"seed={seed} {layer}: {m}"
+        )
+
+    handles = [layer.register_forward_hook(check) for layer in layers]
+    with OpDtypes() as ops:
+        losses = train(net, subset, TINY, seed=seed, precision=precision)
+    for handle in handles:
+        handle.remove()
+    names = {name for name, _, _ in ops.calls}
+    assert names == set(GEMMS + LOSS), f"seed={seed}: {names}"
+    for name, operands, results in ops.calls:
+        if name in LOSS:
+            assert set(operands + results) == {torch.float32}, f"seed={seed} {name}"
+            continue
+        assert set(results) == {dtype}, f"seed={seed} {name}: {results}"
+        if name == "convolution_backward":
+            operands = operands[:2]  # the weight: see OpDtypes
+        assert set(operands) == {dtype}, f"seed={seed} {name}: {operands}"
+    # bf16: the input-gradient convolutions of the two BDWP Conv2d layers, every step.
+    steps = -(-320 // TINY.batch_size)
+    expected = [True] * 2 * steps if precision == "bf16" else []
+    assert ops.rounded_weight_agrees == expected, f"seed={seed}"
+    assert all(isfinite(loss) for loss in losses), f"seed={seed} {losses}"
+
+
+def recording(mask: Callable, calls: list[torch.dtype]) -> Callable:
+    """``mask``, appending the dtype of the weight it is given to ``calls``."""
+
+    def recorded(weight: torch.Tensor, *args: object) -> torch.Tensor:
+        calls.append(weight.dtype)
+        return mask(weight, *args)
+
+    return recorded
+
+
+def test_bf16_keeps_float32_master_weights_masks_and_optimizer_state(
+    subset: ImageSplit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed = 8
+    net, _ = build_model("small_cnn", "bdwp", NMPattern(2, 8), seed=seed)
+    mask_inputs: dict[str, list[torch.dtype]] = {"forward_mask": [], "backward_mask": []}
+    for name, calls in mask_inputs.items():
+        monkeypatch.setattr(bdwp, name, recording(getattr(bdwp, name), calls))
+    states: list[set[torch.dtype]] = []
+
+    def record_state(optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        states.append({s["momentum_buffer"].dtype for s in optimizer.state.values()})
+
+    handle = register_optimizer_step_post_hook(record_state)
+    try:
+        train(net, subset, TINY, seed=seed, precision="bf16")
+    finally:
+        handle.remove()
+    steps = -(-320 // TINY.batch_size)
+    # Mf in the forward and Mb in the backward pass of each of the 3 BDWP layers, every step.
+    assert mask_inputs == {
+        "forward_mask": [torch.float32] * 3 * steps,
+        "backward_mask": [torch.float32] * 3 * steps,
+    }, f"seed={seed}"
+    assert states == [{torch.float32}] * steps, f"seed={seed}"
+    assert {p.dtype for p in net.parameters()} == {torch.float32}, f"seed={seed}"
+    assert {p.grad.dtype for p in net.parameters()} == {torch.float32}, f"seed={seed}"
+
+
+def test_bf16_run_reproduces_and_scores_the_deployed_model_in_bf16(subset: ImageSplit) -> None:
+    seed, pattern = 9, NMPattern(2, 8)
+
+    def once(precision: str) -> tuple:
+        run = train_and_evaluate(
+            "small_cnn", "bdwp", pattern, seed=seed, split=subset, recipe=TINY, precision=precision
+        )
+        return run.top1, run.epoch_losses, run.precision
+
+    bf16 = once("bf16")
+    assert bf16 == once("bf16") and bf16[2] == "bf16", f"seed={seed}"
+    assert bf16[1] != once("fp32")[1], f"seed={seed}: bf16 trained like fp32"
+    net, _ = build_model("small_cnn", "bdwp", pattern, seed=seed)
+    train(net, subset, TINY, seed=seed, precision="bf16")
+    deployed = deploy(net)
+    assert {p.dtype for p in deployed.parameters()} == {torch.float32}
+    assert bf16[0] == top1(deployed, subset.test_images, subset.test_labels, precision="bf16")
+
+
+def test_run_shows_bf16_beside_fp32() -> None:
+    p24, p28 = NMPattern(2, 4), NMPattern(2, 8)
+    result = run_bdwp_accuracy(
+        seeds=(0, 1),
+        models=("small_cnn",),
+        methods=("srste", "bdwp"),
+        patterns=(p24, p28),
+        recipe=TINY,
+        precisions=PRECISIONS,
+    )
+    # fp32 trains every case; bf16 the dense baseline and BDWP at 2:8.
+    assert [(r.method, r.pattern, r.precision) for r in result.rows] == [
+        ("dense", None, "fp32"),
+        ("dense", None, "bf16"),
+        ("srste", p24, "fp32"),
+        ("srste", p28, "fp32"),
+        ("bdwp", p24, "fp32"),
+        ("bdwp", p28, "fp32"),
+        ("bdwp", p28, "bf16"),
+    ]
+    for row in result.rows:
+        assert row.accuracies == tuple(
+            run.top1
+            for run in result.runs
+            if (run.method, run.pattern, run.precision) == (row.method, row.pattern, row.precision)
+        )
+        assert len(row.accuracies) == 2 and row.std == stdev(row.accuracies)
+    dense, bf16 = (
+        result.row("small_cnn", "dense", None, "bf16"),
+        result.row("small_cnn", "bdwp", p28, "bf16"),
+    )
+    assert result.loss_vs_dense(bf16) == dense.mean - bf16.mean
+    assert result.average_loss(precision="bf16") == dense.mean - bf16.mean
+
+    summary = json.loads(json.dumps(result.to_dict()))
+    assert summary["precisions"] == ["fp32", "bf16"]
+    assert [r["precision"] for r in summary["rows"]] == [r.precision for r in result.rows]
+    assert [r["precision"] for r in summary["runs"]] == [run.precision for run in result.runs]
+    assert [run.precision for run in result.runs].count("bf16") == 2 * 2
+    comparison = summary["paper_comparison"]
+    assert comparison["precision"] == "fp32"
+    assert comparison["measured_avg_loss_pp"] == result.average_loss()
+    assert comparison["other_precisions_avg_loss_pp"] == {"bf16": dense.mean - bf16.mean}
+
+    table = result.to_markdown()
+    fp32 = result.row("small_cnn", "bdwp", p28)
+    assert (
+        f"| small_cnn | bdwp | 2:8 | {fp32.mean:.2f} | {fp32.std:.2f} | "
+        f"{result.loss_vs_dense(fp32):+.2f} | {fp32.accuracies[0]:.2f}, {fp32.accuracies[1]:.2f} | "
+        f"{bf16.mean:.2f} | {bf16.std:.2f} | {dense.mean - bf16.mean:+.2f} | "
+        f"{bf16.accuracies[0]:.2f}, {bf16.accuracies[1]:.2f} |"
+    ) in table
+    assert "| small_cnn | srste | 2:4 |" in table and "| - | - | - | - |" in table
+    assert "| bf16 top-1 mean (%) | bf16 std (pp) |" in table
+    assert f"In bf16: {dense.mean - bf16.mean:+.2f} pp." in table
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"precisions": ("fp16",)},
+            r"precisions must hold values of \['fp32', 'bf16'\], not 'fp16'",
+        ),
+        ({"precisions": "bf16"}, "precisions must be a non-empty sequence"),
+        ({"precisions": ("fp32", "fp32")}, "precisions must not repeat a value"),
+        ({"precisions": ("bf16",)}, "precisions must include 'fp32'"),
+    ],
+)
+def test_run_rejects_bad_precisions(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        run_bdwp_accuracy(**kwargs)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "BF16", None])
+def test_train_and_top1_reject_an_unknown_precision(subset: ImageSplit, precision: object) -> None:
+    message = rf"precision must be one of \('fp32', 'bf16'\), not {precision!r}"
+    net, _ = build_model("small_cnn", "dense", None, seed=0)
+    with pytest.raises(ValueError, match=message):
+        train(net, subset, TINY, seed=0, precision=precision)
+    with pytest.raises(ValueError, match=message):
+        top1(net, subset.test_images, subset.test_labels, precision=precision)
+    with pytest.raises(ValueError, match=message):
+        train_and_evaluate(
+            "small_cnn", "dense", None, seed=0, split=subset, recipe=TINY, precision=precision
+        )
