@@ -10,9 +10,13 @@ They implement, bit for bit, the contract of :mod:`sparsa.models.golden.floats`:
   NaN operand give NaN.
 - :class:`Fp32Adder`: FP32 + FP32 rounded to nearest even, subnormal inputs and results kept,
   overflow to Inf, x + (-x) = +0, -0 + -0 = -0, Inf + -Inf = NaN.
+- :class:`Fp32Multiplier` (for the weight-update engine): FP32 x FP32, the exact product
+  rounded once to nearest even, overflow to Inf, gradual underflow, specials as above.
+- :class:`Fp32ToHalf` (for the weight-update engine): FP32 rounded to nearest even to FP16
+  or BF16, overflow to Inf, gradual underflow, NaN the format's canonical quiet NaN.
 - Every NaN result is the canonical quiet NaN ``0x7FC00000``.
 
-Values are raw bit patterns. Both units are pipelines of a fixed latency (``latency``, in
+Values are raw bit patterns. The units are pipelines of a fixed latency (``latency``, in
 cycles) that take one operation per cycle; ``in_valid`` travels alongside the data and comes
 out as ``out_valid`` ``latency`` cycles later. There is no back-pressure and no enable: the
 registers load every cycle.
@@ -32,7 +36,7 @@ from amaranth.lib.wiring import In, Out
 from sparsa.config.checks import is_int
 from sparsa.config.formats import FP32, FloatLayout, NumberFormat
 
-__all__ = ["CANONICAL_NAN", "FloatMultiplier", "Fp32Adder"]
+__all__ = ["CANONICAL_NAN", "FloatMultiplier", "Fp32Adder", "Fp32Multiplier", "Fp32ToHalf"]
 
 CANONICAL_NAN = 0x7FC0_0000  # the quiet NaN every NaN result becomes
 
@@ -381,4 +385,252 @@ class Fp32Adder(wiring.Component):
         inputs = {"a": self.a, "b": self.b, "valid": self.in_valid}
         out = _pipeline(m, steps, _ADDER_CUTS[self._stages], inputs)
         m.d.comb += [self.s.eq(out["s"]), self.out_valid.eq(out["valid"])]
+        return m
+
+
+def _fp32_product_steps() -> list[_Step]:
+    """:class:`Fp32Multiplier`'s three steps: decode and multiply the significands; normalise;
+    round (into the subnormals too) and pack."""
+    width = 2 * _SIG  # the significand product
+
+    def multiply(m: Module, v: dict[str, Value]) -> dict[str, Value]:
+        sa, ea, fa = _fields(v["a"], FP32)
+        sb, eb, fb = _fields(v["b"], FP32)
+        nan_a, inf_a = _classify(ea, fa, FP32)
+        nan_b, inf_b = _classify(eb, fb, FP32)
+        ma, xa = _significand(ea, fa)
+        mb, xb = _significand(eb, fb)
+        zero_a, zero_b = ma == 0, mb == 0
+        return {
+            "product": ma * mb,
+            "exponents": xa + xb,
+            "sign": sa ^ sb,
+            "nan": nan_a | nan_b | (inf_a & zero_b) | (zero_a & inf_b),
+            "inf": inf_a | inf_b,
+        }
+
+    def normalise(m: Module, v: dict[str, Value]) -> dict[str, Value]:
+        product = v["product"]
+        lz = _wire(m, _leading_zeros(product), "fp32_product_lz")
+        # The product is ma mb 2^(exponents - 2 bias - 2 fraction_bits); with its leading one
+        # moved to bit width - 1 its FP32 biased exponent is exponents - bias + 1 - lz (from
+        # -171 to 382: signed, 10 bits).
+        return {
+            "normalised": (product << lz)[:width],
+            "exponent": (v["exponents"] - (FP32.bias - 1) - lz).as_signed(),
+            **{k: v[k] for k in ("sign", "nan", "inf")},
+        }
+
+    def round_(m: Module, v: dict[str, Value]) -> dict[str, Value]:
+        normalised, exponent = v["normalised"], v["exponent"]
+        # Below the normal range shift right by 1 - exponent, saturated at _SIG + 2 (beyond
+        # which the value is below half the smallest subnormal); then keep _SIG bits, the half
+        # bit below them and the sticky bits below that, and round to nearest even.
+        shift = _wire(
+            m,
+            Mux(exponent < 1, Mux(exponent < -_SIG - 1, _SIG + 2, 1 - exponent), 0),
+            "fp32_underflow_shift",
+            range(_SIG + 3),
+        )
+        wide = Cat(Const(0, _SIG + 2), normalised) >> shift
+        kept = wide[-_SIG:]
+        half = wide[-_SIG - 1]
+        increment = half & ((wide[: -_SIG - 1] != 0) | kept[0])
+        effective = Mux(exponent < 1, 1, exponent)
+        # As in the half-precision multiplier: the leading one lifts the exponent field to
+        # ``effective``, a carry out of the significand by one more (up to Inf's pattern).
+        magnitude = _wire(
+            m,
+            ((effective - 1) << FP32.fraction_bits) + kept + increment,
+            "fp32_product_magnitude",
+            range(1 << (FP32.exponent_bits + FP32.fraction_bits + 2)),
+        )
+        inf = v["inf"] | (exponent >= FP32.max_exponent) | (magnitude >= _INF)
+        zero = normalised == 0
+        return {
+            "p": Mux(
+                v["nan"],
+                CANONICAL_NAN,
+                _pack(v["sign"], Mux(inf, _INF, Mux(zero, 0, magnitude))),
+            )
+        }
+
+    return [multiply, normalise, round_]
+
+
+# Fp32Multiplier's steps after which a register stage sits, for each number of stages.
+_MULTIPLIER_CUTS = {1: {2}, 2: {0, 2}, 3: {0, 1, 2}}
+
+
+class Fp32Multiplier(wiring.Component):
+    """Multiplies two FP32 values (the contract of
+    :func:`sparsa.models.golden.floats.fp32_mul`), one product per cycle.
+
+    The exact product rounded once to nearest even: overflow to Inf, gradual underflow into
+    the subnormals or to a signed zero, the sign the XOR of the operands' signs, 0 x Inf and
+    any NaN operand the canonical NaN. Three steps: decode and multiply the 24-bit significands
+    (one ``*``, a cascade of DSP48E2 slices), normalise by the leading-zero count (subnormal
+    operands included), round and pack. ``stages`` register stages split them: 1: all three; 2:
+    the multiply, then the rest; 3: one step each.
+
+    Parameters
+    ----------
+    stages : int
+        Latency in cycles, 1 to 3 (default 3).
+
+    Members
+    -------
+    a, b : In(32)
+        The operands' FP32 bit patterns.
+    in_valid : In(1)
+        The operands are an operation (travels alongside, ignored by the datapath).
+    p : Out(32)
+        The FP32 product of the operands of ``stages`` cycles before.
+    out_valid : Out(1)
+        ``in_valid`` of ``stages`` cycles before.
+
+    Raises
+    ------
+    ValueError
+        For a ``stages`` that is not 1, 2 or 3.
+    """
+
+    def __init__(self, stages: int = 3) -> None:
+        if not is_int(stages) or stages not in _MULTIPLIER_CUTS:
+            raise ValueError(f"stages must be 1, 2 or 3, not {stages!r}")
+        self._stages = stages
+        super().__init__(
+            {
+                "a": In(FP32.width),
+                "b": In(FP32.width),
+                "in_valid": In(1),
+                "p": Out(FP32.width),
+                "out_valid": Out(1),
+            }
+        )
+
+    @property
+    def stages(self) -> int:
+        """Register stages."""
+        return self._stages
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the operands to their product, ``stages``."""
+        return self._stages
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        inputs = {"a": self.a, "b": self.b, "valid": self.in_valid}
+        out = _pipeline(m, _fp32_product_steps(), _MULTIPLIER_CUTS[self._stages], inputs)
+        m.d.comb += [self.p.eq(out["p"]), self.out_valid.eq(out["valid"])]
+        return m
+
+
+def _narrow_step(fmt: NumberFormat) -> _Step:
+    """:class:`Fp32ToHalf`'s one step for ``fmt``: align, round and pack."""
+    layout = fmt.float_layout
+    f = layout.fraction_bits
+    drop = FP32.fraction_bits - f  # fraction bits dropped from a value in the normal range
+    inf = layout.max_exponent << f
+    nan = inf | (1 << (f - 1))
+
+    def narrow(m: Module, v: dict[str, Value]) -> dict[str, Value]:
+        sign, e, fraction = _fields(v["a"], FP32)
+        is_nan, is_inf = _classify(e, fraction, FP32)
+        significand, x = _significand(e, fraction)
+        # The value's biased exponent in ``fmt`` (from 1 - 127 + bias to 254 - 127 + bias).
+        exponent = _wire(m, (x - FP32.bias + layout.bias).as_signed(), "narrow_exponent")
+        shift: Value = Const(drop, range(_SIG + 2))
+        effective: Value = exponent
+        if 1 - FP32.bias + layout.bias < 1:
+            # Below the format's normal range: drop 1 - exponent more bits, saturated where
+            # the value is below half the smallest subnormal.
+            extra = 1 - exponent
+            shift = _wire(
+                m,
+                Mux(exponent < 1, Mux(extra > _SIG + 1 - drop, _SIG + 1, drop + extra), drop),
+                "narrow_shift",
+                range(_SIG + 2),
+            )
+            effective = Mux(exponent < 1, 1, exponent)
+        wide = Cat(Const(0, _SIG + 1), significand) >> shift
+        kept = wide[_SIG + 1 :][: f + 1]
+        half = wide[_SIG]
+        increment = half & ((wide[:_SIG] != 0) | kept[0])
+        magnitude = _wire(
+            m,
+            ((effective - 1) << f) + kept + increment,
+            "narrow_magnitude",
+            range(1 << (layout.exponent_bits + f + 2)),
+        )
+        overflow = is_inf | (exponent >= layout.max_exponent) | (magnitude >= inf)
+        packed = Cat(Mux(overflow, inf, magnitude)[: layout.width - 1], sign)
+        return {"h": Mux(is_nan, nan, packed)}
+
+    return narrow
+
+
+class Fp32ToHalf(wiring.Component):
+    """Rounds an FP32 value to FP16 or BF16 (the contract of
+    :func:`sparsa.models.golden.floats.fp32_to_half`), one value per cycle.
+
+    Round to nearest even, overflow to a signed Inf, gradual underflow into the format's
+    subnormals or to a signed zero, every NaN the format's canonical quiet NaN. One register
+    stage.
+
+    Parameters
+    ----------
+    fmt : NumberFormat
+        ``NumberFormat.FP16`` or ``NumberFormat.BF16``.
+
+    Members
+    -------
+    a : In(32)
+        The FP32 bit pattern.
+    in_valid : In(1)
+        ``a`` is an operation (travels alongside, ignored by the datapath).
+    h : Out(16)
+        ``a`` of ``LATENCY`` cycles before, rounded to ``fmt``.
+    out_valid : Out(1)
+        ``in_valid`` of ``LATENCY`` cycles before.
+
+    Raises
+    ------
+    ValueError
+        For an integer format.
+    """
+
+    LATENCY = 1  # cycles from a to h
+
+    def __init__(self, fmt: NumberFormat) -> None:
+        if not (isinstance(fmt, NumberFormat) and fmt.is_float):
+            name = fmt.value if isinstance(fmt, NumberFormat) else repr(fmt)
+            raise ValueError(
+                f"Fp32ToHalf rounds to NumberFormat.FP16 or NumberFormat.BF16, not {name}"
+            )
+        self._fmt = fmt
+        super().__init__(
+            {
+                "a": In(FP32.width),
+                "in_valid": In(1),
+                "h": Out(fmt.width),
+                "out_valid": Out(1),
+            }
+        )
+
+    @property
+    def fmt(self) -> NumberFormat:
+        """The format rounded to."""
+        return self._fmt
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``a`` to ``h``, :attr:`LATENCY`."""
+        return self.LATENCY
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        out = _pipeline(m, [_narrow_step(self._fmt)], {0}, {"a": self.a, "valid": self.in_valid})
+        m.d.comb += [self.h.eq(out["h"]), self.out_valid.eq(out["valid"])]
         return m

@@ -25,6 +25,11 @@ NaN
 Accumulation
     A PE's accumulator starts at +0.0 and adds the products in the order they arrive:
     ``acc = ((0 + p0) + p1) + ...``. A consequence: a sum of only -0 products is +0.
+FP32 product and narrowing (the weight-update engine, :mod:`sparsa.models.golden.weight_update`)
+    FP32 x FP32 is the exact product rounded once to FP32 (RNE, overflow to Inf, gradual
+    underflow, signs and specials as for the half-precision product). FP32 to FP16 or BF16
+    rounds to nearest even, overflow to Inf, into the format's subnormals; a NaN becomes the
+    format's quiet NaN with a zero payload and sign (``0x7E00``, ``0x7FC0``).
 
 numpy's float32 and float64 arithmetic on x86-64 is IEEE 754 with RNE and subnormals, so these
 functions compute with it (the exact product of two half-precision values fits a float64,
@@ -40,6 +45,8 @@ __all__ = [
     "CANONICAL_NAN",
     "fp32_accumulate",
     "fp32_add",
+    "fp32_mul",
+    "fp32_to_half",
     "fp_product",
     "from_bits",
     "to_bits",
@@ -252,3 +259,56 @@ def fp32_accumulate(products_bits: npt.ArrayLike, axis: int = -1) -> np.ndarray:
     for product in products:
         acc = fp32_add(acc, product)
     return acc
+
+
+def fp32_mul(a_bits: npt.ArrayLike, b_bits: npt.ArrayLike) -> np.ndarray:
+    """FP32 products ``a * b`` of the FP32 bit patterns ``a_bits`` and ``b_bits`` (broadcast).
+
+    The exact product rounded once to FP32, to nearest even: overflow to Inf, gradual underflow
+    into the subnormals or to a signed zero, the sign the XOR of the operands' signs, 0 x Inf
+    and any NaN operand NaN (canonical).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint32`` bit patterns.
+
+    Raises
+    ------
+    ValueError
+        For a pattern outside ``0 .. 2^32 - 1``.
+    """
+    a, b = from_bits(a_bits, FP32), from_bits(b_bits, FP32)
+    with np.errstate(all="ignore"):  # a signalling NaN's cast warns
+        # Exact in float64 (at most 48 significand bits, exponents from -298 to 256); the cast
+        # to float32 is the one RNE rounding, subnormal results included.
+        product = np.asarray(a.astype(np.float64) * b.astype(np.float64)).astype(np.float32)
+    return _canonical(product.view(np.uint32), FP32)
+
+
+def fp32_to_half(bits: npt.ArrayLike, fmt: NumberFormat) -> np.ndarray:
+    """The FP32 bit patterns ``bits`` rounded to nearest even to FP16 or BF16.
+
+    Overflow gives a signed Inf (for FP16 every magnitude from 65520 up), values below the
+    format's normal range round into its subnormals or to a signed zero, and every NaN becomes
+    the format's canonical quiet NaN (``0x7E00`` for FP16, ``0x7FC0`` for BF16).
+
+    Parameters
+    ----------
+    bits : array_like of int
+        FP32 bit patterns.
+    fmt : NumberFormat
+        ``NumberFormat.FP16`` or ``NumberFormat.BF16``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint16`` bit patterns.
+
+    Raises
+    ------
+    ValueError
+        For an integer format, or a pattern outside ``0 .. 2^32 - 1``.
+    """
+    _check_operand_format(fmt)
+    return to_bits(from_bits(bits, FP32), fmt)
