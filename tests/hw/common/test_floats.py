@@ -17,7 +17,13 @@ from amaranth.back import verilog
 from amaranth.sim import Simulator
 
 from sparsa.config.formats import FP32, FloatLayout, NumberFormat
-from sparsa.hw.common.floats import CANONICAL_NAN, FloatMultiplier, Fp32Adder
+from sparsa.hw.common.floats import (
+    CANONICAL_NAN,
+    FloatMultiplier,
+    Fp32Adder,
+    Fp32Multiplier,
+    Fp32ToHalf,
+)
 from sparsa.models.golden import floats as golden
 
 FP16, BF16 = NumberFormat.FP16, NumberFormat.BF16
@@ -211,3 +217,89 @@ def test_adder_rejects_other_stage_counts(stages: object) -> None:
     message = f"stages must be 1, 2, 3 or 4, not {re.escape(repr(stages))}$"
     with pytest.raises(ValueError, match=message):
         Fp32Adder(stages)
+
+
+# The weight-update engine's units: FP32 multiplier and FP32 -> FP16/BF16 rounding.
+
+
+def simulate_unit(
+    dut: Fp32Multiplier | Fp32ToHalf, operands: dict[str, np.ndarray], output: str
+) -> list[int | None]:
+    """:func:`simulate` for a unit with any operand ports: ``operands[port][i]`` enter in
+    cycle i (bubbles as there); the results of ``output``, checked ``latency`` cycles later."""
+    n = len(next(iter(operands.values())))
+    valid = [i % BUBBLE != BUBBLE - 1 for i in range(n)]
+    results: list[int | None] = []
+
+    async def bench(ctx) -> None:
+        for cycle in range(n + dut.latency):
+            ctx.set(dut.in_valid, cycle < n and valid[cycle])
+            for port, values in operands.items():
+                ctx.set(getattr(dut, port), int(values[min(cycle, n - 1)]))
+            if cycle >= dut.latency:
+                expected_valid = valid[cycle - dut.latency]
+                assert ctx.get(dut.out_valid) == expected_valid, f"out_valid at cycle {cycle}"
+                results.append(ctx.get(getattr(dut, output)) if expected_valid else None)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return results
+
+
+def fp32_multiplier_vectors(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    groups = [pairs(FP32_SPECIALS)]
+    groups.append(tuple(rng.integers(0, 1 << 32, (2, n), dtype=np.uint32)))
+    # Products around FP32's subnormal range (biased exponent sums 70 to 130, subnormal
+    # operands among them) and around its overflow (sums 375 to 385).
+    groups.append(exponent_pairs(rng, FP32, n, (0, 127), (70, 131)))
+    groups.append(exponent_pairs(rng, FP32, n, (127, 255), (375, 386)))
+    # Ties and near-ties: significands with few set bits, whose products end in 100...0.
+    ea = rng.integers(1, 254, n)
+    a = patterns(rng, ea, FP32) & 0xFFF0_0000
+    b = patterns(rng, np.clip(254 - ea + rng.integers(-40, 40, n), 1, 254), FP32) & 0xFFFF_F001
+    groups.append((a, b))
+    return np.concatenate([g[0] for g in groups]), np.concatenate([g[1] for g in groups])
+
+
+@pytest.mark.parametrize(("stages", "n"), [(3, 2000), (1, 700), (2, 700)])
+def test_fp32_multiplier_matches_the_golden(stages: int, n: int) -> None:
+    seed = 50 + stages
+    a, b = fp32_multiplier_vectors(seed, n)
+    dut = Fp32Multiplier(stages)
+    assert dut.latency == dut.stages == stages
+    results = simulate_unit(dut, {"a": a, "b": b}, "p")
+    check(results, golden.fp32_mul(a, b), a, b, seed, f"{stages}-stage FP32 product")
+
+
+@pytest.mark.parametrize("fmt", [FP16, BF16])
+def test_fp32_to_half_matches_the_golden(fmt: NumberFormat) -> None:
+    seed = 60 + (fmt is BF16)
+    rng = np.random.default_rng(seed)
+    n = 3000
+    # Random patterns, FP32_SPECIALS, exponents around the format's range (FP16: 90 to 150)
+    # and its ties (only the half bit set below the kept fraction).
+    low, high = (90, 150) if fmt is FP16 else (0, 255)
+    near = patterns(rng, rng.integers(low, high, n), FP32)
+    drop = FP32.fraction_bits - fmt.float_layout.fraction_bits
+    ties = (near & ~np.uint32((1 << drop) - 1)) | np.uint32(1 << (drop - 1))
+    a = np.concatenate([np.array(FP32_SPECIALS, dtype=np.uint32),
+                        rng.integers(0, 1 << 32, n, dtype=np.uint32), near, ties])
+    dut = Fp32ToHalf(fmt)
+    assert dut.latency == Fp32ToHalf.LATENCY == 1 and dut.fmt is fmt
+    results = simulate_unit(dut, {"a": a}, "h")
+    check(results, golden.fp32_to_half(a, fmt), a, a, seed, f"{fmt.value} rounding")
+
+
+def test_new_units_export_verilog_and_reject_bad_parameters() -> None:
+    assert "module fp32_multiplier" in verilog.convert(Fp32Multiplier(), name="fp32_multiplier")
+    assert "module fp32_to_half" in verilog.convert(Fp32ToHalf(BF16), name="fp32_to_half")
+    for stages in (0, 4, True, "3"):
+        with pytest.raises(ValueError, match=f"stages must be 1, 2 or 3, not "
+                                             f"{re.escape(repr(stages))}$"):
+            Fp32Multiplier(stages)
+    with pytest.raises(ValueError, match=r"NumberFormat.BF16, not int8$"):
+        Fp32ToHalf(NumberFormat.INT8)

@@ -12,6 +12,8 @@ from sparsa.models.golden.floats import (
     CANONICAL_NAN,
     fp32_accumulate,
     fp32_add,
+    fp32_mul,
+    fp32_to_half,
     fp_product,
     from_bits,
     to_bits,
@@ -384,3 +386,85 @@ def test_out_of_range_patterns_are_rejected() -> None:
         fp_product([1, 1 << 16], [1, 1], FP16)
     with pytest.raises(ValueError, match="bit pattern -1 is outside the 32-bit range"):
         fp32_add([-1], [0])
+
+
+# FP32 products and the narrowing to half precision (the weight-update engine).
+
+
+def reference_fp32_product(a: int, b: int) -> int:
+    """The contract's FP32 product of two FP32 patterns, from Fractions."""
+    return reference_product(a, b, FP32)
+
+
+def reference_narrow(a: int, fmt: NumberFormat) -> int:
+    """The FP32 pattern ``a`` rounded to ``fmt``, from Fractions."""
+    layout = fmt.float_layout
+    sign, value = decode(a, FP32)
+    if value == "nan":
+        return int(to_bits(np.nan, fmt))
+    return encode(Fraction(2) ** 200 if value == "inf" else value, sign, layout)
+
+
+def fp32_operands(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Random FP32 patterns, a quarter of them with exponents near the ends of the range."""
+    bits = rng.integers(0, 1 << 32, n, dtype=np.uint32)
+    edge = rng.integers(0, 4, n) == 0
+    exponents = rng.choice([0, 1, 2, 100, 126, 127, 128, 200, 253, 254, 255], n)
+    return np.where(edge, (bits & 0x807F_FFFF) | (exponents.astype(np.uint32) << 23), bits)
+
+
+def test_fp32_products_by_hand() -> None:
+    assert fp32_mul(f32(1.5), f32(-2.0)) == f32(-3.0)
+    assert fp32_mul(ONE + 1, ONE + 1) == ONE + 2  # (1 + 2^-23)^2 = 1 + 2^-22 + 2^-46
+    assert fp32_mul(MAX, TWO) == INF and fp32_mul(MAX | 0x8000_0000, TWO) == NEG_INF
+    assert fp32_mul(SMALLEST_NORMAL, f32(0.5)) == 0x0040_0000
+    assert fp32_mul(SMALLEST_SUB, f32(0.5)) == ZERO  # the tie goes to even, 0
+    assert fp32_mul(SMALLEST_SUB | 0x8000_0000, f32(0.75)) == 0x8000_0001
+    # A subnormal operand, exact: (2^23 - 1) 2^-149 x 2^23 = (2 - 2^-22) 2^-104.
+    assert fp32_mul(LARGEST_SUB, f32(2.0**23)) == 0x0BFF_FFFE
+    assert fp32_mul(ZERO, NEG_ONE) == NEG_ZERO
+    assert fp32_mul(ZERO, INF) == CANONICAL_NAN and fp32_mul(0xFFFF_FFFF, ONE) == CANONICAL_NAN
+
+
+def test_fp32_products_match_the_reference() -> None:
+    seed = 83
+    rng = np.random.default_rng(seed)
+    a, b = fp32_operands(rng, 4000), fp32_operands(rng, 4000)
+    got = fp32_mul(a, b)
+    for i in range(a.size):
+        want = reference_fp32_product(int(a[i]), int(b[i]))
+        assert got[i] == want, f"seed {seed}: {a[i]:#x} x {b[i]:#x} -> {got[i]:#x}, {want:#x}"
+
+
+@pytest.mark.parametrize(("value", "fmt", "bits"), [
+    (1.0, FP16, 0x3C00), (65504.0, FP16, 0x7BFF), (65519.99, FP16, 0x7BFF),
+    (65520.0, FP16, 0x7C00), (-1e30, FP16, 0xFC00), (2.0**-24, FP16, 0x0001),
+    (2.0**-25, FP16, 0x0000), (-(2.0**-25) * 1.5, FP16, 0x8001), (1 + 2.0**-11, FP16, 0x3C00),
+    (1 + 3 * 2.0**-11, FP16, 0x3C02), (1 + 2.0**-8, BF16, 0x3F80), (1 + 3 * 2.0**-8, BF16, 0x3F82),
+    (2.0**-149, BF16, 0x0000), (2.0**-127, BF16, 0x0040), (3.4028234663852886e38, BF16, 0x7F80),
+])
+def test_narrowing_by_hand(value: float, fmt: NumberFormat, bits: int) -> None:
+    assert fp32_to_half(f32(value), fmt) == bits
+
+
+@pytest.mark.parametrize("fmt", HALVES)
+def test_narrowing_specials(fmt: NumberFormat) -> None:
+    nan, inf = (0x7E00, 0x7C00) if fmt is FP16 else (0x7FC0, 0x7F80)
+    assert fp32_to_half([CANONICAL_NAN, 0xFF80_0001], fmt).tolist() == [nan, nan]
+    assert fp32_to_half([INF, NEG_INF, ZERO, NEG_ZERO], fmt).tolist() == [
+        inf, inf | 0x8000, 0, 0x8000]
+    with pytest.raises(ValueError, match=r"^int8 is not a floating-point operand format"):
+        fp32_to_half([ONE], NumberFormat.INT8)
+
+
+@pytest.mark.parametrize("fmt", HALVES)
+def test_narrowing_matches_the_reference(fmt: NumberFormat) -> None:
+    seed = 85 + (fmt is BF16)
+    rng = np.random.default_rng(seed)
+    bits = fp32_operands(rng, 3000)
+    near = rng.integers(90, 150, 3000).astype(np.uint32) << 23  # around FP16's range
+    bits = np.concatenate([bits, (bits & 0x807F_FFFF) | near])
+    got = fp32_to_half(bits, fmt)
+    for x, have in zip(bits.tolist(), got.tolist(), strict=True):
+        want = reference_narrow(x, fmt)
+        assert have == want, f"seed {seed}: {x:#x} -> {have:#x}, reference {want:#x}"
