@@ -22,9 +22,10 @@ Element contract
         copy = to_half(w')                  # RNE to dtype, overflow to Inf, NaN canonical
 
     ``widen`` is exact (every half value is an FP32 value): it is the PE's product with 1.0
-    (:func:`~sparsa.models.golden.floats.fp_product`), which canonicalises a NaN. The kept weights' SR-STE term is
-    ``(+0) * w``, a signed zero (NaN for an infinite ``w``), added like any other; so the
-    formula holds as written, as SR-STE's ``grad + decay * (1 - mask) * weight`` computes it.
+    (:func:`~sparsa.models.golden.floats.fp_product`), which canonicalises a NaN. The kept
+    weights' SR-STE term is ``(+0) * w``, a signed zero (NaN for an infinite ``w``), added like
+    any other; so the formula holds as written, as SR-STE's ``grad + decay * (1 - mask) *
+    weight`` computes it.
     The momentum starts at +0 (stored by software), not at the first gradient as PyTorch's SGD
     does; the two differ only for a first gradient of -0.
 Skip rule (dynamic loss scaling)
