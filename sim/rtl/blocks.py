@@ -5,10 +5,12 @@ from sparsa.sim.rtl.harness import Block
 from sparsa.sim.rtl.sat_array.block import SatArrayBlock
 from sparsa.sim.rtl.sore.block import SoreBlock
 from sparsa.sim.rtl.topk.block import TopKBlock
+from sparsa.sim.rtl.weight_update.block import WeightUpdateBlock
 
 __all__ = ["BLOCKS"]
 
 BLOCKS: dict[str, Block] = {
     block.name: block
-    for block in (TopKBlock(), SatArrayBlock(), SoreBlock(), AttentionCoreBlock())
+    for block in (TopKBlock(), SatArrayBlock(), SoreBlock(), AttentionCoreBlock(),
+                  WeightUpdateBlock())
 }

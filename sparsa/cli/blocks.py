@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 from sparsa.cli.options import fail, integer
+from sparsa.config.formats import NumberFormat
 from sparsa.config.presets import BLOCK_DEFAULTS
 from sparsa.config.sat import IntFormat, NMPattern
 from sparsa.config.topk import PivotMode
@@ -272,5 +273,26 @@ _ATTENTION_CORE = Block(
         Flag("heads", "head-importance accumulators", "H"),
     ))
 
-BLOCKS: dict[str, Block] = {b.name: b for b in (_TOPK, _SAT_ARRAY, _SORE, _ATTENTION_CORE)}
+_WEIGHT_UPDATE = Block(
+    "weight-update", "weight_update", "sparsa.hw.sat.weight_update:WeightUpdate",
+    "the SAT weight-update engine",
+    "SAT's weight-update engine (AMP SGD with momentum, weight decay and SR-STE decay on FP32 "
+    "master weights, dynamic loss scaling)",
+    " The element count and the hyper-parameters (learning rate, momentum, weight decay, SR-STE "
+    "decay) are run-time command fields.", (
+        Flag("lanes", "elements per beat, 1 to 64", "L"),
+        Flag("dtype", "format of the gradients and of the weights' half copy (fp16 or bf16)",
+             kind="choice", enum=NumberFormat),
+        Flag("init_scale_log2", "log2 of the loss scale after reset", "K"),
+        Flag("min_scale_log2", "log2 of the smallest loss scale", "K"),
+        Flag("max_scale_log2", "log2 of the largest loss scale (at most 126)", "K"),
+        Flag("growth_interval", "consecutive clean steps after which the scale doubles", "N"),
+        Flag("max_count", "most elements of one step (sizes the command's count field)", "N"),
+        Flag("multiplier_stages", "register stages of each FP32 multiplier, 1 to 3", "S"),
+        Flag("adder_stages", "register stages of each FP32 adder, 1 to 4", "S"),
+    ))
+
+BLOCKS: dict[str, Block] = {
+    b.name: b for b in (_TOPK, _SAT_ARRAY, _SORE, _ATTENTION_CORE, _WEIGHT_UPDATE)
+}
 """Every block, by its name."""

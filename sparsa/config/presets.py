@@ -18,9 +18,14 @@ cover the corners of each block:
   (64 to 128 keys, one count not a multiple of E), both pivot modes, with and without the
   probabilities on ``keys``, a head count that is not a power of two (so a head field can be
   rejected), and narrow importance accumulators so that they saturate within a run.
+- Weight-update engine (:data:`WEIGHT_UPDATE_CONFIGS`): FP16 and BF16, 3, 4 and 8 lanes (3 is
+  not a power of two), the shallowest pipeline (1-cycle units), the default one and a deep one,
+  growth after 2 to 4 clean steps and loss-scale bounds a few steps apart (so every run meets
+  both), from S = 2^0 (1/S = 1) up to 2^126 (1/S is FP32's smallest normal number, so unscaled
+  gradients underflow), and a ``max_count`` small enough that a step of the largest count runs.
 
-The top-k, SAT array and attention core test configurations are built from their names, which
-spell out their main fields, so that a name cannot disagree with its configuration.
+The top-k, SAT array, attention core and weight-update test configurations are built from their
+names, which spell out their main fields, so that a name cannot disagree with its configuration.
 
 The defaults beside them: the configuration ``sparsa verilog`` and ``sparsa verify`` elaborate
 when no flag changes it (:data:`BLOCK_DEFAULTS`), the SAT design of the network simulations
@@ -34,6 +39,7 @@ from sparsa.config.attention import AttentionConfig
 from sparsa.config.attention_core import AttentionCoreConfig
 from sparsa.config.sat import IntFormat, NMPattern, SatArrayConfig, SoreConfig
 from sparsa.config.topk import PivotMode, TopKConfig
+from sparsa.config.weight_update import WeightUpdateConfig
 
 __all__ = [
     "ATTENTION_CONFIGS",
@@ -43,6 +49,7 @@ __all__ = [
     "DEFAULT_SAT_ARRAY",
     "DEFAULT_SORE",
     "DEFAULT_TOPK",
+    "DEFAULT_WEIGHT_UPDATE",
     "GPT2_GENERATED",
     "GPT2_PROMPT",
     "REPORT_RTL_CHECKS",
@@ -67,6 +74,7 @@ __all__ = [
     "VERIFY_CASES",
     "VERIFY_JOBS",
     "VERIFY_SEED",
+    "WEIGHT_UPDATE_CONFIGS",
 ]
 
 
@@ -178,6 +186,31 @@ ATTENTION_CONFIGS: dict[str, AttentionCoreConfig] = {
 }
 
 
+def _weight_update(name: str, **more: int) -> WeightUpdateConfig:
+    """The weight-update configuration that ``name`` spells out,
+    ``l<lanes>-<dtype>-m<multiplier_stages>a<adder_stages>-g<growth_interval>``, with the
+    loss-scale exponents ``s<min_scale_log2>-<init_scale_log2>-<max_scale_log2>``; ``more``
+    sets the other fields."""
+    match = re.fullmatch(r"l(\d+)-(fp16|bf16)-m(\d)a(\d)-g(\d+)-s(\d+)-(\d+)-(\d+)", name)
+    if match is None:
+        raise ValueError(f"not a weight-update configuration name: {name!r}")
+    lanes, dtype, mul, add, growth, low, start, high = match.groups()
+    return WeightUpdateConfig(
+        lanes=int(lanes), dtype=dtype, multiplier_stages=int(mul),
+        adder_stages=int(add), growth_interval=int(growth), min_scale_log2=int(low),
+        init_scale_log2=int(start), max_scale_log2=int(high), **more,
+    )
+
+
+WEIGHT_UPDATE_CONFIGS: dict[str, WeightUpdateConfig] = {
+    name: _weight_update(name, **more)
+    for name, more in (
+        ("l4-fp16-m3a3-g3-s0-2-4", {}),
+        ("l3-bf16-m1a1-g2-s123-124-126", {"max_count": 40}),
+        ("l8-fp16-m2a4-g4-s14-16-17", {}),
+    )
+}
+
 # The SAT design of the network simulations, and the targets and batch of the studies.
 
 SAT_NETWORK_ARRAY = SatArrayConfig(
@@ -227,12 +260,17 @@ DEFAULT_ATTENTION_CORE = AttentionCoreConfig(
 )
 """SpAtten's attention core: D = 64, 512 multipliers per array, MSB settings up to 8 bits,
 1,024 keys per query, 16 comparators, 16 heads."""
+DEFAULT_WEIGHT_UPDATE = WeightUpdateConfig()
+"""SAT's weight-update engine: :class:`~sparsa.config.weight_update.WeightUpdateConfig`'s own
+defaults (8 lanes, FP16 gradients and copies, AMP's initial scale 2^16 and growth interval
+2,000, scale bounds 2^0 to 2^24, 3-stage FP32 units)."""
 
 BLOCK_DEFAULTS: dict[str, object] = {
     "topk": DEFAULT_TOPK,
     "sat-array": DEFAULT_SAT_ARRAY,
     "sore": DEFAULT_SORE,
     "attention-core": DEFAULT_ATTENTION_CORE,
+    "weight-update": DEFAULT_WEIGHT_UPDATE,
 }
 """Block name (the command line's word) to its default configuration."""
 
@@ -270,6 +308,7 @@ RTL_TEST_CONFIGS = {
     "sore": SORE_CONFIGS,
     "sat-array": SAT_ARRAY_CONFIGS,
     "attention-core": ATTENTION_CONFIGS,
+    "weight-update": WEIGHT_UPDATE_CONFIGS,
 }
 """Every block's named RTL test configurations (``sparsa verify BLOCK --preset NAME``)."""
 REPORT_RTL_CHECKS = {

@@ -18,11 +18,12 @@ def options(argv: list[str]) -> set[str]:
 
 
 def test_one_name_per_block() -> None:
-    assert list(BLOCKS) == ["topk", "sat-array", "sore", "attention-core"]
+    assert list(BLOCKS) == ["topk", "sat-array", "sore", "attention-core", "weight-update"]
     assert set(BLOCKS) == set(BLOCK_DEFAULTS)
-    assert [b.top for b in BLOCKS.values()] == ["topk", "sat_array", "sore", "attention_core"]
+    assert [b.top for b in BLOCKS.values()] == ["topk", "sat_array", "sore", "attention_core",
+                                                "weight_update"]
     assert [b.component.rpartition(":")[2] for b in BLOCKS.values()] == [
-        "TopKEngine", "SatArray", "Sore", "AttentionCore"]
+        "TopKEngine", "SatArray", "Sore", "AttentionCore", "WeightUpdate"]
 
 
 @pytest.mark.parametrize("block", list(BLOCKS))

@@ -22,6 +22,11 @@ what they covered:
   flat distributions, so both requant paths; ties, extremes, every MSB setting), rejected
   commands of every kind. Every answer, every requested K LSB and V row and, in batches without
   stalls, every command's cycles are checked.
+- weight-update: steps (clean steps of whole and partial beats, empty steps, every Inf and NaN
+  gradient skipping a step, Inf and NaN in padding lanes, the loss scale driven to both bounds,
+  special weights, momenta and hyper-parameters, pruned and kept masks, then random batches,
+  every other one stalled); every status and output lane and, without stalls, every step's
+  edges are checked.
 
 Override a block's number of cases with its variable of :data:`CASES` and the seed with
 ``SPARSA_RTL_SEED``; a failure leaves its replay file in ``build/verify/`` (``sparsa verify
@@ -49,6 +54,7 @@ CASES = {
     "sore": ("SPARSA_RTL_COMMANDS", 300),
     "sat-array": ("SPARSA_RTL_CASES", 450),  # commands: at least 400 GEMM tiles and rejects
     "attention-core": ("SPARSA_RTL_QUERIES", 290),  # rejected commands included
+    "weight-update": ("SPARSA_RTL_STEPS", 300),
 }
 """Per block: the variable that overrides its cases per configuration, and their default."""
 MIN_SORE_GROUPS = 500  # per configuration: over 2,000 in all
@@ -61,6 +67,7 @@ BOTH_BACKENDS = {
     "sat-array": ("r5c3-int8", 170),
     "sore": ("l12m4-int16", 150),
     "attention-core": ("d32-m64-n64", 86),  # stalls and a slow memory included
+    "weight-update": ("l3-bf16-m1a1-g2-s123-124-126", 110),
 }
 """Per block: the configuration and the cases of the run on both backends."""
 
@@ -109,11 +116,24 @@ def _attention_core_coverage(result: VerifyResult, config: Any, cases: int) -> N
     assert max(latencies) > MAX_MEMORY_LATENCY, f"no slow memory: {result.line()}"
 
 
+def _weight_update_coverage(result: VerifyResult, config: Any, cases: int) -> None:
+    s = result.scoreboard
+    counts = s.counts
+    assert s.cases >= cases and s.cycle_checks >= cases // 3, result.line()
+    for what in ("skipped steps", "scale halvings", "skips at the minimum scale (held)",
+                 "scale growths", "growths at the maximum scale (held)", "empty steps",
+                 "applied steps", "pruned elements", "stalled cases"):
+        assert counts.get(what, 0) > 0, f"no {what}: {result.line()}"
+    if config.lanes > 1:
+        assert counts["clean steps with Inf or NaN padding"] > 0, result.line()
+
+
 COVERAGE: dict[str, Callable[[VerifyResult, Any, int], None]] = {
     "topk": _topk_coverage,
     "sore": _sore_coverage,
     "sat-array": _sat_array_coverage,
     "attention-core": _attention_core_coverage,
+    "weight-update": _weight_update_coverage,
 }
 """Per block: what a Verilator run of ``cases`` cases must have covered."""
 
