@@ -20,6 +20,11 @@ output buffer adds up (the tiling layer's job, as for weight-stationary tiles).
 Operand traffic follows the loop order: with A resident, each block of A rows is loaded once and
 B is streamed once per block of A rows (once in all if the whole of B fits the B buffer); with B
 resident the roles swap. Outputs are written once, in the operand format.
+
+Bytes follow the array's number format (``array.dtype``): every value, of A, B or the output, takes
+its operand width (8 bits for int8, 16 for int16, fp16 and bf16; a floating-point output is its FP32
+accumulator rounded to the operand format), and a compressed weight adds its ceil(log2 M)-bit index
+whatever the format. The tiles and their cycles do not depend on the format.
 """
 
 import itertools

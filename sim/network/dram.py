@@ -16,6 +16,13 @@ Traffic (:class:`DramTraffic`) is counted per tensor class (:data:`TENSOR_CLASSE
   address bits just above the burst offset (SpAtten's 32-byte interleaving, spatten.md §2.4). A
   transfer given a channel puts all its bursts there and does not move the round-robin.
 
+Tensor classes (:data:`TENSOR_CLASSES`): ``weights`` (dense weights in the operand format; in
+mixed-precision training the half-precision copy), ``compressed_weights`` and ``indices`` (the
+values and the N:M indices of compressed weights), ``activations``, ``gradients`` (errors and
+weight gradients), ``master_weights`` and ``momentum`` (the FP32 master weights and optimizer
+state of mixed-precision training), ``masks`` (one N:M mask bit per weight), and SpAtten's
+``k_msb``, ``k_lsb``, ``v_msb``, ``v_lsb``, ``q`` and ``outputs``.
+
 Time: :func:`transfer_seconds` and :func:`transfer_cycles` divide bytes by the sustained
 bandwidth of the channels used (peak x ``spec.efficiency``). :func:`overlap` gives the cycles of a
 double-buffered sequence of steps.
@@ -45,6 +52,9 @@ TENSOR_CLASSES = (
     "indices",
     "activations",
     "gradients",
+    "master_weights",
+    "momentum",
+    "masks",
     "k_msb",
     "k_lsb",
     "v_msb",

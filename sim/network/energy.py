@@ -11,6 +11,9 @@ source. The actions (:data:`ACTIONS`) are:
   bytes, :meth:`sparsa.sim.network.dram.DramTraffic.bytes`, times 8);
 * ``sore_group``: one N:M group reduced by a SORE lane for one copy (SAT; the figure is for the
   group size and weight width the target's comment states);
+* ``wu_element``: one element through the update pass of SAT's weight-update engine
+  (:mod:`sparsa.hw.sat.weight_update`): its five FP32 multiplies and four FP32 adds (the
+  check pass's Inf/NaN test and the rounding to half precision are not counted);
 * ``topk_element``: one element entering a top-k engine, all its quick-select rounds and the
   final filter included (SpAtten).
 
@@ -35,6 +38,7 @@ ACTIONS = (
     "dram_read_bit",
     "dram_write_bit",
     "sore_group",
+    "wu_element",
     "topk_element",
 )
 

@@ -5,7 +5,16 @@ The iteration is the list of training GEMMs of :func:`sparsa.dataflow.sat_schedu
 RTL-validated timeline of the array (:class:`sparsa.sim.blocks.sat_array.ArrayTimeline`, fed by the
 closed-form runs of :func:`sparsa.dataflow.sat_schedule.plan_gemm`), its operands moved by the DRAM
 model of the target, and the N:M weight copies of every sparse layer produced by the SORE
-(:func:`sparsa.sim.blocks.sore.stream_cycles`, RTL-validated).
+(:func:`sparsa.sim.blocks.sore.stream_cycles`, RTL-validated). For the floating-point formats the
+weights are then updated by the weight-update engine (:mod:`sparsa.sim.blocks.weight_update`,
+the AMP optimizer step).
+
+The number format is the array's ``dtype`` (:class:`sparsa.config.formats.NumberFormat`). The PE
+array's cycles do not depend on it (a floating-point PE multiply-adds in one cycle, as an
+integer one does); what it changes is the bytes: activations, errors, weight gradients, dense
+weights and the values of compressed weights move at the operand width (1 byte for int8, 2 for
+int16, fp16 and bf16), N:M indices at ceil(log2 M) bits whatever the format, and the MAC energy
+is the format's (``mac_<dtype>``).
 
 Composition rules (each one a modelling choice, stated here and in the report):
 
@@ -39,8 +48,26 @@ Composition rules (each one a modelling choice, stated here and in the report):
 * **Buffers.** The target's on-chip memory is split evenly between the A (weights), B
   (activations or errors) and output buffers (an assumption); a whole operand that fits its
   buffer is read from DRAM once.
-* Not modelled (no RTL yet): the weight-update vector engine (the AMP-style optimizer step) and
-  the requantization of outputs to the operand format, which the output buffer is assumed to do
+* **Weight update** (fp16 and bf16: NVIDIA AMP mixed precision). After the last GEMM, the
+  weight-update engine (``weight_update``, by default :data:`NETWORK_WEIGHT_UPDATE` in the
+  array's format) runs one step over every weight of the network, on the critical path and
+  overlapping nothing: one step, because AMP skips the whole iteration when any gradient
+  overflows, and the engine decides the skip from all the gradients of a step before it writes
+  any weight (so no layer can be updated before the last WU GEMM); nothing overlaps it, because
+  the array's next work (the next iteration's FF) needs the updated weights (pipelining the
+  update with the next iteration's first layers is not modelled). The step is a clean one (not
+  skipped). Its DRAM traffic, per weight: the check pass reads the half-precision gradient; the
+  update pass reads it again with the FP32 master weight and momentum and the mask bit, and
+  writes the FP32 master weight and momentum and the half-precision copy that the next
+  iteration's GEMMs and SORE read (``weights``). Each tensor is one vector over all layers. Its
+  time is the engine's exact cycles (:func:`sparsa.sim.blocks.weight_update.step_cycles`) with
+  each pass stretched by the cycles its DRAM transfer takes beyond the pass's beats
+  (:class:`WeightUpdateResult`). The SORE writes each sparse layer's mask (one bit per weight)
+  for the engine to read. Biases and normalisation parameters are not updated (they are not
+  GEMM weights). Integer formats: no update is modelled (the engine is floating-point only),
+  as before.
+* Not modelled: the conversion of outputs to the operand format (integer requantization, or the
+  rounding of FP32 accumulators to half precision), which the output buffer is assumed to do
   on the fly.
 """
 
@@ -48,12 +75,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from math import ceil
 
-from sparsa.config.presets import SAT_NETWORK_ARRAY, SAT_SORE_LANES
+from sparsa.config.formats import FP32
+from sparsa.config.presets import DEFAULT_WEIGHT_UPDATE, SAT_NETWORK_ARRAY, SAT_SORE_LANES
 from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig, SoreConfig
+from sparsa.config.weight_update import WeightUpdateConfig
 from sparsa.dataflow.sat_schedule import PHASES, GemmOp, GemmPlan, plan_gemm, training_gemms
 from sparsa.hw.export import config_json
 from sparsa.sim.blocks.sat_array import ArrayTimeline
 from sparsa.sim.blocks.sore import stream_cycles
+from sparsa.sim.blocks.weight_update import beats, step_cycles
 from sparsa.sim.network.dram import DramTraffic, transfer_cycles
 from sparsa.sim.network.energy import energy_breakdown
 from sparsa.sim.network.target import Target
@@ -61,17 +91,30 @@ from sparsa.sim.network.target import Target
 __all__ = [
     "ALL_TECHNIQUES",
     "DEFAULT_ARRAY",
+    "NETWORK_WEIGHT_UPDATE",
     "SORE_LANES",
     "GemmResult",
     "SatResult",
     "Techniques",
+    "WeightUpdateResult",
     "double_buffered_cycles",
+    "layer_weights",
     "simulate_iteration",
+    "simulate_weight_update",
 ]
 
 # The array and SORE of the network simulations (sparsa.config.presets gives their sources).
 DEFAULT_ARRAY = SAT_NETWORK_ARRAY
 SORE_LANES = SAT_SORE_LANES
+NETWORK_WEIGHT_UPDATE = DEFAULT_WEIGHT_UPDATE.replace(lanes=16)
+"""The weight-update engine of the network simulations: the block's default
+(:data:`sparsa.config.presets.DEFAULT_WEIGHT_UPDATE`) with 16 lanes; its ``dtype`` is replaced
+by the array's. 16 lanes: the update pass moves 20.125 bytes per element (reads: FP32 master weight
+and momentum 4 + 4, half-precision gradient 2, mask bit 1/8; writes: 4 + 4 and the half copy
+2), and the VCU1525's DRAM sustains 4 x 19.2 GB/s x 0.9 = 69.12 GB/s, 345.6 bytes per cycle at
+its 200 MHz: 17.2 elements per cycle, of which 16 is the largest power of two (16 x 20.125 =
+322 bytes per cycle). The check pass (2 bytes per element) is then bound by the engine. The
+pipeline stages and loss-scale settings are the block default's."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +159,100 @@ class GemmResult:
         return self.cycles - self.compute_cycles
 
 
+@dataclass(frozen=True)
+class WeightUpdateResult:
+    """One step of the weight-update engine over the network's weights (module docstring).
+
+    Attributes
+    ----------
+    config : WeightUpdateConfig
+    elements : int
+        Weights updated: the step's count.
+    engine_cycles : int
+        The step's cycles with its inputs never late
+        (:func:`sparsa.sim.blocks.weight_update.step_cycles`, a clean step).
+    check_dram_cycles, update_dram_cycles : int
+        Cycles the check pass's and the update pass's DRAM transfers take at the sustained
+        bandwidth (burst-rounded bytes).
+    cycles : int
+        The step's cycles on the critical path: ``engine_cycles`` plus, for each pass, the cycles
+        its transfer takes beyond its beats.
+    """
+
+    config: WeightUpdateConfig
+    elements: int
+    engine_cycles: int
+    check_dram_cycles: int
+    update_dram_cycles: int
+    cycles: int
+
+    @property
+    def beats(self) -> int:
+        """Beats of one pass: ceil(elements / lanes)."""
+        return beats(self.config, self.elements)
+
+    @property
+    def dram_stall_cycles(self) -> int:
+        """Cycles the engine waits for DRAM."""
+        return self.cycles - self.engine_cycles
+
+    @property
+    def bound(self) -> str:
+        """``"dram"`` when DRAM stretches a pass, else ``"engine"``."""
+        return "dram" if self.dram_stall_cycles else "engine"
+
+    def to_dict(self) -> dict[str, object]:
+        """Everything, JSON-ready."""
+        return {
+            "config": config_json(self.config),
+            "elements": self.elements,
+            "beats": self.beats,
+            "engine_cycles": self.engine_cycles,
+            "check_dram_cycles": self.check_dram_cycles,
+            "update_dram_cycles": self.update_dram_cycles,
+            "cycles": self.cycles,
+            "dram_stall_cycles": self.dram_stall_cycles,
+            "bound": self.bound,
+        }
+
+
+def layer_weights(layer: object) -> int:
+    """Weights of a layer (``sparsa.models.zoo.cnn.LayerGemm``): groups x cout/groups x K."""
+    return layer.groups * layer.ff.m * layer.ff.k
+
+
+def simulate_weight_update(
+    config: WeightUpdateConfig, elements: int, target: Target, traffic: DramTraffic
+) -> WeightUpdateResult:
+    """One clean step of the weight-update engine over ``elements`` weights on ``target``.
+
+    Adds its DRAM traffic to ``traffic``: the check pass reads the half-precision gradients;
+    the update pass reads them again with the FP32 master weights and momentum and the mask bits
+    and writes the FP32 master weights and momentum and the half-precision copies, each tensor
+    one transfer of ``elements`` values. A pass takes its beats or its transfer's cycles at the
+    sustained bandwidth, whichever is longer (module docstring).
+    """
+    half, fp32 = config.dtype.bytes, FP32.width // 8
+    check, update = DramTraffic(target.dram), DramTraffic(target.dram)
+    check.add("gradients", "read", elements * half)
+    update.add("master_weights", "read", elements * fp32)
+    update.add("momentum", "read", elements * fp32)
+    update.add("gradients", "read", elements * half)
+    update.add("masks", "read", ceil(elements / 8))
+    update.add("master_weights", "write", elements * fp32)
+    update.add("momentum", "write", elements * fp32)
+    update.add("weights", "write", elements * half)
+    traffic.merge(check)
+    traffic.merge(update)
+    b = beats(config, elements)
+    engine = step_cycles(config, count=elements, skipped=False).period
+    check_dram, update_dram = (
+        transfer_cycles(target.dram, t.bytes(), target.clock_hz) for t in (check, update)
+    )
+    cycles = engine + max(0, check_dram - b) + max(0, update_dram - b)
+    return WeightUpdateResult(config, elements, engine, check_dram, update_dram, cycles)
+
+
 @dataclass
 class SatResult:
     """A simulated training iteration.
@@ -135,6 +272,10 @@ class SatResult:
         Joules per action, static and total.
     array : SatArrayConfig
     techniques : Techniques
+    phase_cycles : dict
+        Cycles of the GEMMs of each phase (FF, BP, WU).
+    weight_update : WeightUpdateResult or None
+        The weight-update engine's step (floating-point formats; None for the integers).
     """
 
     model: str
@@ -150,10 +291,18 @@ class SatResult:
     array: SatArrayConfig
     techniques: Techniques
     phase_cycles: dict[str, int] = field(default_factory=dict)
+    weight_update: WeightUpdateResult | None = None
+
+    @property
+    def weight_update_cycles(self) -> int:
+        """Cycles of the weight-update step (0 when there is none)."""
+        return 0 if self.weight_update is None else self.weight_update.cycles
 
     @property
     def cycles(self) -> int:
-        return sum(g.cycles for g in self.gemms) + self.sore_exposed_cycles
+        return (
+            sum(g.cycles for g in self.gemms) + self.sore_exposed_cycles + self.weight_update_cycles
+        )
 
     @property
     def seconds(self) -> float:
@@ -165,8 +314,14 @@ class SatResult:
 
     @property
     def stall_cycles(self) -> dict[str, int]:
-        """Cycles beyond the array's compute, by cause."""
-        return {"dram": sum(g.stall_cycles for g in self.gemms), "sore": self.sore_exposed_cycles}
+        """Cycles beyond the array's compute, by cause (the weight-update step's own cycles are
+        not a stall; the cycles it waits for DRAM are ``weight_update_dram``)."""
+        wu = 0 if self.weight_update is None else self.weight_update.dram_stall_cycles
+        return {
+            "dram": sum(g.stall_cycles for g in self.gemms),
+            "sore": self.sore_exposed_cycles,
+            "weight_update_dram": wu,
+        }
 
     @property
     def utilisation(self) -> float:
@@ -188,6 +343,7 @@ class SatResult:
             "stall_cycles": self.stall_cycles,
             "sore_cycles": self.sore_cycles,
             "phase_cycles": self.phase_cycles,
+            "weight_update": None if self.weight_update is None else self.weight_update.to_dict(),
             "energy_j": self.energy_j,
             "dram": self.traffic.to_dict(),
             "array": config_json(self.array),
@@ -316,6 +472,7 @@ def simulate_iteration(
     batch: int,
     techniques: Techniques = ALL_TECHNIQUES,
     array: SatArrayConfig = DEFAULT_ARRAY,
+    weight_update: WeightUpdateConfig | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SatResult:
     """Simulate one training iteration.
@@ -331,11 +488,23 @@ def simulate_iteration(
     batch : int
     techniques : Techniques
     array : SatArrayConfig
-        The SORE has ``SORE_LANES`` lanes and is built for the pattern's group size M; the
-        array's own ``interleave`` is replaced by ``techniques.interleave``.
+        Its ``dtype`` is the iteration's number format. The SORE has ``SORE_LANES`` lanes and
+        is built for the pattern's group size M; the array's own ``interleave`` is replaced by
+        ``techniques.interleave``.
+    weight_update : WeightUpdateConfig, optional
+        The weight-update engine of a floating-point iteration, in the array's format (default:
+        :data:`NETWORK_WEIGHT_UPDATE` in the array's format); ignored for the integer formats.
     progress : callable, optional
     """
     w_bytes = array.dtype.width // 8
+    if array.dtype.is_float:
+        if weight_update is None:
+            weight_update = NETWORK_WEIGHT_UPDATE.replace(dtype=array.dtype)
+        elif weight_update.dtype is not array.dtype:
+            raise ValueError(
+                f"the weight-update engine's dtype ({weight_update.dtype.value}) must be the "
+                f"array's ({array.dtype.value})"
+            )
     # Assumption: the on-chip memory is split evenly between the A, B and output buffers.
     third = sum(target.sram_bytes.values()) // 3
     ops = training_gemms(layers)
@@ -408,6 +577,13 @@ def simulate_iteration(
             traffic.add("weights", "read", dense)
             traffic.add("compressed_weights", "write", 2 * copy * w_bytes)
             traffic.add("indices", "write", 2 * ceil(copy * layer.pattern.index_width / 8))
+        if layer.pattern is not None and array.dtype.is_float:
+            traffic.add("masks", "write", ceil(layer_weights(layer) / 8))  # for the update
+    loaded = traffic.bytes(direction="read")  # into the on-chip buffers
+    update = None
+    if array.dtype.is_float:
+        elements = sum(layer_weights(layer) for layer in layers)
+        update = simulate_weight_update(weight_update, elements, target, traffic)
     backward = phase_cycles["BP"] + phase_cycles["WU"]
     exposed = max(0, sore_cycles - backward) if techniques.pregen else sore_cycles
     result = SatResult(
@@ -424,21 +600,24 @@ def simulate_iteration(
         array.replace(interleave=techniques.interleave),
         techniques,
         phase_cycles,
+        update,
     )
     # Energy counts: MACs the array issues (compressed entries), DRAM bits both ways, on-chip
-    # buffer writes of everything loaded from DRAM, buffer reads of every operand fed to the
-    # array, and SORE groups (FF and BP copies).
+    # buffer writes of everything loaded from DRAM (the weight-update engine streams, so its
+    # traffic is excluded), buffer reads of every operand fed to the array, SORE groups (FF and
+    # BP copies), and the elements the weight-update engine computes (every lane of every beat).
     counts = {
         f"mac_{array.dtype.value}": sum(g.issued_macs for g in gemms),
         "dram_read_bit": 8 * traffic.bytes(direction="read"),
         "dram_write_bit": 8 * traffic.bytes(direction="write"),
-        "sram_write_bit": 8 * traffic.bytes(direction="read"),
+        "sram_write_bit": 8 * loaded,
         "sram_read_bit": sum(g.sram_read_bits for g in gemms),
         "sore_group": sum(
             layer.groups * layer.cout * layer.ff.k // layer.pattern.m * 2
             for layer in layers
             if layer.pattern is not None
         ),
+        "wu_element": 0 if update is None else update.beats * update.config.lanes,
     }
     result.energy_j = energy_breakdown(
         target.energy, counts, seconds=result.seconds, static_w=target.static_w

@@ -13,7 +13,8 @@ from sparsa.cli.options import (
     write_json,
 )
 from sparsa.cli.trace import POLICY_DEFAULTS, add_policy, run_model
-from sparsa.config.presets import SAT_BATCH, SAT_TARGET, SPATTEN_TARGET
+from sparsa.config.formats import NumberFormat
+from sparsa.config.presets import SAT_BATCH, SAT_NETWORK_ARRAY, SAT_TARGET, SPATTEN_TARGET
 
 __all__ = ["add"]
 
@@ -32,6 +33,11 @@ def add(commands: argparse._SubParsersAction) -> None:
                      "(default: %(default)s)")
     sat.add_argument("--batch", type=integer, default=SAT_BATCH, metavar="B",
                      help="batch size (default: %(default)s)")
+    sat.add_argument("--dtype", choices=[f.value for f in NumberFormat],
+                     default=SAT_NETWORK_ARRAY.dtype.value,
+                     help="number format of weights, activations and errors; fp16 and bf16 "
+                     "train with FP32 master weights and run the weight-update engine "
+                     "(default: %(default)s)")
     sat.add_argument("--no-interleave", action="store_true",
                      help="run the array's tiles one after another instead of overlapping each "
                      "tile's fill and drain with its neighbours'")
@@ -62,30 +68,45 @@ def add(commands: argparse._SubParsersAction) -> None:
 def _simulate_sat(args: argparse.Namespace) -> int:
     """Simulate one training iteration (FF, BP and WU GEMMs of every layer, the SORE, DRAM
     transfers, energy) of a CNN on the SAT array and a target."""
+    import time
+
     from sparsa.config.sat import NMPattern
-    from sparsa.sim.network.sat_network import Techniques
+    from sparsa.models.zoo.workloads import training_layers
+    from sparsa.sim.network.sat_network import Techniques, simulate_iteration
     from sparsa.sim.network.target import load_target
-    from sparsa.sim.studies.sat_study import simulate
 
     try:
         pattern = None if args.pattern == "dense" else NMPattern.parse(args.pattern)
         target = load_target(args.target)
         techniques = Techniques(interleave=not args.no_interleave, pregen=not args.no_pregen,
                                 offline_schedule=not args.no_offline_schedule)
+        array = SAT_NETWORK_ARRAY.replace(dtype=NumberFormat(args.dtype))
         progress(f"simulating a {args.model} training iteration ...")
-        result, wall = simulate(args.model, pattern, target, batch=args.batch,
-                                techniques=techniques)
+        layers = training_layers(args.model, batch=args.batch, pattern=pattern)
+        start = time.perf_counter()
+        result = simulate_iteration(layers, model=args.model, pattern=pattern, target=target,
+                                    batch=args.batch, techniques=techniques, array=array)
+        wall = time.perf_counter() - start
     except ValueError as error:
         return fail(str(error))
     print(f"{args.model} batch {args.batch}, {result.pattern}, on {target.name} at "
-          f"{target.clock_hz / 1e6:.0f} MHz")
+          f"{target.clock_hz / 1e6:.0f} MHz, {args.dtype} operands "
+          f"({array.dtype.accumulator} accumulators)")
     print(f"  cycles {result.cycles:,}  time {result.seconds * 1e3:.2f} ms  dense-equivalent "
           f"MACs per cycle {100 * result.utilisation:.1f}% of the array's peak")
     print("  cycles by phase: " + ", ".join(f"{k} {v:,}" for k, v in result.phase_cycles.items()))
     print("  stall cycles: " + ", ".join(f"{k} {v:,}" for k, v in result.stall_cycles.items()))
     by_class = result.traffic.by_class()
-    print("  DRAM bytes: " + ", ".join(f"{k} r {v['read']:,} w {v['write']:,}"
-                                       for k, v in by_class.items() if v["read"] or v["write"]))
+    print(f"  DRAM bytes {result.traffic.bytes():,}: "
+          + ", ".join(f"{k} r {v['read']:,} w {v['write']:,}"
+                      for k, v in by_class.items() if v["read"] or v["write"]))
+    update = result.weight_update
+    if update is not None:
+        print(f"  weight update ({update.config.lanes} lanes, one step after the last GEMM): "
+              f"{update.elements:,} weights, {update.cycles:,} cycles "
+              f"({100 * update.cycles / result.cycles:.1f}% of the iteration; engine "
+              f"{update.engine_cycles:,}, DRAM {update.check_dram_cycles:,} + "
+              f"{update.update_dram_cycles:,}), bound by the {update.bound}")
     print("  energy (J): " + ", ".join(f"{k} {v:.4g}" for k, v in result.energy_j.items() if v))
     print(f"  simulator wall time {wall:.3f} s ({result.cycles / wall:,.0f} simulated cycles/s; "
           "extracting the layers from the PyTorch model comes before and is not included)")

@@ -363,3 +363,42 @@ def test_baseline_times_a_small_workload(cli: Cli) -> None:
     assert json.loads(out)["seq_len"] == 16
     status, _, err = cli(["baseline", "--workload", "gpt2-small", "--seq-len", "16"])
     assert status == 2 and "--seq-len sets a BERT sentence length" in err
+
+
+def test_simulate_sat_bad_dtype_exits_2_with_one_line(tmp_path: Path, cli: Cli) -> None:
+    out_file = tmp_path / "r.json"
+    status, out, err = cli(["simulate", "sat", "--model", "small-cnn", "--dtype", "fp8",
+                            "--json", str(out_file)])
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("sparsa: error: "), err
+    assert "argument --dtype: invalid choice: 'fp8'" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_simulate_sat_dtype_defaults_to_the_preset_and_fp16_runs_the_update(
+    tmp_path: Path, cli: Cli
+) -> None:
+    from sparsa.config.presets import SAT_NETWORK_ARRAY
+
+    runs = {}
+    for dtype in (None, "int8", "fp16", "bf16"):
+        out_file = tmp_path / f"{dtype}.json"
+        status, out, err = cli(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:8",
+                                "--batch", "2", *(["--dtype", dtype] if dtype else []),
+                                "--json", str(out_file)])
+        assert status == 0, err
+        runs[dtype] = (out, json.loads(out_file.read_text()))
+    default_out, default = runs[None]
+    assert default["array"]["dtype"] == SAT_NETWORK_ARRAY.dtype.value
+    assert f"{SAT_NETWORK_ARRAY.dtype.value} operands" in default_out
+    assert runs["int8"][1]["weight_update"] is None
+    assert "weight update" not in runs["int8"][0]
+    fp16_out, fp16 = runs["fp16"]
+    assert fp16["array"]["dtype"] == "fp16" and "fp16 operands (fp32 accumulators)" in fp16_out
+    assert fp16["weight_update"]["cycles"] > 0
+    assert "weight update (16 lanes" in fp16_out
+    assert fp16["dram"]["by_class"]["master_weights"]["write"] > 0
+    assert fp16["cycles"] == runs["int8"][1]["cycles"] + fp16["weight_update"]["cycles"] + (
+        fp16["stall_cycles"]["dram"] - runs["int8"][1]["stall_cycles"]["dram"]
+    )
+    assert runs["bf16"][1]["dram"] == fp16["dram"]

@@ -125,3 +125,26 @@ def test_training_gemms_run_ff_forward_then_bp_and_wu_backward():
     assert [o.layer for o in ops if o.phase == "WU"] == names[::-1]
     assert [o.layer for o in ops if o.phase == "BP"] == names[:0:-1]  # no BP for layer 0
     assert sum(o.macs for o in ops if o.phase == "FF") == sum(layer.macs for layer in layers)
+
+
+@pytest.mark.parametrize("dataflow", [Dataflow.OS, Dataflow.WS])
+@pytest.mark.parametrize("pattern", [None, NMPattern(3, 8)])
+def test_bytes_follow_the_format_and_the_tiles_do_not(dataflow, pattern):
+    """16-bit formats move twice the bytes of int8 per value, the same index bits; the tiles
+    and cycles are the same in every format; int16, fp16 and bf16 move the same bytes."""
+    op = GemmOp("l", "FF", 7, 40, 5, pattern, count=2)
+    plans = {
+        d: _plan(op, ARRAY.replace(dtype=d), dataflow=dataflow)
+        for d in ("int8", "int16", "fp16", "bf16")
+    }
+    int8 = plans["int8"]
+    entries = 40 if pattern is None else 15
+    index = 0 if pattern is None else 3
+    for dtype, plan in plans.items():
+        w = 8 if dtype == "int8" else 16
+        assert (plan.tiles, plan.cycles, plan.span) == (int8.tiles, int8.cycles, int8.span)
+        assert plan.a_bytes == 2 * -(-7 * entries * (w + index) // 8)
+        assert (plan.b_bytes, plan.out_bytes) == (2 * 40 * 5 * w // 8, 2 * 7 * 5 * w // 8)
+        assert plan.b_fed_bits == int8.b_fed_bits * w // 8
+    wide = [plans[d] for d in ("int16", "fp16", "bf16")]
+    assert len({(p.bytes, p.a_fed_bits, p.b_fed_bits) for p in wide}) == 1

@@ -5,20 +5,27 @@ import dataclasses
 import pytest
 import torch
 
+from sparsa.config.formats import NumberFormat
 from sparsa.config.sat import Dataflow, NMPattern, SoreConfig
 from sparsa.dataflow.sat_schedule import plan_gemm, training_gemms
 from sparsa.dataflow.sat_tiles import plan_tiles
 from sparsa.models.golden.sat import nm_generate
+from sparsa.models.zoo.cnn import GemmShape, LayerGemm
 from sparsa.models.zoo.workloads import training_layers
 from sparsa.sim.blocks.sat_array import ArrayTimeline
 from sparsa.sim.blocks.sore import stream_cycles
+from sparsa.sim.blocks.weight_update import step_cycles
+from sparsa.sim.network.dram import TENSOR_CLASSES, DramTraffic
 from sparsa.sim.network.sat_network import (
     ALL_TECHNIQUES,
     DEFAULT_ARRAY,
+    NETWORK_WEIGHT_UPDATE,
     SORE_LANES,
     Techniques,
     double_buffered_cycles,
+    layer_weights,
     simulate_iteration,
+    simulate_weight_update,
 )
 from sparsa.sim.network.target import load_target
 from sparsa.sim.studies.sat_study import ABLATION
@@ -102,7 +109,7 @@ def test_without_dram_stalls_the_iteration_is_the_sum_of_the_block_models(techni
     assert sore > 0
     # Each GEMM's first operand load is exposed: one cycle at this bandwidth.
     assert result.cycles == timeline.end_edge + sore + len(ops)
-    assert result.stall_cycles == {"dram": len(ops), "sore": sore}
+    assert result.stall_cycles == {"dram": len(ops), "sore": sore, "weight_update_dram": 0}
     if not techniques.offline_schedule:
         assert {(g.dataflow, g.a_resident) for g in result.gemms} == {("OS", True)}
 
@@ -168,3 +175,169 @@ def test_the_bound_scales_only_ff_and_bp_of_sparse_layers():
     # Not every layer is sparse (first and last stay dense) and WU is dense: 1 < bound < 4.
     assert 1.0 < sparse.macs_bound < 4.0
     assert sparse.speedup <= sparse.bound + 1e-9
+
+
+# --- Number formats and the weight-update engine -------------------------------------------
+
+
+def _linear(name, cin, cout, batch, pattern):
+    """A Linear layer's record, as sparsa.models.zoo.cnn.layer_gemms makes it."""
+    return LayerGemm(
+        name=name, kind="linear", cout=cout, cin=cin, kh=1, kw=1, stride=(1, 1), groups=1,
+        in_h=1, in_w=1, out_h=1, out_w=1, mode="dense" if pattern is None else "bdwp",
+        pattern=pattern, ff=GemmShape(cout, cin, batch), bp=GemmShape(cin, cout, batch),
+        wu=GemmShape(cout, batch, cin),
+    )
+
+
+# fc1 (64 -> 32, 2:8, the first layer: no BP) and fc2 (32 -> 16, dense), 16 rows.
+TINY = [_linear("fc1", 64, 32, 16, NMPattern(2, 8)), _linear("fc2", 32, 16, 16, None)]
+
+
+def _tiny(dtype, target=TARGET, **kwargs):
+    return simulate_iteration(
+        TINY, model="tiny", pattern=NMPattern(2, 8), target=target, batch=16,
+        array=DEFAULT_ARRAY.replace(dtype=dtype), **kwargs,
+    )
+
+
+def _requested(result):
+    return {
+        (c, d): result.traffic.requested_bytes(c, d)
+        for c in TENSOR_CLASSES
+        for d in ("read", "write")
+        if result.traffic.requested_bytes(c, d)
+    }
+
+
+def test_int8_results_are_those_of_the_integer_simulator():
+    """The figures the simulator gave before it knew the floating-point formats."""
+    result = _run("small-cnn", NMPattern(2, 8))[1]
+    assert DEFAULT_ARRAY.dtype is NumberFormat.INT8
+    assert result.weight_update is None
+    assert (result.cycles, result.sore_cycles) == (3671, 1755)
+    assert result.phase_cycles == {"FF": 844, "BP": 1120, "WU": 1707}
+    assert result.stall_cycles == {"dram": 109, "sore": 0, "weight_update_dram": 0}
+    assert {c: v for c, v in result.traffic.by_class().items() if v["read"] or v["write"]} == {
+        "weights": {"read": 28608, "write": 0},
+        "compressed_weights": {"read": 13568, "write": 13568},
+        "indices": {"read": 5120, "write": 5120},
+        "activations": {"read": 58112, "write": 8384},
+        "gradients": {"read": 14720, "write": 55872},
+    }
+    assert result.energy_j["total"] == 4.701145824e-05
+    assert result.energy_j["mac_int8"] == 7.654348800000001e-06
+    assert result.energy_j["wu_element"] == 0
+
+
+def test_dram_bytes_per_class_follow_the_format_and_the_amp_update():
+    """Hand count for TINY (everything fits the buffers, so every operand is read once):
+    b bytes per value (1 for int8, 2 for fp16); 3-bit indices; W = 32 x 64 + 16 x 32 = 2,560
+    weights updated (fp16 only) with FP32 master weights and momentum."""
+    counts = {}
+    for dtype in (NumberFormat.INT8, NumberFormat.FP16):
+        b = dtype.bytes
+        expect = {
+            # FF2 and BP2 read fc2's weights; pre-generation reads fc1's dense weights.
+            ("weights", "read"): 512 * b + 512 * b + 2048 * b,
+            # FF1 reads fc1's FF copy (32 rows x 16 entries); the SORE writes both copies.
+            ("compressed_weights", "read"): 512 * b,
+            ("compressed_weights", "write"): 1024 * b,
+            ("indices", "read"): 192,  # 512 entries x 3 bits
+            ("indices", "write"): 384,
+            # FF1 and FF2 read their inputs, WU2 and WU1 read them again; FF writes outputs.
+            ("activations", "read"): (1024 + 512 + 512 + 1024) * b,
+            ("activations", "write"): (512 + 256) * b,
+            # BP2 reads fc2's output errors, WU2 and WU1 read theirs; BP2 writes fc1's, the
+            # WUs write the weight gradients.
+            ("gradients", "read"): (256 + 256 + 512) * b,
+            ("gradients", "write"): (512 + 512 + 2048) * b,
+        }
+        if dtype.is_float:
+            w = 2560
+            expect[("weights", "write")] = w * 2  # the half copy
+            expect[("gradients", "read")] += 2 * w * 2  # the check and the update pass
+            for tensor in ("master_weights", "momentum"):
+                expect[(tensor, "read")] = expect[(tensor, "write")] = w * 4
+            expect[("masks", "read")] = w // 8
+            expect[("masks", "write")] = 32 * 64 // 8  # fc1's, by the SORE
+        result = _tiny(dtype)
+        assert _requested(result) == expect, dtype
+        counts[dtype] = result.energy_j
+    # The same MACs, priced per format.
+    int8, fp16 = TARGET.energy.pj["mac_int8"], TARGET.energy.pj["mac_fp16"]
+    assert counts[NumberFormat.FP16]["mac_fp16"] == pytest.approx(
+        counts[NumberFormat.INT8]["mac_int8"] * fp16 / int8
+    )
+
+
+def test_compressed_fp16_2_8_weights_are_29_7_percent_of_dense_fp16():
+    """sat.md section 8 row 13: (16 + 3) x 2 bits per 8 weights."""
+    result = _tiny(NumberFormat.FP16)
+    copies = result.traffic.requested_bytes("compressed_weights", "write") + \
+        result.traffic.requested_bytes("indices", "write")
+    assert copies / (2 * 32 * 64 * 2) == 38 / 128 == pytest.approx(0.297, abs=5e-4)
+
+
+def test_bf16_moves_the_bytes_of_fp16_and_takes_its_cycles():
+    fp16, bf16 = _tiny(NumberFormat.FP16), _tiny(NumberFormat.BF16)
+    assert bf16.traffic.to_dict() == fp16.traffic.to_dict()
+    assert bf16.cycles == fp16.cycles
+    assert bf16.weight_update.config == fp16.weight_update.config.replace(dtype="bf16")
+    assert bf16.energy_j["mac_bf16"] > 0 == bf16.energy_j["mac_fp16"]
+
+
+def test_the_array_takes_the_same_cycles_in_every_format():
+    """The PE array's timing is format-independent: with no DRAM stall, the GEMMs' cycles are
+    the same; a floating-point iteration adds the update step."""
+    results = {d: _tiny(d, FAST) for d in NumberFormat}
+    cycles = {d: [(g.compute_cycles, g.cycles) for g in r.gemms] for d, r in results.items()}
+    assert len(set(map(tuple, cycles.values()))) == 1
+    base = results[NumberFormat.INT8].cycles
+    for dtype, result in results.items():
+        assert result.cycles == base + result.weight_update_cycles, dtype
+        assert (result.weight_update is None) == (not dtype.is_float)
+
+
+def test_the_update_step_takes_the_engines_cycles_when_dram_keeps_up():
+    result = _tiny(NumberFormat.FP16, FAST)
+    update = result.weight_update
+    assert update.config == NETWORK_WEIGHT_UPDATE.replace(dtype="fp16")
+    assert update.config.lanes == 16
+    assert update.elements == sum(layer_weights(layer) for layer in TINY) == 2560
+    model = step_cycles(update.config, count=2560, skipped=False).period
+    assert update.engine_cycles == update.cycles == model == 2 * 160 + 19 + 2
+    assert update.bound == "engine" and update.dram_stall_cycles == 0
+    assert result.cycles == (
+        sum(g.cycles for g in result.gemms) + result.sore_exposed_cycles + update.cycles
+    )
+    assert result.energy_j["wu_element"] == pytest.approx(2560 * 309.4e-12)
+    # A given engine is used as given.
+    wider = NETWORK_WEIGHT_UPDATE.replace(dtype="fp16", lanes=64)
+    assert _tiny(NumberFormat.FP16, FAST, weight_update=wider).weight_update.cycles == (
+        step_cycles(wider, count=2560, skipped=False).period
+    )
+
+
+def test_a_slow_dram_stretches_each_pass_of_the_update():
+    # 4 channels x 800 MB/s at full efficiency and 200 MHz: 16 bytes per cycle.
+    slow = dataclasses.replace(
+        TARGET, dram=dataclasses.replace(TARGET.dram, channel_bytes_per_s=800e6, efficiency=1.0)
+    )
+    config = NETWORK_WEIGHT_UPDATE
+    traffic = DramTraffic(slow.dram)
+    update = simulate_weight_update(config, 2560, slow, traffic)
+    check = 2560 * 2  # 80 bursts
+    passes = 4 * 2560 * 4 + 2 * 2560 * 2 + 320  # every tensor whole bursts
+    assert traffic.bytes() == check + passes
+    assert (update.check_dram_cycles, update.update_dram_cycles) == (check // 16, passes // 16)
+    beats_ = 160
+    assert update.engine_cycles == 2 * beats_ + 19 + 2
+    assert update.cycles == update.engine_cycles + (320 - beats_) + (3220 - beats_)
+    assert update.bound == "dram"
+
+
+def test_the_update_engine_must_be_in_the_arrays_format():
+    with pytest.raises(ValueError, match=r"weight-update engine's dtype \(bf16\) must be the "
+                       r"array's \(fp16\)"):
+        _tiny(NumberFormat.FP16, weight_update=NETWORK_WEIGHT_UPDATE.replace(dtype="bf16"))
