@@ -16,19 +16,23 @@ Tiles come in the order the array runs them: row blocks, then (OS) column blocks
 chunks or (WS) entry blocks and column chunks.
 
 Beats are plain Python structures that the Amaranth layouts of :mod:`sparsa.hw.sat.sat_array` accept
-(``layout.const(beat)``). Lanes the tile does not use carry zero weights, and activation lanes
-past M carry ``filler`` values, which the array must ignore.
+(``layout.const(beat)``). Lanes the tile does not use carry zero weights (at well-formed
+compressed positions), and activation lanes past M carry ``filler`` values, which the array must
+ignore.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from sparsa.config.formats import NumberFormat
 from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig, as_dataflow
 from sparsa.hw.sat.sat_array import runtime_patterns
+from sparsa.models.golden.floats import fp32_add
 
-__all__ = ["Tile", "assemble", "plan_tiles"]
+__all__ = ["Tile", "assemble", "plan_tiles", "tile_entries"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,26 @@ def _group(b: torch.Tensor, g: int, col: int, m: int, width: int, filler: Callab
     return vals + [filler() for _ in range(width - m)]
 
 
+def tile_entries(config: SatArrayConfig, pattern: NMPattern | None, dataflow: Dataflow) -> int:
+    """Most reduction entries one tile sums: OS, ``max_reduction`` rounded down to whole groups
+    of N; WS, the rows (R) rounded down likewise (the ``chunk`` of the golden GEMMs,
+    :func:`sparsa.models.golden.sat.compressed_matmul`).
+
+    Raises
+    ------
+    ValueError
+        For a weight-stationary tile when the array has fewer than N rows.
+    """
+    n = 1 if pattern is None else pattern.n
+    if as_dataflow(dataflow) is Dataflow.OS:
+        return config.max_reduction // n * n  # whole groups, within the accumulators' bound
+    if config.rows < n:
+        raise ValueError(
+            f"a weight-stationary tile needs at least N = {n} rows, the array has {config.rows}"
+        )
+    return config.rows // n * n
+
+
 def plan_tiles(
     config: SatArrayConfig,
     values: torch.Tensor,
@@ -118,14 +142,18 @@ def plan_tiles(
             f"A has {t_len} entries per row, which with {pattern or 'dense'} "
             f"cover {t_len // n * m} positions, but B has {k} rows"
         )
-    zero = {"value": 0, "index": 0}
+
+    def zero(t: int) -> dict[str, int]:
+        """An unused lane's entry t: a zero weight at a valid compressed position (index t mod
+        N, so each group's indices increase and the lane reads as a well-formed row)."""
+        return {"value": 0, "index": 0 if pattern is None else t % n}
 
     def entry(r: int, t: int) -> dict[str, int]:
         return {"value": int(values[r, t]), "index": 0 if pattern is None else int(indices[r, t])}
 
+    chunk = tile_entries(config, pattern, dataflow)
     tiles = []
     if dataflow is Dataflow.OS:
-        chunk = config.max_reduction // n * n  # whole groups, within the accumulators' bound
         for r0 in range(0, a_rows, R):
             rr = min(R, a_rows - r0)
             for c0 in range(0, cols, C):
@@ -133,7 +161,7 @@ def plan_tiles(
                 for t0 in range(0, t_len, chunk):
                     tt = min(chunk, t_len - t0)
                     weights = [
-                        [entry(r0 + r, t) if r < rr else zero for r in range(L)]
+                        [entry(r0 + r, t) if r < rr else zero(t) for r in range(L)]
                         for t in range(t0, t0 + tt)
                     ]
                     acts = [
@@ -145,11 +173,7 @@ def plan_tiles(
                     ]
                     tiles.append(Tile(Dataflow.OS, code, tt, rr, weights, acts, r0, c0, rr, cc))
     else:
-        slots = R // n * n  # whole groups of N entries per tile
-        if slots == 0:
-            raise ValueError(
-                f"a weight-stationary tile needs at least N = {n} rows, the array has {R}"
-            )
+        slots = chunk
         length_cap = 1 << config.max_reduction.bit_length()  # longest command
         for r0 in range(0, a_rows, C):
             rr = min(C, a_rows - r0)
@@ -159,7 +183,7 @@ def plan_tiles(
                 for j0 in range(0, cols, length_cap):
                     jj = min(length_cap, cols - j0)
                     weights = [
-                        [entry(r0 + c, t0 + t) if c < rr else zero for c in range(L)]
+                        [entry(r0 + c, t0 + t) if c < rr else zero(t) for c in range(L)]
                         for t in range(tt)
                     ]
                     acts = [
@@ -173,21 +197,29 @@ def plan_tiles(
     return tiles
 
 
-def assemble(tiles: list[Tile], outputs: list[list[list[int]]], shape: tuple[int, int]):
+def assemble(
+    tiles: list[Tile],
+    outputs: list[list[list[int]]],
+    shape: tuple[int, int],
+    dtype: NumberFormat,
+) -> torch.Tensor:
     """Y from each tile's output beats (``outputs[i]`` = the C-value beats of ``tiles[i]``).
 
     Output-stationary beats are rows of the block; weight-stationary beats are its columns; the
-    partial sums of tiles sharing a block are added.
+    partial sums of tiles sharing a block are added in tile order, as integers or (a
+    floating-point ``dtype``) as FP32 bit patterns from +0, as the output buffer would.
     """
     y = torch.zeros(shape, dtype=torch.int64)
     for tile, beats in zip(tiles, outputs, strict=True):
         block = torch.tensor(beats, dtype=torch.int64)
         if tile.dataflow == Dataflow.OS:
-            y[tile.row0 : tile.row0 + tile.out_rows, tile.col0 : tile.col0 + tile.out_cols] += (
-                block[: tile.out_rows, : tile.out_cols]
-            )
+            part = block[: tile.out_rows, : tile.out_cols]
         else:
-            y[tile.row0 : tile.row0 + tile.out_rows, tile.col0 : tile.col0 + tile.out_cols] += (
-                block[: tile.out_cols, : tile.out_rows].T
-            )
+            part = block[: tile.out_cols, : tile.out_rows].T
+        where = (slice(tile.row0, tile.row0 + tile.out_rows),
+                 slice(tile.col0, tile.col0 + tile.out_cols))
+        if dtype.is_float:
+            y[where] = torch.from_numpy(fp32_add(y[where].numpy(), part.numpy()).astype(np.int64))
+        else:
+            y[where] += part
     return y

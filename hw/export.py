@@ -190,6 +190,7 @@ def _ports_json(component: wiring.Component, name: str, text: str) -> list[dict[
         for line in module.group(0).splitlines()
         if (m := _PORT_DECL.match(line))
     }
+    formats = getattr(component, "number_formats", {})
     ports = []
     for path, member in component.signature.members.flatten():
         if not member.is_port:
@@ -202,6 +203,8 @@ def _ports_json(component: wiring.Component, name: str, text: str) -> list[dict[
             "signed": shape.signed,
             **_shape_json(member.shape),
         }
+        if path[-1] == "payload" and path[0] in formats:
+            entry["number_format"] = formats[path[0]]
         ports.append(entry)
     # Clock and reset ports of the clock domains are not signature members.
     signature_names = {entry["name"] for entry in ports}
@@ -248,7 +251,9 @@ def export_verilog(
     ``dir`` (``"in"`` or ``"out"``), ``width``, ``signed`` and, for a
     :class:`amaranth.lib.data.Layout` payload, ``layout``: its ``kind`` (``"struct"``,
     ``"array"``, ...), ``width``, ``length`` (arrays) and ``fields``, each with ``name``,
-    ``offset``, ``width``, ``signed`` and a nested ``layout`` where it has one. A port or field
+    ``offset``, ``width``, ``signed`` and a nested ``layout`` where it has one. The payload of a
+stream whose values have a number format (a component's ``number_formats``, stream name to
+format, e.g. ``"bf16"`` or ``"int32"``) states it in ``number_format``. A port or field
     whose shape is an enumeration (:mod:`amaranth.lib.enum`) names it in ``enum``; ``enums``
     (:func:`enums_json`) maps the name of every enumeration the ports use to its members'
     names and values, e.g. ``{"Dataflow": {"OS": 0, "WS": 1}}``.

@@ -190,7 +190,8 @@ def _bdwp(stage: Path) -> Headline:
     if comparison is None:
         return Headline("BDWP accuracy loss vs dense", paper, "not run", "")
     spreads = [r["std"] for r in data["rows"]
-               if r["method"] == "bdwp" and r["pattern"] == comparison["pattern"]]
+               if r["method"] == "bdwp" and r["pattern"] == comparison["pattern"]
+               and r["precision"] == comparison["precision"]]
     spread = ("one seed, so no spread (a quick run, not a comparison)"
               if None in spreads or len(data["seeds"]) < 2 else
               f"the seed-to-seed std of those runs is {min(spreads):.2f} to {max(spreads):.2f} "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sparsa.config.presets import SPATTEN_TARGET
 from sparsa.dataflow.spatten_workloads import public_traces
+from sparsa.models.algorithms.spatten_pruning import SpattenPolicy
 from sparsa.models.algorithms.spatten_trace import read_trace, write_trace
 from sparsa.models.experiments.spatten_accuracy import run_accuracy_experiment
 from sparsa.models.experiments.spatten_run import run_spatten
@@ -45,7 +46,7 @@ def spatten_own_section(stage: Path, *, quick: bool, say: Callable[[str], None])
     target = load_target(TARGET)
     length = QUICK_RUN if quick else {}
     say("running SpAtten's algorithm on GPT-2 Small (random weights) for the project's trace")
-    run = run_spatten("gpt2-small", seed=0, **length, **OWN_TRACE_SETTINGS)
+    run = run_spatten("gpt2-small", seed=0, policy=SpattenPolicy(**OWN_TRACE_SETTINGS), **length)
     trace = run.trace
     (stage / "traces").mkdir()
     path = write_trace(trace, stage / "traces" / "gpt2-small-sparsa.csv")

@@ -16,6 +16,9 @@ They implement, bit for bit, the contract of :mod:`sparsa.models.golden.floats`:
   or BF16, overflow to Inf, gradual underflow, NaN the format's canonical quiet NaN.
 - Every NaN result is the canonical quiet NaN ``0x7FC00000``.
 
+:func:`float_product` and :func:`fp32_sum` build the same logic without registers, for a
+datapath that multiplies and accumulates within one cycle.
+
 Values are raw bit patterns. The units are pipelines of a fixed latency (``latency``, in
 cycles) that take one operation per cycle; ``in_valid`` travels alongside the data and comes
 out as ``out_valid`` ``latency`` cycles later. There is no back-pressure and no enable: the
@@ -34,11 +37,18 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from sparsa.config.checks import is_int
-from sparsa.config.formats import FP32, FloatLayout, NumberFormat
+from sparsa.config.formats import CANONICAL_NAN, FP32, FloatLayout, NumberFormat
 
-__all__ = ["CANONICAL_NAN", "FloatMultiplier", "Fp32Adder", "Fp32Multiplier", "Fp32ToHalf"]
+__all__ = [
+    "CANONICAL_NAN",
+    "FloatMultiplier",
+    "Fp32Adder",
+    "Fp32Multiplier",
+    "Fp32ToHalf",
+    "float_product",
+    "fp32_sum",
+]
 
-CANONICAL_NAN = 0x7FC0_0000  # the quiet NaN every NaN result becomes
 
 _INF = FP32.max_exponent << FP32.fraction_bits  # +Inf, 0x7F800000
 _SIG = FP32.fraction_bits + 1  # bits of an FP32 significand, the leading one included
@@ -111,67 +121,11 @@ def _pack(sign: Value, magnitude: Value | int) -> Value:
     return (sign << (FP32.width - 1)) | Value.cast(magnitude)[: FP32.width - 1]
 
 
-class FloatMultiplier(wiring.Component):
-    """Multiplies two FP16 or two BF16 operands into an FP32 product (module contract).
+def _multiply_step(layout: FloatLayout) -> _Step:
+    """A multiplier's first step for operands of ``layout``: decode them and multiply their
+    significands (one ``*``), with the product's sign and special cases."""
 
-    Two register stages: the first decodes the operands and multiplies the significands, the
-    second normalises the product, rounds it into FP32's subnormals (BF16 only) and packs it,
-    with the special cases.
-
-    Parameters
-    ----------
-    fmt : NumberFormat
-        ``NumberFormat.FP16`` or ``NumberFormat.BF16``.
-
-    Members
-    -------
-    a, b : In(16)
-        The operands' bit patterns.
-    in_valid : In(1)
-        The operands are an operation (travels alongside, ignored by the datapath).
-    p : Out(32)
-        The FP32 product of the operands of ``LATENCY`` cycles before.
-    out_valid : Out(1)
-        ``in_valid`` of ``LATENCY`` cycles before.
-
-    Raises
-    ------
-    ValueError
-        For an integer format.
-    """
-
-    LATENCY = 2  # cycles from a, b to p
-
-    def __init__(self, fmt: NumberFormat) -> None:
-        if not (isinstance(fmt, NumberFormat) and fmt.is_float):
-            name = fmt.value if isinstance(fmt, NumberFormat) else repr(fmt)
-            raise ValueError(
-                f"FloatMultiplier multiplies NumberFormat.FP16 or NumberFormat.BF16 operands, "
-                f"not {name}"
-            )
-        self._fmt = fmt
-        super().__init__(
-            {
-                "a": In(fmt.width),
-                "b": In(fmt.width),
-                "in_valid": In(1),
-                "p": Out(FP32.width),
-                "out_valid": Out(1),
-            }
-        )
-
-    @property
-    def fmt(self) -> NumberFormat:
-        """The operand format."""
-        return self._fmt
-
-    @property
-    def latency(self) -> int:
-        """Cycles from the operands to their product, :attr:`LATENCY`."""
-        return self.LATENCY
-
-    def _multiply(self, m: Module, v: dict[str, Value]) -> dict[str, Value]:
-        layout = self._fmt.float_layout
+    def multiply(m: Module, v: dict[str, Value]) -> dict[str, Value]:
         sa, ea, fa = _fields(v["a"], layout)
         sb, eb, fb = _fields(v["b"], layout)
         nan_a, inf_a = _classify(ea, fa, layout)
@@ -187,8 +141,17 @@ class FloatMultiplier(wiring.Component):
             "inf": inf_a | inf_b,
         }
 
-    def _round(self, m: Module, v: dict[str, Value]) -> dict[str, Value]:
-        layout = self._fmt.float_layout
+    return multiply
+
+
+def _product_steps(fmt: NumberFormat) -> list[_Step]:
+    """The multiplier's two steps for ``fmt``: decode and multiply the significands; normalise,
+    round and pack."""
+    layout = fmt.float_layout
+
+    multiply = _multiply_step(layout)
+
+    def round_(m: Module, v: dict[str, Value]) -> dict[str, Value]:
         product = v["product"]
         width = len(product)  # 2 (fraction_bits + 1), at most _SIG
         lz = _wire(m, _leading_zeros(product), "product_lz")
@@ -230,20 +193,100 @@ class FloatMultiplier(wiring.Component):
             )
         }
 
+    return [multiply, round_]
+
+
+class _FloatUnit(wiring.Component):
+    """A fixed pipeline of steps (:func:`_pipeline`): the operands in, the result out, ``valid``
+    alongside, a register stage after each step in ``cuts``."""
+
+    def __init__(
+        self,
+        operands: dict[str, int],
+        result: tuple[str, int],
+        steps: list[_Step],
+        cuts: set[int],
+    ) -> None:
+        self._operands, self._result = tuple(operands), result[0]
+        self._steps, self._cuts = steps, cuts
+        super().__init__({
+            **{name: In(width) for name, width in operands.items()},
+            "in_valid": In(1),
+            result[0]: Out(result[1]),
+            "out_valid": Out(1),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the operands to the result."""
+        return len(self._cuts)
+
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        steps = [self._multiply, self._round]
-        inputs = {"a": self.a, "b": self.b, "valid": self.in_valid}
-        out = _pipeline(m, steps, {0, 1}, inputs)
-        m.d.comb += [self.p.eq(out["p"]), self.out_valid.eq(out["valid"])]
+        inputs = {name: getattr(self, name) for name in self._operands}
+        out = _pipeline(m, self._steps, self._cuts, {**inputs, "valid": self.in_valid})
+        m.d.comb += [
+            getattr(self, self._result).eq(out[self._result]),
+            self.out_valid.eq(out["valid"]),
+        ]
         return m
+
+
+def _half_format(fmt: object, unit: str) -> NumberFormat:
+    """``fmt`` if it is FP16 or BF16, else a ValueError naming ``unit`` and ``fmt``."""
+    if not (isinstance(fmt, NumberFormat) and fmt.is_float):
+        name = fmt.value if isinstance(fmt, NumberFormat) else repr(fmt)
+        raise ValueError(f"{unit} takes NumberFormat.FP16 or NumberFormat.BF16, not {name}")
+    return fmt
+
+
+class FloatMultiplier(_FloatUnit):
+    """Multiplies two FP16 or two BF16 operands into an FP32 product (module contract).
+
+    Two register stages: the first decodes the operands and multiplies the significands, the
+    second normalises the product, rounds it into FP32's subnormals (BF16 only) and packs it,
+    with the special cases.
+
+    Parameters
+    ----------
+    fmt : NumberFormat
+        ``NumberFormat.FP16`` or ``NumberFormat.BF16``.
+
+    Members
+    -------
+    a, b : In(16)
+        The operands' bit patterns.
+    in_valid : In(1)
+        The operands are an operation (travels alongside, ignored by the datapath).
+    p : Out(32)
+        The FP32 product of the operands of ``LATENCY`` cycles before.
+    out_valid : Out(1)
+        ``in_valid`` of ``LATENCY`` cycles before.
+
+    Raises
+    ------
+    ValueError
+        For an integer format.
+    """
+
+    LATENCY = 2  # cycles from a, b to p
+
+    def __init__(self, fmt: NumberFormat) -> None:
+        self._fmt = _half_format(fmt, "FloatMultiplier")
+        super().__init__({"a": fmt.width, "b": fmt.width}, ("p", FP32.width),
+                         _product_steps(fmt), {0, 1})
+
+    @property
+    def fmt(self) -> NumberFormat:
+        """The operand format."""
+        return self._fmt
 
 
 # Fp32Adder's steps after which a register stage sits, for each number of stages.
 _ADDER_CUTS = {1: {3}, 2: {1, 3}, 3: {0, 1, 3}, 4: {0, 1, 2, 3}}
 
 
-class Fp32Adder(wiring.Component):
+class Fp32Adder(_FloatUnit):
     """Adds two FP32 values (module contract), one addition per cycle.
 
     Four steps: align (order the operands by magnitude, shift the smaller one's significand
@@ -279,26 +322,14 @@ class Fp32Adder(wiring.Component):
     def __init__(self, stages: int = 3) -> None:
         if not is_int(stages) or stages not in _ADDER_CUTS:
             raise ValueError(f"stages must be 1, 2, 3 or 4, not {stages!r}")
-        self._stages = stages
-        super().__init__(
-            {
-                "a": In(FP32.width),
-                "b": In(FP32.width),
-                "in_valid": In(1),
-                "s": Out(FP32.width),
-                "out_valid": Out(1),
-            }
-        )
+        steps = [self._align, self._add, self._normalise, self._round]
+        super().__init__({"a": FP32.width, "b": FP32.width}, ("s", FP32.width), steps,
+                         _ADDER_CUTS[stages])
 
     @property
     def stages(self) -> int:
         """Register stages."""
-        return self._stages
-
-    @property
-    def latency(self) -> int:
-        """Cycles from the operands to their sum, ``stages``."""
-        return self._stages
+        return self.latency
 
     @staticmethod
     def _align(m: Module, v: dict[str, Value]) -> dict[str, Value]:
@@ -379,13 +410,19 @@ class Fp32Adder(wiring.Component):
             )
         }
 
-    def elaborate(self, platform: object) -> Module:
-        m = Module()
-        steps = [self._align, self._add, self._normalise, self._round]
-        inputs = {"a": self.a, "b": self.b, "valid": self.in_valid}
-        out = _pipeline(m, steps, _ADDER_CUTS[self._stages], inputs)
-        m.d.comb += [self.s.eq(out["s"]), self.out_valid.eq(out["valid"])]
-        return m
+
+
+def float_product(m: Module, a: Value, b: Value, fmt: NumberFormat) -> Value:
+    """The FP32 product of the ``fmt`` operands ``a`` and ``b`` as combinational logic in ``m``:
+    :class:`FloatMultiplier`'s steps without its registers (same contract)."""
+    return _pipeline(m, _product_steps(fmt), set(), {"a": a, "b": b, "valid": Const(1)})["p"]
+
+
+def fp32_sum(m: Module, a: Value, b: Value) -> Value:
+    """The FP32 sum of ``a`` and ``b`` as combinational logic in ``m``: :class:`Fp32Adder`'s
+    steps without its registers (same contract)."""
+    steps = [Fp32Adder._align, Fp32Adder._add, Fp32Adder._normalise, Fp32Adder._round]
+    return _pipeline(m, steps, set(), {"a": a, "b": b, "valid": Const(1)})["s"]
 
 
 def _fp32_product_steps() -> list[_Step]:
@@ -393,21 +430,7 @@ def _fp32_product_steps() -> list[_Step]:
     round (into the subnormals too) and pack."""
     width = 2 * _SIG  # the significand product
 
-    def multiply(m: Module, v: dict[str, Value]) -> dict[str, Value]:
-        sa, ea, fa = _fields(v["a"], FP32)
-        sb, eb, fb = _fields(v["b"], FP32)
-        nan_a, inf_a = _classify(ea, fa, FP32)
-        nan_b, inf_b = _classify(eb, fb, FP32)
-        ma, xa = _significand(ea, fa)
-        mb, xb = _significand(eb, fb)
-        zero_a, zero_b = ma == 0, mb == 0
-        return {
-            "product": ma * mb,
-            "exponents": xa + xb,
-            "sign": sa ^ sb,
-            "nan": nan_a | nan_b | (inf_a & zero_b) | (zero_a & inf_b),
-            "inf": inf_a | inf_b,
-        }
+    multiply = _multiply_step(FP32)
 
     def normalise(m: Module, v: dict[str, Value]) -> dict[str, Value]:
         product = v["product"]
@@ -462,7 +485,7 @@ def _fp32_product_steps() -> list[_Step]:
 _MULTIPLIER_CUTS = {1: {2}, 2: {0, 2}, 3: {0, 1, 2}}
 
 
-class Fp32Multiplier(wiring.Component):
+class Fp32Multiplier(_FloatUnit):
     """Multiplies two FP32 values (the contract of
     :func:`sparsa.models.golden.floats.fp32_mul`), one product per cycle.
 
@@ -480,14 +503,10 @@ class Fp32Multiplier(wiring.Component):
 
     Members
     -------
-    a, b : In(32)
-        The operands' FP32 bit patterns.
-    in_valid : In(1)
-        The operands are an operation (travels alongside, ignored by the datapath).
+    a, b, in_valid, out_valid
+        As :class:`Fp32Adder`'s.
     p : Out(32)
         The FP32 product of the operands of ``stages`` cycles before.
-    out_valid : Out(1)
-        ``in_valid`` of ``stages`` cycles before.
 
     Raises
     ------
@@ -498,33 +517,13 @@ class Fp32Multiplier(wiring.Component):
     def __init__(self, stages: int = 3) -> None:
         if not is_int(stages) or stages not in _MULTIPLIER_CUTS:
             raise ValueError(f"stages must be 1, 2 or 3, not {stages!r}")
-        self._stages = stages
-        super().__init__(
-            {
-                "a": In(FP32.width),
-                "b": In(FP32.width),
-                "in_valid": In(1),
-                "p": Out(FP32.width),
-                "out_valid": Out(1),
-            }
-        )
+        super().__init__({"a": FP32.width, "b": FP32.width}, ("p", FP32.width),
+                         _fp32_product_steps(), _MULTIPLIER_CUTS[stages])
 
     @property
     def stages(self) -> int:
         """Register stages."""
-        return self._stages
-
-    @property
-    def latency(self) -> int:
-        """Cycles from the operands to their product, ``stages``."""
-        return self._stages
-
-    def elaborate(self, platform: object) -> Module:
-        m = Module()
-        inputs = {"a": self.a, "b": self.b, "valid": self.in_valid}
-        out = _pipeline(m, _fp32_product_steps(), _MULTIPLIER_CUTS[self._stages], inputs)
-        m.d.comb += [self.p.eq(out["p"]), self.out_valid.eq(out["valid"])]
-        return m
+        return self.latency
 
 
 def _narrow_step(fmt: NumberFormat) -> _Step:
@@ -571,7 +570,7 @@ def _narrow_step(fmt: NumberFormat) -> _Step:
     return narrow
 
 
-class Fp32ToHalf(wiring.Component):
+class Fp32ToHalf(_FloatUnit):
     """Rounds an FP32 value to FP16 or BF16 (the contract of
     :func:`sparsa.models.golden.floats.fp32_to_half`), one value per cycle.
 
@@ -604,33 +603,10 @@ class Fp32ToHalf(wiring.Component):
     LATENCY = 1  # cycles from a to h
 
     def __init__(self, fmt: NumberFormat) -> None:
-        if not (isinstance(fmt, NumberFormat) and fmt.is_float):
-            name = fmt.value if isinstance(fmt, NumberFormat) else repr(fmt)
-            raise ValueError(
-                f"Fp32ToHalf rounds to NumberFormat.FP16 or NumberFormat.BF16, not {name}"
-            )
-        self._fmt = fmt
-        super().__init__(
-            {
-                "a": In(FP32.width),
-                "in_valid": In(1),
-                "h": Out(fmt.width),
-                "out_valid": Out(1),
-            }
-        )
+        self._fmt = _half_format(fmt, "Fp32ToHalf")
+        super().__init__({"a": FP32.width}, ("h", fmt.width), [_narrow_step(fmt)], {0})
 
     @property
     def fmt(self) -> NumberFormat:
         """The format rounded to."""
         return self._fmt
-
-    @property
-    def latency(self) -> int:
-        """Cycles from ``a`` to ``h``, :attr:`LATENCY`."""
-        return self.LATENCY
-
-    def elaborate(self, platform: object) -> Module:
-        m = Module()
-        out = _pipeline(m, [_narrow_step(self._fmt)], {0}, {"a": self.a, "valid": self.in_valid})
-        m.d.comb += [self.h.eq(out["h"]), self.out_valid.eq(out["valid"])]
-        return m

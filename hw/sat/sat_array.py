@@ -7,6 +7,15 @@ mode is the 1:1 pattern: every weight is one dense position and its index is ign
 weight entry is (value, index); each row consumes one entry per cycle and a group of M activations
 per N cycles, so a tile covers M / N times the reduction length of a dense one in the same cycles.
 
+Floating point (FP16, BF16 operands): a PE multiplies into FP32 and adds the product to its
+FP32 partial sum in the same cycle (:func:`sparsa.hw.common.floats.float_product` and
+:func:`~sparsa.hw.common.floats.fp32_sum`, round to nearest even, subnormals kept, NaN
+canonical), so the array's schedule and its cycle model are the integer array's. The sum a PE
+builds starts from +0 and adds the products in the order they reach it: an OS accumulator in
+entry order, a WS column from row 0 down (:func:`sparsa.models.golden.sat.compressed_matmul`).
+This first datapath keeps the multiply-add in one cycle; a pipelined adder with interleaved
+partial sums, for a faster clock, is not built yet.
+
 A flexible interconnect runs two dataflows, chosen per tile by the command. Both move their data
 as a diagonal wavefront: what enters the array at step f reaches PE (r, c) at step f + r + c.
 
@@ -21,7 +30,8 @@ as a diagonal wavefront: what enters the array at step f reaches PE (r, c) at st
   of a tile (beat r carrying lane c for column c) load the shadow weights; the tile's first
   activation beat swaps them in, PE by PE as it passes. For every output column j, one ``acts``
   beat brings the activation groups (lane g = group g, row r reads lane r // N; rows past R' get
-  zero activations); they move right along the rows while partial sums move down the columns,
+  zero activations and swap in zero weights, so they add exact zeros whatever the shadows
+  held); they move right along the rows while partial sums move down the columns,
   and the de-skewed column sums leave as one beat of C values per j, R + C - 1 steps after the
   beat entered: Y[c][j] = sum_r A[c][r] * B[.][j].
 
@@ -61,11 +71,13 @@ may be back-pressured at any time: the whole array then holds (one global step e
 command stage may load weights meanwhile.
 """
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
+from sparsa.hw.common.floats import float_product, fp32_sum
+from sparsa.hw.common.number_formats import accumulator_shape, operand_shape
 
 __all__ = [
     "SatArray",
@@ -107,7 +119,7 @@ def weights_layout(config: SatArrayConfig) -> data.ArrayLayout:
     """max(R, C) compressed weight entries (value, in-group index)."""
     entry = data.StructLayout(
         {
-            "value": signed(config.dtype.width),
+            "value": operand_shape(config.dtype),
             "index": unsigned(_index_width(config)),
         }
     )
@@ -116,7 +128,7 @@ def weights_layout(config: SatArrayConfig) -> data.ArrayLayout:
 
 def acts_layout(config: SatArrayConfig) -> data.ArrayLayout:
     """max(R, C) activation groups of max(M) values (lanes past the pattern's M are ignored)."""
-    group = data.ArrayLayout(signed(config.dtype.width), config.max_m)
+    group = data.ArrayLayout(operand_shape(config.dtype), config.max_m)
     return data.ArrayLayout(group, _lanes(config))
 
 
@@ -124,7 +136,8 @@ def out_layout(config: SatArrayConfig) -> data.StructLayout:
     """C accumulator values, the end-of-tile flag and the rejected-command flag."""
     return data.StructLayout(
         {
-            "value": data.ArrayLayout(signed(config.acc_width), config.cols),
+            "value": data.ArrayLayout(accumulator_shape(config.dtype, config.acc_width),
+                                      config.cols),
             "last": 1,
             "error": 1,
         }
@@ -164,10 +177,19 @@ class SatArray(wiring.Component):
     def config(self) -> SatArrayConfig:
         return self._config
 
+    @property
+    def number_formats(self) -> dict[str, str]:
+        """The format of the values each stream carries (for the Verilog sidecar): the
+        operands', and the accumulators' (``int<acc_width>`` or ``fp32``)."""
+        operands = self._config.dtype.value
+        accumulators = "fp32" if self._config.dtype.is_float else f"int{self._config.acc_width}"
+        return {"weights": operands, "acts": operands, "out": accumulators}
+
     def elaborate(self, platform: object) -> Module:
         cfg = self._config
         m = Module()
-        R, C, A, MM = cfg.rows, cfg.cols, cfg.acc_width, cfg.max_m
+        R, C, MM = cfg.rows, cfg.cols, cfg.max_m
+        A = accumulator_shape(cfg.dtype, cfg.acc_width)
         patterns = runtime_patterns(cfg)
         entry_layout = weights_layout(cfg).elem_shape
         group_layout = acts_layout(cfg).elem_shape
@@ -181,7 +203,8 @@ class SatArray(wiring.Component):
                 "rows": range(R + 1),
             }
         )
-        tag_layout = data.StructLayout({"ws": 1, "first": 1, "last": 1})
+        # live: the row holds one of the tile's entries (WS rows past R' swap in zero weights).
+        tag_layout = data.StructLayout({"ws": 1, "first": 1, "last": 1, "live": 1})
         step = Signal()  # the whole array advances this cycle
 
         def delay_line(value, length_, name):
@@ -242,7 +265,11 @@ class SatArray(wiring.Component):
             fed_tag.first.eq(feeding & (s == 0)),
             fed_tag.last.eq(f_last),
         ]
-        edge_tag = [delay_line(fed_tag, r, f"skew_tag{r}")[0] for r in range(R)]
+        edge_tag = []
+        for r in range(R):
+            row_tag = Signal(tag_layout, name=f"tag_fed_{r}")
+            m.d.comb += [row_tag.eq(fed_tag), row_tag.live.eq(~f_tile.ws | (r < f_tile.rows))]
+            edge_tag.append(delay_line(row_tag, r, f"skew_tag{r}")[0])
         edge_w = []
         for r in range(R):
             fed = Signal(entry_layout, name=f"w_fed_{r}")
@@ -273,8 +300,8 @@ class SatArray(wiring.Component):
         w = [[Signal(entry_layout, name=f"w_{r}_{c}") for c in range(C)] for r in range(R)]
         wsh = [[Signal(entry_layout, name=f"wsh_{r}_{c}") for c in range(C)] for r in range(R)]
         a = [[Signal(group_layout, name=f"a_{r}_{c}") for c in range(C)] for r in range(R)]
-        acc = [[Signal(signed(A), name=f"acc_{r}_{c}") for c in range(C)] for r in range(R)]
-        sh = [[Signal(signed(A), name=f"sh_{r}_{c}") for c in range(C)] for r in range(R)]
+        acc = [[Signal(A, name=f"acc_{r}_{c}") for c in range(C)] for r in range(R)]
+        sh = [[Signal(A, name=f"sh_{r}_{c}") for c in range(C)] for r in range(R)]
         tag = [[Signal(tag_layout, name=f"tag_{r}_{c}") for c in range(C)] for r in range(R)]
         for r in range(R):
             for c in range(C):
@@ -287,12 +314,16 @@ class SatArray(wiring.Component):
                 weight = Signal(entry_layout, name=f"w_use_{r}_{c}")
                 m.d.comb += [
                     a_in.eq(Mux(ws, a_ws, a_os)),
-                    weight.eq(Mux(ws, Mux(first, wsh[r][c], w[r][c]), w_in)),
+                    weight.eq(Mux(ws, Mux(first, Mux(tag_in.live, wsh[r][c], 0), w[r][c]), w_in)),
                 ]
                 picked = Array(a_in[i] for i in range(MM))[weight.index]
-                total = Signal(signed(A), name=f"sum_{r}_{c}")
+                total = Signal(A, name=f"sum_{r}_{c}")
                 base = Mux(ws, acc[r - 1][c] if r else 0, Mux(first, 0, acc[r][c]))
-                m.d.comb += total.eq(base + weight.value * picked)
+                if cfg.dtype.is_float:  # FP32 accumulation (hw.common.floats' contract)
+                    product = float_product(m, weight.value, picked, cfg.dtype)
+                    m.d.comb += total.eq(fp32_sum(m, base, product))
+                else:
+                    m.d.comb += total.eq(base + weight.value * picked)
                 with m.If(step):
                     m.d.sync += [tag[r][c].eq(tag_in), a[r][c].eq(a_in), acc[r][c].eq(total)]
                     with m.If(~ws | first):

@@ -5,7 +5,7 @@ The SORE turns one dense weight tile into N:M compressed weights, grouped along 
 lanes (``config.lanes``), each an insertion-style top-N unit (:class:`TopNLane`), fed by a data
 provider that holds the tile.
 
-Tile and groups. A command's tile is M rows x L columns of W-bit signed weights (M output
+Tile and groups. A command's tile is M rows x L columns of W-bit weights (M output
 channels x L reduction positions, M = ``config.m``); it arrives as M ``weights`` beats, beat i
 carrying row i. Every direction yields exactly L groups of M weights, one per lane:
 
@@ -21,8 +21,14 @@ magnitude, the one with the highest index among equal ones, which is removed whi
 appended at the end. So ties go to the lowest index, the survivors are always in increasing index
 order (no final sort) and a group always yields exactly N entries, which is
 :func:`sparsa.models.golden.sat.sore_tile` (built on :func:`sparsa.models.golden.sat.nm_generate`).
-A magnitude is taken as an unsigned W-bit number, which holds |-2^(W-1)| = 2^(W-1) (W + 1 bits as a
-signed number).
+Magnitudes. An integer weight (INT8, INT16) is two's complement and its magnitude is taken as
+an unsigned W-bit number, which holds |-2^(W-1)| = 2^(W-1) (W + 1 bits as a signed number). A
+floating-point weight (FP16, BF16) travels as its 16-bit pattern, and its magnitude is the
+pattern with the sign bit masked, compared as an unsigned 15-bit number: IEEE orders the
+magnitudes of finite numbers and infinities like these integers, so +0 and -0 tie (the lower
+index wins, as for any tie) and subnormals rank below every normal number. A NaN's pattern is
+above Inf's, so a NaN weight counts as the largest magnitude and survives (NaNs order by their
+payloads): pruning never hides a NaN from the training step that follows.
 
 Commands. One ``cmd`` beat carries N (1 to M - 1) and ``copies``, a mask of the copies to
 produce, one bit per :class:`sparsa.config.sat.BdwpPass`: bit ``1 << BdwpPass.FF`` the FF copy,
@@ -62,11 +68,12 @@ the same cycle on ``weights.valid`` (the last row of the loading tile) and on ``
 back-pressured at any time.
 """
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sparsa.config.sat import BdwpPass, SoreConfig
+from sparsa.hw.common.number_formats import operand_shape
 
 __all__ = [
     "Sore",
@@ -80,7 +87,7 @@ __all__ = [
 def entry_layout(config: SoreConfig) -> data.StructLayout:
     """One compressed weight: its value and its index (0 to M - 1) inside its group."""
     return data.StructLayout({
-        "value": signed(config.dtype.width),
+        "value": operand_shape(config.dtype),
         "index": unsigned(config.m.bit_length() - 1),
     })
 
@@ -93,7 +100,7 @@ def cmd_layout(config: SoreConfig) -> data.StructLayout:
 
 def weights_layout(config: SoreConfig) -> data.ArrayLayout:
     """One row of the dense tile: L weights (beat i of a command is row i)."""
-    return data.ArrayLayout(signed(config.dtype.width), config.lanes)
+    return data.ArrayLayout(operand_shape(config.dtype), config.lanes)
 
 
 def out_layout(config: SoreConfig) -> data.StructLayout:
@@ -126,7 +133,7 @@ class TopNLane(wiring.Component):
     -------
     en : In(1)
         Take ``value`` this cycle.
-    value : In(signed(W))
+    value : In(operand_shape(dtype))
     index : In(unsigned(log2(M)))
         Index of ``value`` inside its group.
     n : In(unsigned(bits of M))
@@ -152,16 +159,22 @@ class TopNLane(wiring.Component):
     def config(self) -> SoreConfig:
         return self._config
 
+    def _magnitude(self, value: Value) -> Value:
+        """The unsigned magnitude the lane compares (see the module docstring)."""
+        if self._config.dtype.is_float:
+            return value[:-1]
+        return abs(value)  # W unsigned bits hold |-2^(W-1)|
+
     def elaborate(self, platform: object) -> Module:
         m = Module()
         K = self._config.m - 1
-        W = self._config.dtype.width
         held = Signal(self.kept.shape(), name="held")
-        mag = [Signal(W, name=f"mag_{s}") for s in range(K)]  # |value| fits W unsigned bits
-        new_mag = Signal(W)
-        m.d.comb += new_mag.eq(abs(self.value))
+        magnitude = self._magnitude
+        mag = [Signal(len(magnitude(self.value)), name=f"mag_{s}") for s in range(K)]
+        new_mag = Signal(len(mag[0]))
+        m.d.comb += new_mag.eq(magnitude(self.value))
         for s in range(K):
-            m.d.comb += mag[s].eq(abs(held[s].value))
+            m.d.comb += mag[s].eq(magnitude(held[s].value))
         in_stack = [self.n > s for s in range(K)]
         filling = self.index < self.n  # fewer than N held: the value enters, nothing is evicted
         # The entry to evict: the smallest magnitude, the highest index (slot) among equal ones.
@@ -221,6 +234,11 @@ class Sore(wiring.Component):
     @property
     def config(self) -> SoreConfig:
         return self._config
+
+    @property
+    def number_formats(self) -> dict[str, str]:
+        """The format of the values each stream carries (for the Verilog sidecar)."""
+        return {"weights": self._config.dtype.value, "out": self._config.dtype.value}
 
     def elaborate(self, platform: object) -> Module:
         cfg = self._config

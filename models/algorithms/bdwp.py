@@ -198,10 +198,13 @@ class _BDWPFunction(torch.autograd.Function):
         x, weight, fmask = ctx.saved_tensors
         gemms, config = ctx.gemms, ctx.config
         dx = dw = db = None
+        # Mixed precision: the GEMMs take the gradient's format (bfloat16 under autocast), the
+        # masks come from the float32 weights and the weight gradient returns to their format.
         if ctx.needs_input_grad[0]:
-            dx = gemms.input_grad(grad, weight * _bp_mask(weight, fmask, config), x)
+            masked = (weight * _bp_mask(weight, fmask, config)).to(grad.dtype)
+            dx = gemms.input_grad(grad, masked, x)
         if ctx.needs_input_grad[1]:
-            dw = gemms.weight_grad(grad, x, weight)
+            dw = gemms.weight_grad(grad, x.to(grad.dtype), weight).to(weight.dtype)
             if config.mask_weight_grad:
                 dw = dw * fmask
             if config.decay:

@@ -21,14 +21,13 @@ top-1 accuracy:
   the forward and backward GEMMs and convolutions run in bfloat16 under
   ``torch.autocast(device_type="cpu", dtype=torch.bfloat16)``; the loss is computed in float32
   from the logits. bfloat16 has float32's 8-bit exponent range, so gradients do not underflow
-  and no loss scaling is used. Unlike PyTorch's usual recipe, the backward pass runs inside the
-  autocast region too: the built-in layers' backward runs in the dtype of their forward either
-  way, but the sparse layers' custom autograd function computes its BP and WU GEMMs itself, and
-  autocast reaches them only inside the region: its matmuls then take bfloat16 operands, its
-  convolution gradients bfloat16 activations and errors (the kernel rounds the float32
-  ``W * Mb`` to bfloat16). A model is evaluated in the precision it trained in. bf16 trains the
-  dense baseline and BDWP at 2:8 (:data:`sparsa.models.algorithms.bdwp.DEFAULT_PATTERN`);
-  SR-STE and the other patterns train in fp32 only (see :func:`run_bdwp_accuracy`).
+  and no loss scaling is used. The sparse layers' custom autograd function computes its BP and
+  WU GEMMs itself in the gradient's dtype (it casts ``W * Mb`` and the saved activations to
+  bfloat16 and returns the weight gradient in float32); the backward pass runs inside the
+  autocast region like the forward pass. A model is evaluated in the precision it trained in.
+  bf16 trains the dense baseline and BDWP at 2:8
+  (:data:`sparsa.models.algorithms.bdwp.DEFAULT_PATTERN`); SR-STE and the other patterns train
+  in fp32 only (see :func:`run_bdwp_accuracy`).
 * **Scoring**: after training, the sparse layers are *deployed*: their weights are replaced by
   ``W * Mf`` in plain dense layers, checked to be exactly N:M (a run stops with an error if
   not), and the deployed model is evaluated on the held-out images in eval mode.

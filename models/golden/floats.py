@@ -39,7 +39,7 @@ whose cast to float32 is the one rounding) and then canonicalise the NaNs.
 import numpy as np
 import numpy.typing as npt
 
-from sparsa.config.formats import FP32, FloatLayout, NumberFormat
+from sparsa.config.formats import CANONICAL_NAN, FP32, FloatLayout, NumberFormat
 
 __all__ = [
     "CANONICAL_NAN",
@@ -52,7 +52,6 @@ __all__ = [
     "to_bits",
 ]
 
-CANONICAL_NAN = 0x7FC0_0000  # the quiet NaN every NaN result of a product or a sum becomes
 
 
 def _name(fmt: object) -> str:

@@ -1,12 +1,19 @@
 """Bit-exact golden functions of SAT's datapath: the N:M weight generator and the GEMMs.
 
-Number formats (:class:`sparsa.config.sat.IntFormat`): operands are W-bit two's-complement integers
-(INT8 or INT16). A product is exact in 2W bits; the array accumulates in
+Number formats (:class:`sparsa.config.formats.NumberFormat`): operands are W-bit two's-complement
+integers (INT8 or INT16). A product is exact in 2W bits; the array accumulates in
 ``SatArrayConfig.acc_width`` = 2W + ceil(log2(max_reduction)) bits, which holds any sum of
 ``max_reduction`` products, and it rejects a tile with more (it does not clamp or wrap); a
 longer reduction is split into tiles whose partial sums the output buffer adds
 (:mod:`sparsa.dataflow.sat_tiles`), so these GEMM-level functions are exact integers of any length
 and nothing saturates.
+
+Floating point (FP16, BF16): operands are bit patterns (:mod:`sparsa.models.golden.floats`).
+A product is rounded once into FP32; a PE's sum starts from +0 and adds the products in the
+order its compressed entries reach it (an entry a pruned position never produces is never
+multiplied, so a pruned weight cannot turn an Inf activation into a NaN). A reduction longer
+than one tile is summed in consecutive partial sums of ``chunk`` entries (the tiles'), which the
+output buffer adds in order; unlike the integers, the result depends on that order.
 
 Compressed N:M format: a weight row with K = G * M dense positions becomes G * N (value, index)
 pairs; entry t belongs to group t // N and its index (0 to M - 1) selects the position inside the
@@ -15,9 +22,12 @@ lowest index, and lists them in increasing index order, so a group always yields
 entries (zeros included when it has fewer than N non-zeros).
 """
 
+import numpy as np
 import torch
 
-from sparsa.config.sat import BdwpPass, IntFormat, NMPattern, SatArrayConfig
+from sparsa.config.formats import NumberFormat
+from sparsa.config.sat import BdwpPass, NMPattern, SatArrayConfig
+from sparsa.models.golden.floats import fp32_accumulate, fp32_add, fp_product
 from sparsa.models.golden.nm_sparsity import compress, nm_mask
 from sparsa.models.golden.nm_sparsity import decompress as nm_decompress
 
@@ -28,13 +38,15 @@ __all__ = [
     "gemm_bp",
     "gemm_ff",
     "gemm_wu",
+    "magnitudes",
     "nm_generate",
     "sore_tile",
 ]
 
 
-def check_operands(t: torch.Tensor, dtype: IntFormat, name: str) -> torch.Tensor:
-    """Return ``t`` as int64 after checking every element fits ``dtype``.
+def check_operands(t: torch.Tensor, dtype: NumberFormat, name: str) -> torch.Tensor:
+    """Return ``t`` as int64 after checking every element fits ``dtype`` (its integer range, or
+the bit patterns of a floating-point format).
 
     Raises
     ------
@@ -45,25 +57,45 @@ def check_operands(t: torch.Tensor, dtype: IntFormat, name: str) -> torch.Tensor
     if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
         raise ValueError(f"{name} must hold integers, got dtype {t.dtype}")
     t = t.to(torch.int64)
-    lo, hi = dtype.range
+    if dtype.is_float:
+        (lo, hi), what = (0, (1 << dtype.width) - 1), "bit patterns"
+    else:
+        (lo, hi), what = dtype.range, "range"
     bad = ((t < lo) | (t > hi)).nonzero()
     if bad.numel():
         pos = tuple(int(i) for i in bad[0])
         raise ValueError(
-            f"{name}{list(pos)} = {int(t[pos])} is outside the {dtype.value} range {lo}..{hi}"
+            f"{name}{list(pos)} = {int(t[pos])} is outside the {dtype.value} {what} {lo}..{hi}"
         )
     return t
 
 
-def nm_generate(weights: torch.Tensor, pattern: NMPattern) -> tuple[torch.Tensor, torch.Tensor]:
+def magnitudes(weights: torch.Tensor, dtype: NumberFormat) -> torch.Tensor:
+    """The magnitudes the SORE compares, as int64: ``|w|`` of an integer format; the bit
+    pattern with its sign bit masked of a floating-point one (IEEE orders finite and infinite
+    magnitudes like these integers; a NaN's is above Inf's, see :mod:`sparsa.hw.sat.sore`)."""
+    w = torch.as_tensor(weights).to(torch.int64)
+    if dtype.is_float:
+        return w & ((1 << (dtype.width - 1)) - 1)
+    return w.abs()
+
+
+def nm_generate(
+    weights: torch.Tensor, pattern: NMPattern, dtype: NumberFormat = NumberFormat.INT16
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Compress a dense weight matrix to N:M along its rows, as the SORE does.
 
     Parameters
     ----------
     weights : 2-D integer tensor
         Dense weights, ``rows x K`` with K a multiple of M; groups are M consecutive entries of a
-        row.
+        row. Integers, or the bit patterns of a floating-point ``dtype``.
     pattern : NMPattern
+    dtype : NumberFormat
+        How to read the weights: any integer format compares ``|w|`` (the default; the result
+        does not depend on which), a floating-point one the patterns' magnitudes
+        (:func:`magnitudes`). A pruned float entry is left out, never zeroed: a group always
+        yields N entries of its own.
 
     Returns
     -------
@@ -75,7 +107,12 @@ def nm_generate(weights: torch.Tensor, pattern: NMPattern) -> tuple[torch.Tensor
     if w.dim() == 2 and w.shape[1] % pattern.m:
         raise ValueError(f"the reduction length {w.shape[1]} is not a multiple of "
                          f"M = {pattern.m} ({pattern})")
-    return compress(w * nm_mask(w, pattern), pattern)
+    keep = nm_mask(magnitudes(w, dtype), pattern)
+    _, indices = compress(keep.to(torch.int64), pattern)
+    rows = w.shape[0]
+    groups = w.reshape(rows, -1, pattern.m)
+    values = groups.gather(2, indices.reshape(rows, -1, pattern.n)).reshape(rows, -1)
+    return values, indices
 
 
 def decompress(
@@ -89,12 +126,38 @@ def decompress(
     return nm_decompress(v, torch.as_tensor(indices), pattern, v.shape[1] // pattern.n * pattern.m)
 
 
+def _float_matmul(
+    values: torch.Tensor,
+    indices: torch.Tensor,
+    b: torch.Tensor,
+    pattern: NMPattern | None,
+    dtype: NumberFormat,
+    chunk: int | None,
+) -> torch.Tensor:
+    """``compressed_matmul`` in floating point: per output, the FP32 sum of the entries'
+    products in entry order from +0, in partial sums of ``chunk`` entries added in order."""
+    rows, entries = values.shape
+    n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
+    positions = (torch.arange(entries) // n * m).expand(rows, entries)
+    if pattern is not None:
+        positions = positions + indices
+    picked = b[positions].numpy()  # rows x entries x cols
+    products = fp_product(values.numpy()[:, :, None], picked, dtype)
+    step = entries if chunk is None else chunk
+    total = np.zeros((rows, b.shape[1]), dtype=np.uint32)  # +0: also the sum of no entries
+    for t0 in range(0, entries, max(step, 1)):
+        total = fp32_add(total, fp32_accumulate(products[:, t0 : t0 + step], axis=1))
+    return torch.from_numpy(total.astype(np.int64))
+
+
 def compressed_matmul(
     values: torch.Tensor,
     indices: torch.Tensor,
     b: torch.Tensor,
     pattern: NMPattern | None,
     config: SatArrayConfig,
+    *,
+    chunk: int | None = None,
 ) -> torch.Tensor:
     """``A x B`` with A given compressed (or dense when ``pattern`` is None), as the array does.
 
@@ -107,11 +170,14 @@ def compressed_matmul(
     pattern : NMPattern or None
     config : SatArrayConfig
         Number format and accumulator width.
+    chunk : int, optional
+        Floating point only: entries per partial sum (the module docstring); None, one sum.
+        Integer results are exact whatever the split.
 
     Returns
     -------
     torch.Tensor
-        ``rows x cols`` int64 exact result.
+        ``rows x cols`` int64: the exact integer result, or the FP32 bit patterns.
     """
     dtype = config.dtype
     v = check_operands(values, dtype, "A")
@@ -121,36 +187,52 @@ def compressed_matmul(
         raise ValueError(
             f"A covers a reduction of {a.shape[1]} but B has {bb.shape[0]} rows"
         )
+    if dtype.is_float:
+        return _float_matmul(v, torch.as_tensor(indices), bb, pattern, dtype, chunk)
     return a @ bb
 
 
 def gemm_ff(
-    w: torch.Tensor, x: torch.Tensor, pattern: NMPattern | None, config: SatArrayConfig
+    w: torch.Tensor,
+    x: torch.Tensor,
+    pattern: NMPattern | None,
+    config: SatArrayConfig,
+    *,
+    chunk: int | None = None,
 ) -> torch.Tensor:
-    """FF: ``Y = (W o Mf) X`` with Mf grouped along the reduction (columns of W)."""
+    """FF: ``Y = (W o Mf) X`` with Mf grouped along the reduction (columns of W); ``chunk`` as
+    in :func:`compressed_matmul`."""
     w = check_operands(w, config.dtype, "W")
     if pattern is None:
-        return compressed_matmul(w, w, x, None, config)
-    values, indices = nm_generate(w, pattern)
-    return compressed_matmul(values, indices, x, pattern, config)
+        return compressed_matmul(w, w, x, None, config, chunk=chunk)
+    values, indices = nm_generate(w, pattern, config.dtype)
+    return compressed_matmul(values, indices, x, pattern, config, chunk=chunk)
 
 
 def gemm_bp(
-    w: torch.Tensor, dy: torch.Tensor, pattern: NMPattern | None, config: SatArrayConfig
+    w: torch.Tensor,
+    dy: torch.Tensor,
+    pattern: NMPattern | None,
+    config: SatArrayConfig,
+    *,
+    chunk: int | None = None,
 ) -> torch.Tensor:
     """BP: ``dX = (W o Mb)^T dY`` with Mb grouped along the output channels (rows of W)."""
     wt = check_operands(w, config.dtype, "W").T.contiguous()
-    return gemm_ff(wt, dy, pattern, config)
+    return gemm_ff(wt, dy, pattern, config, chunk=chunk)
 
 
-def gemm_wu(dy: torch.Tensor, x: torch.Tensor, config: SatArrayConfig) -> torch.Tensor:
+def gemm_wu(
+    dy: torch.Tensor, x: torch.Tensor, config: SatArrayConfig, *, chunk: int | None = None
+) -> torch.Tensor:
     """WU: ``dW = dY X^T`` (dense)."""
     xt = check_operands(x, config.dtype, "X").T.contiguous()
-    return compressed_matmul(dy, dy, xt, None, config)
+    return compressed_matmul(dy, dy, xt, None, config, chunk=chunk)
 
 
 def sore_tile(
-    tile: torch.Tensor, n: int, direction: BdwpPass | str
+    tile: torch.Tensor, n: int, direction: BdwpPass | str,
+    dtype: NumberFormat = NumberFormat.INT16,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One copy of a dense tile compressed to N:M, lane by lane, as the SORE produces it.
 
@@ -166,6 +248,8 @@ def sore_tile(
         the name until it uses the enum). ``BdwpPass.FF``: groups of M consecutive reduction
         positions; group g of row i is lane i * (L / M) + g. ``BdwpPass.BP``: groups along the
         output channels; column l is lane l.
+    dtype : NumberFormat
+        The weights' format (:func:`nm_generate`).
 
     Returns
     -------
@@ -181,9 +265,9 @@ def sore_tile(
     if lanes % m:
         raise ValueError(f"the tile's {lanes} columns are not a multiple of M = {m}")
     if _as_pass(direction) is BdwpPass.FF:
-        values, indices = nm_generate(t, pattern)
+        values, indices = nm_generate(t, pattern, dtype)
     else:
-        values, indices = nm_generate(t.T, pattern)
+        values, indices = nm_generate(t.T, pattern, dtype)
     return values.reshape(lanes, n), indices.reshape(lanes, n)
 
 

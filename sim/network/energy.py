@@ -4,8 +4,9 @@ A target's energy table (:class:`EnergyTable`, the ``[energy]`` table of its TOM
 :mod:`sparsa.sim.network.target`) gives the energy of one action in picojoules, each with its
 source. The actions (:data:`ACTIONS`) are:
 
-* ``mac_int8``, ``mac_int12``, ``mac_int16``, ``mac_fp16``, ``mac_fp32``: one multiply-accumulate
-  with operands of that format (the accumulator is whatever the target's comment states);
+* ``mac_int8``, ``mac_int12``, ``mac_int16``, ``mac_fp16``, ``mac_bf16``, ``mac_fp32``: one
+  multiply-accumulate with operands of that format (the accumulator is whatever the target's
+  comment states);
 * ``sram_read_bit``, ``sram_write_bit``: one bit read from or written to an on-chip buffer;
 * ``dram_read_bit``, ``dram_write_bit``: one bit moved from or to DRAM (count burst-rounded
   bytes, :meth:`sparsa.sim.network.dram.DramTraffic.bytes`, times 8);
@@ -32,6 +33,7 @@ ACTIONS = (
     "mac_int12",
     "mac_int16",
     "mac_fp16",
+    "mac_bf16",
     "mac_fp32",
     "sram_read_bit",
     "sram_write_bit",

@@ -496,7 +496,7 @@ def simulate_iteration(
         :data:`NETWORK_WEIGHT_UPDATE` in the array's format); ignored for the integer formats.
     progress : callable, optional
     """
-    w_bytes = array.dtype.width // 8
+    w_bytes = array.dtype.bytes
     if array.dtype.is_float:
         if weight_update is None:
             weight_update = NETWORK_WEIGHT_UPDATE.replace(dtype=array.dtype)

@@ -17,7 +17,7 @@ from typing import Any
 from sparsa.cli.options import fail, integer
 from sparsa.config.formats import NumberFormat
 from sparsa.config.presets import BLOCK_DEFAULTS
-from sparsa.config.sat import IntFormat, NMPattern
+from sparsa.config.sat import NMPattern
 from sparsa.config.topk import PivotMode
 
 __all__ = ["BLOCKS", "Block", "Flag", "add_block_commands"]
@@ -243,7 +243,7 @@ _SAT_ARRAY = Block(
         Flag("rows", "PE rows", "R"),
         Flag("cols", "PE columns", "C"),
         Flag("patterns", "N:M patterns besides dense", "N:M[,N:M...]", kind="patterns"),
-        Flag("dtype", "operand format", kind="choice", enum=IntFormat),
+        Flag("dtype", "operand format", kind="choice", enum=NumberFormat),
         Flag("max_reduction", "longest dense reduction of a tile; sizes the accumulators", "K"),
         Flag("interleave", "take a command only after the previous answer has left (no shadow "
              "accumulators and weights in use; for the interleave ablation)", kind="off"),
@@ -254,7 +254,7 @@ _SORE = Block(
     " N is chosen per command, 1 to M - 1.", (
         Flag("lanes", "groups reduced in parallel, a multiple of M", "L"),
         Flag("m", "group size: 2, 4, 8 or 16", "M"),
-        Flag("dtype", "weight format", kind="choice", enum=IntFormat),
+        Flag("dtype", "weight format", kind="choice", enum=NumberFormat),
     ))
 _ATTENTION_CORE = Block(
     "attention-core", "attention_core", "sparsa.hw.attention.attention_core:AttentionCore",

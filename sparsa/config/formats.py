@@ -12,7 +12,7 @@ binary32). Their operands travel as raw bit patterns (unsigned 16-bit integers).
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["FP32", "FloatLayout", "NumberFormat", "as_format"]
+__all__ = ["CANONICAL_NAN", "FP32", "FloatLayout", "NumberFormat", "as_format"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class FloatLayout:
 
 
 FP32 = FloatLayout(exponent_bits=8, fraction_bits=23)  # IEEE binary32, the float accumulator
+CANONICAL_NAN = 0x7FC0_0000
+"""The FP32 quiet NaN that every NaN result of SAT's floating-point arithmetic becomes."""
 
 
 class NumberFormat(Enum):

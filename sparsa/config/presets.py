@@ -37,7 +37,8 @@ import re
 
 from sparsa.config.attention import AttentionConfig
 from sparsa.config.attention_core import AttentionCoreConfig
-from sparsa.config.sat import IntFormat, NMPattern, SatArrayConfig, SoreConfig
+from sparsa.config.formats import NumberFormat
+from sparsa.config.sat import NMPattern, SatArrayConfig, SoreConfig
 from sparsa.config.topk import PivotMode, TopKConfig
 from sparsa.config.weight_update import WeightUpdateConfig
 
@@ -116,12 +117,14 @@ def _patterns(text: str) -> tuple[NMPattern, ...]:
 def _sat_array(name: str, patterns: str, **more: object) -> SatArrayConfig:
     """The SAT array configuration that ``name`` spells out, ``r<rows>c<cols>-<dtype>``, with
     the N:M ``patterns`` (space-separated); ``more`` sets the other fields."""
-    match = re.fullmatch(r"r(\d+)c(\d+)-(int\d+)", name)
+    formats = "|".join(f.value for f in NumberFormat)
+    match = re.fullmatch(rf"r(\d+)c(\d+)-({formats})", name)
     if match is None:
         raise ValueError(f"not a SAT array configuration name: {name!r}")
     rows, cols, dtype = match.groups()
     return SatArrayConfig(
-        rows=int(rows), cols=int(cols), patterns=_patterns(patterns), dtype=IntFormat(dtype), **more
+        rows=int(rows), cols=int(cols), patterns=_patterns(patterns), dtype=NumberFormat(dtype),
+        **more,
     )
 
 
@@ -131,14 +134,18 @@ SAT_ARRAY_CONFIGS: dict[str, SatArrayConfig] = {
         ("r8c8-int8", "2:4 2:8 1:4 1:8 4:8", {"max_reduction": 64}),
         ("r4c6-int16", "1:2 3:8 4:16", {"max_reduction": 128, "interleave": False}),
         ("r5c3-int8", "2:4 1:16", {"max_reduction": 48}),
+        ("r4c4-fp16", "2:4 1:8", {"max_reduction": 64}),
+        ("r4c5-bf16", "2:8 1:2", {"max_reduction": 40, "interleave": False}),
     )
 }
 
 SORE_CONFIGS: dict[str, SoreConfig] = {
-    "l32m8-int8": SoreConfig(lanes=32, m=8, dtype=IntFormat.INT8),
-    "l16m16-int16": SoreConfig(lanes=16, m=16, dtype=IntFormat.INT16),
-    "l12m4-int16": SoreConfig(lanes=12, m=4, dtype=IntFormat.INT16),
-    "l6m2-int8": SoreConfig(lanes=6, m=2, dtype=IntFormat.INT8),
+    "l32m8-int8": SoreConfig(lanes=32, m=8, dtype=NumberFormat.INT8),
+    "l16m16-int16": SoreConfig(lanes=16, m=16, dtype=NumberFormat.INT16),
+    "l12m4-int16": SoreConfig(lanes=12, m=4, dtype=NumberFormat.INT16),
+    "l6m2-int8": SoreConfig(lanes=6, m=2, dtype=NumberFormat.INT8),
+    "l16m8-fp16": SoreConfig(lanes=16, m=8, dtype=NumberFormat.FP16),
+    "l8m4-bf16": SoreConfig(lanes=8, m=4, dtype=NumberFormat.BF16),
 }
 
 
@@ -217,7 +224,7 @@ SAT_NETWORK_ARRAY = SatArrayConfig(
     rows=32,
     cols=32,
     patterns=_patterns("2:4 4:8 1:4 2:8 1:8"),
-    dtype=IntFormat.INT8,
+    dtype=NumberFormat.INT8,
     max_reduction=8192,
 )
 """The PE array of the SAT network simulations. SAT's own array size is not public (reference
@@ -247,10 +254,10 @@ DEFAULT_TOPK = TopKConfig()
 """The top-k engine: :class:`~sparsa.config.topk.TopKConfig`'s own defaults (SpAtten's 8 lanes,
 16 comparators, 1,024 16-bit signed scores)."""
 DEFAULT_SAT_ARRAY = SatArrayConfig(
-    rows=8, cols=8, patterns=_patterns("2:4 2:8"), dtype=IntFormat.INT8, max_reduction=4096
+    rows=8, cols=8, patterns=_patterns("2:4 2:8"), dtype=NumberFormat.INT8, max_reduction=4096
 )
 """The SAT PE array: 8 x 8 INT8 PEs, 2:4 and 2:8 besides dense."""
-DEFAULT_SORE = SoreConfig(lanes=SAT_SORE_LANES, m=8, dtype=IntFormat.INT8)
+DEFAULT_SORE = SoreConfig(lanes=SAT_SORE_LANES, m=8, dtype=NumberFormat.INT8)
 """The SORE: SAT's 32 lanes, groups of 8 INT8 weights."""
 DEFAULT_ATTENTION_CORE = AttentionCoreConfig(
     attention=AttentionConfig(dim=64, msb_bits=8, max_tokens=1024),

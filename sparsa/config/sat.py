@@ -9,17 +9,16 @@ harness: :class:`Dataflow` (the PE array's command) and :class:`BdwpPass` (the S
 """
 
 from dataclasses import dataclass, replace
-from enum import Enum
 
 from amaranth.lib import enum as hw_enum
 
 from sparsa.config.checks import is_int
+from sparsa.config.formats import NumberFormat, as_format
 
 __all__ = [
     "SUPPORTED_M",
     "BdwpPass",
     "Dataflow",
-    "IntFormat",
     "NMPattern",
     "SatArrayConfig",
     "SoreConfig",
@@ -69,23 +68,6 @@ class BdwpPass(hw_enum.IntEnum, shape=1):
 
     FF = 0
     BP = 1
-
-
-class IntFormat(Enum):
-    """Operand number format of the SAT datapath: two's-complement signed integers."""
-
-    INT8 = "int8"
-    INT16 = "int16"
-
-    @property
-    def width(self) -> int:
-        """Bits per operand."""
-        return 8 if self is IntFormat.INT8 else 16
-
-    @property
-    def range(self) -> tuple[int, int]:
-        """Smallest and largest operand (inclusive)."""
-        return -(1 << (self.width - 1)), (1 << (self.width - 1)) - 1
 
 
 @dataclass(frozen=True, order=True)
@@ -143,8 +125,9 @@ class SatArrayConfig:
         R x C processing elements (1 to 64 each).
     patterns : tuple of NMPattern
         The N:M patterns the array supports besides dense (at least one, no duplicates).
-    dtype : IntFormat
-        Operand format of weights, activations and errors.
+    dtype : NumberFormat
+        Operand format of weights, activations and errors (the network simulator takes all
+        four; the RTL, int8 and int16 until its floating-point PEs exist).
     max_reduction : int
         Most products one accumulator sums in a tile (the entries per row of an output-
         stationary tile; at least ``rows``, the chain length of a weight-stationary tile). It
@@ -162,7 +145,7 @@ class SatArrayConfig:
     rows: int = 8
     cols: int = 8
     patterns: tuple[NMPattern, ...] = (NMPattern(2, 4), NMPattern(2, 8))
-    dtype: IntFormat = IntFormat.INT8
+    dtype: NumberFormat = NumberFormat.INT8
     max_reduction: int = 4096
     interleave: bool = True
 
@@ -181,10 +164,7 @@ class SatArrayConfig:
             )
         if len(set(self.patterns)) != len(self.patterns):
             raise ValueError(f"patterns must not repeat: {[str(p) for p in self.patterns]}")
-        if not isinstance(self.dtype, IntFormat):
-            raise ValueError(
-                f"dtype must be one of {[f.value for f in IntFormat]}, not {self.dtype!r}"
-            )
+        object.__setattr__(self, "dtype", as_format(self.dtype))
         if not is_int(self.max_reduction) or not self.rows <= self.max_reduction <= 1 << 20:
             raise ValueError(
                 f"max_reduction must be an integer from rows = {self.rows} to "
@@ -204,8 +184,11 @@ class SatArrayConfig:
 
     @property
     def acc_width(self) -> int:
-        """Accumulator bits: a product needs 2W bits, a sum of max_reduction of them
-        ceil(log2(max_reduction)) more, so no tile can overflow (no saturation)."""
+        """Accumulator bits. Integers: a product needs 2W bits, a sum of max_reduction of them
+        ceil(log2(max_reduction)) more, so no tile can overflow (no saturation). Floats: 32, an
+        IEEE binary32 accumulator."""
+        if self.dtype.is_float:
+            return 32
         return 2 * self.dtype.width + (self.max_reduction - 1).bit_length()
 
 
@@ -219,13 +202,14 @@ class SoreConfig:
         L, groups reduced in parallel (1 to 64, a multiple of ``m``; SAT uses 32).
     m : int
         Group size M, one of :data:`SUPPORTED_M`; N (1 to M - 1) is chosen per request.
-    dtype : IntFormat
-        Format of the dense weights.
+    dtype : NumberFormat
+        Format of the dense weights (floats as bit patterns, ranked by magnitude:
+        :mod:`sparsa.hw.sat.sore`).
     """
 
     lanes: int = 32
     m: int = 8
-    dtype: IntFormat = IntFormat.INT8
+    dtype: NumberFormat = NumberFormat.INT8
 
     def __post_init__(self) -> None:
         if not is_int(self.lanes) or not 1 <= self.lanes <= 64:
@@ -237,10 +221,7 @@ class SoreConfig:
                 f"lanes must be a multiple of m (a tile row holds whole FF groups), "
                 f"not lanes={self.lanes} with m={self.m}"
             )
-        if not isinstance(self.dtype, IntFormat):
-            raise ValueError(
-                f"dtype must be one of {[f.value for f in IntFormat]}, not {self.dtype!r}"
-            )
+        object.__setattr__(self, "dtype", as_format(self.dtype))
 
     def replace(self, **changes: object) -> "SoreConfig":
         """Return a copy with ``changes`` applied (validated like the constructor)."""

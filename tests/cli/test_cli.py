@@ -117,7 +117,7 @@ def test_verilog_topk_writes_verilog_and_sidecar(
         (["--patterns", "2-4"], "an N:M pattern looks like '2:8', not '2-4'"),
         (["--patterns", "2:4,2:4"], "patterns must not repeat: ['2:4', '2:4']"),
         (["--rows", "65"], "rows must be an integer from 1 to 64, not 65"),
-        (["--dtype", "fp16"], "argument --dtype: invalid choice: 'fp16'"),
+        (["--dtype", "fp8"], "argument --dtype: invalid choice: 'fp8'"),
     ],
 )
 def test_sat_array_bad_parameter_exits_2(

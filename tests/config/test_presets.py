@@ -20,7 +20,7 @@ def test_names_spell_out_the_configurations():
 
 @pytest.mark.parametrize(("build", "args"), [
     (presets._topk, ("p8w8x-c1-middle-n64",)),
-    (presets._sat_array, ("r8c8-fp16", "2:4")),
+    (presets._sat_array, ("r8c8-fp8", "2:4")),
     (presets._attention_core, ("d32-n64", (15, 18), {})),
 ])
 def test_a_name_that_spells_nothing_is_rejected(build, args):

@@ -6,7 +6,8 @@ import pytest
 from amaranth import Shape, Signal, unsigned
 from amaranth.lib import enum as hw_enum
 
-from sparsa.config.sat import BdwpPass, Dataflow, as_dataflow
+from sparsa.config.formats import NumberFormat
+from sparsa.config.sat import BdwpPass, Dataflow, SatArrayConfig, SoreConfig, as_dataflow
 
 
 @pytest.mark.parametrize(
@@ -39,3 +40,13 @@ def test_as_dataflow_takes_a_member_or_its_code():
         message = rf"dataflow must be OS \(0\) or WS \(1\), not {bad!r}"
         with pytest.raises(ValueError, match=message):
             as_dataflow(bad)
+
+
+def test_configs_take_a_format_or_its_name_and_reject_others():
+    assert SoreConfig(lanes=8, m=8, dtype="bf16").dtype is NumberFormat.BF16
+    array = SatArrayConfig(dtype="fp16")
+    assert array.dtype is NumberFormat.FP16 and array.acc_width == 32  # an FP32 accumulator
+    assert SatArrayConfig(dtype="int8", max_reduction=64).acc_width == 16 + 6
+    for make in (lambda: SoreConfig(dtype="int4"), lambda: SatArrayConfig(dtype=8)):
+        with pytest.raises(ValueError, match=r"unknown number format .*; allowed: int8, int16"):
+            make()

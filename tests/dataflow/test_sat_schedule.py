@@ -5,7 +5,8 @@ import random
 import pytest
 import torch
 
-from sparsa.config.sat import Dataflow, IntFormat, NMPattern, SatArrayConfig
+from sparsa.config.formats import NumberFormat
+from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
 from sparsa.dataflow.sat_schedule import GemmOp, GemmPlan, plan_gemm, training_gemms
 from sparsa.dataflow.sat_tiles import plan_tiles
 from sparsa.hw.sat.sat_array import runtime_patterns
@@ -15,7 +16,7 @@ from sparsa.sim.blocks.sat_array import ArrayTimeline, sequence_cycles
 from sparsa.sim.rtl.sat_array.stimulus import command_fields
 
 ARRAY = SatArrayConfig(rows=4, cols=3, patterns=(NMPattern(2, 4), NMPattern(3, 8)),
-                       dtype=IntFormat.INT8, max_reduction=64)
+                       dtype=NumberFormat.INT8, max_reduction=64)
 BIG = 1 << 40
 
 

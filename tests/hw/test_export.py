@@ -396,3 +396,20 @@ def test_tool_versions_reports_each_tool() -> None:
     ]
     assert versions["amaranth"].startswith("0.5.")
     assert re.match(r"\d+\.\d+", versions["verilator"]), versions["verilator"]
+
+
+@pytest.mark.parametrize(("block", "formats"), [
+    (Sore(SoreConfig(lanes=4, m=4, dtype="bf16")), {"weights": "bf16", "out": "bf16"}),
+    (SatArray(SatArrayConfig(rows=2, cols=2, dtype="fp16")),
+     {"weights": "fp16", "acts": "fp16", "out": "fp32"}),
+    (SatArray(SatArrayConfig(rows=2, cols=2, max_reduction=64)),
+     {"weights": "int8", "acts": "int8", "out": "int22"}),
+])
+def test_sidecar_states_the_number_format_of_each_payload(
+    block: wiring.Component, formats: dict, tmp_path: Path
+) -> None:
+    _, sidecar = export_verilog(block, name="dut", out_dir=tmp_path, config=block.config)
+    ports = json.loads(sidecar.read_text())["ports"]
+    stated = {p["name"].removesuffix("__payload"): p["number_format"]
+              for p in ports if "number_format" in p}
+    assert stated == formats

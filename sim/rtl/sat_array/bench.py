@@ -16,12 +16,13 @@ from typing import Any
 import torch
 
 from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
-from sparsa.dataflow.sat_tiles import Tile, assemble, plan_tiles
+from sparsa.dataflow.sat_tiles import Tile, assemble, plan_tiles, tile_entries
 from sparsa.hw.sat.sat_array import SatArray, runtime_patterns
 from sparsa.models.golden.sat import gemm_ff, nm_generate
 from sparsa.sim.blocks.sat_array import sequence_cycles
 from sparsa.sim.rtl.backends import PERIOD_NS, AmaranthBackend
 from sparsa.sim.rtl.sat_array.codec import OutBeat, SatArrayCodec
+from sparsa.sim.rtl.sat_array.gemms import random_operands
 from sparsa.sim.rtl.sat_array.stimulus import SOURCES, command_fields
 from sparsa.sim.rtl.streams import Beat, HarnessTimeoutError, Sink, Source, StreamRunner
 
@@ -80,18 +81,17 @@ def layer_bench(
     are reported; a mismatch raises ``AssertionError``.
     """
     gen = torch.Generator().manual_seed(seed)
-    lo, hi = config.dtype.range
-    w = torch.randint(lo, hi + 1, (cout, k), generator=gen)
-    x = torch.randint(lo, hi + 1, (k, batch), generator=gen)
+    w = random_operands(gen, (cout, k), config.dtype)
+    x = random_operands(gen, (k, batch), config.dtype)
     arrays = [config.replace(interleave=flag) for flag in (True, False)]
     rows = []
     for dataflow in Dataflow:
         name = dataflow.name
         dense_cycles = None
         for pattern in runtime_patterns(config):
-            values, indices = (w, w) if pattern is None else nm_generate(w, pattern)
+            values, indices = (w, w) if pattern is None else nm_generate(w, pattern, config.dtype)
             tiles = plan_tiles(config, values, indices, x, pattern, dataflow)
-            expect = gemm_ff(w, x, pattern, config)
+            expect = gemm_ff(w, x, pattern, config, chunk=tile_entries(config, pattern, dataflow))
             (measured, predicted), (serial, serial_predicted) = (
                 _run(array, tiles, expect) for array in arrays
             )
@@ -190,7 +190,7 @@ def _run(config: SatArrayConfig, tiles: list[Tile], expect: torch.Tensor) -> tup
     """Measured and predicted cycles of ``tiles`` back to back; checks the result."""
     answers = run_tiles(config, tiles)
     per_tile = [[list(b.value) for b in a.beats] for a in answers]
-    if not torch.equal(assemble(tiles, per_tile, tuple(expect.shape)), expect):
+    if not torch.equal(assemble(tiles, per_tile, tuple(expect.shape), config.dtype), expect):
         raise AssertionError("the RTL's GEMM differs from the golden model")
     predicted = sequence_cycles(config, [command_fields(t.cmd) for t in tiles])
     return answers[-1].beats[-1].edge - answers[0].cmd_edge, predicted

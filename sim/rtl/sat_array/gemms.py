@@ -16,10 +16,13 @@ junk) and computes the golden Y with the step's own golden function:
 import random
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
-from sparsa.config.sat import Dataflow, IntFormat, NMPattern, SatArrayConfig
-from sparsa.dataflow.sat_tiles import Tile, plan_tiles
+from sparsa.config.formats import NumberFormat
+from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
+from sparsa.dataflow.sat_tiles import Tile, plan_tiles, tile_entries
+from sparsa.models.golden.floats import to_bits
 from sparsa.models.golden.sat import gemm_bp, gemm_ff, gemm_wu, nm_generate
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "make_gemm",
     "make_operands",
     "pattern_names",
+    "random_operands",
 ]
 
 KINDS = ("FF", "BP", "WU")
@@ -111,14 +115,58 @@ class GemmSpec:
 
 @dataclass(frozen=True, eq=False)
 class Gemm:
-    """A GEMM ready to run: its spec, its tiles in command order and the golden result."""
+    """A GEMM ready to run: its spec, its tiles in command order, the golden result and the
+    number format (integers, or FP32 bit patterns)."""
 
     spec: GemmSpec
     tiles: list[Tile]
     expect: torch.Tensor
+    dtype: NumberFormat
 
 
-def _draw(gen: torch.Generator, shape: tuple[int, int], dtype: IntFormat, style: str):
+def _specials(dtype: NumberFormat) -> dict[str, int]:
+    """Bit patterns of the edges of a floating-point format."""
+    layout = dtype.float_layout
+    inf = layout.max_exponent << layout.fraction_bits
+    return {"max": inf - 1, "inf": inf, "nan": inf | 1 << (layout.fraction_bits - 1),
+            "tiny": 1, "sign": 1 << (dtype.width - 1)}
+
+
+def random_operands(gen: torch.Generator, shape: tuple[int, int], dtype: NumberFormat):
+    """Plain random operands: integers uniform over the format's range; floats normal values
+    spread over 2^-8..2^8, as bit patterns."""
+    if not dtype.is_float:
+        lo, hi = dtype.range
+        return torch.randint(lo, hi + 1, shape, generator=gen)
+    scale = torch.exp2(torch.randint(-8, 9, shape, generator=gen).double())
+    values = torch.randn(shape, generator=gen, dtype=torch.float64) * scale
+    return torch.from_numpy(to_bits(values.numpy(), dtype).astype(np.int64))
+
+
+def _draw_float(gen: torch.Generator, shape: tuple[int, int], dtype: NumberFormat, style: str):
+    """Bit patterns: normal values spread over 2^-8..2^8 with random signs (so sums round and
+    cancel); mixed adds 4 % subnormals, 4 % -0, 1 % infinities and 1 % NaNs; extremes holds only
+    +/- the largest finite value and +/- the smallest subnormal (overflow to Inf, Inf - Inf,
+    underflow); sparse is 75 % zeros of either sign."""
+    edge = _specials(dtype)
+    t = random_operands(gen, shape, dtype)
+    u = torch.rand(shape, generator=gen)
+    signs = torch.where(torch.rand(shape, generator=gen) < 0.5, edge["sign"], 0)
+    if style == "extremes":
+        t = torch.where(u < 0.5, edge["max"], edge["tiny"]) | signs
+    elif style == "sparse":
+        t = torch.where(u < 0.75, signs, t)
+    elif style == "mixed":
+        subnormal = torch.randint(1, 1 << dtype.float_layout.fraction_bits, shape, generator=gen)
+        for low, high, value in ((0.0, 0.04, subnormal | signs), (0.04, 0.08, edge["sign"]),
+                                 (0.08, 0.09, edge["inf"] | signs), (0.09, 0.10, edge["nan"])):
+            t = torch.where((u >= low) & (u < high), value, t)
+    return t
+
+
+def _draw(gen: torch.Generator, shape: tuple[int, int], dtype: NumberFormat, style: str):
+    if dtype.is_float:
+        return _draw_float(gen, shape, dtype, style)
     lo, hi = dtype.range
     if style == "extremes":
         return torch.where(torch.rand(shape, generator=gen) < 0.5, lo, hi).to(torch.int64)
@@ -139,9 +187,14 @@ def _zero_groups(gen: torch.Generator, t: torch.Tensor, group: int) -> torch.Ten
     return t
 
 
-def make_operands(spec: GemmSpec, dtype: IntFormat) -> tuple[torch.Tensor, torch.Tensor]:
+def make_operands(spec: GemmSpec, dtype: NumberFormat) -> tuple[torch.Tensor, torch.Tensor]:
     """A (``rows x k``) and B (``k x cols``) of ``spec``, drawn from its seed."""
     gen = torch.Generator().manual_seed(spec.seed)
+    if spec.style == "corner" and dtype.is_float:  # the largest products, of one or both signs
+        edge = _specials(dtype)
+        a = torch.full((spec.rows, spec.k), edge["max"], dtype=torch.int64)
+        sign = edge["sign"] if torch.rand(1, generator=gen).item() < 0.5 else 0
+        return a, torch.full((spec.k, spec.cols), edge["max"] | sign, dtype=torch.int64)
     if spec.style == "corner":
         lo, hi = dtype.range
         a = torch.full((spec.rows, spec.k), lo, dtype=torch.int64)
@@ -154,20 +207,22 @@ def make_operands(spec: GemmSpec, dtype: IntFormat) -> tuple[torch.Tensor, torch
 
 
 def _golden(config: SatArrayConfig, spec: GemmSpec, a: torch.Tensor, b: torch.Tensor):
+    chunk = tile_entries(config, spec.nm, Dataflow[spec.dataflow])  # the output buffer's order
     if spec.kind == "FF":
-        return gemm_ff(a, b, spec.nm, config)
+        return gemm_ff(a, b, spec.nm, config, chunk=chunk)
     if spec.kind == "BP":
-        return gemm_bp(a.T.contiguous(), b, spec.nm, config)
-    return gemm_wu(a, b.T.contiguous(), config)
+        return gemm_bp(a.T.contiguous(), b, spec.nm, config, chunk=chunk)
+    return gemm_wu(a, b.T.contiguous(), config, chunk=chunk)
 
 
 def make_gemm(config: SatArrayConfig, spec: GemmSpec) -> Gemm:
     """Draw the operands of ``spec``, plan its tiles and compute its golden result."""
     a, b = make_operands(spec, config.dtype)
     nm = spec.nm
-    values, indices = (a, torch.zeros_like(a)) if nm is None else nm_generate(a, nm)
-    lo, hi = config.dtype.range
+    dtype = config.dtype
+    values, indices = (a, torch.zeros_like(a)) if nm is None else nm_generate(a, nm, dtype)
+    lo, hi = (0, (1 << dtype.width) - 1) if dtype.is_float else dtype.range  # floats: any bits
     junk = random.Random(spec.seed)
     tiles = plan_tiles(config, values, indices, b, nm, Dataflow[spec.dataflow],
                        filler=lambda: junk.randint(lo, hi))
-    return Gemm(spec=spec, tiles=tiles, expect=_golden(config, spec, a, b))
+    return Gemm(spec=spec, tiles=tiles, expect=_golden(config, spec, a, b), dtype=dtype)

@@ -36,14 +36,15 @@ def tile_reference(config: SatArrayConfig, tile: Tile) -> list[list[int]]:
 
     OS: beat r is row r of (weights lane r) x (activation lanes 0..C-1). WS: beat j holds, for
     each column c, (weights lane c, the loaded rows) x (activation groups of output column j);
-    columns past the tile's output rows carry zero weights, so their sums are zero.
+    columns past the tile's output rows carry zero weights (zero sums for integers; a floating-
+    point zero times an Inf activation is a NaN, as in the PE).
     """
     pattern = runtime_patterns(config)[tile.pattern]
     n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
     C = config.cols
 
     def entries(key: str) -> torch.Tensor:
-        lanes = range(tile.out_rows)
+        lanes = range(tile.out_rows if tile.dataflow == Dataflow.OS else C)
         return torch.tensor([[beat[lane][key] for beat in tile.weights] for lane in lanes])
 
     if tile.dataflow == Dataflow.OS:
@@ -53,11 +54,7 @@ def tile_reference(config: SatArrayConfig, tile: Tile) -> list[list[int]]:
         k, columns = tile.rows // n * m, range(tile.length)
         b = [[tile.acts[j][t // m][t % m] for j in columns] for t in range(k)]
     y = compressed_matmul(entries("value"), entries("index"), torch.tensor(b), pattern, config)
-    if tile.dataflow == Dataflow.OS:
-        return y.tolist()
-    padded = torch.zeros((C, tile.length), dtype=y.dtype)
-    padded[: tile.out_rows] = y
-    return padded.T.tolist()
+    return y.tolist() if tile.dataflow == Dataflow.OS else y.T.tolist()
 
 
 def check_tile(config: SatArrayConfig, tile: Tile, beats: list[OutBeat]) -> list[str]:
@@ -113,7 +110,7 @@ def check_transfers(
 
 def check_gemm(gemm: Gemm, outputs: list[list[list[int]]]) -> list[str]:
     """Problems with a whole GEMM: its tiles' outputs reassembled against the golden result."""
-    got = assemble(gemm.tiles, outputs, tuple(gemm.expect.shape))
+    got = assemble(gemm.tiles, outputs, tuple(gemm.expect.shape), gemm.dtype)
     if torch.equal(got, gemm.expect):
         return []
     where = (got != gemm.expect).nonzero().tolist()

@@ -24,7 +24,8 @@ def expected_lanes(
 ) -> list[list[tuple[int, int]]]:
     """Per lane, the M - 1 (value, index) entries of one copy: the golden survivors, then
     zeros."""
-    values, indices = sore_tile(torch.tensor(command.tile), command.n, direction)
+    values, indices = sore_tile(torch.tensor(command.tile), command.n, direction,
+                               config.dtype)
     pad = [(0, 0)] * (config.m - 1 - command.n)
     return [list(zip(v, i, strict=True)) + pad
             for v, i in zip(values.tolist(), indices.tolist(), strict=True)]

@@ -11,6 +11,7 @@ unit-tested without a simulator.
 import random
 from dataclasses import dataclass
 
+from sparsa.config.formats import NumberFormat
 from sparsa.config.sat import BdwpPass, SoreConfig
 from sparsa.hw.sat.sore import cmd_layout
 from sparsa.sim.rtl.plans import alternating_plan
@@ -31,7 +32,8 @@ __all__ = [
 
 SOURCES = ("cmd", "weights")  # the SORE's input streams, in the order their sources are made
 # full: uniform; small: -2..2 (equal and +/- equal magnitudes); extremes: the minimum beside
-# its neighbours and +/- pairs; equal: one value everywhere; zero: all zeros.
+# its neighbours and +/- pairs; equal: one value everywhere; zero: all zeros (draw_tile says
+# what each holds for floating-point weights).
 TILE_STYLES = ("full", "small", "extremes", "equal", "zero")
 BATCH_COMMANDS = 12
 REJECT_RATE = 0.08
@@ -84,19 +86,53 @@ class SoreBatch:
         return self.commands
 
 
+def _int_alphabets(dtype: NumberFormat) -> dict[str, list[int]]:
+    lo, hi = dtype.range
+    return {
+        "small": [-2, -1, 0, 1, 2],
+        "extremes": [lo, lo + 1, hi, -1, 0, 1],
+        "equal": [lo, hi, -3, 0, 5],
+        "zero": [0],
+    }
+
+
+def _float_alphabets(dtype: NumberFormat) -> dict[str, list[int]]:
+    """Bit patterns: ``small``, the smallest magnitudes (signed zeros, the two smallest
+    subnormals, +/-1.0); ``extremes``, +/-Inf, two NaNs, the largest finite values, the largest
+    subnormal and the smallest normal, signed zeros."""
+    layout = dtype.float_layout
+    sign = 1 << (dtype.width - 1)
+    one = layout.bias << layout.fraction_bits
+    inf = layout.max_exponent << layout.fraction_bits
+    quiet_nan, signalling_nan = inf | 1 << (layout.fraction_bits - 1), inf | 1
+    normal = 1 << layout.fraction_bits  # the smallest normal; the one below is a subnormal
+    extremes = [inf, quiet_nan, signalling_nan, inf - 1, normal, normal - 1, 0]
+    return {
+        "small": [0, sign, 1, sign | 1, 2, one, sign | one],
+        "extremes": extremes + [v | sign for v in extremes],
+        "equal": [one, sign | one, inf, quiet_nan, 1, 0],
+        "zero": [0, sign],
+    }
+
+
 def draw_tile(rng: random.Random, config: SoreConfig, style: str) -> list[list[int]]:
     """An ``M x L`` tile of ``style`` (one of :data:`TILE_STYLES`); the full and extremes ones
-    also get an all-zero BP group (a column) and an all-zero FF group (M positions of a row)."""
+    also get an all-zero BP group (a column) and an all-zero FF group (M positions of a row).
+
+    Integer weights are values; floating-point ones are bit patterns, and a full tile is uniform
+    over all of them (NaNs, infinities and subnormals included). A zero tile of floats mixes +0
+    and -0, whose magnitudes tie."""
     M, L = config.m, config.lanes
-    lo, hi = config.dtype.range
-    alphabets = {"small": [-2, -1, 0, 1, 2], "extremes": [lo, lo + 1, hi, -1, 0, 1]}
+    dtype = config.dtype
+    alphabets = _float_alphabets(dtype) if dtype.is_float else _int_alphabets(dtype)
+    lo, hi = (0, (1 << dtype.width) - 1) if dtype.is_float else dtype.range
     if style == "full":
         tile = [[rng.randint(lo, hi) for _ in range(L)] for _ in range(M)]
+    elif style == "equal" or alphabets.get(style) == [0]:
+        value = rng.choice(alphabets["equal"]) if style == "equal" else 0
+        tile = [[value] * L for _ in range(M)]
     elif style in alphabets:
         tile = [[rng.choice(alphabets[style]) for _ in range(L)] for _ in range(M)]
-    elif style in ("equal", "zero"):
-        value = rng.choice([lo, hi, -3, 0, 5]) if style == "equal" else 0
-        tile = [[value] * L for _ in range(M)]
     else:
         raise ValueError(f"unknown tile style {style!r}; expected one of {TILE_STYLES}")
     if style in ("full", "extremes"):

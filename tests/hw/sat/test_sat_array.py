@@ -12,7 +12,8 @@ import random
 
 import pytest
 
-from sparsa.config.sat import Dataflow, IntFormat, NMPattern, SatArrayConfig
+from sparsa.config.formats import NumberFormat
+from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
 from sparsa.hw.sat.sat_array import SatArray, cmd_layout
 from sparsa.sim.blocks.sat_array import REJECT_CYCLES, ArrayTimeline, tile_cycles
 from sparsa.sim.rtl.harness import Batch, run_amaranth
@@ -24,13 +25,13 @@ from sparsa.sim.rtl.sat_array.stimulus import REASONS, Reject, command_fields, c
 from sparsa.sim.rtl.stalls import Stalls
 
 CONFIG = SatArrayConfig(rows=3, cols=4, patterns=(NMPattern(2, 4), NMPattern(1, 8)),
-                        dtype=IntFormat.INT8, max_reduction=64)
+                        dtype=NumberFormat.INT8, max_reduction=64)
 CONFIGS = {
     "r3c4-int8": CONFIG,
     "r4c2-int16": SatArrayConfig(
         rows=4,
         cols=2,
-        dtype=IntFormat.INT16,
+        dtype=NumberFormat.INT16,
         max_reduction=256,
         patterns=(NMPattern(1, 2), NMPattern(3, 8), NMPattern(4, 16)),
     ),

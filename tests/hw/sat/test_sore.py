@@ -18,7 +18,8 @@ import pytest
 import torch
 from amaranth.sim import Simulator
 
-from sparsa.config.sat import BdwpPass, IntFormat, NMPattern, SoreConfig
+from sparsa.config.formats import NumberFormat
+from sparsa.config.sat import BdwpPass, NMPattern, SoreConfig
 from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.hw.sat.sore import Sore, TopNLane, cmd_layout, out_layout, weights_layout
 from sparsa.models.golden.sat import nm_generate, sore_tile
@@ -34,10 +35,13 @@ from sparsa.sim.rtl.stalls import Stalls
 CONFIGS = {
     "l4m2-int8": SoreConfig(lanes=4, m=2),
     "l8m4-int8": SoreConfig(lanes=8, m=4),
-    "l16m8-int16": SoreConfig(lanes=16, m=8, dtype=IntFormat.INT16),
+    "l16m8-int16": SoreConfig(lanes=16, m=8, dtype=NumberFormat.INT16),
     "l16m16-int8": SoreConfig(lanes=16, m=16),
+    "l8m4-fp16": SoreConfig(lanes=8, m=4, dtype=NumberFormat.FP16),
+    "l16m8-bf16": SoreConfig(lanes=16, m=8, dtype=NumberFormat.BF16),
 }
-COMMANDS = {"l4m2-int8": 80, "l8m4-int8": 96, "l16m8-int16": 90, "l16m16-int8": 96}
+COMMANDS = {"l4m2-int8": 80, "l8m4-int8": 96, "l16m8-int16": 90, "l16m16-int8": 96,
+            "l8m4-fp16": 96, "l16m8-bf16": 90}
 BLOCK = SoreBlock()
 
 
@@ -133,9 +137,9 @@ def test_check_counts_cases_and_records_a_wrong_beat():
 def test_a_wrong_golden_answer_is_counted_with_the_seed(monkeypatch):
     # The RTL run itself: with a golden model that swaps the passes, every good command with
     # a tile whose copies differ is a mismatch, reported with the seed and the command.
-    def swapped(tile, n, direction):
+    def swapped(tile, n, direction, dtype):
         other = BdwpPass.BP if direction is BdwpPass.FF else BdwpPass.FF
-        return sore_tile(tile, n, other)
+        return sore_tile(tile, n, other, dtype)
 
     monkeypatch.setattr(sore_scoreboard, "sore_tile", swapped)
     check = _check_run(CONFIGS["l8m4-int8"], commands=6, seed=4)
@@ -189,6 +193,29 @@ def test_golden_maps_groups_to_lanes():
     assert values.tolist() == tile[2:].T.tolist() and indices.tolist() == [[2, 3]] * 8
     values, indices = sore_tile(torch.tensor([[-3, 3], [3, -3]]), 1, BdwpPass.BP)
     assert values.tolist() == [[-3], [3]] and indices.tolist() == [[0], [0]]  # lowest index
+
+
+FP16_ONE, FP16_INF, FP16_NAN, FP16_SIGN = 0x3C00, 0x7C00, 0x7E00, 0x8000
+BF16_ONE, BF16_MAX = 0x3F80, 0x7F7F
+
+
+@pytest.mark.parametrize(("dtype", "group", "n", "kept"), [
+    # The sign is masked: -1.0 ties 1.0 and the lower index wins.
+    (NumberFormat.FP16, [FP16_SIGN | FP16_ONE, 0, FP16_ONE, 1], 1, [0]),
+    # +0 and -0 tie; the smallest subnormal (1) beats both.
+    (NumberFormat.FP16, [FP16_SIGN, 0, 1, FP16_SIGN], 1, [2]),
+    (NumberFormat.FP16, [FP16_SIGN, 0, FP16_SIGN, 0], 2, [0, 1]),
+    # A NaN is above Inf, Inf above the largest finite value (0x7BFF), a normal above a subnormal.
+    (NumberFormat.FP16, [0x7BFF, FP16_INF, FP16_SIGN | FP16_NAN, 0x0400], 1, [2]),
+    (NumberFormat.FP16, [0x7BFF, FP16_SIGN | FP16_INF, 0x03FF, 0x0400], 2, [0, 1]),
+    (NumberFormat.FP16, [0x03FF, 0x0001, 0x0400, 0x8002], 2, [0, 2]),
+    (NumberFormat.BF16, [BF16_ONE, BF16_MAX | FP16_SIGN, 0x0080, 0x007F], 2, [0, 1]),
+    (NumberFormat.BF16, [0x007F, 0x0080, 0x8001, 0], 1, [1]),
+])
+def test_golden_ranks_float_weights_by_magnitude_bits(dtype, group, n, kept):
+    values, indices = nm_generate(torch.tensor([group]), NMPattern(n, 4), dtype)
+    assert indices.tolist() == [kept]
+    assert values.tolist() == [[group[i] for i in kept]]  # the patterns themselves, signs kept
 
 
 def test_golden_takes_a_pass_as_member_or_code():
@@ -251,7 +278,7 @@ def test_out_beat_direction_is_a_bdwp_pass():
     [
         SoreConfig(),
         SoreConfig(lanes=4, m=2),
-        SoreConfig(lanes=8, m=4, dtype=IntFormat.INT16),
+        SoreConfig(lanes=8, m=4, dtype=NumberFormat.INT16),
     ],
     ids=["default", "l4m2", "l8m4-int16"],
 )

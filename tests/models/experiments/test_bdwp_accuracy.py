@@ -310,12 +310,11 @@ def float_dtypes(values: object) -> list[torch.dtype]:
 
 class OpDtypes(TorchDispatchMode):
     """Records the operand and result dtypes of every GEMM, convolution and loss op, as the
-    kernels receive them (after autocast's casts)."""
+    kernels receive them (after autocast's casts and the BDWP layers' own)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[str, list[torch.dtype], list[torch.dtype]]] = []
-        self.rounded_weight_agrees: list[bool] = []
 
     def __torch_dispatch__(
         self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None
@@ -324,14 +323,6 @@ class OpDtypes(TorchDispatchMode):
         name = func.overloadpacket.__name__
         if name in GEMMS + LOSS:
             self.calls.append((name, float_dtypes(args), float_dtypes(out)))
-        if name == "convolution_backward" and args[0].dtype != args[2].dtype:
-            # The BDWP layers' input-gradient convolution gets W * Mb as the layer's float32
-            # weight times the mask: the kernel must compute what it computes with that weight
-            # rounded to the gradient's dtype.
-            again = func(args[0], args[1], args[2].to(args[0].dtype), *args[3:], **(kwargs or {}))
-            self.rounded_weight_agrees.append(
-                all(a is None or torch.equal(a, b) for a, b in zip(out, again, strict=True))
-            )
         return out
 
 
@@ -368,14 +359,10 @@ def test_precision_runs_the_forward_and_backward_gemms_in_its_dtype(
         if name in LOSS:
             assert set(operands + results) == {torch.float32}, f"seed={seed} {name}"
             continue
+        # Every operand, the BDWP backward GEMMs' masked weights included (the layers cast
+        # them to the gradient's dtype), and every result.
         assert set(results) == {dtype}, f"seed={seed} {name}: {results}"
-        if name == "convolution_backward":
-            operands = operands[:2]  # the weight: see OpDtypes
         assert set(operands) == {dtype}, f"seed={seed} {name}: {operands}"
-    # bf16: the input-gradient convolutions of the two BDWP Conv2d layers, every step.
-    steps = -(-320 // TINY.batch_size)
-    expected = [True] * 2 * steps if precision == "bf16" else []
-    assert ops.rounded_weight_agrees == expected, f"seed={seed}"
     assert all(isfinite(loss) for loss in losses), f"seed={seed} {losses}"
 
 

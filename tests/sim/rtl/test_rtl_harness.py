@@ -11,8 +11,9 @@ import pytest
 from amaranth import Shape
 from amaranth.lib import data
 
+from sparsa.config.formats import NumberFormat
 from sparsa.config.presets import SAT_ARRAY_CONFIGS, TOPK_CONFIGS
-from sparsa.config.sat import IntFormat, SoreConfig
+from sparsa.config.sat import SoreConfig
 from sparsa.config.topk import TopKConfig
 from sparsa.hw.sat.sat_array import acts_layout, cmd_layout, out_layout, weights_layout
 from sparsa.sim.rtl import runner
@@ -32,7 +33,7 @@ from sparsa.sim.rtl.topk.codec import packer, unpacker
 ALL_CONFIGS = [
     *TOPK_CONFIGS.values(),
     *SAT_ARRAY_CONFIGS.values(),
-    SoreConfig(lanes=16, m=8, dtype=IntFormat.INT16),
+    SoreConfig(lanes=16, m=8, dtype=NumberFormat.INT16),
 ]
 
 

@@ -6,8 +6,9 @@ import itertools
 import pytest
 import torch
 
+from sparsa.config.formats import NumberFormat
 from sparsa.config.presets import SAT_ARRAY_CONFIGS
-from sparsa.config.sat import SUPPORTED_M, Dataflow, IntFormat, SatArrayConfig
+from sparsa.config.sat import SUPPORTED_M, Dataflow, SatArrayConfig
 from sparsa.dataflow.sat_tiles import Tile
 from sparsa.hw.sat.sat_array import out_layout
 from sparsa.sim.blocks.sat_array import TileTiming, is_rejected
@@ -44,7 +45,7 @@ def _gemms(name: str) -> list[Gemm]:
 
 def test_configs_cover_the_required_space() -> None:
     configs = list(SAT_ARRAY_CONFIGS.values())
-    assert {c.dtype for c in configs} == set(IntFormat)
+    assert {c.dtype for c in configs} == set(NumberFormat)
     assert {p.m for c in configs for p in c.patterns} == set(SUPPORTED_M)
     assert any(c.rows > c.cols for c in configs) and any(c.rows < c.cols for c in configs)
     assert any(c.max_reduction & (c.max_reduction - 1) for c in configs)  # not a power of 2
@@ -116,7 +117,6 @@ def test_plan_covers_the_requirements(name: str) -> None:
 @pytest.mark.parametrize("name", list(SAT_ARRAY_CONFIGS))
 def test_junk_lanes_extremes_and_zero_groups(name: str) -> None:
     config = SAT_ARRAY_CONFIGS[name]
-    lo, hi = config.dtype.range
     gemms = _gemms(name)
     junk = [
         value
@@ -134,10 +134,22 @@ def test_junk_lanes_extremes_and_zero_groups(name: str) -> None:
         if g.spec.style == "mixed" and g.spec.nm is not None and g.spec.k >= 2 * g.spec.nm.m
     )
     a, _ = make_operands(mixed.spec, config.dtype)
-    assert {lo, hi} <= set(a.flatten().tolist())
     corner = next(g for g in gemms if g.spec.style == "corner")
-    a, b = make_operands(corner.spec, config.dtype)
-    assert (a == lo).all() and ((b == lo).all() or (b == hi).all())
+    c_a, c_b = make_operands(corner.spec, config.dtype)
+    if config.dtype.is_float:  # bit patterns: NaN, +/-Inf, subnormals and -0 among them
+        layout, sign = config.dtype.float_layout, 1 << (config.dtype.width - 1)
+        inf = layout.max_exponent << layout.fraction_bits
+        values = {v for g in gemms if g.spec.style == "mixed"
+                  for v in make_operands(g.spec, config.dtype)[0].flatten().tolist()}
+        assert sign in values and any(v & ~sign == inf for v in values)
+        assert any(v & ~sign > inf for v in values)  # a NaN
+        assert any(0 < v & ~sign < 1 << layout.fraction_bits for v in values)  # a subnormal
+        lo, hi = inf - 1, sign | (inf - 1)  # the largest finite values, + and -
+        assert (c_a == lo).all() and ((c_b == lo).all() or (c_b == hi).all())
+    else:
+        lo, hi = config.dtype.range
+        assert {lo, hi} <= set(a.flatten().tolist())
+        assert (c_a == lo).all() and ((c_b == lo).all() or (c_b == hi).all())
     zero_groups = 0
     for g in gemms:
         if g.spec.nm is not None and g.spec.style != "corner":

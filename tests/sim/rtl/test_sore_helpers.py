@@ -6,8 +6,9 @@ import random
 
 import pytest
 
+from sparsa.config.formats import NumberFormat
 from sparsa.config.presets import SORE_CONFIGS
-from sparsa.config.sat import SUPPORTED_M, BdwpPass, IntFormat, SoreConfig
+from sparsa.config.sat import SUPPORTED_M, BdwpPass, SoreConfig
 from sparsa.hw.sat.sore import out_layout
 from sparsa.sim.rtl.sore.block import SoreBlock
 from sparsa.sim.rtl.sore.codec import SoreBeat, SoreCodec
@@ -28,7 +29,7 @@ BLOCK = SoreBlock()
 def test_configs_cover_the_required_space() -> None:
     configs = list(SORE_CONFIGS.values())
     assert {c.m for c in configs} == set(SUPPORTED_M)
-    assert {c.dtype for c in configs} == set(IntFormat)
+    assert {c.dtype for c in configs} == set(NumberFormat)
     assert any(c.lanes == 32 for c in configs)
     assert any(c.lanes & (c.lanes - 1) for c in configs)  # not a power of two
 
@@ -58,11 +59,19 @@ def test_plan_covers_the_requirements(name: str) -> None:
     # The directed batch runs without stalls, then the random ones alternate, stalled first.
     assert [b.stalls.none for b in plan] == [True] + [i % 2 == 1 for i in range(len(plan) - 1)]
     assert sum(len(b.commands) for b in plan if not b.stalls.none) >= 24
-    lo, hi = config.dtype.range
+    # Integers are values; floats are bit patterns, all of them allowed.
+    lo, hi = (0, (1 << config.dtype.width) - 1) if config.dtype.is_float else config.dtype.range
     for c in good:
         assert len(c.tile) == config.m and all(len(row) == config.lanes for row in c.tile)
         assert all(lo <= v <= hi for row in c.tile for v in row)
     assert sum(len(c.passes) for c in good) * config.lanes >= 500
+    if config.dtype.is_float:  # NaNs, infinities, subnormals and both zeros in the tiles
+        layout = config.dtype.float_layout
+        exponents = {v >> layout.fraction_bits & layout.max_exponent
+                     for c in good for row in c.tile for v in row}
+        values = {v for c in good for row in c.tile for v in row}
+        sign = 1 << (config.dtype.width - 1)
+        assert {0, layout.max_exponent} <= exponents and {0, sign} <= values
 
 
 def test_plan_is_seeded_and_without_stalls_on_request() -> None:
