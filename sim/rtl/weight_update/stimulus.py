@@ -29,6 +29,7 @@ from sparsa.sim.rtl.stalls import Stalls
 
 __all__ = [
     "BATCH_STEPS",
+    "DIRECTED_GROWTH_STEPS",
     "MASK_STYLES",
     "MAX_BEATS",
     "OVERFLOW_RATE",
@@ -46,6 +47,7 @@ BATCH_STEPS = 12
 OVERFLOW_RATE = 0.2  # random steps with an Inf or NaN gradient (each followed by a clean one)
 MAX_BEATS = 4  # beats of the longest random step (a step of max_count, if fewer, is directed)
 EMPTY_RATE = 0.06  # random clean steps with count 0
+DIRECTED_GROWTH_STEPS = 240  # the most clean steps the directed batch spends growing the scale
 VALUE_STYLES = ("ordinary", "special", "uniform", "mixed")
 MASK_STYLES = ("mixed", "pruned", "kept")
 SPECIAL32 = (
@@ -269,12 +271,13 @@ class _Planner:
             add(self.step(self.random_count(), overflow=True))
         add(self.step(self.random_count(), overflow=True))  # a skip at the minimum
         # Clean steps up to the maximum scale and one growth more (the scale holds), through
-        # every value, mask and hyper-parameter style and an empty step now and then.
+        # every value, mask and hyper-parameter style and an empty step now and then (at most
+        # DIRECTED_GROWTH_STEPS of them: AMP's growth interval of 2,000 steps is too long).
         styles = [(v, m, h) for v in ("special", "uniform", "ordinary", "mixed")
                   for m in MASK_STYLES for h in ("typical", "special", "zero")]
         growths_at_max = 0
         number = 0
-        while growths_at_max < 1 or number < len(styles):
+        while number < len(styles) or (growths_at_max < 1 and number < DIRECTED_GROWTH_STEPS):
             values, masks, hyper = styles[number % len(styles)]
             count = 0 if number % 7 == 6 else self.random_count()
             before = state
@@ -296,12 +299,14 @@ def make_plan(config: WeightUpdateConfig, seed: int, count: int) -> list[WeightB
     The first batch, without stalls, holds the directed steps: clean steps of whole and partial
     beats and an empty one; Inf and NaN gradients in the padding lanes of a clean step; each
     overflow value (:func:`overflow_values`) alone at the first element, at the last counted
-    element of a partial beat and in the middle beat of a longer step (all skipped, the scale
-    halved); more skips to the minimum scale and one at it (held); clean steps until the scale
-    has grown to the maximum and once more (held), through every style of values (special
-    FP32 values: NaN, Inf, subnormals, signed zeros; uniform bit patterns; ordinary numbers),
-    of masks (all pruned, all kept, mixed) and of hyper-parameters (typical, special FP32
-    values, all zero), with an empty step every seventh; a skip after a clean step; and, when
+    element of a partial beat and in the last lane of the middle beat of a longer step (all
+    skipped, the scale halved); more skips to the minimum scale and one at it (held); clean
+    steps until the scale has grown to the maximum and once more (held), as far as
+    :data:`DIRECTED_GROWTH_STEPS` clean steps take it (far enough for the short growth
+    intervals of the test configurations), through every style of values (special FP32
+    values: NaN, Inf, subnormals, signed zeros; uniform bit patterns; ordinary numbers), of
+    masks (all pruned, all kept, mixed) and of hyper-parameters (typical, special FP32 values,
+    all zero), with an empty step every seventh; a skip after a clean step; and, when
     ``max_count`` is small, a clean and a skipped step of ``max_count`` elements. The random
     batches of :data:`BATCH_STEPS` steps that follow alternate between random idle cycles on
     the three inputs with back-pressure on the four outputs (the first one) and no stalls
