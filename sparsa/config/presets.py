@@ -224,12 +224,13 @@ SAT_NETWORK_ARRAY = SatArrayConfig(
     rows=32,
     cols=32,
     patterns=_patterns("2:4 4:8 1:4 2:8 1:8"),
-    dtype=NumberFormat.INT8,
+    dtype=NumberFormat.FP16,
     max_reduction=8192,
 )
-"""The PE array of the SAT network simulations. SAT's own array size is not public (reference
-sat.md 3.3); 32 x 32 INT8 PEs (1,024 MACs, within the XCVU9P's 6,840 DSP48E2) are this
-project's assumption."""
+"""The PE array of the SAT network simulations: FP16 operands with FP32 accumulation, the
+paper's training arithmetic (sat.md 3), with the AMP weight update on FP32 master weights.
+SAT's own array size is not public (sat.md 3.3); 32 x 32 PEs (1,024 MACs, within the XCVU9P's
+6,840 DSP48E2) are this project's assumption."""
 SAT_SORE_LANES = 32
 """SORE lanes of the SAT network simulations: SAT's reported 32 (sat.md 3.1)."""
 SAT_TARGET = "vcu1525"
