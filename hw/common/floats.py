@@ -198,7 +198,12 @@ def _product_steps(fmt: NumberFormat) -> list[_Step]:
 
 class _FloatUnit(wiring.Component):
     """A fixed pipeline of steps (:func:`_pipeline`): the operands in, the result out, ``valid``
-    alongside, a register stage after each step in ``cuts``."""
+    alongside, a register stage after each step in ``cuts``.
+
+    Every unit has ``in_valid : In(1)`` (the operands are an operation; it travels alongside
+    and the datapath ignores it) and ``out_valid : Out(1)`` (``in_valid`` of ``latency`` cycles
+    before), besides its operands and its result.
+    """
 
     def __init__(
         self,
@@ -255,13 +260,9 @@ class FloatMultiplier(_FloatUnit):
     Members
     -------
     a, b : In(16)
-        The operands' bit patterns.
-    in_valid : In(1)
-        The operands are an operation (travels alongside, ignored by the datapath).
+        The operands' bit patterns (``in_valid`` and ``out_valid``: :class:`_FloatUnit`).
     p : Out(32)
-        The FP32 product of the operands of ``LATENCY`` cycles before.
-    out_valid : Out(1)
-        ``in_valid`` of ``LATENCY`` cycles before.
+        Their FP32 product, ``LATENCY`` cycles later.
 
     Raises
     ------
@@ -305,13 +306,9 @@ class Fp32Adder(_FloatUnit):
     Members
     -------
     a, b : In(32)
-        The operands' FP32 bit patterns.
-    in_valid : In(1)
-        The operands are an operation (travels alongside, ignored by the datapath).
+        The operands' FP32 bit patterns (``in_valid`` and ``out_valid``: :class:`_FloatUnit`).
     s : Out(32)
-        The FP32 sum of the operands of ``stages`` cycles before.
-    out_valid : Out(1)
-        ``in_valid`` of ``stages`` cycles before.
+        Their FP32 sum, ``stages`` cycles later.
 
     Raises
     ------
@@ -499,14 +496,14 @@ class Fp32Multiplier(_FloatUnit):
     Parameters
     ----------
     stages : int
-        Latency in cycles, 1 to 3 (default 3).
+        1, 2 or 3 register stages, the latency (default 3).
 
     Members
     -------
-    a, b, in_valid, out_valid
+    a, b : In(32)
         As :class:`Fp32Adder`'s.
     p : Out(32)
-        The FP32 product of the operands of ``stages`` cycles before.
+        Their FP32 product, ``stages`` cycles later.
 
     Raises
     ------
