@@ -578,7 +578,7 @@ class Fp32ToHalf(_FloatUnit):
     Parameters
     ----------
     fmt : NumberFormat
-        ``NumberFormat.FP16`` or ``NumberFormat.BF16``.
+        The format to round to, FP16 or BF16.
 
     Members
     -------

@@ -30,9 +30,10 @@ __all__ = ["StepCycles", "beats", "step_cycles"]
 
 @dataclass(frozen=True)
 class StepCycles:
-    """Edges of one step, counted from the one that transfers its command.
+    """Edges of one step, counted from the one that transfers its command (the edge of the
+    status beat, of the last output beats, and the earliest for the next command).
 
-    Parameters
+    Attributes
     ----------
     status : int
         The edge that transfers the status beat.

@@ -7,13 +7,21 @@ extra weight on the sizes near a beat boundary.
 
 import random
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from sparsa.sim.rtl.stalls import Stalls, random_stalls
 
-__all__ = ["alternating_plan", "random_size"]
+__all__ = ["PlanBatch", "alternating_plan", "random_size"]
 
 Case = TypeVar("Case")
+
+
+class PlanBatch(NamedTuple, Generic[Case]):
+    """Cases run back to back under one stall setting (a batch of a plan, before the harness
+    seeds it: :func:`sparsa.sim.rtl.harness.seeded_batches`)."""
+
+    cases: tuple[Case, ...]
+    stalls: Stalls
 
 
 def alternating_plan(
@@ -27,8 +35,8 @@ def alternating_plan(
     rng: random.Random,
     sources: Sequence[str],
     stalled_first: bool,
-) -> list[tuple[tuple[Case, ...], Stalls]]:
-    """The (cases, stalls) of a plan of at least ``count`` cases.
+) -> list[PlanBatch[Case]]:
+    """The batches of a plan of at least ``count`` cases.
 
     The ``directed`` cases come first, as one batch without stalls. Random batches follow until
     the plan holds ``count`` cases, each of at least ``size`` cases (or of the cases still
@@ -37,7 +45,7 @@ def alternating_plan(
     back-pressure (drawn from ``rng`` after its cases), the first of them when
     ``stalled_first``; the others have no stalls.
     """
-    batches = [(tuple(directed), Stalls())]
+    batches = [PlanBatch(tuple(directed), Stalls())]
     remaining = count - len(directed)
     while remaining > 0:
         cases: list[Case] = []
@@ -46,7 +54,8 @@ def alternating_plan(
                 cases.append(bad())
             cases.append(good())
         stalled = len(batches) % 2 == stalled_first
-        batches.append((tuple(cases), random_stalls(rng, sources) if stalled else Stalls()))
+        stalls = random_stalls(rng, sources) if stalled else Stalls()
+        batches.append(PlanBatch(tuple(cases), stalls))
         remaining -= len(cases)
     return batches
 

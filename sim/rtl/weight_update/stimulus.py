@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from sparsa.config.formats import FP32
 from sparsa.config.weight_update import WeightUpdateConfig
 from sparsa.models.golden.weight_update import ScaleState, StepHyper, found_overflow, next_scale
-from sparsa.sim.rtl.plans import alternating_plan, random_size
-from sparsa.sim.rtl.stalls import Stalls
+from sparsa.sim.rtl.plans import PlanBatch, alternating_plan, random_size
 
 __all__ = [
     "BATCH_STEPS",
@@ -36,7 +35,6 @@ __all__ = [
     "SOURCES",
     "SPECIAL32",
     "VALUE_STYLES",
-    "WeightBatch",
     "WeightStep",
     "make_plan",
     "overflow_values",
@@ -114,19 +112,6 @@ class WeightStep:
         h = self.hyper
         return (f"count={self.count} ({self.style}) lr={h.lr:#010x} momentum={h.momentum:#010x} "
                 f"weight_decay={h.weight_decay:#010x} decay={h.decay:#010x}")
-
-
-@dataclass(frozen=True)
-class WeightBatch:
-    """Steps run back to back under one stall setting."""
-
-    steps: tuple[WeightStep, ...]
-    stalls: Stalls
-
-    @property
-    def cases(self) -> tuple[WeightStep, ...]:
-        """Its steps (the harness's cases)."""
-        return self.steps
 
 
 def overflow_values(config: WeightUpdateConfig) -> tuple[int, ...]:
@@ -293,7 +278,7 @@ class _Planner:
         return steps
 
 
-def make_plan(config: WeightUpdateConfig, seed: int, count: int) -> list[WeightBatch]:
+def make_plan(config: WeightUpdateConfig, seed: int, count: int) -> list[PlanBatch[WeightStep]]:
     """Build a seeded plan of at least ``count`` steps for ``config``.
 
     The first batch, without stalls, holds the directed steps: clean steps of whole and partial
@@ -313,18 +298,11 @@ def make_plan(config: WeightUpdateConfig, seed: int, count: int) -> list[WeightB
     (their cycles are checked against :mod:`sparsa.sim.blocks.weight_update`); about
     :data:`OVERFLOW_RATE` of their steps overflow, each followed by a clean one.
 
-    Parameters
-    ----------
-    config : WeightUpdateConfig
-        The engine under test.
-    seed : int
-        Seed of the plan's own random generator.
-    count : int
-        Steps wanted in total (the directed ones are always produced).
+    ``seed`` seeds the plan's own random generator; the directed steps are always produced,
+    also when ``count`` asks for fewer.
     """
     planner = _Planner(config, random.Random(seed))
-    plan = alternating_plan(planner.directed(), count, size=BATCH_STEPS,
+    return alternating_plan(planner.directed(), count, size=BATCH_STEPS,
                             good=planner.random_clean, bad=planner.random_overflow,
                             bad_rate=OVERFLOW_RATE, rng=planner.rng, sources=SOURCES,
                             stalled_first=True)
-    return [WeightBatch(steps=steps, stalls=stalls) for steps, stalls in plan]

@@ -74,15 +74,6 @@ def test_plan_covers_the_requirements(name: str) -> None:
         assert {0, layout.max_exponent} <= exponents and {0, sign} <= values
 
 
-def test_plan_is_seeded_and_without_stalls_on_request() -> None:
-    assert make_plan(SMALL, 3, 40) == make_plan(SMALL, 3, 40) != make_plan(SMALL, 4, 40)
-    stalled = BLOCK.plan(SMALL, 3, 60, stalls=True)
-    calm = BLOCK.plan(SMALL, 3, 60, stalls=False)
-    assert [b.cases for b in calm] == [b.cases for b in stalled]
-    assert all(b.stalls.none for b in calm) and not all(b.stalls.none for b in stalled)
-    assert [b.seed for b in stalled] == [3 + i for i in range(len(stalled))]
-
-
 def test_check_batches() -> None:
     config = SoreConfig(lanes=8, m=4)
     calm, stalled = check_batches(config, 31, 9)

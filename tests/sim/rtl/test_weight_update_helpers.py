@@ -18,16 +18,9 @@ from sparsa.models.golden.weight_update import (
     update_elements,
 )
 from sparsa.sim.blocks.weight_update import step_cycles
+from sparsa.sim.rtl.weight_update import scoreboard
 from sparsa.sim.rtl.weight_update.block import WeightUpdateBlock
 from sparsa.sim.rtl.weight_update.codec import OUTPUTS, LanesBeat, StatusBeat, WeightUpdateCodec
-from sparsa.sim.rtl.weight_update.scoreboard import (
-    StepEdges,
-    check_cycles,
-    check_outputs,
-    check_status,
-    check_transfers,
-    expected_step,
-)
 from sparsa.sim.rtl.weight_update.stimulus import (
     MASK_STYLES,
     VALUE_STYLES,
@@ -74,7 +67,7 @@ def test_plan_covers_the_requirements(name: str) -> None:
     config = WEIGHT_UPDATE_CONFIGS[name]
     L = config.lanes
     plan = make_plan(config, seed=5, count=200)
-    steps = [s for b in plan for s in b.steps]
+    steps = [s for b in plan for s in b.cases]
     assert len(steps) >= 200
     for s in steps:  # whole beats, values in range
         n = s.beats(config) * L
@@ -82,7 +75,7 @@ def test_plan_covers_the_requirements(name: str) -> None:
         assert len(s.weights) == len(s.momentum) == len(s.grads) == len(s.masks) == n
         assert all(0 <= v < 1 << 32 for v in s.weights + s.momentum)
         assert all(0 <= g < 1 << 16 for g in s.grads) and set(s.masks) <= {0, 1}
-    directed = list(plan[0].steps)
+    directed = list(plan[0].cases)
     trace = _trace(config, directed)
     clean = [s for s, (_, skipped) in zip(directed, trace, strict=True) if not skipped]
     skipped = [s for s, (_, skip) in zip(directed, trace, strict=True) if skip]
@@ -116,17 +109,8 @@ def test_plan_covers_the_requirements(name: str) -> None:
     # The directed batch runs without stalls, then the random ones alternate, stalled first,
     # with overflowing and empty steps among them.
     assert [b.stalls.none for b in plan] == [True] + [i % 2 == 1 for i in range(len(plan) - 1)]
-    rest = [s for b in plan[1:] for s in b.steps]
+    rest = [s for b in plan[1:] for s in b.cases]
     assert any(s.overflows(config) for s in rest) and any(s.count == 0 for s in rest)
-
-
-def test_plan_is_seeded_and_without_stalls_on_request() -> None:
-    assert make_plan(SMALL, 3, 40) == make_plan(SMALL, 3, 40) != make_plan(SMALL, 4, 40)
-    stalled = BLOCK.plan(SMALL, 3, 80, stalls=True)
-    calm = BLOCK.plan(SMALL, 3, 80, stalls=False)
-    assert [b.cases for b in calm] == [b.cases for b in stalled]
-    assert all(b.stalls.none for b in calm) and not all(b.stalls.none for b in stalled)
-    assert [b.seed for b in stalled] == [3 + i for i in range(len(stalled))]
 
 
 def test_codec_matches_the_layouts() -> None:
@@ -164,7 +148,7 @@ def test_expected_step_is_the_golden_contract() -> None:
     # gradient is not checked, but its lane is computed.
     state = ScaleState(scale_log2=1, clean=1)
     step = _step(1, (0x4000, 0x7E00))
-    expected = expected_step(SMALL, state, step)
+    expected = scoreboard.expected_step(SMALL, state, step)
     assert not expected.skipped and expected.before == state
     assert expected.state == ScaleState(scale_log2=2)  # the second clean step: growth
     w, v, h = update_elements(step.weights, step.momentum, step.grads, step.masks, step.hyper,
@@ -176,40 +160,41 @@ def test_expected_step_is_the_golden_contract() -> None:
     assert expected.outputs["weights"][0] == 0x3E80_0000
     assert expected.outputs["copies"][0] == 0x3400
     assert expected.outputs["weights"][1] & 0x7FFF_FFFF > 0x7F80_0000
-    skipped = expected_step(SMALL, state, _step(2, (0x4000, 0xFC00)))
+    skipped = scoreboard.expected_step(SMALL, state, _step(2, (0x4000, 0xFC00)))
     assert skipped.skipped and skipped.outputs is None
     assert skipped.state == ScaleState(scale_log2=0)
-    empty = expected_step(SMALL, state, _step(0, ()))
+    empty = scoreboard.expected_step(SMALL, state, _step(0, ()))
     assert not empty.skipped and empty.outputs is None and empty.state.scale_log2 == 2
 
 
 def test_scoreboard_catches_wrong_answers() -> None:
     step = _step(2, (0x4000, 0xBC00))
-    expected = expected_step(SMALL, ScaleState.initial(SMALL), step)
+    expected = scoreboard.expected_step(SMALL, ScaleState.initial(SMALL), step)
     good = _beats(expected)
     status = StatusBeat(False, 1, 1, 10)
-    assert check_status(expected, status) == []
-    assert check_outputs(SMALL, step, expected, good) == []
-    assert check_status(expected, StatusBeat(True, 0, 0, 10))[0].startswith(
+    assert scoreboard.check_status(expected, status) == []
+    assert scoreboard.check_outputs(SMALL, step, expected, good) == []
+    assert scoreboard.check_status(expected, StatusBeat(True, 0, 0, 10))[0].startswith(
         "status skipped=1 scale_log2=0 clean=0 edge=10, golden skipped=0 scale_log2=1 clean=1")
     wrong = dict(good)
     flipped = expected.outputs["weights"][1] ^ 1
     wrong["weights"] = [LanesBeat((expected.outputs["weights"][0], flipped), 20)]
-    problems = check_outputs(SMALL, step, expected, wrong)
+    problems = scoreboard.check_outputs(SMALL, step, expected, wrong)
     assert len(problems) == 1 and problems[0].startswith("weights: 1 elements differ: [1] ")
     assert f"got {flipped:#010x}" in problems[0] and "g=0xbc00 m=0" in problems[0]
     missing = {**good, "copies": []}
-    assert check_outputs(SMALL, step, expected, missing) == ["0 copies beats, expected 1"]
+    problems = scoreboard.check_outputs(SMALL, step, expected, missing)
+    assert problems == ["0 copies beats, expected 1"]
     skipped_step = _step(1, (0x7C00, 0))
-    skipped = expected_step(SMALL, ScaleState.initial(SMALL), skipped_step)
-    assert check_outputs(SMALL, skipped_step, skipped, {p: [] for p in OUTPUTS}) == []
-    assert check_outputs(SMALL, skipped_step, skipped, good) == [
+    skipped = scoreboard.expected_step(SMALL, ScaleState.initial(SMALL), skipped_step)
+    assert scoreboard.check_outputs(SMALL, skipped_step, skipped, {p: [] for p in OUTPUTS}) == []
+    assert scoreboard.check_outputs(SMALL, skipped_step, skipped, good) == [
         f"1 {port} beats, expected 0" for port in OUTPUTS]
 
 
 def _edges(cmd: int, grads: list[int], data: list[int], status: int, out: list[int]
-           ) -> StepEdges:
-    edges = StepEdges(cmd=cmd, status=status, outputs=dict.fromkeys(OUTPUTS, out))
+           ) -> scoreboard.StepEdges:
+    edges = scoreboard.StepEdges(cmd=cmd, status=status, outputs=dict.fromkeys(OUTPUTS, out))
     edges.inputs = {"grads": grads, "data": data}
     return edges
 
@@ -217,32 +202,35 @@ def _edges(cmd: int, grads: list[int], data: list[int], status: int, out: list[i
 def test_transfers_and_cycles() -> None:
     config = SMALL
     step = _step(2, (0x4000, 0x3C00))
-    expected = expected_step(config, ScaleState.initial(config), step)
+    expected = scoreboard.expected_step(config, ScaleState.initial(config), step)
     cycles = step_cycles(config, count=2, skipped=False)
     # One beat per pass: grads at edge 1, status and data at B + 2 = 3, the outputs T later.
     good = _edges(10, [11], [13], 10 + cycles.status, [10 + cycles.last_output])
-    assert check_transfers(config, step, expected, good, None) == []
-    assert check_cycles(config, step, expected, good, 0, 0) == []
-    assert check_cycles(config, step, expected, good, 5, 4) == [
+    assert scoreboard.check_transfers(config, step, expected, good, None) == []
+    assert scoreboard.check_cycles(config, step, expected, good, 0, 0) == []
+    assert scoreboard.check_cycles(config, step, expected, good, 5, 4) == [
         "cmd at edge 5 of the batch, cycle model 4"]
     late = _edges(10, [11], [13], 10 + cycles.status, [11 + cycles.last_output])
-    assert check_cycles(config, step, expected, late, 0, 0) == [
+    assert scoreboard.check_cycles(config, step, expected, late, 0, 0) == [
         f"last {port} beat {cycles.last_output + 1} edges after cmd, cycle model "
         f"{cycles.last_output}" for port in OUTPUTS]
-    assert check_transfers(config, step, expected, _edges(10, [11, 12], [13], 14, [20]),
-                           None) == ["2 grads beats consumed, expected 1"]
-    assert "a data beat crossed before the check pass ended" in check_transfers(
+    edges = _edges(10, [11, 12], [13], 14, [20])
+    problems = scoreboard.check_transfers(config, step, expected, edges, None)
+    assert problems == ["2 grads beats consumed, expected 1"]
+    assert "a data beat crossed before the check pass ended" in scoreboard.check_transfers(
         config, step, expected, _edges(10, [11], [11], 13, [20]), None)
-    assert "0 data beats consumed, expected 1" in check_transfers(
+    assert "0 data beats consumed, expected 1" in scoreboard.check_transfers(
         config, step, expected, _edges(10, [11], [], 13, [20]), None)
     follower = _edges(15, [16], [17], 18, [25])
-    assert check_transfers(config, step, expected, follower, good)[0].startswith(
+    assert scoreboard.check_transfers(config, step, expected, follower, good)[0].startswith(
         "the cmd beat crossed")
     skipped_step = _step(1, (0xFC00, 0))
-    skipped = expected_step(config, ScaleState.initial(config), skipped_step)
-    assert check_transfers(config, skipped_step, skipped, _edges(10, [11], [12], 13, []),
-                           None) == ["1 data beats consumed, expected 0"]
-    assert check_cycles(config, skipped_step, skipped, _edges(10, [11], [], 13, []), 0, 0) == []
+    skipped = scoreboard.expected_step(config, ScaleState.initial(config), skipped_step)
+    edges = _edges(10, [11], [12], 13, [])
+    problems = scoreboard.check_transfers(config, skipped_step, skipped, edges, None)
+    assert problems == ["1 data beats consumed, expected 0"]
+    edges = _edges(10, [11], [], 13, [])
+    assert scoreboard.check_cycles(config, skipped_step, skipped, edges, 0, 0) == []
 
 
 def test_a_batch_round_trips_through_json() -> None:
