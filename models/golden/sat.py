@@ -57,10 +57,8 @@ the bit patterns of a floating-point format).
     if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
         raise ValueError(f"{name} must hold integers, got dtype {t.dtype}")
     t = t.to(torch.int64)
-    if dtype.is_float:
-        (lo, hi), what = (0, (1 << dtype.width) - 1), "bit patterns"
-    else:
-        (lo, hi), what = dtype.range, "range"
+    lo, hi = dtype.stored_range
+    what = "bit patterns" if dtype.is_float else "range"
     bad = ((t < lo) | (t > hi)).nonzero()
     if bad.numel():
         pos = tuple(int(i) for i in bad[0])

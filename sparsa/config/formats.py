@@ -100,6 +100,12 @@ class NumberFormat(Enum):
         return "fp32" if self.is_float else "int32"
 
     @property
+    def stored_range(self) -> tuple[int, int]:
+        """Smallest and largest integer an operand is stored as (inclusive): the value range of
+        an integer format, every bit pattern of a floating-point one."""
+        return (0, (1 << self.width) - 1) if self.is_float else self.range
+
+    @property
     def range(self) -> tuple[int, int]:
         """Smallest and largest operand of an integer format (inclusive).
 

@@ -43,3 +43,8 @@ def test_as_format_names_the_bad_value() -> None:
     with pytest.raises(ValueError, match=r"unknown number format 'fp8'; allowed: int8, int16, "
                                          r"fp16, bf16"):
         as_format("fp8")
+
+
+def test_stored_ranges_are_values_or_bit_patterns() -> None:
+    assert NumberFormat.INT8.stored_range == (-128, 127)
+    assert NumberFormat.FP16.stored_range == NumberFormat.BF16.stored_range == (0, 65535)

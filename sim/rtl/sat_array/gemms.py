@@ -221,7 +221,7 @@ def make_gemm(config: SatArrayConfig, spec: GemmSpec) -> Gemm:
     nm = spec.nm
     dtype = config.dtype
     values, indices = (a, torch.zeros_like(a)) if nm is None else nm_generate(a, nm, dtype)
-    lo, hi = (0, (1 << dtype.width) - 1) if dtype.is_float else dtype.range  # floats: any bits
+    lo, hi = dtype.stored_range  # floats: any bit pattern
     junk = random.Random(spec.seed)
     tiles = plan_tiles(config, values, indices, b, nm, Dataflow[spec.dataflow],
                        filler=lambda: junk.randint(lo, hi))

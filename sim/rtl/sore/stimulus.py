@@ -125,7 +125,7 @@ def draw_tile(rng: random.Random, config: SoreConfig, style: str) -> list[list[i
     M, L = config.m, config.lanes
     dtype = config.dtype
     alphabets = _float_alphabets(dtype) if dtype.is_float else _int_alphabets(dtype)
-    lo, hi = (0, (1 << dtype.width) - 1) if dtype.is_float else dtype.range
+    lo, hi = dtype.stored_range
     if style == "full":
         tile = [[rng.randint(lo, hi) for _ in range(L)] for _ in range(M)]
     elif style == "equal" or alphabets.get(style) == [0]:

@@ -60,7 +60,7 @@ def test_plan_covers_the_requirements(name: str) -> None:
     assert [b.stalls.none for b in plan] == [True] + [i % 2 == 1 for i in range(len(plan) - 1)]
     assert sum(len(b.commands) for b in plan if not b.stalls.none) >= 24
     # Integers are values; floats are bit patterns, all of them allowed.
-    lo, hi = (0, (1 << config.dtype.width) - 1) if config.dtype.is_float else config.dtype.range
+    lo, hi = config.dtype.stored_range
     for c in good:
         assert len(c.tile) == config.m and all(len(row) == config.lanes for row in c.tile)
         assert all(lo <= v <= hi for row in c.tile for v in row)
