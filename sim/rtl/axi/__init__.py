@@ -1,0 +1,1 @@
+"""AXI benches: the DRAM model of cocotb runs, the AXI4 engines' and register file's checks."""
