@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""amaranth.sim tests of :mod:`sparsa.hw.common.streams`, :mod:`sparsa.hw.common.registers` and
-:mod:`sparsa.hw.common.component`.
+"""amaranth.sim tests of :mod:`sparsa.hw.common.streams`, :mod:`sparsa.hw.common.gearbox`,
+:mod:`sparsa.hw.common.registers` and :mod:`sparsa.hw.common.component`.
 
 Every stream block runs under random idle sources and back-pressured sinks (seeded; the seed
 is in the failure messages) and must deliver every beat, in order, within its stated latency.
@@ -14,7 +14,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
+from sparsa.dataflow.dram_layout import pack_rows, unpack_rows
 from sparsa.hw.common.component import ConfigComponent
+from sparsa.hw.common.gearbox import StreamPacker, StreamUnpacker, words_for_rows
 from sparsa.hw.common.registers import delay_line
 from sparsa.hw.common.streams import (
     RegisterSlice,
@@ -329,3 +331,69 @@ def test_config_component_checks_first_and_exposes_the_config():
     assert Widget(5).config == 5 and len(Widget(5).o) == 5
     with pytest.raises(TypeError, match="config must be an int, not str"):
         Widget("5")
+
+
+# ---- gearboxes (sparsa.hw.common.gearbox) against the DRAM layout of sparsa.dataflow ----------
+
+GEARS = [(64, 8), (64, 88), (32, 88), (512, 512), (512, 1000), (64, 24), (128, 40)]
+
+
+def _transfers(rng, row_width, count):
+    return [[rng.getrandbits(row_width) for _ in range(rng.choice([1, 2, 7, rng.randint(1, 40)]))]
+            for _ in range(count)]
+
+
+@pytest.mark.parametrize(("word_width", "row_width"), GEARS)
+@pytest.mark.parametrize(("idle", "busy"), [(0.0, 0.0), (0.4, 0.5)])
+def test_unpacker_cuts_each_transfer_into_its_rows(word_width, row_width, idle, busy):
+    seed = word_width + row_width + int(10 * idle)
+    rng = random.Random(seed)
+    dut = StreamUnpacker(word_width, row_width, max_rows=64)
+    transfers = _transfers(rng, row_width, 12)
+    words = [w for rows in transfers for w in pack_rows(rows, row_width, word_width)]
+    want = [{"data": r, "last": int(i == len(rows) - 1)}
+            for rows in transfers for i, r in enumerate(rows)]
+    got, cycles = [], []
+    simulate(
+        dut,
+        source(dut.cmd, [len(rows) for rows in transfers], rng, idle),
+        source(dut.i_stream, words, rng, idle),
+        sink(dut.o_stream, len(want), rng, busy, got, cycles),
+    )
+    assert [{"data": g.data, "last": g.last} for g in got] == want, f"seed={seed}"
+    if not idle and not busy:  # one row or one word per cycle, whichever is wider
+        beats = max(len(words), len(want))
+        assert cycles[-1] <= beats + 2 * len(transfers), f"seed={seed}: {cycles[-1]} cycles"
+
+
+@pytest.mark.parametrize(("word_width", "row_width"), GEARS)
+@pytest.mark.parametrize(("idle", "busy"), [(0.0, 0.0), (0.4, 0.5)])
+def test_packer_lays_rows_out_as_the_dram_layout(word_width, row_width, idle, busy):
+    seed = 2 * word_width + row_width + int(10 * idle)
+    rng = random.Random(seed)
+    dut = StreamPacker(word_width, row_width, max_rows=64)
+    transfers = _transfers(rng, row_width, 12)
+    rows = [{"data": r, "last": int(i == len(t) - 1)} for t in transfers for i, r in enumerate(t)]
+    want = []
+    for t in transfers:
+        words = pack_rows(t, row_width, word_width)
+        assert len(words) == words_for_rows(len(t), row_width, word_width)
+        want += [{"data": w, "last": int(i == len(words) - 1)} for i, w in enumerate(words)]
+    got, cycles = [], []
+    simulate(dut, source(dut.i_stream, rows, rng, idle),
+             sink(dut.o_stream, len(want), rng, busy, got, cycles))
+    assert [{"data": g.data, "last": g.last} for g in got] == want, f"seed={seed}"
+    if not idle and not busy:
+        beats = max(len(rows), len(want))
+        assert cycles[-1] <= beats + 2 * len(transfers), f"seed={seed}: {cycles[-1]} cycles"
+
+
+def test_dram_layout_round_trips_and_refuses_wide_rows():
+    rows = [5, 0, 7, 1]
+    words = pack_rows(rows, 3, 8)
+    assert words == [0b11_000_101, 0b0_001_1]  # 12 bits over two bytes, zero-padded
+    assert unpack_rows(words, 3, 8, 4) == rows
+    with pytest.raises(ValueError, match="row 1 = 9 does not fit 3 bits"):
+        pack_rows([1, 9], 3, 8)
+    with pytest.raises(ValueError, match="fewer than 6 rows"):
+        unpack_rows(words, 3, 8, 6)
