@@ -1,0 +1,283 @@
+"""The SAT accelerator as a system: its configuration, its register map and its instruction set.
+
+One :class:`SatSystemConfig` elaborates the RTL top (:mod:`sparsa.hw.sat_system`), parameterises
+the program-level golden model (:mod:`sparsa.models.golden.sat_system`), the compiler of programs
+(:mod:`sparsa.dataflow.sat_program`) and the system's cycle model.
+
+**Programs.** The host writes a program of :data:`INSTRUCTION_BITS`-bit instructions into DRAM
+(packed from bit 0 of a word-aligned address, as every tensor, :mod:`sparsa.dataflow.dram_layout`),
+writes its address and length into the registers and sets ``control.start``. The controller
+reads the whole program into its instruction memory (at most ``program_depth`` instructions),
+then dispatches the instructions in order to three units that run concurrently:
+
+* LOAD moves rows from DRAM into the weight buffer (A: one row is one ``weights`` beat of the
+  PE array) or the activation buffer (B: one row is one ``acts`` beat);
+* GEMM runs one array tile: its command, ``n_w`` rows of A from ``a_row`` and ``n_a`` rows of B
+  from ``b_row`` (OS: ``n_w`` = length, ``n_a`` = length / N; WS: ``n_w`` = rows, ``n_a`` =
+  length), and writes or adds (``accumulate``) its ``n_out`` answer beats (OS: rows, WS: length)
+  into the output buffer from ``out_row``; integer beats add as integers, floating-point beats
+  as FP32 (round to nearest even, the array's adder);
+* STORE moves output-buffer rows to DRAM, each of the C values converted by ``mode``
+  (:class:`StoreMode`).
+
+The units synchronise through four token counters, as in VTA's decoupled access-execute: each
+instruction may wait for (pop) and give (push) a token from or to the unit before it (LOAD
+before GEMM before STORE) and the unit after it; a unit runs an instruction once the tokens it
+pops are there. The compiler places the tokens: a GEMM pops the token of the LOAD that brought
+its operands; a LOAD into a half of a buffer pops the token of the GEMM that last read it; a
+STORE pops the token of the GEMM that finished its rows, and so on, so loads, compute and stores
+overlap across double-buffered halves.
+
+**Checks.** Before it dispatches an instruction, the controller checks it; the first that fails
+stops the program: nothing after it is dispatched, what was dispatched finishes, and ``status``
+shows done with ``error`` set and ``error`` holding the :class:`Fault` code and the
+instruction's index. The accelerator is then ready for the next start.
+"""
+
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+
+from sparsa.config.axi import AxiConfig
+from sparsa.config.checks import is_int
+from sparsa.config.registers import Access, BitField, Register, RegisterMap
+from sparsa.config.sat import SatArrayConfig
+
+__all__ = [
+    "COUNTERS",
+    "FIELDS",
+    "INSTRUCTION_BITS",
+    "SAT_SYSTEM_REGISTERS",
+    "Fault",
+    "Opcode",
+    "SatSystemConfig",
+    "StoreMode",
+    "Unit",
+    "decode",
+    "encode",
+]
+
+INSTRUCTION_BITS = 128
+
+
+class Opcode(IntEnum):
+    """Bits 3:0 of an instruction."""
+
+    END = 0
+    LOAD = 1
+    GEMM = 2
+    STORE = 3
+
+
+class Unit(IntEnum):
+    """The units, in pipeline order (a unit's previous and next neighbours)."""
+
+    LOAD = 0
+    GEMM = 1
+    STORE = 2
+
+
+class StoreMode(IntEnum):
+    """How STORE writes each accumulator (bits per value in DRAM).
+
+    ``RAW``: the output-buffer entry as it is (``out_width`` bits, two's complement for the
+    integer formats, FP32 for the floating-point ones); ``shift`` must be 0. ``INT8`` and
+    ``INT16`` (integer arrays): the entry arithmetically shifted right by ``shift`` bits
+    (below ``out_width``), rounded half up (``(acc + 2 ** (shift - 1)) >> shift`` for
+    ``shift > 0``), then saturated to the format's range. ``FP16`` and ``BF16`` (floating-point
+    arrays): the FP32 entry rounded to nearest even, as the weight-update engine's half copy
+    (:mod:`sparsa.models.golden.floats`); ``shift`` must be 0.
+    """
+
+    RAW = 0
+    INT8 = 1
+    INT16 = 2
+    FP16 = 3
+    BF16 = 4
+
+
+
+class Fault(IntEnum):
+    """Codes of ``error.code``: why a program stopped."""
+
+    NONE = 0
+    OPCODE = 1  # an unknown opcode
+    ADDRESS = 2  # a transfer reaches past dram_bytes (or the program does)
+    BUFFER = 3  # rows past the end of a buffer, or a count of zero rows
+    GEMM = 4  # a pattern the array lacks, a length not in whole groups of N, or too long
+    STORE_MODE = 5  # a mode the array's format cannot take, or a shift out of range
+    TOKEN = 6  # a token to or from a unit that is no neighbour (LOAD's previous, STORE's next)
+    PROGRAM = 7  # zero instructions, more than program_depth, or no END
+    DRAM = 8  # the memory answered a read or write with an error
+
+
+# Instruction fields: name -> (lsb, width), per opcode; the header is common to all.
+_HEADER = {"opcode": (0, 4), "pop_prev": (4, 1), "pop_next": (5, 1), "push_prev": (6, 1),
+           "push_next": (7, 1)}
+FIELDS: dict[Opcode, dict[str, tuple[int, int]]] = {
+    Opcode.END: dict(_HEADER),
+    Opcode.LOAD: {**_HEADER, "buffer": (8, 1), "row": (16, 16), "rows": (32, 16),
+                  "addr": (64, 64)},
+    Opcode.GEMM: {**_HEADER, "dataflow": (8, 1), "accumulate": (9, 1), "pattern": (12, 4),
+                  "length": (16, 24), "rows": (40, 8), "a_row": (48, 16), "b_row": (64, 16),
+                  "out_row": (80, 16)},
+    Opcode.STORE: {**_HEADER, "mode": (8, 4), "shift": (12, 6), "row": (16, 16),
+                   "rows": (32, 16), "addr": (64, 64)},
+}
+
+# The 64-bit performance counters, each at two registers <name>_lo and <name>_hi.
+COUNTERS = {
+    "cycles": "Cycles from the start to done.",
+    "array_busy": "Cycles the PE array holds at least one tile (taken, answer not yet "
+                  "accumulated).",
+    "sore_busy": "Cycles the SORE works (0: this system has no SORE in its datapath yet).",
+    "stall_dram_read": "Cycles a GEMM waits for the LOAD that brings its operands.",
+    "stall_dram_write": "Cycles a GEMM waits for a STORE to free its output rows.",
+    "stall_sore": "Cycles a GEMM waits for the SORE (0, as sore_busy).",
+    "stall_output": "Cycles the array's answer waits for the output buffer.",
+    "bytes_read": "Bytes read from DRAM (program included).",
+    "bytes_written": "Bytes written to DRAM.",
+}
+
+
+def _registers() -> RegisterMap:
+    fixed = [
+        Register("control", 0x00, Access.RW, "Control.", (
+            BitField("start", 0, 1, "Write 1 to start the program (ignored while busy)."),
+            BitField("irq_enable", 1, 1, "Raise the interrupt line when done."),
+        )),
+        Register("status", 0x04, Access.RO, "Status.", (
+            BitField("busy", 0, 1, "A program runs."),
+            BitField("done", 1, 1, "The last program has finished (cleared by a start)."),
+            BitField("error", 2, 1, "The last program stopped on an error."),
+        )),
+        Register("irq_status", 0x08, Access.W1C, "Interrupt status (write 1 to clear).", (
+            BitField("done", 0, 1, "A program has finished."),
+        )),
+        Register("error", 0x0C, Access.RO, "Why the last program stopped.", (
+            BitField("code", 0, 4, "A Fault code (0: no error)."),
+            BitField("index", 8, 24, "Index of the instruction that failed."),
+        )),
+        Register("program_lo", 0x10, Access.RW, "Program address in DRAM, bits 31:0."),
+        Register("program_hi", 0x14, Access.RW, "Program address in DRAM, bits 63:32."),
+        Register("program_len", 0x18, Access.RW, "Instructions in the program."),
+    ]
+    counters = []
+    for i, (name, doc) in enumerate(COUNTERS.items()):
+        counters.append(Register(f"{name}_lo", 0x40 + 8 * i, Access.RO, f"{doc} Bits 31:0."))
+        counters.append(Register(f"{name}_hi", 0x44 + 8 * i, Access.RO, f"{doc} Bits 63:32."))
+    return RegisterMap((*fixed, *counters))
+
+
+SAT_SYSTEM_REGISTERS = _registers()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SatSystemConfig:
+    """Parameters of the SAT accelerator system.
+
+    Parameters
+    ----------
+    array : SatArrayConfig
+        The PE array.
+    axi : AxiConfig
+        The DRAM port (512-bit words by default, the VCU1525's DDR4).
+    out_width : int
+        Bits of an output-buffer entry: 32 (FP32) for the floating-point formats; for the
+        integer ones from the array's ``acc_width`` to 64. Partial sums of the tiles of one
+        output block add in two's complement at this width (wrapping); the compiler refuses a
+        GEMM whose reduction could overflow it.
+    a_rows, b_rows, out_rows : int
+        Rows of the weight, activation and output buffers, 2 to 65,535 (each row one array
+        beat; the compiler splits each buffer into two halves to double-buffer).
+    program_depth : int
+        Instructions the controller holds, 2 to 65,535.
+    dram_bytes : int
+        Bytes of DRAM the accelerator may address from 0 (a transfer past it is an error);
+        at most ``2 ** axi.addr_width``. The default is the VCU1525's four 16 GiB DDR4 channels.
+    """
+
+    array: SatArrayConfig = field(default_factory=SatArrayConfig)
+    axi: AxiConfig = field(default_factory=AxiConfig)
+    out_width: int = 32
+    a_rows: int = 1024
+    b_rows: int = 1024
+    out_rows: int = 1024
+    program_depth: int = 1024
+    dram_bytes: int = 64 << 30
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.array, SatArrayConfig):
+            raise ValueError(f"array must be a SatArrayConfig, not {self.array!r}")
+        if not isinstance(self.axi, AxiConfig):
+            raise ValueError(f"axi must be an AxiConfig, not {self.axi!r}")
+        acc = self.array.acc_width
+        if self.array.dtype.is_float:
+            if self.out_width != 32:
+                raise ValueError(
+                    f"out_width must be 32 (FP32) for a {self.array.dtype.value} array, "
+                    f"not {self.out_width!r}"
+                )
+        elif not is_int(self.out_width) or not acc <= self.out_width <= 64:
+            raise ValueError(
+                f"out_width must be an integer from the array's accumulator width {acc} to 64, "
+                f"not {self.out_width!r}"
+            )
+        for name in ("a_rows", "b_rows", "out_rows", "program_depth"):
+            value = getattr(self, name)
+            if not is_int(value) or not 2 <= value <= 0xFFFF:
+                raise ValueError(f"{name} must be an integer from 2 to 65535, not {value!r}")
+        limit = 1 << self.axi.addr_width
+        if not is_int(self.dram_bytes) or not (
+            self.axi.word_bytes <= self.dram_bytes <= limit
+            and self.dram_bytes % self.axi.word_bytes == 0
+        ):
+            raise ValueError(
+                f"dram_bytes must be a multiple of the {self.axi.word_bytes}-byte word from "
+                f"one word to 2 ** addr_width = {limit}, not {self.dram_bytes!r}"
+            )
+
+    def replace(self, **changes: object) -> "SatSystemConfig":
+        """Return a copy with ``changes`` applied (validated like the constructor)."""
+        return replace(self, **changes)
+
+    def store_modes(self) -> tuple[StoreMode, ...]:
+        """The STORE modes the array's format takes."""
+        if self.array.dtype.is_float:
+            return (StoreMode.RAW, StoreMode.FP16, StoreMode.BF16)
+        return (StoreMode.RAW, StoreMode.INT8, StoreMode.INT16)
+
+    def store_bits(self, mode: StoreMode) -> int:
+        """Bits of one value STORE writes in ``mode``."""
+        return {StoreMode.RAW: self.out_width, StoreMode.INT8: 8}.get(StoreMode(mode), 16)
+
+
+def encode(opcode: Opcode, **fields: int) -> int:
+    """The instruction ``opcode`` with ``fields`` (the others zero) as an integer.
+
+    Raises
+    ------
+    ValueError
+        For a field the opcode lacks or a value that does not fit it.
+    """
+    opcode = Opcode(opcode)
+    table = FIELDS[opcode]
+    word = int(opcode)
+    for name, value in fields.items():
+        if name not in table or name == "opcode":
+            known = ", ".join(n for n in table if n != "opcode")
+            raise ValueError(f"{opcode.name} has no field {name!r} (fields: {known})")
+        lsb, width = table[name]
+        if not is_int(value) or not 0 <= value < 1 << width:
+            raise ValueError(f"{opcode.name}.{name} = {value!r} does not fit {width} bits")
+        word |= value << lsb
+    return word
+
+
+def decode(word: int) -> tuple[int, dict[str, int]]:
+    """The opcode bits of instruction ``word`` and, for a known opcode, its fields (for an
+    unknown one, none)."""
+    code = word & 0xF
+    if code not in FIELDS:
+        return code, {}
+    table = FIELDS[Opcode(code)]
+    return code, {n: word >> lsb & ((1 << w) - 1) for n, (lsb, w) in table.items() if n != "opcode"}
