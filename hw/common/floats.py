@@ -47,6 +47,7 @@ __all__ = [
     "Fp32ToHalf",
     "float_product",
     "fp32_sum",
+    "fp32_to_half",
 ]
 
 
@@ -420,6 +421,13 @@ def fp32_sum(m: Module, a: Value, b: Value) -> Value:
     steps without its registers (same contract)."""
     steps = [Fp32Adder._align, Fp32Adder._add, Fp32Adder._normalise, Fp32Adder._round]
     return _pipeline(m, steps, set(), {"a": a, "b": b, "valid": Const(1)})["s"]
+
+
+def fp32_to_half(m: Module, a: Value, fmt: NumberFormat) -> Value:
+    """``a`` (FP32) rounded to ``fmt`` (FP16 or BF16) as combinational logic in ``m``:
+    :class:`Fp32ToHalf`'s step without its register (same contract)."""
+    _half_format(fmt, "fp32_to_half")
+    return _pipeline(m, [_narrow_step(fmt)], set(), {"a": a, "valid": Const(1)})["h"]
 
 
 def _fp32_product_steps() -> list[_Step]:

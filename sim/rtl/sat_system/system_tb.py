@@ -1,0 +1,94 @@
+"""cocotb bench of the SAT accelerator: runs jobs (a DRAM image and a program) one after another
+on one simulator (run by :func:`sparsa.sim.rtl.sat_system.run.run_jobs`).
+
+Per job the bench writes the image into :class:`~sparsa.sim.rtl.axi.dram.Dram`, programs the
+registers through ``cocotbext-axi``'s AXI4-Lite master (program address and length, interrupt
+enable), starts the program, waits for ``irq``, reads every register back, clears the interrupt
+and reads the DRAM regions the job names. While a job runs, it counts the AXI4 read and write
+beats it sees, and the cycles from the start write's response to ``irq``.
+"""
+
+import base64
+from typing import Any
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+
+from sparsa.config.sat_system import SAT_SYSTEM_REGISTERS
+from sparsa.sim.rtl.axi.dram import Dram
+from sparsa.sim.rtl.backends import PERIOD_NS, RESET_CYCLES
+from sparsa.sim.rtl.benches import bench_params, write_summary
+
+CYCLE_LIMIT = 5_000_000
+
+
+class _Beats:
+    """Counts AXI R and W beats and cycles while ``on``."""
+
+    def __init__(self, dut: Any) -> None:
+        self.dut, self.on, self.reads, self.writes, self.cycles = dut, False, 0, 0, 0
+
+    async def run(self) -> None:
+        d = self.dut
+        while True:
+            await RisingEdge(d.clk)
+            await ReadOnly()
+            if self.on:
+                self.cycles += 1
+                self.reads += int(d.m_axi_rvalid.value) & int(d.m_axi_rready.value)
+                self.writes += int(d.m_axi_wvalid.value) & int(d.m_axi_wready.value)
+
+
+async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
+                   job: dict[str, Any]) -> dict[str, Any]:
+    regs = SAT_SYSTEM_REGISTERS
+    image = base64.b64decode(job["image"])
+    dram.write(0, image + bytes(dram.size - len(image)))
+    address = job["program_addr"]
+    await host.write_dword(regs["program_lo"].offset, address & 0xFFFFFFFF)
+    await host.write_dword(regs["program_hi"].offset, address >> 32)
+    await host.write_dword(regs["program_len"].offset, job["program_len"])
+    beats.reads = beats.writes = beats.cycles = 0
+    beats.on = True
+    await host.write_dword(regs["control"].offset, 0b11)  # start, interrupt enabled
+    waited = 0
+    while not int(dut.irq.value):
+        await RisingEdge(dut.clk)
+        waited += 1
+        if waited > CYCLE_LIMIT:
+            return {"hung": True, "cycles": beats.cycles}
+    beats.on = False
+    values = {}
+    for r in regs:
+        values[r.name] = await host.read_dword(r.offset)
+    await host.write_dword(regs["irq_status"].offset, 1)
+    irq_after_clear = int(dut.irq.value)
+    regions = [base64.b64encode(dram.read(addr, size)).decode() for addr, size in job["regions"]]
+    return {"hung": False, "registers": values, "cycles": beats.cycles,
+            "read_bytes": beats.reads * dram.read_if.byte_lanes,
+            "written_bytes": beats.writes * dram.read_if.byte_lanes,
+            "irq_after_clear": irq_after_clear, "regions": regions}
+
+
+@cocotb.test()
+async def system_bench(dut: Any) -> None:
+    """Run every job of the parameters and write their results."""
+    p = bench_params()
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, RESET_CYCLES)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+    dram = Dram(dut, size=p["memory_bytes"], latency=p["latency"], stall=p["stall"],
+                seed=p["seed"])
+    host = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
+    beats = _Beats(dut)
+    cocotb.start_soon(beats.run())
+    results = []
+    for job in p["jobs"]:
+        results.append(await _run_job(dut, host, dram, beats, job))
+        if results[-1]["hung"]:
+            break
+    write_summary({"results": results})
