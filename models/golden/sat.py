@@ -22,11 +22,14 @@ lowest index, and lists them in increasing index order, so a group always yields
 entries (zeros included when it has fewer than N non-zeros).
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from sparsa.config.formats import NumberFormat
-from sparsa.config.sat import BdwpPass, NMPattern, SatArrayConfig
+from sparsa.config.sat import BdwpPass, Dataflow, NMPattern, SatArrayConfig, as_dataflow
+from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.models.golden.floats import fp32_accumulate, fp32_add, fp_product
 from sparsa.models.golden.nm_sparsity import compress, nm_mask
 from sparsa.models.golden.nm_sparsity import decompress as nm_decompress
@@ -38,9 +41,12 @@ __all__ = [
     "gemm_bp",
     "gemm_ff",
     "gemm_wu",
+    "is_rejected",
     "magnitudes",
     "nm_generate",
     "sore_tile",
+    "tile_answer",
+    "tile_beats",
 ]
 
 
@@ -124,21 +130,27 @@ def decompress(
     return nm_decompress(v, torch.as_tensor(indices), pattern, v.shape[1] // pattern.n * pattern.m)
 
 
+def _positions(indices: torch.Tensor, pattern: NMPattern | None, shape: tuple[int, int]
+               ) -> torch.Tensor:
+    """The dense reduction position of each compressed entry of a ``rows x entries`` A: entry t
+    of a row lies in group t // N at its in-group index (dense: position t)."""
+    rows, entries = shape
+    n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
+    positions = (torch.arange(entries) // n * m).expand(rows, entries)
+    return positions if pattern is None else positions + indices
+
+
 def _float_matmul(
     values: torch.Tensor,
-    indices: torch.Tensor,
+    positions: torch.Tensor,
     b: torch.Tensor,
-    pattern: NMPattern | None,
     dtype: NumberFormat,
     chunk: int | None,
 ) -> torch.Tensor:
     """``compressed_matmul`` in floating point: per output, the FP32 sum of the entries'
-    products in entry order from +0, in partial sums of ``chunk`` entries added in order."""
+    products (entry t of row r times ``b[positions[r, t]]``) in entry order from +0, in partial
+    sums of ``chunk`` entries added in order."""
     rows, entries = values.shape
-    n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
-    positions = (torch.arange(entries) // n * m).expand(rows, entries)
-    if pattern is not None:
-        positions = positions + indices
     picked = b[positions].numpy()  # rows x entries x cols
     products = fp_product(values.numpy()[:, :, None], picked, dtype)
     step = entries if chunk is None else chunk
@@ -186,8 +198,138 @@ def compressed_matmul(
             f"A covers a reduction of {a.shape[1]} but B has {bb.shape[0]} rows"
         )
     if dtype.is_float:
-        return _float_matmul(v, torch.as_tensor(indices), bb, pattern, dtype, chunk)
+        positions = _positions(torch.as_tensor(indices), pattern, tuple(v.shape))
+        return _float_matmul(v, positions, bb, dtype, chunk)
     return a @ bb
+
+
+def is_rejected(
+    config: SatArrayConfig, *, dataflow: Dataflow, pattern: int, length: int, rows: int
+) -> bool:
+    """Whether the array rejects the command (and check that its fields fit the command beat).
+
+    Parameters
+    ----------
+    config : SatArrayConfig
+    dataflow : Dataflow
+        The command's dataflow (a member or its integer code).
+    pattern : int
+        Code of the command's pattern field (:func:`sparsa.hw.sat.sat_array.runtime_patterns` gives
+        the known ones; other codes are rejected).
+    length : int
+        OS: compressed entries per row (T); WS: output columns (B). At least 1.
+    rows : int
+        OS: accumulator rows emitted; WS: weight rows loaded. 1 to R.
+
+    Raises
+    ------
+    ValueError
+        If a field does not fit the command beat.
+    """
+    patterns = runtime_patterns(config)
+    dataflow = as_dataflow(dataflow)
+    if not 1 <= length <= 1 << config.max_reduction.bit_length():
+        raise ValueError(
+            f"length must be from 1 to {1 << config.max_reduction.bit_length()}, not {length!r}"
+        )
+    if not 1 <= rows <= config.rows:
+        raise ValueError(f"rows must be from 1 to {config.rows}, not {rows!r}")
+    if not 0 <= pattern < len(patterns):
+        return True  # an unknown pattern code
+    p = patterns[pattern]
+    n = 1 if p is None else p.n
+    if dataflow is Dataflow.OS and length > config.max_reduction:
+        return True  # more products than the accumulators hold
+    return (rows if dataflow is Dataflow.WS else length) % n != 0
+
+
+def tile_beats(
+    config: SatArrayConfig, *, dataflow: Dataflow, pattern: int, length: int, rows: int
+) -> tuple[int, int, int]:
+    """The ``weights``, ``acts`` and ``out`` beats of a command the array accepts: OS
+    (length, length / N, rows); WS (rows, length, length). The arguments are those of
+    :func:`is_rejected`.
+
+    Raises
+    ------
+    ValueError
+        If the array rejects the command or a field does not fit the command beat.
+    """
+    if is_rejected(config, dataflow=dataflow, pattern=pattern, length=length, rows=rows):
+        raise ValueError(
+            f"the array rejects the command (dataflow {as_dataflow(dataflow).name}, pattern "
+            f"{pattern}, length {length}, rows {rows})"
+        )
+    p = runtime_patterns(config)[pattern]
+    if as_dataflow(dataflow) is Dataflow.OS:
+        return length, length // (1 if p is None else p.n), rows
+    return rows, length, length
+
+
+def tile_answer(
+    config: SatArrayConfig,
+    dataflow: Dataflow,
+    pattern: int,
+    length: int,
+    rows: int,
+    weights: Sequence[Sequence[dict[str, int]]],
+    acts: Sequence[Sequence[Sequence[int]]],
+) -> list[list[int]]:
+    """The C values of each ``out`` beat of one array command, from its operand beats, as
+    :mod:`sparsa.hw.sat.sat_array` computes them.
+
+    OS: beat r is row r of (weights lane r) x (activation lanes 0..C-1). WS: beat j holds, for
+    each column c, (weights lane c, the loaded rows) x (activation groups of output column j).
+    Each entry multiplies the activation its group's lane holds at its index, masked to the
+    pattern's M (the array reads no more bits; dense ignores it), so any beats have an answer,
+    well-formed compressed rows or not. A lane with zero weights sums to zero for integers; in
+    floating point a zero times an Inf activation is a NaN, as in the PE.
+
+    Parameters
+    ----------
+    config : SatArrayConfig
+    dataflow, pattern, length, rows : int
+        The command's fields (as counts, not minus one), as for :func:`is_rejected`.
+    weights, acts : sequences of beats
+        The command's operand beats (the structures of
+        :func:`sparsa.hw.sat.sat_array.weights_layout` and ``acts_layout``), as many as
+        :func:`tile_beats` says.
+
+    Returns
+    -------
+    list of list of int
+        The answer's beats: exact integers (within the accumulators), or FP32 bit patterns.
+
+    Raises
+    ------
+    ValueError
+        If the array rejects the command, or the beats are too few or too many.
+    """
+    dataflow = as_dataflow(dataflow)
+    n_w, n_a, _ = tile_beats(config, dataflow=dataflow, pattern=pattern, length=length,
+                             rows=rows)
+    if (len(weights), len(acts)) != (n_w, n_a):
+        raise ValueError(f"the command takes {n_w} weights and {n_a} acts beats, not "
+                         f"{len(weights)} and {len(acts)}")
+    p = runtime_patterns(config)[pattern]
+    n, m = (1, 1) if p is None else (p.n, p.m)
+    if dataflow is Dataflow.OS:
+        lanes, k = range(rows), length // n * m
+        b = [[acts[t // m][c][t % m] for c in range(config.cols)] for t in range(k)]
+    else:
+        lanes, k = range(config.cols), rows // n * m
+        b = [[acts[j][t // m][t % m] for j in range(length)] for t in range(k)]
+    values = check_operands(
+        torch.tensor([[beat[lane]["value"] for beat in weights] for lane in lanes]),
+        config.dtype, "weights")
+    index = torch.tensor([[beat[lane]["index"] for beat in weights] for lane in lanes])
+    bb = check_operands(torch.tensor(b, dtype=torch.int64), config.dtype, "acts")
+    positions = _positions(index & (m - 1), p, tuple(values.shape))
+    if config.dtype.is_float:
+        y = _float_matmul(values, positions, bb, config.dtype, None)
+    else:
+        y = (values[:, :, None] * bb[positions]).sum(dim=1)
+    return y.tolist() if dataflow is Dataflow.OS else y.T.tolist()
 
 
 def gemm_ff(

@@ -31,8 +31,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sparsa.config.sat import Dataflow, SatArrayConfig, as_dataflow
-from sparsa.hw.sat.sat_array import runtime_patterns
+from sparsa.config.sat import Dataflow, SatArrayConfig
+from sparsa.models.golden.sat import is_rejected
 
 __all__ = [
     "REJECT_CYCLES",
@@ -47,46 +47,6 @@ __all__ = [
 
 REJECT_CYCLES = 2
 _NEVER = -(1 << 62)  # a cycle before anything
-
-
-def is_rejected(
-    config: SatArrayConfig, *, dataflow: Dataflow, pattern: int, length: int, rows: int
-) -> bool:
-    """Whether the array rejects the command (and check that its fields fit the command beat).
-
-    Parameters
-    ----------
-    config : SatArrayConfig
-    dataflow : Dataflow
-        The command's dataflow (a member or its integer code).
-    pattern : int
-        Code of the command's pattern field (:func:`sparsa.hw.sat.sat_array.runtime_patterns` gives
-        the known ones; other codes are rejected).
-    length : int
-        OS: compressed entries per row (T); WS: output columns (B). At least 1.
-    rows : int
-        OS: accumulator rows emitted; WS: weight rows loaded. 1 to R.
-
-    Raises
-    ------
-    ValueError
-        If a field does not fit the command beat.
-    """
-    patterns = runtime_patterns(config)
-    dataflow = as_dataflow(dataflow)
-    if not 1 <= length <= 1 << config.max_reduction.bit_length():
-        raise ValueError(
-            f"length must be from 1 to {1 << config.max_reduction.bit_length()}, not {length!r}"
-        )
-    if not 1 <= rows <= config.rows:
-        raise ValueError(f"rows must be from 1 to {config.rows}, not {rows!r}")
-    if not 0 <= pattern < len(patterns):
-        return True  # an unknown pattern code
-    p = patterns[pattern]
-    n = 1 if p is None else p.n
-    if dataflow is Dataflow.OS and length > config.max_reduction:
-        return True  # more products than the accumulators hold
-    return (rows if dataflow is Dataflow.WS else length) % n != 0
 
 
 def tile_cycles(

@@ -8,10 +8,9 @@ that a run carries on and reports every mismatch.
 
 import torch
 
-from sparsa.config.sat import Dataflow, SatArrayConfig
+from sparsa.config.sat import SatArrayConfig
 from sparsa.dataflow.sat_tiles import Tile, assemble
-from sparsa.hw.sat.sat_array import runtime_patterns
-from sparsa.models.golden.sat import compressed_matmul
+from sparsa.models.golden.sat import tile_answer
 from sparsa.sim.blocks.sat_array import TileTiming
 from sparsa.sim.rtl.records import Timeline, check_framing
 from sparsa.sim.rtl.sat_array.codec import OutBeat
@@ -30,31 +29,10 @@ MAX_LISTED = 4  # differing positions listed per failure
 
 
 def tile_reference(config: SatArrayConfig, tile: Tile) -> list[list[int]]:
-    """The C values of each ``out`` beat of ``tile``, from its operand beats and the module
-    docstring of :mod:`sparsa.hw.sat.sat_array`, computed by
-    :func:`sparsa.models.golden.sat.compressed_matmul`.
-
-    OS: beat r is row r of (weights lane r) x (activation lanes 0..C-1). WS: beat j holds, for
-    each column c, (weights lane c, the loaded rows) x (activation groups of output column j);
-    columns past the tile's output rows carry zero weights (zero sums for integers; a floating-
-    point zero times an Inf activation is a NaN, as in the PE).
-    """
-    pattern = runtime_patterns(config)[tile.pattern]
-    n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
-    C = config.cols
-
-    def entries(key: str) -> torch.Tensor:
-        lanes = range(tile.out_rows if tile.dataflow == Dataflow.OS else C)
-        return torch.tensor([[beat[lane][key] for beat in tile.weights] for lane in lanes])
-
-    if tile.dataflow == Dataflow.OS:
-        k, columns = tile.length // n * m, range(C)
-        b = [[tile.acts[t // m][c][t % m] for c in columns] for t in range(k)]
-    else:
-        k, columns = tile.rows // n * m, range(tile.length)
-        b = [[tile.acts[j][t // m][t % m] for j in columns] for t in range(k)]
-    y = compressed_matmul(entries("value"), entries("index"), torch.tensor(b), pattern, config)
-    return y.tolist() if tile.dataflow == Dataflow.OS else y.T.tolist()
+    """The C values of each ``out`` beat of ``tile``, from its command and operand beats, by
+    :func:`sparsa.models.golden.sat.tile_answer`."""
+    return tile_answer(config, tile.dataflow, tile.pattern, tile.length, tile.rows,
+                       tile.weights, tile.acts)
 
 
 def check_tile(config: SatArrayConfig, tile: Tile, beats: list[OutBeat]) -> list[str]:
