@@ -522,7 +522,7 @@ class SatAccelerator(ConfigComponent):
                 total = fp32_sum(m, old, s1_new[c])
             else:
                 total = (old.as_signed() + s1_new[c])[: cfg.out_width]
-            sums.append(Mux(s1_acc, total, s1_new[c]))
+            sums.append(Mux(s1_acc, total, s1_new[c])[: cfg.out_width])
         m.d.comb += [obuf_w.addr.eq(s1_row), obuf_w.data.eq(Cat(*sums)),
                      obuf_w.en.eq(s1_valid),
                      tok_push["gs"].eq(s1_push)]
