@@ -120,8 +120,8 @@ FIELDS: dict[Opcode, dict[str, tuple[int, int]]] = {
     Opcode.GEMM: {**_HEADER, "dataflow": (8, 1), "accumulate": (9, 1), "pattern": (12, 4),
                   "length": (16, 24), "rows": (40, 8), "a_row": (48, 16), "b_row": (64, 16),
                   "out_row": (80, 16)},
-    Opcode.STORE: {**_HEADER, "mode": (8, 4), "shift": (12, 6), "row": (16, 16),
-                   "rows": (32, 16), "addr": (64, 64)},
+    Opcode.STORE: {**_HEADER, "mode": (8, 4), "row": (16, 16), "rows": (32, 16),
+                   "shift": (48, 6), "addr": (64, 64)},
 }
 
 # The 64-bit performance counters, each at two registers <name>_lo and <name>_hi.
