@@ -1,0 +1,296 @@
+"""Tests of the SAT GEMM compiler (:mod:`sparsa.dataflow.sat_program`): compiled programs run by
+the system's golden model give the golden GEMM (dense, 2:4, 2:8; OS, WS; int8, fp16; edge tiles;
+reductions of several tiles; every store mode), their tokens balance and order every buffer
+access in any schedule the units may run, and the compiler refuses what it cannot compile."""
+
+import random
+from collections import Counter, deque
+
+import numpy as np
+import pytest
+import torch
+
+from sparsa.config.axi import AxiConfig
+from sparsa.config.formats import NumberFormat
+from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
+from sparsa.config.sat_system import Fault, Opcode, SatSystemConfig, StoreMode, Unit, decode
+from sparsa.dataflow.sat_program import CompiledGemm, compile_gemm, planning_array
+from sparsa.dataflow.sat_tiles import assemble
+from sparsa.models.golden.floats import fp32_to_half, to_bits
+from sparsa.models.golden.sat import compressed_matmul, nm_generate, tile_answer, tile_beats
+from sparsa.models.golden.sat_system import (
+    SystemRun,
+    pack_transfer,
+    run_program,
+    token_problems,
+)
+
+INT8 = SatSystemConfig(
+    array=SatArrayConfig(rows=4, cols=4, max_reduction=16),
+    axi=AxiConfig(data_width=64, addr_width=32, max_burst=16),
+    a_rows=64, b_rows=64, out_rows=16, program_depth=256, dram_bytes=1 << 20,
+)
+FP16 = INT8.replace(array=INT8.array.replace(dtype=NumberFormat.FP16))
+PATTERNS = [None, NMPattern(2, 4), NMPattern(2, 8)]
+
+
+def _operands(config: SatSystemConfig, seed: int, rows: int, k: int, cols: int,
+              pattern: NMPattern | None):
+    """Random A (compressed by ``pattern``) and B in the array's format."""
+    rng = np.random.default_rng(seed)
+    dtype = config.array.dtype
+    if dtype.is_float:
+        def draw(shape):
+            return torch.from_numpy(to_bits(rng.standard_normal(shape), dtype).astype(np.int64))
+    else:
+        low, high = dtype.range
+
+        def draw(shape):
+            return torch.from_numpy(rng.integers(low, high + 1, shape))
+    w, b = draw((rows, k)), draw((k, cols))
+    values, indices = (w, w) if pattern is None else nm_generate(w, pattern, dtype)
+    return values, indices, b
+
+
+def _run(compiled: CompiledGemm, program: tuple[int, ...] | None = None) -> SystemRun:
+    dram = compiled.dram()
+    if program is not None:  # the same instructions in another order, in the program's place
+        data = pack_transfer(compiled.config, list(program), 128)
+        dram[compiled.program_addr : compiled.program_addr + len(data)] = data
+    return run_program(compiled.config, bytes(dram), compiled.program_addr, compiled.program_len)
+
+
+def _golden(compiled: CompiledGemm, values, indices, b, pattern) -> torch.Tensor:
+    return compressed_matmul(values, indices, b, pattern, compiled.config.array,
+                             chunk=compiled.chunk)
+
+
+CASES = [(config, pattern, dataflow) for config in (INT8, FP16) for pattern in PATTERNS
+         for dataflow in Dataflow]
+
+
+def _name(case) -> str:
+    config, pattern, dataflow = case
+    return f"{config.array.dtype.value}-{pattern or 'dense'}-{dataflow.name}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=_name)
+def test_a_compiled_gemm_gives_the_golden_result(case) -> None:
+    config, pattern, dataflow = case
+    seed = CASES.index(case)
+    values, indices, b = _operands(config, seed, 7, 80, 9, pattern)  # edge tiles both ways
+    compiled = compile_gemm(config, values, indices, b, pattern, dataflow, base=0x40)
+    run = _run(compiled)
+    assert (run.fault, run.stopped_at) == (Fault.NONE, compiled.program_len - 1), seed
+    got = compiled.read_output(run.dram)
+    assert torch.equal(got, _golden(compiled, values, indices, b, pattern)), f"seed={seed}"
+    # The same from the tiles' answers reassembled, and several tiles per output block.
+    outputs = [tile_answer(config.array, t.dataflow, t.pattern, t.length, t.rows, t.weights,
+                           t.acts) for t in compiled.tiles]
+    assert torch.equal(got, assemble(list(compiled.tiles), outputs, compiled.shape,
+                                     config.array.dtype)), f"seed={seed}"
+    per_block = Counter((t.row0, t.col0) for t in compiled.tiles)
+    assert len(per_block) == len(compiled.blocks) and max(per_block.values()) > 1
+    assert compiled.program_addr == 0x40 and compiled.dram()[:0x40] == bytes(0x40)
+
+
+def test_tiles_of_a_block_run_together_and_stores_follow_them() -> None:
+    # WS plans the column chunks inside the entry blocks; the compiler regroups them.
+    values, indices, b = _operands(INT8, 3, 5, 32, 20, NMPattern(2, 4))
+    compiled = compile_gemm(INT8, values, indices, b, NMPattern(2, 4), Dataflow.WS)
+    keys = [(t.row0, t.col0) for t in compiled.tiles]
+    assert len(set(keys)) == len(compiled.blocks) > 2
+    assert all(keys.index(key) + keys.count(key) - 1 == len(keys) - 1 - keys[::-1].index(key)
+               for key in set(keys))  # each block's tiles are consecutive
+    ops = [decode(w)[0] for w in compiled.program]
+    assert ops.count(Opcode.STORE) == len(compiled.blocks) and ops[-1] == Opcode.END
+    run = _run(compiled)
+    assert torch.equal(compiled.read_output(run.dram),
+                       _golden(compiled, values, indices, b, NMPattern(2, 4)))
+
+
+@pytest.mark.parametrize(("mode", "shift"), [(StoreMode.INT8, 0), (StoreMode.INT8, 6),
+                                             (StoreMode.INT16, 3), (StoreMode.INT16, 9)],
+                         ids=["int8", "int8-shift6", "int16-shift3", "int16-shift9"])
+@pytest.mark.parametrize("dataflow", list(Dataflow), ids=lambda d: d.name)
+def test_integer_stores_requantize(mode, shift, dataflow) -> None:
+    seed = 17 + shift
+    values, indices, b = _operands(INT8, seed, 6, 48, 5, NMPattern(2, 8))
+    compiled = compile_gemm(INT8, values, indices, b, NMPattern(2, 8), dataflow,
+                            store_mode=mode, shift=shift)
+    run = _run(compiled)
+    exact = compressed_matmul(values, indices, b, NMPattern(2, 8), INT8.array).numpy()
+    rounded = exact if shift == 0 else (exact + (1 << (shift - 1))) >> shift
+    bits = 8 if mode is StoreMode.INT8 else 16
+    want = np.clip(rounded, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    assert np.array_equal(compiled.read_output(run.dram).numpy(), want), f"seed={seed}"
+    assert bits == 16 or np.isin(want, (-128, 127)).any()  # the int8 cases saturate
+
+
+@pytest.mark.parametrize("mode", [StoreMode.FP16, StoreMode.BF16], ids=["fp16", "bf16"])
+@pytest.mark.parametrize("dataflow", list(Dataflow), ids=lambda d: d.name)
+def test_float_stores_round_to_half(mode, dataflow) -> None:
+    values, indices, b = _operands(FP16, 23, 6, 40, 7, NMPattern(2, 4))
+    compiled = compile_gemm(FP16, values, indices, b, NMPattern(2, 4), dataflow,
+                            store_mode=mode)
+    run = _run(compiled)
+    fmt = NumberFormat.FP16 if mode is StoreMode.FP16 else NumberFormat.BF16
+    want = fp32_to_half(_golden(compiled, values, indices, b, NMPattern(2, 4)).numpy(), fmt)
+    assert np.array_equal(compiled.read_output(run.dram).numpy(), want.astype(np.int64))
+
+
+def test_tiles_shrink_to_half_buffers() -> None:
+    # max_reduction 4096 would make tiles of thousands of entries or columns; halves of 8 rows
+    # hold 8 entries (OS) or columns (WS) and 16 groups of 2:4.
+    config = INT8.replace(array=INT8.array.replace(max_reduction=4096, dtype=NumberFormat.FP16),
+                          a_rows=16, b_rows=16, out_rows=16)
+    assert planning_array(config, NMPattern(2, 4), Dataflow.OS).max_reduction == 8
+    assert planning_array(config, NMPattern(2, 4), Dataflow.WS).max_reduction == 7
+    for dataflow in Dataflow:
+        values, indices, b = _operands(config, 5, 5, 40, 20, NMPattern(2, 4))
+        compiled = compile_gemm(config, values, indices, b, NMPattern(2, 4), dataflow)
+        for t in compiled.tiles:
+            beats = tile_beats(config.array, dataflow=dataflow, pattern=t.pattern,
+                               length=t.length, rows=t.rows)
+            assert max(beats) <= 8
+        assert compiled.chunk == (8 if dataflow is Dataflow.OS else 4)
+        assert torch.equal(compiled.read_output(_run(compiled).dram),
+                           _golden(compiled, values, indices, b, NMPattern(2, 4)))
+
+
+def test_the_reduction_bound_uses_the_output_width() -> None:
+    # int16 operands: each product up to 2 ** 30; 36-bit entries hold 31 of them, not 32.
+    config = INT8.replace(array=INT8.array.replace(dtype=NumberFormat.INT16), out_width=36)
+    values, indices, b = _operands(config, 8, 3, 31, 2, None)
+    values[:] = -(1 << 15)
+    b[:] = -(1 << 15)
+    compiled = compile_gemm(config, values, indices, b, None, Dataflow.OS)
+    assert compiled.read_output(_run(compiled).dram).unique().tolist() == [31 << 30]
+    values, indices, b = _operands(config, 8, 3, 32, 2, None)
+    with pytest.raises(ValueError, match=r"32 int16 products may reach 34359738368, which "
+                                         r"overflows the 36-bit output entries"):
+        compile_gemm(config, values, indices, b, None, Dataflow.OS)
+
+
+def test_the_compiler_refuses_what_it_cannot_compile() -> None:
+    values, indices, b = _operands(INT8, 1, 6, 32, 5, None)
+
+    def refuse(match: str, config: SatSystemConfig = INT8, **kwargs) -> None:
+        with pytest.raises(ValueError, match=match):
+            compile_gemm(config, kwargs.pop("values", values), indices, b, None, Dataflow.OS,
+                         **kwargs)
+
+    refuse("a config whose buffers cannot hold one tile", INT8.replace(out_rows=6))
+    refuse("a config whose buffers cannot hold one tile", INT8.replace(a_rows=4))
+    refuse("needs 29 instructions, more than program_depth = 28",
+           INT8.replace(program_depth=28))
+    refuse(r"the image reaches byte \d+, past dram_bytes = 1024", INT8.replace(dram_bytes=1024))
+    refuse("int8 array stores RAW, INT8, INT16, not <StoreMode.FP16: 3>",
+           store_mode=StoreMode.FP16)
+    refuse("shift of RAW must be from 0 to 0, not 2", shift=2)
+    refuse("base must be a word-aligned", base=4)
+    refuse(r"A\[0, 0\] = 300 is outside the int8 range", values=values + 300 - values)
+
+
+# ---- tokens ---------------------------------------------------------------------------------
+
+_POPS = {"pop_prev": -1, "pop_next": 1}
+_PUSHES = {"push_prev": -1, "push_next": 1}
+
+
+def _accesses(config: SatSystemConfig, f: dict[str, int], op: Opcode):
+    """Buffer rows an instruction reads and writes: ({(buffer, row)}, {(buffer, row)})."""
+    if op is Opcode.LOAD:
+        name = "B" if f["buffer"] else "A"
+        return set(), {(name, r) for r in range(f["row"], f["row"] + f["rows"])}
+    if op is Opcode.STORE:
+        return {("OUT", r) for r in range(f["row"], f["row"] + f["rows"])}, set()
+    n_w, n_a, n_out = tile_beats(config.array, dataflow=f["dataflow"], pattern=f["pattern"],
+                                 length=f["length"], rows=f["rows"])
+    out = {("OUT", r) for r in range(f["out_row"], f["out_row"] + n_out)}
+    reads = {("A", r) for r in range(f["a_row"], f["a_row"] + n_w)}
+    reads |= {("B", r) for r in range(f["b_row"], f["b_row"] + n_a)}
+    return reads | (out if f["accumulate"] else set()), out
+
+
+def _writers_seen(config: SatSystemConfig, order: list[int], program: tuple[int, ...]):
+    """For each instruction run in ``order``, the writer of every row it reads or writes."""
+    last: dict[tuple[str, int], int] = {}
+    seen = {}
+    for i in order:
+        code, f = decode(program[i])
+        reads, writes = _accesses(config, f, Opcode(code))
+        seen[i] = {row: last.get(row) for row in reads | writes}
+        last.update(dict.fromkeys(writes, i))
+    return seen
+
+
+def _schedule(program: tuple[int, ...], rng: random.Random) -> list[int]:
+    """A random order in which the concurrent units could run the instructions before END: each
+    unit in program order, an instruction once the tokens it pops have been pushed."""
+    queues = {unit: deque() for unit in Unit}
+    for i, word in enumerate(program[:-1]):
+        queues[Unit[Opcode(decode(word)[0]).name]].append(i)
+    tokens: Counter = Counter()
+    order = []
+    while any(queues.values()):
+        ready = []
+        for unit, queue in queues.items():
+            if queue:
+                f = decode(program[queue[0]])[1]
+                needs = [(Unit(unit + s), unit) for side, s in _POPS.items() if f[side]]
+                if all(tokens[q] > 0 for q in needs):
+                    ready.append((unit, needs, f))
+        assert ready, f"deadlock after {order}"
+        unit, needs, f = rng.choice(ready)
+        for q in needs:
+            tokens[q] -= 1
+        for side, s in _PUSHES.items():
+            if f[side]:
+                tokens[(unit, Unit(unit + s))] += 1
+        order.append(queues[unit].popleft())
+    assert not +tokens, f"tokens left over: {dict(+tokens)}"  # every push popped
+    return order
+
+
+@pytest.mark.parametrize("case", CASES[:6], ids=_name)
+def test_tokens_balance_and_order_every_buffer_access(case) -> None:
+    config, pattern, dataflow = case
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    values, indices, b = _operands(config, 2, 9, 48, 13, pattern)
+    compiled = compile_gemm(config, values, indices, b, pattern, dataflow)
+    program = compiled.program
+    assert token_problems(config, program) == []
+    pushes, pops = Counter(), Counter()
+    for word in program:
+        f = decode(word)[1]
+        pushes.update(side for side in _PUSHES if f.get(side))
+        pops.update(side for side in _POPS if f.get(side))
+    # LOAD->GEMM and GEMM->STORE go forward, GEMM->LOAD and STORE->GEMM back.
+    assert pushes["push_next"] == pops["pop_prev"] and pushes["push_prev"] == pops["pop_next"]
+    sequential = _writers_seen(config, list(range(len(program) - 1)), program)
+    for _ in range(20):
+        order = _schedule(program, rng)
+        # Every GEMM reads the rows its own LOADs wrote, every STORE the rows its GEMMs wrote.
+        assert _writers_seen(config, order, program) == sequential, f"seed={seed} {order}"
+    reordered = tuple(program[i] for i in order) + program[-1:]
+    assert torch.equal(compiled.read_output(_run(compiled, reordered).dram),
+                       compiled.read_output(_run(compiled).dram)), f"seed={seed}"
+
+
+def test_a_missing_token_lets_a_schedule_overwrite_a_half_too_early() -> None:
+    values, indices, b = _operands(INT8, 2, 9, 48, 13, None)
+    compiled = compile_gemm(INT8, values, indices, b, None, Dataflow.OS)
+    program = list(compiled.program)
+    # Neither LOAD A of tile 2 nor GEMM 0 keeps its token: LOAD 2 may run before GEMM 0.
+    load2 = [i for i, w in enumerate(program) if decode(w)[0] == Opcode.LOAD][4]
+    program[load2] &= ~(1 << 5)
+    program[2] &= ~(1 << 6)
+    program = tuple(program)
+    assert any("share A rows" in p for p in token_problems(INT8, program))
+    sequential = _writers_seen(INT8, list(range(len(program) - 1)), program)
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    assert any(_writers_seen(INT8, _schedule(program, rng), program) != sequential
+               for _ in range(200)), f"seed={seed}"
