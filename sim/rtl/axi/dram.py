@@ -7,7 +7,11 @@ overlap. :class:`Dram` keeps its write side and its memory and replaces the read
 with a pipelined one: every address is taken when it arrives (a queue of up to
 ``max_reads_queued``), and the first beat of a burst leaves ``latency`` cycles after its
 address was taken at the earliest, bursts in order (one ID), so a master that keeps several
-bursts in flight hides the latency as it would on a DDR controller. Stalls: each channel's
+bursts in flight hides the latency as it would on a DDR controller. ``latency`` counts from the
+cycle the address handshake happens to the cycle the first beat can be taken; the model's own
+pipeline (a queue between its coroutines) takes :data:`MIN_LATENCY` cycles, so that is the least
+it can be (measured on the SAT system: the first beat came 2 + max(wait, 1) cycles after the
+address for an internal wait in cycles). Stalls: each channel's
 handshake side (AR and AW ready, W ready, R and B valid) idles on a cycle with probability
 ``stall``, drawn from one seeded generator per channel.
 """
@@ -23,14 +27,16 @@ from cocotbext.axi.axi_ram import AxiRamRead, AxiRamWrite
 from cocotbext.axi.constants import AxiResp
 from cocotbext.axi.memory import Memory
 
-__all__ = ["Dram"]
+__all__ = ["MIN_LATENCY", "Dram"]
+
+MIN_LATENCY = 3  # cycles from a read address to its first beat when the model waits no cycle
 
 
 class _LatencyRead(AxiRamRead):
     """The RAM's read side, pipelined with a fixed latency (module docstring)."""
 
-    def __init__(self, *args: Any, latency: int, **kwargs: Any) -> None:
-        self.latency = latency
+    def __init__(self, *args: Any, wait: int, **kwargs: Any) -> None:
+        self.wait = wait
         self.cycle = 0
         super().__init__(*args, **kwargs)
         self.ar_channel.queue_occupancy_limit = 64
@@ -54,7 +60,7 @@ class _LatencyRead(AxiRamRead):
 
     async def _answer(self, taken: deque[tuple[int, Any]]) -> None:
         while True:
-            if not taken or self.cycle < taken[0][0] + self.latency:
+            if not taken or self.cycle < taken[0][0] + self.wait:
                 await RisingEdge(self.clock)
                 continue
             _, ar = taken.popleft()
@@ -94,7 +100,8 @@ class Dram(Memory):
         Bytes of memory. A read past the end is answered DECERR; a write past it wraps
         (``cocotbext-axi``'s behaviour), which the tests never do.
     latency : int
-        Cycles from a read address taken to its first data beat, at the earliest.
+        Cycles from a read address's handshake to its first data beat, at the earliest; at least
+        :data:`MIN_LATENCY`.
     stall : float
         Probability that a channel's handshake side idles on a cycle (0: never).
     seed : int
@@ -103,8 +110,11 @@ class Dram(Memory):
         Prefix of the AXI ports.
     """
 
-    def __init__(self, dut: Any, *, size: int, latency: int = 0, stall: float = 0.0,
+    def __init__(self, dut: Any, *, size: int, latency: int = MIN_LATENCY, stall: float = 0.0,
                  seed: int = 0, prefix: str = "m_axi") -> None:
+        if not isinstance(latency, int) or latency < MIN_LATENCY:
+            raise ValueError(f"latency must be an integer of at least {MIN_LATENCY}, "
+                             f"not {latency!r}")
         super().__init__(size)
         self.write_if = self.read_if = None
         channels = []
@@ -115,7 +125,8 @@ class Dram(Memory):
                          self.write_if.b_channel]
         if hasattr(dut, f"{prefix}_arvalid"):
             self.read_if = _LatencyRead(AxiReadBus.from_prefix(dut, prefix), dut.clk, dut.rst,
-                                        mem=self.mem, size=size, latency=latency)
+                                        mem=self.mem, size=size,
+                                        wait=latency - MIN_LATENCY + 1)
             channels += [self.read_if.ar_channel, self.read_if.r_channel]
         if stall:
             rng = random.Random(seed)

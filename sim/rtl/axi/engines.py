@@ -13,6 +13,7 @@ from sparsa.config.axi import AXI_BOUNDARY, AxiConfig
 from sparsa.config.registers import RegisterMap
 from sparsa.hw.common.axi import AxiReader, AxiWriter
 from sparsa.hw.common.axi_lite import AxiLiteRegisters
+from sparsa.sim.rtl.axi.dram import MIN_LATENCY
 from sparsa.sim.rtl.benches import run_bench
 from sparsa.sim.rtl.configs import config_to_json
 from sparsa.sim.rtl.runner import RtlTarget
@@ -58,7 +59,7 @@ def run_engine(
     *,
     seed: int,
     count: int = 24,
-    latency: int = 0,
+    latency: int = MIN_LATENCY,
     stall: float = 0.0,
 ) -> dict[str, Any]:
     """Run the bench of engine ``kind`` (a key of :data:`ENGINES`) and return its summary
@@ -69,7 +70,7 @@ def run_engine(
     count : int
         Transfers (engines) or register accesses (register file).
     latency : int
-        The DRAM's read latency in cycles.
+        The DRAM's read latency in cycles (:class:`~sparsa.sim.rtl.axi.dram.Dram`).
     stall : float
         Probability of an idle cycle on every channel, command and data stream of the bench.
     """

@@ -7,6 +7,7 @@ from typing import Any
 
 from sparsa.config.sat_system import SatSystemConfig
 from sparsa.hw.sat_system.accelerator import SatAccelerator
+from sparsa.sim.rtl.axi.dram import MIN_LATENCY
 from sparsa.sim.rtl.benches import run_bench
 from sparsa.sim.rtl.runner import RtlTarget, RtlTestError
 
@@ -64,7 +65,8 @@ class JobResult:
         return self.registers[f"{name}_lo"] | self.registers[f"{name}_hi"] << 32
 
 
-def run_jobs(config: SatSystemConfig, jobs: list[Job], *, memory_bytes: int, latency: int = 0,
+def run_jobs(config: SatSystemConfig, jobs: list[Job], *, memory_bytes: int,
+             latency: int = MIN_LATENCY,
              stall: float = 0.0, seed: int = 1) -> list[JobResult]:
     """Run ``jobs`` one after another on one simulator of ``config``.
 

@@ -20,7 +20,7 @@ def _passes(summary: dict, seed: int) -> None:
 @pytest.mark.parametrize("kind", ["reader", "writer"])
 @pytest.mark.parametrize(
     ("config", "latency", "stall"),
-    [(NARROW, 0, 0.0), (NARROW, 20, 0.3), (WIDE, 40, 0.0), (WIDE, 7, 0.5)],
+    [(NARROW, 3, 0.0), (NARROW, 20, 0.3), (WIDE, 40, 0.0), (WIDE, 7, 0.5)],
     ids=["narrow-fast", "narrow-latency-stalls", "wide-latency", "wide-stalls"],
 )
 def test_engine_moves_every_word_in_cut_bursts(kind, config, latency, stall) -> None:

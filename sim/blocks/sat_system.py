@@ -1,0 +1,248 @@
+"""Cycle model of the SAT accelerator system running a program
+(:mod:`sparsa.hw.sat_system.accelerator`, programs: :mod:`sparsa.config.sat_system`).
+
+The model follows the RTL instruction by instruction, with cycle 0 the cycle the start is
+written (the ``cycles`` counter counts the cycles after it until done):
+
+* **Fetch**: the read of the program's words starts in cycle 1; the first instruction is read
+  from the instruction memory two cycles after its last row leaves the gearbox, and the
+  controller then takes two cycles per instruction; an instruction enters its unit's queue in
+  the second, unless the queue is full, and its unit may take it the cycle after.
+* **Reads** (fetch and LOAD) go through :func:`read_rows`: the read engine issues one burst
+  address per cycle while fewer than ``max_reads`` bursts are in flight; the memory's first
+  beat of a burst comes ``read_latency`` cycles after its address, then one beat per cycle as
+  the gearbox takes them; the gearbox takes a word when at most one row of bits is left in it
+  and gives a row the cycle after the word that completes it. A LOAD's token goes the cycle its
+  last row is written.
+* **Writes** (STORE) go through :func:`write_rows`: the row feeder's first row is there three
+  cycles after the STORE starts, the gearbox packs rows into words one per cycle, the memory
+  answers each burst :data:`WRITE_RESPONSE` cycles after its last beat, and the STORE ends (and
+  pushes its token) on the last answer.
+* **GEMM**: an instruction issues once its tokens are there, the previous one has issued and
+  the array has taken the previous command; the array then runs the command on its exact
+  timeline (:class:`sparsa.sim.blocks.sat_array.ArrayTimeline`) from the cycle its operands reach
+  it: the cycle after the command when the row feeders were still streaming the previous
+  tile's rows, two cycles later when they had run dry. Its token to STORE goes the cycle after
+  its last answer beat; its token to LOAD the cycle after its last operand was taken (an
+  approximation: the feeders read one row ahead, so the RTL may give it a cycle earlier).
+* The program ends once every unit is idle: the cycle after the last answer beat is written,
+  the last LOAD's row, or the last STORE's answer.
+
+Where the memory back-pressures or answers later than ``read_latency`` the model does not
+follow the RTL; the system tests state how far it is then.
+"""
+
+from dataclasses import dataclass, field
+from math import ceil
+
+from sparsa.config.axi import AxiConfig
+from sparsa.config.sat import Dataflow
+from sparsa.config.sat_system import INSTRUCTION_BITS, Opcode, SatSystemConfig, decode
+from sparsa.hw.sat.sat_array import acts_layout, weights_layout
+from sparsa.hw.sat_system.accelerator import QUEUE_DEPTH
+from sparsa.sim.blocks.sat_array import ArrayTimeline
+
+__all__ = ["WRITE_RESPONSE", "SystemTiming", "program_timing", "read_rows", "write_rows"]
+
+WRITE_RESPONSE = 2  # cycles from a burst's last W beat to its B answer (the bench's memory)
+
+
+def read_rows(axi: AxiConfig, start: int, addr: int, words: int, rows: int, row_bits: int,
+              read_latency: int) -> int:
+    """The cycle the last of ``rows`` rows leaves the gearbox, for a read of ``words`` words
+    from ``addr`` whose command is taken in cycle ``start``."""
+    w = axi.data_width
+    bursts = axi.bursts(addr, words)
+    taken: list[int] = []  # cycle each word is taken by the gearbox
+    emitted: list[int] = []  # cycle each row leaves
+    last_of_burst: list[int] = []
+    address = start
+    q = 0
+    for k, (_, beats) in enumerate(bursts):
+        address = start + 1 if k == 0 else address + 1
+        if k >= axi.max_reads:
+            address = max(address, last_of_burst[k - axi.max_reads] + 1)
+        for b in range(beats):
+            present = taken[-1] + 1 if taken else start + 1
+            if b == 0:
+                present = max(present, address + read_latency)
+            need = ceil(q * w / row_bits) - 2  # this row must have left before the word fits
+            ready = emitted[need] if need >= 0 else start + 1
+            taken.append(max(present, ready))
+            q += 1
+            # rows completed by the words so far leave one per cycle after them
+            while len(emitted) < rows and ceil((len(emitted) + 1) * row_bits / w) <= q:
+                row_done = taken[-1] + 1
+                emitted.append(max(row_done, emitted[-1] + 1) if emitted else row_done)
+        last_of_burst.append(taken[-1])
+    return emitted[-1]
+
+
+def write_rows(axi: AxiConfig, start: int, words: int, rows: int, row_bits: int,
+               addr: int) -> int:
+    """The cycle the memory answers the last burst of a STORE of ``rows`` rows (``words``
+    words) to ``addr`` that starts in cycle ``start``."""
+    w = axi.data_width
+    bursts = axi.bursts(addr, words)
+    pushed: list[int] = []  # cycle each row enters the packer
+    sent: list[int] = []  # cycle each word is taken on W
+    answers: list[int] = []
+    aw = start
+    burst_of_word = [k for k, (_, beats) in enumerate(bursts) for _ in range(beats)]
+    aw_cycles: list[int] = []
+    for k in range(len(bursts)):
+        aw = start + 1 if k == 0 else aw + 1
+        aw_cycles.append(aw)  # refined below once answers are known (max_writes)
+    row = 0
+    for q in range(words):
+        # the rows this word needs
+        while row < rows and (row * row_bits < (q + 1) * w):
+            offered = start + 3 if row == 0 else pushed[-1] + 1
+            need = ceil(row * row_bits / w) - 2
+            fits = sent[need] if need >= 0 else offered
+            pushed.append(max(offered, fits))
+            row += 1
+        k = burst_of_word[q]
+        if k >= axi.max_writes and q == sum(b for _, b in bursts[:k]):
+            aw_cycles[k] = max(aw_cycles[k], answers[k - axi.max_writes] + 1)
+            for j in range(k + 1, len(bursts)):
+                aw_cycles[j] = max(aw_cycles[j], aw_cycles[j - 1] + 1)
+        ready = max(pushed[-1] + 1, sent[-1] + 1 if sent else 0, aw_cycles[k] + 1)
+        sent.append(ready)
+        if q == sum(b for _, b in bursts[: k + 1]) - 1:
+            answer = sent[-1] + WRITE_RESPONSE
+            answers.append(max(answer, answers[-1] + 1) if answers else answer)
+    return answers[-1]
+
+
+@dataclass
+class SystemTiming:
+    """The predicted run of a program.
+
+    Attributes
+    ----------
+    cycles : int
+        The ``cycles`` counter: cycles from the start to done.
+    array_busy : int
+        Cycles the array holds a tile (the ``array_busy`` counter).
+    bytes_read, bytes_written : int
+        DRAM traffic (the counters of those names).
+    gemm_ends : list of int
+        Cycle each GEMM's last answer beat is written, in program order.
+    """
+
+    cycles: int = 0
+    array_busy: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    gemm_ends: list[int] = field(default_factory=list)
+
+
+def program_timing(config: SatSystemConfig, program: list[int], *, program_addr: int,
+                   read_latency: int) -> SystemTiming:
+    """Predict the cycles of ``program`` (instructions as integers, ending with END) on the
+    system ``config``, its memory answering reads ``read_latency`` cycles after their address.
+
+    The program must be well formed (the golden model's checks pass) and its tokens balanced;
+    the model does not check them.
+    """
+    axi, arr = config.axi, config.array
+    w = axi.data_width
+    out = SystemTiming()
+    n_prog = len(program)
+    prog_words = ceil(n_prog * INSTRUCTION_BITS / w)
+    out.bytes_read += prog_words * axi.word_bytes
+    fetched = read_rows(axi, 1, program_addr, prog_words, n_prog, INSTRUCTION_BITS,
+                        read_latency)
+    cycle = fetched + 2  # READ of instruction 0
+    row_bits = {0: weights_layout(arr).size, 1: acts_layout(arr).size}
+    tokens: dict[str, list[int]] = {k: [] for k in ("lg", "gl", "gs", "sg")}  # avail cycles
+    popped = {k: 0 for k in tokens}
+    takes: dict[int, list[int]] = {Opcode.LOAD: [], Opcode.GEMM: [], Opcode.STORE: []}
+    load_free = store_free = 0
+    gemm_prev = -1
+    accepted_prev = -1  # cycle the array took the previous command
+    feeders_busy_until = -1  # last cycle the row feeders stream the previous tile's rows
+    timeline = ArrayTimeline(arr)
+    ends = [cycle]
+    busy_spans: list[tuple[int, int]] = []
+
+    def pop(kind: str) -> int:
+        avail = tokens[kind][popped[kind]]
+        popped[kind] += 1
+        return avail
+
+    for inst in program:
+        code, f = decode(inst)
+        decode_cycle = cycle + 1
+        if code == Opcode.END:
+            ends.append(decode_cycle + 1)
+            break
+        queue = takes[code]
+        if len(queue) >= QUEUE_DEPTH:  # wait for room in the unit's queue
+            decode_cycle = max(decode_cycle, queue[-QUEUE_DEPTH] + 1)
+        visible = decode_cycle + 1
+        cycle = decode_cycle + 1  # the next READ
+        if code == Opcode.LOAD:
+            start = max(visible, load_free)
+            if f["pop_next"]:
+                start = max(start, pop("gl"))
+            words = ceil(f["rows"] * row_bits[f["buffer"]] / w)
+            last = read_rows(axi, start, f["addr"], words, f["rows"], row_bits[f["buffer"]],
+                             read_latency)
+            out.bytes_read += words * axi.word_bytes
+            load_free = last + 1
+            if f["push_next"]:
+                tokens["lg"].append(last + 1)
+            queue.append(start)
+            ends.append(last + 1)
+        elif code == Opcode.GEMM:
+            issue = max(visible, gemm_prev + 1, accepted_prev)
+            if f["pop_prev"]:
+                issue = max(issue, pop("lg"))
+            if f["pop_next"]:
+                issue = max(issue, pop("sg"))
+            gemm_prev = issue
+            lag = 2 if feeders_busy_until < issue + 1 else 1
+            before = timeline.copy()
+            timing = timeline.issue(dataflow=Dataflow(f["dataflow"]), pattern=f["pattern"],
+                                    length=f["length"], rows=f["rows"],
+                                    not_before=issue + 1 + lag)
+            accepted_prev = max(issue + 1, before._stage_until + 1)
+            feed_end = timeline._feed_end
+            feeders_busy_until = feed_end - 1
+            last_beat = timing.end_edge - 1
+            busy_spans.append((issue + 1, last_beat))
+            out.gemm_ends.append(last_beat + 1)
+            if f["push_prev"]:
+                tokens["gl"].append(feed_end + 1)
+            if f["push_next"]:
+                tokens["gs"].append(last_beat + 2)
+            queue.append(issue)
+            ends.append(last_beat + 2)
+        else:  # STORE
+            start = max(visible, store_free)
+            if f["pop_prev"]:
+                start = max(start, pop("gs"))
+            bits = arr.cols * config.store_bits(f["mode"])
+            words = ceil(f["rows"] * bits / w)
+            answer = write_rows(axi, start, words, f["rows"], bits, f["addr"])
+            out.bytes_written += words * axi.word_bytes
+            store_free = answer + 1
+            if f["push_prev"]:
+                tokens["sg"].append(answer + 1)
+            queue.append(start)
+            ends.append(answer + 1)
+    out.cycles = max(ends)
+    out.array_busy = _union(busy_spans)
+    return out
+
+
+def _union(spans: list[tuple[int, int]]) -> int:
+    """Cycles covered by the inclusive spans."""
+    total, reach = 0, -1
+    for a, b in sorted(spans):
+        if b > reach:
+            total += b - max(a, reach + 1) + 1
+            reach = b
+    return total
