@@ -17,12 +17,13 @@ def test_a_wrong_answer_is_a_mismatch() -> None:
     from sparsa.sim.rtl.sat_array import scoreboard
     from sparsa.sim.rtl.sat_array.block import SatArrayBlock
 
-    right = scoreboard.compressed_matmul
+    right = scoreboard.tile_answer
     config, block = SAT_ARRAY_CONFIGS["r5c3-int8"], SatArrayBlock()
     batch = block.plan(config, 7, 1, stalls=False)[0]
     batch = type(batch)(cases=batch.cases[:12], stalls=batch.stalls, seed=batch.seed)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(scoreboard, "compressed_matmul", lambda *a: right(*a) + 1)
+        patch.setattr(scoreboard, "tile_answer",
+                      lambda *a: [[v + 1 for v in beat] for beat in right(*a)])
         result = run_amaranth(block, config, [batch], seed=7)
     tiles = result.counts["tiles"]
     assert tiles > 0 and result.mismatches == tiles and result.cycle_mismatches == 0
