@@ -378,8 +378,8 @@ def run_program(
     return stop(Fault.PROGRAM, program_len)
 
 
-# The token queues, by (from unit, to unit), and the side of an instruction's unit each
-# pushes or pops.
+# Each token field: the step from the instruction's unit to the neighbour the token comes from
+# or goes to, and whether it pushes.
 _SIDES = {"pop_prev": (-1, False), "pop_next": (1, False),
           "push_prev": (-1, True), "push_next": (1, True)}
 
