@@ -1,0 +1,154 @@
+"""End-to-end cases of the SAT system: compiled GEMMs and malformed programs, their golden runs,
+their model predictions, and the comparison with what the Verilated system did.
+
+:func:`gemm_cases` draws a seeded grid of GEMMs (dense and every pattern of the array, both
+dataflows, shapes with edge tiles and reductions of several tiles, every store mode of the
+format), compiles each (:func:`sparsa.dataflow.sat_program.compile_gemm`) and runs the golden
+program model on it; :func:`fault_cases` builds programs that must stop on each fault, each
+followed by a good program (the accelerator must stay usable). :func:`compare` checks a run
+against the golden DRAM, fault and counters and against :func:`sparsa.sim.blocks.sat_system.
+program_timing`, and returns the failures and a table row per case.
+"""
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+
+from sparsa.config.sat import Dataflow
+from sparsa.config.sat_system import Fault, Opcode, SatSystemConfig, StoreMode, encode
+from sparsa.dataflow.dram_layout import pack_rows
+from sparsa.dataflow.sat_program import compile_gemm
+from sparsa.models.golden.sat import nm_generate
+from sparsa.models.golden.sat_system import SystemRun, run_program
+from sparsa.sim.blocks.sat_system import program_timing
+from sparsa.sim.rtl.sat_array.gemms import random_operands
+from sparsa.sim.rtl.sat_system.run import Job, JobResult
+
+__all__ = ["SHAPES", "SystemCase", "compare", "fault_cases", "gemm_cases"]
+
+SHAPES = ((4, 16, 4), (6, 40, 7), (9, 24, 5))  # (M, K, N): whole, edge and long-reduction GEMMs
+
+
+@dataclass(frozen=True)
+class SystemCase:
+    """A program with its DRAM image and what the golden model says it does."""
+
+    name: str
+    job: Job
+    program: tuple[int, ...]
+    golden: SystemRun
+
+
+def _case(config: SatSystemConfig, name: str, image: bytes, addr: int,
+          program: list[int], length: int | None = None) -> SystemCase:
+    length = len(program) if length is None else length
+    golden = run_program(config, image, addr, length)
+    job = Job(image=image, program_addr=addr, program_len=length,
+              regions=((0, len(golden.dram)),))
+    return SystemCase(name, job, tuple(program), golden)
+
+
+def gemm_cases(config: SatSystemConfig, seed: int,
+               shapes: tuple[tuple[int, int, int], ...] = SHAPES) -> list[SystemCase]:
+    """Compiled GEMMs: every pattern (dense first) x both dataflows x ``shapes``, the store
+    mode cycling through the format's modes (INT8 and INT16 with a shift)."""
+    arr = config.array
+    gen = torch.Generator().manual_seed(seed)
+    modes = config.store_modes()
+    cases = []
+    grid = itertools.product([Dataflow.OS, Dataflow.WS], [None, *arr.patterns], shapes)
+    for i, (dataflow, pattern, (rows, k, cols)) in enumerate(grid):
+        m = 1 if pattern is None else pattern.m
+        k = max(m, k // m * m)
+        a = random_operands(gen, (rows, k), arr.dtype)
+        b = random_operands(gen, (k, cols), arr.dtype)
+        values, indices = (a, torch.zeros_like(a)) if pattern is None else nm_generate(
+            a, pattern, arr.dtype)
+        mode = modes[i % len(modes)]
+        shift = 7 if mode in (StoreMode.INT8, StoreMode.INT16) else 0
+        compiled = compile_gemm(config, values, indices, b, pattern, dataflow,
+                                store_mode=mode, shift=shift)
+        name = f"{dataflow.name} {pattern or 'dense'} {rows}x{k}x{cols} {mode.name}"
+        cases.append(_case(config, name, bytes(compiled.dram()), compiled.program_addr,
+                           list(compiled.program)))
+    return cases
+
+
+def _image(config: SatSystemConfig, program: list[int], size: int = 1 << 12) -> bytes:
+    words = pack_rows(program, 128, config.axi.data_width)
+    data = b"".join(w.to_bytes(config.axi.word_bytes, "little") for w in words)
+    return data + bytes(size - len(data))
+
+
+def fault_cases(config: SatSystemConfig) -> list[SystemCase]:
+    """Programs that stop on each fault code, the last instruction before the bad one a LOAD
+    that runs, each followed by a small good program (a LOAD, a GEMM, a STORE)."""
+    arr = config.array
+    load = encode(Opcode.LOAD, buffer=0, row=0, rows=1, addr=0x800)
+    beyond = config.dram_bytes
+    bad = {
+        "unknown opcode": encode(Opcode.END) | 0xA,
+        "address out of range": encode(Opcode.LOAD, buffer=1, row=0, rows=2, addr=beyond),
+        "buffer overflow": encode(Opcode.LOAD, buffer=0, row=config.a_rows - 1, rows=2,
+                                  addr=0x800),
+        "bad GEMM pattern": encode(Opcode.GEMM, pattern=len(arr.patterns) + 1, length=4,
+                                   rows=1),
+        "GEMM too long": encode(Opcode.GEMM, length=arr.max_reduction + 1, rows=1),
+        "bad store mode": encode(Opcode.STORE, mode=7, rows=1, addr=0x800),
+        "token on LOAD's previous side": load | 1 << 4,
+    }
+    good = [encode(Opcode.LOAD, buffer=0, row=0, rows=2, addr=0x800),
+            encode(Opcode.LOAD, buffer=1, row=0, rows=2, addr=0x900, push_next=1),
+            encode(Opcode.GEMM, pop_prev=1, push_next=1, length=2, rows=arr.rows),
+            encode(Opcode.STORE, pop_prev=1, rows=arr.rows, addr=0xC00),
+            encode(Opcode.END)]
+    cases = []
+    for name, inst in bad.items():
+        program = [load, inst, encode(Opcode.END)]
+        cases.append(_case(config, name, _image(config, program), 0, program))
+        cases.append(_case(config, f"good after {name}", _image(config, good), 0, good))
+    no_end = [load, load]
+    cases.append(_case(config, "no END", _image(config, no_end), 0, no_end))
+    cases.append(_case(config, "empty program", _image(config, good), 0, good, length=0))
+    cases.append(_case(config, "longer than program_depth", _image(config, good), 0, good,
+                       length=config.program_depth + 1))
+    cases.append(_case(config, "good at the end", _image(config, good), 0, good))
+    return cases
+
+
+def compare(config: SatSystemConfig, case: SystemCase, result: JobResult,
+            read_latency: int) -> tuple[list[str], dict[str, object]]:
+    """The failures of one run (DRAM, fault, status, counters against what the bench saw)
+    and its table row (cycles of the RTL against the model)."""
+    failures = []
+    regs = result.registers
+    golden = case.golden
+    if result.regions[0] != golden.dram:
+        first = next(i for i, (x, y) in enumerate(zip(result.regions[0], golden.dram,
+                                                      strict=True)) if x != y)
+        failures.append(f"{case.name}: DRAM differs from the golden model first at {first:#x}")
+    code, index = regs["error"] & 0xF, regs["error"] >> 8
+    if (code, index) != (golden.fault, golden.fault_index):
+        failures.append(f"{case.name}: error {Fault(code).name} at {index}, golden "
+                        f"{golden.fault.name} at {golden.fault_index}")
+    want_status = 0b010 | (0b100 if golden.fault != Fault.NONE else 0)
+    if regs["status"] != want_status or result.irq_after_clear:
+        failures.append(f"{case.name}: status {regs['status']:#05b}, irq after clear "
+                        f"{result.irq_after_clear}")
+    for name, seen in (("bytes_read", result.read_bytes), ("bytes_written",
+                                                           result.written_bytes)):
+        if result.counter(name) != seen:
+            failures.append(f"{case.name}: {name} counter {result.counter(name)}, bench saw "
+                            f"{seen}")
+    row: dict[str, object] = {"case": case.name, "rtl": result.counter("cycles")}
+    if golden.fault == Fault.NONE:
+        model = program_timing(config, list(case.program), program_addr=case.job.program_addr,
+                               read_latency=read_latency)
+        row.update(model=model.cycles, busy_rtl=result.counter("array_busy"),
+                   busy_model=model.array_busy)
+        if (model.bytes_read, model.bytes_written) != (result.counter("bytes_read"),
+                                                       result.counter("bytes_written")):
+            failures.append(f"{case.name}: model traffic {model.bytes_read}/"
+                            f"{model.bytes_written} bytes")
+    return failures, row
