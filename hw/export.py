@@ -256,7 +256,9 @@ stream whose values have a number format (a component's ``number_formats``, stre
 format, e.g. ``"bf16"`` or ``"int32"``) states it in ``number_format``. A port or field
     whose shape is an enumeration (:mod:`amaranth.lib.enum`) names it in ``enum``; ``enums``
     (:func:`enums_json`) maps the name of every enumeration the ports use to its members'
-    names and values, e.g. ``{"Dataflow": {"OS": 0, "WS": 1}}``.
+    names and values, e.g. ``{"Dataflow": {"OS": 0, "WS": 1}}``. A system top adds its
+    ``interfaces`` (register map, instruction set) to the sidecar, and its ``documents(name)``
+    (file suffix to text, e.g. a Markdown datasheet) are written beside it.
     """
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
@@ -268,16 +270,20 @@ format, e.g. ``"bf16"`` or ``"int32"``) states it in ``number_format``. A port o
         "config": config_data,
         "ports": _ports_json(component, name, text),
         "enums": enums_json(component.signature),
+        **getattr(component, "interfaces", {}),
         "versions": tool_versions(),
     }
     sidecar_text = json.dumps(sidecar, indent=2) + "\n"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     verilog_path, json_path = out / f"{name}.v", out / f"{name}.json"
+    documents = getattr(component, "documents", None)
     write_atomically({
         verilog_path: text,
         json_path: sidecar_text,
         out / f"{name}.vlt": waivers_for(name, text),
+        **({} if documents is None else
+           {out / f"{name}{suffix}": doc for suffix, doc in documents(name).items()}),
     })
     return verilog_path, json_path
 

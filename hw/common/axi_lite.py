@@ -12,11 +12,14 @@ refused write changes nothing; a refused read returns 0).
 
 Per register (``name`` below), by :class:`~sparsa.config.registers.Access`:
 
-* RW: ``name`` (out, 32 bits) holds the value; ``name_written`` (out) is high for the cycle
-  after a write, whatever its strobes.
-* RO: ``name`` (in, 32 bits) is what a read returns.
+* RW: ``name`` (out) holds the value; with ``strobe``, ``name_written`` (out) is high for the
+  cycle after a write, whatever its byte strobes.
+* RO: ``name`` (in) is what a read returns.
 * W1C: ``name`` (out) holds the bits; ``name_set`` (in) sets bits on the cycles it is high,
   and a host write of ones clears them (a bit set and cleared on one cycle stays set).
+
+Each port is as wide as the register's implemented bits (:attr:`Register.width
+<sparsa.config.registers.Register.width>`); the bits above read as zero and ignore writes.
 """
 
 from amaranth import Cat, Module, Signal
@@ -86,13 +89,13 @@ class AxiLiteRegisters(ConfigComponent):
         members = axil_slave_members(self.config.addr_width)
         for r in self.config:
             if r.access is Access.RO:
-                members[r.name] = In(_DATA)
+                members[r.name] = In(r.width)
             else:
-                members[r.name] = Out(_DATA, init=r.reset)
-            if r.access is Access.RW:
+                members[r.name] = Out(r.width, init=r.reset)
+            if r.strobe:
                 members[f"{r.name}_written"] = Out(1)
             if r.access is Access.W1C:
-                members[f"{r.name}_set"] = In(_DATA)
+                members[f"{r.name}_set"] = In(r.width)
         return members
 
     def elaborate(self, platform: object) -> Module:
@@ -126,16 +129,18 @@ class AxiLiteRegisters(ConfigComponent):
         for r in regs:
             value = getattr(self, r.name)
             hit = write & (aw_addr[2:] == r.offset >> 2)
+            written = (w_data & strobed)[: r.width]
             if r.access is Access.RW:
                 with m.If(hit):
-                    m.d.sync += [value.eq((value & ~strobed) | (w_data & strobed)),
+                    m.d.sync += [value.eq((value & ~strobed[: r.width]) | written),
                                  port("bresp").eq(AxiResp.OKAY)]
-                m.d.sync += getattr(self, f"{r.name}_written").eq(hit)
+                if r.strobe:
+                    m.d.sync += getattr(self, f"{r.name}_written").eq(hit)
             elif r.access is Access.W1C:
-                cleared = Signal(_DATA, name=f"{r.name}_cleared")
+                cleared = Signal(r.width, name=f"{r.name}_cleared")
                 m.d.comb += cleared.eq(0)
                 with m.If(hit):
-                    m.d.comb += cleared.eq(w_data & strobed)
+                    m.d.comb += cleared.eq(written)
                     m.d.sync += port("bresp").eq(AxiResp.OKAY)
                 m.d.sync += value.eq((value & ~cleared) | getattr(self, f"{r.name}_set"))
 

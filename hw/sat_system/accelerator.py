@@ -64,6 +64,7 @@ from sparsa.hw.sat.sat_array import (
     runtime_patterns,
     weights_layout,
 )
+from sparsa.hw.sat_system.datasheet import datasheet, interface_json
 from sparsa.hw.sat_system.feeders import RowFeeder, run_layout
 
 __all__ = ["QUEUE_DEPTH", "SatAccelerator"]
@@ -84,10 +85,8 @@ def _field(inst, opcode: Opcode, name: str):
 
 def _ceil_words(m: Module, count, row_bits: int, word_bits: int, name: str) -> Signal:
     """Words that ``count`` packed rows of ``row_bits`` fill (``word_bits`` a power of two)."""
-    bits = Signal(range((1 << 17) * row_bits + word_bits), name=f"{name}_bits")
     words = Signal(range((1 << 17) * row_bits // word_bits + 2), name=f"{name}_words")
-    m.d.comb += [bits.eq(count * row_bits + word_bits - 1),
-                 words.eq(bits >> (word_bits.bit_length() - 1))]
+    m.d.comb += words.eq((count * row_bits + word_bits - 1) >> (word_bits.bit_length() - 1))
     return words
 
 
@@ -120,11 +119,13 @@ class SatAccelerator(ConfigComponent):
         }
 
     @property
-    def number_formats(self) -> dict[str, str]:
-        """The operand format of the array (for the Verilog sidecar)."""
-        return {"operands": self.config.array.dtype.value,
-                "outputs": "fp32" if self.config.array.dtype.is_float
-                else f"int{self.config.out_width}"}
+    def interfaces(self) -> dict[str, object]:
+        """The register map and the instruction set, for the Verilog sidecar."""
+        return interface_json(self.config)
+
+    def documents(self, name: str) -> dict[str, str]:
+        """The datasheet of the Verilog top ``name``, written beside it as ``name.md``."""
+        return {".md": datasheet(self.config, name)}
 
     def elaborate(self, platform: object) -> Module:
         cfg = self.config
@@ -203,11 +204,30 @@ class SatAccelerator(ConfigComponent):
         fetching = Signal()
         fetch_index = Signal(range(cfg.program_depth + 1))
         pc = Signal(16)
-        queues = {
-            Opcode.LOAD: SyncFIFO(width=INSTRUCTION_BITS + 16, depth=QUEUE_DEPTH),
-            Opcode.GEMM: SyncFIFO(width=INSTRUCTION_BITS + 16, depth=QUEUE_DEPTH),
-            Opcode.STORE: SyncFIFO(width=INSTRUCTION_BITS + 16, depth=QUEUE_DEPTH),
+        # What each unit's queue holds of an instruction: its fields, checked and counted.
+        words_w = axi.addr_width - axi.size_code + 1
+        depth = max(cfg.a_rows, cfg.b_rows)
+        entries = {
+            Opcode.LOAD: data.StructLayout({
+                "buffer": 1, "row": range(depth), "rows": range(depth + 1),
+                "addr": axi.addr_width, "words": words_w, "pop_next": 1, "push_next": 1,
+                "index": 16}),
+            Opcode.GEMM: data.StructLayout({
+                "dataflow": 1, "accumulate": 1, "pattern": range(len(patterns)),
+                "length": range(1 << arr.max_reduction.bit_length() + 1), "rows": range(R + 1),
+                "a_row": range(cfg.a_rows), "b_row": range(cfg.b_rows),
+                "out_row": range(cfg.out_rows), "n_w": range(cfg.a_rows + 1),
+                "n_a": range(cfg.b_rows + 1), "n_out": range(cfg.out_rows + 1),
+                "pop_prev": 1, "pop_next": 1, "push_prev": 1, "push_next": 1}),
+            Opcode.STORE: data.StructLayout({
+                "mode": 4, "shift": 6, "row": range(cfg.out_rows), "rows": range(cfg.out_rows + 1),
+                "addr": axi.addr_width, "words": words_w, "pop_prev": 1, "push_prev": 1,
+                "index": 16}),
         }
+        queues = {op: SyncFIFO(width=layout.size, depth=QUEUE_DEPTH)
+                  for op, layout in entries.items()}
+        entry = {op: Signal(layout, name=f"{op.name.lower()}_entry")
+                 for op, layout in entries.items()}
         for op, q in queues.items():
             m.submodules[f"q_{op.name.lower()}"] = q
         units_idle = Signal()
@@ -266,7 +286,7 @@ class SatAccelerator(ConfigComponent):
                 with m.Else():
                     for op, q in queues.items():
                         with m.If(opcode == op):
-                            m.d.comb += [q.w_data.eq(Cat(inst, pc)), q.w_en.eq(q.w_rdy)]
+                            m.d.comb += [q.w_data.eq(entry[op]), q.w_en.eq(q.w_rdy)]
                             with m.If(q.w_rdy):
                                 m.d.sync += pc.eq(pc + 1)
                                 m.next = "READ"
@@ -378,37 +398,45 @@ class SatAccelerator(ConfigComponent):
             with m.Default():
                 m.d.comb += check.eq(Fault.OPCODE)
 
+        for op, e in entry.items():
+            for name in e.shape().members:
+                if name == "index":
+                    m.d.comb += e.index.eq(pc)
+                elif name in tok:
+                    m.d.comb += getattr(e, name).eq(tok[name])
+                elif name == "words":
+                    m.d.comb += e.words.eq(load_words if op == Opcode.LOAD else store_words)
+                elif name in ("n_w", "n_a", "n_out"):
+                    m.d.comb += getattr(e, name).eq({"n_w": n_w, "n_a": n_a, "n_out": n_out}[name])
+                else:
+                    fields = {Opcode.LOAD: load, Opcode.GEMM: gemm, Opcode.STORE: store}[op]
+                    m.d.comb += getattr(e, name).eq(fields[name])
+
         # ---- LOAD unit -------------------------------------------------------------------------
         lq = queues[Opcode.LOAD]
-        l_inst, l_index = lq.r_data[:INSTRUCTION_BITS], lq.r_data[INSTRUCTION_BITS:]
-        ld = {n: _field(l_inst, Opcode.LOAD, n) for n in ("buffer", "row", "rows", "addr",
-                                                         "pop_next", "push_next")}
+        ld = entries[Opcode.LOAD](lq.r_data)
         m.submodules.unpack_a = unpack_a = StreamUnpacker(word_bits, wa_bits, cfg.a_rows)
         m.submodules.unpack_b = unpack_b = StreamUnpacker(word_bits, wb_bits, cfg.b_rows)
         l_buffer, l_row, l_push, l_at = Signal(), Signal(16), Signal(), Signal(16)
-        l_words = Signal.like(load_words)
-        m.d.comb += l_words.eq(
-            Mux(ld["buffer"], _ceil_words(m, ld["rows"], wb_bits, word_bits, "lu_b"),
-                _ceil_words(m, ld["rows"], wa_bits, word_bits, "lu_a")))
         load_busy = Signal()
         with m.FSM(name="load"):
             with m.State("IDLE"):
-                unpack_ready = Mux(ld["buffer"], unpack_b.cmd.ready, unpack_a.cmd.ready)
-                with m.If(lq.r_rdy & (~ld["pop_next"] | (tokens["gl"] != 0))
+                unpack_ready = Mux(ld.buffer, unpack_b.cmd.ready, unpack_a.cmd.ready)
+                with m.If(lq.r_rdy & (~ld.pop_next | (tokens["gl"] != 0))
                           & reader.cmd.ready & unpack_ready):
                     m.d.comb += [
                         reader.cmd.valid.eq(1),
-                        reader.cmd.payload.addr.eq(ld["addr"]),
-                        reader.cmd.payload.words.eq(l_words),
-                        unpack_a.cmd.valid.eq(~ld["buffer"]),
-                        unpack_b.cmd.valid.eq(ld["buffer"]),
-                        unpack_a.cmd.payload.eq(ld["rows"]),
-                        unpack_b.cmd.payload.eq(ld["rows"]),
+                        reader.cmd.payload.addr.eq(ld.addr),
+                        reader.cmd.payload.words.eq(ld.words),
+                        unpack_a.cmd.valid.eq(~ld.buffer),
+                        unpack_b.cmd.valid.eq(ld.buffer),
+                        unpack_a.cmd.payload.eq(ld.rows),
+                        unpack_b.cmd.payload.eq(ld.rows),
                     ]
                     # Both engines are idle here: the previous load has written its last row.
-                    m.d.comb += [lq.r_en.eq(1), tok_pop["gl"].eq(ld["pop_next"])]
-                    m.d.sync += [l_buffer.eq(ld["buffer"]), l_row.eq(ld["row"]),
-                                 l_push.eq(ld["push_next"]), l_at.eq(l_index)]
+                    m.d.comb += [lq.r_en.eq(1), tok_pop["gl"].eq(ld.pop_next)]
+                    m.d.sync += [l_buffer.eq(ld.buffer), l_row.eq(ld.row),
+                                 l_push.eq(ld.push_next), l_at.eq(ld.index)]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += load_busy.eq(1)
@@ -440,25 +468,15 @@ class SatAccelerator(ConfigComponent):
 
         # ---- GEMM unit -------------------------------------------------------------------------
         gq = queues[Opcode.GEMM]
-        g_inst = gq.r_data[:INSTRUCTION_BITS]
-        g = {n: _field(g_inst, Opcode.GEMM, n) for n in FIELDS[Opcode.GEMM] if n != "opcode"}
+        g = entries[Opcode.GEMM](gq.r_data)
         feed_w = RowFeeder(m, abuf_r, cfg.a_rows, QUEUE_DEPTH, "feed_w")
         feed_a = RowFeeder(m, bbuf_r, cfg.b_rows, QUEUE_DEPTH, "feed_a")
         drain_layout = data.StructLayout({"row": range(cfg.out_rows), "count": 25,
                                           "accumulate": 1, "flag": 1})
         m.submodules.drains = drains = SyncFIFO(width=drain_layout.size, depth=QUEUE_DEPTH)
-        g_nw, g_na, g_nout = Signal(25), Signal(25), Signal(25)
-        g_ws = g["dataflow"] == Dataflow.WS
-        with m.Switch(g["pattern"]):
-            for code, p in enumerate(patterns):
-                with m.Case(code):
-                    m.d.comb += g_na.eq(Mux(g_ws, g["length"],
-                                            g["length"] // (1 if p is None else p.n)))
-        m.d.comb += [g_nw.eq(Mux(g_ws, g["rows"], g["length"])),
-                     g_nout.eq(Mux(g_ws, g["length"], g["rows"]))]
         cmd_free = ~array.cmd.valid | array.cmd.ready
-        wait_load = g["pop_prev"] & (tokens["lg"] == 0)
-        wait_store = g["pop_next"] & (tokens["sg"] == 0)
+        wait_load = g.pop_prev & (tokens["lg"] == 0)
+        wait_store = g.pop_next & (tokens["sg"] == 0)
         issue = Signal()
         m.d.comb += issue.eq(gq.r_rdy & ~wait_load & ~wait_store & cmd_free
                              & feed_w.runs.w_rdy & feed_a.runs.w_rdy & drains.w_rdy)
@@ -467,19 +485,19 @@ class SatAccelerator(ConfigComponent):
         w_run, a_run, d_run = (Signal(run_layout(cfg.a_rows)), Signal(run_layout(cfg.b_rows)),
                                Signal(drain_layout))
         m.d.comb += [
-            w_run.base.eq(g["a_row"]), w_run.count.eq(g_nw), w_run.flag.eq(g["push_prev"]),
-            a_run.base.eq(g["b_row"]), a_run.count.eq(g_na), a_run.flag.eq(g["push_prev"]),
-            d_run.row.eq(g["out_row"]), d_run.count.eq(g_nout),
-            d_run.accumulate.eq(g["accumulate"]), d_run.flag.eq(g["push_next"]),
+            w_run.base.eq(g.a_row), w_run.count.eq(g.n_w), w_run.flag.eq(g.push_prev),
+            a_run.base.eq(g.b_row), a_run.count.eq(g.n_a), a_run.flag.eq(g.push_prev),
+            d_run.row.eq(g.out_row), d_run.count.eq(g.n_out),
+            d_run.accumulate.eq(g.accumulate), d_run.flag.eq(g.push_next),
             feed_w.runs.w_data.eq(w_run), feed_a.runs.w_data.eq(a_run), drains.w_data.eq(d_run),
             feed_w.runs.w_en.eq(issue), feed_a.runs.w_en.eq(issue), drains.w_en.eq(issue),
             gq.r_en.eq(issue),
-            tok_pop["lg"].eq(issue & g["pop_prev"]),
-            tok_pop["sg"].eq(issue & g["pop_next"]),
+            tok_pop["lg"].eq(issue & g.pop_prev),
+            tok_pop["sg"].eq(issue & g.pop_next),
         ]
         command = Signal(cmd_layout(arr).size)
-        fields = {"dataflow": g["dataflow"], "pattern": g["pattern"],
-                  "length_m1": g["length"] - 1, "rows_m1": g["rows"] - 1}
+        fields = {"dataflow": g.dataflow, "pattern": g.pattern,
+                  "length_m1": g.length - 1, "rows_m1": g.rows - 1}
         for name, value in fields.items():
             f = cmd_layout(arr)[name]
             m.d.comb += command[f.offset : f.offset + f.width].eq(value)
@@ -531,9 +549,7 @@ class SatAccelerator(ConfigComponent):
 
         # ---- STORE unit ------------------------------------------------------------------------
         sq = queues[Opcode.STORE]
-        s_inst, s_index = sq.r_data[:INSTRUCTION_BITS], sq.r_data[INSTRUCTION_BITS:]
-        s = {n: _field(s_inst, Opcode.STORE, n) for n in ("mode", "shift", "row", "rows", "addr",
-                                                          "pop_prev", "push_prev")}
+        st = entries[Opcode.STORE](sq.r_data)
         feed_s = RowFeeder(m, obuf_st, cfg.out_rows, 1, "feed_s")
         widths = sorted(set(store_bits.values()))
         packers = {}
@@ -542,28 +558,22 @@ class SatAccelerator(ConfigComponent):
             m.submodules[f"pack{bits}"] = packers[bits]
         s_mode, s_shift, s_push, s_at = Signal(4), Signal(6), Signal(), Signal(16)
         s_run = Signal(run_layout(cfg.out_rows))
-        s_words = Signal.like(load_words)
-        with m.Switch(s["mode"]):
-            for mode, bits in store_bits.items():
-                with m.Case(mode):
-                    m.d.comb += s_words.eq(_ceil_words(m, s["rows"], C * bits, word_bits,
-                                                       f"su_{mode.name.lower()}"))
         store_busy = Signal()
         with m.FSM(name="store"):
-            with m.State("IDLE"), m.If(sq.r_rdy & (~s["pop_prev"] | (tokens["gs"] != 0))
+            with m.State("IDLE"), m.If(sq.r_rdy & (~st.pop_prev | (tokens["gs"] != 0))
                       & writer.cmd.ready & feed_s.runs.w_rdy):
                 m.d.comb += [
                     writer.cmd.valid.eq(1),
-                    writer.cmd.payload.addr.eq(s["addr"]),
-                    writer.cmd.payload.words.eq(s_words),
+                    writer.cmd.payload.addr.eq(st.addr),
+                    writer.cmd.payload.words.eq(st.words),
                     feed_s.runs.w_en.eq(1),
-                    s_run.base.eq(s["row"]), s_run.count.eq(s["rows"]),
+                    s_run.base.eq(st.row), s_run.count.eq(st.rows), s_run.flag.eq(0),
                     feed_s.runs.w_data.eq(s_run),
                     sq.r_en.eq(1),
-                    tok_pop["gs"].eq(s["pop_prev"]),
+                    tok_pop["gs"].eq(st.pop_prev),
                 ]
-                m.d.sync += [s_mode.eq(s["mode"]), s_shift.eq(s["shift"]),
-                             s_push.eq(s["push_prev"]), s_at.eq(s_index)]
+                m.d.sync += [s_mode.eq(st.mode), s_shift.eq(st.shift),
+                             s_push.eq(st.push_prev), s_at.eq(st.index)]
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [store_busy.eq(1), writer.done.ready.eq(1)]

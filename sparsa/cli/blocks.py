@@ -16,11 +16,11 @@ from typing import Any
 
 from sparsa.cli.options import fail, integer
 from sparsa.config.formats import NumberFormat
-from sparsa.config.presets import BLOCK_DEFAULTS
+from sparsa.config.presets import BLOCK_DEFAULTS, SYSTEM_DEFAULTS
 from sparsa.config.sat import NMPattern
 from sparsa.config.topk import PivotMode
 
-__all__ = ["BLOCKS", "Block", "Flag", "add_block_commands"]
+__all__ = ["BLOCKS", "SYSTEMS", "Block", "Flag", "add_block_commands"]
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class Block:
     @property
     def defaults(self) -> Any:
         """The default configuration (the flags' defaults)."""
-        return BLOCK_DEFAULTS[self.name]
+        return {**BLOCK_DEFAULTS, **SYSTEM_DEFAULTS}[self.name]
 
     def add_flags(self, parser: argparse.ArgumentParser, *,
                   reserved: Collection[str] = ()) -> None:
@@ -183,8 +183,9 @@ def add_block_commands(
     describe: Callable[[Block], str],
     options: Callable[[argparse.ArgumentParser, Block], None],
     reserved: Collection[str] = (),
+    table: dict[str, "Block"] | None = None,
 ) -> None:
-    """Add one subcommand per block of :data:`BLOCKS` to ``blocks``.
+    """Add one subcommand per block of ``table`` (:data:`BLOCKS` by default) to ``blocks``.
 
     Each has the block's configuration flags, then the command's own ``options``; it builds
     the configuration (exit status 2, one line, if the block rejects it) and returns
@@ -202,8 +203,10 @@ def add_block_commands(
         Adds the command's own options to a block's subcommand.
     reserved : collection of str
         The command's own options (see :meth:`Block.add_flags`).
+    table : dict of str to Block, optional
+        The blocks to add (:data:`SYSTEMS` for the system tops).
     """
-    for block in BLOCKS.values():
+    for block in (BLOCKS if table is None else table).values():
         parser = blocks.add_parser(block.name, help=block.help, description=describe(block))
         block.add_flags(parser, reserved=reserved)
         options(parser, block)
@@ -296,3 +299,29 @@ BLOCKS: dict[str, Block] = {
     b.name: b for b in (_TOPK, _SAT_ARRAY, _SORE, _ATTENTION_CORE, _WEIGHT_UPDATE)
 }
 """Every block, by its name."""
+
+_SAT_ACCELERATOR = Block(
+    "sat-accelerator", "sat_accelerator", "sparsa.hw.sat_system.accelerator:SatAccelerator",
+    "the SAT accelerator",
+    "the SAT accelerator system: PE array, buffers, controller, AXI4 master, AXI4-Lite registers",
+    " Also writes sat_accelerator.md, the datasheet: register map, program format, faults.", (
+        Flag("array.rows", "PE rows", "R"),
+        Flag("array.cols", "PE columns", "C"),
+        Flag("array.patterns", "N:M patterns besides dense", "N:M[,N:M...]", kind="patterns"),
+        Flag("array.dtype", "operand format", kind="choice", enum=NumberFormat),
+        Flag("array.max_reduction", "longest dense reduction of a tile", "K"),
+        Flag("out_width", "bits of an output-buffer entry (32 for the float formats)", "W"),
+        Flag("a_rows", "rows of the weight buffer", "N"),
+        Flag("b_rows", "rows of the activation buffer", "N"),
+        Flag("out_rows", "rows of the output buffer", "N"),
+        Flag("program_depth", "instructions the controller holds", "N"),
+        Flag("axi.data_width", "AXI4 data bits (a power of two, 32 to 1024)", "BITS"),
+        Flag("axi.addr_width", "AXI4 address bits", "BITS"),
+        Flag("axi.max_burst", "most beats of a burst (a power of two)", "BEATS"),
+        Flag("axi.max_reads", "read bursts in flight", "N"),
+        Flag("axi.max_writes", "write bursts awaiting their response", "N"),
+        Flag("dram_bytes", "bytes of DRAM the accelerator may address", "BYTES"),
+    ))
+
+SYSTEMS: dict[str, Block] = {b.name: b for b in (_SAT_ACCELERATOR,)}
+"""The system tops (``sparsa verilog`` only; they are checked end to end, not case by case)."""

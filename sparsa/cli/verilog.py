@@ -5,16 +5,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sparsa.cli.blocks import Block, add_block_commands
+from sparsa.cli.blocks import SYSTEMS, Block, add_block_commands
 from sparsa.cli.options import command_group, fail, progress
 
 __all__ = ["add"]
 
 
 def add(commands: argparse._SubParsersAction) -> None:
-    """Add ``verilog`` and one subcommand per block of :data:`~sparsa.cli.blocks.BLOCKS`."""
+    """Add ``verilog`` and one subcommand per block of :data:`~sparsa.cli.blocks.BLOCKS` and
+    per system of :data:`~sparsa.cli.blocks.SYSTEMS`."""
     blocks = command_group(commands, "verilog", "generate Verilog of a hardware block", "BLOCK")
     add_block_commands(blocks, _verilog, describe=_describe, options=_add_out)
+    add_block_commands(blocks, _verilog, describe=_describe, options=_add_out, table=SYSTEMS)
 
 
 def _describe(block: Block) -> str:
@@ -47,6 +49,8 @@ def _export(component: object, name: str, config: object, out: Path) -> int:
     warnings = lint_verilog(verilog_path)
     print(verilog_path)
     print(json_path)
+    for suffix in getattr(component, "documents", lambda _: {})(name):
+        print(verilog_path.with_suffix(suffix))
     for warning in warnings:
         print(warning, file=sys.stderr)
     if warnings:

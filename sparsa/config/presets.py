@@ -39,6 +39,7 @@ from sparsa.config.attention import AttentionConfig
 from sparsa.config.attention_core import AttentionCoreConfig
 from sparsa.config.formats import NumberFormat
 from sparsa.config.sat import NMPattern, SatArrayConfig, SoreConfig
+from sparsa.config.sat_system import SatSystemConfig
 from sparsa.config.topk import PivotMode, TopKConfig
 from sparsa.config.weight_update import WeightUpdateConfig
 
@@ -48,6 +49,7 @@ __all__ = [
     "BLOCK_DEFAULTS",
     "DEFAULT_ATTENTION_CORE",
     "DEFAULT_SAT_ARRAY",
+    "DEFAULT_SAT_SYSTEM",
     "DEFAULT_SORE",
     "DEFAULT_TOPK",
     "DEFAULT_WEIGHT_UPDATE",
@@ -67,6 +69,7 @@ __all__ = [
     "SAT_TARGET",
     "SORE_CONFIGS",
     "SPATTEN_TARGET",
+    "SYSTEM_DEFAULTS",
     "TOPK_BENCH_SEED",
     "TOPK_BENCH_TRIALS",
     "TOPK_CONFIGS",
@@ -272,6 +275,13 @@ DEFAULT_WEIGHT_UPDATE = WeightUpdateConfig()
 """SAT's weight-update engine: :class:`~sparsa.config.weight_update.WeightUpdateConfig`'s own
 defaults (8 lanes, FP16 gradients and copies, AMP's initial scale 2^16 and growth interval
 2,000, scale bounds 2^0 to 2^24, 3-stage FP32 units)."""
+
+DEFAULT_SAT_SYSTEM = SatSystemConfig(array=DEFAULT_SAT_ARRAY)
+"""The SAT accelerator of ``sparsa verilog sat-accelerator`` (the default array, 512-bit DDR4
+words of the VCU1525, 1,024-row buffers)."""
+
+SYSTEM_DEFAULTS: dict[str, object] = {"sat-accelerator": DEFAULT_SAT_SYSTEM}
+"""System name (the command line's word) to its default configuration."""
 
 BLOCK_DEFAULTS: dict[str, object] = {
     "topk": DEFAULT_TOPK,

@@ -22,9 +22,10 @@ class Access(Enum):
     """How the host and the hardware share a register.
 
     ``RW``: the host writes it (byte strobes honoured) and reads it back; the hardware reads it
-    and sees a one-cycle strobe on every write. ``RO``: the hardware drives it, the host reads
-    it; a host write is refused (SLVERR). ``W1C``: bits the hardware sets (one-cycle set
-    pulses) and the host clears by writing ones (interrupt status).
+    (and, for a register with ``strobe``, sees a one-cycle strobe on every write). ``RO``: the
+    hardware drives it, the host reads it; a host write is refused (SLVERR). ``W1C``: bits the
+    hardware sets (one-cycle set pulses) and the host clears by writing ones (interrupt
+    status).
     """
 
     RW = "rw"
@@ -73,6 +74,11 @@ class Register:
         Named bit fields (none: the register is one 32-bit value).
     reset : int
         Value after reset (RW registers).
+    strobe : bool
+        RW only: the hardware sees a one-cycle strobe after each write (a command register).
+
+    Only the bits of the fields are implemented when a register has fields: the others read
+    as zero and ignore writes.
     """
 
     name: str
@@ -81,6 +87,7 @@ class Register:
     doc: str
     fields: tuple[BitField, ...] = ()
     reset: int = 0
+    strobe: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -99,6 +106,21 @@ class Register:
             if used & f.mask:
                 raise ValueError(f"register {self.name}: field {f.name} overlaps another")
             used |= f.mask
+        if self.strobe and self.access is not Access.RW:
+            raise ValueError(f"register {self.name}: only an RW register has a strobe")
+        if self.reset & ~self.mask:
+            raise ValueError(f"register {self.name}: reset {self.reset:#x} sets bits outside "
+                             f"its fields")
+
+    @property
+    def width(self) -> int:
+        """Implemented bits: up to the highest field bit, or 32 without fields."""
+        return max((f.lsb + f.width for f in self.fields), default=32)
+
+    @property
+    def mask(self) -> int:
+        """The implemented bits."""
+        return sum(f.mask for f in self.fields) if self.fields else (1 << 32) - 1
 
     def field(self, name: str) -> BitField:
         """The bit field called ``name``."""

@@ -144,7 +144,7 @@ def _registers() -> RegisterMap:
         Register("control", 0x00, Access.RW, "Control.", (
             BitField("start", 0, 1, "Write 1 to start the program (ignored while busy)."),
             BitField("irq_enable", 1, 1, "Raise the interrupt line when done."),
-        )),
+        ), strobe=True),
         Register("status", 0x04, Access.RO, "Status.", (
             BitField("busy", 0, 1, "A program runs."),
             BitField("done", 1, 1, "The last program has finished (cleared by a start)."),

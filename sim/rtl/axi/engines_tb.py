@@ -190,7 +190,7 @@ async def _register_bench(dut: Any, regs: RegisterMap, p: dict[str, Any]) -> dic
         r = rng.choice(regs.registers)
         port = getattr(dut, r.name)
         if r.access is Access.RO:
-            value = rng.getrandbits(32)
+            value = rng.getrandbits(32) & r.mask
             port.value = value
             await RisingEdge(dut.clk)
             answer = await host.write(r.offset, rng.randbytes(4))
@@ -204,10 +204,10 @@ async def _register_bench(dut: Any, regs: RegisterMap, p: dict[str, Any]) -> dic
             count = strobe.bit_length() - first
             await host.write(r.offset + first, data[first : first + count])
             mask = sum(0xFF << 8 * i for i in range(first, first + count))
-            model[r.name] = (model[r.name] & ~mask) | (value & mask)
+            model[r.name] = (model[r.name] & ~mask) | (value & mask & r.mask)
             model_value = model[r.name]
         else:  # W1C: the hardware sets bits for a cycle, the host clears some
-            bits = rng.getrandbits(32)
+            bits = rng.getrandbits(32) & r.mask
             await RisingEdge(dut.clk)
             getattr(dut, f"{r.name}_set").value = bits
             await RisingEdge(dut.clk)
