@@ -20,6 +20,13 @@ Subcommands (one module of :mod:`sparsa.cli` each)::
     sparsa bench sat-training [--json] [--target T] [--batch B]
     sparsa simulate sat --model M [--pattern dense|N:M] [--target T] [--batch B]
                         [--no-interleave] [--no-pregen] [--no-offline-schedule] [--json FILE]
+    sparsa verilog sat-accelerator [SYSTEM FLAGS] --out DIR
+    sparsa run sat [SYSTEM FLAGS] --model M [--pattern dense|N:M] [--layers N] [--batch B]
+                   [--latency L] [--target T] [--seed S] [--json FILE]
+        SYSTEM FLAGS: [--rows R] [--cols C] [--patterns 2:4,2:8] [--dtype D]
+                      [--max-reduction K] [--out-width W] [--a-rows N] [--b-rows N]
+                      [--out-rows N] [--program-depth N] [--data-width BITS] [--addr-width BITS]
+                      [--max-burst BEATS] [--max-reads N] [--max-writes N] [--dram-bytes BYTES]
     sparsa simulate spatten --model gpt2-small|gpt2-medium [--target T] [--core rtl|paper]
                             [--trace FILE | --run [POLICY]] [--json FILE]
     sparsa trace spatten --model M [POLICY] [--prompt-len L] [--steps S] [--seed S] --out FILE
@@ -36,7 +43,7 @@ A bad parameter exits with status 2 and a one-line ``sparsa: error: ...`` messag
 import argparse
 from collections.abc import Sequence
 
-from sparsa.cli import baseline, bench, report, simulate, targets, trace, verify, verilog
+from sparsa.cli import baseline, bench, report, run, simulate, targets, trace, verify, verilog
 from sparsa.cli.options import Parser
 
 __all__ = ["build_parser", "main"]
@@ -49,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hardware co-design suite for sparse deep-learning accelerators.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (verilog, verify, bench, simulate, trace, targets, baseline, report):
+    for command in (verilog, verify, bench, simulate, run, trace, targets, baseline, report):
         command.add(commands)
     return parser
 

@@ -10,12 +10,13 @@ against the golden DRAM, fault and counters and against :func:`sparsa.sim.blocks
 program_timing`, and returns the failures and a table row per case.
 """
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
 import torch
 
-from sparsa.config.sat import Dataflow
+from sparsa.config.sat import Dataflow, NMPattern
 from sparsa.config.sat_system import Fault, Opcode, SatSystemConfig, StoreMode, encode
 from sparsa.dataflow.dram_layout import pack_rows
 from sparsa.dataflow.sat_program import compile_gemm
@@ -25,7 +26,7 @@ from sparsa.sim.blocks.sat_system import program_timing
 from sparsa.sim.rtl.sat_array.gemms import random_operands
 from sparsa.sim.rtl.sat_system.run import Job, JobResult
 
-__all__ = ["SHAPES", "SystemCase", "compare", "fault_cases", "gemm_cases"]
+__all__ = ["SHAPES", "SystemCase", "compare", "fault_cases", "gemm_case", "gemm_cases"]
 
 SHAPES = ((4, 16, 4), (6, 40, 7), (9, 24, 5))  # (M, K, N): whole, edge and long-reduction GEMMs
 
@@ -38,6 +39,9 @@ class SystemCase:
     job: Job
     program: tuple[int, ...]
     golden: SystemRun
+    shape: tuple[int, int, int] = (0, 0, 0)
+    pattern: str = ""
+    dataflow: str = ""
 
 
 def _case(config: SatSystemConfig, name: str, image: bytes, addr: int,
@@ -47,6 +51,21 @@ def _case(config: SatSystemConfig, name: str, image: bytes, addr: int,
     job = Job(image=image, program_addr=addr, program_len=length,
               regions=((0, len(golden.dram)),))
     return SystemCase(name, job, tuple(program), golden)
+
+
+def gemm_case(config: SatSystemConfig, name: str, a: torch.Tensor, b: torch.Tensor,
+              pattern: NMPattern | None, dataflow: Dataflow, *,
+              store_mode: StoreMode = StoreMode.RAW, shift: int = 0) -> SystemCase:
+    """``A B`` compiled for the system, A dense (compressed here to ``pattern`` along its
+    rows, as the SORE would), with its golden run."""
+    values, indices = (a, torch.zeros_like(a)) if pattern is None else nm_generate(
+        a, pattern, config.array.dtype)
+    compiled = compile_gemm(config, values, indices, b, pattern, dataflow,
+                            store_mode=store_mode, shift=shift)
+    case = _case(config, name, bytes(compiled.dram()), compiled.program_addr,
+                 list(compiled.program))
+    return dataclasses.replace(case, shape=(a.shape[0], a.shape[1], b.shape[1]),
+                               pattern=str(pattern or "dense"), dataflow=dataflow.name)
 
 
 def gemm_cases(config: SatSystemConfig, seed: int,
@@ -63,15 +82,11 @@ def gemm_cases(config: SatSystemConfig, seed: int,
         k = max(m, k // m * m)
         a = random_operands(gen, (rows, k), arr.dtype)
         b = random_operands(gen, (k, cols), arr.dtype)
-        values, indices = (a, torch.zeros_like(a)) if pattern is None else nm_generate(
-            a, pattern, arr.dtype)
         mode = modes[i % len(modes)]
         shift = 7 if mode in (StoreMode.INT8, StoreMode.INT16) else 0
-        compiled = compile_gemm(config, values, indices, b, pattern, dataflow,
-                                store_mode=mode, shift=shift)
         name = f"{dataflow.name} {pattern or 'dense'} {rows}x{k}x{cols} {mode.name}"
-        cases.append(_case(config, name, bytes(compiled.dram()), compiled.program_addr,
-                           list(compiled.program)))
+        cases.append(gemm_case(config, name, a, b, pattern, dataflow, store_mode=mode,
+                               shift=shift))
     return cases
 
 

@@ -1,0 +1,108 @@
+"""Layers of a network run on the Verilated SAT accelerator (``sparsa run sat``).
+
+Each training GEMM of the first layers of a workload (FF, then BP and WU, as
+:func:`sparsa.dataflow.sat_schedule.training_gemms` lists them) becomes one program: seeded random
+operands of the GEMM's shape in the array's format, A compressed to the layer's pattern along
+its rows (FF and BP of a BDWP layer), the dataflow the network simulator's offline schedule
+chose for that GEMM, compiled by :func:`sparsa.dataflow.sat_program.compile_gemm`. The programs
+run one after another on one simulator; each is checked against the golden program model and
+its cycles are set beside the system's cycle model.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from sparsa.config.sat import Dataflow, NMPattern
+from sparsa.config.sat_system import SatSystemConfig
+from sparsa.dataflow.sat_schedule import training_gemms
+from sparsa.models.zoo.workloads import training_layers
+from sparsa.sim.network.sat_network import simulate_iteration
+from sparsa.sim.network.target import load_target
+from sparsa.sim.rtl.sat_array.gemms import random_operands
+from sparsa.sim.rtl.sat_system.cases import SystemCase, compare, gemm_case
+from sparsa.sim.rtl.sat_system.run import run_jobs
+
+__all__ = ["LayerRun", "network_cases", "run_network"]
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """One GEMM of the run: what it was, and what the system and the model said."""
+
+    name: str
+    shape: tuple[int, int, int]
+    pattern: str
+    dataflow: str
+    rtl_cycles: int
+    model_cycles: int
+    array_busy: int
+    bytes_read: int
+    bytes_written: int
+    failures: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {**self.__dict__, "shape": list(self.shape), "failures": list(self.failures)}
+
+
+def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None, *,
+                  layers: int, batch: int, seed: int, target: str) -> list[SystemCase]:
+    """The programs of the training GEMMs of the first ``layers`` layers of ``model``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown model, a layer count out of range, or a GEMM the system cannot run
+        (the compiler's message).
+    """
+    all_layers = training_layers(model, batch=batch, pattern=pattern)
+    if not 1 <= layers <= len(all_layers):
+        raise ValueError(f"layers must be from 1 to {len(all_layers)} for {model}, "
+                         f"not {layers!r}")
+    chosen = all_layers[:layers]
+    schedule = simulate_iteration(chosen, model=model, pattern=pattern,
+                                  target=load_target(target), batch=batch, array=config.array)
+    gen = torch.Generator().manual_seed(seed)
+    cases = []
+    for op, result in zip(training_gemms(chosen), schedule.gemms, strict=True):
+        a = random_operands(gen, (op.rows, op.reduction), config.array.dtype)
+        b = random_operands(gen, (op.reduction, op.cols), config.array.dtype)
+        sparse = op.phase in ("FF", "BP") and op.pattern is not None
+        name = f"{op.layer} {op.phase}"
+        for group in range(op.count):
+            label = name if op.count == 1 else f"{name} group {group}"
+            cases.append(gemm_case(config, label, a, b, op.pattern if sparse else None,
+                                   Dataflow[result.dataflow]))
+    return cases
+
+
+def run_network(config: SatSystemConfig, cases: list[SystemCase], *, latency: int, seed: int,
+                progress: Callable[[str], None] | None = None) -> list[LayerRun]:
+    """Run ``cases`` on one simulator and compare each with the golden and cycle models."""
+    if progress is not None:
+        progress(f"running {len(cases)} programs on the Verilated system (the first run "
+                 "builds it) ...")
+    results = run_jobs(config, [c.job for c in cases], memory_bytes=_memory(cases),
+                       latency=latency, seed=seed)
+    runs = []
+    for case, result in zip(cases, results, strict=True):
+        failures, row = compare(config, case, result, latency)
+        if "model" in row and (row["model"], row["busy_model"]) != (row["rtl"],
+                                                                    row["busy_rtl"]):
+            failures.append(f"{case.name}: the cycle model predicts {row['model']} cycles "
+                            f"({row['busy_model']} array-busy), the system took {row['rtl']} "
+                            f"({row['busy_rtl']})")
+        runs.append(LayerRun(
+            name=case.name, shape=case.shape, pattern=case.pattern, dataflow=case.dataflow,
+            rtl_cycles=result.counter("cycles"), model_cycles=int(row.get("model", -1)),
+            array_busy=result.counter("array_busy"), bytes_read=result.counter("bytes_read"),
+            bytes_written=result.counter("bytes_written"), failures=tuple(failures)))
+    return runs
+
+
+def _memory(cases: list[SystemCase]) -> int:
+    """The bench memory: a power of two that holds every case's image."""
+    need = max(len(c.golden.dram) for c in cases)
+    return 1 << max(16, (need - 1).bit_length())
