@@ -60,10 +60,9 @@ def _run_sat(args: argparse.Namespace) -> int:
         pattern = None if args.pattern == "dense" else NMPattern.parse(args.pattern)
         if args.latency < MIN_LATENCY:
             raise ValueError(f"--latency must be at least {MIN_LATENCY}, not {args.latency}")
-        model = args.model.replace("_", "-")
-        progress(f"compiling the GEMMs of the first {args.layers} layer(s) of {model} ...")
-        cases = network_cases(config, model, pattern, layers=args.layers, batch=args.batch,
-                              seed=args.seed, target=args.target)
+        cases = network_cases(config, args.model.replace("_", "-"), pattern,
+                              layers=args.layers, batch=args.batch, seed=args.seed,
+                              target=args.target, progress=progress)
     except ValueError as error:
         return fail(str(error))
     runs = run_network(config, cases, latency=args.latency, seed=args.seed, progress=progress)

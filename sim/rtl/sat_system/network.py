@@ -48,8 +48,10 @@ class LayerRun:
 
 
 def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None, *,
-                  layers: int, batch: int, seed: int, target: str) -> list[SystemCase]:
-    """The programs of the training GEMMs of the first ``layers`` layers of ``model``.
+                  layers: int, batch: int, seed: int, target: str,
+                  progress: Callable[[str], None] | None = None) -> list[SystemCase]:
+    """The programs of the training GEMMs of the first ``layers`` layers of ``model``
+    (``progress`` hears once the request is found valid).
 
     Raises
     ------
@@ -62,6 +64,8 @@ def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None
         raise ValueError(f"layers must be from 1 to {len(all_layers)} for {model}, "
                          f"not {layers!r}")
     chosen = all_layers[:layers]
+    if progress is not None:
+        progress(f"compiling the training GEMMs of the first {layers} layer(s) of {model} ...")
     schedule = simulate_iteration(chosen, model=model, pattern=pattern,
                                   target=load_target(target), batch=batch, array=config.array)
     gen = torch.Generator().manual_seed(seed)

@@ -1,0 +1,77 @@
+"""``sparsa verilog sat-accelerator`` and ``sparsa run sat``."""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+Cli = Callable[[list[str]], tuple[int, str, str]]  # the cli fixture (conftest.py)
+SMALL = ["--rows", "4", "--cols", "4", "--max-reduction", "64", "--data-width", "128",
+         "--addr-width", "32", "--dram-bytes", "16777216", "--a-rows", "256", "--b-rows", "256",
+         "--out-rows", "64", "--program-depth", "4096"]
+
+
+def test_verilog_sat_accelerator_writes_verilog_sidecar_and_datasheet(
+    tmp_path: Path, cli: Cli
+) -> None:
+    status, out, err = cli(["verilog", "sat-accelerator", *SMALL, "--dtype", "fp16",
+                            "--out", str(tmp_path)])
+    assert status == 0, err
+    names = ["sat_accelerator.v", "sat_accelerator.json", "sat_accelerator.md"]
+    assert out.splitlines() == [str(tmp_path / n) for n in names]
+    sidecar = json.loads((tmp_path / "sat_accelerator.json").read_text())
+    assert sidecar["config"]["array"]["dtype"] == "fp16"
+    assert {r["name"] for r in sidecar["registers"]} >= {"control", "status", "cycles_lo"}
+    assert sidecar["instructions"]["STORE"]["shift"] == {"lsb": 48, "width": 6}
+    assert sidecar["store_modes"].keys() == {"RAW", "FP16", "BF16"}
+    sheet = (tmp_path / "sat_accelerator.md").read_text()
+    assert "| `0x000` | `control` | RW |" in sheet and "## Faults" in sheet
+    assert "4 x 4, fp16 operands" in sheet
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--dtype", "int16"], "out_width must be an integer from the array's accumulator "
+                               "width 44 to 64, not 32"),
+        (["--a-rows", "1"], "a_rows must be an integer from 2 to 65535, not 1"),
+        (["--data-width", "48"], "data_width must be a power of two from 32 to 1024, not 48"),
+    ],
+)
+def test_bad_system_configs_exit_2_with_one_line(argv, named, tmp_path: Path, cli: Cli) -> None:
+    status, out, err = cli(["verilog", "sat-accelerator", *argv, "--out", str(tmp_path)])
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1 and named in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--model", "lenet"], "unknown model 'lenet'"),
+        (["--model", "small-cnn", "--layers", "9"], "layers must be from 1 to 5 for small-cnn"),
+        (["--model", "small-cnn", "--latency", "2"], "--latency must be at least 3, not 2"),
+        (["--model", "small-cnn", "--program-depth", "16"], "more than program_depth = 16"),
+    ],
+)
+def test_run_sat_bad_input_exits_2(argv, named, cli: Cli) -> None:
+    """One error line; a program too long for the controller is found while compiling, after
+    the progress line."""
+    status, out, err = cli(["run", "sat", *SMALL, *argv])
+    assert (status, out) == (2, "")
+    *before, last = err.splitlines()
+    assert last.startswith("sparsa: error: ") and named in last, err
+    assert len(before) == ("program_depth" in named), err
+
+
+@pytest.mark.rtl
+def test_run_sat_runs_a_layer_and_the_model_predicts_it(tmp_path: Path, cli: Cli) -> None:
+    report = tmp_path / "run.json"
+    status, out, err = cli(["run", "sat", *SMALL, "--model", "small_cnn", "--pattern", "2:8",
+                            "--layers", "1", "--batch", "1", "--json", str(report)])
+    assert status == 0, out + err
+    assert "every result equals the golden model" in out
+    runs = json.loads(report.read_text())["runs"]
+    assert [r["name"] for r in runs] == ["features.0 FF", "features.0 WU"]
+    assert all(r["rtl_cycles"] == r["model_cycles"] and not r["failures"] for r in runs)
