@@ -5,11 +5,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from sparsa.config.axi import AxiConfig
-from sparsa.config.formats import NumberFormat
-from sparsa.config.presets import DEFAULT_SAT_SYSTEM
-from sparsa.config.sat import SatArrayConfig
-from sparsa.config.sat_system import SatSystemConfig
+from sparsa.config.presets import DEFAULT_SAT_SYSTEM, SAT_SYSTEM_CONFIGS
 from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.hw.sat_system.accelerator import SatAccelerator
 from sparsa.reports.markdown import lint_summary
@@ -19,12 +15,7 @@ from sparsa.sim.rtl.sat_system.run import run_jobs
 
 __all__ = ["REPORT_SYSTEM", "system_section"]
 
-# A 4 x 4 INT8 array on 128-bit words: small enough to build and run in the report's time.
-REPORT_SYSTEM = SatSystemConfig(
-    array=SatArrayConfig(rows=4, cols=4, max_reduction=64, dtype=NumberFormat.INT8),
-    axi=AxiConfig(data_width=128, addr_width=32, max_burst=16),
-    a_rows=256, b_rows=256, out_rows=64, program_depth=4096, dram_bytes=1 << 24,
-)
+REPORT_SYSTEM = SAT_SYSTEM_CONFIGS["r4c4-int8-w128"]
 LATENCY = 40  # the DDR model's read latency, address to first beat
 SEED = 5
 

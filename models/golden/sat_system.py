@@ -27,7 +27,7 @@ checks that a program's tokens make it so).
 
 **Effects.** A transfer of ``rows`` rows of ``row_bits`` bits is ``ceil(rows * row_bits /
 data_width)`` whole words from its address, the rows packed from bit 0
-(:mod:`sparsa.dataflow.dram_layout`; words little-endian, so the transfer is one
+(:mod:`sparsa.config.dram_layout`; words little-endian, so the transfer is one
 little-endian bit stream). Rows: an A row is one ``weights`` beat of the array, a B row one
 ``acts`` beat, an output row C entries of ``out_width`` bits (entry c at bit ``c * out_width``),
 a STORE row C values of ``config.store_bits(mode)`` bits. LOAD writes rows into A (``buffer``
@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sparsa.config.dram_layout import pack_rows, unpack_rows
 from sparsa.config.formats import NumberFormat
 from sparsa.config.sat import Dataflow
 from sparsa.config.sat_system import (
@@ -135,19 +136,15 @@ def transfer_bytes(config: SatSystemConfig, rows: int, bits: int) -> int:
 
 def pack_transfer(config: SatSystemConfig, rows: Sequence[int], bits: int) -> bytes:
     """The bytes of a transfer of ``rows`` (unsigned, ``bits`` wide), whole words, as the
-    little-endian words of :func:`sparsa.dataflow.dram_layout.pack_rows` lie in DRAM.
+    little-endian words of :func:`sparsa.config.dram_layout.pack_rows` lie in DRAM.
 
     Raises
     ------
     ValueError
         If a row does not fit ``bits`` bits.
     """
-    stream = 0
-    for i, row in enumerate(rows):
-        if not 0 <= row < 1 << bits:
-            raise ValueError(f"row {i} = {row} does not fit {bits} bits")
-        stream |= row << (i * bits)
-    return stream.to_bytes(transfer_bytes(config, len(rows), bits), "little")
+    words = pack_rows(rows, bits, config.axi.data_width)
+    return b"".join(w.to_bytes(config.axi.word_bytes, "little") for w in words)
 
 
 def unpack_transfer(data: bytes, bits: int, rows: int) -> list[int]:
@@ -158,11 +155,7 @@ def unpack_transfer(data: bytes, bits: int, rows: int) -> list[int]:
     ValueError
         If ``data`` holds fewer than ``rows`` rows.
     """
-    if len(data) * 8 < rows * bits:
-        raise ValueError(f"{len(data)} bytes hold fewer than {rows} rows of {bits} bits")
-    stream = int.from_bytes(data, "little")
-    mask = (1 << bits) - 1
-    return [stream >> (i * bits) & mask for i in range(rows)]
+    return unpack_rows(list(data), bits, 8, rows)
 
 
 def check_store_mode(config: SatSystemConfig, mode: int, shift: int) -> None:

@@ -37,6 +37,7 @@ import re
 
 from sparsa.config.attention import AttentionConfig
 from sparsa.config.attention_core import AttentionCoreConfig
+from sparsa.config.axi import AxiConfig
 from sparsa.config.formats import NumberFormat
 from sparsa.config.sat import NMPattern, SatArrayConfig, SoreConfig
 from sparsa.config.sat_system import SatSystemConfig
@@ -66,6 +67,7 @@ __all__ = [
     "SAT_SORE_LANES",
     "SAT_STUDY_MODELS",
     "SAT_STUDY_PATTERNS",
+    "SAT_SYSTEM_CONFIGS",
     "SAT_TARGET",
     "SORE_CONFIGS",
     "SPATTEN_TARGET",
@@ -279,6 +281,29 @@ defaults (8 lanes, FP16 gradients and copies, AMP's initial scale 2^16 and growt
 DEFAULT_SAT_SYSTEM = SatSystemConfig(array=DEFAULT_SAT_ARRAY)
 """The SAT accelerator of ``sparsa verilog sat-accelerator`` (the default array, 512-bit DDR4
 words of the VCU1525, 1,024-row buffers)."""
+
+_SMALL_SYSTEM = SatSystemConfig(
+    array=SatArrayConfig(rows=4, cols=4, max_reduction=16),
+    axi=AxiConfig(data_width=64, addr_width=32, max_burst=16, max_reads=4),
+    a_rows=64, b_rows=64, out_rows=16, program_depth=256, dram_bytes=1 << 20,
+)
+SAT_SYSTEM_CONFIGS: dict[str, SatSystemConfig] = {
+    # 4 x 4 arrays on 64-bit words: several tiles and bursts per GEMM of a test's size.
+    "r4c4-int8-w64": _SMALL_SYSTEM,
+    "r4c4-fp16-w64": _SMALL_SYSTEM.replace(
+        array=_SMALL_SYSTEM.array.replace(dtype=NumberFormat.FP16)),
+    # Wide words and long tiles: the loads hide behind the array's work.
+    "r4c4-int8-w512": _SMALL_SYSTEM.replace(
+        array=_SMALL_SYSTEM.array.replace(max_reduction=64),
+        axi=AxiConfig(data_width=512, addr_width=32, max_burst=16)),
+    # The report's: a 4 x 4 INT8 array on 128-bit words, buffers for a small CNN's layers.
+    "r4c4-int8-w128": SatSystemConfig(
+        array=SatArrayConfig(rows=4, cols=4, max_reduction=64),
+        axi=AxiConfig(data_width=128, addr_width=32, max_burst=16),
+        a_rows=256, b_rows=256, out_rows=64, program_depth=4096, dram_bytes=1 << 24),
+}
+"""Named SAT accelerator systems of the tests and the report (4 x 4 arrays, small buffers,
+1 to 16 MiB of DRAM), built on Verilator in a minute each."""
 
 SYSTEM_DEFAULTS: dict[str, object] = {"sat-accelerator": DEFAULT_SAT_SYSTEM}
 """System name (the command line's word) to its default configuration."""

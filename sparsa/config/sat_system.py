@@ -5,7 +5,7 @@ the program-level golden model (:mod:`sparsa.models.golden.sat_system`), the com
 (:mod:`sparsa.dataflow.sat_program`) and the system's cycle model.
 
 **Programs.** The host writes a program of :data:`INSTRUCTION_BITS`-bit instructions into DRAM
-(packed from bit 0 of a word-aligned address, as every tensor, :mod:`sparsa.dataflow.dram_layout`),
+(packed from bit 0 of a word-aligned address, as every tensor, :mod:`sparsa.config.dram_layout`),
 writes its address and length into the registers and sets ``control.start``. The controller
 reads the whole program into its instruction memory (at most ``program_depth`` instructions),
 then dispatches the instructions in order to three units that run concurrently:

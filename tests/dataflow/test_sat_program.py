@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from sparsa.config.axi import AxiConfig
 from sparsa.config.formats import NumberFormat
-from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
+from sparsa.config.presets import SAT_SYSTEM_CONFIGS
+from sparsa.config.sat import Dataflow, NMPattern
 from sparsa.config.sat_system import Fault, Opcode, SatSystemConfig, StoreMode, Unit, decode
 from sparsa.dataflow.sat_program import CompiledGemm, compile_gemm, planning_array
 from sparsa.dataflow.sat_tiles import assemble
@@ -25,11 +25,7 @@ from sparsa.models.golden.sat_system import (
     token_problems,
 )
 
-INT8 = SatSystemConfig(
-    array=SatArrayConfig(rows=4, cols=4, max_reduction=16),
-    axi=AxiConfig(data_width=64, addr_width=32, max_burst=16),
-    a_rows=64, b_rows=64, out_rows=16, program_depth=256, dram_bytes=1 << 20,
-)
+INT8 = SAT_SYSTEM_CONFIGS["r4c4-int8-w64"]
 FP16 = INT8.replace(array=INT8.array.replace(dtype=NumberFormat.FP16))
 PATTERNS = [None, NMPattern(2, 4), NMPattern(2, 8)]
 
@@ -256,7 +252,7 @@ def _schedule(program: tuple[int, ...], rng: random.Random) -> list[int]:
 @pytest.mark.parametrize("case", CASES[:6], ids=_name)
 def test_tokens_balance_and_order_every_buffer_access(case) -> None:
     config, pattern, dataflow = case
-    seed = random.randrange(1 << 30)
+    seed = 20261207
     rng = random.Random(seed)
     values, indices, b = _operands(config, 2, 9, 48, 13, pattern)
     compiled = compile_gemm(config, values, indices, b, pattern, dataflow)
@@ -290,7 +286,7 @@ def test_a_missing_token_lets_a_schedule_overwrite_a_half_too_early() -> None:
     program = tuple(program)
     assert any("share A rows" in p for p in token_problems(INT8, program))
     sequential = _writers_seen(INT8, list(range(len(program) - 1)), program)
-    seed = random.randrange(1 << 30)
+    seed = 20261207
     rng = random.Random(seed)
     assert any(_writers_seen(INT8, _schedule(program, rng), program) != sequential
                for _ in range(200)), f"seed={seed}"

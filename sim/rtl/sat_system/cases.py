@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
+from sparsa.config.dram_layout import pack_rows
 from sparsa.config.sat import Dataflow, NMPattern
 from sparsa.config.sat_system import Fault, Opcode, SatSystemConfig, StoreMode, encode
-from sparsa.dataflow.dram_layout import pack_rows
 from sparsa.dataflow.sat_program import compile_gemm
 from sparsa.models.golden.sat import nm_generate
 from sparsa.models.golden.sat_system import SystemRun, run_program

@@ -14,7 +14,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from sparsa.dataflow.dram_layout import pack_rows, unpack_rows
+from sparsa.config.dram_layout import pack_rows, unpack_rows
 from sparsa.hw.common.component import ConfigComponent
 from sparsa.hw.common.gearbox import StreamPacker, StreamUnpacker, words_for_rows
 from sparsa.hw.common.registers import delay_line

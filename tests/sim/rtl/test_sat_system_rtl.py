@@ -4,10 +4,7 @@ model, cycles against the system's cycle model."""
 
 import pytest
 
-from sparsa.config.axi import AxiConfig
-from sparsa.config.formats import NumberFormat
-from sparsa.config.sat import SatArrayConfig
-from sparsa.config.sat_system import SatSystemConfig
+from sparsa.config.presets import SAT_SYSTEM_CONFIGS
 from sparsa.sim.rtl.sat_system.cases import compare, fault_cases, gemm_cases
 from sparsa.sim.rtl.sat_system.run import run_jobs
 
@@ -16,20 +13,8 @@ pytestmark = pytest.mark.rtl
 MEMORY = 1 << 20
 
 
-def _config(dtype: NumberFormat, **changes) -> SatSystemConfig:
-    base = {"array": SatArrayConfig(rows=4, cols=4, max_reduction=16, dtype=dtype),
-            "axi": AxiConfig(data_width=64, addr_width=32, max_burst=16, max_reads=4),
-            "a_rows": 64, "b_rows": 64, "out_rows": 16, "program_depth": 256,
-            "dram_bytes": MEMORY}
-    return SatSystemConfig(**{**base, **changes})
-
-
-INT8 = _config(NumberFormat.INT8)
-FP16 = _config(NumberFormat.FP16)
-# Wide words and long tiles: the loads hide behind the array's work.
-COMPUTE_BOUND = _config(NumberFormat.INT8,
-                        array=SatArrayConfig(rows=4, cols=4, max_reduction=64),
-                        axi=AxiConfig(data_width=512, addr_width=32, max_burst=16))
+INT8, FP16, COMPUTE_BOUND = (SAT_SYSTEM_CONFIGS[n] for n in (
+    "r4c4-int8-w64", "r4c4-fp16-w64", "r4c4-int8-w512"))
 
 
 def _run(config, cases, *, latency, stall=0.0, seed=1):
