@@ -22,7 +22,7 @@ error (a DECERR or SLVERR answer), which the engines report; the controller that
 commands bounds them.
 """
 
-from amaranth import Module, Mux, Signal
+from amaranth import Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -110,7 +110,7 @@ class _BurstCutter:
     """The address side both engines share: holds one command and cuts it into bursts.
 
     ``beats`` is the length of the burst that goes next, ``final`` whether it ends the
-    command; the engine calls :meth:`advance` on the cycle that burst's address is accepted.
+    command; :meth:`drive` puts the burst on an address channel and takes it on the handshake.
     """
 
     def __init__(self, m: Module, config: AxiConfig, cmd: stream.Interface, name: str) -> None:
@@ -139,7 +139,29 @@ class _BurstCutter:
                 self.left.eq(cmd.payload.words),
             ]
 
-    def advance(self) -> None:
+    def drive(self, engine: wiring.Component, channel: str, valid: Value) -> Signal:
+        """Drive the address channel ``channel`` (``"ar"`` or ``"aw"``) of ``engine`` with the
+        next burst, valid when ``valid``; return the handshake, on which the burst is taken."""
+        cfg, m = self._config, self._m
+        fire = Signal(name=f"{channel}_fire")
+
+        def port(name: str) -> Signal:
+            return getattr(engine, f"m_axi_{channel}{name}")
+
+        m.d.comb += [
+            port("id").eq(0),
+            port("addr").eq(self.addr),
+            port("len").eq(self.beats - 1),
+            port("size").eq(cfg.size_code),
+            port("burst").eq(_INCR),
+            port("valid").eq(self.busy & valid),
+            fire.eq(port("valid") & port("ready")),
+        ]
+        with m.If(fire):
+            self._advance()
+        return fire
+
+    def _advance(self) -> None:
         """Take the burst: move the address past it and end the command after its last."""
         m = self._m
         m.d.sync += [
@@ -184,18 +206,8 @@ class AxiReader(ConfigComponent):
         cutter = _BurstCutter(m, cfg, self.cmd, "rd")
         # One flag per burst in flight: whether it ends its command.
         m.submodules.finals = finals = SyncFIFO(width=1, depth=cfg.max_reads)
-        m.d.comb += [
-            self.m_axi_arid.eq(0),
-            self.m_axi_araddr.eq(cutter.addr),
-            self.m_axi_arlen.eq(cutter.beats - 1),
-            self.m_axi_arsize.eq(cfg.size_code),
-            self.m_axi_arburst.eq(_INCR),
-            self.m_axi_arvalid.eq(cutter.busy & finals.w_rdy),
-            finals.w_data.eq(cutter.final),
-            finals.w_en.eq(self.m_axi_arvalid & self.m_axi_arready),
-        ]
-        with m.If(finals.w_en):
-            cutter.advance()
+        fire = cutter.drive(self, "ar", finals.w_rdy)
+        m.d.comb += [finals.w_data.eq(cutter.final), finals.w_en.eq(fire)]
         m.d.comb += [
             self.data.valid.eq(self.m_axi_rvalid),
             self.data.payload.data.eq(self.m_axi_rdata),
@@ -244,22 +256,13 @@ class AxiWriter(ConfigComponent):
         # Per burst whose address has gone: its length for W, whether it ends its command for B.
         m.submodules.lengths = lengths = SyncFIFO(width=8, depth=cfg.max_writes)
         m.submodules.finals = finals = SyncFIFO(width=1, depth=cfg.max_writes)
-        aw_fire = Signal()
+        aw_fire = cutter.drive(self, "aw", lengths.w_rdy & finals.w_rdy)
         m.d.comb += [
-            self.m_axi_awid.eq(0),
-            self.m_axi_awaddr.eq(cutter.addr),
-            self.m_axi_awlen.eq(cutter.beats - 1),
-            self.m_axi_awsize.eq(cfg.size_code),
-            self.m_axi_awburst.eq(_INCR),
-            self.m_axi_awvalid.eq(cutter.busy & lengths.w_rdy & finals.w_rdy),
-            aw_fire.eq(self.m_axi_awvalid & self.m_axi_awready),
             lengths.w_data.eq(cutter.beats - 1),
             lengths.w_en.eq(aw_fire),
             finals.w_data.eq(cutter.final),
             finals.w_en.eq(aw_fire),
         ]
-        with m.If(aw_fire):
-            cutter.advance()
 
         sent = Signal(8)  # words of the current burst already on W
         w_fire = Signal()

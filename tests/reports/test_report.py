@@ -15,7 +15,7 @@ def test_quick_report_writes_every_file(tmp_path):
     md = build_report(out, quick=True)
     assert md == out / "report.md"
     text = md.read_text()
-    assert text.count("Lint: clean") == 2
+    assert text.count("Lint: clean") == 3
     assert "| 1024 | 512 | 16 |" in text
     assert f"{topk_report.QUICK_TRIALS} seeded random requests per point" in text
     points = json.loads((out / "topk_bench.json").read_text())
@@ -25,6 +25,11 @@ def test_quick_report_writes_every_file(tmp_path):
         for suffix in (".v", ".json", ".vlt"):
             assert (out / "verilog" / f"{name}{suffix}").is_file()
     assert "## SAT PE array" in text
+    assert "## The SAT accelerator as a system" in text
+    system = json.loads((out / "sat_system.json").read_text())
+    assert not system["failures"] and system["gemms"] and not system["layers"]  # quick
+    assert all(g["rtl"] == g["model"] for g in system["gemms"])
+    assert (out / "verilog" / "sat_accelerator.md").is_file()
     assert "## SAT training at network scale" in text
     assert "## SpAtten on the public GPT-2 traces" in text
     assert json.loads((out / "spatten_traces.json").read_text())["gpt2-small"]["shape"]["rows"] \
