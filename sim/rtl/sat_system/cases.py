@@ -26,7 +26,15 @@ from sparsa.sim.blocks.sat_system import program_timing
 from sparsa.sim.rtl.sat_array.gemms import random_operands
 from sparsa.sim.rtl.sat_system.run import Job, JobResult
 
-__all__ = ["SHAPES", "SystemCase", "compare", "fault_cases", "gemm_case", "gemm_cases"]
+__all__ = [
+    "SHAPES",
+    "SystemCase",
+    "compare",
+    "fault_cases",
+    "gemm_case",
+    "gemm_cases",
+    "memory_error_cases",
+]
 
 SHAPES = ((4, 16, 4), (6, 40, 7), (9, 24, 5))  # (M, K, N): whole, edge and long-reduction GEMMs
 
@@ -42,6 +50,7 @@ class SystemCase:
     shape: tuple[int, int, int] = (0, 0, 0)
     pattern: str = ""
     dataflow: str = ""
+    expect: tuple[Fault, int] | None = None  # the fault the system must report instead
 
 
 def _case(config: SatSystemConfig, name: str, image: bytes, addr: int,
@@ -132,6 +141,21 @@ def fault_cases(config: SatSystemConfig) -> list[SystemCase]:
     return cases
 
 
+def memory_error_cases(config: SatSystemConfig, memory_bytes: int) -> list[SystemCase]:
+    """A LOAD within ``dram_bytes`` but past the bench's ``memory_bytes``, which the memory
+    answers with an error (the golden model, which has no memory errors, ends the program
+    normally), then a good program: the system must report DRAM at the LOAD and stay usable."""
+    if memory_bytes >= config.dram_bytes:
+        raise ValueError("the memory must be smaller than dram_bytes for a memory error")
+    load = encode(Opcode.LOAD, buffer=0, row=0, rows=1, addr=0x800)
+    past = encode(Opcode.LOAD, buffer=1, row=0, rows=2, addr=memory_bytes)
+    program = [load, past, encode(Opcode.END)]
+    bad = dataclasses.replace(_case(config, "memory error", _image(config, program), 0, program),
+                              expect=(Fault.DRAM, 1))
+    good = fault_cases(config)[-1]
+    return [bad, good]
+
+
 def compare(config: SatSystemConfig, case: SystemCase, result: JobResult,
             read_latency: int) -> tuple[list[str], dict[str, object]]:
     """The failures of one run (DRAM, fault, status, counters against what the bench saw)
@@ -144,10 +168,11 @@ def compare(config: SatSystemConfig, case: SystemCase, result: JobResult,
                                                       strict=True)) if x != y)
         failures.append(f"{case.name}: DRAM differs from the golden model first at {first:#x}")
     code, index = regs["error"] & 0xF, regs["error"] >> 8
-    if (code, index) != (golden.fault, golden.fault_index):
-        failures.append(f"{case.name}: error {Fault(code).name} at {index}, golden "
-                        f"{golden.fault.name} at {golden.fault_index}")
-    want_status = 0b010 | (0b100 if golden.fault != Fault.NONE else 0)
+    fault, fault_index = case.expect or (golden.fault, golden.fault_index)
+    if (code, index) != (fault, fault_index):
+        failures.append(f"{case.name}: error {Fault(code).name} at {index}, expected "
+                        f"{fault.name} at {fault_index}")
+    want_status = 0b010 | (0b100 if fault != Fault.NONE else 0)
     if regs["status"] != want_status or result.irq_after_clear:
         failures.append(f"{case.name}: status {regs['status']:#05b}, irq after clear "
                         f"{result.irq_after_clear}")
@@ -157,7 +182,7 @@ def compare(config: SatSystemConfig, case: SystemCase, result: JobResult,
             failures.append(f"{case.name}: {name} counter {result.counter(name)}, bench saw "
                             f"{seen}")
     row: dict[str, object] = {"case": case.name, "rtl": result.counter("cycles")}
-    if golden.fault == Fault.NONE:
+    if fault == Fault.NONE:
         model = program_timing(config, list(case.program), program_addr=case.job.program_addr,
                                read_latency=read_latency)
         row.update(model=model.cycles, busy_rtl=result.counter("array_busy"),

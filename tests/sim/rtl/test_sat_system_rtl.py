@@ -5,7 +5,12 @@ model, cycles against the system's cycle model."""
 import pytest
 
 from sparsa.config.presets import SAT_SYSTEM_CONFIGS
-from sparsa.sim.rtl.sat_system.cases import compare, fault_cases, gemm_cases
+from sparsa.sim.rtl.sat_system.cases import (
+    compare,
+    fault_cases,
+    gemm_cases,
+    memory_error_cases,
+)
 from sparsa.sim.rtl.sat_system.run import run_jobs
 
 pytestmark = pytest.mark.rtl
@@ -17,8 +22,8 @@ INT8, FP16, COMPUTE_BOUND = (SAT_SYSTEM_CONFIGS[n] for n in (
     "r4c4-int8-w64", "r4c4-fp16-w64", "r4c4-int8-w512"))
 
 
-def _run(config, cases, *, latency, stall=0.0, seed=1):
-    results = run_jobs(config, [c.job for c in cases], memory_bytes=MEMORY, latency=latency,
+def _run(config, cases, *, latency, stall=0.0, seed=1, memory=MEMORY):
+    results = run_jobs(config, [c.job for c in cases], memory_bytes=memory, latency=latency,
                        stall=stall, seed=seed)
     failures, rows = [], []
     for case, result in zip(cases, results, strict=True):
@@ -39,6 +44,11 @@ def test_gemm_programs_equal_the_golden_model_and_the_cycle_model(config, latenc
 
 def test_faults_stop_the_program_and_leave_the_accelerator_usable() -> None:
     _run(INT8, fault_cases(INT8), latency=3)
+
+
+def test_a_memory_error_stops_the_program_at_its_load() -> None:
+    half = INT8.dram_bytes // 2
+    _run(INT8, memory_error_cases(INT8, half), latency=3, memory=half)
 
 
 def test_stalled_memory_changes_the_time_not_the_results() -> None:
