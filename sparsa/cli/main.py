@@ -21,6 +21,7 @@ Subcommands (one module of :mod:`sparsa.cli` each)::
     sparsa simulate sat --model M [--pattern dense|N:M] [--target T] [--batch B]
                         [--no-interleave] [--no-pregen] [--no-offline-schedule] [--json FILE]
     sparsa verilog sat-accelerator [SYSTEM FLAGS] --out DIR
+    sparsa synth {BLOCK,sat-accelerator} [FLAGS] [--target T] [--out DIR] [--json FILE]
     sparsa run sat [SYSTEM FLAGS] --model M [--pattern dense|N:M] [--layers N] [--batch B]
                    [--latency L] [--target T] [--seed S] [--json FILE]
         SYSTEM FLAGS: [--rows R] [--cols C] [--patterns 2:4,2:8] [--dtype D]
@@ -43,7 +44,18 @@ A bad parameter exits with status 2 and a one-line ``sparsa: error: ...`` messag
 import argparse
 from collections.abc import Sequence
 
-from sparsa.cli import baseline, bench, report, run, simulate, targets, trace, verify, verilog
+from sparsa.cli import (
+    baseline,
+    bench,
+    report,
+    run,
+    simulate,
+    synth,
+    targets,
+    trace,
+    verify,
+    verilog,
+)
 from sparsa.cli.options import Parser
 
 __all__ = ["build_parser", "main"]
@@ -56,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hardware co-design suite for sparse deep-learning accelerators.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (verilog, verify, bench, simulate, run, trace, targets, baseline, report):
+    for command in (verilog, verify, synth, bench, simulate, run, trace, targets, baseline,
+                    report):
         command.add(commands)
     return parser
 

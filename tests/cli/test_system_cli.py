@@ -1,6 +1,7 @@
 """``sparsa verilog sat-accelerator`` and ``sparsa run sat``."""
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,3 +76,27 @@ def test_run_sat_runs_a_layer_and_the_model_predicts_it(tmp_path: Path, cli: Cli
     runs = json.loads(report.read_text())["runs"]
     assert [r["name"] for r in runs] == ["features.0 FF", "features.0 WU"]
     assert all(r["rtl_cycles"] == r["model_cycles"] and not r["failures"] for r in runs)
+
+
+needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None,
+                                 reason="no yosys on PATH (.ci/run installs Debian's)")
+
+
+@needs_yosys
+def test_synth_command_prints_and_writes_the_shares(tmp_path: Path, cli: Cli) -> None:
+    out = tmp_path / "synth.json"
+    status, text, err = cli(["synth", "sat-array", "--rows", "2", "--cols", "2",
+                             "--max-reduction", "64", "--json", str(out)])
+    assert status == 0, err
+    result = json.loads(out.read_text())
+    assert result["target"] == "vcu1525" and result["resources"]["dsp"] == 4
+    assert result["shares"]["dsp"] == 4 / 6840
+    assert "DSP48E2" in text and "of     6,840" in text
+
+
+def test_synth_without_yosys_exits_2_with_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                   cli: Cli) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    status, out, err = cli(["synth", "topk"])
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1 and "apt-get install yosys" in err, err

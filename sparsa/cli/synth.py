@@ -1,0 +1,85 @@
+"""``sparsa synth BLOCK``: synthesise a block or system top for UltraScale+ with Yosys and report
+its resources against a target device."""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sparsa.cli.blocks import SYSTEMS, Block, add_block_commands
+from sparsa.cli.options import add_json_file, command_group, fail, progress, write_json
+from sparsa.config.presets import SAT_TARGET
+
+__all__ = ["add"]
+
+
+def add(commands: argparse._SubParsersAction) -> None:
+    """Add ``synth`` and one subcommand per block and system."""
+    blocks = command_group(commands, "synth", "synthesise a hardware block for an FPGA and "
+                           "report its resources", "BLOCK")
+    add_block_commands(blocks, _synth, describe=_describe, options=_add_options)
+    add_block_commands(blocks, _synth, describe=_describe, options=_add_options, table=SYSTEMS)
+
+
+def _describe(block: Block) -> str:
+    return (f"Export {block.title} ({block.top}.v), synthesise it out of context with Yosys "
+            "synth_xilinx -family xcup (UltraScale+) and print its LUT, FF, carry, DSP, "
+            "block-RAM and URAM counts, each as a share of the target device. Results are "
+            "cached under build/synth/ by the Verilog and the Yosys version. Needs Yosys with a "
+            "working ABC on PATH (Debian: apt-get install yosys); exit status 2 without it.")
+
+
+def _add_options(parser: argparse.ArgumentParser, block: Block) -> None:
+    parser.add_argument("--target", default=SAT_TARGET, metavar="NAME|FILE",
+                        help="the device whose capacity the shares are of: a built-in target "
+                        "with a [resources] table or a target file (default: %(default)s)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="also keep the exported Verilog in DIR")
+    add_json_file(parser)
+
+
+def _synth(block: Block, config: Any, args: argparse.Namespace) -> int:
+    from sparsa.hw.export import export_verilog
+    from sparsa.hw.synthesis import SynthToolError, find_yosys, synthesize
+    from sparsa.sim.network.target import load_target
+
+    try:
+        target = load_target(args.target)
+        capacity = target.resources
+        missing = {"luts", "ffs", "dsps", "bram36", "uram"} - set(capacity)
+        if missing:
+            raise ValueError(f"target {target.name} has no {', '.join(sorted(missing))} in "
+                             "its [resources] table")
+        find_yosys()
+        component = block.build(config)
+    except (ValueError, SynthToolError) as error:
+        return fail(str(error))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out if args.out is not None else Path(tmp)
+        progress(f"exporting {block.title} ...")
+        verilog, _ = export_verilog(component, name=block.top, out_dir=out, config=config)
+        progress(f"synthesising {verilog.name} with Yosys synth_xilinx (UltraScale+) ...")
+        try:
+            result = synthesize(verilog, block.top)
+        except SynthToolError as error:
+            print(f"sparsa: {error}", file=sys.stderr)
+            return 1
+    shares = result.resources.shares(capacity)
+    r = result.resources
+    rows = [("LUT", r.lut, capacity["luts"], shares["lut"]),
+            ("  of which LUT-RAM/SRL", r.lut_memory, None, None),
+            ("FF", r.ff, capacity["ffs"], shares["ff"]),
+            ("CARRY", r.carry, None, None),
+            ("DSP48E2", r.dsp, capacity["dsps"], shares["dsp"]),
+            ("BRAM (RAMB36 eq.)", r.bram36, capacity["bram36"], shares["bram36"]),
+            ("URAM", r.uram, capacity["uram"], shares["uram"])]
+    print(f"{block.top} on {target.name} ({result.yosys}; "
+          f"{'cached' if result.cached else f'{result.seconds} s'})")
+    for name, count, cap, share in rows:
+        tail = "" if cap is None else f" of {cap:>9,} = {share:7.3%}"
+        print(f"  {name:24s} {count:>9,}{tail}")
+    if args.json is not None:
+        write_json(args.json, {"block": block.name, "config": repr(config),
+                               "target": target.name, **result.to_dict(), "shares": shares})
+    return 0
