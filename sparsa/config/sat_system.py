@@ -18,7 +18,23 @@ then dispatches the instructions in order to three units that run concurrently:
   into the output buffer from ``out_row``; integer beats add as integers, floating-point beats
   as FP32 (round to nearest even, the array's adder);
 * STORE moves output-buffer rows to DRAM, each of the C values converted by ``mode``
-  (:class:`StoreMode`).
+  (:class:`StoreMode`);
+* GENERATE (run by the LOAD unit, in order with the LOADs) reads one dense weight tile from
+  DRAM, M rows of L weights (M = ``sore_m``, L = ``sore_lanes``; row i is output channel i,
+  its L reduction positions), has the SORE keep N of every group of M (``n``), and writes one
+  copy into the A buffer from row ``row``, as compressed entries (value, index in the group)
+  in the layout the array reads (lane = row of the GEMM's A, buffer row = entry):
+
+  - ``copy`` 0, FF (groups of M along the reduction): entry t of channel i, t < L / M x N,
+    goes to lane ``lane`` + i of row ``row`` + t; it is survivor t mod N of group t div N of
+    channel i;
+  - ``copy`` 1, BP (groups of M along the channels, for ``(W o Mb)^T``): entry t < N of
+    position l goes to lane ``lane`` + l of row ``row`` + t; it is survivor t of the M
+    channels at position l.
+
+  Lanes outside those are left as they were. So the compressed weights come from dense ones
+  on the fly (SORE in the datapath), or, pre-generated, from DRAM by LOAD: the program
+  chooses, instruction by instruction.
 
 The units synchronise through four token counters, as in VTA's decoupled access-execute: each
 instruction may wait for (pop) and give (push) a token from or to the unit before it (LOAD
@@ -40,7 +56,7 @@ from enum import IntEnum
 from sparsa.config.axi import AxiConfig
 from sparsa.config.checks import is_int
 from sparsa.config.registers import Access, BitField, Register, RegisterMap
-from sparsa.config.sat import SatArrayConfig
+from sparsa.config.sat import SatArrayConfig, SoreConfig
 
 __all__ = [
     "COUNTERS",
@@ -66,6 +82,7 @@ class Opcode(IntEnum):
     LOAD = 1
     GEMM = 2
     STORE = 3
+    GENERATE = 4
 
 
 class Unit(IntEnum):
@@ -108,6 +125,7 @@ class Fault(IntEnum):
     TOKEN = 6  # a token to or from a unit that is no neighbour (LOAD's previous, STORE's next)
     PROGRAM = 7  # zero instructions, more than program_depth, or no END
     DRAM = 8  # the memory answered a read or write with an error
+    SORE = 9  # GENERATE without a SORE, with N outside 1..M-1, or lanes past the array's
 
 
 # Instruction fields: name -> (lsb, width), per opcode; the header is common to all.
@@ -122,6 +140,8 @@ FIELDS: dict[Opcode, dict[str, tuple[int, int]]] = {
                   "out_row": (80, 16)},
     Opcode.STORE: {**_HEADER, "mode": (8, 4), "row": (16, 16), "rows": (32, 16),
                    "shift": (48, 6), "addr": (64, 64)},
+    Opcode.GENERATE: {**_HEADER, "copy": (8, 1), "n": (12, 4), "lane": (16, 8), "row": (32, 16),
+                      "addr": (64, 64)},
 }
 
 # The 64-bit performance counters, each at two registers <name>_lo and <name>_hi.
@@ -194,6 +214,11 @@ class SatSystemConfig:
     dram_bytes : int
         Bytes of DRAM the accelerator may address from 0 (a transfer past it is an error);
         at most ``2 ** axi.addr_width``. The default is the VCU1525's four 16 GiB DDR4 channels.
+    sore_lanes : int
+        Lanes L of the SORE in the datapath (GENERATE), 0 for none: a multiple of ``sore_m``, at
+        most the array's max(R, C) lanes.
+    sore_m : int
+        The SORE's group size M: the M of one of the array's patterns.
     """
 
     array: SatArrayConfig = field(default_factory=SatArrayConfig)
@@ -204,6 +229,8 @@ class SatSystemConfig:
     out_rows: int = 1024
     program_depth: int = 1024
     dram_bytes: int = 64 << 30
+    sore_lanes: int = 0
+    sore_m: int = 8
 
     def __post_init__(self) -> None:
         if not isinstance(self.array, SatArrayConfig):
@@ -226,6 +253,21 @@ class SatSystemConfig:
             value = getattr(self, name)
             if not is_int(value) or not 2 <= value <= 0xFFFF:
                 raise ValueError(f"{name} must be an integer from 2 to 65535, not {value!r}")
+        lanes = max(self.array.rows, self.array.cols)
+        if self.sore_lanes:
+            ms = sorted({p.m for p in self.array.patterns})
+            if self.sore_m not in ms:
+                raise ValueError(f"sore_m must be the M of one of the array's patterns {ms}, "
+                                 f"not {self.sore_m!r}")
+            if not is_int(self.sore_lanes) or not (
+                self.sore_lanes % self.sore_m == 0 and self.sore_m <= self.sore_lanes <= lanes
+            ):
+                raise ValueError(
+                    f"sore_lanes must be 0 or a multiple of sore_m = {self.sore_m} up to the "
+                    f"array's {lanes} lanes, not {self.sore_lanes!r}"
+                )
+        elif self.sore_lanes != 0:
+            raise ValueError(f"sore_lanes must be an integer, not {self.sore_lanes!r}")
         limit = 1 << self.axi.addr_width
         if not is_int(self.dram_bytes) or not (
             self.axi.word_bytes <= self.dram_bytes <= limit
@@ -235,6 +277,13 @@ class SatSystemConfig:
                 f"dram_bytes must be a multiple of the {self.axi.word_bytes}-byte word from "
                 f"one word to 2 ** addr_width = {limit}, not {self.dram_bytes!r}"
             )
+
+    @property
+    def sore(self) -> SoreConfig | None:
+        """The SORE of the datapath, or None."""
+        if not self.sore_lanes:
+            return None
+        return SoreConfig(lanes=self.sore_lanes, m=self.sore_m, dtype=self.array.dtype)
 
     def replace(self, **changes: object) -> "SatSystemConfig":
         """Return a copy with ``changes`` applied (validated like the constructor)."""
