@@ -23,6 +23,11 @@ checks that a program's tokens make it so).
   - STORE: a mode the format cannot take, a shift other than 0 for RAW, FP16 and BF16, or a
     shift of ``out_width`` or more for INT8 and INT16 (STORE_MODE); zero rows or rows past the
     output buffer (BUFFER); the transfer (ADDRESS);
+  - GENERATE (a LOAD-unit instruction: its tokens are LOAD's): a system without a SORE
+    (``sore_lanes`` 0), ``n`` 0 or ``sore_m`` or more, or lanes past the array's max(R, C)
+    (``lane`` + M for FF, ``lane`` + L for BP; SORE); rows past the weight buffer (``row`` +
+    L / M x N for FF, ``row`` + N for BP; BUFFER); the transfer of the dense tile, M rows of
+    L weights (ADDRESS);
 * a program that runs out without END stops with PROGRAM at index ``program_len``.
 
 **Effects.** A transfer of ``rows`` rows of ``row_bits`` bits is ``ceil(rows * row_bits /
@@ -36,8 +41,13 @@ a STORE row C values of ``config.store_bits(mode)`` bits. LOAD writes rows into 
 (1) into the output rows from ``out_row``: integer entries are two's-complement ``out_width``-bit
 patterns that add wrapping, floating-point ones FP32 patterns that add with
 :func:`sparsa.models.golden.floats.fp32_add`. STORE converts each entry by its
-:class:`sparsa.config.sat_system.StoreMode` and writes the rows. The DRAM read includes the
-whole program, read once before the first instruction.
+:class:`sparsa.config.sat_system.StoreMode` and writes the rows. GENERATE reads a dense tile of
+M rows (``"tile"`` rows: L weights of the array's format, weight l at bit ``l * W``, two's
+complement or bit patterns), compresses it as the SORE does
+(:func:`sparsa.models.golden.sat.sore_tile`, copy ``copy`` with N = ``n``) and writes the
+entries of :func:`generate_block` into the A rows from ``row`` and the lanes from ``lane``, the
+index zero-extended to the array's index field; the other lanes of those rows keep their
+entries. The DRAM read includes the whole program, read once before the first instruction.
 """
 
 from collections import defaultdict
@@ -45,10 +55,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from sparsa.config.dram_layout import pack_rows, unpack_rows
 from sparsa.config.formats import NumberFormat
-from sparsa.config.sat import Dataflow
+from sparsa.config.sat import BdwpPass, Dataflow, SoreConfig
 from sparsa.config.sat_system import (
     FIELDS,
     INSTRUCTION_BITS,
@@ -59,20 +70,24 @@ from sparsa.config.sat_system import (
     Unit,
     decode,
 )
-from sparsa.hw.common.stream_codec import unpacker
+from sparsa.hw.common.stream_codec import packer, unpacker
+from sparsa.hw.sat import sore
 from sparsa.hw.sat.sat_array import acts_layout, runtime_patterns, weights_layout
 from sparsa.models.golden.floats import fp32_add, fp32_to_half
-from sparsa.models.golden.sat import is_rejected, tile_answer, tile_beats
+from sparsa.models.golden.sat import is_rejected, sore_tile, tile_answer, tile_beats
 
 __all__ = [
     "SystemRun",
     "check_store_mode",
     "convert_entries",
+    "generate_block",
+    "generate_extent",
     "pack_transfer",
     "row_bits",
     "run_program",
     "token_problems",
     "transfer_bytes",
+    "unit_of",
     "unpack_transfer",
 ]
 
@@ -106,15 +121,35 @@ class SystemRun:
     bytes_written: int
 
 
-def row_bits(config: SatSystemConfig, what: str, mode: StoreMode = StoreMode.RAW) -> int:
-    """Bits of one row of ``what``: ``"a"`` (a ``weights`` beat), ``"b"`` (an ``acts`` beat),
-    ``"out"`` (C output entries), ``"store"`` (C values in ``mode``) or ``"program"`` (one
-    instruction).
+def unit_of(opcode: Opcode) -> Unit:
+    """The unit that runs ``opcode`` (GENERATE runs on LOAD's).
 
     Raises
     ------
     ValueError
-        For another ``what``.
+        For END, which no unit runs.
+    """
+    opcode = Opcode(opcode)
+    if opcode is Opcode.END:
+        raise ValueError("END runs on no unit; LOAD, GENERATE, GEMM and STORE do")
+    return Unit.LOAD if opcode is Opcode.GENERATE else Unit[opcode.name]
+
+
+def _sore_config(config: SatSystemConfig) -> SoreConfig:
+    if config.sore is None:
+        raise ValueError("the system has no SORE (sore_lanes = 0), so no GENERATE tile rows")
+    return config.sore
+
+
+def row_bits(config: SatSystemConfig, what: str, mode: StoreMode = StoreMode.RAW) -> int:
+    """Bits of one row of ``what``: ``"a"`` (a ``weights`` beat), ``"b"`` (an ``acts`` beat),
+    ``"out"`` (C output entries), ``"store"`` (C values in ``mode``), ``"program"`` (one
+    instruction) or ``"tile"`` (one row of a GENERATE's dense tile: ``sore_lanes`` weights).
+
+    Raises
+    ------
+    ValueError
+        For another ``what``, or ``"tile"`` on a system without a SORE.
     """
     sizes = {
         "a": lambda: weights_layout(config.array).size,
@@ -122,10 +157,78 @@ def row_bits(config: SatSystemConfig, what: str, mode: StoreMode = StoreMode.RAW
         "out": lambda: config.array.cols * config.out_width,
         "store": lambda: config.array.cols * config.store_bits(mode),
         "program": lambda: INSTRUCTION_BITS,
+        "tile": lambda: sore.weights_layout(_sore_config(config)).size,
     }
     if what not in sizes:
         raise ValueError(f"rows are one of {', '.join(map(repr, sizes))}, not {what!r}")
     return sizes[what]()
+
+
+def generate_extent(config: SatSystemConfig, copy: int, n: int) -> tuple[int, int]:
+    """The lanes and rows of the A buffer one GENERATE of ``copy`` (0 FF, 1 BP) with N = ``n``
+    writes: FF (M, L / M x N), BP (L, N).
+
+    Raises
+    ------
+    ValueError
+        On a system without a SORE, or for a ``copy`` other than 0 and 1.
+    """
+    cfg = _sore_config(config)
+    if copy not in (BdwpPass.FF, BdwpPass.BP):
+        raise ValueError(f"copy must be 0 (FF) or 1 (BP), not {copy!r}")
+    if copy == BdwpPass.FF:
+        return cfg.m, cfg.lanes // cfg.m * n
+    return cfg.lanes, n
+
+
+def generate_block(
+    config: SatSystemConfig, copy: int, n: int, tile: Sequence[Sequence[int]]
+) -> list[list[dict[str, int]]]:
+    """The entries a GENERATE writes, from its dense tile.
+
+    Parameters
+    ----------
+    config : SatSystemConfig
+        A system with a SORE.
+    copy : int
+        0 (FF) or 1 (BP).
+    n : int
+        Survivors per group, 1 to M - 1.
+    tile : M sequences of L ints
+        The dense tile: row i is output channel i, its L weights (the array's format: integers,
+        or bit patterns of a floating-point format).
+
+    Returns
+    -------
+    list of list of dict
+        ``block[t][j]``, the entry (``value``, ``index``) that goes to lane ``lane + j`` of A row
+        ``row + t``, for the :func:`generate_extent` rows t and lanes j. FF: survivor t mod N of
+        group t div N (positions (t div N) M to (t div N) M + M - 1) of channel j, the index its
+        position in the group; BP: survivor t of the M channels at position j, the index its
+        channel in the group (:func:`sparsa.models.golden.sat.sore_tile`).
+
+    Raises
+    ------
+    ValueError
+        On a system without a SORE, for a ``copy`` other than 0 and 1, an ``n`` outside 1..M - 1
+        or a tile that is not M x L.
+    """
+    cfg = _sore_config(config)
+    lanes, rows = generate_extent(config, copy, n)
+    if not 1 <= n < cfg.m:
+        raise ValueError(f"n must be from 1 to M - 1 = {cfg.m - 1}, not {n!r}")
+    t = torch.as_tensor(tile, dtype=torch.int64)
+    if tuple(t.shape) != (cfg.m, cfg.lanes):
+        raise ValueError(f"the tile must be M x L = {cfg.m} x {cfg.lanes}, not "
+                         f"{' x '.join(map(str, t.shape))}")
+    values, indices = sore_tile(t, n, BdwpPass(copy), cfg.dtype)  # L groups x N survivors
+    if copy == BdwpPass.FF:  # group g of channel i is group i * (L / M) + g
+        per_row = cfg.lanes // cfg.m
+        where = [[(j * per_row + r // n, r % n) for j in range(lanes)] for r in range(rows)]
+    else:
+        where = [[(j, r) for j in range(lanes)] for r in range(rows)]
+    return [[{"value": int(values[g, s]), "index": int(indices[g, s])} for g, s in row]
+            for row in where]
 
 
 def transfer_bytes(config: SatSystemConfig, rows: int, bits: int) -> int:
@@ -232,7 +335,8 @@ def _fault(config: SatSystemConfig, word: int) -> Fault:
         return Fault.OPCODE
     op = Opcode(code)
     tokens = ("pop_prev", "push_prev", "pop_next", "push_next")
-    foreign = {Opcode.END: tokens, Opcode.LOAD: tokens[:2], Opcode.STORE: tokens[2:]}
+    foreign = {Opcode.END: tokens, Opcode.LOAD: tokens[:2], Opcode.GENERATE: tokens[:2],
+               Opcode.STORE: tokens[2:]}
     if any(f[t] for t in foreign.get(op, ())):
         return Fault.TOKEN
     if op is Opcode.LOAD:
@@ -252,6 +356,16 @@ def _fault(config: SatSystemConfig, word: int) -> Fault:
             return Fault.BUFFER
         size = transfer_bytes(config, f["rows"], row_bits(config, "store", StoreMode(f["mode"])))
         return Fault.ADDRESS if _out_of_dram(config, f["addr"], size) else Fault.NONE
+    if op is Opcode.GENERATE:
+        if config.sore is None or not 1 <= f["n"] < config.sore_m:
+            return Fault.SORE
+        lanes, rows = generate_extent(config, f["copy"], f["n"])
+        if f["lane"] + lanes > max(config.array.rows, config.array.cols):
+            return Fault.SORE
+        if f["row"] + rows > config.a_rows:
+            return Fault.BUFFER
+        size = transfer_bytes(config, config.sore_m, row_bits(config, "tile"))
+        return Fault.ADDRESS if _out_of_dram(config, f["addr"], size) else Fault.NONE
     return Fault.NONE
 
 
@@ -267,6 +381,7 @@ class _Machine:
         self.bytes_read = 0
         self.bytes_written = 0
         self.weights = unpacker(weights_layout(config.array))
+        self.pack_weights = packer(weights_layout(config.array))
         self.acts = unpacker(acts_layout(config.array))
 
     def read(self, addr: int, rows: int, bits: int) -> list[int]:
@@ -286,6 +401,15 @@ class _Machine:
         buffer = self.b if f["buffer"] else self.a
         rows = self.read(f["addr"], f["rows"], row_bits(self.config, "b" if f["buffer"] else "a"))
         buffer[f["row"] : f["row"] + f["rows"]] = rows
+
+    def generate(self, f: dict[str, int]) -> None:
+        cfg = self.config
+        rows = self.read(f["addr"], cfg.sore_m, row_bits(cfg, "tile"))
+        tile = [*map(unpacker(sore.weights_layout(_sore_config(cfg))), rows)]
+        for t, entries in enumerate(generate_block(cfg, f["copy"], f["n"], tile)):
+            beat = self.weights(self.a[f["row"] + t])
+            beat[f["lane"] : f["lane"] + len(entries)] = entries
+            self.a[f["row"] + t] = self.pack_weights(beat)
 
     def gemm(self, f: dict[str, int]) -> None:
         cfg = self.config
@@ -359,7 +483,8 @@ def run_program(
                     transfer_bytes(config, program_len, INSTRUCTION_BITS)):
         return stop(Fault.ADDRESS, 0)
     program = machine.read(program_addr, program_len, INSTRUCTION_BITS)
-    actions = {Opcode.LOAD: machine.load, Opcode.GEMM: machine.gemm, Opcode.STORE: machine.store}
+    actions = {Opcode.LOAD: machine.load, Opcode.GENERATE: machine.generate,
+               Opcode.GEMM: machine.gemm, Opcode.STORE: machine.store}
     for index, word in enumerate(program):
         fault = _fault(config, word)
         if fault is not Fault.NONE:
@@ -384,6 +509,11 @@ def _accesses(config: SatSystemConfig, op: Opcode, f: dict[str, int]
         bits = row_bits(config, "b" if f["buffer"] else "a")
         return [("B" if f["buffer"] else "A", f["row"], f["row"] + f["rows"], True),
                 ("DRAM", f["addr"], f["addr"] + transfer_bytes(config, f["rows"], bits), False)]
+    if op is Opcode.GENERATE:
+        rows = generate_extent(config, f["copy"], f["n"])[1]
+        size = transfer_bytes(config, config.sore_m, row_bits(config, "tile"))
+        return [("A", f["row"], f["row"] + rows, True),
+                ("DRAM", f["addr"], f["addr"] + size, False)]
     if op is Opcode.GEMM:
         n_w, n_a, n_out = tile_beats(config.array, dataflow=f["dataflow"], pattern=f["pattern"],
                                      length=f["length"], rows=f["rows"])
@@ -421,7 +551,7 @@ def token_problems(config: SatSystemConfig, program: Sequence[int]) -> list[str]
         if code == Opcode.END:
             break
         op = Opcode(code)
-        unit = Unit[op.name]
+        unit = unit_of(op)
         mask = 0
         if unit in last:
             mask |= before[last[unit]] | 1 << last[unit]
