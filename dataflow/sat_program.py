@@ -24,13 +24,37 @@ each pop's push comes earlier in the program
 Tiles are at most half a buffer: the compiler plans them with the array's ``max_reduction``
 lowered, if need be, so that an OS tile's entries and groups and a WS tile's columns fit a half
 (:attr:`CompiledGemm.chunk` is then the reduction chunk of the floating-point partial sums).
+
+**Weights generated on the fly.** :func:`compile_generated_gemm` takes the weights W dense, in
+their natural orientation (``C_out x K``: row i is output channel i), and a system with a SORE
+(``sore_lanes`` > 0) and a pattern whose M is ``sore_m``. It plans the same tiles as
+:func:`compile_gemm` given A pre-generated (FF: A = ``nm_generate(W)``, groups of M along the
+reduction; BP: A = ``nm_generate(W^T)``, groups of M output channels, for ``(W o Mb)^T``), and
+replaces each tile's LOAD A by GENERATEs that build the same entries in the same A rows from the
+dense tiles of W, laid out in DRAM as M rows of L = ``sore_lanes`` weights each, zero beyond W's
+edges and beyond the tile's rows of A:
+
+* FF: one GENERATE per block of M consecutive A rows (lanes) and per block of L dense positions
+  of the tile's reduction (L / M x N entries, buffer rows); its tile is those M channels at
+  those L positions. A tile whose positions are not a whole number of L also writes the rows
+  past its entries (zero groups), which the GEMM does not read; they must fit the tile's half
+  of the weight buffer.
+* BP: one GENERATE per block of L consecutive A rows (lanes, positions of W) and per group of M
+  output channels of W the tile reduces over (N entries); its tile is those M channels (rows of
+  W) at those L positions.
+
+A block of lanes that would reach past the array's max(R, C) lanes starts at max(R, C) minus its
+span instead, overlapping the block before it with the same entries. Lanes past the tile's last
+block keep what an earlier tile left there: the GEMM's answer in those lanes (OS: rows it does
+not emit; WS: output columns past the block's) is never part of Y. The first GENERATE of a tile
+takes the LOAD A's token (its ``pop_next``).
 """
 
 from dataclasses import dataclass
 
 import torch
 
-from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig, as_dataflow
+from sparsa.config.sat import BdwpPass, Dataflow, NMPattern, SatArrayConfig, as_dataflow
 from sparsa.config.sat_system import (
     INSTRUCTION_BITS,
     Opcode,
@@ -41,16 +65,25 @@ from sparsa.config.sat_system import (
 from sparsa.dataflow.sat_tiles import Tile, plan_tiles, tile_entries
 from sparsa.hw.common.stream_codec import packer
 from sparsa.hw.sat.sat_array import acts_layout, weights_layout
-from sparsa.models.golden.sat import check_operands, tile_beats
+from sparsa.hw.sat.sore import weights_layout as tile_layout
+from sparsa.models.golden.sat import check_operands, nm_generate, tile_beats
 from sparsa.models.golden.sat_system import (
     check_store_mode,
+    generate_extent,
     pack_transfer,
     row_bits,
     transfer_bytes,
     unpack_transfer,
 )
 
-__all__ = ["CompiledGemm", "OutputBlock", "compile_gemm", "planning_array"]
+__all__ = [
+    "CompiledGemm",
+    "OutputBlock",
+    "compile_gemm",
+    "compile_generated_gemm",
+    "pack_dense_tile",
+    "planning_array",
+]
 
 
 @dataclass(frozen=True)
@@ -104,6 +137,9 @@ class CompiledGemm:
         Reduction entries per tile (the ``chunk`` of
         :func:`sparsa.models.golden.sat.compressed_matmul` that gives the same floating-point
         result).
+    generated : BdwpPass or None
+        The copy GENERATE builds A as (:func:`compile_generated_gemm`), None when LOAD brings A
+        pre-generated. The tiles' ``weights`` are the pre-generated beats either way.
     """
 
     config: SatSystemConfig
@@ -117,6 +153,7 @@ class CompiledGemm:
     store_mode: StoreMode
     shift: int
     chunk: int
+    generated: BdwpPass | None = None
 
     @property
     def program_len(self) -> int:
@@ -204,6 +241,77 @@ def _check_reduction(config: SatSystemConfig, entries: int) -> None:
         )
 
 
+def pack_dense_tile(config: SatSystemConfig, tile: torch.Tensor) -> bytes:
+    """The bytes of a GENERATE's dense tile as it lies in DRAM: M rows of L weights (row i is
+    output channel i, weight l at bit ``l * W``, two's complement or bit patterns), whole words
+    (:func:`sparsa.models.golden.sat_system.pack_transfer`).
+
+    Parameters
+    ----------
+    config : SatSystemConfig
+        A system with a SORE (M = ``sore_m``, L = ``sore_lanes``).
+    tile : 2-D integer tensor
+        ``M x L`` weights in the array's format.
+
+    Raises
+    ------
+    ValueError
+        On a system without a SORE, for a tile of another shape or a weight outside the format.
+    """
+    sore = config.sore
+    if sore is None:
+        raise ValueError("the system has no SORE (sore_lanes = 0) to GENERATE from dense tiles")
+    t = check_operands(tile, config.array.dtype, "tile")
+    if tuple(t.shape) != (sore.m, sore.lanes):
+        raise ValueError(f"a dense tile is M x L = {sore.m} x {sore.lanes}, not "
+                         f"{' x '.join(map(str, t.shape))}")
+    pack = packer(tile_layout(sore))
+    return pack_transfer(config, [pack(row) for row in t.tolist()], row_bits(config, "tile"))
+
+
+# One instruction of a tile's A side before its address is known: opcode, fields, its data.
+_Step = tuple[Opcode, dict[str, int], bytes]
+
+
+def _load_a(config: SatSystemConfig, tile: Tile, a_row: int) -> list[_Step]:
+    """LOAD A of ``tile``'s pre-generated beats into the rows from ``a_row``."""
+    pack = packer(weights_layout(config.array))
+    data = pack_transfer(config, [pack(w) for w in tile.weights], row_bits(config, "a"))
+    return [(Opcode.LOAD, {"buffer": 0, "row": a_row, "rows": len(tile.weights)}, data)]
+
+
+def _lane_blocks(count: int, span: int, lanes: int) -> list[int]:
+    """First lanes of the blocks of ``span`` lanes that cover lanes 0 to ``count`` - 1, a block
+    that would pass ``lanes`` moved back to end there."""
+    return [min(start, lanes - span) for start in range(0, count, span)]
+
+
+def _generates(config: SatSystemConfig, tile: Tile, t0: int, dense: torch.Tensor,
+               pattern: NMPattern, direction: BdwpPass, a_row: int) -> list[_Step]:
+    """The GENERATEs that write ``tile``'s A rows from ``a_row`` (its first entry ``t0`` of its
+    rows of A) from ``dense``, the dense A (see the module docstring)."""
+    arr, m, n = config.array, pattern.m, pattern.n
+    lanes = max(arr.rows, arr.cols)
+    span, rows = generate_extent(config, direction, n)
+    g0, groups = t0 // n, len(tile.weights) // n
+    width = groups * m
+    if direction is BdwpPass.FF:  # whole blocks of L positions
+        width = -(-width // config.sore_lanes) * config.sore_lanes
+    block = torch.zeros(lanes, width, dtype=torch.int64)  # zero past W's and the tile's edges
+    block[: tile.out_rows, : groups * m] = dense[tile.row0 : tile.row0 + tile.out_rows,
+                                                 g0 * m : (g0 + groups) * m]
+    steps = []
+    for b in range(width // (config.sore_lanes if direction is BdwpPass.FF else m)):
+        for lane in _lane_blocks(tile.out_rows, span, lanes):
+            if direction is BdwpPass.FF:
+                part = block[lane : lane + m, b * config.sore_lanes : (b + 1) * config.sore_lanes]
+            else:
+                part = block[lane : lane + span, b * m : (b + 1) * m].T
+            fields = {"copy": int(direction), "n": n, "lane": lane, "row": a_row + b * rows}
+            steps.append((Opcode.GENERATE, fields, pack_dense_tile(config, part)))
+    return steps
+
+
 def compile_gemm(
     config: SatSystemConfig,
     values: torch.Tensor,
@@ -216,7 +324,7 @@ def compile_gemm(
     shift: int = 0,
     base: int = 0,
 ) -> CompiledGemm:
-    """Compile ``Y = A B`` (see the module docstring).
+    """Compile ``Y = A B``, A pre-generated (see the module docstring).
 
     Parameters
     ----------
@@ -238,6 +346,92 @@ def compile_gemm(
         ``out_width``, a config whose buffers cannot hold one tile, a program longer than
         ``program_depth`` or an image past ``dram_bytes``.
     """
+    return _compile(config, values, indices, b, pattern, dataflow, store_mode=store_mode,
+                    shift=shift, base=base, generate=None)
+
+
+def compile_generated_gemm(
+    config: SatSystemConfig,
+    w: torch.Tensor,
+    b: torch.Tensor,
+    pattern: NMPattern,
+    dataflow: Dataflow,
+    direction: BdwpPass,
+    *,
+    store_mode: StoreMode = StoreMode.RAW,
+    shift: int = 0,
+    base: int = 0,
+) -> CompiledGemm:
+    """Compile a GEMM whose A GENERATE builds from the dense weights W (see the module
+    docstring).
+
+    FF: ``Y = (W o Mf) B``, B ``K x cols``, Y ``C_out x cols``. BP: ``Y = (W o Mb)^T B``, B
+    (dY) ``C_out x cols``, Y ``K x cols``. The program gives the Y of :func:`compile_gemm` with A
+    pre-generated: FF ``nm_generate(W, pattern)``, BP ``nm_generate(W^T, pattern)``
+    (:func:`sparsa.models.golden.sat.gemm_ff` and ``gemm_bp`` with the chunk
+    :attr:`CompiledGemm.chunk`).
+
+    Parameters
+    ----------
+    config : SatSystemConfig
+        A system with a SORE.
+    w : 2-D integer tensor
+        The dense weights, ``C_out x K`` for both passes (row i is output channel i), in the
+        array's format.
+    b : 2-D integer tensor
+        The other operand, as above.
+    pattern : NMPattern
+        One of the array's patterns, with M = ``config.sore_m``.
+    dataflow : Dataflow
+    direction : BdwpPass
+        ``BdwpPass.FF`` or ``BdwpPass.BP`` (or their codes): the copy GENERATE builds.
+    store_mode, shift, base
+        As for :func:`compile_gemm`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`compile_gemm`, and for a system without a SORE, a pattern of another M (or
+        dense), another ``direction``, a W that is no matrix or whose groups (FF: its K columns,
+        BP: its C_out rows) are not whole groups of M, and an FF tile whose GENERATEs write past
+        its half of the weight buffer.
+    """
+    if config.sore is None:
+        raise ValueError("the system has no SORE (sore_lanes = 0) to GENERATE from dense tiles")
+    if not isinstance(pattern, NMPattern) or pattern.m != config.sore_m:
+        raise ValueError(f"GENERATE needs a pattern with M = sore_m = {config.sore_m}, not "
+                         f"{pattern}")
+    if direction not in (BdwpPass.FF, BdwpPass.BP) or isinstance(direction, bool):
+        raise ValueError(f"direction must be BdwpPass.FF or BdwpPass.BP, not {direction!r}")
+    direction = BdwpPass(direction)
+    w = check_operands(w, config.array.dtype, "W")
+    if w.dim() != 2:
+        raise ValueError(f"W must be a matrix (C_out x K), got shape {tuple(w.shape)}")
+    dense = w if direction is BdwpPass.FF else w.T.contiguous()
+    if dense.shape[1] % pattern.m:
+        what = "K columns" if direction is BdwpPass.FF else "C_out rows"
+        raise ValueError(f"W's {dense.shape[1]} {what} are not whole groups of M = "
+                         f"{pattern.m} for the {direction.name} copy")
+    values, indices = nm_generate(dense, pattern, config.array.dtype)
+    return _compile(config, values, indices, b, pattern, dataflow, store_mode=store_mode,
+                    shift=shift, base=base, generate=(direction, dense))
+
+
+def _compile(
+    config: SatSystemConfig,
+    values: torch.Tensor,
+    indices: torch.Tensor,
+    b: torch.Tensor,
+    pattern: NMPattern | None,
+    dataflow: Dataflow,
+    *,
+    store_mode: StoreMode,
+    shift: int,
+    base: int,
+    generate: tuple[BdwpPass, torch.Tensor] | None,
+) -> CompiledGemm:
+    """:func:`compile_gemm`, A brought by LOAD (``generate`` None) or built by GENERATE from
+    the dense A of ``generate`` for its copy."""
     arr, wb = config.array, config.axi.word_bytes
     dataflow = as_dataflow(dataflow)
     if not isinstance(base, int) or base < 0 or base % wb:
@@ -250,8 +444,8 @@ def compile_gemm(
     planning = planning_array(config, pattern, dataflow)
     tiles = _blocks_together(plan_tiles(planning, values, indices, b, pattern, dataflow))
     halves = (config.a_rows // 2, config.b_rows // 2, config.out_rows // 2)
-    beats = []
-    for tile in tiles:
+    beats, a_sides, done = [], [], {}
+    for i, tile in enumerate(tiles):
         counts = tile_beats(arr, dataflow=dataflow, pattern=tile.pattern, length=tile.length,
                             rows=tile.rows)
         if any(c > h for c, h in zip(counts, halves, strict=True)):
@@ -261,19 +455,36 @@ def compile_gemm(
                 f"holds {halves[0]}, {halves[1]} and {halves[2]}"
             )
         beats.append(counts)
+        a_row = i % 2 * halves[0]
+        if generate is None:
+            a_sides.append(_load_a(config, tile, a_row))
+            continue
+        key = (tile.row0, tile.col0)  # a block's tiles follow its reduction in order
+        t0 = done.get(key, 0)
+        done[key] = t0 + len(tile.weights)
+        steps = _generates(config, tile, t0, generate[1], pattern, generate[0], a_row)
+        written = max(s[1]["row"] for s in steps) - a_row + generate_extent(
+            config, generate[0], pattern.n)[1]
+        if written > halves[0]:
+            raise ValueError(
+                f"the GENERATEs of a tile of {counts[0]} A rows write {written} rows (whole "
+                f"blocks of L = {config.sore_lanes} positions), more than half the weight "
+                f"buffer holds, {halves[0]}"
+            )
+        a_sides.append(steps)
 
     firsts = [i == 0 or (t.row0, t.col0) != (tiles[i - 1].row0, tiles[i - 1].col0)
               for i, t in enumerate(tiles)]
     lasts = [*firsts[1:], True]
     n_blocks = sum(firsts)
-    program_len = 3 * len(tiles) + n_blocks + 1
+    program_len = sum(map(len, a_sides)) + 2 * len(tiles) + n_blocks + 1
     if program_len > config.program_depth:
         raise ValueError(f"the program needs {program_len} instructions, more than "
                          f"program_depth = {config.program_depth}")
 
-    a_bits, b_bits = row_bits(config, "a"), row_bits(config, "b")
+    b_bits = row_bits(config, "b")
     store_bits = row_bits(config, "store", store_mode)
-    pack_w, pack_a = packer(weights_layout(arr)), packer(acts_layout(arr))
+    pack_a = packer(acts_layout(arr))
     image: dict[int, bytes] = {}
     cursor = base + transfer_bytes(config, program_len, INSTRUCTION_BITS)
 
@@ -286,16 +497,16 @@ def compile_gemm(
     program: list[int] = []
     blocks: list[OutputBlock] = []
     k = -1
-    for i, (tile, (_, _, n_out)) in enumerate(zip(tiles, beats, strict=True)):
+    for i, (tile, (_, _, n_out), a_side) in enumerate(zip(tiles, beats, a_sides, strict=True)):
         k += firsts[i]
         a_row, b_row = i % 2 * halves[0], i % 2 * halves[1]
         out_row = k % 2 * halves[2]
-        w_addr = place(pack_transfer(config, [pack_w(w) for w in tile.weights], a_bits))
-        a_addr = place(pack_transfer(config, [pack_a(a) for a in tile.acts], b_bits))
+        for j, (opcode, fields, data) in enumerate(a_side):
+            program.append(encode(opcode, **fields, addr=place(data),
+                                  pop_next=int(j == 0 and i >= 2)))
+        b_addr = place(pack_transfer(config, [pack_a(a) for a in tile.acts], b_bits))
         program += [
-            encode(Opcode.LOAD, buffer=0, row=a_row, rows=len(tile.weights), addr=w_addr,
-                   pop_next=int(i >= 2)),
-            encode(Opcode.LOAD, buffer=1, row=b_row, rows=len(tile.acts), addr=a_addr,
+            encode(Opcode.LOAD, buffer=1, row=b_row, rows=len(tile.acts), addr=b_addr,
                    push_next=1),
             encode(Opcode.GEMM, dataflow=int(dataflow), accumulate=int(not firsts[i]),
                    pattern=tile.pattern, length=tile.length, rows=tile.rows, a_row=a_row,
@@ -322,4 +533,5 @@ def compile_gemm(
         program=tuple(program), tiles=tuple(tiles), blocks=tuple(blocks),
         shape=(values.shape[0], b.shape[1]), store_mode=store_mode, shift=shift,
         chunk=tile_entries(planning, pattern, dataflow),
+        generated=None if generate is None else generate[0],
     )
