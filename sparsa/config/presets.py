@@ -301,9 +301,19 @@ SAT_SYSTEM_CONFIGS: dict[str, SatSystemConfig] = {
         array=SatArrayConfig(rows=4, cols=4, max_reduction=64),
         axi=AxiConfig(data_width=128, addr_width=32, max_burst=16),
         a_rows=256, b_rows=256, out_rows=64, program_depth=4096, dram_bytes=1 << 24),
+    # A SORE in the datapath (GENERATE): 2:4 tiles of 4 x 4 weights on the small system.
+    "r4c4-int8-w64-sore4": _SMALL_SYSTEM.replace(sore_lanes=4, sore_m=4),
+    # An 8 x 8 INT8 array with an 8-lane SORE of groups of 8 (2:8 tiles of 8 x 8 weights).
+    "r8c8-int8-w128-sore8": SatSystemConfig(
+        array=SatArrayConfig(rows=8, cols=8, patterns=_patterns("2:4 2:8"),
+                             dtype=NumberFormat.INT8, max_reduction=64),
+        axi=AxiConfig(data_width=128, addr_width=32, max_burst=16),
+        a_rows=256, b_rows=256, out_rows=64, program_depth=4096, dram_bytes=1 << 24,
+        sore_lanes=8, sore_m=8),
 }
-"""Named SAT accelerator systems of the tests and the report (4 x 4 arrays, small buffers,
-1 to 16 MiB of DRAM), built on Verilator in a minute each."""
+"""Named SAT accelerator systems of the tests and the report (small buffers, 1 to 16 MiB of
+DRAM; the 4 x 4 arrays built on Verilator in a minute each; the ``-sore`` ones, one of them an
+8 x 8 array, with a SORE in the datapath for GENERATE)."""
 
 SYSTEM_DEFAULTS: dict[str, object] = {"sat-accelerator": DEFAULT_SAT_SYSTEM}
 """System name (the command line's word) to its default configuration."""
