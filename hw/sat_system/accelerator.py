@@ -34,14 +34,14 @@ Buffers are :class:`amaranth.lib.memory.Memory` with synchronous read ports, whi
 block RAM.
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
 from sparsa.config.formats import NumberFormat
-from sparsa.config.sat import Dataflow
+from sparsa.config.sat import BdwpPass, Dataflow
 from sparsa.config.sat_system import (
     COUNTERS,
     FIELDS,
@@ -64,6 +64,7 @@ from sparsa.hw.sat.sat_array import (
     runtime_patterns,
     weights_layout,
 )
+from sparsa.hw.sat.sore import Sore
 from sparsa.hw.sat_system.datasheet import datasheet, interface_json
 from sparsa.hw.sat_system.feeders import RowFeeder, run_layout
 
@@ -88,6 +89,81 @@ def _ceil_words(m: Module, count, row_bits: int, word_bits: int, name: str) -> S
     words = Signal(range((1 << 17) * row_bits // word_bits + 2), name=f"{name}_words")
     m.d.comb += words.eq((count * row_bits + word_bits - 1) >> (word_bits.bit_length() - 1))
     return words
+
+
+class _Generator:
+    """GENERATE's datapath (elaborated into ``m``): a gearbox that cuts the dense tile's words
+    into SORE rows, the SORE, and the writes of its copy into the A buffer, one buffer row per
+    cycle, only the copy's lanes enabled (:mod:`sparsa.config.sat_system` gives the order)."""
+
+    def __init__(self, m: Module, config: SatSystemConfig, port) -> None:
+        sore_cfg, arr = config.sore, config.array
+        self._m, self._port, self._sore_cfg = m, port, sore_cfg
+        M, L = sore_cfg.m, sore_cfg.lanes
+        m.submodules.generate_unpack = self.unpack = StreamUnpacker(
+            config.axi.data_width, L * arr.dtype.width, M)
+        m.submodules.sore = self.sore = Sore(sore_cfg)
+        m.d.comb += [
+            self.sore.weights.valid.eq(self.unpack.o_stream.valid),
+            self.sore.weights.payload.eq(self.unpack.o_stream.payload.data),
+            self.unpack.o_stream.ready.eq(self.sore.weights.ready),
+        ]
+        self.pending = Signal(name="sore_cmd_pending")
+        self.copy, self.n = Signal(), Signal(range(M))
+        self.lane = Signal(range(max(arr.rows, arr.cols)))
+        self.count = Signal(range(L + 1))
+        self.ready = Signal()
+        m.d.comb += [
+            self.ready.eq(self.unpack.cmd.ready & ~self.pending),
+            self.sore.cmd.valid.eq(self.pending),
+            self.sore.cmd.payload.n.eq(self.n),
+            self.sore.cmd.payload.copies.eq(Mux(self.copy, 1 << BdwpPass.BP, 1 << BdwpPass.FF)),
+        ]
+        with m.If(self.sore.cmd.valid & self.sore.cmd.ready):
+            m.d.sync += self.pending.eq(0)
+        self.t = Signal(range(L + 1), name="generate_t")
+        self.group, self.j = Signal(range(L // M + 1)), Signal(range(M))
+
+    def start(self, entry) -> None:
+        """Take a GENERATE from the LOAD unit's queue (its transfer starts the same cycle)."""
+        m, M = self._m, self._sore_cfg.m
+        m.d.comb += [self.unpack.cmd.valid.eq(1), self.unpack.cmd.payload.eq(M)]
+        m.d.sync += [self.pending.eq(1), self.copy.eq(entry.copy), self.n.eq(entry.n),
+                     self.lane.eq(entry.lane), self.count.eq(entry.rows), self.t.eq(0),
+                     self.group.eq(0), self.j.eq(0)]
+
+    def write(self, row) -> Value:
+        """Write buffer row ``row`` + t of the copy when it is there; return whether this is the
+        last (then the copy is taken and the GENERATE is done)."""
+        m, port = self._m, self._port
+        M, L = self._sore_cfg.m, self._sore_cfg.lanes
+        out = self.sore.out
+        width = len(port.en)
+        eb = len(port.data) // width
+
+        def entry(e) -> Value:  # SORE entry -> the array's (value, index), index widened
+            return Cat(e.value, e.index, Const(0, eb - len(e.value) - len(e.index)))
+
+        lanes = out.payload.lanes
+        ff = Cat(*(Array(Array(entry(lanes[i * (L // M) + g][j]) for j in range(M - 1))
+                         for g in range(L // M))[self.group][self.j] for i in range(M)))
+        bp = Cat(*(Array(entry(lanes[lane][j]) for j in range(M - 1))[self.t]
+                   for lane in range(L)))
+        data = Mux(self.copy, bp, ff)
+        mask = Mux(self.copy, (1 << L) - 1, (1 << M) - 1)
+        last = Signal(name="generate_last")
+        m.d.comb += [
+            last.eq(out.valid & (self.t + 1 == self.count)),
+            port.addr.eq(row + self.t),
+            port.data.eq((data << (self.lane * eb))[: len(port.data)]),
+            port.en.eq(Mux(out.valid, (mask << self.lane)[:width], 0)),
+            out.ready.eq(last),
+        ]
+        with m.If(out.valid):
+            m.d.sync += [self.t.eq(self.t + 1),
+                         self.j.eq(Mux(self.j + 1 == self.n, 0, self.j + 1)),
+                         self.group.eq(Mux(self.j + 1 == self.n, self.group + 1, self.group))]
+        return last
 
 
 class SatAccelerator(ConfigComponent):
@@ -160,7 +236,8 @@ class SatAccelerator(ConfigComponent):
         m.submodules.obuf = obuf = Memory(shape=unsigned(out_row_bits), depth=cfg.out_rows,
                                           init=[])
         imem_w, imem_r = imem.write_port(), imem.read_port()
-        abuf_w, abuf_r = abuf.write_port(), abuf.read_port()
+        entry_bits = weights_layout(arr).elem_shape.size
+        abuf_w, abuf_r = abuf.write_port(granularity=entry_bits), abuf.read_port()
         bbuf_w, bbuf_r = bbuf.write_port(), bbuf.read_port()
         obuf_w = obuf.write_port()
         obuf_rmw = obuf.read_port(transparent_for=(obuf_w,))
@@ -207,11 +284,15 @@ class SatAccelerator(ConfigComponent):
         # What each unit's queue holds of an instruction: its fields, checked and counted.
         words_w = axi.addr_width - axi.size_code + 1
         depth = max(cfg.a_rows, cfg.b_rows)
+        sore = cfg.sore
+        lanes = max(R, C)
+        generate_fields = {} if sore is None else {
+            "generate": 1, "copy": 1, "n": range(sore.m), "lane": range(lanes)}
         entries = {
             Opcode.LOAD: data.StructLayout({
                 "buffer": 1, "row": range(depth), "rows": range(depth + 1),
                 "addr": axi.addr_width, "words": words_w, "pop_next": 1, "push_next": 1,
-                "index": 16}),
+                "index": 16, **generate_fields}),
             Opcode.GEMM: data.StructLayout({
                 "dataflow": 1, "accumulate": 1, "pattern": range(len(patterns)),
                 "length": range(1 << arr.max_reduction.bit_length() + 1), "rows": range(R + 1),
@@ -226,8 +307,12 @@ class SatAccelerator(ConfigComponent):
         }
         queues = {op: SyncFIFO(width=layout.size, depth=QUEUE_DEPTH)
                   for op, layout in entries.items()}
-        entry = {op: Signal(layout, name=f"{op.name.lower()}_entry")
-                 for op, layout in entries.items()}
+        # The LOAD unit runs LOAD and GENERATE: each instruction's entry, then its unit's queue.
+        unit_of = {Opcode.LOAD: Opcode.LOAD, Opcode.GEMM: Opcode.GEMM, Opcode.STORE: Opcode.STORE}
+        if sore is not None:
+            unit_of[Opcode.GENERATE] = Opcode.LOAD
+        entry = {op: Signal(entries[unit], name=f"{op.name.lower()}_entry")
+                 for op, unit in unit_of.items()}
         for op, q in queues.items():
             m.submodules[f"q_{op.name.lower()}"] = q
         units_idle = Signal()
@@ -284,7 +369,8 @@ class SatAccelerator(ConfigComponent):
                 with m.Elif(opcode == Opcode.END):
                     m.next = "DRAIN"
                 with m.Else():
-                    for op, q in queues.items():
+                    for op, unit in unit_of.items():
+                        q = queues[unit]
                         with m.If(opcode == op):
                             m.d.comb += [q.w_data.eq(entry[op]), q.w_en.eq(q.w_rdy)]
                             with m.If(q.w_rdy):
@@ -316,6 +402,17 @@ class SatAccelerator(ConfigComponent):
         gemm = {n: _field(inst, Opcode.GEMM, n) for n in FIELDS[Opcode.GEMM] if n != "opcode"}
         store = {n: _field(inst, Opcode.STORE, n) for n in ("mode", "shift", "row", "rows",
                                                              "addr")}
+
+        gen = {n: _field(inst, Opcode.GENERATE, n) for n in ("copy", "n", "lane", "row", "addr")}
+        if sore is not None:
+            # FF: L / M groups of N entries per channel; BP: N entries per position.
+            gen_rows = Signal(range(sore.lanes + 1))
+            gen_words = Signal(range(1 << (axi.addr_width - axi.size_code + 1)))
+            m.d.comb += [
+                gen_rows.eq(Mux(gen["copy"], gen["n"], gen["n"] * (sore.lanes // sore.m))),
+                gen_words.eq(_ceil_words(m, Const(sore.m), sore.lanes * arr.dtype.width,
+                                         word_bits, "gen")),
+            ]
 
         def out_of_dram(addr, words):
             addr_ok = addr[axi.addr_width + 1 :] == 0
@@ -395,22 +492,34 @@ class SatAccelerator(ConfigComponent):
                     m.d.comb += check.eq(Fault.BUFFER)
                 with m.Elif(out_of_dram(store["addr"], store_words)):
                     m.d.comb += check.eq(Fault.ADDRESS)
+            if sore is not None:
+                with m.Case(Opcode.GENERATE):
+                    with m.If(tok["pop_prev"] | tok["push_prev"]):
+                        m.d.comb += check.eq(Fault.TOKEN)
+                    with m.Elif((gen["n"] == 0) | (gen["n"] >= sore.m) | (gen["lane"] + Mux(
+                            gen["copy"], sore.lanes, sore.m) > lanes)):
+                        m.d.comb += check.eq(Fault.SORE)
+                    with m.Elif(gen["row"] + gen_rows > cfg.a_rows):
+                        m.d.comb += check.eq(Fault.BUFFER)
+                    with m.Elif(out_of_dram(gen["addr"], gen_words)):
+                        m.d.comb += check.eq(Fault.ADDRESS)
             with m.Default():
                 m.d.comb += check.eq(Fault.OPCODE)
 
+        decoded = {Opcode.LOAD: {**load, "words": load_words, "generate": 0},
+                   Opcode.GEMM: {**gemm, "n_w": n_w, "n_a": n_a, "n_out": n_out},
+                   Opcode.STORE: {**store, "words": store_words}}
+        if sore is not None:
+            decoded[Opcode.GENERATE] = {**gen, "generate": 1, "buffer": 0, "rows": gen_rows,
+                                        "words": gen_words}
         for op, e in entry.items():
             for name in e.shape().members:
                 if name == "index":
                     m.d.comb += e.index.eq(pc)
                 elif name in tok:
                     m.d.comb += getattr(e, name).eq(tok[name])
-                elif name == "words":
-                    m.d.comb += e.words.eq(load_words if op == Opcode.LOAD else store_words)
-                elif name in ("n_w", "n_a", "n_out"):
-                    m.d.comb += getattr(e, name).eq({"n_w": n_w, "n_a": n_a, "n_out": n_out}[name])
-                else:
-                    fields = {Opcode.LOAD: load, Opcode.GEMM: gemm, Opcode.STORE: store}[op]
-                    m.d.comb += getattr(e, name).eq(fields[name])
+                elif name in decoded[op]:
+                    m.d.comb += getattr(e, name).eq(decoded[op][name])
 
         # ---- LOAD unit -------------------------------------------------------------------------
         lq = queues[Opcode.LOAD]
@@ -419,9 +528,14 @@ class SatAccelerator(ConfigComponent):
         m.submodules.unpack_b = unpack_b = StreamUnpacker(word_bits, wb_bits, cfg.b_rows)
         l_buffer, l_row, l_push, l_at = Signal(), Signal(16), Signal(), Signal(16)
         load_busy = Signal()
+        l_gen = Signal()  # the LOAD unit runs a GENERATE
+        if sore is not None:
+            generator = _Generator(m, cfg, abuf_w)
         with m.FSM(name="load"):
             with m.State("IDLE"):
                 unpack_ready = Mux(ld.buffer, unpack_b.cmd.ready, unpack_a.cmd.ready)
+                if sore is not None:
+                    unpack_ready = Mux(ld.generate, generator.ready, unpack_ready)
                 with m.If(lq.r_rdy & (~ld.pop_next | (tokens["gl"] != 0))
                           & reader.cmd.ready & unpack_ready):
                     m.d.comb += [
@@ -438,24 +552,39 @@ class SatAccelerator(ConfigComponent):
                     m.d.sync += [l_buffer.eq(ld.buffer), l_row.eq(ld.row),
                                  l_push.eq(ld.push_next), l_at.eq(ld.index)]
                     m.next = "RUN"
+                    if sore is not None:
+                        m.d.sync += l_gen.eq(ld.generate)
+                        with m.If(ld.generate):
+                            m.d.comb += [unpack_a.cmd.valid.eq(0), unpack_b.cmd.valid.eq(0)]
+                            generator.start(ld)
+                            m.next = "GENERATE"
             with m.State("RUN"):
                 m.d.comb += load_busy.eq(1)
                 for unpack, port, sel in ((unpack_a, abuf_w, 0), (unpack_b, bbuf_w, 1)):
                     m.d.comb += [
+                        unpack.o_stream.ready.eq(1),
                         port.addr.eq(l_row),
                         port.data.eq(unpack.o_stream.payload.data),
-                        port.en.eq(unpack.o_stream.valid),
-                        unpack.o_stream.ready.eq(1),
+                        port.en.eq(Mux(unpack.o_stream.valid, (1 << len(port.en)) - 1, 0)),
                     ]
                     with m.If((l_buffer == sel) & unpack.o_stream.valid):
                         m.d.sync += l_row.eq(l_row + 1)
                         with m.If(unpack.o_stream.payload.last):
                             m.d.comb += tok_push["lg"].eq(l_push)
                             m.next = "IDLE"
+            if sore is not None:
+                with m.State("GENERATE"):
+                    m.d.comb += load_busy.eq(1)
+                    with m.If(generator.write(l_row)):
+                        m.d.comb += tok_push["lg"].eq(l_push)
+                        m.next = "IDLE"
         # The reader's words: to the program gearbox while fetching, else to the loaded buffer's.
-        for unpack, sel in ((unpack_a, 0), (unpack_b, 1)):
+        targets = [(unpack_a, ~l_gen & (l_buffer == 0)), (unpack_b, ~l_gen & (l_buffer == 1))]
+        if sore is not None:
+            targets.append((generator.unpack, l_gen))
+        for unpack, selected in targets:
             m.d.comb += unpack.i_stream.payload.eq(reader.data.payload.data)
-            with m.If(~fetching & (l_buffer == sel)):
+            with m.If(~fetching & selected):
                 m.d.comb += [unpack.i_stream.valid.eq(reader.data.valid),
                              reader.data.ready.eq(unpack.i_stream.ready)]
         m.d.comb += fetch_unpack.i_stream.payload.eq(reader.data.payload.data)

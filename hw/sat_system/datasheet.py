@@ -27,6 +27,8 @@ _FAULTS = {
     Fault.PROGRAM: "Zero instructions, more than program_depth, or no END.",
     Fault.DRAM: "The memory answered a read or a write with an error (index: the LOAD or "
                 "STORE that saw it; 0 for the program's own read).",
+    Fault.SORE: "GENERATE on a system without a SORE, with n outside 1 to M - 1, or with lanes "
+                "past the array's.",
 }
 
 
@@ -63,6 +65,8 @@ def datasheet(config: SatSystemConfig, name: str) -> str:
     patterns = ", ".join(f"{i}: {p or 'dense'}" for i, p in enumerate(runtime_patterns(arr)))
     rows = _row_bits(config)
     entry = "FP32" if arr.dtype.is_float else "two's complement"
+    sore_text = ("none (GENERATE is refused)" if config.sore is None else
+                 f"{config.sore.lanes} lanes, groups of M = {config.sore.m} (GENERATE)")
     lines = [
         f"# {name}: the SAT accelerator",
         "",
@@ -86,6 +90,7 @@ def datasheet(config: SatSystemConfig, name: str) -> str:
         f"| DRAM reach | bytes 0 to {config.dram_bytes - 1:#x} |",
         f"| AXI4-Lite slave `s_axil` | 32-bit data, {SAT_SYSTEM_REGISTERS.addr_width}-bit "
         "address |",
+        f"| SORE in the datapath | {sore_text} |",
         "| interrupt | `irq`, high while `irq_status.done` and `control.irq_enable` |",
         "",
         "## Running a program",
@@ -164,4 +169,11 @@ _OPCODE_DOCS = {
                  "`out_row`.",
     Opcode.STORE: "Writes `rows` output-buffer rows from `row` to DRAM at `addr`, converted by "
                   "`mode` and `shift`.",
+    Opcode.GENERATE: "Runs the SORE in the datapath (a system with `sore_lanes` > 0; LOAD's unit "
+                     "and tokens): reads a dense tile of M rows (output channels) of L weights "
+                     "at `addr`, keeps `n` of every group of M and writes the FF (`copy` 0) or "
+                     "BP (`copy` 1) copy into buffer A from row `row`, lanes from `lane` on: FF, "
+                     "entry t of channel i to lane `lane` + i of row `row` + t (L / M x n rows); "
+                     "BP, survivor t of the M channels at position l to lane `lane` + l of row "
+                     "`row` + t (n rows).",
 }

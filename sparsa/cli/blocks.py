@@ -321,6 +321,8 @@ _SAT_ACCELERATOR = Block(
         Flag("axi.max_reads", "read bursts in flight", "N"),
         Flag("axi.max_writes", "write bursts awaiting their response", "N"),
         Flag("dram_bytes", "bytes of DRAM the accelerator may address", "BYTES"),
+        Flag("sore_lanes", "lanes of the SORE in the datapath (GENERATE), 0 for none", "L"),
+        Flag("sore_m", "group size M of that SORE", "M"),
     ))
 
 SYSTEMS: dict[str, Block] = {b.name: b for b in (_SAT_ACCELERATOR,)}
