@@ -18,6 +18,10 @@ written (the ``cycles`` counter counts the cycles after it until done):
   cycles after the STORE starts, the gearbox packs rows into words one per cycle, the memory
   answers each burst :data:`WRITE_RESPONSE` cycles after its last beat, and the STORE ends (and
   pushes its token) on the last answer.
+* **GENERATE** (LOAD's unit) reads its dense tile through :func:`read_rows`; the SORE takes
+  its command the cycle after the unit does and hands the tile to its reducer with the last
+  row (at the earliest M cycles after the command), the copy's beat is there M cycles later
+  (:mod:`sparsa.sim.blocks.sore`), and the unit writes one buffer row per cycle from then.
 * **GEMM**: an instruction issues once its tokens are there, the previous one has issued and
   the array has taken the previous command; the array then runs the command on its exact
   timeline (:class:`sparsa.sim.blocks.sat_array.ArrayTimeline`) from the cycle its operands reach
@@ -178,12 +182,30 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
         if code == Opcode.END:
             ends.append(decode_cycle + 1)
             break
-        queue = takes[code]
+        queue = takes[Opcode.LOAD if code == Opcode.GENERATE else code]
         if len(queue) >= QUEUE_DEPTH:  # wait for room in the unit's queue
             decode_cycle = max(decode_cycle, queue[-QUEUE_DEPTH] + 1)
         visible = decode_cycle + 1
         cycle = decode_cycle + 1  # the next READ
-        if code == Opcode.LOAD:
+        if code == Opcode.GENERATE:
+            # LOAD's unit: the dense tile's read, the SORE, then one buffer row per cycle.
+            sore = config.sore
+            start = max(visible, load_free)
+            if f["pop_next"]:
+                start = max(start, pop("gl"))
+            bits = sore.lanes * arr.dtype.width
+            words = ceil(sore.m * bits / w)
+            last_row = read_rows(axi, start, f["addr"], words, sore.m, bits, read_latency)
+            count = f["n"] if f["copy"] else f["n"] * (sore.lanes // sore.m)
+            handed = max(start + 2 + sore.m, last_row + 1)  # the tile to the SORE's reducer
+            last = handed + sore.m + count - 1  # its copy, then the buffer rows
+            out.bytes_read += words * axi.word_bytes
+            load_free = last + 1
+            if f["push_next"]:
+                tokens["lg"].append(last + 1)
+            takes[Opcode.LOAD].append(start)
+            ends.append(last + 1)
+        elif code == Opcode.LOAD:
             start = max(visible, load_free)
             if f["pop_next"]:
                 start = max(start, pop("gl"))
