@@ -111,6 +111,9 @@ class SystemRun:
         ``program_len`` for a program without END, 0 for the program's own checks.
     bytes_read, bytes_written : int
         Bytes moved from and to DRAM in whole words (the program included).
+    weight_buffer : tuple of int
+        The weight buffer's ``a_rows`` rows after the run, packed ``weights`` beats (zero where
+        nothing wrote), for checking what LOAD and GENERATE put there.
     """
 
     dram: bytes
@@ -119,6 +122,7 @@ class SystemRun:
     stopped_at: int
     bytes_read: int
     bytes_written: int
+    weight_buffer: tuple[int, ...]
 
 
 def unit_of(opcode: Opcode) -> Unit:
@@ -475,7 +479,7 @@ def run_program(
 
     def stop(fault: Fault, index: int) -> SystemRun:
         return SystemRun(bytes(machine.dram), fault, 0 if fault is Fault.NONE else index, index,
-                         machine.bytes_read, machine.bytes_written)
+                         machine.bytes_read, machine.bytes_written, tuple(machine.a))
 
     if not 1 <= program_len <= config.program_depth:
         return stop(Fault.PROGRAM, 0)

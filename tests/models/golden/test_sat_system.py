@@ -1,7 +1,8 @@
 """Tests of the SAT system's program-level golden model (:mod:`sparsa.models.golden.sat_system`):
 every fault code on a directed program, with what ran before it kept and nothing after it, the
 STORE conversions against a direct reference, the DRAM layout of transfers, the answer of a
-command whose indices the array masks, and the token checker."""
+command whose indices the array masks, GENERATE's FF and BP copies against a direct reference,
+and the token checker."""
 
 import random
 
@@ -12,24 +13,33 @@ import torch
 from sparsa.config.dram_layout import pack_rows
 from sparsa.config.formats import NumberFormat
 from sparsa.config.presets import SAT_SYSTEM_CONFIGS
-from sparsa.config.sat import Dataflow, NMPattern
-from sparsa.config.sat_system import FIELDS, Fault, Opcode, StoreMode, encode
-from sparsa.dataflow.sat_program import CompiledGemm, compile_gemm
-from sparsa.hw.common.stream_codec import packer
+from sparsa.config.sat import BdwpPass, Dataflow, NMPattern
+from sparsa.config.sat_system import FIELDS, Fault, Opcode, SatSystemConfig, StoreMode, Unit, encode
+from sparsa.dataflow.sat_program import (
+    CompiledGemm,
+    compile_gemm,
+    compile_generated_gemm,
+    pack_dense_tile,
+)
+from sparsa.hw.common.stream_codec import packer, unpacker
 from sparsa.hw.sat.sat_array import acts_layout, weights_layout
 from sparsa.models.golden.floats import to_bits
 from sparsa.models.golden.sat import compressed_matmul, nm_generate, tile_answer
 from sparsa.models.golden.sat_system import (
     convert_entries,
+    generate_block,
+    generate_extent,
     pack_transfer,
     row_bits,
     run_program,
     token_problems,
     transfer_bytes,
+    unit_of,
     unpack_transfer,
 )
 
 CONFIG = SAT_SYSTEM_CONFIGS["r4c4-int8-w64"]
+SORE4 = SAT_SYSTEM_CONFIGS["r4c4-int8-w64-sore4"]  # M = L = 4, CONFIG otherwise
 PROGRAM_AT = 0x8_0000  # where the directed programs lie, above every compiled image
 SENTINEL = 0x9_0000  # where a STORE after the faulting instruction would write
 
@@ -43,12 +53,21 @@ def _gemm(seed: int = 5) -> CompiledGemm:
     return compile_gemm(CONFIG, values, indices, b, NMPattern(2, 4), Dataflow.OS)
 
 
+def _generated(seed: int = 5) -> CompiledGemm:
+    """A 2:4 OS GEMM of several tiles and blocks on SORE4, its weights generated (FF)."""
+    rng = torch.Generator().manual_seed(seed)
+    w = torch.randint(-128, 128, (6, 40), generator=rng)
+    b = torch.randint(-128, 128, (40, 5), generator=rng)
+    return compile_generated_gemm(SORE4, w, b, NMPattern(2, 4), Dataflow.OS, BdwpPass.FF)
+
+
 def _run(compiled: CompiledGemm, program: list[int], *, addr: int = PROGRAM_AT,
          length: int | None = None):
-    dram = compiled.dram(CONFIG.dram_bytes)
-    dram[addr : addr + transfer_bytes(CONFIG, len(program), 128)] = pack_transfer(
-        CONFIG, program, 128)
-    return run_program(CONFIG, bytes(dram[: CONFIG.dram_bytes]), addr,
+    config = compiled.config
+    dram = compiled.dram(config.dram_bytes)
+    dram[addr : addr + transfer_bytes(config, len(program), 128)] = pack_transfer(
+        config, program, 128)
+    return run_program(config, bytes(dram[: config.dram_bytes]), addr,
                        len(program) if length is None else length)
 
 
@@ -91,13 +110,38 @@ BAD = {
     "STORE pops from after": (encode(Opcode.STORE, rows=1, pop_next=1), Fault.TOKEN),
     "STORE pushes to after": (encode(Opcode.STORE, rows=1, push_next=1), Fault.TOKEN),
     "END with a token": (encode(Opcode.END, push_next=1), Fault.TOKEN),
+    "GENERATE without a SORE": (encode(Opcode.GENERATE, n=2, addr=0x100), Fault.SORE),
+}
+# Malformed GENERATEs on SORE4 (M = L = 4, 4 lanes, 64 A rows): each with its fault, the checks
+# in order TOKEN, SORE, BUFFER, ADDRESS.
+BAD_GENERATE = {
+    "GENERATE n = 0": (encode(Opcode.GENERATE, n=0, addr=0x100), Fault.SORE),
+    "GENERATE n = M": (encode(Opcode.GENERATE, n=4, addr=0x100), Fault.SORE),
+    "GENERATE n = 15": (encode(Opcode.GENERATE, copy=1, n=15, addr=0x100), Fault.SORE),
+    "GENERATE FF lanes past the array": (encode(Opcode.GENERATE, n=2, lane=1, addr=0x100),
+                                         Fault.SORE),
+    "GENERATE BP lanes past the array": (encode(Opcode.GENERATE, copy=1, n=1, lane=255,
+                                                addr=0x100), Fault.SORE),
+    "GENERATE FF rows past A": (encode(Opcode.GENERATE, n=3, row=62, addr=0x100),
+                                Fault.BUFFER),
+    "GENERATE BP rows past A": (encode(Opcode.GENERATE, copy=1, n=2, row=63, addr=0x100),
+                                Fault.BUFFER),
+    "GENERATE past dram": (encode(Opcode.GENERATE, n=2, addr=SORE4.dram_bytes - 8),
+                           Fault.ADDRESS),
+    "GENERATE unaligned": (encode(Opcode.GENERATE, n=2, addr=0x104), Fault.ADDRESS),
+    "GENERATE pops from before": (encode(Opcode.GENERATE, n=2, pop_prev=1), Fault.TOKEN),
+    "GENERATE pushes to before": (encode(Opcode.GENERATE, n=2, push_prev=1), Fault.TOKEN),
+    "GENERATE token before SORE": (encode(Opcode.GENERATE, n=0, pop_prev=1), Fault.TOKEN),
+    "GENERATE SORE before BUFFER": (encode(Opcode.GENERATE, n=0, row=63), Fault.SORE),
+    "GENERATE BUFFER before ADDRESS": (encode(Opcode.GENERATE, n=2, row=63, addr=4),
+                                       Fault.BUFFER),
 }
 
 
-@pytest.mark.parametrize("name", list(BAD))
+@pytest.mark.parametrize("name", [*BAD, *BAD_GENERATE])
 def test_a_bad_instruction_stops_the_program_after_what_came_before(name: str) -> None:
-    compiled = _gemm()
-    word, fault = BAD[name]
+    compiled = _generated() if name in BAD_GENERATE else _gemm()
+    word, fault = {**BAD, **BAD_GENERATE}[name]
     body = list(compiled.program[:-1])  # the whole GEMM but its END
     run = _run(compiled, [*body, word, STORE_AFTER, encode(Opcode.END)])
     assert (run.fault, run.fault_index, run.stopped_at) == (fault, len(body), len(body))
@@ -109,6 +153,7 @@ def test_a_bad_instruction_stops_the_program_after_what_came_before(name: str) -
     assert run.dram[SENTINEL:] == bytes(len(run.dram) - SENTINEL)
     assert run.bytes_written == clean.bytes_written
     assert run.bytes_read == clean.bytes_read + 32  # two instructions more
+    assert run.weight_buffer == clean.weight_buffer
 
 
 def test_a_bad_first_instruction_changes_nothing() -> None:
@@ -298,3 +343,157 @@ def test_instruction_fields_do_not_overlap() -> None:
             bits = ((1 << width) - 1) << lsb
             assert not taken & bits, f"{opcode.name}.{name} overlaps another field"
             taken |= bits
+
+
+# ---- GENERATE -------------------------------------------------------------------------------
+
+R8C8 = SAT_SYSTEM_CONFIGS["r8c8-int8-w128-sore8"]
+GENERATE_CONFIGS = {
+    "r4c4-sore4": SORE4,  # M = L = lanes = 4
+    "r8c8-sore8": R8C8,  # M = L = lanes = 8
+    "r8c8-m4-l8": R8C8.replace(sore_m=4),  # two FF groups per channel
+    "r8c8-m4-l4": R8C8.replace(sore_m=4, sore_lanes=4),  # a SORE narrower than the array
+    "r4c4-fp16-sore4": SORE4.replace(array=SORE4.array.replace(dtype=NumberFormat.FP16)),
+}
+
+
+def _reference(config: SatSystemConfig, copy: int, n: int, tile: list[list[int]]):
+    """The entries a GENERATE writes (rows x lanes of (value, index)), straight from
+    nm_generate: FF, each channel's row compressed along its positions; BP, each position's
+    column compressed along the channels."""
+    pattern, dtype = NMPattern(n, config.sore_m), config.array.dtype
+    t = torch.tensor(tile, dtype=torch.int64)
+    if copy == BdwpPass.FF:
+        per_channel = [nm_generate(t[i : i + 1], pattern, dtype) for i in range(len(tile))]
+        return [[{"value": int(v[0, e]), "index": int(x[0, e])} for v, x in per_channel]
+                for e in range(per_channel[0][0].shape[1])]
+    values, indices = nm_generate(t.T, pattern, dtype)
+    return [[{"value": int(values[pos, e]), "index": int(indices[pos, e])}
+             for pos in range(t.shape[1])] for e in range(n)]
+
+
+def _tile_bytes(config: SatSystemConfig, tile: list[list[int]]) -> bytes:
+    """The dense tile as GENERATE reads it: M rows, weight l of a row at bit l * W."""
+    width = config.array.dtype.width
+    rows = [sum((w % (1 << width)) << (pos * width) for pos, w in enumerate(row)) for row in tile]
+    return pack_transfer(config, rows, config.sore_lanes * width)
+
+
+def _draw_tile(config: SatSystemConfig, rng: np.random.Generator) -> list[list[int]]:
+    """An M x L tile: half the time from a few values (ties, signs, the extremes), else any."""
+    shape = (config.sore_m, config.sore_lanes)
+    dtype = config.array.dtype
+    if dtype.is_float:
+        pool = to_bits(np.array([0.0, -0.0, 1.0, -1.0, 2.5, -2.5, np.inf, -np.inf, 1e-7]), dtype)
+        anything = to_bits(rng.standard_normal(shape) * 100, dtype)
+    else:
+        low, high = dtype.range
+        pool = np.array([low, low + 1, -5, -1, 0, 1, 5, high])
+        anything = rng.integers(low, high + 1, shape)
+    tile = rng.choice(pool, shape) if rng.random() < 0.5 else anything
+    return tile.astype(np.int64).tolist()
+
+
+def test_generate_block_directed() -> None:
+    # Channel 0 keeps -128 over -3 (|-128| = 128); channel 1 is all zeros and channel 2 all
+    # ties: the lowest indices win. BP groups are the columns.
+    tile = [[1, -3, 2, -128], [0, 0, 0, 0], [5, 5, -5, 5], [7, 1, 2, 3]]
+
+    def entries(*pairs):
+        return [{"value": v, "index": i} for v, i in pairs]
+
+    assert generate_block(SORE4, BdwpPass.FF, 2, tile) == [
+        entries((-3, 1), (0, 0), (5, 0), (7, 0)),
+        entries((-128, 3), (0, 1), (5, 1), (3, 3)),
+    ]
+    assert generate_block(SORE4, BdwpPass.BP, 2, tile) == [
+        entries((5, 2), (-3, 0), (2, 0), (-128, 0)),
+        entries((7, 3), (5, 2), (-5, 2), (5, 2)),
+    ]
+    assert generate_block(SORE4, BdwpPass.BP, 1, tile) == [
+        entries((7, 3), (5, 2), (-5, 2), (-128, 0))]
+    assert generate_extent(SORE4, BdwpPass.FF, 3) == (4, 3)
+    assert generate_extent(GENERATE_CONFIGS["r8c8-m4-l8"], BdwpPass.FF, 3) == (4, 6)
+    assert generate_extent(GENERATE_CONFIGS["r8c8-m4-l8"], BdwpPass.BP, 3) == (8, 3)
+
+
+@pytest.mark.parametrize("name", list(GENERATE_CONFIGS))
+def test_generate_writes_its_copy_into_the_a_lanes(name: str) -> None:
+    config = GENERATE_CONFIGS[name]
+    seed = 20261207 + list(GENERATE_CONFIGS).index(name)
+    rng = np.random.default_rng(seed)
+    a_bits = row_bits(config, "a")
+    unpack = unpacker(weights_layout(config.array))
+    lanes = max(config.array.rows, config.array.cols)
+    prefill = [int.from_bytes(rng.bytes(-(-a_bits // 8)), "little") % (1 << a_bits)
+               for _ in range(config.a_rows)]  # any bits are entries: the untouched lanes
+    dram = bytearray(0x4000)
+    data = pack_transfer(config, prefill, a_bits)
+    dram[0x1000 : 0x1000 + len(data)] = data
+    program = [encode(Opcode.LOAD, rows=config.a_rows, addr=0x1000)]
+    want = [unpack(row) for row in prefill]
+    tile_size = transfer_bytes(config, config.sore_m, config.sore_lanes * config.array.dtype.width)
+    for g in range(12):
+        copy, n = int(rng.integers(2)), int(rng.integers(1, config.sore_m))
+        span, count = generate_extent(config, copy, n)
+        # The last lane and row a GENERATE may reach, and anywhere before them.
+        lane = int(rng.choice([0, lanes - span, rng.integers(lanes - span + 1)]))
+        row = int(rng.choice([0, config.a_rows - count, rng.integers(config.a_rows - count + 1)]))
+        tile = _draw_tile(config, rng)
+        addr = 0x3000 + g * tile_size
+        dram[addr : addr + tile_size] = _tile_bytes(config, tile)
+        program.append(encode(Opcode.GENERATE, copy=copy, n=n, lane=lane, row=row, addr=addr))
+        for t, entries in enumerate(_reference(config, copy, n, tile)):
+            want[row + t][lane : lane + span] = entries
+    program.append(encode(Opcode.END))
+    dram[: transfer_bytes(config, len(program), 128)] = pack_transfer(config, program, 128)
+    run = run_program(config, bytes(dram), 0, len(program))
+    assert run.fault is Fault.NONE, f"seed={seed}"
+    got = [unpack(row) for row in run.weight_buffer]
+    for r, (g_row, w_row) in enumerate(zip(got, want, strict=True)):
+        assert g_row == w_row, f"seed={seed} A row {r}"
+    assert run.bytes_read == (transfer_bytes(config, len(program), 128) + len(data)
+                              + 12 * tile_size), f"seed={seed}"
+
+
+def test_generate_helpers_refuse_bad_arguments() -> None:
+    with pytest.raises(ValueError, match=r"no SORE \(sore_lanes = 0\)"):
+        generate_extent(CONFIG, 0, 2)
+    with pytest.raises(ValueError, match=r"no SORE \(sore_lanes = 0\)"):
+        row_bits(CONFIG, "tile")
+    with pytest.raises(ValueError, match="copy must be 0 \\(FF\\) or 1 \\(BP\\), not 2"):
+        generate_extent(SORE4, 2, 2)
+    with pytest.raises(ValueError, match="n must be from 1 to M - 1 = 3, not 4"):
+        generate_block(SORE4, 0, 4, [[0] * 4] * 4)
+    with pytest.raises(ValueError, match="the tile must be M x L = 4 x 4, not 3 x 4"):
+        generate_block(SORE4, 0, 2, [[0] * 4] * 3)
+    with pytest.raises(ValueError, match="END runs on no unit"):
+        unit_of(Opcode.END)
+    assert [unit_of(op) for op in (Opcode.LOAD, Opcode.GENERATE, Opcode.GEMM, Opcode.STORE)] == [
+        Unit.LOAD, Unit.LOAD, Unit.GEMM, Unit.STORE]
+    assert row_bits(SORE4, "tile") == 32
+
+
+def test_the_dense_tile_layout_is_the_compilers() -> None:
+    seed = 20261207
+    rng = np.random.default_rng(seed)
+    for config in GENERATE_CONFIGS.values():
+        tile = _draw_tile(config, rng)
+        assert pack_dense_tile(config, torch.tensor(tile)) == _tile_bytes(config, tile), (
+            f"seed={seed}")
+
+
+def test_generate_tokens_are_loads() -> None:
+    compiled = _generated()
+    program = list(compiled.program)
+    assert token_problems(SORE4, program) == []
+    # The first GENERATE of tile 2 overwrites half 0 of A before GEMM 0 has read it: drop its
+    # pop.
+    gemms = [i for i, w in enumerate(program) if w & 0xF == Opcode.GEMM]
+    first = next(i for i in range(gemms[1] + 1, len(program))
+                 if program[i] & 0xF == Opcode.GENERATE)
+    assert program[first] >> 5 & 1
+    unpopped = [*program[:first], program[first] & ~(1 << 5), *program[first + 1 :]]
+    problems = token_problems(SORE4, unpopped)
+    assert any("share A rows" in p and "(GENERATE)" in p for p in problems), problems
+    assert any("tokens from GEMM to LOAD are never popped" in p for p in problems), problems
