@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 
 from sparsa.config.dram_layout import pack_rows
-from sparsa.config.sat import Dataflow, NMPattern
+from sparsa.config.sat import BdwpPass, Dataflow, NMPattern
 from sparsa.config.sat_system import Fault, Opcode, SatSystemConfig, StoreMode, encode
-from sparsa.dataflow.sat_program import compile_gemm
+from sparsa.dataflow.sat_program import compile_gemm, compile_generated_gemm
 from sparsa.models.golden.sat import nm_generate
 from sparsa.models.golden.sat_system import SystemRun, run_program
 from sparsa.sim.blocks.sat_system import program_timing
@@ -33,6 +33,7 @@ __all__ = [
     "fault_cases",
     "gemm_case",
     "gemm_cases",
+    "generated_cases",
     "memory_error_cases",
 ]
 
@@ -96,6 +97,31 @@ def gemm_cases(config: SatSystemConfig, seed: int,
         name = f"{dataflow.name} {pattern or 'dense'} {rows}x{k}x{cols} {mode.name}"
         cases.append(gemm_case(config, name, a, b, pattern, dataflow, store_mode=mode,
                                shift=shift))
+    return cases
+
+
+def generated_cases(config: SatSystemConfig, seed: int,
+                    shapes: tuple[tuple[int, int, int], ...] = SHAPES) -> list[SystemCase]:
+    """GEMMs whose compressed weights the SORE builds in the datapath (GENERATE) from dense W:
+    the FF and the BP copy x both dataflows x ``shapes`` (W is ``C_out x K``), for every
+    pattern of the array whose M is the SORE's."""
+    arr = config.array
+    gen = torch.Generator().manual_seed(seed)
+    cases = []
+    patterns = [p for p in arr.patterns if p.m == config.sore_m]
+    grid = itertools.product(patterns, [BdwpPass.FF, BdwpPass.BP], [Dataflow.OS, Dataflow.WS],
+                             shapes)
+    for pattern, direction, dataflow, (c_out, k, cols) in grid:
+        m = pattern.m
+        c_out, k = max(m, -(-c_out // m) * m), max(m, k // m * m)  # whole groups either way
+        w = random_operands(gen, (c_out, k), arr.dtype)
+        b = random_operands(gen, (k if direction == BdwpPass.FF else c_out, cols), arr.dtype)
+        compiled = compile_generated_gemm(config, w, b, pattern, dataflow, direction)
+        name = f"GENERATE {direction.name} {dataflow.name} {pattern} W {c_out}x{k} x {cols}"
+        case = _case(config, name, bytes(compiled.dram()), compiled.program_addr,
+                     list(compiled.program))
+        cases.append(dataclasses.replace(case, shape=(c_out, k, cols), pattern=str(pattern),
+                                         dataflow=dataflow.name))
     return cases
 
 

@@ -9,6 +9,7 @@ from sparsa.sim.rtl.sat_system.cases import (
     compare,
     fault_cases,
     gemm_cases,
+    generated_cases,
     memory_error_cases,
 )
 from sparsa.sim.rtl.sat_system.run import run_jobs
@@ -38,6 +39,16 @@ def _run(config, cases, *, latency, stall=0.0, seed=1, memory=MEMORY):
 @pytest.mark.parametrize("config", [INT8, FP16, COMPUTE_BOUND], ids=["int8", "fp16", "wide"])
 def test_gemm_programs_equal_the_golden_model_and_the_cycle_model(config, latency) -> None:
     rows = _run(config, gemm_cases(config, seed=5), latency=latency)
+    for row in rows:
+        assert (row["rtl"], row["busy_rtl"]) == (row["model"], row["busy_model"]), row
+
+
+@pytest.mark.parametrize("name", ["r4c4-int8-w64-sore4", "r8c8-int8-w128-sore8"])
+def test_the_sore_in_the_datapath_builds_the_copies_the_golden_model_does(name) -> None:
+    """GENERATE: dense weights from DRAM through the SORE into buffer A, FF and BP copies,
+    both dataflows, edge shapes; results and cycles as the golden and cycle models say."""
+    config = SAT_SYSTEM_CONFIGS[name]
+    rows = _run(config, generated_cases(config, seed=3), latency=40)
     for row in rows:
         assert (row["rtl"], row["busy_rtl"]) == (row["model"], row["busy_model"]), row
 
