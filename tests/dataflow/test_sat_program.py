@@ -1,7 +1,8 @@
 """Tests of the SAT GEMM compiler (:mod:`sparsa.dataflow.sat_program`): compiled programs run by
 the system's golden model give the golden GEMM (dense, 2:4, 2:8; OS, WS; int8, fp16; edge tiles;
-reductions of several tiles; every store mode), their tokens balance and order every buffer
-access in any schedule the units may run, and the compiler refuses what it cannot compile."""
+reductions of several tiles; every store mode), programs whose weights GENERATE builds (FF and BP
+copies) give the Y of the pre-generated ones, their tokens balance and order every buffer access
+in any schedule the units may run, and the compiler refuses what it cannot compile."""
 
 import random
 from collections import Counter, deque
@@ -12,17 +13,41 @@ import torch
 
 from sparsa.config.formats import NumberFormat
 from sparsa.config.presets import SAT_SYSTEM_CONFIGS
-from sparsa.config.sat import Dataflow, NMPattern
-from sparsa.config.sat_system import Fault, Opcode, SatSystemConfig, StoreMode, Unit, decode
-from sparsa.dataflow.sat_program import CompiledGemm, compile_gemm, planning_array
+from sparsa.config.sat import BdwpPass, Dataflow, NMPattern
+from sparsa.config.sat_system import (
+    Fault,
+    Opcode,
+    SatSystemConfig,
+    StoreMode,
+    Unit,
+    decode,
+    encode,
+)
+from sparsa.dataflow.sat_program import (
+    CompiledGemm,
+    compile_gemm,
+    compile_generated_gemm,
+    planning_array,
+)
 from sparsa.dataflow.sat_tiles import assemble
+from sparsa.hw.common.stream_codec import unpacker
+from sparsa.hw.sat.sat_array import weights_layout
 from sparsa.models.golden.floats import fp32_to_half, to_bits
-from sparsa.models.golden.sat import compressed_matmul, nm_generate, tile_answer, tile_beats
+from sparsa.models.golden.sat import (
+    compressed_matmul,
+    gemm_bp,
+    gemm_ff,
+    nm_generate,
+    tile_answer,
+    tile_beats,
+)
 from sparsa.models.golden.sat_system import (
     SystemRun,
+    generate_extent,
     pack_transfer,
     run_program,
     token_problems,
+    unit_of,
 )
 
 INT8 = SAT_SYSTEM_CONFIGS["r4c4-int8-w64"]
@@ -30,20 +55,22 @@ FP16 = INT8.replace(array=INT8.array.replace(dtype=NumberFormat.FP16))
 PATTERNS = [None, NMPattern(2, 4), NMPattern(2, 8)]
 
 
+def _draw(config: SatSystemConfig, rng: np.random.Generator, shape: tuple[int, int]
+          ) -> torch.Tensor:
+    """Random operands in the array's format."""
+    dtype = config.array.dtype
+    if dtype.is_float:
+        return torch.from_numpy(to_bits(rng.standard_normal(shape), dtype).astype(np.int64))
+    low, high = dtype.range
+    return torch.from_numpy(rng.integers(low, high + 1, shape))
+
+
 def _operands(config: SatSystemConfig, seed: int, rows: int, k: int, cols: int,
               pattern: NMPattern | None):
     """Random A (compressed by ``pattern``) and B in the array's format."""
     rng = np.random.default_rng(seed)
     dtype = config.array.dtype
-    if dtype.is_float:
-        def draw(shape):
-            return torch.from_numpy(to_bits(rng.standard_normal(shape), dtype).astype(np.int64))
-    else:
-        low, high = dtype.range
-
-        def draw(shape):
-            return torch.from_numpy(rng.integers(low, high + 1, shape))
-    w, b = draw((rows, k)), draw((k, cols))
+    w, b = _draw(config, rng, (rows, k)), _draw(config, rng, (k, cols))
     values, indices = (w, w) if pattern is None else nm_generate(w, pattern, dtype)
     return values, indices, b
 
@@ -199,6 +226,9 @@ def _accesses(config: SatSystemConfig, f: dict[str, int], op: Opcode):
     if op is Opcode.LOAD:
         name = "B" if f["buffer"] else "A"
         return set(), {(name, r) for r in range(f["row"], f["row"] + f["rows"])}
+    if op is Opcode.GENERATE:
+        rows = generate_extent(config, f["copy"], f["n"])[1]
+        return set(), {("A", r) for r in range(f["row"], f["row"] + rows)}
     if op is Opcode.STORE:
         return {("OUT", r) for r in range(f["row"], f["row"] + f["rows"])}, set()
     n_w, n_a, n_out = tile_beats(config.array, dataflow=f["dataflow"], pattern=f["pattern"],
@@ -226,7 +256,7 @@ def _schedule(program: tuple[int, ...], rng: random.Random) -> list[int]:
     unit in program order, an instruction once the tokens it pops have been pushed."""
     queues = {unit: deque() for unit in Unit}
     for i, word in enumerate(program[:-1]):
-        queues[Unit[Opcode(decode(word)[0]).name]].append(i)
+        queues[unit_of(decode(word)[0])].append(i)
     tokens: Counter = Counter()
     order = []
     while any(queues.values()):
@@ -252,11 +282,16 @@ def _schedule(program: tuple[int, ...], rng: random.Random) -> list[int]:
 @pytest.mark.parametrize("case", CASES[:6], ids=_name)
 def test_tokens_balance_and_order_every_buffer_access(case) -> None:
     config, pattern, dataflow = case
+    values, indices, b = _operands(config, 2, 9, 48, 13, pattern)
+    _check_schedules(compile_gemm(config, values, indices, b, pattern, dataflow))
+
+
+def _check_schedules(compiled: CompiledGemm) -> None:
+    """The tokens of ``compiled`` balance, and random schedules of its units give every
+    instruction the rows its predecessors in program order wrote."""
+    config, program = compiled.config, compiled.program
     seed = 20261207
     rng = random.Random(seed)
-    values, indices, b = _operands(config, 2, 9, 48, 13, pattern)
-    compiled = compile_gemm(config, values, indices, b, pattern, dataflow)
-    program = compiled.program
     assert token_problems(config, program) == []
     pushes, pops = Counter(), Counter()
     for word in program:
@@ -290,3 +325,137 @@ def test_a_missing_token_lets_a_schedule_overwrite_a_half_too_early() -> None:
     rng = random.Random(seed)
     assert any(_writers_seen(INT8, _schedule(program, rng), program) != sequential
                for _ in range(200)), f"seed={seed}"
+
+
+# ---- weights generated by GENERATE ----------------------------------------------------------
+
+SORE4 = SAT_SYSTEM_CONFIGS["r4c4-int8-w64-sore4"]
+R8C8 = SAT_SYSTEM_CONFIGS["r8c8-int8-w128-sore8"]
+P24 = NMPattern(2, 4)
+# Each system with the pattern its SORE generates.
+GENERATED = {
+    "r4c4-sore4-2:4": (SORE4, NMPattern(2, 4)),
+    "r8c8-sore8-2:8": (R8C8, NMPattern(2, 8)),
+    "r8c8-m4-l8-2:4": (R8C8.replace(sore_m=4), NMPattern(2, 4)),  # two FF groups per tile row
+    # 6 lanes, blocks of 4: the last block of lanes overlaps the one before it.
+    "r6c5-sore4-2:4": (SORE4.replace(array=SORE4.array.replace(rows=6, cols=5)),
+                       NMPattern(2, 4)),
+    "r4c4-fp16-sore4-2:4": (SORE4.replace(array=SORE4.array.replace(dtype=NumberFormat.FP16)),
+                            NMPattern(2, 4)),
+}
+GENERATED_CASES = [(name, direction, dataflow) for name in GENERATED
+                   for direction in BdwpPass for dataflow in Dataflow]
+
+
+def _weights(config: SatSystemConfig, seed: int, direction: BdwpPass, pattern: NMPattern,
+             c_out: int, k: int, cols: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense W (``c_out x k``, ties and the format's extremes mixed in) and the other operand:
+    X (``k x cols``) for FF, dY (``c_out x cols``) for BP."""
+    rng = np.random.default_rng(seed)
+    w = _draw(config, rng, (c_out, k))
+    if not config.array.dtype.is_float:
+        low, high = config.array.dtype.range
+        ties = torch.from_numpy(rng.choice([low, -1, 0, 1, high], (c_out, k)))
+        w = torch.where(torch.from_numpy(rng.random((c_out, k)) < 0.3), ties, w)
+    return w, _draw(config, rng, (k if direction is BdwpPass.FF else c_out, cols))
+
+
+@pytest.mark.parametrize("case", GENERATED_CASES,
+                         ids=lambda c: f"{c[0]}-{c[1].name}-{c[2].name}")
+def test_generated_weights_give_the_pre_generated_result(case) -> None:
+    name, direction, dataflow = case
+    config, pattern = GENERATED[name]
+    seed = GENERATED_CASES.index(case)
+    m = pattern.m
+    # Edge tiles: rows of A (FF channels, BP positions) and columns of Y not whole blocks;
+    # reductions of several tiles; FF reductions of an odd number of groups, so that with L = 2M
+    # a tile's last GENERATE also writes rows past its entries.
+    c_out, k = (7, 11 * m) if direction is BdwpPass.FF else (5 * m, 11)
+    w, b = _weights(config, seed, direction, pattern, c_out, k, 9)
+    compiled = compile_generated_gemm(config, w, b, pattern, dataflow, direction, base=0x40)
+    dense = w if direction is BdwpPass.FF else w.T
+    values, indices = nm_generate(dense, pattern, config.array.dtype)
+    reference = compile_gemm(config, values, indices, b, pattern, dataflow, base=0x40)
+    assert compiled.tiles == reference.tiles and compiled.chunk == reference.chunk
+    assert compiled.generated is direction and reference.generated is None
+    run = _run(compiled)
+    assert (run.fault, run.stopped_at) == (Fault.NONE, compiled.program_len - 1), f"seed={seed}"
+    got = compiled.read_output(run.dram)
+    assert torch.equal(got, reference.read_output(_run(reference).dram)), f"seed={seed}"
+    gemm = gemm_ff if direction is BdwpPass.FF else gemm_bp
+    assert torch.equal(got, gemm(w, b, pattern, config.array, chunk=compiled.chunk)), (
+        f"seed={seed}")
+    assert token_problems(config, compiled.program) == []
+    # GENERATEs took the place of every LOAD A, each tile's first one its token.
+    ops = [decode(word) for word in compiled.program]
+    assert all(f["buffer"] == 1 for code, f in ops if code == Opcode.LOAD)
+    generates = [f for code, f in ops if code == Opcode.GENERATE]
+    assert {f["copy"] for f in generates} == {int(direction)}
+    assert sum(f["pop_next"] for f in generates) == max(0, len(compiled.tiles) - 2)
+    assert len(generates) > len(compiled.tiles)
+    # The GEMMs' A rows hold what LOAD would have brought, on the tiles' lanes.
+    _check_a_rows(compiled)
+
+
+def _check_a_rows(compiled: CompiledGemm) -> None:
+    """After each tile's A side, the rows its GEMM reads hold its pre-generated beats on the
+    lanes of its rows of A."""
+    config, program = compiled.config, list(compiled.program)
+    unpack = unpacker(weights_layout(config.array))
+    gemms = [i for i, word in enumerate(program) if decode(word)[0] == Opcode.GEMM]
+    for tile, at in zip(compiled.tiles, gemms, strict=True):
+        run = _run_prefix(compiled, program[:at])
+        a_row = decode(program[at])[1]["a_row"]
+        for t, beat in enumerate(tile.weights):
+            got = unpack(run.weight_buffer[a_row + t])
+            assert got[: tile.out_rows] == beat[: tile.out_rows], (tile.row0, tile.col0, t)
+
+
+def _run_prefix(compiled: CompiledGemm, prefix: list[int]) -> SystemRun:
+    """The program's first instructions, then END, in the program's place."""
+    program = (*prefix, encode(Opcode.END))
+    dram = compiled.dram()
+    data = pack_transfer(compiled.config, list(program), 128)
+    dram[compiled.program_addr : compiled.program_addr + len(data)] = data
+    return run_program(compiled.config, bytes(dram), compiled.program_addr, len(program))
+
+
+@pytest.mark.parametrize("direction", list(BdwpPass), ids=lambda d: d.name)
+@pytest.mark.parametrize("dataflow", list(Dataflow), ids=lambda d: d.name)
+def test_generated_tokens_order_every_buffer_access(dataflow, direction) -> None:
+    c_out, k = (9, 48) if direction is BdwpPass.FF else (48, 9)  # 9 rows of A either way
+    w, b = _weights(SORE4, 3, direction, P24, c_out, k, 13)
+    _check_schedules(compile_generated_gemm(SORE4, w, b, P24, dataflow, direction))
+
+
+def test_the_generating_compiler_refuses_what_it_cannot_compile() -> None:
+    w, b = _weights(SORE4, 1, BdwpPass.FF, P24, 6, 32, 5)
+
+    def refuse(match: str, config: SatSystemConfig = SORE4, pattern=P24,
+               direction=BdwpPass.FF, **kwargs) -> None:
+        with pytest.raises(ValueError, match=match):
+            compile_generated_gemm(config, kwargs.pop("w", w), kwargs.pop("b", b), pattern,
+                                   Dataflow.OS, direction, **kwargs)
+
+    refuse(r"the system has no SORE \(sore_lanes = 0\)", INT8)
+    refuse("GENERATE needs a pattern with M = sore_m = 4, not 2:8", pattern=NMPattern(2, 8))
+    refuse("GENERATE needs a pattern with M = sore_m = 4, not None", pattern=None)
+    refuse("direction must be BdwpPass.FF or BdwpPass.BP, not 2", direction=2)
+    refuse("direction must be BdwpPass.FF or BdwpPass.BP, not 'ff'", direction="ff")
+    refuse("W's 30 K columns are not whole groups of M = 4 for the FF copy", w=w[:, :30],
+           b=b[:30])
+    refuse("W's 6 C_out rows are not whole groups of M = 4 for the BP copy",
+           direction=BdwpPass.BP, b=b[:6])
+    refuse(r"W must be a matrix \(C_out x K\), got shape \(32,\)", w=w[0])
+    refuse(r"W\[0, 0\] = 300 is outside the int8 range", w=w - w + 300)
+    refuse("but B has 31 rows", b=b[:31])
+    refuse("pattern 1:4 is not supported by this array", pattern=NMPattern(1, 4))
+    # 4 tiles of 8 GENERATEs (32 positions in blocks of 4), LOAD B and GEMM; 4 STOREs, END.
+    refuse("the program needs 45 instructions, more than program_depth = 44",
+           SORE4.replace(program_depth=44))
+    # 2:4 on 8 lanes of 4-groups: a GENERATE writes 4 rows; tiles of 18 entries (36
+    # positions) take 5 GENERATEs of rows, 20 rows, past a half of 18.
+    config = R8C8.replace(sore_m=4, a_rows=36)
+    w8, b8 = _weights(config, 1, BdwpPass.FF, NMPattern(2, 4), 8, 64, 5)
+    refuse("the GENERATEs of a tile of 18 A rows write 20 rows \\(whole blocks of L = 8 "
+           "positions\\), more than half the weight buffer holds, 18", config, w=w8, b=b8)
