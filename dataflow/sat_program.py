@@ -293,22 +293,21 @@ def _generates(config: SatSystemConfig, tile: Tile, t0: int, dense: torch.Tensor
     arr, m, n = config.array, pattern.m, pattern.n
     lanes = max(arr.rows, arr.cols)
     span, rows = generate_extent(config, direction, n)
+    ff = direction is BdwpPass.FF
+    positions = config.sore_lanes if ff else m  # dense positions of A per GENERATE
     g0, groups = t0 // n, len(tile.weights) // n
-    width = groups * m
-    if direction is BdwpPass.FF:  # whole blocks of L positions
-        width = -(-width // config.sore_lanes) * config.sore_lanes
+    width = -(-groups * m // positions) * positions  # FF: whole blocks of L positions
     block = torch.zeros(lanes, width, dtype=torch.int64)  # zero past W's and the tile's edges
     block[: tile.out_rows, : groups * m] = dense[tile.row0 : tile.row0 + tile.out_rows,
                                                  g0 * m : (g0 + groups) * m]
     steps = []
-    for b in range(width // (config.sore_lanes if direction is BdwpPass.FF else m)):
+    for b in range(width // positions):
         for lane in _lane_blocks(tile.out_rows, span, lanes):
-            if direction is BdwpPass.FF:
-                part = block[lane : lane + m, b * config.sore_lanes : (b + 1) * config.sore_lanes]
-            else:
-                part = block[lane : lane + span, b * m : (b + 1) * m].T
+            part = block[lane : lane + span, b * positions : (b + 1) * positions]
             fields = {"copy": int(direction), "n": n, "lane": lane, "row": a_row + b * rows}
-            steps.append((Opcode.GENERATE, fields, pack_dense_tile(config, part)))
+            # The tile's rows are channels: FF, the lanes' rows of A; BP, the groups' positions.
+            tile_data = pack_dense_tile(config, part if ff else part.T)
+            steps.append((Opcode.GENERATE, fields, tile_data))
     return steps
 
 
@@ -346,7 +345,7 @@ def compile_gemm(
         ``out_width``, a config whose buffers cannot hold one tile, a program longer than
         ``program_depth`` or an image past ``dram_bytes``.
     """
-    return _compile(config, values, indices, b, pattern, dataflow, store_mode=store_mode,
+    return _compile(config, (values, indices, b), pattern, dataflow, store_mode=store_mode,
                     shift=shift, base=base, generate=None)
 
 
@@ -413,15 +412,13 @@ def compile_generated_gemm(
         raise ValueError(f"W's {dense.shape[1]} {what} are not whole groups of M = "
                          f"{pattern.m} for the {direction.name} copy")
     values, indices = nm_generate(dense, pattern, config.array.dtype)
-    return _compile(config, values, indices, b, pattern, dataflow, store_mode=store_mode,
+    return _compile(config, (values, indices, b), pattern, dataflow, store_mode=store_mode,
                     shift=shift, base=base, generate=(direction, dense))
 
 
 def _compile(
     config: SatSystemConfig,
-    values: torch.Tensor,
-    indices: torch.Tensor,
-    b: torch.Tensor,
+    operands: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     pattern: NMPattern | None,
     dataflow: Dataflow,
     *,
@@ -430,8 +427,9 @@ def _compile(
     base: int,
     generate: tuple[BdwpPass, torch.Tensor] | None,
 ) -> CompiledGemm:
-    """:func:`compile_gemm`, A brought by LOAD (``generate`` None) or built by GENERATE from
-    the dense A of ``generate`` for its copy."""
+    """:func:`compile_gemm` of the ``operands`` (values, indices, B), A brought by LOAD
+    (``generate`` None) or built by GENERATE from the dense A of ``generate`` for its copy."""
+    values, indices, b = operands
     arr, wb = config.array, config.axi.word_bytes
     dataflow = as_dataflow(dataflow)
     if not isinstance(base, int) or base < 0 or base % wb:
