@@ -220,22 +220,13 @@ class AxiReader(ConfigComponent):
 
 
 class AxiWriter(ConfigComponent):
-    """AXI4 write engine (see the module docstring).
+    """AXI4 write engine (see the module docstring), elaborated from an :class:`AxiConfig`.
 
-    Parameters
-    ----------
-    config : AxiConfig
-
-    Members
-    -------
-    cmd : In(stream.Signature(transfer_layout(config)))
-        One beat per transfer.
-    data : In(stream.Signature(data_width))
-        The words to write, the transfers' words in command order.
-    done : Out(stream.Signature(StructLayout({"error": 1})))
-        One beat per transfer, once the memory has answered all its bursts.
-    m_axi_aw*, m_axi_w*, m_axi_b* :
-        The AXI4 write channels (:func:`axi_write_members`).
+    Its ``cmd`` stream takes one :func:`transfer_layout` beat per transfer and its ``data``
+    stream the words to write (``data_width`` bits each), the transfers' words in command order;
+    ``done`` gives one beat per transfer (``error``: a burst was refused) once the memory has
+    answered all its bursts. The AXI4 write channels are ``m_axi_aw*``, ``m_axi_w*`` and
+    ``m_axi_b*`` (:func:`axi_write_members`).
     """
 
     _check_config = staticmethod(_check_axi_config)

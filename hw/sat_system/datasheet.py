@@ -1,38 +1,31 @@
 """The SAT accelerator's datasheet (Markdown) and the sidecar data of its interfaces, generated
 from its configuration, register map and instruction set, so they cannot drift from the RTL."""
 
-from sparsa.config.sat_system import (
-    FIELDS,
-    INSTRUCTION_BITS,
-    SAT_SYSTEM_REGISTERS,
-    Fault,
-    Opcode,
-    SatSystemConfig,
-    StoreMode,
-)
+from sparsa.config import sat_system as isa
 from sparsa.hw.sat.sat_array import acts_layout, runtime_patterns, weights_layout
 
 __all__ = ["datasheet", "interface_json"]
 
 _FAULTS = {
-    Fault.NONE: "The program ended at its END.",
-    Fault.OPCODE: "An unknown opcode.",
-    Fault.ADDRESS: "A transfer (or the program) reaches past dram_bytes or is not word-aligned.",
-    Fault.BUFFER: "Rows past the end of a buffer, or a transfer of zero rows.",
-    Fault.GEMM: "A pattern the array lacks, a length of zero or not in whole groups of N, "
+    isa.Fault.NONE: "The program ended at its END.",
+    isa.Fault.OPCODE: "An unknown opcode.",
+    isa.Fault.ADDRESS: "A transfer (or the program) reaches past dram_bytes or is not "
+                       "word-aligned.",
+    isa.Fault.BUFFER: "Rows past the end of a buffer, or a transfer of zero rows.",
+    isa.Fault.GEMM: "A pattern the array lacks, a length of zero or not in whole groups of N, "
                 "more rows than the array, an output-stationary length over max_reduction.",
-    Fault.STORE_MODE: "A store mode the array's format cannot take, or a shift it forbids.",
-    Fault.TOKEN: "A token to or from a unit that is no neighbour (LOAD's previous side, "
+    isa.Fault.STORE_MODE: "A store mode the array's format cannot take, or a shift it forbids.",
+    isa.Fault.TOKEN: "A token to or from a unit that is no neighbour (LOAD's previous side, "
                  "STORE's next side, any token on END).",
-    Fault.PROGRAM: "Zero instructions, more than program_depth, or no END.",
-    Fault.DRAM: "The memory answered a read or a write with an error (index: the LOAD or "
+    isa.Fault.PROGRAM: "Zero instructions, more than program_depth, or no END.",
+    isa.Fault.DRAM: "The memory answered a read or a write with an error (index: the LOAD or "
                 "STORE that saw it; 0 for the program's own read).",
-    Fault.SORE: "GENERATE on a system without a SORE, with n outside 1 to M - 1, or with lanes "
+    isa.Fault.SORE: "GENERATE on a system without a SORE, with n outside 1 to M - 1, or with lanes "
                 "past the array's.",
 }
 
 
-def interface_json(config: SatSystemConfig) -> dict[str, object]:
+def interface_json(config: isa.SatSystemConfig) -> dict[str, object]:
     """The register map, the instruction fields, the fault codes and the store modes."""
     return {
         "registers": [
@@ -40,26 +33,26 @@ def interface_json(config: SatSystemConfig) -> dict[str, object]:
              "doc": r.doc,
              "fields": [{"name": f.name, "lsb": f.lsb, "width": f.width, "doc": f.doc}
                         for f in r.fields]}
-            for r in SAT_SYSTEM_REGISTERS
+            for r in isa.SAT_SYSTEM_REGISTERS
         ],
-        "instruction_bits": INSTRUCTION_BITS,
+        "instruction_bits": isa.INSTRUCTION_BITS,
         "instructions": {op.name: {name: {"lsb": lsb, "width": width}
-                                   for name, (lsb, width) in FIELDS[op].items()}
-                         for op in Opcode},
-        "faults": {f.name: int(f) for f in Fault},
+                                   for name, (lsb, width) in isa.FIELDS[op].items()}
+                         for op in isa.Opcode},
+        "faults": {f.name: int(f) for f in isa.Fault},
         "store_modes": {m.name: {"code": int(m), "bits": config.store_bits(m)}
                         for m in config.store_modes()},
         "row_bits": _row_bits(config),
     }
 
 
-def _row_bits(config: SatSystemConfig) -> dict[str, int]:
+def _row_bits(config: isa.SatSystemConfig) -> dict[str, int]:
     arr = config.array
     return {"A": weights_layout(arr).size, "B": acts_layout(arr).size,
-            "output": arr.cols * config.out_width, "instruction": INSTRUCTION_BITS}
+            "output": arr.cols * config.out_width, "instruction": isa.INSTRUCTION_BITS}
 
 
-def datasheet(config: SatSystemConfig, name: str) -> str:
+def datasheet(config: isa.SatSystemConfig, name: str) -> str:
     """The datasheet of the accelerator ``name`` elaborated from ``config``."""
     arr, axi = config.array, config.axi
     patterns = ", ".join(f"{i}: {p or 'dense'}" for i, p in enumerate(runtime_patterns(arr)))
@@ -83,12 +76,12 @@ def datasheet(config: SatSystemConfig, name: str) -> str:
         f"| output-buffer entries | {config.out_width} bits ({entry}) |",
         f"| buffers (rows x bits) | A {config.a_rows} x {rows['A']}, B {config.b_rows} x "
         f"{rows['B']}, output {config.out_rows} x {rows['output']} |",
-        f"| instruction memory | {config.program_depth} x {INSTRUCTION_BITS} bits |",
+        f"| instruction memory | {config.program_depth} x {isa.INSTRUCTION_BITS} bits |",
         f"| AXI4 master `m_axi` | {axi.data_width}-bit data, {axi.addr_width}-bit address, "
         f"ID {axi.id_width} bits (0 sent), INCR bursts of at most {axi.max_burst} beats, "
         f"{axi.max_reads} reads and {axi.max_writes} writes in flight |",
         f"| DRAM reach | bytes 0 to {config.dram_bytes - 1:#x} |",
-        f"| AXI4-Lite slave `s_axil` | 32-bit data, {SAT_SYSTEM_REGISTERS.addr_width}-bit "
+        f"| AXI4-Lite slave `s_axil` | 32-bit data, {isa.SAT_SYSTEM_REGISTERS.addr_width}-bit "
         "address |",
         f"| SORE in the datapath | {sore_text} |",
         "| interrupt | `irq`, high while `irq_status.done` and `control.irq_enable` |",
@@ -106,18 +99,18 @@ def datasheet(config: SatSystemConfig, name: str) -> str:
         "",
         "## Registers",
         "",
-        SAT_SYSTEM_REGISTERS.markdown(),
+        isa.SAT_SYSTEM_REGISTERS.markdown(),
         "## Instructions",
         "",
-        f"Each instruction is {INSTRUCTION_BITS} bits; bits 3:0 are the opcode, bits 7:4 the",
+        f"Each instruction is {isa.INSTRUCTION_BITS} bits; bits 3:0 are the opcode, bits 7:4 the",
         "tokens: `pop_prev` (4), `pop_next` (5), `push_prev` (6), `push_next` (7). The units",
         "are LOAD, GEMM and STORE in that order: a unit's previous and next neighbours. An",
         "instruction waits until every token it pops is there, runs, then pushes its tokens.",
         "Counts are counts (not minus one).",
         "",
     ]
-    for op in Opcode:
-        fields = [(n, lsb, w) for n, (lsb, w) in FIELDS[op].items() if lsb >= 8]
+    for op in isa.Opcode:
+        fields = [(n, lsb, w) for n, (lsb, w) in isa.FIELDS[op].items() if lsb >= 8]
         lines.append(f"### {op.name} ({int(op)})")
         lines.append("")
         lines.append(_OPCODE_DOCS[op])
@@ -143,11 +136,11 @@ def datasheet(config: SatSystemConfig, name: str) -> str:
         "|---|---|---|---|",
     ]
     rules = {
-        StoreMode.RAW: "the entry as it is; shift 0",
-        StoreMode.INT8: "(entry + 2^(shift-1)) >> shift, saturated; shift below out_width",
-        StoreMode.INT16: "(entry + 2^(shift-1)) >> shift, saturated; shift below out_width",
-        StoreMode.FP16: "FP32 rounded to nearest even; shift 0",
-        StoreMode.BF16: "FP32 rounded to nearest even; shift 0",
+        isa.StoreMode.RAW: "the entry as it is; shift 0",
+        isa.StoreMode.INT8: "(entry + 2^(shift-1)) >> shift, saturated; shift below out_width",
+        isa.StoreMode.INT16: "(entry + 2^(shift-1)) >> shift, saturated; shift below out_width",
+        isa.StoreMode.FP16: "FP32 rounded to nearest even; shift 0",
+        isa.StoreMode.BF16: "FP32 rounded to nearest even; shift 0",
     }
     for mode in config.store_modes():
         lines.append(f"| {int(mode)} | {mode.name} | {config.store_bits(mode)} | "
@@ -160,20 +153,22 @@ def datasheet(config: SatSystemConfig, name: str) -> str:
 
 
 _OPCODE_DOCS = {
-    Opcode.END: "Ends the program once every unit is idle.",
-    Opcode.LOAD: "Reads `rows` rows from DRAM at `addr` into buffer A (`buffer` 0) or B (1) "
-                 "from row `row`.",
-    Opcode.GEMM: "Runs one PE-array tile: the command (`dataflow` 0 OS / 1 WS, `pattern`, "
-                 "`length`, `rows`), reading A from `a_row` and B from `b_row`, writing "
-                 "(`accumulate` 0) or adding (1) its answer beats to the output buffer from "
-                 "`out_row`.",
-    Opcode.STORE: "Writes `rows` output-buffer rows from `row` to DRAM at `addr`, converted by "
-                  "`mode` and `shift`.",
-    Opcode.GENERATE: "Runs the SORE in the datapath (a system with `sore_lanes` > 0; LOAD's unit "
-                     "and tokens): reads a dense tile of M rows (output channels) of L weights "
-                     "at `addr`, keeps `n` of every group of M and writes the FF (`copy` 0) or "
-                     "BP (`copy` 1) copy into buffer A from row `row`, lanes from `lane` on: FF, "
-                     "entry t of channel i to lane `lane` + i of row `row` + t (L / M x n rows); "
-                     "BP, survivor t of the M channels at position l to lane `lane` + l of row "
-                     "`row` + t (n rows).",
+    isa.Opcode.END: "Ends the program once every unit is idle.",
+    isa.Opcode.LOAD: (
+        "Reads `rows` rows from DRAM at `addr` into buffer A (`buffer` 0) or B (1) from row "
+        "`row`."),
+    isa.Opcode.GEMM: (
+        "Runs one PE-array tile: the command (`dataflow` 0 OS / 1 WS, `pattern`, `length`, "
+        "`rows`), reading A from `a_row` and B from `b_row`, writing (`accumulate` 0) or adding "
+        "(1) its answer beats to the output buffer from `out_row`."),
+    isa.Opcode.STORE: (
+        "Writes `rows` output-buffer rows from `row` to DRAM at `addr`, converted by `mode` and "
+        "`shift`."),
+    isa.Opcode.GENERATE: (
+        "Runs the SORE in the datapath (a system with `sore_lanes` > 0; LOAD's unit and "
+        "tokens): reads a dense tile of M rows (output channels) of L weights at `addr`, keeps "
+        "`n` of every group of M and writes the FF (`copy` 0) or BP (`copy` 1) copy into buffer "
+        "A from row `row`, lanes from `lane` on: FF, entry t of channel i to lane `lane` + i of "
+        "row `row` + t (L / M x n rows); BP, survivor t of the M channels at position l to lane "
+        "`lane` + l of row `row` + t (n rows)."),
 }

@@ -187,37 +187,26 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
             decode_cycle = max(decode_cycle, queue[-QUEUE_DEPTH] + 1)
         visible = decode_cycle + 1
         cycle = decode_cycle + 1  # the next READ
-        if code == Opcode.GENERATE:
-            # LOAD's unit: the dense tile's read, the SORE, then one buffer row per cycle.
-            sore = config.sore
+        if code in (Opcode.LOAD, Opcode.GENERATE):  # LOAD's unit, one at a time
             start = max(visible, load_free)
             if f["pop_next"]:
                 start = max(start, pop("gl"))
-            bits = sore.lanes * arr.dtype.width
-            words = ceil(sore.m * bits / w)
-            last_row = read_rows(axi, start, f["addr"], words, sore.m, bits, read_latency)
-            count = f["n"] if f["copy"] else f["n"] * (sore.lanes // sore.m)
-            handed = max(start + 2 + sore.m, last_row + 1)  # the tile to the SORE's reducer
-            last = handed + sore.m + count - 1  # its copy, then the buffer rows
+            if code == Opcode.LOAD:
+                rows, bits = f["rows"], row_bits[f["buffer"]]
+            else:  # the dense tile's rows
+                rows, bits = config.sore.m, config.sore.lanes * arr.dtype.width
+            words = ceil(rows * bits / w)
+            last = read_rows(axi, start, f["addr"], words, rows, bits, read_latency)
             out.bytes_read += words * axi.word_bytes
+            if code == Opcode.GENERATE:  # the SORE's reducer, then one buffer row per cycle
+                count = f["n"] if f["copy"] else f["n"] * (config.sore.lanes // rows)
+                handed = max(start + 2 + rows, last + 1)  # the tile to the SORE's reducer
+                last = handed + rows + count - 1
             load_free = last + 1
-            if f["push_next"]:
-                tokens["lg"].append(last + 1)
-            takes[Opcode.LOAD].append(start)
-            ends.append(last + 1)
-        elif code == Opcode.LOAD:
-            start = max(visible, load_free)
-            if f["pop_next"]:
-                start = max(start, pop("gl"))
-            words = ceil(f["rows"] * row_bits[f["buffer"]] / w)
-            last = read_rows(axi, start, f["addr"], words, f["rows"], row_bits[f["buffer"]],
-                             read_latency)
-            out.bytes_read += words * axi.word_bytes
-            load_free = last + 1
-            if f["push_next"]:
-                tokens["lg"].append(last + 1)
             queue.append(start)
             ends.append(last + 1)
+            if f["push_next"]:
+                tokens["lg"].append(last + 1)
         elif code == Opcode.GEMM:
             issue = max(visible, gemm_prev + 1, accepted_prev)
             if f["pop_prev"]:
@@ -242,19 +231,18 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
                 tokens["gs"].append(last_beat + 2)
             queue.append(issue)
             ends.append(last_beat + 2)
-        else:  # STORE
+        else:  # STORE: done when the memory has answered its last burst
             start = max(visible, store_free)
             if f["pop_prev"]:
                 start = max(start, pop("gs"))
             bits = arr.cols * config.store_bits(f["mode"])
             words = ceil(f["rows"] * bits / w)
-            answer = write_rows(axi, start, words, f["rows"], bits, f["addr"])
+            store_free = write_rows(axi, start, words, f["rows"], bits, f["addr"]) + 1
             out.bytes_written += words * axi.word_bytes
-            store_free = answer + 1
-            if f["push_prev"]:
-                tokens["sg"].append(answer + 1)
             queue.append(start)
-            ends.append(answer + 1)
+            ends.append(store_free)
+            if f["push_prev"]:
+                tokens["sg"].append(store_free)
     out.cycles = max(ends)
     out.array_busy = _union(busy_spans)
     return out

@@ -22,12 +22,17 @@ def add(commands: argparse._SubParsersAction) -> None:
     add_block_commands(blocks, _synth, describe=_describe, options=_add_options, table=SYSTEMS)
 
 
+DESCRIPTION = (
+    "Export {title} ({top}.v), synthesise it out of context with Yosys synth_xilinx -family "
+    "xcup (UltraScale+) and print its LUT, FF, carry, DSP, block-RAM and URAM counts, each as a "
+    "share of the target device. Results are cached under build/synth/ by the Verilog and the "
+    "Yosys version. Needs Yosys with a working ABC on PATH (Debian: apt-get install yosys); "
+    "exit status 2 without it."
+)
+
+
 def _describe(block: Block) -> str:
-    return (f"Export {block.title} ({block.top}.v), synthesise it out of context with Yosys "
-            "synth_xilinx -family xcup (UltraScale+) and print its LUT, FF, carry, DSP, "
-            "block-RAM and URAM counts, each as a share of the target device. Results are "
-            "cached under build/synth/ by the Verilog and the Yosys version. Needs Yosys with a "
-            "working ABC on PATH (Debian: apt-get install yosys); exit status 2 without it.")
+    return DESCRIPTION.format(title=block.title, top=block.top)
 
 
 def _add_options(parser: argparse.ArgumentParser, block: Block) -> None:

@@ -63,6 +63,20 @@ class _Recorder:
         return [b for addr, words in transfers for b in self._config.bursts(addr, words)]
 
 
+def _offer(dut: Any, port: str, queue: deque, rng: random.Random, stall: float, value) -> None:
+    """Put ``queue``'s head on stream ``port`` unless it holds a beat or the source idles."""
+    if not int(getattr(dut, f"{port}__valid").value) and queue and rng.random() >= stall:
+        getattr(dut, f"{port}__payload").value = value(queue[0])
+        getattr(dut, f"{port}__valid").value = 1
+
+
+def _taken(dut: Any, port: str, fired: bool, queue: deque) -> None:
+    """After the edge: drop the beat ``port`` transferred."""
+    if fired:
+        queue.popleft()
+        getattr(dut, f"{port}__valid").value = 0
+
+
 def _payload(config: AxiConfig, addr: int, words: int) -> int:
     return addr | words << config.addr_width
 
@@ -78,9 +92,7 @@ async def _read_bench(dut: Any, config: AxiConfig, p: dict[str, Any], dram: Dram
     seen = _Recorder(config)
     cycles = 0
     while len(received) < total and cycles < CYCLE_LIMIT:
-        if not int(dut.cmd__valid.value) and waiting and rng.random() >= stall:
-            dut.cmd__payload.value = _payload(config, *waiting[0])
-            dut.cmd__valid.value = 1
+        _offer(dut, "cmd", waiting, rng, stall, lambda t: _payload(config, *t))
         dut.data__ready.value = int(rng.random() >= stall)
         await ReadOnly()
         fired_cmd = _fire(dut, "cmd__")
@@ -94,9 +106,7 @@ async def _read_bench(dut: Any, config: AxiConfig, p: dict[str, Any], dram: Dram
             seen.in_flight -= 1
         await RisingEdge(dut.clk)
         cycles += 1
-        if fired_cmd:
-            waiting.popleft()
-            dut.cmd__valid.value = 0
+        _taken(dut, "cmd", fired_cmd, waiting)
     failures = []
     if len(received) < total:
         failures.append(f"hung: {len(received)} of {total} words after {cycles} cycles")
@@ -138,12 +148,8 @@ async def _write_bench(dut: Any, config: AxiConfig, p: dict[str, Any], dram: Dra
     seen = _Recorder(config)
     cycles = 0
     while len(done) < len(transfers) and cycles < CYCLE_LIMIT:
-        if not int(dut.cmd__valid.value) and commands and rng.random() >= stall:
-            dut.cmd__payload.value = _payload(config, *commands[0])
-            dut.cmd__valid.value = 1
-        if not int(dut.data__valid.value) and words and rng.random() >= stall:
-            dut.data__payload.value = words[0]
-            dut.data__valid.value = 1
+        _offer(dut, "cmd", commands, rng, stall, lambda t: _payload(config, *t))
+        _offer(dut, "data", words, rng, stall, lambda word: word)
         dut.done__ready.value = int(rng.random() >= stall)
         await ReadOnly()
         fired_cmd, fired_data = _fire(dut, "cmd__"), _fire(dut, "data__")
@@ -154,12 +160,8 @@ async def _write_bench(dut: Any, config: AxiConfig, p: dict[str, Any], dram: Dra
             seen.in_flight -= 1
         await RisingEdge(dut.clk)
         cycles += 1
-        if fired_cmd:
-            commands.popleft()
-            dut.cmd__valid.value = 0
-        if fired_data:
-            words.popleft()
-            dut.data__valid.value = 0
+        _taken(dut, "cmd", fired_cmd, commands)
+        _taken(dut, "data", fired_data, words)
     failures = []
     if len(done) < len(transfers):
         failures.append(f"hung: {len(done)} of {len(transfers)} transfers done after {cycles}")
