@@ -49,53 +49,51 @@ def _words_width(config: AxiConfig) -> int:
     return config.addr_width - config.size_code + 1
 
 
+def _prefixed(prefix: str, members: dict[str, wiring.Member]) -> dict[str, wiring.Member]:
+    return {f"{prefix}_{name}": member for name, member in members.items()}
+
+
 def axi_read_members(config: AxiConfig, prefix: str = "m_axi") -> dict[str, wiring.Member]:
     """The AR and R channel ports of an AXI4 master, named ``<prefix>_ar*`` and ``<prefix>_r*``
     (flip the directions for a slave)."""
-    return {
-        f"{prefix}_{name}": member
-        for name, member in {
-            "arid": Out(config.id_width),
-            "araddr": Out(config.addr_width),
-            "arlen": Out(8),
-            "arsize": Out(3),
-            "arburst": Out(2),
-            "arvalid": Out(1),
-            "arready": In(1),
-            "rid": In(config.id_width),
-            "rdata": In(config.data_width),
-            "rresp": In(2),
-            "rlast": In(1),
-            "rvalid": In(1),
-            "rready": Out(1),
-        }.items()
-    }
+    return _prefixed(prefix, {
+        "arid": Out(config.id_width),
+        "araddr": Out(config.addr_width),
+        "arlen": Out(8),
+        "arsize": Out(3),
+        "arburst": Out(2),
+        "arvalid": Out(1),
+        "arready": In(1),
+        "rid": In(config.id_width),
+        "rdata": In(config.data_width),
+        "rresp": In(2),
+        "rlast": In(1),
+        "rvalid": In(1),
+        "rready": Out(1),
+    })
 
 
 def axi_write_members(config: AxiConfig, prefix: str = "m_axi") -> dict[str, wiring.Member]:
     """The AW, W and B channel ports of an AXI4 master, named ``<prefix>_aw*``, ``<prefix>_w*``
     and ``<prefix>_b*``."""
-    return {
-        f"{prefix}_{name}": member
-        for name, member in {
-            "awid": Out(config.id_width),
-            "awaddr": Out(config.addr_width),
-            "awlen": Out(8),
-            "awsize": Out(3),
-            "awburst": Out(2),
-            "awvalid": Out(1),
-            "awready": In(1),
-            "wdata": Out(config.data_width),
-            "wstrb": Out(config.word_bytes),
-            "wlast": Out(1),
-            "wvalid": Out(1),
-            "wready": In(1),
-            "bid": In(config.id_width),
-            "bresp": In(2),
-            "bvalid": In(1),
-            "bready": Out(1),
-        }.items()
-    }
+    return _prefixed(prefix, {
+        "awid": Out(config.id_width),
+        "awaddr": Out(config.addr_width),
+        "awlen": Out(8),
+        "awsize": Out(3),
+        "awburst": Out(2),
+        "awvalid": Out(1),
+        "awready": In(1),
+        "wdata": Out(config.data_width),
+        "wstrb": Out(config.word_bytes),
+        "wlast": Out(1),
+        "wvalid": Out(1),
+        "wready": In(1),
+        "bid": In(config.id_width),
+        "bresp": In(2),
+        "bvalid": In(1),
+        "bready": Out(1),
+    })
 
 
 _INCR = 1  # the ARBURST/AWBURST code of an incrementing burst

@@ -28,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 from sparsa.config.axi import AxiResp
 from sparsa.config.registers import Access, RegisterMap
+from sparsa.hw.common.axi import _prefixed
 from sparsa.hw.common.component import ConfigComponent
 
 __all__ = ["AxiLiteRegisters", "axil_slave_members"]
@@ -37,30 +38,27 @@ _DATA = 32
 
 def axil_slave_members(addr_width: int, prefix: str = "s_axil") -> dict[str, wiring.Member]:
     """The five channels of an AXI4-Lite slave with 32-bit data, ``<prefix>_awaddr`` and so on."""
-    return {
-        f"{prefix}_{name}": member
-        for name, member in {
-            "awaddr": In(addr_width),
-            "awprot": In(3),
-            "awvalid": In(1),
-            "awready": Out(1),
-            "wdata": In(_DATA),
-            "wstrb": In(_DATA // 8),
-            "wvalid": In(1),
-            "wready": Out(1),
-            "bresp": Out(2),
-            "bvalid": Out(1),
-            "bready": In(1),
-            "araddr": In(addr_width),
-            "arprot": In(3),
-            "arvalid": In(1),
-            "arready": Out(1),
-            "rdata": Out(_DATA),
-            "rresp": Out(2),
-            "rvalid": Out(1),
-            "rready": In(1),
-        }.items()
-    }
+    return _prefixed(prefix, {
+        "awaddr": In(addr_width),
+        "awprot": In(3),
+        "awvalid": In(1),
+        "awready": Out(1),
+        "wdata": In(_DATA),
+        "wstrb": In(_DATA // 8),
+        "wvalid": In(1),
+        "wready": Out(1),
+        "bresp": Out(2),
+        "bvalid": Out(1),
+        "bready": In(1),
+        "araddr": In(addr_width),
+        "arprot": In(3),
+        "arvalid": In(1),
+        "arready": Out(1),
+        "rdata": Out(_DATA),
+        "rresp": Out(2),
+        "rvalid": Out(1),
+        "rready": In(1),
+    })
 
 
 def _check_map(config: object) -> None:
