@@ -201,6 +201,9 @@ class SatSystemConfig:
         The PE array.
     axi : AxiConfig
         The DRAM port (512-bit words by default, the VCU1525's DDR4).
+    dram_bytes : int
+        Bytes of DRAM the accelerator may address from 0 (a transfer past it is an error);
+        at most ``2 ** axi.addr_width``. The default is the VCU1525's four 16 GiB DDR4 channels.
     out_width : int
         Bits of an output-buffer entry: 32 (FP32) for the floating-point formats; for the
         integer ones from the array's ``acc_width`` to 64. Partial sums of the tiles of one
@@ -211,9 +214,6 @@ class SatSystemConfig:
         beat; the compiler splits each buffer into two halves to double-buffer).
     program_depth : int
         Instructions the controller holds, 2 to 65,535.
-    dram_bytes : int
-        Bytes of DRAM the accelerator may address from 0 (a transfer past it is an error);
-        at most ``2 ** axi.addr_width``. The default is the VCU1525's four 16 GiB DDR4 channels.
     sore_lanes : int
         Lanes L of the SORE in the datapath (GENERATE), 0 for none: a multiple of ``sore_m``, at
         most the array's max(R, C) lanes.
@@ -223,12 +223,12 @@ class SatSystemConfig:
 
     array: SatArrayConfig = field(default_factory=SatArrayConfig)
     axi: AxiConfig = field(default_factory=AxiConfig)
+    dram_bytes: int = 64 << 30
     out_width: int = 32
     a_rows: int = 1024
     b_rows: int = 1024
     out_rows: int = 1024
     program_depth: int = 1024
-    dram_bytes: int = 64 << 30
     sore_lanes: int = 0
     sore_m: int = 8
 
