@@ -21,7 +21,8 @@ Subcommands (one module of :mod:`sparsa.cli` each)::
     sparsa simulate sat --model M [--pattern dense|N:M] [--target T] [--batch B]
                         [--no-interleave] [--no-pregen] [--no-offline-schedule] [--json FILE]
     sparsa verilog sat-accelerator [SYSTEM FLAGS] --out DIR
-    sparsa synth {BLOCK,sat-accelerator} [FLAGS] [--target T] [--out DIR] [--json FILE]
+    sparsa synth {BLOCK,sat-accelerator} [FLAGS] [--target T] [--out DIR] [--ecp5] [--json FILE]
+    sparsa vivado {BLOCK,sat-accelerator} [FLAGS] --out DIR [--target T] [--clock-mhz F]
     sparsa run sat [SYSTEM FLAGS] --model M [--pattern dense|N:M] [--layers N] [--batch B]
                    [--latency L] [--target T] [--seed S] [--json FILE]
         SYSTEM FLAGS: [--rows R] [--cols C] [--patterns 2:4,2:8] [--dtype D]
@@ -55,6 +56,7 @@ from sparsa.cli import (
     trace,
     verify,
     verilog,
+    vivado,
 )
 from sparsa.cli.options import Parser
 
@@ -68,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hardware co-design suite for sparse deep-learning accelerators.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (verilog, verify, synth, bench, simulate, run, trace, targets, baseline,
-                    report):
+    for command in (verilog, verify, synth, vivado, bench, simulate, run, trace, targets,
+                    baseline, report):
         command.add(commands)
     return parser
 

@@ -19,6 +19,7 @@ __all__ = [
     "command_group",
     "fail",
     "integer",
+    "positive_float",
     "positive_integer",
     "progress",
     "subcommand",
@@ -59,6 +60,17 @@ def positive_integer(text: str) -> int:
     value = integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
     return value
 
 

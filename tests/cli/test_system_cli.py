@@ -100,3 +100,33 @@ def test_synth_without_yosys_exits_2_with_one_line(monkeypatch: pytest.MonkeyPat
     status, out, err = cli(["synth", "topk"])
     assert (status, out) == (2, "")
     assert err.count("\n") == 1 and "apt-get install yosys" in err, err
+
+
+def test_vivado_writes_a_build_consistent_with_the_config(tmp_path: Path, cli: Cli) -> None:
+    status, out, err = cli(["vivado", "sat-array", "--rows", "2", "--cols", "2",
+                            "--clock-mhz", "250", "--out", str(tmp_path)])
+    assert status == 0, err
+    names = ["sat_array.v", "sat_array.json", "build.tcl", "sat_array.xdc"]
+    assert out.splitlines() == [str(tmp_path / n) for n in names]
+    tcl = (tmp_path / "build.tcl").read_text()
+    for line in ("set top sat_array", "set part xcvu9p-fsgd2104-2L-e", "read_verilog sat_array.v",
+                 "read_xdc -mode out_of_context sat_array.xdc",
+                 "synth_design -top $top -part $part -mode out_of_context", "route_design",
+                 "report_timing_summary -max_paths 10 -file ${top}_timing.rpt"):
+        assert line in tcl.splitlines(), line
+    xdc = (tmp_path / "sat_array.xdc").read_text()
+    assert "create_clock -period 4.000 -name clk [get_ports clk]" in xdc
+    assert "module sat_array(" in (tmp_path / "sat_array.v").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--target", "spatten-asic"], "target 'spatten-asic' has no Vivado part"),
+        (["--clock-mhz", "0"], "argument --clock-mhz: must be a positive number, not '0'"),
+    ],
+)
+def test_vivado_bad_input_exits_2(argv, named, tmp_path: Path, cli: Cli) -> None:
+    status, out, err = cli(["vivado", "topk", *argv, "--out", str(tmp_path)])
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1 and named in err, err
