@@ -529,6 +529,8 @@ class SatAccelerator(ConfigComponent):
         l_buffer, l_row, l_push, l_at = Signal(), Signal(16), Signal(), Signal(16)
         load_busy = Signal()
         l_gen = Signal()  # the LOAD unit runs a GENERATE
+        generating = Signal()
+        m.d.comb += generating.eq(load_busy & l_gen)
         if sore is not None:
             generator = _Generator(m, cfg, abuf_w)
         with m.FSM(name="load"):
@@ -744,10 +746,10 @@ class SatAccelerator(ConfigComponent):
         events = {
             "cycles": running,
             "array_busy": in_array != 0,
-            "sore_busy": Const(0),
-            "stall_dram_read": gq.r_rdy & wait_load,
+            "sore_busy": generating,
+            "stall_dram_read": gq.r_rdy & wait_load & ~generating,
             "stall_dram_write": gq.r_rdy & wait_store,
-            "stall_sore": Const(0),
+            "stall_sore": gq.r_rdy & wait_load & generating,
             "stall_output": array.out.valid & ~array.out.ready,
         }
         amounts = {

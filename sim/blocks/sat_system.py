@@ -129,6 +129,8 @@ class SystemTiming:
         The ``cycles`` counter: cycles from the start to done.
     array_busy : int
         Cycles the array holds a tile (the ``array_busy`` counter).
+    sore_busy : int
+        Cycles the LOAD unit runs a GENERATE (the ``sore_busy`` counter).
     bytes_read, bytes_written : int
         DRAM traffic (the counters of those names).
     gemm_ends : list of int
@@ -137,6 +139,7 @@ class SystemTiming:
 
     cycles: int = 0
     array_busy: int = 0
+    sore_busy: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
     gemm_ends: list[int] = field(default_factory=list)
@@ -202,6 +205,7 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
                 count = f["n"] if f["copy"] else f["n"] * (config.sore.lanes // rows)
                 handed = max(start + 2 + rows, last + 1)  # the tile to the SORE's reducer
                 last = handed + rows + count - 1
+                out.sore_busy += last - start
             load_free = last + 1
             queue.append(start)
             ends.append(last + 1)

@@ -149,10 +149,11 @@ COUNTERS = {
     "cycles": "Cycles from the start to done.",
     "array_busy": "Cycles the PE array holds at least one tile (taken, answer not yet "
                   "accumulated).",
-    "sore_busy": "Cycles the SORE works (0: this system has no SORE in its datapath yet).",
-    "stall_dram_read": "Cycles a GEMM waits for the LOAD that brings its operands.",
+    "sore_busy": "Cycles the LOAD unit runs a GENERATE (the dense tile's read, the SORE, the "
+                 "copy's writes).",
+    "stall_dram_read": "Cycles a GEMM waits for its operands while the LOAD unit loads.",
     "stall_dram_write": "Cycles a GEMM waits for a STORE to free its output rows.",
-    "stall_sore": "Cycles a GEMM waits for the SORE (0, as sore_busy).",
+    "stall_sore": "Cycles a GEMM waits for its operands while the LOAD unit runs a GENERATE.",
     "stall_output": "Cycles the array's answer waits for the output buffer.",
     "bytes_read": "Bytes read from DRAM (program included).",
     "bytes_written": "Bytes written to DRAM.",

@@ -212,7 +212,8 @@ def compare(config: SatSystemConfig, case: SystemCase, result: JobResult,
         model = program_timing(config, list(case.program), program_addr=case.job.program_addr,
                                read_latency=read_latency)
         row.update(model=model.cycles, busy_rtl=result.counter("array_busy"),
-                   busy_model=model.array_busy)
+                   busy_model=model.array_busy, sore_rtl=result.counter("sore_busy"),
+                   sore_model=model.sore_busy)
         if (model.bytes_read, model.bytes_written) != (result.counter("bytes_read"),
                                                        result.counter("bytes_written")):
             failures.append(f"{case.name}: model traffic {model.bytes_read}/"

@@ -50,7 +50,9 @@ def test_the_sore_in_the_datapath_builds_the_copies_the_golden_model_does(name) 
     config = SAT_SYSTEM_CONFIGS[name]
     rows = _run(config, generated_cases(config, seed=3), latency=40)
     for row in rows:
-        assert (row["rtl"], row["busy_rtl"]) == (row["model"], row["busy_model"]), row
+        assert (row["rtl"], row["busy_rtl"], row["sore_rtl"]) == (
+            row["model"], row["busy_model"], row["sore_model"]), row
+        assert row["sore_rtl"] > 0
 
 
 def test_faults_stop_the_program_and_leave_the_accelerator_usable() -> None:
