@@ -38,6 +38,10 @@ def add(commands: argparse._SubParsersAction) -> None:
                      "(default: %(default)s)")
     sat.add_argument("--batch", type=positive_integer, default=SAT_BATCH, metavar="B",
                      help="batch size (default: %(default)s)")
+    sat.add_argument("--sore", action="store_true",
+                     help="build the sparse layers' FF and BP weights with the system's SORE "
+                     "from the dense ones (GENERATE; needs --sore-lanes and a --sore-m equal "
+                     "to the pattern's M) instead of loading pre-generated ones")
     sat.add_argument("--latency", type=integer, default=RUN_LATENCY, metavar="CYCLES",
                      help="the DDR model's read latency, address to first beat, at least 3 "
                      "(default: %(default)s)")
@@ -62,7 +66,7 @@ def _run_sat(args: argparse.Namespace) -> int:
             raise ValueError(f"--latency must be at least {MIN_LATENCY}, not {args.latency}")
         cases = network_cases(config, args.model.replace("_", "-"), pattern,
                               layers=args.layers, batch=args.batch, seed=args.seed,
-                              target=args.target, progress=progress)
+                              target=args.target, sore=args.sore, progress=progress)
     except ValueError as error:
         return fail(str(error))
     runs = run_network(config, cases, latency=args.latency, seed=args.seed, progress=progress)

@@ -33,6 +33,7 @@ __all__ = [
     "fault_cases",
     "gemm_case",
     "gemm_cases",
+    "generated_case",
     "generated_cases",
     "memory_error_cases",
 ]
@@ -100,11 +101,23 @@ def gemm_cases(config: SatSystemConfig, seed: int,
     return cases
 
 
+def generated_case(config: SatSystemConfig, name: str, w: torch.Tensor, b: torch.Tensor,
+                   pattern: NMPattern, dataflow: Dataflow, direction: BdwpPass) -> SystemCase:
+    """A GEMM whose compressed weights the SORE builds in the datapath (GENERATE) from the dense
+    ``w`` (``C_out x K``): ``(W o Mf) B`` for the FF copy, ``(W o Mb)^T B`` for the BP copy."""
+    compiled = compile_generated_gemm(config, w, b, pattern, dataflow, direction)
+    case = _case(config, name, bytes(compiled.dram()), compiled.program_addr,
+                 list(compiled.program))
+    rows = w.shape[0] if direction == BdwpPass.FF else w.shape[1]
+    return dataclasses.replace(case, shape=(rows, b.shape[0], b.shape[1]), pattern=str(pattern),
+                               dataflow=dataflow.name)
+
+
 def generated_cases(config: SatSystemConfig, seed: int,
                     shapes: tuple[tuple[int, int, int], ...] = SHAPES) -> list[SystemCase]:
-    """GEMMs whose compressed weights the SORE builds in the datapath (GENERATE) from dense W:
-    the FF and the BP copy x both dataflows x ``shapes`` (W is ``C_out x K``), for every
-    pattern of the array whose M is the SORE's."""
+    """:func:`generated_case` over the FF and the BP copy x both dataflows x ``shapes``
+    (``C_out x K`` of W, then the columns of B), for every pattern of the array whose M is the
+    SORE's."""
     arr = config.array
     gen = torch.Generator().manual_seed(seed)
     cases = []
@@ -116,12 +129,8 @@ def generated_cases(config: SatSystemConfig, seed: int,
         c_out, k = max(m, -(-c_out // m) * m), max(m, k // m * m)  # whole groups either way
         w = random_operands(gen, (c_out, k), arr.dtype)
         b = random_operands(gen, (k if direction == BdwpPass.FF else c_out, cols), arr.dtype)
-        compiled = compile_generated_gemm(config, w, b, pattern, dataflow, direction)
         name = f"GENERATE {direction.name} {dataflow.name} {pattern} W {c_out}x{k} x {cols}"
-        case = _case(config, name, bytes(compiled.dram()), compiled.program_addr,
-                     list(compiled.program))
-        cases.append(dataclasses.replace(case, shape=(c_out, k, cols), pattern=str(pattern),
-                                         dataflow=dataflow.name))
+        cases.append(generated_case(config, name, w, b, pattern, dataflow, direction))
     return cases
 
 

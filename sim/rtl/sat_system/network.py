@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import torch
 
-from sparsa.config.sat import Dataflow, NMPattern
+from sparsa.config.sat import BdwpPass, Dataflow, NMPattern
 from sparsa.config.sat_system import SatSystemConfig
 from sparsa.dataflow.sat_schedule import training_gemms
 from sparsa.models.zoo.workloads import training_layers
 from sparsa.sim.network.sat_network import simulate_iteration
 from sparsa.sim.network.target import load_target
 from sparsa.sim.rtl.sat_array.gemms import random_operands
-from sparsa.sim.rtl.sat_system.cases import SystemCase, compare, gemm_case
+from sparsa.sim.rtl.sat_system.cases import SystemCase, compare, gemm_case, generated_case
 from sparsa.sim.rtl.sat_system.run import run_jobs
 
 __all__ = ["LayerRun", "network_cases", "run_network"]
@@ -48,10 +48,12 @@ class LayerRun:
 
 
 def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None, *,
-                  layers: int, batch: int, seed: int, target: str,
+                  layers: int, batch: int, seed: int, target: str, sore: bool = False,
                   progress: Callable[[str], None] | None = None) -> list[SystemCase]:
     """The programs of the training GEMMs of the first ``layers`` layers of ``model``
-    (``progress`` hears once the request is found valid).
+    (``progress`` hears once the request is found valid). With ``sore``, the FF and BP GEMMs
+    of the sparse layers have the system's SORE build their weights from the dense ones
+    (GENERATE); otherwise the compressed weights are pre-generated in DRAM (LOAD).
 
     Raises
     ------
@@ -63,6 +65,10 @@ def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None
     if not 1 <= layers <= len(all_layers):
         raise ValueError(f"layers must be from 1 to {len(all_layers)} for {model}, "
                          f"not {layers!r}")
+    if sore and (config.sore is None or pattern is None or pattern.m != config.sore_m):
+        raise ValueError(f"the SORE in the datapath needs a system whose SORE groups by the "
+                         f"pattern's M: pattern {pattern or 'dense'}, sore_lanes "
+                         f"{config.sore_lanes}, sore_m {config.sore_m}")
     chosen = all_layers[:layers]
     if progress is not None:
         progress(f"compiling the training GEMMs of the first {layers} layer(s) of {model} ...")
@@ -74,11 +80,17 @@ def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None
         a = random_operands(gen, (op.rows, op.reduction), config.array.dtype)
         b = random_operands(gen, (op.reduction, op.cols), config.array.dtype)
         sparse = op.phase in ("FF", "BP") and op.pattern is not None
+        dataflow = Dataflow[result.dataflow]
         name = f"{op.layer} {op.phase}"
         for group in range(op.count):
             label = name if op.count == 1 else f"{name} group {group}"
-            cases.append(gemm_case(config, label, a, b, op.pattern if sparse else None,
-                                   Dataflow[result.dataflow]))
+            if sore and sparse:  # W is C_out x K; the BP GEMM's A is its transpose
+                w = a if op.phase == "FF" else a.T.contiguous()
+                cases.append(generated_case(config, f"{label} (SORE)", w, b, op.pattern,
+                                            dataflow, BdwpPass[op.phase]))
+            else:
+                cases.append(gemm_case(config, label, a, b, op.pattern if sparse else None,
+                                       dataflow))
     return cases
 
 
