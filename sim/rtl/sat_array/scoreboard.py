@@ -9,7 +9,7 @@ that a run carries on and reports every mismatch.
 import torch
 
 from sparsa.config.sat import Dataflow, SatArrayConfig
-from sparsa.dataflow.sat_tiles import Tile, assemble
+from sparsa.dataflow.sat_tiles import Tile, assemble, tile_lanes
 from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.models.golden.sat import compressed_matmul
 from sparsa.sim.blocks.sat_array import TileTiming
@@ -53,7 +53,8 @@ def tile_reference(config: SatArrayConfig, tile: Tile) -> list[list[int]]:
     else:
         k, columns = tile.rows // n * m, range(tile.length)
         b = [[tile.acts[j][t // m][t % m] for j in columns] for t in range(k)]
-    y = compressed_matmul(entries("value"), entries("index"), torch.tensor(b), pattern, config)
+    y = compressed_matmul(entries("value"), entries("index"), torch.tensor(b), pattern, config,
+                          lanes=tile_lanes(config, tile.dataflow))
     return y.tolist() if tile.dataflow == Dataflow.OS else y.T.tolist()
 
 

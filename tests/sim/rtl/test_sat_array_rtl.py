@@ -22,7 +22,7 @@ def test_a_wrong_answer_is_a_mismatch() -> None:
     batch = block.plan(config, 7, 1, stalls=False)[0]
     batch = type(batch)(cases=batch.cases[:12], stalls=batch.stalls, seed=batch.seed)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(scoreboard, "compressed_matmul", lambda *a: right(*a) + 1)
+        patch.setattr(scoreboard, "compressed_matmul", lambda *a, **k: right(*a, **k) + 1)
         result = run_amaranth(block, config, [batch], seed=7)
     tiles = result.counts["tiles"]
     assert tiles > 0 and result.mismatches == tiles and result.cycle_mismatches == 0
