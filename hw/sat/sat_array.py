@@ -13,8 +13,9 @@ DSP48E2) and adds the product to an FP32 partial sum with an adder of L =
 ``config.add_latency`` register stages (:func:`~sparsa.hw.common.floats.fp32_sum`, the stages of
 :class:`~sparsa.hw.common.floats.Fp32Adder`, whose last register is the PE's accumulator; round
 to nearest even, subnormals kept, NaN canonical). With L = 1 the multiply-add takes one cycle
-and the schedule is the integer array's. With L > 1 the array still takes one MAC per PE per
-cycle:
+and the schedule is the integer array's. The product is not registered: it enters the adder's
+first stage (:class:`~sparsa.hw.common.floats.Fp32Adder`'s stage split). With L > 1 the array
+still takes one MAC per PE per cycle:
 
 * OS: a PE keeps L independent partial sums in its adder's pipeline. Entry t of a T-entry tile
   goes to lane (t - T) mod L (the last L entries are lanes 0 to L - 1 in order); each of the
