@@ -32,7 +32,7 @@ from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig, as_dataflow
 from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.models.golden.floats import fp32_add
 
-__all__ = ["Tile", "assemble", "plan_tiles", "tile_entries"]
+__all__ = ["Tile", "assemble", "plan_tiles", "tile_entries", "tile_lanes"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,13 @@ def tile_entries(config: SatArrayConfig, pattern: NMPattern | None, dataflow: Da
             f"a weight-stationary tile needs at least N = {n} rows, the array has {config.rows}"
         )
     return config.rows // n * n
+
+
+def tile_lanes(config: SatArrayConfig, dataflow: Dataflow) -> int:
+    """Interleaved partial sums in which one tile's PE adds its products (the ``lanes`` of the
+    golden GEMMs, :func:`sparsa.models.golden.sat.compressed_matmul`): OS, the adder's register
+    stages ``add_latency``; WS, 1 (a chain adds in row order)."""
+    return config.add_latency if as_dataflow(dataflow) is Dataflow.OS else 1
 
 
 def plan_tiles(

@@ -16,8 +16,9 @@ They implement, bit for bit, the contract of :mod:`sparsa.models.golden.floats`:
   or BF16, overflow to Inf, gradual underflow, NaN the format's canonical quiet NaN.
 - Every NaN result is the canonical quiet NaN ``0x7FC00000``.
 
-:func:`float_product` and :func:`fp32_sum` build the same logic without registers, for a
-datapath that multiplies and accumulates within one cycle.
+:func:`float_product` builds the multiplier without registers, and :func:`fp32_sum` the
+adder without its last register stage (the caller's accumulator or output register), with a
+load enable, for the PE array's datapath, which advances only when all its streams do.
 
 Values are raw bit patterns. The units are pipelines of a fixed latency (``latency``, in
 cycles) that take one operation per cycle; ``in_valid`` travels alongside the data and comes
@@ -78,20 +79,31 @@ def _wire(m: Module, value: Value | int, name: str, shape: ShapeLike | None = No
 
 
 def _pipeline(
-    m: Module, steps: list[_Step], cuts: set[int], values: dict[str, Value]
+    m: Module,
+    steps: list[_Step],
+    cuts: set[int],
+    values: dict[str, Value],
+    enable: Value | None = None,
 ) -> dict[str, Signal]:
     """Chain ``steps``, each mapping the named values of the one before to its own, with a
-    register stage after the steps whose index is in ``cuts`` (wires after the others).
+    register stage after the steps whose index is in ``cuts`` (wires after the others); the
+    registers load every cycle, or in the cycles ``enable`` is set.
 
-    A step's outputs are signals ``s<index>_<name>``; ``valid`` is passed through every step.
+    A step's outputs are signals ``s<index>_<name>``; ``valid`` (of any width) is passed
+    through every step.
     """
     for index, step in enumerate(steps):
         outputs = {}
         for name, value in {**step(m, values), "valid": values["valid"]}.items():
             value = Value.cast(value)
             signal = Signal(value.shape(), name=f"s{index}_{name}")
-            domain = m.d.sync if index in cuts else m.d.comb
-            domain += signal.eq(value)
+            if index not in cuts:
+                m.d.comb += signal.eq(value)
+            elif enable is None:
+                m.d.sync += signal.eq(value)
+            else:
+                with m.If(enable):
+                    m.d.sync += signal.eq(value)
             outputs[name] = signal
         values = outputs
     return values
@@ -416,11 +428,43 @@ def float_product(m: Module, a: Value, b: Value, fmt: NumberFormat) -> Value:
     return _pipeline(m, _product_steps(fmt), set(), {"a": a, "b": b, "valid": Const(1)})["p"]
 
 
-def fp32_sum(m: Module, a: Value, b: Value) -> Value:
-    """The FP32 sum of ``a`` and ``b`` as combinational logic in ``m``: :class:`Fp32Adder`'s
-    steps without its registers (same contract)."""
+def fp32_sum(
+    m: Module,
+    a: Value,
+    b: Value,
+    *,
+    stages: int = 1,
+    enable: Value | None = None,
+    flags: Value | None = None,
+) -> tuple[Value, Value]:
+    """The FP32 sum of ``a`` and ``b`` in ``m``: :class:`Fp32Adder` of ``stages`` register
+    stages (same contract) without its last register, which the caller provides (an
+    accumulator, an output register), so that with ``stages`` = 1 it is combinational logic.
+
+    Parameters
+    ----------
+    m : Module
+    a, b : Value
+        The operands' FP32 bit patterns.
+    stages : int
+        The adder's register stages, 1 to 4; ``stages`` - 1 of them are built here.
+    enable : Value, optional
+        The registers load in the cycles it is set (every cycle when omitted).
+    flags : Value, optional
+        Bits that travel alongside the operation (:func:`_pipeline`'s ``valid``).
+
+    Returns
+    -------
+    sum, flags : Value
+        The sum and ``flags`` of ``stages`` - 1 cycles (loading cycles) before.
+    """
+    if not is_int(stages) or stages not in _ADDER_CUTS:
+        raise ValueError(f"stages must be 1, 2, 3 or 4, not {stages!r}")
     steps = [Fp32Adder._align, Fp32Adder._add, Fp32Adder._normalise, Fp32Adder._round]
-    return _pipeline(m, steps, set(), {"a": a, "b": b, "valid": Const(1)})["s"]
+    cuts = _ADDER_CUTS[stages] - {len(steps) - 1}
+    values = {"a": a, "b": b, "valid": Const(0) if flags is None else flags}
+    out = _pipeline(m, steps, cuts, values, enable)
+    return out["s"], out["valid"]
 
 
 def fp32_to_half(m: Module, a: Value, fmt: NumberFormat) -> Value:

@@ -668,7 +668,7 @@ class SatAccelerator(ConfigComponent):
         for c in range(C):
             old = obuf_rmw.data[c * cfg.out_width : (c + 1) * cfg.out_width]
             if arr.dtype.is_float:
-                total = fp32_sum(m, old, s1_new[c])
+                total, _ = fp32_sum(m, old, s1_new[c])
             else:
                 total = (old.as_signed() + s1_new[c])[: cfg.out_width]
             sums.append(Mux(s1_acc, total, s1_new[c])[: cfg.out_width])

@@ -24,7 +24,9 @@ NaN
     (:data:`CANONICAL_NAN`); no payload or sign is propagated.
 Accumulation
     A PE's accumulator starts at +0.0 and adds the products in the order they arrive:
-    ``acc = ((0 + p0) + p1) + ...``. A consequence: a sum of only -0 products is +0.
+    ``acc = ((0 + p0) + p1) + ...``. A consequence: a sum of only -0 products is +0. A PE
+    whose adder has L > 1 register stages keeps L such sums, interleaved, and combines them
+    in a fixed order at the end (:func:`fp32_interleaved`).
 FP32 product and narrowing (the weight-update engine, :mod:`sparsa.models.golden.weight_update`)
     FP32 x FP32 is the exact product rounded once to FP32 (RNE, overflow to Inf, gradual
     underflow, signs and specials as for the half-precision product). FP32 to FP16 or BF16
@@ -45,6 +47,7 @@ __all__ = [
     "CANONICAL_NAN",
     "fp32_accumulate",
     "fp32_add",
+    "fp32_interleaved",
     "fp32_mul",
     "fp32_to_half",
     "fp_product",
@@ -258,6 +261,48 @@ def fp32_accumulate(products_bits: npt.ArrayLike, axis: int = -1) -> np.ndarray:
     for product in products:
         acc = fp32_add(acc, product)
     return acc
+
+
+def fp32_interleaved(products_bits: npt.ArrayLike, lanes: int, axis: int = -1) -> np.ndarray:
+    """A PE's FP32 accumulation of ``products_bits`` along ``axis`` in ``lanes`` interleaved
+    partial sums, as an adder of ``lanes`` register stages takes one product per cycle.
+
+    Of T products, product t goes to lane (t - T) mod ``lanes`` (the last ``lanes`` products
+    are lanes 0, 1, ... in order); each lane is :func:`fp32_accumulate` of its products in
+    order, from +0 (a lane without products is +0). The lanes are then combined by a pairwise
+    tree in lane order: each level adds neighbours (0 + 1, 2 + 3, ...), an odd last one moving
+    up unchanged, so 2 lanes give l0 + l1, 3 give (l0 + l1) + l2 and 4 (l0 + l1) + (l2 + l3).
+    One lane is :func:`fp32_accumulate`.
+
+    Parameters
+    ----------
+    products_bits : array_like of int
+        FP32 bit patterns; the products of one PE lie along ``axis``.
+    lanes : int
+        Partial sums, at least 1.
+    axis : int
+        The reduction axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint32`` FP32 bit patterns, the shape of ``products_bits`` without ``axis``.
+
+    Raises
+    ------
+    ValueError
+        For a ``lanes`` below 1.
+    """
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+        raise ValueError(f"lanes must be an integer of at least 1, not {lanes!r}")
+    products = np.moveaxis(np.asarray(products_bits), axis, 0)
+    count = products.shape[0]
+    sums = [fp32_accumulate(products[(count + lane) % lanes :: lanes], axis=0)
+            for lane in range(lanes)]
+    while len(sums) > 1:
+        pairs = [fp32_add(a, b) for a, b in zip(sums[::2], sums[1::2], strict=False)]
+        sums = pairs + sums[len(pairs) * 2 :]
+    return sums[0]
 
 
 def fp32_mul(a_bits: npt.ArrayLike, b_bits: npt.ArrayLike) -> np.ndarray:

@@ -11,9 +11,13 @@ and nothing saturates.
 Floating point (FP16, BF16): operands are bit patterns (:mod:`sparsa.models.golden.floats`).
 A product is rounded once into FP32; a PE's sum starts from +0 and adds the products in the
 order its compressed entries reach it (an entry a pruned position never produces is never
-multiplied, so a pruned weight cannot turn an Inf activation into a NaN). A reduction longer
-than one tile is summed in consecutive partial sums of ``chunk`` entries (the tiles'), which the
-output buffer adds in order; unlike the integers, the result depends on that order.
+multiplied, so a pruned weight cannot turn an Inf activation into a NaN). An output-stationary
+PE whose adder has L = ``SatArrayConfig.add_latency`` > 1 register stages keeps L interleaved
+sums and combines them at the end (``lanes``,
+:func:`sparsa.models.golden.floats.fp32_interleaved`); a weight-stationary chain adds in row
+order whatever L. A reduction longer than one tile is summed in consecutive partial sums of
+``chunk`` entries (the tiles'), which the output buffer adds in order; unlike the integers, the
+result depends on that order.
 
 Compressed N:M format: a weight row with K = G * M dense positions becomes G * N (value, index)
 pairs; entry t belongs to group t // N and its index (0 to M - 1) selects the position inside the
@@ -30,7 +34,7 @@ import torch
 from sparsa.config.formats import NumberFormat
 from sparsa.config.sat import BdwpPass, Dataflow, NMPattern, SatArrayConfig, as_dataflow
 from sparsa.hw.sat.sat_array import runtime_patterns
-from sparsa.models.golden.floats import fp32_accumulate, fp32_add, fp_product
+from sparsa.models.golden.floats import fp32_add, fp32_interleaved, fp_product
 from sparsa.models.golden.nm_sparsity import compress, nm_mask
 from sparsa.models.golden.nm_sparsity import decompress as nm_decompress
 
@@ -146,17 +150,18 @@ def _float_matmul(
     b: torch.Tensor,
     dtype: NumberFormat,
     chunk: int | None,
+    lanes: int,
 ) -> torch.Tensor:
     """``compressed_matmul`` in floating point: per output, the FP32 sum of the entries'
-    products (entry t of row r times ``b[positions[r, t]]``) in entry order from +0, in partial
-    sums of ``chunk`` entries added in order."""
+    products (entry t of row r times ``b[positions[r, t]]``) in ``lanes`` interleaved sums
+    from +0, in partial sums of ``chunk`` entries added in order."""
     rows, entries = values.shape
     picked = b[positions].numpy()  # rows x entries x cols
     products = fp_product(values.numpy()[:, :, None], picked, dtype)
     step = entries if chunk is None else chunk
     total = np.zeros((rows, b.shape[1]), dtype=np.uint32)  # +0: also the sum of no entries
     for t0 in range(0, entries, max(step, 1)):
-        total = fp32_add(total, fp32_accumulate(products[:, t0 : t0 + step], axis=1))
+        total = fp32_add(total, fp32_interleaved(products[:, t0 : t0 + step], lanes, axis=1))
     return torch.from_numpy(total.astype(np.int64))
 
 
@@ -168,6 +173,7 @@ def compressed_matmul(
     config: SatArrayConfig,
     *,
     chunk: int | None = None,
+    lanes: int = 1,
 ) -> torch.Tensor:
     """``A x B`` with A given compressed (or dense when ``pattern`` is None), as the array does.
 
@@ -183,6 +189,9 @@ def compressed_matmul(
     chunk : int, optional
         Floating point only: entries per partial sum (the module docstring); None, one sum.
         Integer results are exact whatever the split.
+    lanes : int
+        Floating point only: interleaved sums per partial sum (the module docstring; the
+        array's are :func:`sparsa.dataflow.sat_tiles.tile_lanes`); 1, one sum in entry order.
 
     Returns
     -------
@@ -199,7 +208,7 @@ def compressed_matmul(
         )
     if dtype.is_float:
         positions = _positions(torch.as_tensor(indices), pattern, tuple(v.shape))
-        return _float_matmul(v, positions, bb, dtype, chunk)
+        return _float_matmul(v, positions, bb, dtype, chunk, lanes)
     return a @ bb
 
 
@@ -326,7 +335,8 @@ def tile_answer(
     bb = check_operands(torch.tensor(b, dtype=torch.int64), config.dtype, "acts")
     positions = _positions(index & (m - 1), p, tuple(values.shape))
     if config.dtype.is_float:
-        y = _float_matmul(values, positions, bb, config.dtype, None)
+        lanes = config.add_latency if dataflow is Dataflow.OS else 1  # the PE's interleave
+        y = _float_matmul(values, positions, bb, config.dtype, None, lanes)
     else:
         y = (values[:, :, None] * bb[positions]).sum(dim=1)
     return y.tolist() if dataflow is Dataflow.OS else y.T.tolist()
@@ -339,14 +349,15 @@ def gemm_ff(
     config: SatArrayConfig,
     *,
     chunk: int | None = None,
+    lanes: int = 1,
 ) -> torch.Tensor:
-    """FF: ``Y = (W o Mf) X`` with Mf grouped along the reduction (columns of W); ``chunk`` as
-    in :func:`compressed_matmul`."""
+    """FF: ``Y = (W o Mf) X`` with Mf grouped along the reduction (columns of W); ``chunk`` and
+    ``lanes`` as in :func:`compressed_matmul`."""
     w = check_operands(w, config.dtype, "W")
     if pattern is None:
-        return compressed_matmul(w, w, x, None, config, chunk=chunk)
+        return compressed_matmul(w, w, x, None, config, chunk=chunk, lanes=lanes)
     values, indices = nm_generate(w, pattern, config.dtype)
-    return compressed_matmul(values, indices, x, pattern, config, chunk=chunk)
+    return compressed_matmul(values, indices, x, pattern, config, chunk=chunk, lanes=lanes)
 
 
 def gemm_bp(
@@ -356,18 +367,24 @@ def gemm_bp(
     config: SatArrayConfig,
     *,
     chunk: int | None = None,
+    lanes: int = 1,
 ) -> torch.Tensor:
     """BP: ``dX = (W o Mb)^T dY`` with Mb grouped along the output channels (rows of W)."""
     wt = check_operands(w, config.dtype, "W").T.contiguous()
-    return gemm_ff(wt, dy, pattern, config, chunk=chunk)
+    return gemm_ff(wt, dy, pattern, config, chunk=chunk, lanes=lanes)
 
 
 def gemm_wu(
-    dy: torch.Tensor, x: torch.Tensor, config: SatArrayConfig, *, chunk: int | None = None
+    dy: torch.Tensor,
+    x: torch.Tensor,
+    config: SatArrayConfig,
+    *,
+    chunk: int | None = None,
+    lanes: int = 1,
 ) -> torch.Tensor:
     """WU: ``dW = dY X^T`` (dense)."""
     xt = check_operands(x, config.dtype, "X").T.contiguous()
-    return compressed_matmul(dy, dy, xt, None, config, chunk=chunk)
+    return compressed_matmul(dy, dy, xt, None, config, chunk=chunk, lanes=lanes)
 
 
 def sore_tile(

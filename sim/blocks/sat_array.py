@@ -7,13 +7,15 @@ transfers its command to the one that transfers its last output beat.
 
 A tile alone (:func:`tile_cycles`):
 
-* output-stationary: T + C + R' cycles, for T compressed entries per row (T = K for a dense
-  tile, K N / M for an N:M one) and R' rows emitted: the entries enter in T cycles, row r is
-  read from the shadows C + r cycles after the last one entered, and the last row is
-  transferred one cycle after it is registered;
-* weight-stationary: R' + B + R + C cycles, for R' weight rows loaded and B output columns: R'
-  load cycles, B activation beats, R + C - 1 cycles until the de-skewed sums of the last one
-  are registered, and their transfer;
+* output-stationary: T + C + R' + L - 1 + E cycles, for T compressed entries per row (T = K
+  for a dense tile, K N / M for an N:M one), R' rows emitted, L = ``add_latency`` and E the
+  combine tree's latency (:func:`os_drain`; L - 1 + E = 0 for L = 1): the entries enter in T
+  cycles, row r is read from the shadows C + L - 1 + r cycles after the last one entered and
+  registered on ``out`` E cycles later, and the last row is transferred one cycle after it is
+  registered;
+* weight-stationary: R' + B + R L + C cycles, for R' weight rows loaded and B output columns:
+  R' load cycles, B activation beats, R L + C - 1 cycles until the de-skewed sums of the last
+  one are registered, and their transfer;
 * a rejected command (unknown pattern, entries not whole groups of N, or an OS length above
   ``max_reduction``): 2 cycles (the error beat is registered, then transferred).
 
@@ -32,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sparsa.config.sat import Dataflow, SatArrayConfig
+from sparsa.hw.sat.sat_array import distances
 from sparsa.models.golden.sat import is_rejected
 
 __all__ = [
@@ -40,13 +43,29 @@ __all__ = [
     "TileTiming",
     "increment",
     "is_rejected",
+    "os_drain",
     "sequence_cycles",
     "sequence_timeline",
     "tile_cycles",
+    "ws_depth",
 ]
 
 REJECT_CYCLES = 2
 _NEVER = -(1 << 62)  # a cycle before anything
+
+
+def ws_depth(config: SatArrayConfig) -> int:
+    """WS: cycles from an activation beat entering the array to its sums being registered on
+    ``out``: R L + C - 1 (a partial sum takes L = ``add_latency`` steps per row)."""
+    return distances(config).ws_depth
+
+
+def os_drain(config: SatArrayConfig) -> int:
+    """OS: the cycles an adder of L = ``add_latency`` stages adds to a tile's drain, L - 1 + E:
+    the last lane sums reach the shadows L - 1 cycles after the last entry, and the tree that
+    combines the L lanes at the output takes E = ceil(log2(L)) L - 1 cycles (0 when L = 1)."""
+    gaps = distances(config)
+    return gaps.os_read - config.cols + gaps.os_combine
 
 
 def tile_cycles(
@@ -56,10 +75,9 @@ def tile_cycles(
     are those of :func:`is_rejected`."""
     if is_rejected(config, dataflow=dataflow, pattern=pattern, length=length, rows=rows):
         return REJECT_CYCLES
-    R, C = config.rows, config.cols
     if dataflow == Dataflow.OS:
-        return length + C + rows
-    return rows + length + R + C
+        return length + config.cols + rows + os_drain(config)
+    return rows + length + ws_depth(config) + 1
 
 
 def increment(
@@ -84,14 +102,14 @@ def increment(
         ``length`` and ``rows`` (as for :func:`tile_cycles`) of the previous tile and of this
         one; the tiles are not checked (closed forms make them valid by construction).
     """
-    R, C = config.rows, config.cols
+    C, L = config.cols, config.add_latency
     if dataflow == Dataflow.OS:
         if config.interleave:  # shadows and output rows of the previous tile
-            return max(length, C, prev_rows)
-        return C + prev_rows + 1 + length
+            return max(length, distances(config).os_read, prev_rows)
+        return C + prev_rows + os_drain(config) + 1 + length
     if config.interleave:  # the previous tile's beats, or loading behind its swap wave
-        return max(prev_length, C + rows)
-    return prev_length + R + C + 1 + rows
+        return max(prev_length, C + (rows - 1) * L + 1)
+    return prev_length + ws_depth(config) + 2 + rows
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,8 @@ class ArrayTimeline:
         self._feed_os = False  # whether that tile is OS
         self._out_end = _NEVER  # cycle in which the last answer's last beat is registered
         self._os_bound = _NEVER  # earliest cycle for the next OS tile's last entry
+        self._os_first = _NEVER  # earliest cycle for the next OS tile's first entry
+        self._ws_first = _NEVER  # earliest cycle for the next WS tile's first beat
         self._ws_free = _NEVER  # earliest cycle the next WS tile may load its first weight row
 
     def copy(self) -> "ArrayTimeline":
@@ -181,28 +201,45 @@ class ArrayTimeline:
             emit = max(acc + 1, self._out_end + 1)
             self._stage_until = self._out_end = emit
             return TileTiming(acc + 1, emit + 2)
-        R, C = self.config.rows, self.config.cols
         if dataflow == Dataflow.OS:
             if self._feed_end <= acc:  # straight into the feed stage
                 moved, self._stage_until = acc, _NEVER
             else:  # in the command stage until the feed stage is free
                 moved = self._stage_until = self._feed_end
-            end = max(moved + length, self._os_bound)  # its last entry
-            self._os_bound = max(self._os_bound, end + max(C, rows))
-            self._out_end = end + C + rows - 1
-            self._feed_os = True
+            # its last entry
+            end = max(moved + length, self._os_bound, self._os_first + length - 1)
+            self._after_os(end, rows)
         else:
             behind_os = self._feed_end + 1 if self._feed_os else _NEVER
             load = max(acc + 1, self._ws_free, behind_os)  # first weight row
-            moved = self._stage_until = max(load + rows - 1, self._feed_end)
-            first = moved + 1  # its first activation beat
+            # row r loads one cycle after row r - 1, and once the previous tile's first beat
+            # has swapped row r (L cycles per row)
+            loaded = max(load + rows - 1, self._ws_free + (rows - 1) * self.config.add_latency)
+            moved = self._stage_until = max(loaded, self._feed_end)
+            first = max(moved + 1, self._ws_first)  # its first activation beat
             end = first + length - 1
-            self._ws_free = first + C
-            self._os_bound = max(self._os_bound, end + R)
-            self._out_end = end + R + C - 1
-            self._feed_os = False
-        self._feed_end = end
+            self._after_ws(first, end)
         return TileTiming(acc + 1, self._out_end + 2)
+
+    def _after_os(self, end: int, rows: int) -> None:
+        """Record an OS tile of ``rows`` rows whose last entry enters in cycle ``end``."""
+        gaps = distances(self.config)
+        self._os_bound = max(self._os_bound, end + max(gaps.os_read, rows))
+        self._ws_first = end + 1 + max(gaps.ws_gap + rows, 0)
+        self._out_end = end + self.config.cols + os_drain(self.config) + rows - 1
+        self._feed_os = True
+        self._feed_end = end
+
+    def _after_ws(self, first: int, end: int) -> None:
+        """Record a WS tile whose first and last activation beats enter in cycles ``first`` and
+        ``end``."""
+        gaps = distances(self.config)
+        self._ws_free = first + self.config.cols
+        self._os_bound = max(self._os_bound, end + gaps.os_after_ws)
+        self._os_first = end + 1 + gaps.os_gap
+        self._out_end = end + ws_depth(self.config)
+        self._feed_os = False
+        self._feed_end = end
 
     def issue_run(
         self,
@@ -244,21 +281,15 @@ class ArrayTimeline:
             return self.end_edge
         if is_rejected(self.config, **last):
             raise ValueError(f"a run holds accepted tiles only, not {dict(last)}")
-        R, C = self.config.rows, self.config.cols
         rows, length = last["rows"], last["length"]
         if first["dataflow"] == Dataflow.OS:
             end = self._feed_end + span
-            self._os_bound = max(self._os_bound, end + max(C, rows))
-            self._out_end = end + C + rows - 1
+            self._after_os(end, rows)
             self._acc, self._stage_until = end - 1, _NEVER  # the next command: by then
         else:
             start = self._feed_end - first["length"] + 1 + span
-            end = start + length - 1
-            self._ws_free = start + C
-            self._os_bound = max(self._os_bound, end + R)
-            self._out_end = end + R + C - 1
+            self._after_ws(start, start + length - 1)
             self._acc, self._stage_until = start - 1, start - 1
-        self._feed_end = end
         return self.end_edge
 
 

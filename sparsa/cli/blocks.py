@@ -250,6 +250,8 @@ _SAT_ARRAY = Block(
         Flag("max_reduction", "longest dense reduction of a tile; sizes the accumulators", "K"),
         Flag("interleave", "take a command only after the previous answer has left (no shadow "
              "accumulators and weights in use; for the interleave ablation)", kind="off"),
+        Flag("add_latency", "register stages of each PE's FP32 adder, 1 to 4 (fp16 and bf16; "
+             "int8 and int16 take 1)", "L"),
     ))
 _SORE = Block(
     "sore", "sore", "sparsa.hw.sat.sore:Sore", "the SORE",

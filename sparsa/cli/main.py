@@ -10,8 +10,9 @@ Subcommands (one module of :mod:`sparsa.cli` each)::
         topk            [--lanes P] [--comparators C] [--capacity N] [--width W]
                         [--signed | --no-signed] [--pivot {middle,lfsr}] [--seed S]
                         (--lfsr-seed S in verify, whose --seed is the plan's)
-        sat-array       [--rows R] [--cols C] [--patterns 2:4,2:8] [--dtype int8|int16]
-                        [--max-reduction K] [--no-interleave]
+        sat-array       [--rows R] [--cols C] [--patterns 2:4,2:8]
+                        [--dtype int8|int16|fp16|bf16] [--max-reduction K] [--no-interleave]
+                        [--add-latency L]
         sore            [--lanes L] [--m M] [--dtype int8|int16]
         attention-core  [--dim D] [--multipliers M] [--msb-bits B] [--max-tokens N]
                         [--comparators C] [--heads H]

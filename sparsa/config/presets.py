@@ -10,7 +10,9 @@ cover the corners of each block:
 - SAT PE array (:data:`SAT_ARRAY_CONFIGS`): square and non-square arrays with more rows than
   columns and the reverse, INT8 and INT16, every supported M (2, 4, 8, 16) and N from 1 to 4,
   ``max_reduction`` small enough that the extreme-value GEMMs reach the top of the accumulators
-  (one of them not a power of two), with interleave mapping (two of them) and without (one).
+  (one of them not a power of two), with interleave mapping and without; FP16 and BF16 with
+  the one-cycle FP32 adder and with pipelined ones of 3 and 2 stages (``-a3``, ``-a2``; the
+  3-row one small enough that a WS tile after an OS one waits for the OS rows to leave).
 - SORE (:data:`SORE_CONFIGS`): every M (2, 4, 8, 16), INT8 and INT16, SAT's own 32 lanes, a
   lane count that is not a power of two, and few lanes beside M.
 - Attention core (:data:`ATTENTION_CONFIGS`), each running the MSB settings 4, 6 and 8 at run
@@ -120,16 +122,17 @@ def _patterns(text: str) -> tuple[NMPattern, ...]:
 
 
 def _sat_array(name: str, patterns: str, **more: object) -> SatArrayConfig:
-    """The SAT array configuration that ``name`` spells out, ``r<rows>c<cols>-<dtype>``, with
-    the N:M ``patterns`` (space-separated); ``more`` sets the other fields."""
+    """The SAT array configuration that ``name`` spells out, ``r<rows>c<cols>-<dtype>``, or
+    ``r<rows>c<cols>-<dtype>-a<add_latency>`` for a pipelined FP32 adder, with the N:M
+    ``patterns`` (space-separated); ``more`` sets the other fields."""
     formats = "|".join(f.value for f in NumberFormat)
-    match = re.fullmatch(rf"r(\d+)c(\d+)-({formats})", name)
+    match = re.fullmatch(rf"r(\d+)c(\d+)-({formats})(?:-a(\d+))?", name)
     if match is None:
         raise ValueError(f"not a SAT array configuration name: {name!r}")
-    rows, cols, dtype = match.groups()
+    rows, cols, dtype, add_latency = match.groups()
     return SatArrayConfig(
         rows=int(rows), cols=int(cols), patterns=_patterns(patterns), dtype=NumberFormat(dtype),
-        **more,
+        add_latency=int(add_latency or 1), **more,
     )
 
 
@@ -141,6 +144,8 @@ SAT_ARRAY_CONFIGS: dict[str, SatArrayConfig] = {
         ("r5c3-int8", "2:4 1:16", {"max_reduction": 48}),
         ("r4c4-fp16", "2:4 1:8", {"max_reduction": 64}),
         ("r4c5-bf16", "2:8 1:2", {"max_reduction": 40, "interleave": False}),
+        ("r4c4-fp16-a3", "2:4 1:8", {"max_reduction": 64}),
+        ("r3c5-bf16-a2", "2:8 1:2", {"max_reduction": 40}),
     )
 }
 

@@ -16,6 +16,7 @@ from sparsa.config.checks import is_int
 from sparsa.config.formats import NumberFormat, as_format
 
 __all__ = [
+    "MAX_ADD_LATENCY",
     "SUPPORTED_M",
     "BdwpPass",
     "Dataflow",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 SUPPORTED_M = (2, 4, 8, 16)
+MAX_ADD_LATENCY = 4  # register stages of the PE's FP32 adder (hw.common.floats.Fp32Adder's)
 
 
 class Dataflow(hw_enum.IntEnum, shape=1):
@@ -126,8 +128,8 @@ class SatArrayConfig:
     patterns : tuple of NMPattern
         The N:M patterns the array supports besides dense (at least one, no duplicates).
     dtype : NumberFormat
-        Operand format of weights, activations and errors (the network simulator takes all
-        four; the RTL, int8 and int16 until its floating-point PEs exist).
+        Operand format of weights, activations and errors: INT8 or INT16 (exact integer
+        accumulation), FP16 or BF16 (FP32 accumulation, :mod:`sparsa.hw.sat.sat_array`).
     max_reduction : int
         Most products one accumulator sums in a tile (the entries per row of an output-
         stationary tile; at least ``rows``, the chain length of a weight-stationary tile). It
@@ -140,6 +142,11 @@ class SatArrayConfig:
         overlap). False elaborates the same datapath with the command accepted only once the
         array has answered the previous one in full (the non-overlapped array, for the
         ablation).
+    add_latency : int
+        Register stages of each PE's FP32 adder, L = 1 to 4 (floating-point formats only; an
+        integer array adds in one cycle and takes 1). With L > 1 an output-stationary PE keeps
+        L interleaved partial sums, combined at the array's output, and a weight-stationary
+        partial sum takes L steps per row (:mod:`sparsa.hw.sat.sat_array`).
     """
 
     rows: int = 8
@@ -148,6 +155,7 @@ class SatArrayConfig:
     dtype: NumberFormat = NumberFormat.INT8
     max_reduction: int = 4096
     interleave: bool = True
+    add_latency: int = 1
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
@@ -172,6 +180,16 @@ class SatArrayConfig:
             )
         if not isinstance(self.interleave, bool):
             raise ValueError(f"interleave must be True or False, not {self.interleave!r}")
+        if not is_int(self.add_latency) or not 1 <= self.add_latency <= MAX_ADD_LATENCY:
+            raise ValueError(
+                f"add_latency must be an integer from 1 to {MAX_ADD_LATENCY}, "
+                f"not {self.add_latency!r}"
+            )
+        if self.add_latency > 1 and not self.dtype.is_float:
+            raise ValueError(
+                f"add_latency must be 1 for the integer format {self.dtype.value} (its PEs add "
+                f"in one cycle), not {self.add_latency}"
+            )
 
     def replace(self, **changes: object) -> "SatArrayConfig":
         """Return a copy with ``changes`` applied (validated like the constructor)."""

@@ -142,7 +142,8 @@ def test_verilog_sat_array_writes_lint_clean_verilog(
                                     str(tmp_path / "sat_array.json")]
         config = json.loads((tmp_path / "sat_array.json").read_text())["config"]
         assert config == {"rows": 2, "cols": 3, "patterns": [{"n": 1, "m": 4}, {"n": 3, "m": 8}],
-                          "dtype": "int16", "max_reduction": 64, "interleave": interleave}
+                          "dtype": "int16", "max_reduction": 64, "interleave": interleave,
+                          "add_latency": 1}
 
 
 def test_verilog_attention_core_writes_lint_clean_verilog(

@@ -149,8 +149,8 @@ def test_the_config_flags_reach_the_config(
     argv = [
         ["topk", "--lanes", "16", "--no-signed", "--pivot", "middle", "--lfsr-seed", "0x1234",
          "--seed", "5"],
-        ["sat-array", "--rows", "4", "--patterns", "1:4,3:8", "--dtype", "int16",
-         "--no-interleave"],
+        ["sat-array", "--rows", "4", "--patterns", "1:4,3:8", "--dtype", "fp16",
+         "--no-interleave", "--add-latency", "3"],
         ["sore", "--lanes", "8", "--m", "4"],
         ["attention-core", "--dim", "32", "--multipliers", "64", "--msb-bits", "6", "--heads",
          "2"],
@@ -161,8 +161,8 @@ def test_the_config_flags_reach_the_config(
     assert (topk.lanes, topk.signed, topk.pivot, topk.seed) == (16, False, PivotMode.MIDDLE,
                                                                 0x1234)
     assert harness.calls[0]["seed"] == 5  # the plan's seed, not the LFSR's
-    assert (sat.rows, [str(p) for p in sat.patterns], sat.dtype.value, sat.interleave) == (
-        4, ["1:4", "3:8"], "int16", False)
+    assert (sat.rows, [str(p) for p in sat.patterns], sat.dtype.value, sat.interleave,
+            sat.add_latency) == (4, ["1:4", "3:8"], "fp16", False, 3)
     assert (sore.lanes, sore.m) == (8, 4)
     assert (core.attention.dim, core.multipliers, core.attention.msb_bits, core.heads) == (
         32, 64, 6, 2)

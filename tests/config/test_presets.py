@@ -12,7 +12,8 @@ def test_names_spell_out_the_configurations():
         pivot = c.pivot.name.lower()
         assert name == f"p{c.lanes}w{c.width}{sign}-c{c.comparators}-{pivot}-n{c.capacity}"
     for name, c in SAT_ARRAY_CONFIGS.items():
-        assert name == f"r{c.rows}c{c.cols}-{c.dtype.value}"
+        latency = f"-a{c.add_latency}" if c.add_latency > 1 else ""
+        assert name == f"r{c.rows}c{c.cols}-{c.dtype.value}{latency}"
     for name, c in ATTENTION_CONFIGS.items():
         assert name == f"d{c.attention.dim}-m{c.multipliers}-n{c.attention.max_tokens}"
         assert c.attention.msb_bits == 8

@@ -21,7 +21,7 @@ import torch
 
 from sparsa.config.formats import NumberFormat
 from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
-from sparsa.dataflow.sat_tiles import Tile, plan_tiles, tile_entries
+from sparsa.dataflow.sat_tiles import Tile, plan_tiles, tile_entries, tile_lanes
 from sparsa.models.golden.floats import to_bits
 from sparsa.models.golden.sat import gemm_bp, gemm_ff, gemm_wu, nm_generate
 
@@ -207,12 +207,14 @@ def make_operands(spec: GemmSpec, dtype: NumberFormat) -> tuple[torch.Tensor, to
 
 
 def _golden(config: SatArrayConfig, spec: GemmSpec, a: torch.Tensor, b: torch.Tensor):
-    chunk = tile_entries(config, spec.nm, Dataflow[spec.dataflow])  # the output buffer's order
+    dataflow = Dataflow[spec.dataflow]
+    chunk = tile_entries(config, spec.nm, dataflow)  # the output buffer's order
+    lanes = tile_lanes(config, dataflow)  # the PEs' order
     if spec.kind == "FF":
-        return gemm_ff(a, b, spec.nm, config, chunk=chunk)
+        return gemm_ff(a, b, spec.nm, config, chunk=chunk, lanes=lanes)
     if spec.kind == "BP":
-        return gemm_bp(a.T.contiguous(), b, spec.nm, config, chunk=chunk)
-    return gemm_wu(a, b.T.contiguous(), config, chunk=chunk)
+        return gemm_bp(a.T.contiguous(), b, spec.nm, config, chunk=chunk, lanes=lanes)
+    return gemm_wu(a, b.T.contiguous(), config, chunk=chunk, lanes=lanes)
 
 
 def make_gemm(config: SatArrayConfig, spec: GemmSpec) -> Gemm:

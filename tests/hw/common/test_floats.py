@@ -13,12 +13,20 @@ import re
 
 import numpy as np
 import pytest
+from amaranth import Module, Signal
 from amaranth.back import verilog
 from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from sparsa.config.formats import FP32, FloatLayout, NumberFormat
-from sparsa.hw.common.floats import FloatMultiplier, Fp32Adder, Fp32Multiplier, Fp32ToHalf
+from sparsa.hw.common.floats import (
+    FloatMultiplier,
+    Fp32Adder,
+    Fp32Multiplier,
+    Fp32ToHalf,
+    fp32_sum,
+)
 from sparsa.models.golden import floats as golden
 
 FP16, BF16 = NumberFormat.FP16, NumberFormat.BF16
@@ -171,6 +179,67 @@ def test_adder_matches_the_golden(stages: int, n: int) -> None:
     a, b = adder_vectors(seed, n)
     results = simulate(Fp32Adder(stages), {"a": a, "b": b}, "s")
     check(results, golden.fp32_add(a, b), a, b, seed, f"{stages}-stage sum")
+
+
+class _EnabledSum(wiring.Component):
+    """:func:`fp32_sum` of ``stages`` stages with a load enable and flags; its last register
+    stage is ``s``, loading with the others."""
+
+    a: In(32)
+    b: In(32)
+    flags: In(2)
+    en: In(1)
+    s: Out(32)
+    flags_out: Out(2)
+
+    def __init__(self, stages: int) -> None:
+        self.stages = stages
+        super().__init__()
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        total, flags = fp32_sum(m, self.a, self.b, stages=self.stages, enable=self.en,
+                                flags=self.flags)
+        with m.If(self.en):
+            m.d.sync += [self.s.eq(total), self.flags_out.eq(flags)]
+        return m
+
+
+@pytest.mark.parametrize("stages", [1, 2, 3, 4])
+def test_an_enabled_sum_advances_only_when_enabled(stages: int) -> None:
+    # The PE array's adder: operands and flags enter on loading cycles only (random holds in
+    # between) and leave ``stages`` loading cycles later.
+    seed = 60 + stages
+    rng = np.random.default_rng(seed)
+    a, b = adder_vectors(seed, 200)
+    expected = golden.fp32_add(a, b)
+    loads = rng.random(4 * len(a)) < 0.6
+    dut = _EnabledSum(stages)
+
+    async def bench(ctx) -> None:
+        sent = 0
+        for load in loads:
+            if sent >= len(a) + stages:
+                break
+            i = min(sent, len(a) - 1)
+            ctx.set(dut.a, int(a[i]))
+            ctx.set(dut.b, int(b[i]))
+            ctx.set(dut.flags, i % 4)
+            ctx.set(dut.en, int(load))
+            await ctx.tick()
+            if load:
+                sent += 1
+                done = sent - stages  # the operation whose result is now in s
+                if 0 <= done < len(a):
+                    assert ctx.get(dut.s) == expected[done], f"seed {seed}: operation {done}"
+                    assert ctx.get(dut.flags_out) == done % 4
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    with pytest.raises(ValueError, match="stages must be 1, 2, 3 or 4, not 0"):
+        fp32_sum(Module(), Signal(32), Signal(32), stages=0)
 
 
 # Interfaces

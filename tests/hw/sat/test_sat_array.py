@@ -35,6 +35,12 @@ CONFIGS = {
         max_reduction=256,
         patterns=(NMPattern(1, 2), NMPattern(3, 8), NMPattern(4, 16)),
     ),
+    # Pipelined FP32 adders: two stages; three (an odd lane in the combine tree), on 3 rows, so
+    # that a WS tile after an OS one waits for its rows; four.
+    "r3c4-fp16-a2": CONFIG.replace(dtype=NumberFormat.FP16, add_latency=2),
+    "r3c3-bf16-a3": CONFIG.replace(cols=3, dtype=NumberFormat.BF16, add_latency=3),
+    "r2c3-fp16-a4": CONFIG.replace(rows=2, cols=3, dtype=NumberFormat.FP16, add_latency=4,
+                                   max_reduction=32),
 }
 BLOCK = SatArrayBlock()
 
@@ -51,6 +57,10 @@ def _failures(seed: int, scoreboard) -> str:
         ("r3c4-int8", False, False),
         ("r4c2-int16", True, False),
         ("r4c2-int16", False, True),
+        ("r3c4-fp16-a2", True, True),
+        ("r3c4-fp16-a2", False, False),
+        ("r3c3-bf16-a3", True, False),
+        ("r2c3-fp16-a4", True, True),
     ],
 )
 def test_training_gemms_and_rejects_back_to_back(name, interleave, stalls):
@@ -187,6 +197,12 @@ def test_array_rejects_a_non_config():
         SatArray({})
     with pytest.raises(ValueError, match="interleave must be True or False, not 1"):
         SatArrayConfig(interleave=1)
+    with pytest.raises(ValueError, match="add_latency must be an integer from 1 to 4, not 5"):
+        SatArrayConfig(dtype=NumberFormat.FP16, add_latency=5)
+    with pytest.raises(ValueError, match="add_latency must be an integer from 1 to 4, not True"):
+        SatArrayConfig(dtype=NumberFormat.FP16, add_latency=True)
+    with pytest.raises(ValueError, match="add_latency must be 1 for the integer format int8"):
+        SatArrayConfig(add_latency=2)
 
 
 def test_cmd_dataflow_is_a_dataflow():

@@ -12,6 +12,7 @@ from sparsa.models.golden.floats import (
     CANONICAL_NAN,
     fp32_accumulate,
     fp32_add,
+    fp32_interleaved,
     fp32_mul,
     fp32_to_half,
     fp_product,
@@ -292,6 +293,49 @@ def test_accumulate_in_pe_order_from_plus_zero() -> None:
     big, one = f32(2.0**24), ONE
     assert fp32_accumulate(np.array([big, one, one], np.uint32)) == big
     assert fp32_accumulate(np.array([one, one, big], np.uint32)) == f32(2.0**24 + 2)
+
+
+def test_interleaved_lanes_by_hand() -> None:
+    big, one, two = f32(2.0**24), ONE, TWO
+    # Two lanes of 4 products: lane 0 = p0 + p2 = 2^24 + 1 = 2^24 (a tie, to even), lane 1 =
+    # p1 + p3 = 2, their sum 2^24 + 2 exact; in one sum every + 1 is lost.
+    products = np.array([big, one, one, one], np.uint32)
+    assert fp32_interleaved(products, 2) == f32(2.0**24 + 2)
+    assert fp32_interleaved(products, 1) == fp32_accumulate(products) == big
+    # Three lanes of 4 products: product t is lane (t - 4) mod 3, so lane 0 = p1 = 2^24, lane
+    # 1 = p2 = 1, lane 2 = p0 + p3 = 2; (2^24 + 1) + 2 = 2^24 + 2 (lanes t mod 3 would give
+    # (2 + 2^24) + 1 = 2^24 + 3, a tie rounded to 2^24 + 4).
+    assert fp32_interleaved(np.array([one, big, one, one], np.uint32), 3) == f32(2.0**24 + 2)
+    # Four lanes: (l0 + l1) + (l2 + l3) = 2 + 2^24; a chain ((l0 + l1) + l2) + l3 gives 2^24 + 4.
+    assert fp32_interleaved(np.array([one, one, big, one], np.uint32), 4) == f32(2.0**24 + 2)
+    # Fewer products than lanes: the empty lanes are +0, so a lone -0 still sums to +0.
+    assert fp32_interleaved(np.array([NEG_ZERO], np.uint32), 4) == ZERO
+    assert fp32_interleaved(np.array([NEG_ONE, NEG_ZERO], np.uint32), 3) == NEG_ONE
+    assert fp32_interleaved(np.array([INF, NEG_INF, one], np.uint32), 2) == CANONICAL_NAN
+    assert fp32_interleaved(np.zeros((2, 0), np.uint32), 2).tolist() == [ZERO, ZERO]
+    # Along an axis, as fp32_accumulate.
+    rows = np.array([[big, one, one, one], [two, two, two, two]], np.uint32)
+    assert fp32_interleaved(rows.T, 2, axis=0).tolist() == [f32(2.0**24 + 2), f32(8.0)]
+    with pytest.raises(ValueError, match="lanes must be an integer of at least 1, not 0"):
+        fp32_interleaved(products, 0)
+
+
+def test_interleaved_lanes_match_the_reference() -> None:
+    seed = 98
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal((40, 11)) * 2.0 ** rng.integers(-20, 20, (40, 11))
+    products = to_bits(values, FP32)
+    for lanes in (2, 3, 4):
+        got = fp32_interleaved(products, lanes)
+        for row, s in zip(products.tolist(), got.tolist(), strict=True):
+            sums = [ZERO] * lanes
+            for t, p in enumerate(row):
+                lane = (t - len(row)) % lanes
+                sums[lane] = reference_add(sums[lane], p)
+            while len(sums) > 1:
+                pairs = [reference_add(a, b) for a, b in zip(sums[::2], sums[1::2], strict=False)]
+                sums = pairs + sums[2 * len(pairs) :]
+            assert s == sums[0], f"seed {seed}, {lanes} lanes: {row}"
 
 
 def test_accumulate_matches_the_reference() -> None:

@@ -50,6 +50,21 @@ def test_chunks_are_summed_apart_then_added_in_order() -> None:
     assert gemm_ff(a, b, None, ints, chunk=1).tolist() == gemm_ff(a, b, None, ints).tolist()
 
 
+def test_interleaved_lanes_in_each_chunk() -> None:
+    # Products 2^24, 1, 1, 1 in two lanes: 2^24 + 1 = 2^24 and 1 + 1 = 2, then 2^24 + 2.
+    w = _bits([[4096.0, 1.0, 1.0, 1.0]])
+    x = _bits([[4096.0], [1.0], [1.0], [1.0]])
+    config = CONFIG.replace(add_latency=2)
+    assert _value(int(gemm_ff(w, x, None, config, lanes=2)[0, 0])) == 2.0**24 + 2
+    # Chunks of two, each in two lanes: (2^24 + 1) = 2^24, then + (1 + 1).
+    assert _value(int(gemm_ff(w, x, None, config, chunk=2, lanes=2)[0, 0])) == 2.0**24 + 2
+    assert _value(int(gemm_ff(w, x, None, config, chunk=3, lanes=2)[0, 0])) == 2.0**24
+    # Integers are exact whatever the lanes.
+    ints = SatArrayConfig(rows=4, cols=4, patterns=(NMPattern(2, 4),), max_reduction=64)
+    a, b = torch.tensor([[3, -7, 100, 5]]), torch.tensor([[2], [9], [-1], [4]])
+    assert gemm_ff(a, b, None, ints, lanes=3).tolist() == gemm_ff(a, b, None, ints).tolist()
+
+
 def test_a_pruned_position_is_never_multiplied() -> None:
     # Row [0, 1, 2, 0] keeps 1 and 2 (2:4); the Inf activations face the pruned zeros.
     w = _bits([[0.0, 1.0, 2.0, 0.0]])

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from sparsa.config.formats import NumberFormat
 from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig
 from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.sim.blocks.sat_array import (
@@ -14,6 +15,7 @@ from sparsa.sim.blocks.sat_array import (
     ArrayTimeline,
     increment,
     is_rejected,
+    os_drain,
     sequence_cycles,
     sequence_timeline,
     tile_cycles,
@@ -23,6 +25,7 @@ ARRAY = SatArrayConfig(
     rows=4, cols=6, patterns=(NMPattern(2, 4), NMPattern(1, 8)), max_reduction=64
 )
 SERIAL = ARRAY.replace(interleave=False)
+PIPELINED = {L: ARRAY.replace(dtype=NumberFormat.FP16, add_latency=L) for L in (2, 3, 4)}
 
 
 def _tile(dataflow: Dataflow, length: int, rows: int, pattern: int = 0) -> dict[str, int]:
@@ -59,6 +62,54 @@ def test_lone_tiles_take_the_documented_cycles() -> None:
             _tile(Dataflow.OS, 65, 1),
         ):
             assert sequence_timeline(config, [tile])[0].cycles == tile_cycles(config, **tile)
+
+
+@pytest.mark.parametrize(("L", "combine"), [(2, 1), (3, 5), (4, 7)])
+def test_a_pipelined_adder_lengthens_the_drains(L: int, combine: int) -> None:
+    # OS: the last lane sums leave the adders L - 1 cycles later, the tree of ceil(log2 L)
+    # levels of L-stage adders takes combine cycles; WS: L cycles per row.
+    R, C = ARRAY.rows, ARRAY.cols
+    for config in (PIPELINED[L], PIPELINED[L].replace(interleave=False)):
+        assert os_drain(config) == L - 1 + combine
+        assert tile_cycles(config, **_tile(Dataflow.OS, 10, 3)) == 10 + C + 3 + L - 1 + combine
+        assert tile_cycles(config, **_tile(Dataflow.WS, 10, 3)) == 3 + 10 + R * L + C
+        for tile in (_tile(Dataflow.OS, 10, 3), _tile(Dataflow.WS, 7, 2, pattern=1)):
+            assert sequence_timeline(config, [tile])[0].cycles == tile_cycles(config, **tile)
+
+
+@pytest.mark.parametrize("L", [2, 3, 4])
+def test_pipelined_tiles_that_fill_the_array_run_back_to_back(L: int) -> None:
+    config, R, C, n = PIPELINED[L], ARRAY.rows, ARRAY.cols, 5
+    drain = os_drain(config)
+    T = 40  # one MAC per PE per cycle: no bubble between long OS tiles
+    assert sequence_cycles(config, [_tile(Dataflow.OS, T, R)] * n) == n * T + C + R + drain
+    # Short tiles wait for the previous tile's lane sums to reach the shadows and be read.
+    assert sequence_cycles(config, [_tile(Dataflow.OS, 2, R)] * n) == (
+        2 + (n - 1) * max(C + L - 1, R) + C + R + drain
+    )
+    B = 40  # the next tile's weights load while the previous one streams
+    assert sequence_cycles(config, [_tile(Dataflow.WS, B, R)] * n) == R + n * B + R * L + C
+    assert sequence_cycles(config, [_tile(Dataflow.WS, 2, R)] * n) == (
+        R + (n - 1) * (C + (R - 1) * L + 1) + 2 + R * L + C
+    )
+
+
+def test_pipelined_tiles_of_the_other_dataflow_wait() -> None:
+    # An OS tile's first entry waits (R - 1)(L - 1) idle cycles after a WS tile's last beat
+    # (its tags move one row per cycle, the WS tile's one per L); on 2 rows and L = 4, a WS
+    # tile's first beat waits for an OS tile's rows to leave first.
+    config = PIPELINED[3]
+    R, L = config.rows, config.add_latency
+    ws, os_ = _tile(Dataflow.WS, 1, R), _tile(Dataflow.OS, 1, 1)
+    alone = tile_cycles(config, **os_)
+    timings = sequence_timeline(config, [ws, os_])
+    beat = R  # the WS tile's one beat enters in cycle R, after its R load cycles
+    assert timings[1].end_edge == beat + 1 + (R - 1) * (L - 1) + alone
+    small = PIPELINED[4].replace(rows=2, max_reduction=32)
+    timeline = ArrayTimeline(small)
+    os_end = timeline.issue(**_tile(Dataflow.OS, 1, 2)).end_edge
+    ws_timing = timeline.issue(**_tile(Dataflow.WS, 1, 2))
+    assert ws_timing.end_edge == os_end + 1  # its one column right after the OS rows
 
 
 def test_rejections_follow_the_rtl_rules() -> None:
@@ -108,10 +159,12 @@ def test_tiles_that_fill_the_array_run_back_to_back() -> None:
     )
 
 
+@pytest.mark.parametrize("L", [1, 3])
 @pytest.mark.parametrize("interleave", [True, False])
 @pytest.mark.parametrize("seed", range(4))
-def test_a_run_placed_at_once_equals_its_tiles(interleave: bool, seed: int) -> None:
-    config = ARRAY.replace(interleave=interleave)
+def test_a_run_placed_at_once_equals_its_tiles(L: int, interleave: bool, seed: int) -> None:
+    config = ARRAY.replace(interleave=interleave, dtype=NumberFormat.FP16 if L > 1 else "int8",
+                           add_latency=L)
     rng = random.Random(seed)
     one_by_one, at_once = ArrayTimeline(config), ArrayTimeline(config)
     for _ in range(6):
