@@ -297,6 +297,9 @@ SAT_SYSTEM_CONFIGS: dict[str, SatSystemConfig] = {
     "r4c4-int8-w64": _SMALL_SYSTEM,
     "r4c4-fp16-w64": _SMALL_SYSTEM.replace(
         array=_SMALL_SYSTEM.array.replace(dtype=NumberFormat.FP16)),
+    # The same with a 3-stage pipelined FP32 adder in every PE.
+    "r4c4-fp16-a3-w64": _SMALL_SYSTEM.replace(
+        array=_SMALL_SYSTEM.array.replace(dtype=NumberFormat.FP16, add_latency=3)),
     # Wide words and long tiles: the loads hide behind the array's work.
     "r4c4-int8-w512": _SMALL_SYSTEM.replace(
         array=_SMALL_SYSTEM.array.replace(max_reduction=64),

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.rtl
 MEMORY = 1 << 20
 
 
-INT8, FP16, COMPUTE_BOUND = (SAT_SYSTEM_CONFIGS[n] for n in (
-    "r4c4-int8-w64", "r4c4-fp16-w64", "r4c4-int8-w512"))
+INT8, FP16, FP16_A3, COMPUTE_BOUND = (SAT_SYSTEM_CONFIGS[n] for n in (
+    "r4c4-int8-w64", "r4c4-fp16-w64", "r4c4-fp16-a3-w64", "r4c4-int8-w512"))
 
 
 def _run(config, cases, *, latency, stall=0.0, seed=1, memory=MEMORY):
@@ -36,7 +36,8 @@ def _run(config, cases, *, latency, stall=0.0, seed=1, memory=MEMORY):
 
 
 @pytest.mark.parametrize("latency", [3, 40])
-@pytest.mark.parametrize("config", [INT8, FP16, COMPUTE_BOUND], ids=["int8", "fp16", "wide"])
+@pytest.mark.parametrize("config", [INT8, FP16, FP16_A3, COMPUTE_BOUND],
+                         ids=["int8", "fp16", "fp16-adder3", "wide"])
 def test_gemm_programs_equal_the_golden_model_and_the_cycle_model(config, latency) -> None:
     rows = _run(config, gemm_cases(config, seed=5), latency=latency)
     for row in rows:
