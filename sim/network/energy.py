@@ -10,8 +10,9 @@ source. The actions (:data:`ACTIONS`) are:
 * ``sram_read_bit``, ``sram_write_bit``: one bit read from or written to an on-chip buffer;
 * ``dram_read_bit``, ``dram_write_bit``: one bit moved from or to DRAM (count burst-rounded
   bytes, :meth:`sparsa.sim.network.dram.DramTraffic.bytes`, times 8);
-* ``sore_group``: one N:M group reduced by a SORE lane for one copy (SAT; the figure is for the
-  group size and weight width the target's comment states);
+* ``sore_group``: one N:M group reduced by a SORE lane for one copy (SAT; the figure is for
+  groups of M = 8 8-bit weights, as the target's comment derives it; other group sizes and
+  widths count as :func:`sore_group_scale` of such groups);
 * ``wu_element``: one element through the update pass of SAT's weight-update engine
   (:mod:`sparsa.hw.sat.weight_update`): its five FP32 multiplies and four FP32 adds (the
   check pass's Inf/NaN test and the rounding to half precision are not counted);
@@ -26,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
 
-__all__ = ["ACTIONS", "EnergyTable", "energy_breakdown"]
+__all__ = ["ACTIONS", "EnergyTable", "energy_breakdown", "sore_group_scale"]
 
 ACTIONS = (
     "mac_int8",
@@ -45,6 +46,30 @@ ACTIONS = (
 )
 
 PJ = 1e-12  # joules per picojoule
+
+# The terms of the targets' derivation of ``sore_group`` (hw/sat/sore.py micro-architecture,
+# Horowitz ISSCC'14): a magnitude comparison costs an adder of its width, 0.03 pJ at 8 bits
+# (linear in the width), and a register bit written 0.009 pJ.
+_COMPARE_8BIT_PJ = 0.03
+_REGISTER_BIT_PJ = 0.009
+
+
+def _sore_group_pj(m: int, width: int) -> float:
+    """A group of M ``width``-bit weights reduced for one copy: each of the M steps compares
+    every pair of the M - 1 held magnitudes and the new one with each held one; every step
+    shifts the M - 1 slots of (value, index) entries, the output register takes them once and
+    the group's M weights are loaded once."""
+    compares = m * ((m - 1) * (m - 2) // 2 + (m - 1))
+    entry = width + (m.bit_length() - 1)
+    register_bits = m * (m - 1) * entry + (m - 1) * entry + m * width
+    return compares * _COMPARE_8BIT_PJ * width / 8 + register_bits * _REGISTER_BIT_PJ
+
+
+def sore_group_scale(m: int, width: int) -> float:
+    """The energy of reducing a group of M ``width``-bit weights for one copy, in units of
+    the ``sore_group`` the targets price (M = 8, 8-bit weights: 13.533 pJ before the FPGA
+    factor)."""
+    return _sore_group_pj(m, width) / _sore_group_pj(8, 8)
 
 
 def _is_number(x: object) -> bool:

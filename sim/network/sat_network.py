@@ -85,7 +85,7 @@ from sparsa.sim.blocks.sat_array import ArrayTimeline
 from sparsa.sim.blocks.sore import stream_cycles
 from sparsa.sim.blocks.weight_update import beats, step_cycles
 from sparsa.sim.network.dram import DramTraffic, transfer_cycles
-from sparsa.sim.network.energy import energy_breakdown
+from sparsa.sim.network.energy import energy_breakdown, sore_group_scale
 from sparsa.sim.network.target import Target
 
 __all__ = [
@@ -614,6 +614,7 @@ def simulate_iteration(
         "sram_read_bit": sum(g.sram_read_bits for g in gemms),
         "sore_group": sum(
             layer.groups * layer.cout * layer.ff.k // layer.pattern.m * 2
+            * sore_group_scale(layer.pattern.m, array.dtype.width)
             for layer in layers
             if layer.pattern is not None
         ),

@@ -73,3 +73,15 @@ def test_every_target_prices_every_action_with_a_source(name):
     energy = load_target(name).energy
     assert list(energy.pj) == list(ACTIONS)
     assert all(energy.pj[a] > 0 and energy.sources[a] for a in ACTIONS)
+
+
+def test_sore_groups_scale_with_their_size_and_width() -> None:
+    """The targets price a group of eight 8-bit weights; other groups follow the same
+    derivation (comparisons at the weights' width, register bits written)."""
+    from sparsa.sim.network.energy import sore_group_scale
+
+    assert sore_group_scale(8, 8) == 1.0
+    # M = 8, 16-bit: 224 comparisons at 2 x 0.03 pJ and 1,325 register bits at 0.009 pJ.
+    assert sore_group_scale(8, 16) == pytest.approx((224 * 0.06 + 1325 * 0.009) / 13.533)
+    assert sore_group_scale(4, 8) < sore_group_scale(8, 8) < sore_group_scale(16, 8)
+    assert sore_group_scale(8, 8) < sore_group_scale(8, 16)
