@@ -117,7 +117,8 @@ def datasheet(config: isa.SatSystemConfig, name: str) -> str:
         lines.append("")
         if fields:
             lines += ["| bits | field |", "|---|---|"]
-            lines += [f"| {lsb + w - 1}:{lsb} | `{n}` |" for n, lsb, w in fields]
+            lines += [f"| {lsb if w == 1 else f'{lsb + w - 1}:{lsb}'} | `{n}` |"
+                      for n, lsb, w in fields]
             lines.append("")
     lines += [
         "## Row formats",
