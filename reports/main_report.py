@@ -11,6 +11,7 @@ from sparsa.reports.headline_report import headline_section
 from sparsa.reports.network_report import sat_training_section, spatten_traces_section
 from sparsa.reports.sat_report import sat_section
 from sparsa.reports.spatten_report import spatten_own_section
+from sparsa.reports.synthesis_report import synthesis_section
 from sparsa.reports.system_report import system_section
 from sparsa.reports.topk_report import topk_section
 from sparsa.reports.verification_report import verification_section
@@ -46,6 +47,7 @@ def build_report(
             verification_section(stage, quick=quick, say=say),
             sat_section(stage, quick=quick, say=say),
             system_section(stage, quick=quick, say=say),
+            synthesis_section(stage, quick=quick, say=say),
             sat_training_section(stage, say=say),
             spatten_traces_section(stage, say=say),
             spatten_own_section(stage, quick=quick, say=say),

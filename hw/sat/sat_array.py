@@ -28,13 +28,17 @@ still takes one MAC per PE per cycle:
   E = ceil(log2 L) L - 1 more steps to ``out``, whose register is the tree's last stage.
 * WS: a partial sum takes L steps per row, so row r's activations and tags enter with a skew
   of r L (the OS tags keep a skew of r, on a line of their own) and a beat's column sums leave
-  R L + C - 1 steps after it entered. The chain adds in row order from +0, whatever L.
+  1 + R L + C - 1 steps after it entered. The chain adds in row order from +0, whatever L.
 
 :func:`sparsa.models.golden.sat.compressed_matmul` follows both orders bit for bit (its
 ``lanes``).
 
 A flexible interconnect runs two dataflows, chosen per tile by the command. Both move their data
-as a diagonal wavefront: what enters the array at step f reaches PE (r, c) at step f + r + c.
+as a diagonal wavefront: what enters the array at step f (its transfer on ``weights`` or
+``acts``) is registered at the array's edge at step f + 1 and reaches PE (r, c) at step
+f + 1 + r + c. The edge registers cut every path from the input streams (their valid and
+payload, the feed stage's hazard counters) to the PEs' multiply-add; they add one step to every
+answer's latency and nothing to the distances between tiles.
 
 * **Output-stationary (OS)**: PE (r, c) accumulates Y[r][c] = sum_t A[r][t] * B[.][c]. The
   compressed weights of row r enter at the left (beat t of ``weights`` carries entry t of every
@@ -42,7 +46,7 @@ as a diagonal wavefront: what enters the array at step f reaches PE (r, c) at st
   ``acts`` carries group g of every column, lane c) and move down. On a tile's first entry a PE
   restarts its accumulator from zero; on its last entry it hands the finished sum to its shadow
   register (L > 1: its lanes, as above). Row r of the R' requested rows is read from the
-  shadows at the step C + L - 1 + r after the tile's last entry entered and leaves on ``out``
+  shadows at the step 1 + C + L - 1 + r after the tile's last entry entered and leaves on ``out``
   (one row of C values per beat) E steps later (E = 0 when L = 1).
 * **Weight-stationary (WS)**: PE (r, c) holds entry r of output row c. The R' ``weights`` beats
   of a tile (beat r carrying lane c for column c) load the shadow weights; the tile's first
@@ -50,7 +54,7 @@ as a diagonal wavefront: what enters the array at step f reaches PE (r, c) at st
   beat brings the activation groups (lane g = group g, row r reads lane r // N; rows past R' get
   zero activations and swap in zero weights, so they add exact zeros whatever the shadows
   held); they move right along the rows while partial sums move down the columns,
-  and the de-skewed column sums leave as one beat of C values per j, R L + C - 1 steps after
+  and the de-skewed column sums leave as one beat of C values per j, 1 + R L + C - 1 steps after
   the beat entered: Y[c][j] = sum_r A[c][r] * B[.][j].
 
 A tag (dataflow, first, last; with L > 1 also whether an OS entry is among its tile's first
@@ -128,12 +132,19 @@ class Distances(NamedTuple):
 
     Attributes
     ----------
+    edge : int
+        From a transfer on ``weights`` or ``acts`` to the data's registration at the array's
+        edge, 1: the edge registers keep the input streams' valid, ready and payload paths
+        out of the PEs' multiply-add.
     ws_depth : int
-        WS: from an activation beat entering to its sums being registered on ``out``,
-        R L + C - 1.
+        WS: from an activation beat's transfer to its sums being registered on ``out``,
+        1 + R L + C - 1.
+    os_spacing : int
+        OS: from a tile's last entry to its row 0 being read from the shadows, counted from
+        the same point of both (the shadows' hazard), C + L - 1.
     os_read : int
-        OS: from a tile's last entry entering to its row 0 being read from the shadows,
-        C + L - 1.
+        OS: from a tile's last entry's transfer to its row 0 being read from the shadows,
+        1 + C + L - 1.
     os_combine : int
         OS: from a row's read to its combined sums being registered on ``out``, E =
         ceil(log2(L)) L - 1 (0 when L = 1).
@@ -148,7 +159,9 @@ class Distances(NamedTuple):
         tile's rows (at least none): L + E - 1 - R L.
     """
 
+    edge: int
     ws_depth: int
+    os_spacing: int
     os_read: int
     os_combine: int
     os_after_ws: int
@@ -160,9 +173,12 @@ def distances(config: SatArrayConfig) -> Distances:
     """The :class:`Distances` of ``config``."""
     R, C, L = config.rows, config.cols, config.add_latency
     combine = max((L - 1).bit_length() * L - 1, 0)  # ceil(log2 L) levels of L-stage adders
+    edge = 1
     return Distances(
-        ws_depth=R * L + C - 1,
-        os_read=C + L - 1,
+        edge=edge,
+        ws_depth=edge + R * L + C - 1,
+        os_spacing=C + L - 1,
+        os_read=edge + C + L - 1,
         os_combine=combine,
         os_after_ws=max((R - 1) * L - combine + 1, 1),
         os_gap=(R - 1) * (L - 1),
@@ -273,6 +289,7 @@ class SatArray(wiring.Component):
         length_w = cfg.max_reduction.bit_length()
         gaps = distances(cfg)
         depth, os_read, os_combine = gaps.ws_depth, gaps.os_read, gaps.os_combine
+        edge = gaps.edge
         tile_layout = data.StructLayout(
             {
                 "ws": 1,
@@ -326,9 +343,10 @@ class SatArray(wiring.Component):
         hold = Signal(acts_layout(cfg))  # OS: the activation groups of the current group
         f_n, f_mask = decode(f_tile.pattern, "f", "n"), decode(f_tile.pattern, "f", "mask")
         l_mask = decode(l_tile.pattern, "l", "mask")
-        # The hazard distances (module docstring): OS after OS, os_read (besides the rows).
+        # The hazard distances (module docstring): OS after OS, os_spacing (besides the rows).
         os_after_ws, os_gap, ws_gap = gaps.os_after_ws, gaps.os_gap, gaps.ws_gap
-        os_wait = Signal(range(max(R, os_read, os_after_ws) + 1))  # until an OS last entry
+        os_spacing = gaps.os_spacing
+        os_wait = Signal(range(max(R, os_spacing, os_after_ws) + 1))  # until an OS last entry
         os_hold = Signal(range(os_gap + 1))  # steps until an OS tile's first entry may enter
         ws_hold = Signal(range(max(ws_gap + R, 0) + 1))  # until a WS tile's first beat may
         swap_wait = Signal(range(depth))  # steps until the last WS swap has passed
@@ -364,7 +382,7 @@ class SatArray(wiring.Component):
             row_tag = Signal(tag_layout, name=f"tag_fed_{r}")
             m.d.comb += [row_tag.eq(fed_tag), row_tag.live.eq(~f_tile.ws | (r < f_tile.rows))]
             if L == 1:
-                edge_tag.append(delay_line(row_tag, r, f"skew_tag{r}")[0])
+                edge_tag.append(delay_line(row_tag, edge + r, f"skew_tag{r}")[0])
                 continue
             # A WS tag takes L steps per row, an OS tag one: two lines, which the hazard rules
             # keep from delivering a tag to the same row in the same step.
@@ -375,11 +393,11 @@ class SatArray(wiring.Component):
                 os_tag.live.eq(0),
                 ws_tag.eq(Mux(fed_tag.ws, row_tag, 0)),
             ]
-            os_edge = delay_line(os_tag, r, f"skew_os_tag{r}")[0]
-            ws_edge = delay_line(ws_tag, r * L, f"skew_ws_tag{r}")[0]
-            edge = Signal(tag_layout, name=f"tag_edge_{r}")
-            m.d.comb += edge.eq(os_edge.as_value() | ws_edge.as_value())
-            edge_tag.append(edge)
+            os_edge = delay_line(os_tag, edge + r, f"skew_os_tag{r}")[0]
+            ws_edge = delay_line(ws_tag, edge + r * L, f"skew_ws_tag{r}")[0]
+            joined = Signal(tag_layout, name=f"tag_edge_{r}")
+            m.d.comb += joined.eq(os_edge.as_value() | ws_edge.as_value())
+            edge_tag.append(joined)
         edge_w = []
         for r in range(R):
             fed = Signal(entry_layout, name=f"w_fed_{r}")
@@ -388,14 +406,14 @@ class SatArray(wiring.Component):
                     fed.value.eq(self.weights.payload[r].value),
                     fed.index.eq(self.weights.payload[r].index & f_mask),
                 ]
-            edge_w.append(delay_line(fed, r, f"skew_w{r}")[0])
+            edge_w.append(delay_line(fed, edge + r, f"skew_w{r}")[0])
         acts_now = Signal(acts_layout(cfg))
         m.d.comb += acts_now.eq(Mux(group_pos == 0, self.acts.payload, hold))
         edge_a_col = []
         for c in range(C):
             fed = Signal(group_layout, name=f"a_fed_col_{c}")
             m.d.comb += fed.eq(acts_now[c])
-            edge_a_col.append(delay_line(fed, c, f"skew_a_col{c}")[0])
+            edge_a_col.append(delay_line(fed, edge + c, f"skew_a_col{c}")[0])
         edge_a_row = []
         for r in range(R):
             fed = Signal(group_layout, name=f"a_fed_row_{r}")
@@ -403,7 +421,7 @@ class SatArray(wiring.Component):
                 for i, p in enumerate(patterns):
                     with m.Case(i):
                         m.d.comb += fed.eq(self.acts.payload[r // (1 if p is None else p.n)])
-            edge_a_row.append(delay_line(fed, r * L, f"skew_a_row{r}")[0])
+            edge_a_row.append(delay_line(fed, edge + r * L, f"skew_a_row{r}")[0])
 
         # ---- the grid --------------------------------------------------------------------------
         load_en = Signal()
@@ -554,7 +572,7 @@ class SatArray(wiring.Component):
                 m.d.sync += hold.eq(self.acts.payload)
         with m.If(step):  # the hazard counters (see the module docstring)
             limit = Mux(
-                f_tile.ws, os_after_ws, Mux(f_tile.rows > os_read, f_tile.rows, os_read)
+                f_tile.ws, os_after_ws, Mux(f_tile.rows > os_spacing, f_tile.rows, os_spacing)
             )
             with m.If(f_last):
                 m.d.sync += os_wait.eq(Mux(os_wait > limit, os_wait, limit) - 1)

@@ -7,15 +7,15 @@ transfers its command to the one that transfers its last output beat.
 
 A tile alone (:func:`tile_cycles`):
 
-* output-stationary: T + C + R' + L - 1 + E cycles, for T compressed entries per row (T = K
-  for a dense tile, K N / M for an N:M one), R' rows emitted, L = ``add_latency`` and E the
-  combine tree's latency (:func:`os_drain`; L - 1 + E = 0 for L = 1): the entries enter in T
-  cycles, row r is read from the shadows C + L - 1 + r cycles after the last one entered and
-  registered on ``out`` E cycles later, and the last row is transferred one cycle after it is
-  registered;
-* weight-stationary: R' + B + R L + C cycles, for R' weight rows loaded and B output columns:
-  R' load cycles, B activation beats, R L + C - 1 cycles until the de-skewed sums of the last
-  one are registered, and their transfer;
+* output-stationary: T + 1 + C + R' + L - 1 + E cycles, for T compressed entries per row
+  (T = K for a dense tile, K N / M for an N:M one), R' rows emitted, L = ``add_latency`` and E
+  the combine tree's latency (:func:`os_drain`; L - 1 + E = 0 for L = 1): the entries enter in
+  T cycles, row r is read from the shadows 1 + C + L - 1 + r cycles after the last one entered
+  (1: the array's edge registers) and registered on ``out`` E cycles later, and the last row is
+  transferred one cycle after it is registered;
+* weight-stationary: R' + B + 1 + R L + C cycles, for R' weight rows loaded and B output
+  columns: R' load cycles, B activation beats, 1 + R L + C - 1 cycles until the de-skewed sums
+  of the last one are registered, and their transfer;
 * a rejected command (unknown pattern, entries not whole groups of N, or an OS length above
   ``max_reduction``): 2 cycles (the error beat is registered, then transferred).
 
@@ -56,14 +56,15 @@ _NEVER = -(1 << 62)  # a cycle before anything
 
 def ws_depth(config: SatArrayConfig) -> int:
     """WS: cycles from an activation beat entering the array to its sums being registered on
-    ``out``: R L + C - 1 (a partial sum takes L = ``add_latency`` steps per row)."""
+    ``out``: 1 + R L + C - 1 (the edge registers, then L = ``add_latency`` steps per row)."""
     return distances(config).ws_depth
 
 
 def os_drain(config: SatArrayConfig) -> int:
-    """OS: the cycles an adder of L = ``add_latency`` stages adds to a tile's drain, L - 1 + E:
-    the last lane sums reach the shadows L - 1 cycles after the last entry, and the tree that
-    combines the L lanes at the output takes E = ceil(log2(L)) L - 1 cycles (0 when L = 1)."""
+    """OS: the cycles a tile's drain takes besides its C columns and its rows, 1 + L - 1 + E:
+    the edge registers, the last lane sums reaching the shadows L - 1 cycles after the last
+    entry (L = ``add_latency``), and the tree that combines the L lanes at the output,
+    E = ceil(log2(L)) L - 1 cycles (L - 1 + E = 0 when L = 1)."""
     gaps = distances(config)
     return gaps.os_read - config.cols + gaps.os_combine
 
@@ -105,10 +106,10 @@ def increment(
     C, L = config.cols, config.add_latency
     if dataflow == Dataflow.OS:
         if config.interleave:  # shadows and output rows of the previous tile
-            return max(length, distances(config).os_read, prev_rows)
+            return max(length, distances(config).os_spacing, prev_rows)
         return C + prev_rows + os_drain(config) + 1 + length
     if config.interleave:  # the previous tile's beats, or loading behind its swap wave
-        return max(prev_length, C + (rows - 1) * L + 1)
+        return max(prev_length, distances(config).edge + C + (rows - 1) * L + 1)
     return prev_length + ws_depth(config) + 2 + rows
 
 
@@ -224,7 +225,7 @@ class ArrayTimeline:
     def _after_os(self, end: int, rows: int) -> None:
         """Record an OS tile of ``rows`` rows whose last entry enters in cycle ``end``."""
         gaps = distances(self.config)
-        self._os_bound = max(self._os_bound, end + max(gaps.os_read, rows))
+        self._os_bound = max(self._os_bound, end + max(gaps.os_spacing, rows))
         self._ws_first = end + 1 + max(gaps.ws_gap + rows, 0)
         self._out_end = end + self.config.cols + os_drain(self.config) + rows - 1
         self._feed_os = True
@@ -234,7 +235,7 @@ class ArrayTimeline:
         """Record a WS tile whose first and last activation beats enter in cycles ``first`` and
         ``end``."""
         gaps = distances(self.config)
-        self._ws_free = first + self.config.cols
+        self._ws_free = first + gaps.edge + self.config.cols
         self._os_bound = max(self._os_bound, end + gaps.os_after_ws)
         self._os_first = end + 1 + gaps.os_gap
         self._out_end = end + ws_depth(self.config)

@@ -32,8 +32,12 @@ written (the ``cycles`` counter counts the cycles after it until done):
 * The program ends once every unit is idle: the cycle after the last answer beat is written,
   the last LOAD's row, or the last STORE's answer.
 
-Where the memory back-pressures or answers later than ``read_latency`` the model does not
-follow the RTL; the system tests state how far it is then.
+**A memory that stalls** (``stall`` > 0: each handshake side of every channel, AR and AW
+ready, R and B valid, W ready, idles on a cycle with that probability, as the bench's memory
+does): the model takes the expected time of each handshake, 1 / (1 - ``stall``) cycles instead
+of one (an expectation, so the predicted cycles are fractional until the end, where they are
+rounded). It is exact with ``stall`` = 0; with stalls it is an estimate whose error the system
+tests state and bound. A memory that answers later than ``read_latency`` is not modelled.
 """
 
 from dataclasses import dataclass, field
@@ -51,11 +55,20 @@ __all__ = ["WRITE_RESPONSE", "SystemTiming", "program_timing", "read_rows", "wri
 WRITE_RESPONSE = 2  # cycles from a burst's last W beat to its B answer (the bench's memory)
 
 
-def read_rows(axi: AxiConfig, start: int, addr: int, words: int, rows: int, row_bits: int,
-              read_latency: int) -> int:
+def _handshake(stall: float) -> float:
+    """Expected cycles of one handshake on a side idling with probability ``stall`` (1 when it
+    never idles)."""
+    if not 0 <= stall < 1:
+        raise ValueError(f"stall must be a probability in [0, 1), not {stall!r}")
+    return 1 if stall == 0 else 1 / (1 - stall)
+
+
+def read_rows(axi: AxiConfig, start: float, addr: int, words: int, rows: int, row_bits: int,
+              read_latency: int, stall: float = 0.0) -> float:
     """The cycle the last of ``rows`` rows leaves the gearbox, for a read of ``words`` words
-    from ``addr`` whose command is taken in cycle ``start``."""
+    from ``addr`` whose command is taken in cycle ``start`` (``stall``: the module docstring)."""
     w = axi.data_width
+    beat = _handshake(stall)
     bursts = axi.bursts(addr, words)
     taken: list[int] = []  # cycle each word is taken by the gearbox
     emitted: list[int] = []  # cycle each row leaves
@@ -63,13 +76,13 @@ def read_rows(axi: AxiConfig, start: int, addr: int, words: int, rows: int, row_
     address = start
     q = 0
     for k, (_, beats) in enumerate(bursts):
-        address = start + 1 if k == 0 else address + 1
+        address = start + beat if k == 0 else address + beat
         if k >= axi.max_reads:
-            address = max(address, last_of_burst[k - axi.max_reads] + 1)
+            address = max(address, last_of_burst[k - axi.max_reads] + beat)
         for b in range(beats):
-            present = taken[-1] + 1 if taken else start + 1
+            present = taken[-1] + beat if taken else start + beat
             if b == 0:
-                present = max(present, address + read_latency)
+                present = max(present, address + read_latency + beat - 1)
             need = ceil(q * w / row_bits) - 2  # this row must have left before the word fits
             ready = emitted[need] if need >= 0 else start + 1
             taken.append(max(present, ready))
@@ -82,11 +95,12 @@ def read_rows(axi: AxiConfig, start: int, addr: int, words: int, rows: int, row_
     return emitted[-1]
 
 
-def write_rows(axi: AxiConfig, start: int, words: int, rows: int, row_bits: int,
-               addr: int) -> int:
+def write_rows(axi: AxiConfig, start: float, words: int, rows: int, row_bits: int,
+               addr: int, stall: float = 0.0) -> float:
     """The cycle the memory answers the last burst of a STORE of ``rows`` rows (``words``
-    words) to ``addr`` that starts in cycle ``start``."""
+    words) to ``addr`` that starts in cycle ``start`` (``stall``: the module docstring)."""
     w = axi.data_width
+    beat = _handshake(stall)
     bursts = axi.bursts(addr, words)
     pushed: list[int] = []  # cycle each row enters the packer
     sent: list[int] = []  # cycle each word is taken on W
@@ -95,7 +109,7 @@ def write_rows(axi: AxiConfig, start: int, words: int, rows: int, row_bits: int,
     burst_of_word = [k for k, (_, beats) in enumerate(bursts) for _ in range(beats)]
     aw_cycles: list[int] = []
     for k in range(len(bursts)):
-        aw = start + 1 if k == 0 else aw + 1
+        aw = start + beat if k == 0 else aw + beat
         aw_cycles.append(aw)  # refined below once answers are known (max_writes)
     row = 0
     for q in range(words):
@@ -108,13 +122,13 @@ def write_rows(axi: AxiConfig, start: int, words: int, rows: int, row_bits: int,
             row += 1
         k = burst_of_word[q]
         if k >= axi.max_writes and q == sum(b for _, b in bursts[:k]):
-            aw_cycles[k] = max(aw_cycles[k], answers[k - axi.max_writes] + 1)
+            aw_cycles[k] = max(aw_cycles[k], answers[k - axi.max_writes] + beat)
             for j in range(k + 1, len(bursts)):
-                aw_cycles[j] = max(aw_cycles[j], aw_cycles[j - 1] + 1)
-        ready = max(pushed[-1] + 1, sent[-1] + 1 if sent else 0, aw_cycles[k] + 1)
+                aw_cycles[j] = max(aw_cycles[j], aw_cycles[j - 1] + beat)
+        ready = max(pushed[-1] + beat, sent[-1] + beat if sent else 0, aw_cycles[k] + beat)
         sent.append(ready)
         if q == sum(b for _, b in bursts[: k + 1]) - 1:
-            answer = sent[-1] + WRITE_RESPONSE
+            answer = sent[-1] + WRITE_RESPONSE + beat - 1
             answers.append(max(answer, answers[-1] + 1) if answers else answer)
     return answers[-1]
 
@@ -146,9 +160,10 @@ class SystemTiming:
 
 
 def program_timing(config: SatSystemConfig, program: list[int], *, program_addr: int,
-                   read_latency: int) -> SystemTiming:
+                   read_latency: int, stall: float = 0.0) -> SystemTiming:
     """Predict the cycles of ``program`` (instructions as integers, ending with END) on the
-    system ``config``, its memory answering reads ``read_latency`` cycles after their address.
+    system ``config``, its memory answering reads ``read_latency`` cycles after their address
+    and idling each handshake side with probability ``stall`` (the module docstring).
 
     The program must be well formed (the golden model's checks pass) and its tokens balanced;
     the model does not check them.
@@ -160,7 +175,7 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
     prog_words = ceil(n_prog * INSTRUCTION_BITS / w)
     out.bytes_read += prog_words * axi.word_bytes
     fetched = read_rows(axi, 1, program_addr, prog_words, n_prog, INSTRUCTION_BITS,
-                        read_latency)
+                        read_latency, stall)
     cycle = fetched + 2  # READ of instruction 0
     row_bits = {0: weights_layout(arr).size, 1: acts_layout(arr).size}
     tokens: dict[str, list[int]] = {k: [] for k in ("lg", "gl", "gs", "sg")}  # avail cycles
@@ -199,7 +214,7 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
             else:  # the dense tile's rows
                 rows, bits = config.sore.m, config.sore.lanes * arr.dtype.width
             words = ceil(rows * bits / w)
-            last = read_rows(axi, start, f["addr"], words, rows, bits, read_latency)
+            last = read_rows(axi, start, f["addr"], words, rows, bits, read_latency, stall)
             out.bytes_read += words * axi.word_bytes
             if code == Opcode.GENERATE:  # the SORE's reducer, then one buffer row per cycle
                 count = f["n"] if f["copy"] else f["n"] * (config.sore.lanes // rows)
@@ -241,14 +256,16 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
                 start = max(start, pop("gs"))
             bits = arr.cols * config.store_bits(f["mode"])
             words = ceil(f["rows"] * bits / w)
-            store_free = write_rows(axi, start, words, f["rows"], bits, f["addr"]) + 1
+            store_free = write_rows(axi, start, words, f["rows"], bits, f["addr"], stall) + 1
             out.bytes_written += words * axi.word_bytes
             queue.append(start)
             ends.append(store_free)
             if f["push_prev"]:
                 tokens["sg"].append(store_free)
-    out.cycles = max(ends)
-    out.array_busy = _union(busy_spans)
+    out.cycles = round(max(ends))
+    out.array_busy = round(_union(busy_spans))
+    out.sore_busy = round(out.sore_busy)
+    out.gemm_ends = [round(e) for e in out.gemm_ends]
     return out
 
 

@@ -26,9 +26,10 @@ def add(commands: argparse._SubParsersAction) -> None:
 DESCRIPTION = (
     "Export {title} ({top}.v), synthesise it out of context with Yosys synth_xilinx -family "
     "xcup (UltraScale+) and print its LUT, FF, carry, DSP, block-RAM and URAM counts, each as a "
-    "share of the target device. Results are cached under build/synth/ by the Verilog and the "
-    "Yosys version. Needs Yosys with a working ABC on PATH (Debian: apt-get install yosys); "
-    "exit status 2 without it."
+    "share of the target device, and the logic depth of the longest register-to-register path "
+    "(LUT, carry, MUXF and DSP levels; the Fmax proxy). Results are cached under build/synth/ "
+    "by the Verilog and the Yosys version. Needs Yosys with a working ABC on PATH (Debian: "
+    "apt-get install yosys); exit status 2 without it."
 )
 
 
@@ -92,6 +93,11 @@ def _synth(block: Block, config: Any, args: argparse.Namespace) -> int:
     for name, count, cap, share in rows:
         tail = "" if cap is None else f" of {cap:>9,} = {share:7.3%}"
         print(f"  {name:24s} {count:>9,}{tail}")
+    d = result.depth
+    if d is not None:
+        print(f"  logic depth              {d.levels:>9} levels ({d.luts} LUT, {d.carries} carry, "
+              f"{d.muxes} MUXF, {d.dsps} DSP): {d.start} -> {d.end}; longest carry chain "
+              f"{d.longest_carry_chain}")
     if routed is not None:
         used = ", ".join(f"{k} {u:,} of {a:,}" for k, (u, a) in routed.utilisation.items())
         print(f"{block.top} routed on an LFE5U-85F: Fmax {routed.fmax_mhz} MHz "

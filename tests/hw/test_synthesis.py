@@ -49,8 +49,11 @@ def test_a_small_array_synthesises_once_then_comes_from_the_cache(tmp_path: Path
     first = synthesize(verilog, "sat_array", cache=tmp_path / "cache")
     assert first.resources.dsp == 4  # one DSP48E2 per INT8 PE
     assert first.resources.ff > 0 and first.resources.lut > 0 and not first.cached
+    depth = first.depth  # the longest register-to-register path
+    assert depth is not None and depth.levels > 1 and depth.start and depth.end
+    assert depth.levels == depth.luts + depth.muxes + depth.carries + depth.dsps
     again = synthesize(verilog, "sat_array", cache=tmp_path / "cache")
-    assert again.cached and again.resources == first.resources
+    assert again.cached and again.resources == first.resources and again.depth == depth
     assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".json"]
 
 

@@ -1,6 +1,7 @@
 """The main job's report: every file written, nothing half-written on failure."""
 
 import json
+import shutil
 
 import pytest
 
@@ -30,6 +31,13 @@ def test_quick_report_writes_every_file(tmp_path):
     assert not system["failures"] and system["gemms"] and not system["layers"]  # quick
     assert all(g["rtl"] == g["model"] for g in system["gemms"])
     assert (out / "verilog" / "sat_accelerator.md").is_file()
+    assert "## Synthesis and timing" in text
+    if shutil.which("yosys") is not None:  # quick: the 2 x 2 array, synthesised and routed
+        (design,) = json.loads((out / "synthesis.json").read_text())["designs"]
+        assert design["resources"]["dsp"] == 4 and design["depth"]["levels"] > 1
+        assert design["ecp5"]["fmax_mhz"] > 0 and f"{design['ecp5']['fmax_mhz']} MHz" in text
+    else:
+        assert "Not run: sparsa synth needs Yosys" in text
     assert "## SAT training at network scale" in text
     assert "## SpAtten on the public GPT-2 traces" in text
     assert json.loads((out / "spatten_traces.json").read_text())["gpt2-small"]["shape"]["rows"] \

@@ -192,9 +192,10 @@ def memory_error_cases(config: SatSystemConfig, memory_bytes: int) -> list[Syste
 
 
 def compare(config: SatSystemConfig, case: SystemCase, result: JobResult,
-            read_latency: int) -> tuple[list[str], dict[str, object]]:
+            read_latency: int, stall: float = 0.0) -> tuple[list[str], dict[str, object]]:
     """The failures of one run (DRAM, fault, status, counters against what the bench saw)
-    and its table row (cycles of the RTL against the model)."""
+    and its table row (cycles of the RTL against the model, for the memory's ``read_latency``
+    and ``stall``)."""
     failures = []
     regs = result.registers
     golden = case.golden
@@ -219,7 +220,7 @@ def compare(config: SatSystemConfig, case: SystemCase, result: JobResult,
     row: dict[str, object] = {"case": case.name, "rtl": result.counter("cycles")}
     if fault == Fault.NONE:
         model = program_timing(config, list(case.program), program_addr=case.job.program_addr,
-                               read_latency=read_latency)
+                               read_latency=read_latency, stall=stall)
         row.update(model=model.cycles, busy_rtl=result.counter("array_busy"),
                    busy_model=model.array_busy, sore_rtl=result.counter("sore_busy"),
                    sore_model=model.sore_busy)

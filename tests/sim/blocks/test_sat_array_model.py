@@ -52,9 +52,9 @@ def _random_tiles(rng: random.Random, count: int, *, rejects: bool = True) -> li
 
 def test_lone_tiles_take_the_documented_cycles() -> None:
     R, C = ARRAY.rows, ARRAY.cols
-    for config in (ARRAY, SERIAL):
-        assert tile_cycles(config, **_tile(Dataflow.OS, 10, 3)) == 10 + C + 3
-        assert tile_cycles(config, **_tile(Dataflow.WS, 10, 3)) == 3 + 10 + R + C
+    for config in (ARRAY, SERIAL):  # 1: the edge registers
+        assert tile_cycles(config, **_tile(Dataflow.OS, 10, 3)) == 10 + 1 + C + 3
+        assert tile_cycles(config, **_tile(Dataflow.WS, 10, 3)) == 3 + 10 + 1 + R + C
         assert tile_cycles(config, **_tile(Dataflow.OS, 3, 1, pattern=1)) == REJECT_CYCLES
         for tile in (
             _tile(Dataflow.OS, 10, 3),
@@ -70,9 +70,11 @@ def test_a_pipelined_adder_lengthens_the_drains(L: int, combine: int) -> None:
     # levels of L-stage adders takes combine cycles; WS: L cycles per row.
     R, C = ARRAY.rows, ARRAY.cols
     for config in (PIPELINED[L], PIPELINED[L].replace(interleave=False)):
-        assert os_drain(config) == L - 1 + combine
-        assert tile_cycles(config, **_tile(Dataflow.OS, 10, 3)) == 10 + C + 3 + L - 1 + combine
-        assert tile_cycles(config, **_tile(Dataflow.WS, 10, 3)) == 3 + 10 + R * L + C
+        assert os_drain(config) == 1 + L - 1 + combine
+        assert tile_cycles(config, **_tile(Dataflow.OS, 10, 3)) == (
+            10 + 1 + C + 3 + L - 1 + combine
+        )
+        assert tile_cycles(config, **_tile(Dataflow.WS, 10, 3)) == 3 + 10 + 1 + R * L + C
         for tile in (_tile(Dataflow.OS, 10, 3), _tile(Dataflow.WS, 7, 2, pattern=1)):
             assert sequence_timeline(config, [tile])[0].cycles == tile_cycles(config, **tile)
 
@@ -88,9 +90,9 @@ def test_pipelined_tiles_that_fill_the_array_run_back_to_back(L: int) -> None:
         2 + (n - 1) * max(C + L - 1, R) + C + R + drain
     )
     B = 40  # the next tile's weights load while the previous one streams
-    assert sequence_cycles(config, [_tile(Dataflow.WS, B, R)] * n) == R + n * B + R * L + C
+    assert sequence_cycles(config, [_tile(Dataflow.WS, B, R)] * n) == R + n * B + 1 + R * L + C
     assert sequence_cycles(config, [_tile(Dataflow.WS, 2, R)] * n) == (
-        R + (n - 1) * (C + (R - 1) * L + 1) + 2 + R * L + C
+        R + (n - 1) * (1 + C + (R - 1) * L + 1) + 2 + 1 + R * L + C
     )
 
 
@@ -147,15 +149,20 @@ def test_interleave_never_answers_later(seed: int) -> None:
 
 def test_tiles_that_fill_the_array_run_back_to_back() -> None:
     R, C = ARRAY.rows, ARRAY.cols
-    T, n = 40, 5  # T >= max(C, R): no bubble between output-stationary tiles
-    assert sequence_cycles(ARRAY, [_tile(Dataflow.OS, T, R)] * n) == n * T + C + R
-    assert sequence_cycles(SERIAL, [_tile(Dataflow.OS, T, R)] * n) == n * (T + C + R) + n - 1
+    T, n = 40, 5  # T >= max(C, R): no bubble between output-stationary tiles; 1: the edge
+    assert sequence_cycles(ARRAY, [_tile(Dataflow.OS, T, R)] * n) == n * T + 1 + C + R
+    assert sequence_cycles(SERIAL, [_tile(Dataflow.OS, T, R)] * n) == (
+        n * (T + 1 + C + R) + n - 1
+    )
     # Short tiles wait for the previous tile's shadows (C steps) and rows (R' steps).
-    assert sequence_cycles(ARRAY, [_tile(Dataflow.OS, 2, R)] * n) == 2 + (n - 1) * max(C, R) + C + R
+    assert sequence_cycles(ARRAY, [_tile(Dataflow.OS, 2, R)] * n) == (
+        2 + (n - 1) * max(C, R) + 1 + C + R
+    )
     B = 30  # B >= C + R: the next tile's weights load while the previous one streams
-    assert sequence_cycles(ARRAY, [_tile(Dataflow.WS, B, R)] * n) == R + n * B + R + C
-    assert (
-        sequence_cycles(ARRAY, [_tile(Dataflow.WS, 2, R)] * n) == R + (n - 1) * (C + R) + 2 + R + C
+    assert sequence_cycles(ARRAY, [_tile(Dataflow.WS, B, R)] * n) == R + n * B + 1 + R + C
+    # Short ones load row r once the previous tile's first beat has swapped it.
+    assert sequence_cycles(ARRAY, [_tile(Dataflow.WS, 2, R)] * n) == (
+        R + (n - 1) * (1 + C + R) + 2 + 1 + R + C
     )
 
 

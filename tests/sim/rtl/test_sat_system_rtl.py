@@ -5,6 +5,7 @@ model, cycles against the system's cycle model."""
 import pytest
 
 from sparsa.config.presets import SAT_SYSTEM_CONFIGS
+from sparsa.sim.blocks.sat_system import program_timing
 from sparsa.sim.rtl.sat_system.cases import (
     compare,
     fault_cases,
@@ -28,7 +29,7 @@ def _run(config, cases, *, latency, stall=0.0, seed=1, memory=MEMORY):
                        stall=stall, seed=seed)
     failures, rows = [], []
     for case, result in zip(cases, results, strict=True):
-        problems, row = compare(config, case, result, latency)
+        problems, row = compare(config, case, result, latency, stall)
         failures += problems
         rows.append(row)
     assert not failures, f"seed {seed}: " + "; ".join(failures[:8])
@@ -67,8 +68,17 @@ def test_a_memory_error_stops_the_program_at_its_load() -> None:
 
 def test_stalled_memory_changes_the_time_not_the_results() -> None:
     """Every channel of the memory idles 30% of cycles: the results are still the golden
-    model's; the model, which knows no stalls, is a lower bound (its error is printed)."""
-    rows = _run(INT8, gemm_cases(INT8, seed=9), latency=10, stall=0.3, seed=9)
+    model's. The model told of the stalls predicts the expected time: within 6% per program
+    (short programs vary most) and 2% over all of them; told of none, it is a lower bound."""
+    stall, seed = 0.3, 9
+    cases = gemm_cases(INT8, seed=seed)
+    rows = _run(INT8, cases, latency=10, stall=stall, seed=seed)
     errors = [(r["model"] - r["rtl"]) / r["rtl"] for r in rows]
-    print("model error with 30% stalls: " + ", ".join(f"{e:+.1%}" for e in errors))
-    assert all(r["rtl"] >= r["model"] for r in rows)
+    total = sum(r["model"] for r in rows) / sum(r["rtl"] for r in rows) - 1
+    print(f"model error with {stall:.0%} stalls: " + ", ".join(f"{e:+.1%}" for e in errors)
+          + f"; all programs {total:+.2%}")
+    assert all(abs(e) <= 0.06 for e in errors) and abs(total) <= 0.02, (seed, errors, total)
+    for case, row in zip(cases, rows, strict=True):
+        blind = program_timing(INT8, list(case.program), program_addr=case.job.program_addr,
+                               read_latency=10)
+        assert blind.cycles <= row["rtl"], (seed, case.name)
