@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 from collections import Counter
+from collections.abc import Callable, Mapping
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -217,12 +218,18 @@ def _ports_json(component: wiring.Component, name: str, text: str) -> list[dict[
 
 
 def export_verilog(
-    component: wiring.Component, *, name: str, out_dir: Path | str, config: object
+    component: wiring.Component,
+    *,
+    name: str,
+    out_dir: Path | str,
+    config: object,
+    datasheet: Callable[[Mapping[str, object]], str] | None = None,
 ) -> tuple[Path, Path]:
     """Write the Verilog of ``component`` and its JSON sidecar into ``out_dir``.
 
-    Writes ``<name>.v``, ``<name>.json`` and ``<name>.vlt`` (the Verilator waivers for this
-    file, so ``verilator --lint-only -Wall <name>.vlt <name>.v`` is clean). Each file is
+    Writes ``<name>.v``, ``<name>.json``, ``<name>.vlt`` (the Verilator waivers for this
+    file, so ``verilator --lint-only -Wall <name>.vlt <name>.v`` is clean) and, given a
+    ``datasheet``, ``<name>.md``. Each file is
     written to a temporary file in ``out_dir`` and renamed into place, so no half-written
     output is ever left: if the export fails, none of the files is written.
 
@@ -236,6 +243,9 @@ def export_verilog(
         Output folder, created if missing.
     config : dataclass instance
         The configuration the component was elaborated from, recorded in the sidecar.
+    datasheet : callable, optional
+        Makes the Markdown datasheet from the sidecar's data (for example
+        :func:`sparsa.hw.datasheet.datasheet` with the design's own sections).
 
     Returns
     -------
@@ -277,13 +287,11 @@ format, e.g. ``"bf16"`` or ``"int32"``) states it in ``number_format``. A port o
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     verilog_path, json_path = out / f"{name}.v", out / f"{name}.json"
-    documents = getattr(component, "documents", None)
     write_atomically({
         verilog_path: text,
         json_path: sidecar_text,
         out / f"{name}.vlt": waivers_for(name, text),
-        **({} if documents is None else
-           {out / f"{name}{suffix}": doc for suffix, doc in documents(name).items()}),
+        **({} if datasheet is None else {out / f"{name}.md": datasheet(sidecar)}),
     })
     return verilog_path, json_path
 
