@@ -2,9 +2,9 @@
 
 :func:`export_verilog` writes ``<name>.v``, ``<name>.json`` (the configuration, every port
 with its direction, width and payload layout, the enumerations the ports use, and the tool
-versions) and ``<name>.vlt`` (the Verilator waivers for Amaranth's output, see
-``hw/verilator_waivers.vlt``). :func:`lint_verilog` runs ``verilator --lint-only -Wall`` on
-such a file.
+versions), ``<name>.vlt`` (the Verilator waivers for Amaranth's output, see
+``hw/verilator_waivers.vlt``) and, given a datasheet maker, ``<name>.md``.
+:func:`lint_verilog` runs ``verilator --lint-only -Wall`` on such a file.
 """
 
 import dataclasses

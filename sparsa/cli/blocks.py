@@ -113,7 +113,8 @@ class Block:
         The command line's word, also the block's key in
         :data:`~sparsa.config.presets.BLOCK_DEFAULTS` and in ``sparsa.sim.rtl.verify.BLOCKS``.
     top : str
-        The Verilog file, top module and sidecar name (``top.v``, ``top.json``, ``top.vlt``).
+        The Verilog file, top module, sidecar and datasheet name (``top.v``, ``top.json``,
+        ``top.vlt``, ``top.md``).
     component : str
         ``module:Class`` of the Amaranth component, which takes the configuration.
     title : str
@@ -242,7 +243,7 @@ def _field(config: Any, path: str) -> Any:
     return config
 
 
-# Each block: name, Verilog name, component, title, help, note, then its flags.
+# Each block: name, Verilog name, component, title, help, note, its flags, then its datasheet.
 _TOPK = Block(
     "topk", "topk", "sparsa.hw.topk.topk:TopKEngine", "the top-k engine",
     "the quick-select top-k engine", "", (
