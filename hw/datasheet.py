@@ -1,16 +1,17 @@
-"""Markdown datasheets of exported designs, generated from their JSON sidecars.
+"""Datasheets of exported designs, generated from their JSON sidecars.
 
 :func:`datasheet` writes what every exported block and system shares, read from the sidecar
 that :func:`sparsa.hw.export.export_verilog` writes: the configuration, the clock and the reset,
 the stream handshake rule, every port, every payload field with its bits and its number format,
 and the encoding of every enumeration. What only a design knows (its requests, the meaning of
 its fields, its timing, a system's registers) it supplies as :class:`Section` s and field notes.
+The result is the Markdown text and the same facts as data for the sidecar (:class:`Datasheet`).
 """
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Field", "Section", "bit_range", "datasheet", "field_paths", "table"]
+__all__ = ["Datasheet", "Field", "Section", "bit_range", "datasheet", "field_paths", "table"]
 
 CLOCK = "clk"
 RESET = "rst"
@@ -51,10 +52,22 @@ class Field:
 
 @dataclass(frozen=True)
 class Section:
-    """A design's own section of its datasheet: a ``##`` heading and Markdown lines."""
+    """A design's own section of its datasheet: a ``##`` heading and Markdown lines, and, for
+    the sidecar, the section's figures as data (e.g. a table's ``columns`` and ``rows``)."""
 
     title: str
     lines: tuple[str, ...]
+    data: Mapping[str, object] | None = None
+
+
+@dataclass(frozen=True)
+class Datasheet:
+    """A design's datasheet: the Markdown text (``<name>.md``) and its facts as data (the
+    sidecar's ``datasheet`` entry: ``clock``, ``reset``, ``stream_rule``, ``fields`` and the
+    sections' data by title)."""
+
+    markdown: str
+    data: Mapping[str, object]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
@@ -152,8 +165,8 @@ def datasheet(
     summary: Sequence[str],
     fields: Mapping[str, Field] | None = None,
     sections: Sequence[Section] = (),
-) -> str:
-    """The Markdown datasheet of the design whose sidecar is ``sidecar``.
+) -> Datasheet:
+    """The datasheet of the design whose sidecar is ``sidecar``.
 
     Parameters
     ----------
@@ -181,6 +194,14 @@ def datasheet(
         raise ValueError(f"fields not in the payloads of {sidecar['name']}: {sorted(unknown)}")
     ports: Sequence[Mapping[str, object]] = sidecar["ports"]  # type: ignore[assignment]
     names = {port["name"] for port in ports}
+    payloads = [
+        (port, [{"field": path, "lsb": lsb, "width": field["width"],
+                 "format": fields[path].format if path in fields else _default_format(field),
+                 "meaning": fields[path].meaning if path in fields else ""}
+                for path, lsb, field in rows])
+        for port, rows in _payloads(sidecar)
+    ]
+    data: dict[str, object] = {}
     lines = [
         f"# {sidecar['name']}: {title}",
         "",
@@ -197,12 +218,15 @@ def datasheet(
         "",
     ]
     if CLOCK in names:
+        data["clock"] = {"port": CLOCK, "edge": "rising"}
         lines += ["## Clock and reset", "",
                   _CLOCK_TEXT.format(clk=CLOCK, rst=RESET) if RESET in names else
                   f"Every register is clocked by the rising edge of `{CLOCK}`; there is no reset.",
                   ""]
-    payloads = _payloads(sidecar)
+    if RESET in names:
+        data["reset"] = {"port": RESET, "synchronous": True, "active": "high"}
     if any(name.endswith(_VALID) for name in names):
+        data["stream_rule"] = _STREAM_TEXT
         lines += ["## Streams", "", _STREAM_TEXT, ""]
     lines += ["## Ports", "",
               *table(["port", "dir", "bits", "holds"],
@@ -215,11 +239,10 @@ def datasheet(
     for port, rows in payloads:
         lines += [f"### `{port['name']}` ({port['width']} bits)", "",
                   *table(["field", "lsb", "bits", "format", "meaning"],
-                         [(f"`{path}`", lsb, field["width"],
-                           fields[path].format if path in fields else _default_format(field),
-                           fields[path].meaning if path in fields else "")
-                          for path, lsb, field in rows]),
+                         [(f"`{r['field']}`", r["lsb"], r["width"], r["format"], r["meaning"])
+                          for r in rows]),
                   ""]
+    data["fields"] = [row for _, rows in payloads for row in rows]
     enums: Mapping[str, Mapping[str, int]] = sidecar.get("enums", {})  # type: ignore[assignment]
     if enums:
         lines += ["## Enumerations", ""]
@@ -229,4 +252,5 @@ def datasheet(
                   ""]
     for section in sections:
         lines += [f"## {section.title}", "", *section.lines, ""]
-    return "\n".join(lines)
+    data["sections"] = {s.title: s.data for s in sections if s.data is not None}
+    return Datasheet("\n".join(lines), data)

@@ -22,6 +22,7 @@ from amaranth.back import verilog
 from amaranth.lib import data, wiring
 
 from sparsa.files import write_atomically
+from sparsa.hw.datasheet import Datasheet
 from sparsa.hw.toolchain import tool_versions, verilator_env
 
 __all__ = ["config_json", "enums_json", "export_verilog", "lint_verilog", "waivers_for"]
@@ -223,7 +224,7 @@ def export_verilog(
     name: str,
     out_dir: Path | str,
     config: object,
-    datasheet: Callable[[Mapping[str, object]], str] | None = None,
+    datasheet: Callable[[Mapping[str, object]], Datasheet] | None = None,
 ) -> tuple[Path, Path]:
     """Write the Verilog of ``component`` and its JSON sidecar into ``out_dir``.
 
@@ -244,8 +245,9 @@ def export_verilog(
     config : dataclass instance
         The configuration the component was elaborated from, recorded in the sidecar.
     datasheet : callable, optional
-        Makes the Markdown datasheet from the sidecar's data (for example
-        :func:`sparsa.hw.datasheet.datasheet` with the design's own sections).
+        Makes the datasheet from the sidecar's data (for example
+        :func:`sparsa.hw.datasheet.datasheet` with the design's own sections): its Markdown
+        is written as ``<name>.md`` and its data is the sidecar's ``datasheet`` entry.
 
     Returns
     -------
@@ -267,8 +269,10 @@ format, e.g. ``"bf16"`` or ``"int32"``) states it in ``number_format``. A port o
     whose shape is an enumeration (:mod:`amaranth.lib.enum`) names it in ``enum``; ``enums``
     (:func:`enums_json`) maps the name of every enumeration the ports use to its members'
     names and values, e.g. ``{"Dataflow": {"OS": 0, "WS": 1}}``. A system top adds its
-    ``interfaces`` (register map, instruction set) to the sidecar, and its ``documents(name)``
-    (file suffix to text, e.g. a Markdown datasheet) are written beside it.
+    ``interfaces`` (register map, instruction set) to the sidecar. With a ``datasheet``, the
+    sidecar's ``datasheet`` (:class:`sparsa.hw.datasheet.Datasheet`) states the clock edge, the
+    reset, the stream rule, every payload field's format and meaning, and the design's own
+    figures (a block's latency and throughput).
     """
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
@@ -283,6 +287,9 @@ format, e.g. ``"bf16"`` or ``"int32"``) states it in ``number_format``. A port o
         **getattr(component, "interfaces", {}),
         "versions": tool_versions(),
     }
+    sheet = None if datasheet is None else datasheet(sidecar)
+    if sheet is not None:
+        sidecar["datasheet"] = sheet.data
     sidecar_text = json.dumps(sidecar, indent=2) + "\n"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -291,7 +298,7 @@ format, e.g. ``"bf16"`` or ``"int32"``) states it in ``number_format``. A port o
         verilog_path: text,
         json_path: sidecar_text,
         out / f"{name}.vlt": waivers_for(name, text),
-        **({} if datasheet is None else {out / f"{name}.md": datasheet(sidecar)}),
+        **({} if sheet is None else {out / f"{name}.md": sheet.markdown}),
     })
     return verilog_path, json_path
 

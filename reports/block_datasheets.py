@@ -1,10 +1,11 @@
 """The datasheets of the blocks (``sparsa verilog BLOCK`` writes ``<top>.md``).
 
 Each function takes the block's configuration and the data of the sidecar its export wrote, and
-returns the Markdown datasheet: the common parts from :func:`sparsa.hw.datasheet.datasheet`,
-then the block's own, the format and meaning of every payload field, the rules of a request and
-its latency and throughput, which are the cycle model's figures for the configuration
-(:mod:`sparsa.sim.blocks`), computed here, never written by hand.
+returns the datasheet (Markdown, and data for the sidecar): the common parts from
+:func:`sparsa.hw.datasheet.datasheet`, then the block's own: the format and meaning of every
+payload field, the rules of a request, and its latency and throughput, which are the cycle
+model's figures for the configuration (:mod:`sparsa.sim.blocks`), computed here, never written
+by hand.
 """
 
 import random
@@ -15,7 +16,7 @@ from sparsa.config.sat import BdwpPass, Dataflow, SatArrayConfig, SoreConfig
 from sparsa.config.topk import TopKConfig
 from sparsa.config.weight_update import WeightUpdateConfig
 from sparsa.hw.attention.layouts import score_shift_width
-from sparsa.hw.datasheet import Field, Section, datasheet, table
+from sparsa.hw.datasheet import Datasheet, Field, Section, datasheet, table
 from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.sim.blocks import attention_core as attention_model
 from sparsa.sim.blocks import sat_array as array_model
@@ -58,7 +59,8 @@ def representative_values(count: int, lo: int, hi: int) -> list[int]:
 def _timing(model: str, header: Sequence[str], rows: Sequence[Sequence[object]],
             *notes: str) -> Section:
     return Section(_TIMING, (_TIMING_NOTE.format(model=model), "", *table(header, rows),
-                             *(["", *notes] if notes else [])))
+                             *(["", *notes] if notes else [])),
+                   data={"columns": list(header), "rows": [list(row) for row in rows]})
 
 
 def _count(width: int) -> str:
@@ -71,7 +73,7 @@ def _fields(sidecar: Mapping[str, object], stream: str) -> Mapping[str, Mapping[
     return {f["name"]: f for f in port["layout"]["fields"]}
 
 
-def topk_datasheet(config: TopKConfig, sidecar: Mapping[str, object]) -> str:
+def topk_datasheet(config: TopKConfig, sidecar: Mapping[str, object]) -> Datasheet:
     """The datasheet of the top-k engine elaborated from ``config``."""
     P, C, cap = config.lanes, config.comparators, config.capacity
     value = (f"two's-complement INT{config.width}" if config.signed
@@ -123,7 +125,8 @@ def topk_datasheet(config: TopKConfig, sidecar: Mapping[str, object]) -> str:
                      fields=fields, sections=[Section("Requests", requests), timing])
 
 
-def attention_core_datasheet(config: AttentionCoreConfig, sidecar: Mapping[str, object]) -> str:
+def attention_core_datasheet(config: AttentionCoreConfig,
+                             sidecar: Mapping[str, object]) -> Datasheet:
     """The datasheet of the attention core elaborated from ``config``."""
     att, E, D = config.attention, config.lanes, config.dim
     P, count = att.prob_bits, config.topk.count_width
@@ -200,7 +203,7 @@ def attention_core_datasheet(config: AttentionCoreConfig, sidecar: Mapping[str, 
                      fields=fields, sections=[Section("Requests", requests), timing])
 
 
-def sat_array_datasheet(config: SatArrayConfig, sidecar: Mapping[str, object]) -> str:
+def sat_array_datasheet(config: SatArrayConfig, sidecar: Mapping[str, object]) -> Datasheet:
     """The datasheet of the SAT PE array elaborated from ``config``."""
     R, C = config.rows, config.cols
     operand = config.dtype.description
@@ -259,7 +262,7 @@ def sat_array_datasheet(config: SatArrayConfig, sidecar: Mapping[str, object]) -
                      fields=fields, sections=[Section("Requests", requests), timing])
 
 
-def sore_datasheet(config: SoreConfig, sidecar: Mapping[str, object]) -> str:
+def sore_datasheet(config: SoreConfig, sidecar: Mapping[str, object]) -> Datasheet:
     """The datasheet of the SORE elaborated from ``config``."""
     M, L = config.m, config.lanes
     operand = config.dtype.description
@@ -299,7 +302,7 @@ def sore_datasheet(config: SoreConfig, sidecar: Mapping[str, object]) -> str:
                      fields=fields, sections=[Section("Requests", requests), timing])
 
 
-def weight_update_datasheet(config: WeightUpdateConfig, sidecar: Mapping[str, object]) -> str:
+def weight_update_datasheet(config: WeightUpdateConfig, sidecar: Mapping[str, object]) -> Datasheet:
     """The datasheet of the weight-update engine elaborated from ``config``."""
     half, L = config.dtype.description, config.lanes
     status = _fields(sidecar, "status")

@@ -56,7 +56,7 @@ def _row_bits(config: isa.SatSystemConfig) -> dict[str, int]:
             "output": arr.cols * config.out_width, "instruction": isa.INSTRUCTION_BITS}
 
 
-def datasheet(config: isa.SatSystemConfig, sidecar: Mapping[str, object]) -> str:
+def datasheet(config: isa.SatSystemConfig, sidecar: Mapping[str, object]) -> sheet.Datasheet:
     """The datasheet of the accelerator elaborated from ``config``, whose export wrote
     ``sidecar``."""
     arr, axi = config.array, config.axi

@@ -127,7 +127,7 @@ class Block:
         The configuration flags, in the order of the help.
     datasheet : str
         ``module:function`` of its datasheet: a function of the configuration and the sidecar's
-        data that returns the Markdown text.
+        data that returns a :class:`sparsa.hw.datasheet.Datasheet`.
     """
 
     name: str
@@ -179,7 +179,7 @@ class Block:
         """
         return _imported(self.component)(config)
 
-    def datasheet_of(self, config: Any) -> Callable[[Mapping[str, object]], str]:
+    def datasheet_of(self, config: Any) -> Callable[[Mapping[str, object]], Any]:
         """The block's datasheet for ``config``, a function of the sidecar's data (for
         :func:`sparsa.hw.export.export_verilog`; imported only now, as :meth:`build`)."""
         return functools.partial(_imported(self.datasheet), config)

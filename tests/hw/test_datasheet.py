@@ -31,7 +31,15 @@ def test_fields_are_flattened_with_lanes_and_offsets() -> None:
     assert field_paths(SIDECAR) == ["i.mode", "i.lanes[i]", "o"]
     sheet = datasheet(SIDECAR, title="a stage", summary=["It stages."],
                       fields={"o": Field("IEEE binary16 bit pattern", "the answer")},
-                      sections=[Section("Timing", ("one cycle",))])
+                      sections=[Section("Timing", ("one cycle",), data={"cycles": 1}),
+                                Section("Notes", ("none",))])
+    assert sheet.data["clock"] == {"port": "clk", "edge": "rising"}
+    assert sheet.data["reset"] == {"port": "rst", "synchronous": True, "active": "high"}
+    assert sheet.data["fields"][2] == {"field": "o", "lsb": "0", "width": 16,
+                                       "format": "IEEE binary16 bit pattern",
+                                       "meaning": "the answer"}
+    assert sheet.data["sections"] == {"Timing": {"cycles": 1}}
+    sheet = sheet.markdown
     assert "| `i.mode` | 0 | 1 | enum `Mode` |  |" in sheet
     assert "| `i.lanes[i]` | 1 + 4 i | 4 | two's-complement INT4 |  |" in sheet
     assert "| `o` | 0 | 16 | IEEE binary16 bit pattern | the answer |" in sheet

@@ -57,6 +57,12 @@ def test_datasheet_names_every_port_field_and_enum_value(name: str, tmp_path: Pa
         row = next(line for line in sheet.splitlines() if line.startswith(f"| `{path}` |"))
         # Every field states its format: no empty format cell.
         assert row.split(" | ")[3].strip(), row
+    recorded = sidecar["datasheet"]
+    assert [f["field"] for f in recorded["fields"]] == field_paths(sidecar)
+    assert recorded["clock"]["edge"] == "rising" and recorded["reset"]["synchronous"]
+    timing = recorded["sections"]["Latency and throughput"]
+    for row in timing["rows"]:
+        assert "| " + " | ".join(str(cell) for cell in row) + " |" in sheet
     for enum, members in sidecar["enums"].items():
         assert f"### `{enum}`" in sheet
         for member, code in members.items():
