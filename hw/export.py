@@ -2,9 +2,9 @@
 
 :func:`export_verilog` writes ``<name>.v``, ``<name>.json`` (the configuration, every port
 with its direction, width and payload layout, the enumerations the ports use, and the tool
-versions) and ``<name>.vlt`` (the Verilator waivers for Amaranth's output, see
-``hw/verilator_waivers.vlt``). :func:`lint_verilog` runs ``verilator --lint-only -Wall`` on
-such a file.
+versions), ``<name>.vlt`` (the Verilator waivers for Amaranth's output, see
+``hw/verilator_waivers.vlt``) and, given a datasheet maker, ``<name>.md``.
+:func:`lint_verilog` runs ``verilator --lint-only -Wall`` on such a file.
 """
 
 import dataclasses
@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 from collections import Counter
+from collections.abc import Callable, Mapping
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ from amaranth.back import verilog
 from amaranth.lib import data, wiring
 
 from sparsa.files import write_atomically
+from sparsa.hw.datasheet import Datasheet
 from sparsa.hw.toolchain import tool_versions, verilator_env
 
 __all__ = ["config_json", "enums_json", "export_verilog", "lint_verilog", "waivers_for"]
@@ -217,12 +219,18 @@ def _ports_json(component: wiring.Component, name: str, text: str) -> list[dict[
 
 
 def export_verilog(
-    component: wiring.Component, *, name: str, out_dir: Path | str, config: object
+    component: wiring.Component,
+    *,
+    name: str,
+    out_dir: Path | str,
+    config: object,
+    datasheet: Callable[[Mapping[str, object]], Datasheet] | None = None,
 ) -> tuple[Path, Path]:
     """Write the Verilog of ``component`` and its JSON sidecar into ``out_dir``.
 
-    Writes ``<name>.v``, ``<name>.json`` and ``<name>.vlt`` (the Verilator waivers for this
-    file, so ``verilator --lint-only -Wall <name>.vlt <name>.v`` is clean). Each file is
+    Writes ``<name>.v``, ``<name>.json``, ``<name>.vlt`` (the Verilator waivers for this
+    file, so ``verilator --lint-only -Wall <name>.vlt <name>.v`` is clean) and, given a
+    ``datasheet``, ``<name>.md``. Each file is
     written to a temporary file in ``out_dir`` and renamed into place, so no half-written
     output is ever left: if the export fails, none of the files is written.
 
@@ -236,6 +244,10 @@ def export_verilog(
         Output folder, created if missing.
     config : dataclass instance
         The configuration the component was elaborated from, recorded in the sidecar.
+    datasheet : callable, optional
+        Makes the datasheet from the sidecar's data (for example
+        :func:`sparsa.hw.datasheet.datasheet` with the design's own sections): its Markdown
+        is written as ``<name>.md`` and its data is the sidecar's ``datasheet`` entry.
 
     Returns
     -------
@@ -257,8 +269,10 @@ format, e.g. ``"bf16"`` or ``"int32"``) states it in ``number_format``. A port o
     whose shape is an enumeration (:mod:`amaranth.lib.enum`) names it in ``enum``; ``enums``
     (:func:`enums_json`) maps the name of every enumeration the ports use to its members'
     names and values, e.g. ``{"Dataflow": {"OS": 0, "WS": 1}}``. A system top adds its
-    ``interfaces`` (register map, instruction set) to the sidecar, and its ``documents(name)``
-    (file suffix to text, e.g. a Markdown datasheet) are written beside it.
+    ``interfaces`` (register map, instruction set) to the sidecar. With a ``datasheet``, the
+    sidecar's ``datasheet`` (:class:`sparsa.hw.datasheet.Datasheet`) states the clock edge, the
+    reset, the stream rule, every payload field's format and meaning, and the design's own
+    figures (a block's latency and throughput).
     """
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
@@ -273,17 +287,18 @@ format, e.g. ``"bf16"`` or ``"int32"``) states it in ``number_format``. A port o
         **getattr(component, "interfaces", {}),
         "versions": tool_versions(),
     }
+    sheet = None if datasheet is None else datasheet(sidecar)
+    if sheet is not None:
+        sidecar["datasheet"] = sheet.data
     sidecar_text = json.dumps(sidecar, indent=2) + "\n"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     verilog_path, json_path = out / f"{name}.v", out / f"{name}.json"
-    documents = getattr(component, "documents", None)
     write_atomically({
         verilog_path: text,
         json_path: sidecar_text,
         out / f"{name}.vlt": waivers_for(name, text),
-        **({} if documents is None else
-           {out / f"{name}{suffix}": doc for suffix, doc in documents(name).items()}),
+        **({} if sheet is None else {out / f"{name}.md": sheet.markdown}),
     })
     return verilog_path, json_path
 

@@ -1,6 +1,7 @@
 """The SAT accelerator system's section of the report: its Verilog and datasheet, and programs
 run end to end on the Verilated system against the golden program model and the cycle model."""
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 from sparsa.config.presets import DEFAULT_SAT_SYSTEM, SAT_SYSTEM_CONFIGS
 from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.hw.sat_system.accelerator import SatAccelerator
+from sparsa.hw.sat_system.datasheet import datasheet
 from sparsa.reports.markdown import lint_summary
 from sparsa.sim.rtl.sat_system.cases import compare, gemm_cases
 from sparsa.sim.rtl.sat_system.network import network_cases, run_network
@@ -26,8 +28,9 @@ def system_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> s
     the Verilated :data:`REPORT_SYSTEM`, write ``sat_system.json`` and return the section.
     Mismatches are reported, never raised."""
     say("exporting the SAT accelerator's Verilog and datasheet")
-    verilog_path, _ = export_verilog(SatAccelerator(DEFAULT_SAT_SYSTEM), name="sat_accelerator",
-                                     out_dir=stage / "verilog", config=DEFAULT_SAT_SYSTEM)
+    verilog_path, _ = export_verilog(
+        SatAccelerator(DEFAULT_SAT_SYSTEM), name="sat_accelerator", out_dir=stage / "verilog",
+        config=DEFAULT_SAT_SYSTEM, datasheet=functools.partial(datasheet, DEFAULT_SAT_SYSTEM))
     say("linting it with Verilator")
     lint = lint_verilog(verilog_path)
     config = REPORT_SYSTEM

@@ -65,7 +65,7 @@ from sparsa.hw.sat.sat_array import (
     weights_layout,
 )
 from sparsa.hw.sat.sore import Sore
-from sparsa.hw.sat_system.datasheet import datasheet, interface_json
+from sparsa.hw.sat_system.datasheet import interface_json
 from sparsa.hw.sat_system.feeders import RowFeeder, run_layout
 
 __all__ = ["QUEUE_DEPTH", "SatAccelerator"]
@@ -198,10 +198,6 @@ class SatAccelerator(ConfigComponent):
     def interfaces(self) -> dict[str, object]:
         """The register map and the instruction set, for the Verilog sidecar."""
         return interface_json(self.config)
-
-    def documents(self, name: str) -> dict[str, str]:
-        """The datasheet of the Verilog top ``name``, written beside it as ``name.md``."""
-        return {".md": datasheet(self.config, name)}
 
     def elaborate(self, platform: object) -> Module:
         cfg = self.config

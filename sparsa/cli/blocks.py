@@ -9,7 +9,7 @@ the block's default configuration in :data:`sparsa.config.presets.BLOCK_DEFAULTS
 import argparse
 import functools
 import importlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
@@ -113,7 +113,8 @@ class Block:
         The command line's word, also the block's key in
         :data:`~sparsa.config.presets.BLOCK_DEFAULTS` and in ``sparsa.sim.rtl.verify.BLOCKS``.
     top : str
-        The Verilog file, top module and sidecar name (``top.v``, ``top.json``, ``top.vlt``).
+        The Verilog file, top module, sidecar and datasheet name (``top.v``, ``top.json``,
+        ``top.vlt``, ``top.md``).
     component : str
         ``module:Class`` of the Amaranth component, which takes the configuration.
     title : str
@@ -124,6 +125,9 @@ class Block:
         What the Verilog command's description adds about the block.
     flags : tuple of Flag
         The configuration flags, in the order of the help.
+    datasheet : str
+        ``module:function`` of its datasheet: a function of the configuration and the sidecar's
+        data that returns a :class:`sparsa.hw.datasheet.Datasheet`.
     """
 
     name: str
@@ -133,6 +137,7 @@ class Block:
     help: str
     note: str
     flags: tuple[Flag, ...]
+    datasheet: str
 
     @property
     def defaults(self) -> Any:
@@ -172,8 +177,18 @@ class Block:
         ValueError
             If the component rejects ``config``.
         """
-        module, _, name = self.component.partition(":")
-        return getattr(importlib.import_module(module), name)(config)
+        return _imported(self.component)(config)
+
+    def datasheet_of(self, config: Any) -> Callable[[Mapping[str, object]], Any]:
+        """The block's datasheet for ``config``, a function of the sidecar's data (for
+        :func:`sparsa.hw.export.export_verilog`; imported only now, as :meth:`build`)."""
+        return functools.partial(_imported(self.datasheet), config)
+
+
+def _imported(spec: str) -> Any:
+    """The object ``module:name`` names."""
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def add_block_commands(
@@ -228,7 +243,7 @@ def _field(config: Any, path: str) -> Any:
     return config
 
 
-# Each block: name, Verilog name, component, title, help, note, then its flags.
+# Each block: name, Verilog name, component, title, help, note, its flags, then its datasheet.
 _TOPK = Block(
     "topk", "topk", "sparsa.hw.topk.topk:TopKEngine", "the top-k engine",
     "the quick-select top-k engine", "", (
@@ -239,7 +254,7 @@ _TOPK = Block(
         Flag("signed", "two's-complement signed values", kind="switch"),
         Flag("pivot", "pivot choice of the quick-select rounds", kind="choice", enum=PivotMode),
         Flag("seed", "reset state of the pivot LFSR", "S", show="#x", alternate="--lfsr-seed"),
-    ))
+    ), datasheet="sparsa.reports.block_datasheets:topk_datasheet")
 _SAT_ARRAY = Block(
     "sat-array", "sat_array", "sparsa.hw.sat.sat_array:SatArray", "the SAT PE array",
     "the SAT PE array (dense and N:M GEMMs, OS and WS dataflows)", "", (
@@ -252,7 +267,7 @@ _SAT_ARRAY = Block(
              "accumulators and weights in use; for the interleave ablation)", kind="off"),
         Flag("add_latency", "register stages of each PE's FP32 adder, 1 to 4 (fp16 and bf16; "
              "int8 and int16 take 1)", "L"),
-    ))
+    ), datasheet="sparsa.reports.block_datasheets:sat_array_datasheet")
 _SORE = Block(
     "sore", "sore", "sparsa.hw.sat.sore:Sore", "the SORE",
     "SAT's sparse online reduction engine (the hardware N:M weight generator)",
@@ -260,7 +275,7 @@ _SORE = Block(
         Flag("lanes", "groups reduced in parallel, a multiple of M", "L"),
         Flag("m", "group size: 2, 4, 8 or 16", "M"),
         Flag("dtype", "weight format", kind="choice", enum=NumberFormat),
-    ))
+    ), datasheet="sparsa.reports.block_datasheets:sore_datasheet")
 _ATTENTION_CORE = Block(
     "attention-core", "attention_core", "sparsa.hw.attention.attention_core:AttentionCore",
     "the SpAtten attention core",
@@ -276,7 +291,7 @@ _ATTENTION_CORE = Block(
         Flag("attention.max_tokens", "most keys of one query", "N"),
         Flag("comparators", "comparators per array of the local-V top-k engine", "C"),
         Flag("heads", "head-importance accumulators", "H"),
-    ))
+    ), datasheet="sparsa.reports.block_datasheets:attention_core_datasheet")
 
 _WEIGHT_UPDATE = Block(
     "weight-update", "weight_update", "sparsa.hw.sat.weight_update:WeightUpdate",
@@ -295,7 +310,7 @@ _WEIGHT_UPDATE = Block(
         Flag("max_count", "most elements of one step (sizes the command's count field)", "N"),
         Flag("multiplier_stages", "register stages of each FP32 multiplier, 1 to 3", "S"),
         Flag("adder_stages", "register stages of each FP32 adder, 1 to 4", "S"),
-    ))
+    ), datasheet="sparsa.reports.block_datasheets:weight_update_datasheet")
 
 BLOCKS: dict[str, Block] = {
     b.name: b for b in (_TOPK, _SAT_ARRAY, _SORE, _ATTENTION_CORE, _WEIGHT_UPDATE)
@@ -306,7 +321,7 @@ _SAT_ACCELERATOR = Block(
     "sat-accelerator", "sat_accelerator", "sparsa.hw.sat_system.accelerator:SatAccelerator",
     "the SAT accelerator",
     "the SAT accelerator system: PE array, buffers, controller, AXI4 master, AXI4-Lite registers",
-    " Also writes sat_accelerator.md, the datasheet: register map, program format, faults.", (
+    " Its datasheet adds the register map, the program format and the faults.", (
         Flag("array.rows", "PE rows", "R"),
         Flag("array.cols", "PE columns", "C"),
         Flag("array.patterns", "N:M patterns besides dense", "N:M[,N:M...]", kind="patterns"),
@@ -325,7 +340,7 @@ _SAT_ACCELERATOR = Block(
         Flag("dram_bytes", "bytes of DRAM the accelerator may address", "BYTES"),
         Flag("sore_lanes", "lanes of the SORE in the datapath (GENERATE), 0 for none", "L"),
         Flag("sore_m", "group size M of that SORE", "M"),
-    ))
+    ), datasheet="sparsa.hw.sat_system.datasheet:datasheet")
 
 SYSTEMS: dict[str, Block] = {b.name: b for b in (_SAT_ACCELERATOR,)}
 """The system tops (``sparsa verilog`` only; they are checked end to end, not case by case)."""

@@ -21,9 +21,10 @@ def add(commands: argparse._SubParsersAction) -> None:
 
 def _describe(block: Block) -> str:
     top = block.top
-    return (f"Write {top}.v, {top}.json (config, ports, tool versions) and {top}.vlt (Verilator "
-            f"waivers) into DIR, then lint {top}.v with Verilator (exit status 1 if it "
-            f"warns).{block.note}")
+    return (f"Write {top}.v, {top}.json (config, ports, tool versions), {top}.md (the datasheet: "
+            f"clock, reset, handshake, ports, field formats, enumerations, timing) and {top}.vlt "
+            f"(Verilator waivers) into DIR, then lint {top}.v with Verilator (exit status 1 if "
+            f"it warns).{block.note}")
 
 
 def _add_out(parser: argparse.ArgumentParser, block: Block) -> None:
@@ -37,20 +38,21 @@ def _verilog(block: Block, config: Any, args: argparse.Namespace) -> int:
     except ValueError as error:
         return fail(str(error))
     progress(f"generating Verilog of {block.title} for {config} ...")
-    return _export(component, block.top, config, args.out)
+    return _export(component, block, config, args.out)
 
 
-def _export(component: object, name: str, config: object, out: Path) -> int:
-    """Write the Verilog, its sidecar and waivers, lint it; exit status 1 on lint warnings."""
+def _export(component: object, block: Block, config: object, out: Path) -> int:
+    """Write the Verilog, its sidecar, datasheet and waivers, lint it; exit status 1 on lint
+    warnings."""
     from sparsa.hw.export import export_verilog, lint_verilog
 
-    verilog_path, json_path = export_verilog(component, name=name, out_dir=out, config=config)
+    verilog_path, json_path = export_verilog(component, name=block.top, out_dir=out,
+                                             config=config, datasheet=block.datasheet_of(config))
     progress(f"linting {verilog_path} with Verilator ...")
     warnings = lint_verilog(verilog_path)
     print(verilog_path)
     print(json_path)
-    for suffix in getattr(component, "documents", lambda _: {})(name):
-        print(verilog_path.with_suffix(suffix))
+    print(verilog_path.with_suffix(".md"))
     for warning in warnings:
         print(warning, file=sys.stderr)
     if warnings:

@@ -80,6 +80,16 @@ class NumberFormat(Enum):
         return self in (NumberFormat.FP16, NumberFormat.BF16)
 
     @property
+    def description(self) -> str:
+        """The format as a datasheet states it, e.g. ``"IEEE binary16 bit pattern"``."""
+        return {
+            NumberFormat.INT8: "two's-complement INT8",
+            NumberFormat.INT16: "two's-complement INT16",
+            NumberFormat.FP16: "IEEE binary16 bit pattern",
+            NumberFormat.BF16: "bfloat16 bit pattern (the upper half of an IEEE binary32)",
+        }[self]
+
+    @property
     def float_layout(self) -> FloatLayout:
         """Exponent and fraction bits of a floating-point format.
 

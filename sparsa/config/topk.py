@@ -98,8 +98,10 @@ class TopKConfig:
 
     @property
     def count_width(self) -> int:
-        """Bits of the n and k fields of a request (n > capacity stays representable)."""
-        return self.capacity.bit_length() + 1
+        """Bits of the n and k fields of a request: 0 to capacity + 1, so that a request one
+        past the contract (n = capacity + 1, k = n + 1 at n = capacity) is representable and
+        answered with ``error``."""
+        return (self.capacity + 1).bit_length()
 
     @property
     def index_width(self) -> int:

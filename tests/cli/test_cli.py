@@ -95,8 +95,9 @@ def test_verilog_topk_writes_verilog_and_sidecar(
     status, out, err = cli(["verilog", "topk", *TINY, "--no-signed", "--pivot", "middle",
                             "--seed", "0x1234", "--out", str(out_dir)])
     verilog_path, json_path = out_dir / "topk.v", out_dir / "topk.json"
-    assert out.splitlines() == [str(verilog_path), str(json_path)]
+    assert out.splitlines() == [str(verilog_path), str(json_path), str(out_dir / "topk.md")]
     assert verilog_path.read_text().count("module topk(") == 1
+    assert "| `cmd.n` | 0 | 3 | unsigned integer (0 to 7) |" in (out_dir / "topk.md").read_text()
     assert json.loads(json_path.read_text())["config"] == {
         "lanes": 2, "comparators": 2, "capacity": 4, "width": 3, "signed": False,
         "pivot": "middle", "seed": 0x1234,
@@ -138,8 +139,8 @@ def test_verilog_sat_array_writes_lint_clean_verilog(
                 *([] if interleave else ["--no-interleave"]), "--out", str(tmp_path)]
         status, out, err = cli(argv)
         assert status == 0, err
-        assert out.splitlines() == [str(tmp_path / "sat_array.v"),
-                                    str(tmp_path / "sat_array.json")]
+        assert out.splitlines() == [str(tmp_path / f"sat_array.{suffix}")
+                                    for suffix in ("v", "json", "md")]
         config = json.loads((tmp_path / "sat_array.json").read_text())["config"]
         assert config == {"rows": 2, "cols": 3, "patterns": [{"n": 1, "m": 4}, {"n": 3, "m": 8}],
                           "dtype": "int16", "max_reduction": 64, "interleave": interleave,
@@ -153,8 +154,8 @@ def test_verilog_attention_core_writes_lint_clean_verilog(
             "--max-tokens", "64", "--heads", "2", "--out", str(tmp_path)]
     status, out, err = cli(argv)
     assert status == 0, err
-    assert out.splitlines() == [str(tmp_path / "attention_core.v"),
-                                str(tmp_path / "attention_core.json")]
+    assert out.splitlines() == [str(tmp_path / f"attention_core.{suffix}")
+                                for suffix in ("v", "json", "md")]
     assert "module attention_core(" in (tmp_path / "attention_core.v").read_text()
     config = json.loads((tmp_path / "attention_core.json").read_text())["config"]
     assert config["multipliers"] == 64 and config["heads"] == 2
@@ -223,7 +224,7 @@ def test_verilog_sore_writes_lint_clean_verilog_and_rejects_bad_lanes(
     status, out, err = cli(["verilog", "sore", "--lanes", "4", "--m", "2", "--out",
                             str(tmp_path)])
     assert status == 0, err
-    assert out.splitlines() == [str(tmp_path / "sore.v"), str(tmp_path / "sore.json")]
+    assert out.splitlines() == [str(tmp_path / f"sore.{s}") for s in ("v", "json", "md")]
 
 
 def test_targets_lists_the_built_in_targets(cli: Cli) -> None:

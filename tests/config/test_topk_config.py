@@ -74,15 +74,17 @@ def test_replace_returns_a_validated_copy() -> None:
 
 @pytest.mark.parametrize(
     ("capacity", "count_width", "index_width"),
-    [(1, 2, 1), (2, 3, 1), (3, 3, 2), (4, 4, 2), (1000, 11, 10), (1024, 12, 10), (1025, 12, 11),
+    [(1, 2, 1), (2, 2, 1), (3, 3, 2), (4, 3, 2), (1000, 10, 10), (1024, 11, 10), (1025, 11, 11),
      (LARGEST_16_BIT, 17, 16)],
 )
 def test_count_and_index_widths(capacity: int, count_width: int, index_width: int) -> None:
     config = TopKConfig(capacity=capacity)
     assert config.count_width == count_width
     assert config.index_width == index_width
-    # n and k up to capacity + 1 (one past the contract) fit; every index fits.
+    # n and k up to capacity + 1 (one past the contract) fit, with no bit to spare; every
+    # index fits.
     assert capacity + 1 < 1 << config.count_width
+    assert capacity + 1 >= 1 << (config.count_width - 1)
     assert capacity - 1 < 1 << config.index_width
 
 

@@ -90,7 +90,7 @@ def test_codec_matches_the_layouts() -> None:
     )
     beat = codec.dout(bits, edge=5)
     assert beat == DoutBeat((1, 2, 3, 9), (-8, 7, 0, -1), 3, True, False, 5)
-    assert codec.payload_widths == {"cmd": 10, "din": 16, "dout": 4 * 4 + 4 * 4 + 3 + 2}
+    assert codec.payload_widths == {"cmd": 8, "din": 16, "dout": 4 * 4 + 4 * 4 + 3 + 2}
     cmd = codec.cmd(10, 3)
     width = SMALL.count_width
     assert (cmd & ((1 << width) - 1), cmd >> width) == (10, 3)
