@@ -116,6 +116,11 @@ class ResourceEstimate:
 _LABELS = {"lut": "LUT", "ff": "FF", "dsp": "DSP48E2", "bram36": "RAMB36", "uram": "URAM"}
 
 
+def _amount(value: float) -> str:
+    """A resource count with thousands separators, a half block RAM as ``.5``."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
 @dataclass(frozen=True)
 class Utilisation:
     """A design's predicted resources, part by part, against a target's capacity.
@@ -167,7 +172,7 @@ class Utilisation:
         capacity) if the design does not fit the target."""
         over = self.total.overflow(self.capacity)
         if over:
-            what = "; ".join(f"{_LABELS[name]} {used:,} predicted, {cap:,} available"
+            what = "; ".join(f"{_LABELS[name]} {_amount(used)} predicted, {cap:,} available"
                              for name, used, cap in over)
             raise ValueError(f"the design does not fit {self.target}: {what} (resource "
                              "model sparsa.sim.network.resources)")
@@ -176,7 +181,7 @@ class Utilisation:
         """One line: each resource, its predicted amount, capacity and share."""
         used = self.total.rounded()
         return ", ".join(
-            f"{_LABELS[name]} {used[name]:,} of {self.capacity[key]:,} "
+            f"{_LABELS[name]} {_amount(used[name])} of {self.capacity[key]:,} "
             f"({self.shares[name]:.1%})" for name, key in CAPACITY_KEYS.items())
 
     def to_dict(self) -> dict[str, Any]:

@@ -32,7 +32,9 @@ names, which spell out their main fields, so that a name cannot disagree with it
 The defaults beside them: the configuration ``sparsa verilog`` and ``sparsa verify`` elaborate
 when no flag changes it (:data:`BLOCK_DEFAULTS`), the SAT design of the network simulations
 (:data:`SAT_NETWORK_ARRAY`, :data:`SAT_SORE_LANES`), the targets and batch of the studies, the
-SpAtten workload sizes, and the sizes and seeds of the benchmarks and of ``sparsa verify``.
+SpAtten workload sizes, the resource model's grid of syntheses and its check
+(:data:`RESOURCE_FIT_GRID`, :data:`RESOURCE_CHECK_CONFIG`), and the sizes and seeds of the
+benchmarks and of ``sparsa verify``.
 """
 
 import re

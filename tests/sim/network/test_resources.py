@@ -2,6 +2,7 @@
 packaged coefficients and their provenance, and the fit check against a target."""
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -164,7 +165,7 @@ def test_the_packaged_model_is_the_fit_of_the_preset_grid_with_its_provenance() 
                                                     rel=1e-6, abs=1e-6)
 
 
-def test_a_missing_model_file_says_how_to_regenerate_it(tmp_path) -> None:
+def test_a_missing_model_file_says_how_to_regenerate_it(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="regenerate it with `sparsa synth fit`"):
         load_model(tmp_path / "none.json")
 
