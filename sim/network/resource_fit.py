@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sparsa.hw.synthesis import SynthResult
 from sparsa.sim.network.resources import (
     RESOURCES,
     ResourceModel,
@@ -35,7 +36,7 @@ FIT_COMMAND = "sparsa synth fit"
 """The command that regenerates the model's data."""
 
 
-def synthesise(config: object, out_dir: Path) -> tuple[Any, str]:
+def synthesise(config: object, out_dir: Path) -> tuple[SynthResult, str]:
     """Export ``config``'s block (or system) into ``out_dir`` and synthesise it.
 
     Returns
