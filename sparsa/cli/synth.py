@@ -124,7 +124,7 @@ def _fit(args: argparse.Namespace) -> int:
     configuration, resources and Verilog digest, the Yosys version, the date) to the
     packaged sparsa/sim/network/resource_model.json, replacing it atomically. Syntheses are cached
     under build/synth/, so a rerun after an RTL change synthesises only what changed (about
-    15 minutes from scratch on two cores). Needs Yosys on PATH (Debian: apt-get install
+    13 minutes from scratch on two cores). Needs Yosys on PATH (Debian: apt-get install
     yosys); exit status 2 without it, 1 if a synthesis fails."""
     from sparsa.config.presets import RESOURCE_FIT_GRID
     from sparsa.hw.synthesis import SynthToolError, find_yosys

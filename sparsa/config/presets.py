@@ -351,7 +351,7 @@ the reference (spatten.md 3) gives no per-task values, so this is only a default
 usual maximum sequence length of GLUE fine-tuning, not a measured average."""
 
 # The resource model's grid (sparsa.sim.network.resources): small configurations, synthesised
-# one at a time by `sparsa synth fit` (about 15 minutes with Yosys 0.23 on two cores).
+# one at a time by `sparsa synth fit` (about 13 minutes with Yosys 0.23 on two cores).
 
 RESOURCE_FIT_GRID: tuple[object, ...] = (
     # PE arrays: per format at least two sizes (fixed and per-PE terms), square and not (the
