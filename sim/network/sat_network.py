@@ -66,6 +66,11 @@ Composition rules (each one a modelling choice, stated here and in the report):
   for the engine to read. Biases and normalisation parameters are not updated (they are not
   GEMM weights). Integer formats: no update is modelled (the engine is floating-point only),
   as before.
+* **Resources.** The design's LUTs, FFs, DSPs and block RAM are predicted by the resource
+  model fitted to synthesis (:mod:`sparsa.sim.network.resources`, :func:`network_utilisation`:
+  the array, the SORE, the weight-update engine, the system's controller and AXI master, and
+  the buffers, which take all of the target's block RAM and URAM as above) and reported as
+  shares of the target's; ``sparsa simulate sat`` rejects a design that does not fit.
 * Not modelled: the conversion of outputs to the operand format (integer requantization, or the
   rounding of FP32 accumulators to half precision), which the output buffer is assumed to do
   on the fly.
@@ -78,6 +83,7 @@ from math import ceil
 from sparsa.config.formats import FP32
 from sparsa.config.presets import DEFAULT_WEIGHT_UPDATE, SAT_NETWORK_ARRAY, SAT_SORE_LANES
 from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig, SoreConfig
+from sparsa.config.sat_system import SatSystemConfig
 from sparsa.config.weight_update import WeightUpdateConfig
 from sparsa.dataflow.sat_schedule import PHASES, GemmOp, GemmPlan, plan_gemm, training_gemms
 from sparsa.hw.export import config_json
@@ -86,6 +92,13 @@ from sparsa.sim.blocks.sore import stream_cycles
 from sparsa.sim.blocks.weight_update import beats, step_cycles
 from sparsa.sim.network.dram import DramTraffic, transfer_cycles
 from sparsa.sim.network.energy import energy_breakdown, sore_group_scale
+from sparsa.sim.network.resources import (
+    CAPACITY_KEYS,
+    ResourceEstimate,
+    Utilisation,
+    features,
+    load_model,
+)
 from sparsa.sim.network.target import Target
 
 __all__ = [
@@ -99,6 +112,7 @@ __all__ = [
     "WeightUpdateResult",
     "double_buffered_cycles",
     "layer_weights",
+    "network_utilisation",
     "simulate_iteration",
     "simulate_weight_update",
 ]
@@ -276,6 +290,9 @@ class SatResult:
         Cycles of the GEMMs of each phase (FF, BP, WU).
     weight_update : WeightUpdateResult or None
         The weight-update engine's step (floating-point formats; None for the integers).
+    resources : sparsa.sim.network.resources.Utilisation or None
+        The design's predicted resources on the target (:func:`network_utilisation`; None
+        for a target that is not an FPGA).
     """
 
     model: str
@@ -292,6 +309,7 @@ class SatResult:
     techniques: Techniques
     phase_cycles: dict[str, int] = field(default_factory=dict)
     weight_update: WeightUpdateResult | None = None
+    resources: Utilisation | None = None
 
     @property
     def weight_update_cycles(self) -> int:
@@ -345,6 +363,7 @@ class SatResult:
             "phase_cycles": self.phase_cycles,
             "weight_update": None if self.weight_update is None else self.weight_update.to_dict(),
             "energy_j": self.energy_j,
+            "resources": None if self.resources is None else self.resources.to_dict(),
             "dram": self.traffic.to_dict(),
             "array": config_json(self.array),
             "techniques": asdict(self.techniques),
@@ -461,6 +480,47 @@ def _evaluate(
         ends.append(end)
         placed.append((plan, compute, cycles))
     return placed
+
+
+def network_utilisation(
+    array: SatArrayConfig,
+    pattern: NMPattern | None,
+    target: Target,
+    weight_update: WeightUpdateConfig | None = None,
+) -> Utilisation | None:
+    """The predicted resources (:mod:`sparsa.sim.network.resources`) of the design an iteration runs
+    on, against ``target``'s, or None for a target without an FPGA ``[resources]`` table.
+
+    The parts: the PE ``array``; the SORE of ``SORE_LANES`` lanes for ``pattern``'s M (a
+    dense run's design keeps the SORE of the array's largest M); for the floating-point
+    formats the weight-update engine (``weight_update``, by default
+    :data:`NETWORK_WEIGHT_UPDATE` in the array's format); the controller and AXI master of the
+    SAT system at its default word width; and the A, B and output buffers, which the
+    simulation assumes take all of the target's block RAM and URAM (module docstring).
+    """
+    if not set(CAPACITY_KEYS.values()) <= set(target.resources):
+        return None
+    model = load_model()
+    m = array.max_m if pattern is None else pattern.m
+    sore = SoreConfig(lanes=SORE_LANES, m=m, dtype=array.dtype)
+    system = SatSystemConfig()
+    control = {k: v for k, v in features(system).items() if k in ("fixed", "axi_bit")}
+    parts = {"array": model.predict(array), "sore": model.predict(sore)}
+    notes = {"array": f"{array.rows} x {array.cols} {array.dtype.value} PEs",
+             "sore": f"{sore.lanes} lanes, M = {sore.m}"}
+    if array.dtype.is_float:
+        if weight_update is None:
+            weight_update = NETWORK_WEIGHT_UPDATE.replace(dtype=array.dtype)
+        parts["weight_update"] = model.predict(weight_update)
+        notes["weight_update"] = f"{weight_update.lanes} lanes"
+    parts["control"] = model.predict_features("sat-accelerator", control)
+    notes["control"] = (f"the SAT system's controller, registers and {system.axi.data_width}-bit "
+                        "AXI master")
+    memory = {k: target.resources[CAPACITY_KEYS[k]] for k in ("bram36", "uram")}
+    parts["buffers"] = ResourceEstimate(0, 0, 0, **memory)
+    notes["buffers"] = "all of the target's block RAM and URAM (the simulation's assumption)"
+    return Utilisation(target=target.name, capacity=dict(target.resources), parts=parts,
+                       notes=notes)
 
 
 def simulate_iteration(
@@ -601,6 +661,8 @@ def simulate_iteration(
         techniques,
         phase_cycles,
         update,
+        network_utilisation(array.replace(interleave=techniques.interleave), pattern, target,
+                            weight_update),
     )
     # Energy counts: MACs the array issues (compressed entries), DRAM bits both ways, on-chip
     # buffer writes of everything loaded from DRAM (the weight-update engine streams, so its

@@ -45,6 +45,9 @@ def add(commands: argparse._SubParsersAction) -> None:
                      help="run the SORE on the critical path instead of pre-generating")
     sat.add_argument("--no-offline-schedule", action="store_true",
                      help="run every GEMM output-stationary, weights resident")
+    sat.add_argument("--allow-overfull", action="store_true",
+                     help="simulate a design that the resource model predicts does not fit "
+                     "the target (by default such a design is rejected, exit status 2)")
     add_json_file(sat)
 
     spatten = subcommand(models, "spatten", _simulate_spatten,
@@ -72,7 +75,11 @@ def _simulate_sat(args: argparse.Namespace) -> int:
 
     from sparsa.config.sat import NMPattern
     from sparsa.models.zoo.workloads import training_layers
-    from sparsa.sim.network.sat_network import Techniques, simulate_iteration
+    from sparsa.sim.network.sat_network import (
+        Techniques,
+        network_utilisation,
+        simulate_iteration,
+    )
     from sparsa.sim.network.target import load_target
 
     try:
@@ -83,6 +90,9 @@ def _simulate_sat(args: argparse.Namespace) -> int:
         array = SAT_NETWORK_ARRAY.replace(dtype=NumberFormat(args.dtype))
         progress(f"simulating a {args.model} training iteration ...")
         layers = training_layers(args.model, batch=args.batch, pattern=pattern)
+        resources = network_utilisation(array, pattern, target)
+        if resources is not None and not args.allow_overfull:
+            resources.check()
         start = time.perf_counter()
         result = simulate_iteration(layers, model=args.model, pattern=pattern, target=target,
                                     batch=args.batch, techniques=techniques, array=array)
@@ -108,6 +118,11 @@ def _simulate_sat(args: argparse.Namespace) -> int:
               f"{update.engine_cycles:,}, DRAM {update.check_dram_cycles:,} + "
               f"{update.update_dram_cycles:,}), bound by the {update.bound}")
     print("  energy (J): " + ", ".join(f"{k} {v:.4g}" for k, v in result.energy_j.items() if v))
+    if result.resources is None:
+        print(f"  resources: not predicted ({target.name} has no FPGA [resources] table)")
+    else:
+        fits = "" if result.resources.fits else " (does not fit: simulated on request)"
+        print(f"  resources (resource model): {result.resources.summary()}{fits}")
     print(f"  simulator wall time {wall:.3f} s ({result.cycles / wall:,.0f} simulated cycles/s; "
           "extracting the layers from the PyTorch model comes before and is not included)")
     if args.json:

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from sparsa.cli.blocks import SYSTEMS, Block, add_block_commands
-from sparsa.cli.options import add_json_file, command_group, fail, progress, write_json
+from sparsa.cli.options import (
+    add_json_file,
+    command_group,
+    fail,
+    progress,
+    subcommand,
+    write_json,
+)
 from sparsa.config.presets import SAT_TARGET
 
 __all__ = ["add"]
@@ -21,6 +28,10 @@ def add(commands: argparse._SubParsersAction) -> None:
                            "report its resources", "BLOCK")
     add_block_commands(blocks, _synth, describe=_describe, options=_add_options)
     add_block_commands(blocks, _synth, describe=_describe, options=_add_options, table=SYSTEMS)
+    fit = subcommand(blocks, "fit", _fit, "refit the resource model to a grid of syntheses")
+    fit.add_argument("--out", type=Path, metavar="FILE",
+                     help="write the model there instead of the packaged "
+                     "sparsa/sim/network/resource_model.json")
 
 
 DESCRIPTION = (
@@ -108,4 +119,45 @@ def _synth(block: Block, config: Any, args: argparse.Namespace) -> int:
         write_json(args.json, {"block": block.name, "config": repr(config),
                                "target": target.name, **result.to_dict(), "shares": shares,
                                "ecp5": None if routed is None else asdict(routed)})
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    """Synthesise every configuration of the resource model's grid
+    (sparsa.config.presets.RESOURCE_FIT_GRID: small PE arrays, SOREs, top-k and weight-update
+    engines, two systems) one at a time with Yosys synth_xilinx -family xcup, fit the model's
+    coefficients by least squares and write them with their provenance (each point's
+    configuration, resources and Verilog digest, the Yosys version, the date) to the
+    packaged sparsa/sim/network/resource_model.json, replacing it atomically. Syntheses are cached
+    under build/synth/, so a rerun after an RTL change synthesises only what changed (about
+    13 minutes from scratch on two cores). Needs Yosys on PATH (Debian: apt-get install
+    yosys); exit status 2 without it, 1 if a synthesis fails."""
+    from sparsa.config.presets import RESOURCE_FIT_GRID
+    from sparsa.hw.synthesis import SynthToolError, find_yosys
+    from sparsa.sim.network.resource_fit import fit_model
+    from sparsa.sim.network.resources import MODEL_FILE
+
+    try:
+        find_yosys()
+    except SynthToolError as error:
+        return fail(str(error))
+    out = MODEL_FILE if args.out is None else args.out
+
+    def report(done: int, total: int, line: str) -> None:
+        progress(f"fit {done}/{total}: {line}")
+
+    progress(f"synthesising the {len(RESOURCE_FIT_GRID)} configurations of the grid, "
+             "one at a time ...")
+    try:
+        data = fit_model(RESOURCE_FIT_GRID, progress=report)
+    except SynthToolError as error:
+        print(f"sparsa: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        return fail(str(error))
+    write_json(out, data)
+    worst = {r: max(abs(p["predicted"][r] - p["resources"][r]) / max(p["resources"][r], 1)
+                    for p in data["grid"]) for r in ("lut", "ff", "dsp")}
+    print(f"wrote {out}: {len(data['grid'])} points, {data['yosys']}; largest error on the "
+          "grid " + ", ".join(f"{r.upper()} {e:.1%}" for r, e in worst.items()))
     return 0

@@ -32,7 +32,9 @@ names, which spell out their main fields, so that a name cannot disagree with it
 The defaults beside them: the configuration ``sparsa verilog`` and ``sparsa verify`` elaborate
 when no flag changes it (:data:`BLOCK_DEFAULTS`), the SAT design of the network simulations
 (:data:`SAT_NETWORK_ARRAY`, :data:`SAT_SORE_LANES`), the targets and batch of the studies, the
-SpAtten workload sizes, and the sizes and seeds of the benchmarks and of ``sparsa verify``.
+SpAtten workload sizes, the resource model's grid of syntheses and its check
+(:data:`RESOURCE_FIT_GRID`, :data:`RESOURCE_CHECK_CONFIG`), and the sizes and seeds of the
+benchmarks and of ``sparsa verify``.
 """
 
 import re
@@ -59,6 +61,8 @@ __all__ = [
     "GPT2_GENERATED",
     "GPT2_PROMPT",
     "REPORT_RTL_CHECKS",
+    "RESOURCE_CHECK_CONFIG",
+    "RESOURCE_FIT_GRID",
     "RTL_TEST_CONFIGS",
     "SAT_ABLATION_MODEL",
     "SAT_ABLATION_PATTERN",
@@ -345,6 +349,45 @@ BERT_SEQ_LEN = 128
 """Default BERT sentence length. SpAtten uses each task's average dev-set sentence length, but
 the reference (spatten.md 3) gives no per-task values, so this is only a default: 128 is the
 usual maximum sequence length of GLUE fine-tuning, not a measured average."""
+
+# The resource model's grid (sparsa.sim.network.resources): small configurations, synthesised
+# one at a time by `sparsa synth fit` (about 13 minutes with Yosys 0.23 on two cores).
+
+RESOURCE_FIT_GRID: tuple[object, ...] = (
+    # PE arrays: per format at least two sizes (fixed and per-PE terms), square and not (the
+    # edge and skew terms), one with groups of 16 (the per-PE register bits), and a 3-stage
+    # FP32 adder at two sizes (its per-PE and per-column terms).
+    *(_sat_array(name, "2:4 2:8") for name in (
+        "r2c2-int8", "r2c4-int8", "r4c2-int8", "r4c4-int8", "r1c1-int16", "r2c2-int16",
+        "r2c4-int16", "r1c2-fp16", "r2c2-fp16", "r1c2-bf16", "r2c2-bf16", "r1c2-fp16-a3",
+        "r2c2-fp16-a3")),
+    _sat_array("r2c4-int8", "2:4 1:16"),
+    # SOREs: every M up to 8 and 2 to 8 lanes in INT8, and one SORE of each other kind of
+    # magnitude (16-bit integers; FP16, as BF16, 16-bit patterns).
+    *(SoreConfig(lanes=lanes, m=m, dtype=NumberFormat(dtype)) for lanes, m, dtype in (
+        (2, 2, "int8"), (4, 4, "int8"), (8, 4, "int8"), (8, 8, "int8"), (4, 4, "fp16"),
+        (4, 4, "int16"))),
+    # Top-k engines: comparators, lanes and capacity varied (the last one's buffers in block
+    # RAM, the others' in LUT-RAM).
+    *(_topk(name) for name in ("p8w16s-c4-lfsr-n128", "p8w16s-c4-lfsr-n256",
+                                "p8w16s-c8-lfsr-n256", "p8w16s-c16-lfsr-n256",
+                                "p16w16s-c4-lfsr-n256", "p8w8s-c8-lfsr-n1024")),
+    # Weight-update engines of 1 and 2 lanes (the default pipeline, FP16).
+    *(WeightUpdateConfig(lanes=lanes) for lanes in (1, 2)),
+    # Systems (2 x 2 INT8 arrays) on 64- and 128-bit words with buffers of different depths.
+    SatSystemConfig(array=SatArrayConfig(rows=2, cols=2, max_reduction=16),
+                    axi=AxiConfig(data_width=64, addr_width=32, max_burst=16, max_reads=4),
+                    a_rows=64, b_rows=64, out_rows=16, program_depth=256, dram_bytes=1 << 20),
+    SatSystemConfig(array=SatArrayConfig(rows=2, cols=2, max_reduction=64),
+                    axi=AxiConfig(data_width=128, addr_width=32, max_burst=16),
+                    a_rows=1024, b_rows=512, out_rows=256, program_depth=1024,
+                    dram_bytes=1 << 24),
+)
+"""The configurations whose synthesis the resource model is fitted to (none of them
+:data:`RESOURCE_CHECK_CONFIG`)."""
+RESOURCE_CHECK_CONFIG = DEFAULT_SAT_ARRAY
+"""The larger configuration the resource model is validated on (the default 8 x 8 INT8 array
+with 2:4 and 2:8, not in the grid): the model must predict its LUTs, FFs and DSPs within 10%."""
 
 # Sizes and seeds of the benchmarks and of `sparsa verify`.
 

@@ -257,7 +257,7 @@ def test_simulate_sat_prints_and_writes_json(
 ) -> None:
     out_file = tmp_path / "r.json"
     status, out, err = cli(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:4",
-                            "--batch", "4", "--json", str(out_file)])
+                            "--batch", "4", "--allow-overfull", "--json", str(out_file)])
     assert status == 0, err
     assert "small-cnn batch 4, 2:4, on vcu1525" in out
     data = json.loads(out_file.read_text())
@@ -272,14 +272,55 @@ def test_simulate_sat_technique_switches(
     for flag in ("", "--no-interleave", "--no-pregen", "--no-offline-schedule"):
         out_file = tmp_path / f"r{flag}.json"
         status, _, err = cli(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:4",
-                              "--batch", "4", *([flag] if flag else []), "--json",
-                              str(out_file)])
+                              "--batch", "4", "--allow-overfull", *([flag] if flag else []),
+                              "--json", str(out_file)])
         assert status == 0, err
         data = json.loads(out_file.read_text())
         cycles[flag] = data["cycles"]
         name = flag[5:].replace("-", "_") if flag else None
         assert all(on == (key != name) for key, on in data["techniques"].items()), flag
     assert all(cycles[flag] >= cycles[""] for flag in cycles)
+
+
+def test_simulate_sat_reports_the_predicted_resources_beside_cycles_and_energy(
+    tmp_path: Path, cli: Cli
+) -> None:
+    out_file = tmp_path / "r.json"
+    status, out, err = cli(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:4",
+                            "--batch", "2", "--dtype", "int8", "--json", str(out_file)])
+    assert status == 0, err
+    line = next(x for x in out.splitlines() if "resources (resource model)" in x)
+    assert "LUT " in line and "of 1,182,240" in line and "RAMB36 2,160 of 2,160 (100.0%)" in line
+    data = json.loads(out_file.read_text())["resources"]
+    assert data["fits"] is True and data["target"] == "vcu1525"
+    assert set(data["parts"]) == {"array", "sore", "control", "buffers"}
+    assert data["predicted"]["dsp"] == sum(p["dsp"] for p in data["parts"].values())
+
+
+def test_simulate_sat_rejects_a_design_that_does_not_fit_unless_asked(
+    tmp_path: Path, cli: Cli
+) -> None:
+    from sparsa.config.presets import SAT_NETWORK_ARRAY
+    from sparsa.sim.network.sat_network import network_utilisation
+    from sparsa.sim.network.target import load_target
+
+    # The 32 x 32 FP16 design of the network simulations needs more LUTs than the XCVU9P has.
+    predicted = network_utilisation(SAT_NETWORK_ARRAY, None, load_target("vcu1525"))
+    assert not predicted.fits
+    out_file = tmp_path / "r.json"
+    argv = ["simulate", "sat", "--model", "small-cnn", "--batch", "2", "--dtype", "fp16",
+            "--json", str(out_file)]
+    status, out, err = cli(argv)
+    assert status == 2 and out == ""
+    error = err.splitlines()[-1]
+    lut = predicted.total.rounded()["lut"]
+    assert error.startswith(f"sparsa: error: the design does not fit vcu1525: LUT {lut:,} "
+                            "predicted, 1,182,240 available"), err
+    assert list(tmp_path.iterdir()) == []
+    status, out, err = cli([*argv, "--allow-overfull"])
+    assert status == 0, err
+    assert "(does not fit: simulated on request)" in out
+    assert json.loads(out_file.read_text())["resources"]["fits"] is False
 
 
 def test_simulate_spatten_on_the_public_trace(
@@ -387,7 +428,7 @@ def test_simulate_sat_dtype_defaults_to_the_preset_and_fp16_runs_the_update(
         out_file = tmp_path / f"{dtype}.json"
         status, out, err = cli(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:8",
                                 "--batch", "2", *(["--dtype", dtype] if dtype else []),
-                                "--json", str(out_file)])
+                                "--allow-overfull", "--json", str(out_file)])
         assert status == 0, err
         runs[dtype] = (out, json.loads(out_file.read_text()))
     default_out, default = runs[None]

@@ -102,6 +102,16 @@ def test_synth_without_yosys_exits_2_with_one_line(monkeypatch: pytest.MonkeyPat
     assert err.count("\n") == 1 and "apt-get install yosys" in err, err
 
 
+def test_synth_fit_without_yosys_exits_2_with_one_line_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cli: Cli
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    status, out, err = cli(["synth", "fit", "--out", str(tmp_path / "model.json")])
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1 and "apt-get install yosys" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_vivado_writes_a_build_consistent_with_the_config(tmp_path: Path, cli: Cli) -> None:
     status, out, err = cli(["vivado", "sat-array", "--rows", "2", "--cols", "2",
                             "--clock-mhz", "250", "--out", str(tmp_path)])
