@@ -13,9 +13,18 @@ emits per tile
 
 after the last tile of a block a STORE of its rows to the block's region, and END last.
 
+**Resident operands** (``resident``). An operand whose distinct tiles (equal bytes
+are one tile: OS reuses an A tile across the output blocks of its rows and a B tile across
+those of its columns) all fit its whole buffer stays there: each distinct tile is loaded once,
+by the first tile that uses it, into a region of its own in order of first use, and every GEMM
+reads it from there. Only a streamed operand is loaded by every tile into half i % 2. A tile
+whose operands are all resident and loaded already has no LOAD.
+
 Tokens (:mod:`sparsa.config.sat_system`) let loads, GEMMs and stores overlap over the halves:
-LOAD B of tile i pushes to GEMM i, which pops it; GEMM i pushes to LOAD when tile i + 2 exists,
-and LOAD A of tile i + 2 pops it before it overwrites the half; the last GEMM of block k pushes
+a tile's last LOAD pushes to its GEMM, which pops it; while an operand streams, GEMM i pushes
+to LOAD when tile i + 2 exists, and the first LOAD of tile i + 2 pops it before it overwrites
+the half (resident regions are never overwritten, so without a streamed operand these tokens
+go); the last GEMM of block k pushes
 to STORE k, which pops it and, when block k + 2 exists, pushes back to the first GEMM of block
 k + 2, which pops it before it overwrites the output half. Every token pushed is popped, and
 each pop's push comes earlier in the program
@@ -280,6 +289,22 @@ def _load_a(config: SatSystemConfig, tile: Tile, a_row: int) -> list[_Step]:
     return [(Opcode.LOAD, {"buffer": 0, "row": a_row, "rows": len(tile.weights)}, data)]
 
 
+def _resident(data: list[bytes] | None, rows: list[int], capacity: int) -> list[int] | None:
+    """The buffer row of each tile's operand when its distinct tiles (``data``, by their
+    bytes; ``rows`` rows each) all fit ``capacity`` rows, one region per distinct tile in order
+    of first use; None when they do not (or ``data`` is None)."""
+    if data is None:
+        return None
+    region: dict[bytes, int] = {}
+    end = 0
+    for chunk, count in zip(data, rows, strict=True):
+        if chunk not in region:
+            region[chunk], end = end, end + count
+    if end > capacity:
+        return None
+    return [region[chunk] for chunk in data]
+
+
 def _lane_blocks(count: int, span: int, lanes: int) -> list[int]:
     """First lanes of the blocks of ``span`` lanes that cover lanes 0 to ``count`` - 1, a block
     that would pass ``lanes`` moved back to end there."""
@@ -322,6 +347,7 @@ def compile_gemm(
     store_mode: StoreMode = StoreMode.RAW,
     shift: int = 0,
     base: int = 0,
+    resident: bool = False,
 ) -> CompiledGemm:
     """Compile ``Y = A B``, A pre-generated (see the module docstring).
 
@@ -336,6 +362,9 @@ def compile_gemm(
         The STOREs' shift (INT8 and INT16 only).
     base : int
         Word-aligned DRAM address of the image.
+    resident : bool
+        Keep an operand resident when its distinct tiles fit its buffer (the module
+        docstring); by default both stream through the halves, every tile loading both.
 
     Raises
     ------
@@ -346,7 +375,7 @@ def compile_gemm(
         ``program_depth`` or an image past ``dram_bytes``.
     """
     return _compile(config, (values, indices, b), pattern, dataflow, store_mode=store_mode,
-                    shift=shift, base=base, generate=None)
+                    shift=shift, base=base, generate=None, resident=resident)
 
 
 def compile_generated_gemm(
@@ -360,6 +389,7 @@ def compile_generated_gemm(
     store_mode: StoreMode = StoreMode.RAW,
     shift: int = 0,
     base: int = 0,
+    resident: bool = False,
 ) -> CompiledGemm:
     """Compile a GEMM whose A GENERATE builds from the dense weights W (see the module
     docstring).
@@ -384,8 +414,8 @@ def compile_generated_gemm(
     dataflow : Dataflow
     direction : BdwpPass
         ``BdwpPass.FF`` or ``BdwpPass.BP`` (or their codes): the copy GENERATE builds.
-    store_mode, shift, base
-        As for :func:`compile_gemm`.
+    store_mode, shift, base, resident
+        As for :func:`compile_gemm` (A, generated per tile, is never resident).
 
     Raises
     ------
@@ -413,7 +443,7 @@ def compile_generated_gemm(
                          f"{pattern.m} for the {direction.name} copy")
     values, indices = nm_generate(dense, pattern, config.array.dtype)
     return _compile(config, (values, indices, b), pattern, dataflow, store_mode=store_mode,
-                    shift=shift, base=base, generate=(direction, dense))
+                    shift=shift, base=base, generate=(direction, dense), resident=resident)
 
 
 def _compile(
@@ -426,6 +456,7 @@ def _compile(
     shift: int,
     base: int,
     generate: tuple[BdwpPass, torch.Tensor] | None,
+    resident: bool,
 ) -> CompiledGemm:
     """:func:`compile_gemm` of the ``operands`` (values, indices, B), A brought by LOAD
     (``generate`` None) or built by GENERATE from the dense A of ``generate`` for its copy."""
@@ -475,15 +506,41 @@ def _compile(
               for i, t in enumerate(tiles)]
     lasts = [*firsts[1:], True]
     n_blocks = sum(firsts)
-    program_len = sum(map(len, a_sides)) + 2 * len(tiles) + n_blocks + 1
-    if program_len > config.program_depth:
-        raise ValueError(f"the program needs {program_len} instructions, more than "
-                         f"program_depth = {config.program_depth}")
 
     b_bits = row_bits(config, "b")
     store_bits = row_bits(config, "store", store_mode)
     pack_a = packer(acts_layout(arr))
+    b_data = [pack_transfer(config, [pack_a(a) for a in t.acts], b_bits) for t in tiles]
+    # An operand whose distinct tiles all fit its buffer stays resident: each distinct tile
+    # (by its bytes) is loaded once, into a region of its own, and reused by every tile that has
+    # it; otherwise every tile loads it into half i % 2.
+    a_data = [a_side[0][2] for a_side in a_sides] if generate is None else None
+    a_place = _resident(a_data if resident else None, [len(t.weights) for t in tiles],
+                        config.a_rows)
+    b_place = _resident(b_data if resident else None, [len(t.acts) for t in tiles],
+                        config.b_rows)
+    streamed = a_place is None or b_place is None  # loads into halves, so tokens free them
+
     image: dict[int, bytes] = {}
+    loaded: set[tuple[int, bytes]] = set()  # (buffer, bytes) of the resident tiles loaded
+    steps: list[list[_Step]] = []
+    for i, (tile, a_side) in enumerate(zip(tiles, a_sides, strict=True)):
+        tile_steps = []
+        if a_place is None:
+            tile_steps += a_side
+        elif (0, a_data[i]) not in loaded:
+            loaded.add((0, a_data[i]))
+            tile_steps += _load_a(config, tile, a_place[i])
+        if b_place is None or (1, b_data[i]) not in loaded:
+            loaded.add((1, b_data[i]))
+            row = i % 2 * halves[1] if b_place is None else b_place[i]
+            tile_steps.append((Opcode.LOAD, {"buffer": 1, "row": row, "rows": len(tile.acts)},
+                               b_data[i]))
+        steps.append(tile_steps)
+    program_len = sum(map(len, steps)) + len(tiles) + n_blocks + 1
+    if program_len > config.program_depth:
+        raise ValueError(f"the program needs {program_len} instructions, more than "
+                         f"program_depth = {config.program_depth}")
     cursor = base + transfer_bytes(config, program_len, INSTRUCTION_BITS)
 
     def place(data: bytes) -> int:
@@ -495,22 +552,21 @@ def _compile(
     program: list[int] = []
     blocks: list[OutputBlock] = []
     k = -1
-    for i, (tile, (_, _, n_out), a_side) in enumerate(zip(tiles, beats, a_sides, strict=True)):
+    for i, (tile, (_, _, n_out), tile_steps) in enumerate(zip(tiles, beats, steps, strict=True)):
         k += firsts[i]
-        a_row, b_row = i % 2 * halves[0], i % 2 * halves[1]
+        a_row = i % 2 * halves[0] if a_place is None else a_place[i]
+        b_row = i % 2 * halves[1] if b_place is None else b_place[i]
         out_row = k % 2 * halves[2]
-        for j, (opcode, fields, data) in enumerate(a_side):
+        for j, (opcode, fields, data) in enumerate(tile_steps):
             program.append(encode(opcode, **fields, addr=place(data),
-                                  pop_next=int(j == 0 and i >= 2)))
-        b_addr = place(pack_transfer(config, [pack_a(a) for a in tile.acts], b_bits))
-        program += [
-            encode(Opcode.LOAD, buffer=1, row=b_row, rows=len(tile.acts), addr=b_addr,
-                   push_next=1),
+                                  pop_next=int(j == 0 and i >= 2 and streamed),
+                                  push_next=int(j == len(tile_steps) - 1)))
+        program.append(
             encode(Opcode.GEMM, dataflow=int(dataflow), accumulate=int(not firsts[i]),
                    pattern=tile.pattern, length=tile.length, rows=tile.rows, a_row=a_row,
-                   b_row=b_row, out_row=out_row, pop_prev=1, push_prev=int(i + 2 < len(tiles)),
-                   pop_next=int(firsts[i] and k >= 2), push_next=int(lasts[i])),
-        ]
+                   b_row=b_row, out_row=out_row, pop_prev=int(bool(tile_steps)),
+                   push_prev=int(streamed and i + 2 < len(tiles)),
+                   pop_next=int(firsts[i] and k >= 2), push_next=int(lasts[i])))
         if lasts[i]:
             addr = place(bytes(transfer_bytes(config, n_out, store_bits)))
             blocks.append(OutputBlock(dataflow, tile.row0, tile.col0, tile.out_rows,

@@ -310,6 +310,38 @@ def _check_schedules(compiled: CompiledGemm) -> None:
                        compiled.read_output(_run(compiled).dram)), f"seed={seed}"
 
 
+@pytest.mark.parametrize("dataflow", list(Dataflow), ids=lambda d: d.name)
+def test_resident_operands_are_loaded_once_and_reused(dataflow) -> None:
+    # 9 x 48 x 13, 2:4: blocks of rows and of columns share A and B tiles.
+    values, indices, b = _operands(INT8, 6, 9, 48, 13, NMPattern(2, 4))
+    args = (values, indices, b, NMPattern(2, 4), dataflow)
+    big = INT8.replace(a_rows=512, b_rows=512)  # every distinct tile fits
+    streamed = compile_gemm(big, *args)
+    resident = compile_gemm(big, *args, resident=True)
+
+    def loads(compiled: CompiledGemm, buffer: int) -> int:
+        return sum(1 for w in compiled.program
+                   if decode(w)[0] == Opcode.LOAD and decode(w)[1]["buffer"] == buffer)
+
+    tiles = resident.tiles
+    distinct_a = len({repr(t.weights) for t in tiles})
+    distinct_b = len({repr(t.acts) for t in tiles})
+    assert (loads(streamed, 0), loads(streamed, 1)) == (len(tiles), len(tiles))
+    assert (loads(resident, 0), loads(resident, 1)) == (distinct_a, distinct_b)
+    assert distinct_a + distinct_b < 2 * len(tiles)  # something is reused
+    want = _golden(resident, *args[:4])
+    for compiled in (streamed, resident):
+        assert torch.equal(compiled.read_output(_run(compiled).dram), want)
+    _check_schedules(resident)
+    # A buffer that holds two tiles but not every distinct A tile: A streams, B stays.
+    rows = max(len(t.weights) for t in tiles)
+    assert distinct_a > 2
+    mixed = compile_gemm(big.replace(a_rows=2 * rows), *args, resident=True)
+    assert (loads(mixed, 0), loads(mixed, 1)) == (len(mixed.tiles), distinct_b)
+    assert torch.equal(mixed.read_output(_run(mixed).dram), want)
+    _check_schedules(mixed)
+
+
 def test_a_missing_token_lets_a_schedule_overwrite_a_half_too_early() -> None:
     values, indices, b = _operands(INT8, 2, 9, 48, 13, None)
     compiled = compile_gemm(INT8, values, indices, b, None, Dataflow.OS)
@@ -426,6 +458,14 @@ def test_generated_tokens_order_every_buffer_access(dataflow, direction) -> None
     c_out, k = (9, 48) if direction is BdwpPass.FF else (48, 9)  # 9 rows of A either way
     w, b = _weights(SORE4, 3, direction, P24, c_out, k, 13)
     _check_schedules(compile_generated_gemm(SORE4, w, b, P24, dataflow, direction))
+    # B resident (A is generated per tile): fewer LOADs, the same Y.
+    big = SORE4.replace(b_rows=512)
+    streamed = compile_generated_gemm(big, w, b, P24, dataflow, direction)
+    resident = compile_generated_gemm(big, w, b, P24, dataflow, direction, resident=True)
+    _check_schedules(resident)
+    assert len(resident.program) < len(streamed.program)
+    assert torch.equal(resident.read_output(_run(resident).dram),
+                       streamed.read_output(_run(streamed).dram))
 
 
 def test_the_generating_compiler_refuses_what_it_cannot_compile() -> None:

@@ -66,13 +66,14 @@ def _case(config: SatSystemConfig, name: str, image: bytes, addr: int,
 
 def gemm_case(config: SatSystemConfig, name: str, a: torch.Tensor, b: torch.Tensor,
               pattern: NMPattern | None, dataflow: Dataflow, *,
-              store_mode: StoreMode = StoreMode.RAW, shift: int = 0) -> SystemCase:
-    """``A B`` compiled for the system, A dense (compressed here to ``pattern`` along its
-    rows, as the SORE would), with its golden run."""
+              store_mode: StoreMode = StoreMode.RAW, shift: int = 0,
+              resident: bool = False) -> SystemCase:
+    """``A B`` compiled for the system (``resident``: as :func:`compile_gemm`), A dense
+    (compressed here to ``pattern`` along its rows, as the SORE would), with its golden run."""
     values, indices = (a, torch.zeros_like(a)) if pattern is None else nm_generate(
         a, pattern, config.array.dtype)
     compiled = compile_gemm(config, values, indices, b, pattern, dataflow,
-                            store_mode=store_mode, shift=shift)
+                            store_mode=store_mode, shift=shift, resident=resident)
     case = _case(config, name, bytes(compiled.dram()), compiled.program_addr,
                  list(compiled.program))
     return dataclasses.replace(case, shape=(a.shape[0], a.shape[1], b.shape[1]),
@@ -80,9 +81,11 @@ def gemm_case(config: SatSystemConfig, name: str, a: torch.Tensor, b: torch.Tens
 
 
 def gemm_cases(config: SatSystemConfig, seed: int,
-               shapes: tuple[tuple[int, int, int], ...] = SHAPES) -> list[SystemCase]:
-    """Compiled GEMMs: every pattern (dense first) x both dataflows x ``shapes``, the store
-    mode cycling through the format's modes (INT8 and INT16 with a shift)."""
+               shapes: tuple[tuple[int, int, int], ...] = SHAPES, *,
+               resident: bool = False) -> list[SystemCase]:
+    """Compiled GEMMs (``resident``: as :func:`compile_gemm`): every pattern (dense first) x
+    both dataflows x ``shapes``, the store mode cycling through the format's modes (INT8 and
+    INT16 with a shift)."""
     arr = config.array
     gen = torch.Generator().manual_seed(seed)
     modes = config.store_modes()
@@ -97,7 +100,7 @@ def gemm_cases(config: SatSystemConfig, seed: int,
         shift = 7 if mode in (StoreMode.INT8, StoreMode.INT16) else 0
         name = f"{dataflow.name} {pattern or 'dense'} {rows}x{k}x{cols} {mode.name}"
         cases.append(gemm_case(config, name, a, b, pattern, dataflow, store_mode=mode,
-                               shift=shift))
+                               shift=shift, resident=resident))
     return cases
 
 

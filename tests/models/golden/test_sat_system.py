@@ -44,13 +44,15 @@ PROGRAM_AT = 0x8_0000  # where the directed programs lie, above every compiled i
 SENTINEL = 0x9_0000  # where a STORE after the faulting instruction would write
 
 
-def _gemm(seed: int = 5) -> CompiledGemm:
-    """A 2:4 OS GEMM of several tiles and blocks, stored RAW."""
+def _gemm(seed: int = 5, resident: bool = False) -> CompiledGemm:
+    """A 2:4 OS GEMM of several tiles and blocks, stored RAW; streamed unless ``resident``
+    (every tile loads both operands into the halves)."""
     rng = torch.Generator().manual_seed(seed)
     w = torch.randint(-128, 128, (6, 40), generator=rng)
     b = torch.randint(-128, 128, (40, 5), generator=rng)
     values, indices = nm_generate(w, NMPattern(2, 4))
-    return compile_gemm(CONFIG, values, indices, b, NMPattern(2, 4), Dataflow.OS)
+    return compile_gemm(CONFIG, values, indices, b, NMPattern(2, 4), Dataflow.OS,
+                        resident=resident)
 
 
 def _generated(seed: int = 5) -> CompiledGemm:
@@ -191,13 +193,18 @@ def test_end_stops_a_program_that_continues() -> None:
     assert run.bytes_read == transfer_bytes(CONFIG, compiled.program_len + 1, 128)
 
 
-def test_counts_whole_words_moved() -> None:
-    compiled = _gemm()
+@pytest.mark.parametrize("resident", [False, True], ids=["streamed", "resident"])
+def test_counts_whole_words_moved(resident: bool) -> None:
+    compiled = _gemm(resident=resident)
     run = run_program(CONFIG, bytes(compiled.dram()), compiled.program_addr,
                       compiled.program_len)
-    loads = sum(transfer_bytes(CONFIG, len(t.weights), row_bits(CONFIG, "a"))
-                + transfer_bytes(CONFIG, len(t.acts), row_bits(CONFIG, "b"))
-                for t in compiled.tiles)
+    # Streamed, every tile loads its operands; resident, each distinct operand tile once.
+    a_tiles = {repr(t.weights) if resident else i: len(t.weights)
+               for i, t in enumerate(compiled.tiles)}
+    b_tiles = {repr(t.acts) if resident else i: len(t.acts)
+               for i, t in enumerate(compiled.tiles)}
+    loads = (sum(transfer_bytes(CONFIG, n, row_bits(CONFIG, "a")) for n in a_tiles.values())
+             + sum(transfer_bytes(CONFIG, n, row_bits(CONFIG, "b")) for n in b_tiles.values()))
     program = transfer_bytes(CONFIG, compiled.program_len, 128)
     assert run.bytes_read == program + loads
     assert run.bytes_written == sum(transfer_bytes(CONFIG, b.rows, row_bits(CONFIG, "store"))
