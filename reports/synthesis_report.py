@@ -117,5 +117,6 @@ routed Fmax from an open flow, for designs that fit it (`sparsa synth BLOCK --ec
 def _depth(depth: dict[str, Any]) -> str:
     return (f"{depth['levels']} ({depth['luts']} LUT, {depth['carries']} carry, "
             f"{depth['muxes']} MUXF, {depth['dsps']} DSP): `{depth['start']}` -> "
-            f"`{depth['end']}`")
+            f"`{depth['end']}`" + (f"; {depth['loops_cut']} cell-level loops cut"
+                                   if depth["loops_cut"] else ""))
 

@@ -601,14 +601,19 @@ class SatAccelerator(ConfigComponent):
         drain_layout = data.StructLayout({"row": range(cfg.out_rows), "count": 25,
                                           "accumulate": 1, "flag": 1})
         m.submodules.drains = drains = SyncFIFO(width=drain_layout.size, depth=QUEUE_DEPTH)
-        cmd_free = ~array.cmd.valid | array.cmd.ready
+        # The command waits in cmd_pending until both row feeders have a run active: the array
+        # then never holds its command while its first rows are still being read, which would
+        # stop the whole array, the previous tile's drain included, for a cycle.
+        cmd_pending = Signal()
+        m.d.comb += array.cmd.valid.eq(cmd_pending & feed_w.active & feed_a.active)
+        cmd_free = ~cmd_pending | (array.cmd.valid & array.cmd.ready)
         wait_load = g.pop_prev & (tokens["lg"] == 0)
         wait_store = g.pop_next & (tokens["sg"] == 0)
         issue = Signal()
         m.d.comb += issue.eq(gq.r_rdy & ~wait_load & ~wait_store & cmd_free
                              & feed_w.runs.w_rdy & feed_a.runs.w_rdy & drains.w_rdy)
         with m.If(array.cmd.valid & array.cmd.ready):
-            m.d.sync += array.cmd.valid.eq(0)
+            m.d.sync += cmd_pending.eq(0)
         w_run, a_run, d_run = (Signal(run_layout(cfg.a_rows)), Signal(run_layout(cfg.b_rows)),
                                Signal(drain_layout))
         m.d.comb += [
@@ -629,7 +634,7 @@ class SatAccelerator(ConfigComponent):
             f = cmd_layout(arr)[name]
             m.d.comb += command[f.offset : f.offset + f.width].eq(value)
         with m.If(issue):
-            m.d.sync += [array.cmd.valid.eq(1), array.cmd.payload.eq(command)]
+            m.d.sync += [cmd_pending.eq(1), array.cmd.payload.eq(command)]
         m.d.comb += [
             array.weights.valid.eq(feed_w.valid), array.weights.payload.eq(feed_w.data),
             feed_w.ready.eq(array.weights.ready),
@@ -736,7 +741,7 @@ class SatAccelerator(ConfigComponent):
         # ---- idle, counters --------------------------------------------------------------------
         m.d.comb += units_idle.eq(
             ~Cat(*(q.r_rdy for q in queues.values())).any() & ~load_busy & ~store_busy
-            & (in_array == 0) & feed_w.idle & feed_a.idle & feed_s.idle & ~array.cmd.valid
+            & (in_array == 0) & feed_w.idle & feed_a.idle & feed_s.idle & ~cmd_pending
             & ~feed_w.done.r_rdy & ~feed_a.done.r_rdy & ~s1_valid & ~fetching
         )
         events = {

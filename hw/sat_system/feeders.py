@@ -55,8 +55,8 @@ class RowFeeder:
         self.valid, self.ready, self.last = Signal(name=f"{name}_valid"), Signal(), Signal()
         self.data = port.data
         self.idle = Signal(name=f"{name}_idle")
+        self._active = active = Signal(name=f"{name}_active")
         run = Signal(layout, name=f"{name}_run")
-        active = Signal(name=f"{name}_active")
         index = Signal(range(depth + 1), name=f"{name}_index")
         head = layout(self.runs.r_data)
         advance = Signal()
@@ -79,3 +79,10 @@ class RowFeeder:
             m.d.sync += active.eq(0)
         with m.If(take):
             m.d.sync += [active.eq(1), run.eq(head), index.eq(0)]
+
+    @property
+    def active(self) -> Signal:
+        """A run is being read: a run queued now is taken when its last row is addressed, so
+        its first row follows that one without a gap (or, when the active run is the queued
+        one, is on ``data`` the next cycle)."""
+        return self._active

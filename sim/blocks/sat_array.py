@@ -137,6 +137,11 @@ class ArrayTimeline:
     ----------
     config : SatArrayConfig
         Its ``interleave`` decides whether tiles overlap.
+
+    Attributes
+    ----------
+    ws_loaded : int
+        Cycle in which the last WS tile issued loaded its last weight row.
     """
 
     def __init__(self, config: SatArrayConfig) -> None:
@@ -153,6 +158,7 @@ class ArrayTimeline:
         self._os_first = _NEVER  # earliest cycle for the next OS tile's first entry
         self._ws_first = _NEVER  # earliest cycle for the next WS tile's first beat
         self._ws_free = _NEVER  # earliest cycle the next WS tile may load its first weight row
+        self.ws_loaded = _NEVER  # cycle the last WS tile loaded its last weight row
 
     def copy(self) -> "ArrayTimeline":
         """An independent copy (to try a command without issuing it)."""
@@ -217,6 +223,7 @@ class ArrayTimeline:
             # has swapped row r (L cycles per row)
             loaded = max(load + rows - 1, self._ws_free + (rows - 1) * self.config.add_latency)
             moved = self._stage_until = max(loaded, self._feed_end)
+            self.ws_loaded = loaded
             first = max(moved + 1, self._ws_first)  # its first activation beat
             end = first + length - 1
             self._after_ws(first, end)

@@ -25,10 +25,12 @@ written (the ``cycles`` counter counts the cycles after it until done):
 * **GEMM**: an instruction issues once its tokens are there, the previous one has issued and
   the array has taken the previous command; the array then runs the command on its exact
   timeline (:class:`sparsa.sim.blocks.sat_array.ArrayTimeline`) from the cycle its operands reach
-  it: the cycle after the command when the row feeders it starts from (OS: both; WS: the
-  weights) were still streaming the previous tile's rows, two cycles later when one had run dry
-  (the activation feeder of an OS tile streams one row per N entries, so it runs dry first). Its token to STORE goes the cycle after
-  its last answer beat; its token to LOAD the cycle after its last operand was taken (an
+  it: the GEMM unit offers the command once both row feeders have a run active, so the array
+  never waits for a tile's first rows holding its command; that is the cycle after the issue
+  when both still read the previous tile's rows, a cycle later when one had run dry (the
+  activation feeder of an OS tile reads one row per N entries, so it runs dry first; a WS
+  tile's weights are read before its activations). Its token to STORE goes the cycle after its last
+  answer beat; its token to LOAD the cycle after its last operand was taken (an
   approximation: the feeders read one row ahead, so the RTL may give it a cycle earlier).
 * The program ends once every unit is idle: the cycle after the last answer beat is written,
   the last LOAD's row, or the last STORE's answer.
@@ -39,10 +41,6 @@ does): the model takes the expected time of each handshake, 1 / (1 - ``stall``) 
 of one (an expectation, so the predicted cycles are fractional until the end, where they are
 rounded). It is exact with ``stall`` = 0; with stalls it is an estimate whose error the system
 tests state and bound. A memory that answers later than ``read_latency`` is not modelled.
-
-Programs with resident operands (:func:`sparsa.dataflow.sat_program.compile_gemm`'s
-``resident``) are followed within 2%, not exactly: a GEMM with no LOAD of its own may start a
-cycle or two later than predicted.
 """
 
 from dataclasses import dataclass, field
@@ -189,7 +187,8 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
     load_free = store_free = 0
     gemm_prev = -1
     accepted_prev = -1  # cycle the array took the previous command
-    # last cycle each row feeder (weights, acts) streams the previous tile's rows
+    # last cycle each row feeder (weights, acts) has the previous tile's run active (the
+    # cycle it addresses its last row)
     feeders_busy_until = {"w": -1, "a": -1}
     timeline = ArrayTimeline(arr)
     ends = [cycle]
@@ -239,20 +238,18 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
             if f["pop_next"]:
                 issue = max(issue, pop("sg"))
             gemm_prev = issue
-            # A feeder still streaming hands the next run's first row on at once; one that ran
-            # dry takes a cycle more. OS needs both first rows, WS its weights first.
+            # The command goes to the array once both feeders have a run active: the cycle after
+            # the issue while they still read the previous tile's rows, a cycle later when one
+            # had run dry.
             ws = Dataflow(f["dataflow"]) == Dataflow.WS
-            dry = min(feeders_busy_until.values()) if not ws else feeders_busy_until["w"]
-            lag = 2 if dry < issue + 1 else 1
-            before = timeline.copy()
+            lag = 2 if min(feeders_busy_until.values()) < issue + 1 else 1
             timing = timeline.issue(dataflow=Dataflow(f["dataflow"]), pattern=f["pattern"],
                                     length=f["length"], rows=f["rows"],
                                     not_before=issue + 1 + lag)
-            accepted_prev = max(issue + 1, before._stage_until + 1)
+            accepted_prev = timing.cmd_edge - 1  # the cycle the array took the command
             feed_end = timeline._feed_end
             if ws:  # the weights went into the shadows before the first activation beat
-                first_beat = feed_end - f["length"] + 1
-                feeders_busy_until = {"w": first_beat - 2, "a": feed_end - 1}
+                feeders_busy_until = {"w": timeline.ws_loaded - 1, "a": feed_end - 1}
             else:  # one activation row per group of N entries
                 n = 1 if f["pattern"] == 0 else arr.patterns[f["pattern"] - 1].n
                 a_last = feed_end - n - (n if f["length"] > n else 0)

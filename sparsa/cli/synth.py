@@ -108,7 +108,8 @@ def _synth(block: Block, config: Any, args: argparse.Namespace) -> int:
     if d is not None:
         print(f"  logic depth              {d.levels:>9} levels ({d.luts} LUT, {d.carries} carry, "
               f"{d.muxes} MUXF, {d.dsps} DSP): {d.start} -> {d.end}; longest carry chain "
-              f"{d.longest_carry_chain}")
+              f"{d.longest_carry_chain}"
+              + (f"; {d.loops_cut} cell-level loop(s) cut" if d.loops_cut else ""))
     if routed is not None:
         used = ", ".join(f"{k} {u:,} of {a:,}" for k, (u, a) in routed.utilisation.items())
         print(f"{block.top} routed on an LFE5U-85F: Fmax {routed.fmax_mhz} MHz "

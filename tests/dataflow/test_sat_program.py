@@ -206,7 +206,7 @@ def test_the_compiler_refuses_what_it_cannot_compile() -> None:
     refuse("a config whose buffers cannot hold one tile", INT8.replace(out_rows=6))
     refuse("a config whose buffers cannot hold one tile", INT8.replace(a_rows=4))
     refuse("needs 29 instructions, more than program_depth = 28",
-           INT8.replace(program_depth=28))
+           INT8.replace(program_depth=28), resident=False)
     refuse(r"the image reaches byte \d+, past dram_bytes = 1024", INT8.replace(dram_bytes=1024))
     refuse("int8 array stores RAW, INT8, INT16, not <StoreMode.FP16: 3>",
            store_mode=StoreMode.FP16)
@@ -316,8 +316,8 @@ def test_resident_operands_are_loaded_once_and_reused(dataflow) -> None:
     values, indices, b = _operands(INT8, 6, 9, 48, 13, NMPattern(2, 4))
     args = (values, indices, b, NMPattern(2, 4), dataflow)
     big = INT8.replace(a_rows=512, b_rows=512)  # every distinct tile fits
-    streamed = compile_gemm(big, *args)
-    resident = compile_gemm(big, *args, resident=True)
+    streamed = compile_gemm(big, *args, resident=False)
+    resident = compile_gemm(big, *args)
 
     def loads(compiled: CompiledGemm, buffer: int) -> int:
         return sum(1 for w in compiled.program
@@ -336,7 +336,7 @@ def test_resident_operands_are_loaded_once_and_reused(dataflow) -> None:
     # A buffer that holds two tiles but not every distinct A tile: A streams, B stays.
     rows = max(len(t.weights) for t in tiles)
     assert distinct_a > 2
-    mixed = compile_gemm(big.replace(a_rows=2 * rows), *args, resident=True)
+    mixed = compile_gemm(big.replace(a_rows=2 * rows), *args)
     assert (loads(mixed, 0), loads(mixed, 1)) == (len(mixed.tiles), distinct_b)
     assert torch.equal(mixed.read_output(_run(mixed).dram), want)
     _check_schedules(mixed)
@@ -344,7 +344,7 @@ def test_resident_operands_are_loaded_once_and_reused(dataflow) -> None:
 
 def test_a_missing_token_lets_a_schedule_overwrite_a_half_too_early() -> None:
     values, indices, b = _operands(INT8, 2, 9, 48, 13, None)
-    compiled = compile_gemm(INT8, values, indices, b, None, Dataflow.OS)
+    compiled = compile_gemm(INT8, values, indices, b, None, Dataflow.OS, resident=False)
     program = list(compiled.program)
     # Neither LOAD A of tile 2 nor GEMM 0 keeps its token: LOAD 2 may run before GEMM 0.
     load2 = [i for i, w in enumerate(program) if decode(w)[0] == Opcode.LOAD][4]
@@ -460,8 +460,8 @@ def test_generated_tokens_order_every_buffer_access(dataflow, direction) -> None
     _check_schedules(compile_generated_gemm(SORE4, w, b, P24, dataflow, direction))
     # B resident (A is generated per tile): fewer LOADs, the same Y.
     big = SORE4.replace(b_rows=512)
-    streamed = compile_generated_gemm(big, w, b, P24, dataflow, direction)
-    resident = compile_generated_gemm(big, w, b, P24, dataflow, direction, resident=True)
+    streamed = compile_generated_gemm(big, w, b, P24, dataflow, direction, resident=False)
+    resident = compile_generated_gemm(big, w, b, P24, dataflow, direction)
     _check_schedules(resident)
     assert len(resident.program) < len(streamed.program)
     assert torch.equal(resident.read_output(_run(resident).dram),
@@ -492,7 +492,7 @@ def test_the_generating_compiler_refuses_what_it_cannot_compile() -> None:
     refuse("pattern 1:4 is not supported by this array", pattern=NMPattern(1, 4))
     # 4 tiles of 8 GENERATEs (32 positions in blocks of 4), LOAD B and GEMM; 4 STOREs, END.
     refuse("the program needs 45 instructions, more than program_depth = 44",
-           SORE4.replace(program_depth=44))
+           SORE4.replace(program_depth=44), resident=False)
     # 2:4 on 8 lanes of 4-groups: a GENERATE writes 4 rows; tiles of 18 entries (36
     # positions) take 5 GENERATEs of rows, 20 rows, past a half of 18.
     config = R8C8.replace(sore_m=4, a_rows=36)

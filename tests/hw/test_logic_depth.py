@@ -70,13 +70,18 @@ def test_carry_chains_are_measured_along_ci(tmp_path: Path) -> None:
     )
     d = _depth(tmp_path, _ff("x", "a") + chain + _ff("co4", "b"))
     assert (d.levels, d.carries, d.longest_carry_chain) == (5, 5, 5)
+    # Bit 0's sum through a LUT into bit 2's input is no loop: a bit depends on bits 0 to i.
+    folded = (_ff("x", "a") + ".subckt CARRY4 CI=a CYINIT=$false S[0]=a DI[2]=f O[0]=s0 "
+              "CO[3]=c3\n.subckt LUT2 I0=s0 I1=a O=f\n" + _ff("c3", "b"))
+    d = _depth(tmp_path, folded)
+    assert (d.levels, d.luts, d.carries) == (3, 1, 2)  # a, bit 0, the LUT, bit 3
 
 
-def test_loops_ports_and_no_paths_are_errors(tmp_path: Path) -> None:
+def test_loops_are_cut_and_no_paths_are_errors(tmp_path: Path) -> None:
     loop = (_ff("x", "a") + ".subckt LUT2 I0=a I1=m O=n\n.subckt LUT2 I0=n I1=a O=m\n"
             + _ff("m", "b"))
-    with pytest.raises(ValueError, match="combinational loop"):
-        _depth(tmp_path, loop)
+    d = _depth(tmp_path, loop)  # the loop's closing edge is cut and counted
+    assert d.loops_cut == 1 and (d.start, d.end) == ("a", "b") and d.levels >= 1
     with pytest.raises(ValueError, match="no register-to-register path"):
         _depth(tmp_path, ".subckt LUT2 I0=x I1=x O=y\n")
     with pytest.raises(ValueError, match="'XORCY' is not in the Xilinx cell library"):

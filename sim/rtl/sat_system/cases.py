@@ -67,7 +67,7 @@ def _case(config: SatSystemConfig, name: str, image: bytes, addr: int,
 def gemm_case(config: SatSystemConfig, name: str, a: torch.Tensor, b: torch.Tensor,
               pattern: NMPattern | None, dataflow: Dataflow, *,
               store_mode: StoreMode = StoreMode.RAW, shift: int = 0,
-              resident: bool = False) -> SystemCase:
+              resident: bool = True) -> SystemCase:
     """``A B`` compiled for the system (``resident``: as :func:`compile_gemm`), A dense
     (compressed here to ``pattern`` along its rows, as the SORE would), with its golden run."""
     values, indices = (a, torch.zeros_like(a)) if pattern is None else nm_generate(
@@ -82,7 +82,7 @@ def gemm_case(config: SatSystemConfig, name: str, a: torch.Tensor, b: torch.Tens
 
 def gemm_cases(config: SatSystemConfig, seed: int,
                shapes: tuple[tuple[int, int, int], ...] = SHAPES, *,
-               resident: bool = False) -> list[SystemCase]:
+               resident: bool = True) -> list[SystemCase]:
     """Compiled GEMMs (``resident``: as :func:`compile_gemm`): every pattern (dense first) x
     both dataflows x ``shapes``, the store mode cycling through the format's modes (INT8 and
     INT16 with a shift)."""
