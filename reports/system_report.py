@@ -96,8 +96,8 @@ started through the AXI4-Lite registers, the DDR a `cocotbext-axi` RAM with a re
 
 {chr(10).join(table)}
 {layers}
-The operands are reloaded for every tile (no reuse across tiles yet), so these programs are
-bound by the memory: the array is busy a small share of the cycles. Layers chained in one
-program (a STORE writing the next layer's activation beats) are not built yet: each GEMM is its
-own program.
+An operand whose distinct tiles all fit its buffer stays resident (each tile loaded once and
+reused); the programs are still bound by the memory: the array is busy a share of the cycles.
+Layers chained in one program (a STORE writing the next layer's activation beats) are not
+built yet: each GEMM is its own program.
 """
