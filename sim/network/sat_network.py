@@ -47,7 +47,9 @@ Composition rules (each one a modelling choice, stated here and in the report):
   BP, and its output goes straight to the array.
 * **Buffers.** The target's on-chip memory is split evenly between the A (weights), B
   (activations or errors) and output buffers (an assumption); a whole operand that fits its
-  buffer is read from DRAM once.
+  buffer is read from DRAM once. A run sized by a SAT system (``simulate_iteration``'s
+  ``system``) takes instead the system's own A and B buffers (rows times row bits), its array
+  and its SORE, the design the RTL builds.
 * **Weight update** (fp16 and bf16: NVIDIA AMP mixed precision). After the last GEMM, the
   weight-update engine (``weight_update``, by default :data:`NETWORK_WEIGHT_UPDATE` in the
   array's format) runs one step over every weight of the network, on the critical path and
@@ -87,6 +89,7 @@ from sparsa.config.sat_system import SatSystemConfig
 from sparsa.config.weight_update import WeightUpdateConfig
 from sparsa.dataflow.sat_schedule import PHASES, GemmOp, GemmPlan, plan_gemm, training_gemms
 from sparsa.hw.export import config_json
+from sparsa.models.golden.sat_system import row_bits
 from sparsa.sim.blocks.sat_array import ArrayTimeline
 from sparsa.sim.blocks.sore import stream_cycles
 from sparsa.sim.blocks.weight_update import beats, step_cycles
@@ -487,6 +490,7 @@ def network_utilisation(
     pattern: NMPattern | None,
     target: Target,
     weight_update: WeightUpdateConfig | None = None,
+    system: SatSystemConfig | None = None,
 ) -> Utilisation | None:
     """The predicted resources (:mod:`sparsa.sim.network.resources`) of the design an iteration runs
     on, against ``target``'s, or None for a target without an FPGA ``[resources]`` table.
@@ -497,30 +501,57 @@ def network_utilisation(
     :data:`NETWORK_WEIGHT_UPDATE` in the array's format); the controller and AXI master of the
     SAT system at its default word width; and the A, B and output buffers, which the
     simulation assumes take all of the target's block RAM and URAM (module docstring).
+
+    With ``system`` (whose array ``array`` is), the SORE is the system's (none without one) and
+    the controller, AXI master and buffers are the system's, its buffers' block RAM included.
     """
     if not set(CAPACITY_KEYS.values()) <= set(target.resources):
         return None
     model = load_model()
     m = array.max_m if pattern is None else pattern.m
-    sore = SoreConfig(lanes=SORE_LANES, m=m, dtype=array.dtype)
-    system = SatSystemConfig()
-    control = {k: v for k, v in features(system).items() if k in ("fixed", "axi_bit")}
-    parts = {"array": model.predict(array), "sore": model.predict(sore)}
-    notes = {"array": f"{array.rows} x {array.cols} {array.dtype.value} PEs",
-             "sore": f"{sore.lanes} lanes, M = {sore.m}"}
+    sore = SoreConfig(lanes=SORE_LANES, m=m, dtype=array.dtype) if system is None else system.sore
+    built = SatSystemConfig() if system is None else system
+    control = {k: v for k, v in features(built).items()
+               if k in ("fixed", "axi_bit") or system is not None}
+    parts = {"array": model.predict(array)}
+    notes = {"array": f"{array.rows} x {array.cols} {array.dtype.value} PEs"}
+    if sore is not None:
+        parts["sore"] = model.predict(sore)
+        notes["sore"] = f"{sore.lanes} lanes, M = {sore.m}"
     if array.dtype.is_float:
         if weight_update is None:
             weight_update = NETWORK_WEIGHT_UPDATE.replace(dtype=array.dtype)
         parts["weight_update"] = model.predict(weight_update)
         notes["weight_update"] = f"{weight_update.lanes} lanes"
     parts["control"] = model.predict_features("sat-accelerator", control)
-    notes["control"] = (f"the SAT system's controller, registers and {system.axi.data_width}-bit "
-                        "AXI master")
-    memory = {k: target.resources[CAPACITY_KEYS[k]] for k in ("bram36", "uram")}
-    parts["buffers"] = ResourceEstimate(0, 0, 0, **memory)
-    notes["buffers"] = "all of the target's block RAM and URAM (the simulation's assumption)"
+    notes["control"] = (f"the SAT system's controller, registers and {built.axi.data_width}-bit "
+                        "AXI master" + ("" if system is None else ", and its buffers"))
+    if system is None:
+        memory = {k: target.resources[CAPACITY_KEYS[k]] for k in ("bram36", "uram")}
+        parts["buffers"] = ResourceEstimate(0, 0, 0, **memory)
+        notes["buffers"] = "all of the target's block RAM and URAM (the simulation's assumption)"
     return Utilisation(target=target.name, capacity=dict(target.resources), parts=parts,
                        notes=notes)
+
+
+def _sized_by(system: SatSystemConfig, array: SatArrayConfig,
+              layers: list) -> tuple[SatArrayConfig, tuple[int, int], int]:
+    """The array, the A and B buffer bytes and the SORE lanes of a run on ``system``."""
+    if not isinstance(system, SatSystemConfig):
+        raise ValueError(f"system must be a SatSystemConfig, not {system!r}")
+    if array is not DEFAULT_ARRAY:
+        raise ValueError("give the array or the system (whose array it is), not both")
+    patterns = {layer.pattern for layer in layers if layer.pattern is not None}
+    if patterns and system.sore is None:
+        raise ValueError(f"the system has no SORE (sore_lanes = 0) for the N:M layers "
+                         f"({', '.join(sorted(map(str, patterns)))})")
+    for p in patterns:
+        if p.m != system.sore_m:
+            raise ValueError(f"the system's SORE groups M = {system.sore_m} weights, the layers' "
+                             f"pattern {p} needs M = {p.m}")
+    buffers = (system.a_rows * row_bits(system, "a") // 8,
+               system.b_rows * row_bits(system, "b") // 8)
+    return system.array, buffers, system.sore_lanes
 
 
 def simulate_iteration(
@@ -533,6 +564,7 @@ def simulate_iteration(
     techniques: Techniques = ALL_TECHNIQUES,
     array: SatArrayConfig = DEFAULT_ARRAY,
     weight_update: WeightUpdateConfig | None = None,
+    system: SatSystemConfig | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SatResult:
     """Simulate one training iteration.
@@ -554,6 +586,11 @@ def simulate_iteration(
     weight_update : WeightUpdateConfig, optional
         The weight-update engine of a floating-point iteration, in the array's format (default:
         :data:`NETWORK_WEIGHT_UPDATE` in the array's format); ignored for the integer formats.
+    system : SatSystemConfig, optional
+        Size the run from this SAT system instead of the target's on-chip memory: its array
+        (``array`` must then be left at its default), its A and B buffers (rows times row bits,
+        in place of the thirds of the target's memory) and its SORE (which a run with N:M
+        layers needs, with M = ``sore_m``). The DRAM stays the target's.
     progress : callable, optional
     """
     w_bytes = array.dtype.bytes
@@ -565,16 +602,21 @@ def simulate_iteration(
                 f"the weight-update engine's dtype ({weight_update.dtype.value}) must be the "
                 f"array's ({array.dtype.value})"
             )
-    # Assumption: the on-chip memory is split evenly between the A, B and output buffers.
-    third = sum(target.sram_bytes.values()) // 3
+    sore_lanes = SORE_LANES
+    if system is None:
+        # Assumption: the on-chip memory is split evenly between the A, B and output buffers.
+        third = sum(target.sram_bytes.values()) // 3
+        buffers = (third, third)
+    else:
+        array, buffers, sore_lanes = _sized_by(system, array, layers)
     ops = training_gemms(layers)
-    plans = _Plans(ops, array, target, (third, third))
+    plans = _Plans(ops, array, target, buffers)
     producers = _producers(ops)
     sore_cycles = 0
     for layer in layers:
         if layer.pattern is None:
             continue
-        sore = SoreConfig(lanes=SORE_LANES, m=layer.pattern.m, dtype=array.dtype)
+        sore = SoreConfig(lanes=sore_lanes, m=layer.pattern.m, dtype=array.dtype)
         tiles = layer.groups * ceil(layer.cout / sore.m) * ceil(layer.ff.k / sore.lanes)
         sore_cycles += stream_cycles(sore, n=layer.pattern.n, copies=3, count=tiles)
 
@@ -662,7 +704,7 @@ def simulate_iteration(
         phase_cycles,
         update,
         network_utilisation(array.replace(interleave=techniques.interleave), pattern, target,
-                            weight_update),
+                            weight_update, system),
     )
     # Energy counts: MACs the array issues (compressed entries), DRAM bits both ways, on-chip
     # buffer writes of everything loaded from DRAM (the weight-update engine streams, so its

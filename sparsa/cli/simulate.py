@@ -14,7 +14,13 @@ from sparsa.cli.options import (
 )
 from sparsa.cli.trace import POLICY_DEFAULTS, add_policy, run_model
 from sparsa.config.formats import NumberFormat
-from sparsa.config.presets import SAT_BATCH, SAT_NETWORK_ARRAY, SAT_TARGET, SPATTEN_TARGET
+from sparsa.config.presets import (
+    SAT_BATCH,
+    SAT_NETWORK_ARRAY,
+    SAT_SYSTEM_CONFIGS,
+    SAT_TARGET,
+    SPATTEN_TARGET,
+)
 
 __all__ = ["add"]
 
@@ -34,10 +40,14 @@ def add(commands: argparse._SubParsersAction) -> None:
     sat.add_argument("--batch", type=integer, default=SAT_BATCH, metavar="B",
                      help="batch size (default: %(default)s)")
     sat.add_argument("--dtype", choices=[f.value for f in NumberFormat],
-                     default=SAT_NETWORK_ARRAY.dtype.value,
                      help="number format of weights, activations and errors; fp16 and bf16 "
                      "train with FP32 master weights and run the weight-update engine "
-                     "(default: %(default)s)")
+                     f"(default: {SAT_NETWORK_ARRAY.dtype.value}, or the system's)")
+    sat.add_argument("--system", choices=sorted(SAT_SYSTEM_CONFIGS),
+                     help="size the run from this SAT accelerator system (sparsa run sat's "
+                     "presets): its array, its A and B buffers and its SORE, instead of the "
+                     f"{SAT_NETWORK_ARRAY.rows} x {SAT_NETWORK_ARRAY.cols} array and the "
+                     "target's on-chip memory split in thirds; the DRAM stays the target's")
     sat.add_argument("--no-interleave", action="store_true",
                      help="run the array's tiles one after another instead of overlapping each "
                      "tile's fill and drain with its neighbours'")
@@ -87,21 +97,29 @@ def _simulate_sat(args: argparse.Namespace) -> int:
         target = load_target(args.target)
         techniques = Techniques(interleave=not args.no_interleave, pregen=not args.no_pregen,
                                 offline_schedule=not args.no_offline_schedule)
-        array = SAT_NETWORK_ARRAY.replace(dtype=NumberFormat(args.dtype))
+        system = None if args.system is None else SAT_SYSTEM_CONFIGS[args.system]
+        if system is not None and args.dtype not in (None, system.array.dtype.value):
+            raise ValueError(f"--dtype {args.dtype} conflicts with --system {args.system}, "
+                             f"whose array is {system.array.dtype.value}")
+        array = (SAT_NETWORK_ARRAY.replace(dtype=NumberFormat(args.dtype or
+                                                               SAT_NETWORK_ARRAY.dtype.value))
+                 if system is None else system.array)
         progress(f"simulating a {args.model} training iteration ...")
         layers = training_layers(args.model, batch=args.batch, pattern=pattern)
-        resources = network_utilisation(array, pattern, target)
+        resources = network_utilisation(array, pattern, target, system=system)
         if resources is not None and not args.allow_overfull:
             resources.check()
         start = time.perf_counter()
+        sized = {"array": array} if system is None else {"system": system}
         result = simulate_iteration(layers, model=args.model, pattern=pattern, target=target,
-                                    batch=args.batch, techniques=techniques, array=array)
+                                    batch=args.batch, techniques=techniques, **sized)
         wall = time.perf_counter() - start
     except ValueError as error:
         return fail(str(error))
     print(f"{args.model} batch {args.batch}, {result.pattern}, on {target.name} at "
-          f"{target.clock_hz / 1e6:.0f} MHz, {args.dtype} operands "
-          f"({array.dtype.accumulator} accumulators)")
+          f"{target.clock_hz / 1e6:.0f} MHz, {array.dtype.value} operands "
+          f"({array.dtype.accumulator} accumulators)"
+          + ("" if system is None else f", sized by the system {args.system}"))
     print(f"  cycles {result.cycles:,}  time {result.seconds * 1e3:.2f} ms  dense-equivalent "
           f"MACs per cycle {100 * result.utilisation:.1f}% of the array's peak")
     print("  cycles by phase: " + ", ".join(f"{k} {v:,}" for k, v in result.phase_cycles.items()))

@@ -241,6 +241,13 @@ def test_targets_lists_the_built_in_targets(cli: Cli) -> None:
         (["--model", "small-cnn", "--pattern", "8:4"], "N of an N:4 pattern must be from 1 to 3"),
         (["--model", "small-cnn", "--target", "nope"], "unknown target 'nope'"),
         (["--model", "small-cnn", "--batch", "0"], "batch must be a positive integer, not 0"),
+        (["--model", "small-cnn", "--pattern", "2:8", "--system", "r4c4-int8-w64"],
+         "the system has no SORE (sore_lanes = 0) for the N:M layers (2:8)"),
+        (["--model", "small-cnn", "--pattern", "2:4", "--system", "r8c8-int8-w128-sore8"],
+         "the system's SORE groups M = 8 weights, the layers' pattern 2:4 needs M = 4"),
+        (["--model", "small-cnn", "--system", "r4c4-int8-w64", "--dtype", "fp16"],
+         "--dtype fp16 conflicts with --system r4c4-int8-w64, whose array is int8"),
+        (["--model", "small-cnn", "--system", "nope"], "argument --system: invalid choice"),
     ],
 )
 def test_simulate_sat_bad_input_exits_2(
@@ -295,6 +302,18 @@ def test_simulate_sat_reports_the_predicted_resources_beside_cycles_and_energy(
     assert data["fits"] is True and data["target"] == "vcu1525"
     assert set(data["parts"]) == {"array", "sore", "control", "buffers"}
     assert data["predicted"]["dsp"] == sum(p["dsp"] for p in data["parts"].values())
+
+
+def test_simulate_sat_sizes_the_run_from_a_system(tmp_path: Path, cli: Cli) -> None:
+    out_file = tmp_path / "r.json"
+    status, out, _ = cli(["simulate", "sat", "--model", "small-cnn", "--pattern", "2:8",
+                          "--batch", "2", "--system", "r8c8-int8-w128-sore8", "--json",
+                          str(out_file)])
+    assert status == 0 and "sized by the system r8c8-int8-w128-sore8" in out
+    result = json.loads(out_file.read_text())
+    # The system's own buffers, block RAM included, not the target's whole on-chip memory.
+    assert "buffers" not in result["resources"]["parts"]
+    assert 0 < result["resources"]["predicted"]["bram36"] < 100
 
 
 def test_simulate_sat_rejects_a_design_that_does_not_fit_unless_asked(

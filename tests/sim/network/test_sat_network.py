@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from sparsa.config.formats import NumberFormat
+from sparsa.config.presets import SAT_SYSTEM_CONFIGS
 from sparsa.config.sat import Dataflow, NMPattern, SoreConfig
 from sparsa.dataflow.sat_schedule import plan_gemm, training_gemms
 from sparsa.dataflow.sat_tiles import plan_tiles
@@ -347,3 +348,24 @@ def test_the_update_engine_must_be_in_the_arrays_format():
     with pytest.raises(ValueError, match=r"weight-update engine's dtype \(bf16\) must be the "
                        r"array's \(fp16\)"):
         _tiny(NumberFormat.FP16, weight_update=NETWORK_WEIGHT_UPDATE.replace(dtype="bf16"))
+
+
+def test_a_system_sizes_the_array_buffers_and_sore_of_a_run():
+    """The system's A and B buffers replace the thirds of the target's memory: the small
+    system's 64-row buffers hold fewer operands whole, so more bytes move, on the same array;
+    its SORE of 4 lanes takes longer than the 32 lanes the target-sized run assumes."""
+    system = SAT_SYSTEM_CONFIGS["r4c4-int8-w64-sore4"]
+    layers = training_layers("small-cnn", batch=2, pattern=NMPattern(2, 4))
+    common = {"model": "small-cnn", "pattern": NMPattern(2, 4), "target": TARGET, "batch": 2}
+    sized = simulate_iteration(layers, **common, system=system)
+    assumed = simulate_iteration(layers, **common, array=system.array)
+    assert sized.array == assumed.array
+    assert sized.traffic.bytes() > assumed.traffic.bytes()
+    assert sized.sore_cycles > assumed.sore_cycles
+    assert "buffers" not in sized.resources.parts and "buffers" in assumed.resources.parts
+    with pytest.raises(ValueError, match="give the array or the system"):
+        simulate_iteration(layers, **common, system=system, array=system.array.replace(rows=8))
+    with pytest.raises(ValueError, match=r"the system's SORE groups M = 4 weights, the layers' "
+                                         r"pattern 2:8 needs M = 8"):
+        simulate_iteration(training_layers("small-cnn", batch=2, pattern=NMPattern(2, 8)),
+                           **{**common, "pattern": NMPattern(2, 8)}, system=system)
