@@ -3,12 +3,12 @@
 :func:`compile_gemm` cuts ``Y = A B`` into array tiles
 (:func:`sparsa.dataflow.sat_tiles.plan_tiles`, the tiles of one output block kept together),
 lays out in DRAM, from a word-aligned ``base``,
-the program, each tile's weights and activation rows and one output region per output block, and
-emits per tile
+the program, the tiles' weights and activation rows and one output region per output block, and
+emits per tile (streamed operands; resident ones below)
 
 * LOAD A: its ``weights`` beats into half i % 2 of the weight buffer;
 * LOAD B: its ``acts`` beats into half i % 2 of the activation buffer;
-* GEMM: from those halves into half k % 2 of the output buffer for output block k, writing for
+* GEMM: from those rows into half k % 2 of the output buffer for output block k, writing for
   the block's first tile and adding for the others;
 
 after the last tile of a block a STORE of its rows to the block's region, and END last.
@@ -24,10 +24,9 @@ Tokens (:mod:`sparsa.config.sat_system`) let loads, GEMMs and stores overlap ove
 a tile's last LOAD pushes to its GEMM, which pops it; while an operand streams, GEMM i pushes
 to LOAD when tile i + 2 exists, and the first LOAD of tile i + 2 pops it before it overwrites
 the half (resident regions are never overwritten, so without a streamed operand these tokens
-go); the last GEMM of block k pushes
-to STORE k, which pops it and, when block k + 2 exists, pushes back to the first GEMM of block
-k + 2, which pops it before it overwrites the output half. Every token pushed is popped, and
-each pop's push comes earlier in the program
+go); the last GEMM of block k pushes to STORE k, which pops it and, when block k + 2 exists,
+pushes back to the first GEMM of block k + 2, which pops it before it overwrites the output
+half. Every token pushed is popped, and each pop's push comes earlier in the program
 (:func:`sparsa.models.golden.sat_system.token_problems`).
 
 Tiles are at most half a buffer: the compiler plans them with the array's ``max_reduction``
