@@ -527,9 +527,10 @@ def _compile(
         tile_steps = []
         if a_place is None:
             tile_steps += a_side
-        elif (0, a_data[i]) not in loaded:
+        elif (0, a_data[i]) not in loaded:  # the LOAD A already packed, into its region
             loaded.add((0, a_data[i]))
-            tile_steps += _load_a(config, tile, a_place[i])
+            (opcode, fields, data), = a_side
+            tile_steps.append((opcode, {**fields, "row": a_place[i]}, data))
         if b_place is None or (1, b_data[i]) not in loaded:
             loaded.add((1, b_data[i]))
             row = i % 2 * halves[1] if b_place is None else b_place[i]
