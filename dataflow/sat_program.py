@@ -58,6 +58,7 @@ not emit; WS: output columns past the block's) is never part of Y. The first GEN
 takes the LOAD A's token (its ``pop_next``).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -71,7 +72,7 @@ from sparsa.config.sat_system import (
     encode,
 )
 from sparsa.dataflow.sat_tiles import Tile, plan_tiles, tile_entries
-from sparsa.hw.common.stream_codec import packer
+from sparsa.hw.common.stream_codec import packer, unpacker
 from sparsa.hw.sat.sat_array import acts_layout, weights_layout
 from sparsa.hw.sat.sore import weights_layout as tile_layout
 from sparsa.models.golden.sat import check_operands, nm_generate, tile_beats
@@ -80,17 +81,27 @@ from sparsa.models.golden.sat_system import (
     generate_extent,
     pack_transfer,
     row_bits,
+    store_rows,
     transfer_bytes,
     unpack_transfer,
 )
 
 __all__ = [
     "CompiledGemm",
+    "CompiledProgram",
     "OutputBlock",
+    "PlannedLayer",
+    "ProgramImage",
+    "StoreRule",
+    "Stored",
+    "check_base",
     "compile_gemm",
     "compile_generated_gemm",
+    "emit_layer",
     "pack_dense_tile",
+    "plan_layer",
     "planning_array",
+    "read_blocks",
 ]
 
 
@@ -120,8 +131,8 @@ class OutputBlock:
 
 
 @dataclass(frozen=True)
-class CompiledGemm:
-    """A compiled GEMM: its DRAM image, program, tiles and output blocks.
+class CompiledProgram:
+    """A program and its DRAM image.
 
     Attributes
     ----------
@@ -133,21 +144,6 @@ class CompiledGemm:
     program_addr : int
     program : tuple of int
         The instructions (``program_len`` is its length).
-    tiles : tuple of Tile
-        The tiles, in program order.
-    blocks : tuple of OutputBlock
-        The output blocks, in program order.
-    shape : tuple of int
-        Y's rows and columns.
-    store_mode : StoreMode
-    shift : int
-    chunk : int
-        Reduction entries per tile (the ``chunk`` of
-        :func:`sparsa.models.golden.sat.compressed_matmul` that gives the same floating-point
-        result).
-    generated : BdwpPass or None
-        The copy GENERATE builds A as (:func:`compile_generated_gemm`), None when LOAD brings A
-        pre-generated. The tiles' ``weights`` are the pre-generated beats either way.
     """
 
     config: SatSystemConfig
@@ -155,13 +151,6 @@ class CompiledGemm:
     image: bytes
     program_addr: int
     program: tuple[int, ...]
-    tiles: tuple[Tile, ...]
-    blocks: tuple[OutputBlock, ...]
-    shape: tuple[int, int]
-    store_mode: StoreMode
-    shift: int
-    chunk: int
-    generated: BdwpPass | None = None
 
     @property
     def program_len(self) -> int:
@@ -184,29 +173,75 @@ class CompiledGemm:
         dram[self.base : end] = self.image
         return dram
 
+
+@dataclass(frozen=True)
+class CompiledGemm(CompiledProgram):
+    """A compiled GEMM: its DRAM image and program (:class:`CompiledProgram`), tiles and output
+    blocks.
+
+    Attributes
+    ----------
+    tiles : tuple of Tile
+        The tiles, in program order.
+    blocks : tuple of OutputBlock
+        The output blocks, in program order.
+    shape : tuple of int
+        Y's rows and columns.
+    store_mode : StoreMode
+    shift : int
+    chunk : int
+        Reduction entries per tile (the ``chunk`` of
+        :func:`sparsa.models.golden.sat.compressed_matmul` that gives the same floating-point
+        result).
+    generated : BdwpPass or None
+        The copy GENERATE builds A as (:func:`compile_generated_gemm`), None when LOAD brings A
+        pre-generated. The tiles' ``weights`` are the pre-generated beats either way.
+    """
+
+    tiles: tuple[Tile, ...]
+    blocks: tuple[OutputBlock, ...]
+    shape: tuple[int, int]
+    store_mode: StoreMode
+    shift: int
+    chunk: int
+    generated: BdwpPass | None = None
+
     def read_output(self, dram: bytes) -> torch.Tensor:
         """Y as the program's STOREs left it in ``dram``: int64 values (two's complement of the
         stored width) for an integer array, bit patterns (FP32 for RAW, FP16 or BF16) for a
         floating-point one."""
-        cols, bits = self.config.array.cols, self.config.store_bits(self.store_mode)
-        signed = not self.config.array.dtype.is_float
-        y = torch.zeros(self.shape, dtype=torch.int64)
-        for block in self.blocks:
-            size = transfer_bytes(self.config, block.rows, cols * bits)
-            rows = unpack_transfer(bytes(dram[block.addr : block.addr + size]), cols * bits,
-                                   block.rows)
+        return read_blocks(self.config, self.blocks, self.shape, StoreRule(self.store_mode),
+                           dram)
+
+
+def read_blocks(config: SatSystemConfig, blocks: Sequence[OutputBlock], shape: tuple[int, int],
+                rule: "StoreRule", dram: bytes) -> torch.Tensor:
+    """The ``shape`` matrix the STOREs of ``blocks`` left in ``dram`` under ``rule`` (rows, or
+    activation beats with its group): int64 values (two's complement of the stored width) for
+    an integer array, bit patterns for a floating-point one."""
+    cols, bits = config.array.cols, config.store_bits(rule.mode)
+    unpack = unpacker(acts_layout(config.array))
+    y = torch.zeros(shape, dtype=torch.int64)
+    for block in blocks:
+        count, row_size = store_rows(config, rule.mode, rule.group, block.rows)
+        size = transfer_bytes(config, count, row_size)
+        rows = unpack_transfer(bytes(dram[block.addr : block.addr + size]), row_size, count)
+        if rule.group:  # value c of row j g + s is in slot s of lane c of beat j
+            values = [[unpack(beat)[c][s] & ((1 << bits) - 1) for c in range(cols)]
+                      for beat in rows for s in range(rule.group)][: block.rows]
+        else:
             values = [[row >> (c * bits) & ((1 << bits) - 1) for c in range(cols)]
                       for row in rows]
-            beats = torch.tensor(values, dtype=torch.int64)
-            if signed:
-                beats = beats - (beats >> (bits - 1) << bits)
-            if block.dataflow is Dataflow.OS:
-                part = beats[: block.out_rows, : block.out_cols]
-            else:
-                part = beats[: block.out_cols, : block.out_rows].T
-            y[block.row0 : block.row0 + block.out_rows,
-              block.col0 : block.col0 + block.out_cols] = part
-        return y
+        beats = torch.tensor(values, dtype=torch.int64)
+        if not config.array.dtype.is_float:
+            beats = beats - (beats >> (bits - 1) << bits)
+        if block.dataflow is Dataflow.OS:
+            part = beats[: block.out_rows, : block.out_cols]
+        else:
+            part = beats[: block.out_cols, : block.out_rows].T
+        y[block.row0 : block.row0 + block.out_rows,
+          block.col0 : block.col0 + block.out_cols] = part
+    return y
 
 
 def planning_array(
@@ -277,8 +312,17 @@ def pack_dense_tile(config: SatSystemConfig, tile: torch.Tensor) -> bytes:
     return pack_transfer(config, [pack(row) for row in t.tolist()], row_bits(config, "tile"))
 
 
-# One instruction of a tile's A side before its address is known: opcode, fields, its data.
-_Step = tuple[Opcode, dict[str, int], bytes]
+@dataclass(frozen=True)
+class Stored:
+    """Where a chained LOAD reads: the rows a STORE of the layer before wrote for its output
+    block number ``block`` (:func:`plan_layer`'s ``b_from``)."""
+
+    block: int
+
+
+# One instruction of a tile's loads before its address is known: opcode, fields, its data (or
+# the stored block it reads).
+_Step = tuple[Opcode, dict[str, int], bytes | Stored]
 
 
 def _load_a(config: SatSystemConfig, tile: Tile, a_row: int) -> list[_Step]:
@@ -288,20 +332,20 @@ def _load_a(config: SatSystemConfig, tile: Tile, a_row: int) -> list[_Step]:
     return [(Opcode.LOAD, {"buffer": 0, "row": a_row, "rows": len(tile.weights)}, data)]
 
 
-def _resident(data: list[bytes] | None, rows: list[int], capacity: int) -> list[int] | None:
-    """The buffer row of each tile's operand when its distinct tiles (``data``, by their
-    bytes; ``rows`` rows each) all fit ``capacity`` rows, one region per distinct tile in order
-    of first use; None when they do not (or ``data`` is None)."""
-    if data is None:
+def _resident(keys: list | None, rows: list[int], capacity: int) -> list[int] | None:
+    """The buffer row of each tile's operand when its distinct tiles (``keys``: equal keys,
+    the same rows; ``rows`` rows each) all fit ``capacity`` rows, one region per distinct tile
+    in order of first use; None when they do not (or ``keys`` is None)."""
+    if keys is None:
         return None
-    region: dict[bytes, int] = {}
+    region: dict[object, int] = {}
     end = 0
-    for chunk, count in zip(data, rows, strict=True):
-        if chunk not in region:
-            region[chunk], end = end, end + count
+    for key, count in zip(keys, rows, strict=True):
+        if key not in region:
+            region[key], end = end, end + count
     if end > capacity:
         return None
-    return [region[chunk] for chunk in data]
+    return [region[key] for key in keys]
 
 
 def _lane_blocks(count: int, span: int, lanes: int) -> list[int]:
@@ -459,20 +503,125 @@ def _compile(
 ) -> CompiledGemm:
     """:func:`compile_gemm` of the ``operands`` (values, indices, B), A brought by LOAD
     (``generate`` None) or built by GENERATE from the dense A of ``generate`` for its copy."""
-    values, indices, b = operands
-    arr, wb = config.array, config.axi.word_bytes
-    dataflow = as_dataflow(dataflow)
+    check_base(config, base)
+    check_store_mode(config, store_mode, shift)
+    layer = plan_layer(config, operands, pattern, dataflow, generate=generate,
+                       resident=resident)
+    image = ProgramImage(config, base, layer.instructions + 1)
+    program, blocks = emit_layer(layer, image, store=StoreRule(StoreMode(store_mode), shift))
+    program.append(encode(Opcode.END))
+    return CompiledGemm(
+        config=config, base=base, image=image.finish(program), program_addr=base,
+        program=tuple(program), tiles=layer.tiles, blocks=tuple(blocks), shape=layer.shape,
+        store_mode=StoreMode(store_mode), shift=shift, chunk=layer.chunk,
+        generated=None if generate is None else generate[0],
+    )
+
+
+def check_base(config: SatSystemConfig, base: object) -> None:
+    """Check that ``base`` is a word-aligned address.
+
+    Raises
+    ------
+    ValueError
+        If it is not.
+    """
+    wb = config.axi.word_bytes
     if not isinstance(base, int) or base < 0 or base % wb:
         raise ValueError(f"base must be a word-aligned ({wb}-byte) address, not {base!r}")
-    check_store_mode(config, store_mode, shift)
-    store_mode = StoreMode(store_mode)
+
+
+@dataclass(frozen=True)
+class StoreRule:
+    """How a layer's STOREs write its output blocks: ``mode``, ``shift``, ``relu`` and ``group``
+    (0: rows; g > 0: activation beats for a next layer whose pattern has M = g)."""
+
+    mode: StoreMode
+    shift: int = 0
+    relu: bool = False
+    group: int = 0
+
+
+@dataclass(frozen=True)
+class PlannedLayer:
+    """One GEMM planned into tiles and loads, before any address is known (:func:`plan_layer`).
+
+    Attributes
+    ----------
+    config : SatSystemConfig
+    dataflow : Dataflow
+    tiles : tuple of Tile
+        In program order (each output block's tiles together).
+    beats : tuple of tuple of int
+        Each tile's weight, activation and output rows (:func:`sparsa.models.golden.sat.
+        tile_beats`).
+    steps : tuple of list of _Step
+        Each tile's loads (LOAD and GENERATE), their tokens not yet set.
+    a_rows, b_rows : tuple of int
+        The weight and activation buffer row each tile's GEMM reads from.
+    streamed : bool
+        An operand streams through buffer halves (the tokens that free them are needed).
+    shape : tuple of int
+        Y's rows and columns.
+    chunk : int
+        Reduction entries per tile (:attr:`CompiledGemm.chunk`).
+    """
+
+    config: SatSystemConfig
+    dataflow: Dataflow
+    tiles: tuple[Tile, ...]
+    beats: tuple[tuple[int, int, int], ...]
+    steps: tuple[list[_Step], ...]
+    a_rows: tuple[int, ...]
+    b_rows: tuple[int, ...]
+    streamed: bool
+    shape: tuple[int, int]
+    chunk: int
+
+    @property
+    def firsts(self) -> list[bool]:
+        """Whether each tile is the first of its output block."""
+        t = self.tiles
+        return [i == 0 or (t[i].row0, t[i].col0) != (t[i - 1].row0, t[i - 1].col0)
+                for i in range(len(t))]
+
+    @property
+    def instructions(self) -> int:
+        """Instructions of the layer: loads, GEMMs and a STORE per output block."""
+        return sum(map(len, self.steps)) + len(self.tiles) + sum(self.firsts)
+
+
+def plan_layer(
+    config: SatSystemConfig,
+    operands: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    pattern: NMPattern | None,
+    dataflow: Dataflow,
+    *,
+    generate: tuple[BdwpPass, torch.Tensor] | None,
+    resident: bool,
+    b_from: tuple["OutputBlock", ...] | None = None,
+) -> PlannedLayer:
+    """Plan the tiles and loads of ``Y = A B`` (see the module docstring).
+
+    With ``b_from`` (the output blocks of the layer before, stored as activation beats with a
+    group of this layer's M), B is not in the image: each tile's B rows are LOADs of the
+    beats those STOREs wrote (``operands``' B gives only its shape).
+
+    Raises
+    ------
+    ValueError
+        As :func:`compile_gemm`.
+    """
+    values, indices, b = operands
+    arr = config.array
+    dataflow = as_dataflow(dataflow)
     values = check_operands(values, arr.dtype, "A")
     b = check_operands(b, arr.dtype, "B")
     _check_reduction(config, values.shape[1])
     planning = planning_array(config, pattern, dataflow)
     tiles = _blocks_together(plan_tiles(planning, values, indices, b, pattern, dataflow))
     halves = (config.a_rows // 2, config.b_rows // 2, config.out_rows // 2)
-    beats, a_sides, done = [], [], {}
+    beats, a_sides, starts, done = [], [], [], {}
     for i, tile in enumerate(tiles):
         counts = tile_beats(arr, dataflow=dataflow, pattern=tile.pattern, length=tile.length,
                             rows=tile.rows)
@@ -483,13 +632,14 @@ def _compile(
                 f"holds {halves[0]}, {halves[1]} and {halves[2]}"
             )
         beats.append(counts)
+        key = (tile.row0, tile.col0)  # a block's tiles follow its reduction in order
+        t0 = done.get(key, 0)
+        done[key] = t0 + len(tile.weights)
+        starts.append(t0)
         a_row = i % 2 * halves[0]
         if generate is None:
             a_sides.append(_load_a(config, tile, a_row))
             continue
-        key = (tile.row0, tile.col0)  # a block's tiles follow its reduction in order
-        t0 = done.get(key, 0)
-        done[key] = t0 + len(tile.weights)
         steps = _generates(config, tile, t0, generate[1], pattern, generate[0], a_row)
         written = max(s[1]["row"] for s in steps) - a_row + generate_extent(
             config, generate[0], pattern.n)[1]
@@ -501,91 +651,159 @@ def _compile(
             )
         a_sides.append(steps)
 
-    firsts = [i == 0 or (t.row0, t.col0) != (tiles[i - 1].row0, tiles[i - 1].col0)
-              for i, t in enumerate(tiles)]
-    lasts = [*firsts[1:], True]
-    n_blocks = sum(firsts)
-
-    b_bits = row_bits(config, "b")
-    store_bits = row_bits(config, "store", store_mode)
-    pack_a = packer(acts_layout(arr))
-    b_data = [pack_transfer(config, [pack_a(a) for a in t.acts], b_bits) for t in tiles]
+    if b_from is None:
+        b_bits = row_bits(config, "b")
+        pack_a = packer(acts_layout(arr))
+        b_data = [pack_transfer(config, [pack_a(a) for a in t.acts], b_bits) for t in tiles]
+        b_sides = [[(Opcode.LOAD, {"buffer": 1, "row": 0, "rows": len(t.acts)}, data)]
+                   for t, data in zip(tiles, b_data, strict=True)]
+        b_keys: list[object] = list(b_data)
+    else:
+        b_sides = [_stored_loads(config, tile, t0, pattern, b_from)
+                   for tile, t0 in zip(tiles, starts, strict=True)]
+        b_keys = [tuple((s[2], s[1]["rows"]) for s in side) for side in b_sides]
     # An operand whose distinct tiles all fit its buffer stays resident: each distinct tile
-    # (by its bytes) is loaded once, into a region of its own, and reused by every tile that has
-    # it; otherwise every tile loads it into half i % 2.
-    a_data = [a_side[0][2] for a_side in a_sides] if generate is None else None
-    a_place = _resident(a_data if resident else None, [len(t.weights) for t in tiles],
+    # (by its bytes, or the stored rows it reads) is loaded once, into a region of its own, and
+    # reused by every tile that has it; otherwise every tile loads it into half i % 2.
+    a_keys = [a_side[0][2] for a_side in a_sides] if generate is None else None
+    a_place = _resident(a_keys if resident else None, [len(t.weights) for t in tiles],
                         config.a_rows)
-    b_place = _resident(b_data if resident else None, [len(t.acts) for t in tiles],
+    b_place = _resident(b_keys if resident else None, [len(t.acts) for t in tiles],
                         config.b_rows)
-    streamed = a_place is None or b_place is None  # loads into halves, so tokens free them
+    a_rows = [i % 2 * halves[0] if a_place is None else a_place[i] for i in range(len(tiles))]
+    b_rows = [i % 2 * halves[1] if b_place is None else b_place[i] for i in range(len(tiles))]
 
-    image: dict[int, bytes] = {}
-    loaded: set[tuple[int, bytes]] = set()  # (buffer, bytes) of the resident tiles loaded
+    loaded: set[tuple[int, object]] = set()  # (buffer, key) of the resident tiles loaded
     steps: list[list[_Step]] = []
-    for i, (tile, a_side) in enumerate(zip(tiles, a_sides, strict=True)):
+    for i, a_side in enumerate(a_sides):
         tile_steps = []
         if a_place is None:
             tile_steps += a_side
-        elif (0, a_data[i]) not in loaded:  # the LOAD A already packed, into its region
-            loaded.add((0, a_data[i]))
+        elif (0, a_keys[i]) not in loaded:  # the LOAD A already packed, into its region
+            loaded.add((0, a_keys[i]))
             (opcode, fields, data), = a_side
-            tile_steps.append((opcode, {**fields, "row": a_place[i]}, data))
-        if b_place is None or (1, b_data[i]) not in loaded:
-            loaded.add((1, b_data[i]))
-            row = i % 2 * halves[1] if b_place is None else b_place[i]
-            tile_steps.append((Opcode.LOAD, {"buffer": 1, "row": row, "rows": len(tile.acts)},
-                               b_data[i]))
+            tile_steps.append((opcode, {**fields, "row": a_rows[i]}, data))
+        if b_place is None or (1, b_keys[i]) not in loaded:
+            loaded.add((1, b_keys[i]))
+            tile_steps += [(op, {**f, "row": b_rows[i] + f["row"]}, data)
+                           for op, f, data in b_sides[i]]
         steps.append(tile_steps)
-    program_len = sum(map(len, steps)) + len(tiles) + n_blocks + 1
-    if program_len > config.program_depth:
-        raise ValueError(f"the program needs {program_len} instructions, more than "
-                         f"program_depth = {config.program_depth}")
-    cursor = base + transfer_bytes(config, program_len, INSTRUCTION_BITS)
+    return PlannedLayer(
+        config=config, dataflow=dataflow, tiles=tuple(tiles), beats=tuple(beats),
+        steps=tuple(steps), a_rows=tuple(a_rows), b_rows=tuple(b_rows),
+        streamed=a_place is None or b_place is None, shape=(values.shape[0], b.shape[1]),
+        chunk=tile_entries(planning, pattern, dataflow),
+    )
 
-    def place(data: bytes) -> int:
-        nonlocal cursor
-        addr, cursor = cursor, cursor + len(data)
-        image[addr] = data
+
+def _stored_loads(config: SatSystemConfig, tile: Tile, t0: int, pattern: NMPattern | None,
+                  b_from: tuple["OutputBlock", ...]) -> list[_Step]:
+    """The LOADs of an OS tile's activation beats (groups from ``t0`` / N) from the beats the
+    layer before stored: one LOAD per block of its output, ``row`` relative to the tile's
+    first B row."""
+    arr = config.array
+    n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
+    if tile.dataflow is not Dataflow.OS or any(blk.dataflow is not Dataflow.OS
+                                               for blk in b_from):
+        raise ValueError("a chained layer and the layer before it must be output-stationary "
+                         "(its stored rows are rows of Y, the next layer's reduction)")
+    if arr.rows % m:
+        raise ValueError(f"a chained layer's groups of M = {m} must tile the layer before's "
+                         f"output blocks of R = {arr.rows} rows (R a multiple of M)")
+    where = {(blk.row0, blk.col0): k for k, blk in enumerate(b_from)}
+    group, end = t0 // n, (t0 + len(tile.weights)) // n
+    loads = []
+    while group < end:
+        k = where.get((group * m, tile.col0))
+        if k is None:
+            raise ValueError(
+                f"a chained tile's reduction starts at position {group * m}, inside an output "
+                f"block of the layer before (blocks of R = {arr.rows} rows); its tiles' "
+                f"reductions must be whole blocks")
+        take = min(end - group, -(-b_from[k].rows // m))
+        loads.append((Opcode.LOAD, {"buffer": 1, "row": group - t0 // n, "rows": take},
+                      Stored(k)))
+        group += take
+    return loads
+
+
+class ProgramImage:
+    """The DRAM image of a program being laid out: the program's words from ``base``, then
+    each placed chunk in order."""
+
+    def __init__(self, config: SatSystemConfig, base: int, program_len: int) -> None:
+        if program_len > config.program_depth:
+            raise ValueError(f"the program needs {program_len} instructions, more than "
+                             f"program_depth = {config.program_depth}")
+        self.config, self.base = config, base
+        self.cursor = base + transfer_bytes(config, program_len, INSTRUCTION_BITS)
+        self.chunks: dict[int, bytes] = {}
+
+    def place(self, data: bytes) -> int:
+        """Put ``data`` at the next free address and return it."""
+        addr, self.cursor = self.cursor, self.cursor + len(data)
+        self.chunks[addr] = data
         return addr
 
+    def finish(self, program: list[int]) -> bytes:
+        """The image, with ``program`` at ``base``.
+
+        Raises
+        ------
+        ValueError
+            If it reaches past ``dram_bytes``.
+        """
+        if self.cursor > self.config.dram_bytes:
+            raise ValueError(f"the image reaches byte {self.cursor}, past dram_bytes = "
+                             f"{self.config.dram_bytes}")
+        data = bytearray(self.cursor - self.base)
+        chunks = {**self.chunks, self.base: pack_transfer(self.config, program,
+                                                          INSTRUCTION_BITS)}
+        for addr, chunk in chunks.items():
+            data[addr - self.base : addr - self.base + len(chunk)] = chunk
+        return bytes(data)
+
+
+def emit_layer(layer: PlannedLayer, image: ProgramImage, *, store: StoreRule,
+               after_sync: bool = False, before_sync: bool = False,
+               b_from: tuple["OutputBlock", ...] = ()) -> tuple[list[int], list["OutputBlock"]]:
+    """The instructions of ``layer`` (without END) and its output blocks, placing its data and
+    output regions in ``image``. ``after_sync``: its first load pops the token of a SYNC
+    before it; ``before_sync``: its last STORE pushes a token to a SYNC after it; ``b_from``:
+    the blocks its :class:`Stored` loads read."""
+    config, tiles, streamed = layer.config, layer.tiles, layer.streamed
+    firsts = layer.firsts
+    lasts = [*firsts[1:], True]
+    n_blocks = sum(firsts)
+    out_half = config.out_rows // 2
     program: list[int] = []
     blocks: list[OutputBlock] = []
     k = -1
-    for i, (tile, (_, _, n_out), tile_steps) in enumerate(zip(tiles, beats, steps, strict=True)):
+    for i, tile in enumerate(tiles):
         k += firsts[i]
-        a_row = i % 2 * halves[0] if a_place is None else a_place[i]
-        b_row = i % 2 * halves[1] if b_place is None else b_place[i]
-        out_row = k % 2 * halves[2]
+        out_row = k % 2 * out_half
+        tile_steps = layer.steps[i]
         for j, (opcode, fields, data) in enumerate(tile_steps):
-            program.append(encode(opcode, **fields, addr=place(data),
-                                  pop_next=int(j == 0 and i >= 2 and streamed),
+            addr = b_from[data.block].addr if isinstance(data, Stored) else image.place(data)
+            first_pop = after_sync and i == 0 and j == 0
+            program.append(encode(opcode, **fields, addr=addr,
+                                  pop_next=int((j == 0 and i >= 2 and streamed) or first_pop),
                                   push_next=int(j == len(tile_steps) - 1)))
         program.append(
-            encode(Opcode.GEMM, dataflow=int(dataflow), accumulate=int(not firsts[i]),
-                   pattern=tile.pattern, length=tile.length, rows=tile.rows, a_row=a_row,
-                   b_row=b_row, out_row=out_row, pop_prev=int(bool(tile_steps)),
+            encode(Opcode.GEMM, dataflow=int(layer.dataflow), accumulate=int(not firsts[i]),
+                   pattern=tile.pattern, length=tile.length, rows=tile.rows,
+                   a_row=layer.a_rows[i], b_row=layer.b_rows[i], out_row=out_row,
+                   pop_prev=int(bool(tile_steps)),
                    push_prev=int(streamed and i + 2 < len(tiles)),
                    pop_next=int(firsts[i] and k >= 2), push_next=int(lasts[i])))
         if lasts[i]:
-            addr = place(bytes(transfer_bytes(config, n_out, store_bits)))
-            blocks.append(OutputBlock(dataflow, tile.row0, tile.col0, tile.out_rows,
+            n_out = layer.beats[i][2]
+            store_count, store_bits = store_rows(config, store.mode, store.group, n_out)
+            addr = image.place(bytes(transfer_bytes(config, store_count, store_bits)))
+            blocks.append(OutputBlock(layer.dataflow, tile.row0, tile.col0, tile.out_rows,
                                       tile.out_cols, addr, n_out))
-            program.append(encode(Opcode.STORE, mode=int(store_mode), shift=shift, row=out_row,
-                                  rows=n_out, addr=addr, pop_prev=1,
-                                  push_prev=int(k + 2 < n_blocks)))
-    program.append(encode(Opcode.END))
-    if cursor > config.dram_bytes:
-        raise ValueError(f"the image reaches byte {cursor}, past dram_bytes = "
-                         f"{config.dram_bytes}")
-    image[base] = pack_transfer(config, program, INSTRUCTION_BITS)
-    data = bytearray(cursor - base)
-    for addr, chunk in image.items():
-        data[addr - base : addr - base + len(chunk)] = chunk
-    return CompiledGemm(
-        config=config, base=base, image=bytes(data), program_addr=base,
-        program=tuple(program), tiles=tuple(tiles), blocks=tuple(blocks),
-        shape=(values.shape[0], b.shape[1]), store_mode=store_mode, shift=shift,
-        chunk=tile_entries(planning, pattern, dataflow),
-        generated=None if generate is None else generate[0],
-    )
+            program.append(encode(
+                Opcode.STORE, mode=int(store.mode), shift=store.shift, relu=int(store.relu),
+                group=store.group, row=out_row, rows=n_out, addr=addr, pop_prev=1,
+                push_prev=int(k + 2 < n_blocks or (before_sync and k == n_blocks - 1))))
+    return program, blocks

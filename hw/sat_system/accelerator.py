@@ -295,16 +295,17 @@ class SatAccelerator(ConfigComponent):
                 "a_row": range(cfg.a_rows), "b_row": range(cfg.b_rows),
                 "out_row": range(cfg.out_rows), "n_w": range(cfg.a_rows + 1),
                 "n_a": range(cfg.b_rows + 1), "n_out": range(cfg.out_rows + 1),
-                "pop_prev": 1, "pop_next": 1, "push_prev": 1, "push_next": 1}),
+                "sync": 1, "pop_prev": 1, "pop_next": 1, "push_prev": 1, "push_next": 1}),
             Opcode.STORE: data.StructLayout({
-                "mode": 4, "shift": 6, "row": range(cfg.out_rows), "rows": range(cfg.out_rows + 1),
-                "addr": axi.addr_width, "words": words_w, "pop_prev": 1, "push_prev": 1,
-                "index": 16}),
+                "mode": 4, "group": 4, "relu": 1, "shift": 6, "row": range(cfg.out_rows),
+                "rows": range(cfg.out_rows + 1), "addr": axi.addr_width, "words": words_w,
+                "pop_prev": 1, "push_prev": 1, "index": 16}),
         }
         queues = {op: SyncFIFO(width=layout.size, depth=QUEUE_DEPTH)
                   for op, layout in entries.items()}
         # The LOAD unit runs LOAD and GENERATE: each instruction's entry, then its unit's queue.
-        unit_of = {Opcode.LOAD: Opcode.LOAD, Opcode.GEMM: Opcode.GEMM, Opcode.STORE: Opcode.STORE}
+        unit_of = {Opcode.LOAD: Opcode.LOAD, Opcode.GEMM: Opcode.GEMM, Opcode.STORE: Opcode.STORE,
+                   Opcode.SYNC: Opcode.GEMM}
         if sore is not None:
             unit_of[Opcode.GENERATE] = Opcode.LOAD
         entry = {op: Signal(entries[unit], name=f"{op.name.lower()}_entry")
@@ -396,8 +397,8 @@ class SatAccelerator(ConfigComponent):
                                                          "push_next")}
         load = {n: _field(inst, Opcode.LOAD, n) for n in ("buffer", "row", "rows", "addr")}
         gemm = {n: _field(inst, Opcode.GEMM, n) for n in FIELDS[Opcode.GEMM] if n != "opcode"}
-        store = {n: _field(inst, Opcode.STORE, n) for n in ("mode", "shift", "row", "rows",
-                                                             "addr")}
+        store = {n: _field(inst, Opcode.STORE, n) for n in ("mode", "group", "relu", "shift",
+                                                             "row", "rows", "addr")}
 
         gen = {n: _field(inst, Opcode.GENERATE, n) for n in ("copy", "n", "lane", "row", "addr")}
         if sore is not None:
@@ -456,15 +457,30 @@ class SatAccelerator(ConfigComponent):
                 with m.Case(mode):
                     shift_bad = (store["shift"] >= cfg.out_width) if mode in (
                         StoreMode.INT8, StoreMode.INT16) else (store["shift"] != 0)
+                    group_bad = (store["group"] != 0) if mode != cfg.operand_mode else 0
                     m.d.comb += [
-                        store_mode_bad.eq(shift_bad),
+                        store_mode_bad.eq(shift_bad | group_bad),
                         store_words.eq(_ceil_words(m, store["rows"], C * bits, word_bits,
                                                    f"store_{mode.name.lower()}")),
                     ]
+        # A STORE with a group writes ceil(rows / group) activation beats (every M, so every
+        # group, is a power of two).
+        with m.Switch(store["group"]):
+            with m.Case(0):
+                pass
+            for g in cfg.store_groups():
+                with m.Case(g):
+                    beats = (store["rows"] + g - 1) >> (g.bit_length() - 1)
+                    m.d.comb += store_words.eq(_ceil_words(m, beats, wb_bits, word_bits,
+                                                           f"store_beats{g}"))
+            with m.Default():
+                m.d.comb += store_mode_bad.eq(1)
 
         with m.Switch(opcode):
             with m.Case(Opcode.END), m.If(Cat(*tok.values()).any()):
                 m.d.comb += check.eq(Fault.TOKEN)
+            with m.Case(Opcode.SYNC):
+                pass
             with m.Case(Opcode.LOAD):
                 with m.If(tok["pop_prev"] | tok["push_prev"]):
                     m.d.comb += check.eq(Fault.TOKEN)
@@ -503,7 +519,8 @@ class SatAccelerator(ConfigComponent):
                 m.d.comb += check.eq(Fault.OPCODE)
 
         decoded = {Opcode.LOAD: {**load, "words": load_words, "generate": 0},
-                   Opcode.GEMM: {**gemm, "n_w": n_w, "n_a": n_a, "n_out": n_out},
+                   Opcode.GEMM: {**gemm, "n_w": n_w, "n_a": n_a, "n_out": n_out, "sync": 0},
+                   Opcode.SYNC: {"sync": 1},
                    Opcode.STORE: {**store, "words": store_words}}
         if sore is not None:
             decoded[Opcode.GENERATE] = {**gen, "generate": 1, "buffer": 0, "rows": gen_rows,
@@ -610,8 +627,16 @@ class SatAccelerator(ConfigComponent):
         wait_load = g.pop_prev & (tokens["lg"] == 0)
         wait_store = g.pop_next & (tokens["sg"] == 0)
         issue = Signal()
-        m.d.comb += issue.eq(gq.r_rdy & ~wait_load & ~wait_store & cmd_free
+        m.d.comb += issue.eq(gq.r_rdy & ~g.sync & ~wait_load & ~wait_store & cmd_free
                              & feed_w.runs.w_rdy & feed_a.runs.w_rdy & drains.w_rdy)
+        # A SYNC takes its tokens once every GEMM before it has its last answer beat in the
+        # output buffer (nothing of the unit's can then push a token in the same cycle).
+        in_array = Signal(range(2 * QUEUE_DEPTH + 2))  # GEMMs issued, last beat not yet in
+        s1_valid = Signal()
+        gemm_idle = (~cmd_pending & feed_w.idle & feed_a.idle & ~feed_w.done.r_rdy
+                     & ~feed_a.done.r_rdy & (in_array == 0) & ~s1_valid)
+        sync = Signal()
+        m.d.comb += sync.eq(gq.r_rdy & g.sync & ~wait_load & ~wait_store & gemm_idle)
         with m.If(array.cmd.valid & array.cmd.ready):
             m.d.sync += cmd_pending.eq(0)
         w_run, a_run, d_run = (Signal(run_layout(cfg.a_rows)), Signal(run_layout(cfg.b_rows)),
@@ -623,9 +648,9 @@ class SatAccelerator(ConfigComponent):
             d_run.accumulate.eq(g.accumulate), d_run.flag.eq(g.push_next),
             feed_w.runs.w_data.eq(w_run), feed_a.runs.w_data.eq(a_run), drains.w_data.eq(d_run),
             feed_w.runs.w_en.eq(issue), feed_a.runs.w_en.eq(issue), drains.w_en.eq(issue),
-            gq.r_en.eq(issue),
-            tok_pop["lg"].eq(issue & g.pop_prev),
-            tok_pop["sg"].eq(issue & g.pop_next),
+            gq.r_en.eq(issue | sync),
+            tok_pop["lg"].eq((issue | sync) & g.pop_prev),
+            tok_pop["sg"].eq((issue | sync) & g.pop_next),
         ]
         command = Signal(cmd_layout(arr).size)
         fields = {"dataflow": g.dataflow, "pattern": g.pattern,
@@ -644,7 +669,7 @@ class SatAccelerator(ConfigComponent):
         # Both runs of a GEMM read: its buffer halves are free (the token to LOAD).
         both = feed_w.done.r_rdy & feed_a.done.r_rdy
         m.d.comb += [feed_w.done.r_en.eq(both), feed_a.done.r_en.eq(both),
-                     tok_push["gl"].eq(both & feed_w.done.r_data)]
+                     tok_push["gl"].eq(both & feed_w.done.r_data | sync & g.push_prev)]
 
         # The drain: answer beats into the output buffer (read-modify-write).
         d_head = drain_layout(drains.r_data)
@@ -656,7 +681,7 @@ class SatAccelerator(ConfigComponent):
                      drains.r_en.eq(beat & d_last)]
         with m.If(beat):
             m.d.sync += d_index.eq(Mux(d_last, 0, d_index + 1))
-        s1_valid, s1_acc, s1_push = Signal(), Signal(), Signal()
+        s1_acc, s1_push = Signal(), Signal()
         s1_row = Signal(range(cfg.out_rows))
         entry = signed(cfg.out_width) if not arr.dtype.is_float else unsigned(32)
         s1_new = [Signal(entry, name=f"s1_new{c}") for c in range(C)]
@@ -675,8 +700,7 @@ class SatAccelerator(ConfigComponent):
             sums.append(Mux(s1_acc, total, s1_new[c])[: cfg.out_width])
         m.d.comb += [obuf_w.addr.eq(s1_row), obuf_w.data.eq(Cat(*sums)),
                      obuf_w.en.eq(s1_valid),
-                     tok_push["gs"].eq(s1_push)]
-        in_array = Signal(range(2 * QUEUE_DEPTH + 2))  # GEMMs issued, last beat not yet in
+                     tok_push["gs"].eq(s1_push | sync & g.push_next)]
         m.d.sync += in_array.eq(in_array + issue - (beat & d_last))
 
         # ---- STORE unit ------------------------------------------------------------------------
@@ -689,6 +713,7 @@ class SatAccelerator(ConfigComponent):
             packers[bits] = StreamPacker(word_bits, C * bits, cfg.out_rows)
             m.submodules[f"pack{bits}"] = packers[bits]
         s_mode, s_shift, s_push, s_at = Signal(4), Signal(6), Signal(), Signal(16)
+        s_group, s_relu = Signal(4), Signal()
         s_run = Signal(run_layout(cfg.out_rows))
         store_busy = Signal()
         with m.FSM(name="store"):
@@ -704,8 +729,8 @@ class SatAccelerator(ConfigComponent):
                     sq.r_en.eq(1),
                     tok_pop["gs"].eq(st.pop_prev),
                 ]
-                m.d.sync += [s_mode.eq(st.mode), s_shift.eq(st.shift),
-                             s_push.eq(st.push_prev), s_at.eq(st.index)]
+                m.d.sync += [s_mode.eq(st.mode), s_shift.eq(st.shift), s_group.eq(st.group),
+                             s_relu.eq(st.relu), s_push.eq(st.push_prev), s_at.eq(st.index)]
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [store_busy.eq(1), writer.done.ready.eq(1)]
@@ -715,7 +740,7 @@ class SatAccelerator(ConfigComponent):
                         m.d.sync += [dram_fault.eq(1), dram_fault_index.eq(s_at)]
                     m.next = "IDLE"
         m.d.comb += feed_s.done.r_en.eq(feed_s.done.r_rdy)
-        converted = self._convert(m, feed_s.data, s_shift)
+        converted = self._convert(m, feed_s.data, s_shift, s_relu)
         for bits, packer in packers.items():
             selected = Signal(name=f"pack{bits}_sel")
             row = Signal(C * bits, name=f"pack{bits}_row")
@@ -724,7 +749,7 @@ class SatAccelerator(ConfigComponent):
                 for mode, b in store_bits.items():
                     if b == bits:
                         with m.Case(mode):
-                            m.d.comb += [selected.eq(1), row.eq(converted[mode])]
+                            m.d.comb += [selected.eq(s_group == 0), row.eq(converted[mode])]
             m.d.comb += [
                 packer.i_stream.payload.data.eq(row),
                 packer.i_stream.payload.last.eq(feed_s.last),
@@ -737,6 +762,41 @@ class SatAccelerator(ConfigComponent):
                     writer.data.payload.eq(packer.o_stream.payload.data),
                     packer.o_stream.ready.eq(writer.data.ready),
                 ]
+
+        # The corner turn (a STORE with a group): rows of C operand values gather into an
+        # activation beat, row s of the beat in slot s of each lane; the last row of the group
+        # (or of the transfer) sends the beat, the slots after it zero.
+        m.submodules.pack_beats = beat_packer = StreamPacker(word_bits, wb_bits, cfg.out_rows)
+        max_m, width = arr.max_m, arr.dtype.width
+        own = converted[cfg.operand_mode]
+        slot = Signal(range(max_m), name="turn_slot")
+        held = [Signal(C * width, name=f"turn_row{k}") for k in range(max_m - 1)]
+        lanes_out = []
+        for c in range(lanes):
+            for k in range(max_m):
+                value = Const(0, width)
+                if c < C:
+                    this = own[c * width : (c + 1) * width]
+                    kept = held[k][c * width : (c + 1) * width] if k < max_m - 1 else value
+                    value = Mux(slot == k, this, Mux(slot > k, kept, 0))
+                lanes_out.append(value)
+        sends = feed_s.last | (slot + 1 == s_group)
+        m.d.comb += [beat_packer.i_stream.payload.data.eq(Cat(*lanes_out)),
+                     beat_packer.i_stream.payload.last.eq(feed_s.last)]
+        with m.If((s_group != 0) & store_busy):
+            m.d.comb += [
+                beat_packer.i_stream.valid.eq(feed_s.valid & sends),
+                feed_s.ready.eq(~sends | beat_packer.i_stream.ready),
+                writer.data.valid.eq(beat_packer.o_stream.valid),
+                writer.data.payload.eq(beat_packer.o_stream.payload.data),
+                beat_packer.o_stream.ready.eq(writer.data.ready),
+            ]
+            with m.If(feed_s.valid & feed_s.ready):
+                m.d.sync += slot.eq(Mux(sends, 0, slot + 1))
+                with m.Switch(slot):
+                    for k in range(max_m - 1):
+                        with m.Case(k):
+                            m.d.sync += held[k].eq(own)
 
         # ---- idle, counters --------------------------------------------------------------------
         m.d.comb += units_idle.eq(
@@ -767,8 +827,24 @@ class SatAccelerator(ConfigComponent):
             m.d.comb += [reg(f"{name}_lo").eq(counter[:32]), reg(f"{name}_hi").eq(counter[32:])]
         return m
 
-    def _convert(self, m: Module, row, shift) -> dict[StoreMode, Value]:
-        """An output-buffer row converted for STORE, per mode the array's format takes."""
+    def _convert(self, m: Module, row, shift, relu) -> dict[StoreMode, Value]:
+        """An output-buffer row converted for STORE, per mode the array's format takes, its
+        negative values zero where ``relu`` is set."""
+        cfg = self.config
+        C = cfg.array.cols
+        out = self._convert_values(m, row, shift)
+        for mode, value in out.items():
+            bits, bound = cfg.store_bits(mode), cfg.relu_bound(mode)
+            values = []
+            for c in range(C):
+                v = value[c * bits : (c + 1) * bits]
+                negative = v[-1] & (1 if bound is None else v[:-1] <= bound)
+                values.append(Mux(relu & negative, 0, v))
+            out[mode] = Cat(*values)
+        return out
+
+    def _convert_values(self, m: Module, row, shift) -> dict[StoreMode, Value]:
+        """An output-buffer row converted by each mode the array's format takes."""
         cfg = self.config
         C, width = cfg.array.cols, cfg.out_width
         entries = [row[c * width : (c + 1) * width] for c in range(C)]

@@ -153,7 +153,13 @@ _OPCODE_DOCS = {
         "(1) its answer beats to the output buffer from `out_row`."),
     isa.Opcode.STORE: (
         "Writes `rows` output-buffer rows from `row` to DRAM at `addr`, converted by `mode` and "
-        "`shift`."),
+        "`shift`, negative values as zero with `relu` 1. With `group` g > 0 (1 or a pattern's "
+        "M; `mode` the array's format) it writes the next layer's activation beats instead: "
+        "beat j holds rows jg to jg + g - 1, value c of row jg + s in slot s of lane c."),
+    isa.Opcode.SYNC: (
+        "GEMM's unit: waits until every earlier GEMM has written its last answer beat, then "
+        "pops and pushes its tokens (a STORE's token on to the LOADs that read what it "
+        "wrote)."),
     isa.Opcode.GENERATE: (
         "Runs the SORE in the datapath (a system with `sore_lanes` > 0; LOAD's unit and "
         "tokens): reads a dense tile of M rows (output channels) of L weights at `addr`, keeps "

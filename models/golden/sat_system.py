@@ -20,9 +20,11 @@ checks that a program's tokens make it so).
     length the command beat cannot carry, or a command the array rejects (GEMM,
     :func:`sparsa.models.golden.sat.is_rejected`); then operand or output rows past their
     buffers (BUFFER);
-  - STORE: a mode the format cannot take, a shift other than 0 for RAW, FP16 and BF16, or a
-    shift of ``out_width`` or more for INT8 and INT16 (STORE_MODE); zero rows or rows past the
-    output buffer (BUFFER); the transfer (ADDRESS);
+  - STORE: a mode the format cannot take, a shift other than 0 for RAW, FP16 and BF16, a
+    shift of ``out_width`` or more for INT8 and INT16, or a ``group`` that is neither 0 nor one
+    of ``config.store_groups()``, or a group with a mode other than the array's own format
+    (STORE_MODE); zero rows or rows past the output buffer (BUFFER); the transfer (ADDRESS);
+  - SYNC: none (its tokens may go to and come from both neighbours);
   - GENERATE (a LOAD-unit instruction: its tokens are LOAD's): a system without a SORE
     (``sore_lanes`` 0), ``n`` 0 or ``sore_m`` or more, or lanes past the array's max(R, C)
     (``lane`` + M for FF, ``lane`` + L for BP; SORE); rows past the weight buffer (``row`` +
@@ -35,15 +37,17 @@ data_width)`` whole words from its address, the rows packed from bit 0
 (:mod:`sparsa.config.dram_layout`; words little-endian, so the transfer is one
 little-endian bit stream). Rows: an A row is one ``weights`` beat of the array, a B row one
 ``acts`` beat, an output row C entries of ``out_width`` bits (entry c at bit ``c * out_width``),
-a STORE row C values of ``config.store_bits(mode)`` bits. LOAD writes rows into A (``buffer``
+a STORE row C values of ``config.store_bits(mode)`` bits (with ``group`` > 0, an ``acts`` beat:
+:func:`act_beats`). LOAD writes rows into A (``buffer``
 0) or B (1). GEMM computes its tile's answer beats from the buffer rows
 (:func:`sparsa.models.golden.sat.tile_answer`) and writes them (``accumulate`` 0) or adds them
 (1) into the output rows from ``out_row``: integer entries are two's-complement ``out_width``-bit
 patterns that add wrapping, floating-point ones FP32 patterns that add with
 :func:`sparsa.models.golden.floats.fp32_add`. STORE converts each entry by its
-:class:`sparsa.config.sat_system.StoreMode` and writes the rows. GENERATE reads a dense tile of
-M rows (``"tile"`` rows: L weights of the array's format, weight l at bit ``l * W``, two's
-complement or bit patterns), compresses it as the SORE does
+:class:`sparsa.config.sat_system.StoreMode` (and ``relu``) and writes the rows, or with a
+``group`` the activation beats of :func:`act_beats`. SYNC changes nothing. GENERATE reads a
+dense tile of M rows (``"tile"`` rows: L weights of the array's format, weight l at bit
+``l * W``, two's complement or bit patterns), compresses it as the SORE does
 (:func:`sparsa.models.golden.sat.sore_tile`, copy ``copy`` with N = ``n``) and writes the
 entries of :func:`generate_block` into the A rows from ``row`` and the lanes from ``lane``, the
 index zero-extended to the array's index field; the other lanes of those rows keep their
@@ -78,6 +82,7 @@ from sparsa.models.golden.sat import is_rejected, sore_tile, tile_answer, tile_b
 
 __all__ = [
     "SystemRun",
+    "act_beats",
     "check_store_mode",
     "convert_entries",
     "generate_block",
@@ -85,6 +90,7 @@ __all__ = [
     "pack_transfer",
     "row_bits",
     "run_program",
+    "store_rows",
     "token_problems",
     "transfer_bytes",
     "unit_of",
@@ -126,7 +132,7 @@ class SystemRun:
 
 
 def unit_of(opcode: Opcode) -> Unit:
-    """The unit that runs ``opcode`` (GENERATE runs on LOAD's).
+    """The unit that runs ``opcode`` (GENERATE runs on LOAD's, SYNC on GEMM's).
 
     Raises
     ------
@@ -135,8 +141,9 @@ def unit_of(opcode: Opcode) -> Unit:
     """
     opcode = Opcode(opcode)
     if opcode is Opcode.END:
-        raise ValueError("END runs on no unit; LOAD, GENERATE, GEMM and STORE do")
-    return Unit.LOAD if opcode is Opcode.GENERATE else Unit[opcode.name]
+        raise ValueError("END runs on no unit; LOAD, GENERATE, GEMM, SYNC and STORE do")
+    shared = {Opcode.GENERATE: Unit.LOAD, Opcode.SYNC: Unit.GEMM}
+    return shared[opcode] if opcode in shared else Unit[opcode.name]
 
 
 def _sore_config(config: SatSystemConfig) -> SoreConfig:
@@ -166,6 +173,43 @@ def row_bits(config: SatSystemConfig, what: str, mode: StoreMode = StoreMode.RAW
     if what not in sizes:
         raise ValueError(f"rows are one of {', '.join(map(repr, sizes))}, not {what!r}")
     return sizes[what]()
+
+
+def store_rows(config: SatSystemConfig, mode: StoreMode, group: int, rows: int
+               ) -> tuple[int, int]:
+    """The rows a STORE of ``rows`` output rows writes and their bits: ``rows`` rows of C
+    values in ``mode`` with ``group`` 0, else ``ceil(rows / group)`` activation beats.
+
+    Raises
+    ------
+    ValueError
+        For a ``group`` that is neither 0 nor one of ``config.store_groups()``.
+    """
+    if group == 0:
+        return rows, row_bits(config, "store", mode)
+    if group not in config.store_groups():
+        raise ValueError(f"a STORE's group is 0 (rows) or one of {config.store_groups()} "
+                         f"(activation beats), not {group!r}")
+    return -(-rows // group), row_bits(config, "b")
+
+
+def act_beats(config: SatSystemConfig, group: int, rows: Sequence[Sequence[int]]) -> list[int]:
+    """The activation beats (packed ``acts`` rows) a STORE with ``group`` > 0 writes from
+    ``rows``, each C stored values (unsigned patterns of the array's width): beat j holds rows
+    j ``group`` to j ``group`` + ``group`` - 1, value c of row j ``group`` + s in slot s of lane
+    c, zero elsewhere."""
+    lanes = max(config.array.rows, config.array.cols)
+    pack = packer(acts_layout(config.array))
+    width = config.array.dtype.width
+    if not config.array.dtype.is_float:  # the layout's values are signed
+        rows = [[v - (v >> (width - 1) << width) for v in row] for row in rows]
+    beats = []
+    for j in range(0, len(rows), group):
+        part = rows[j : j + group]
+        beat = [[part[s][c] if s < len(part) and c < len(part[s]) else 0
+                 for s in range(config.array.max_m)] for c in range(lanes)]
+        beats.append(pack(beat))
+    return beats
 
 
 def generate_extent(config: SatSystemConfig, copy: int, n: int) -> tuple[int, int]:
@@ -283,10 +327,13 @@ def check_store_mode(config: SatSystemConfig, mode: int, shift: int) -> None:
 
 
 def convert_entries(
-    config: SatSystemConfig, mode: StoreMode, shift: int, entries: Sequence[int]
+    config: SatSystemConfig, mode: StoreMode, shift: int, entries: Sequence[int],
+    relu: bool = False,
 ) -> list[int]:
     """The values STORE writes for output entries ``entries`` (``out_width``-bit patterns), as
-    unsigned ``config.store_bits(mode)``-bit patterns (:class:`StoreMode`).
+    unsigned ``config.store_bits(mode)``-bit patterns (:class:`StoreMode`); with ``relu``, a
+    converted value whose sign is set becomes zero (a NaN, whose magnitude passes
+    ``config.relu_bound(mode)``, stays).
 
     Raises
     ------
@@ -295,18 +342,24 @@ def convert_entries(
     """
     check_store_mode(config, mode, shift)
     if mode == StoreMode.RAW:
-        return list(entries)
-    if mode in (StoreMode.FP16, StoreMode.BF16):
+        values = list(entries)
+    elif mode in (StoreMode.FP16, StoreMode.BF16):
         fmt = NumberFormat.FP16 if mode == StoreMode.FP16 else NumberFormat.BF16
-        return [int(v) for v in fp32_to_half(np.array(entries, dtype=np.int64), fmt)]
-    bits, width = config.store_bits(mode), config.out_width
-    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    values = []
-    for entry in entries:
-        acc = entry - (entry >> (width - 1) << width)  # two's complement
-        rounded = (acc + (1 << shift >> 1)) >> shift  # half up; shift 0 adds 0
-        values.append(min(max(rounded, low), high) % (1 << bits))
-    return values
+        values = [int(v) for v in fp32_to_half(np.array(entries, dtype=np.int64), fmt)]
+    else:
+        bits, width = config.store_bits(mode), config.out_width
+        low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        values = []
+        for entry in entries:
+            acc = entry - (entry >> (width - 1) << width)  # two's complement
+            rounded = (acc + (1 << shift >> 1)) >> shift  # half up; shift 0 adds 0
+            values.append(min(max(rounded, low), high) % (1 << bits))
+    if not relu:
+        return values
+    sign = config.store_bits(mode) - 1
+    bound = config.relu_bound(mode)
+    return [0 if v >> sign and (bound is None or v & ((1 << sign) - 1) <= bound) else v
+            for v in values]
 
 
 def _out_of_dram(config: SatSystemConfig, addr: int, size: int) -> bool:
@@ -354,11 +407,14 @@ def _fault(config: SatSystemConfig, word: int) -> Fault:
     if op is Opcode.STORE:
         try:
             check_store_mode(config, f["mode"], f["shift"])
+            count, bits = store_rows(config, StoreMode(f["mode"]), f["group"], f["rows"])
         except ValueError:
+            return Fault.STORE_MODE
+        if f["group"] and f["mode"] != config.operand_mode:
             return Fault.STORE_MODE
         if f["rows"] == 0 or f["row"] + f["rows"] > config.out_rows:
             return Fault.BUFFER
-        size = transfer_bytes(config, f["rows"], row_bits(config, "store", StoreMode(f["mode"])))
+        size = transfer_bytes(config, count, bits)
         return Fault.ADDRESS if _out_of_dram(config, f["addr"], size) else Fault.NONE
     if op is Opcode.GENERATE:
         if config.sore is None or not 1 <= f["n"] < config.sore_m:
@@ -438,12 +494,14 @@ class _Machine:
 
     def store(self, f: dict[str, int]) -> None:
         mode = StoreMode(f["mode"])
-        rows = []
         bits = self.config.store_bits(mode)
-        for entries in self.out[f["row"] : f["row"] + f["rows"]]:
-            values = convert_entries(self.config, mode, f["shift"], entries)
-            rows.append(sum(v << (c * bits) for c, v in enumerate(values)))
-        self.write(f["addr"], rows, row_bits(self.config, "store", mode))
+        values = [convert_entries(self.config, mode, f["shift"], entries, bool(f["relu"]))
+                  for entries in self.out[f["row"] : f["row"] + f["rows"]]]
+        if f["group"]:
+            rows = act_beats(self.config, f["group"], values)
+        else:
+            rows = [sum(v << (c * bits) for c, v in enumerate(row)) for row in values]
+        self.write(f["addr"], rows, store_rows(self.config, mode, f["group"], f["rows"])[1])
 
 
 def run_program(
@@ -488,7 +546,8 @@ def run_program(
         return stop(Fault.ADDRESS, 0)
     program = machine.read(program_addr, program_len, INSTRUCTION_BITS)
     actions = {Opcode.LOAD: machine.load, Opcode.GENERATE: machine.generate,
-               Opcode.GEMM: machine.gemm, Opcode.STORE: machine.store}
+               Opcode.GEMM: machine.gemm, Opcode.STORE: machine.store,
+               Opcode.SYNC: lambda f: None}  # SYNC orders the units; alone it does nothing
     for index, word in enumerate(program):
         fault = _fault(config, word)
         if fault is not Fault.NONE:
@@ -524,9 +583,11 @@ def _accesses(config: SatSystemConfig, op: Opcode, f: dict[str, int]
         return [("A", f["a_row"], f["a_row"] + n_w, False),
                 ("B", f["b_row"], f["b_row"] + n_a, False),
                 ("OUT", f["out_row"], f["out_row"] + n_out, True)]
-    bits = row_bits(config, "store", StoreMode(f["mode"]))
+    if op is Opcode.SYNC:
+        return []
+    count, bits = store_rows(config, StoreMode(f["mode"]), f["group"], f["rows"])
     return [("OUT", f["row"], f["row"] + f["rows"], False),
-            ("DRAM", f["addr"], f["addr"] + transfer_bytes(config, f["rows"], bits), True)]
+            ("DRAM", f["addr"], f["addr"] + transfer_bytes(config, count, bits), True)]
 
 
 def token_problems(config: SatSystemConfig, program: Sequence[int]) -> list[str]:

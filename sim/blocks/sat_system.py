@@ -17,7 +17,10 @@ written (the ``cycles`` counter counts the cycles after it until done):
 * **Writes** (STORE) go through :func:`write_rows`: the row feeder's first row is there three
   cycles after the STORE starts, the gearbox packs rows into words one per cycle, the memory
   answers each burst :data:`WRITE_RESPONSE` cycles after its last beat, and the STORE ends (and
-  pushes its token) on the last answer.
+  pushes its token) on the last answer. A STORE with a ``group`` (activation beats) reads one
+  output row per cycle as well; a beat enters the gearbox with its last row.
+* **SYNC** (GEMM's unit) takes its tokens once the previous GEMM's last answer beat has been
+  written (the cycle after), and its tokens go at once.
 * **GENERATE** (LOAD's unit) reads its dense tile through :func:`read_rows`; the SORE takes
   its command the cycle after the unit does and hands the tile to its reducer with the last
   row (at the earliest M cycles after the command), the copy's beat is there M cycles later
@@ -51,6 +54,7 @@ from sparsa.config.sat import Dataflow
 from sparsa.config.sat_system import INSTRUCTION_BITS, Opcode, SatSystemConfig, decode
 from sparsa.hw.sat.sat_array import acts_layout, weights_layout
 from sparsa.hw.sat_system.accelerator import QUEUE_DEPTH
+from sparsa.models.golden.sat_system import store_rows
 from sparsa.sim.blocks.sat_array import ArrayTimeline
 
 __all__ = ["WRITE_RESPONSE", "SystemTiming", "program_timing", "read_rows", "write_rows"]
@@ -99,9 +103,16 @@ def read_rows(axi: AxiConfig, start: float, addr: int, words: int, rows: int, ro
 
 
 def write_rows(axi: AxiConfig, start: float, words: int, rows: int, row_bits: int,
-               addr: int, stall: float = 0.0) -> float:
+               addr: int, stall: float = 0.0, sources: int | None = None) -> float:
     """The cycle the memory answers the last burst of a STORE of ``rows`` rows (``words``
-    words) to ``addr`` that starts in cycle ``start`` (``stall``: the module docstring)."""
+    words) to ``addr`` that starts in cycle ``start`` (``stall``: the module docstring).
+
+    ``sources``: the output-buffer rows the STORE reads, when it writes fewer rows of its own
+    (activation beats of ``group`` rows each: ``ceil(sources / rows)``, fewer in the last); the
+    feeder gives one output row per cycle and a beat enters the gearbox with its last row.
+    """
+    sources = rows if sources is None else sources
+    group = -(-sources // rows)
     w = axi.data_width
     beat = _handshake(stall)
     bursts = axi.bursts(addr, words)
@@ -118,7 +129,8 @@ def write_rows(axi: AxiConfig, start: float, words: int, rows: int, row_bits: in
     for q in range(words):
         # the rows this word needs
         while row < rows and (row * row_bits < (q + 1) * w):
-            offered = start + 3 if row == 0 else pushed[-1] + 1
+            behind = min(group, sources - row * group)  # output rows of this gearbox row
+            offered = start + 2 + behind if row == 0 else pushed[-1] + behind
             need = ceil(row * row_bits / w) - 2
             fits = sent[need] if need >= 0 else offered
             pushed.append(max(offered, fits))
@@ -205,7 +217,7 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
         if code == Opcode.END:
             ends.append(decode_cycle + 1)
             break
-        queue = takes[Opcode.LOAD if code == Opcode.GENERATE else code]
+        queue = takes[{Opcode.GENERATE: Opcode.LOAD, Opcode.SYNC: Opcode.GEMM}.get(code, code)]
         if len(queue) >= QUEUE_DEPTH:  # wait for room in the unit's queue
             decode_cycle = max(decode_cycle, queue[-QUEUE_DEPTH] + 1)
         visible = decode_cycle + 1
@@ -231,6 +243,18 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
             ends.append(last + 1)
             if f["push_next"]:
                 tokens["lg"].append(last + 1)
+        elif code == Opcode.SYNC:  # once every earlier GEMM's last beat is in the buffer
+            issue = max(visible, gemm_prev + 1, (out.gemm_ends or [0])[-1] + 1)
+            if f["pop_prev"]:
+                issue = max(issue, pop("lg"))
+            if f["pop_next"]:
+                issue = max(issue, pop("sg"))
+            gemm_prev = issue
+            for side, kind in (("push_prev", "gl"), ("push_next", "gs")):
+                if f[side]:
+                    tokens[kind].append(issue + 1)
+            queue.append(issue)
+            ends.append(issue + 1)
         elif code == Opcode.GEMM:
             issue = max(visible, gemm_prev + 1, accepted_prev)
             if f["pop_prev"]:
@@ -267,9 +291,10 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
             start = max(visible, store_free)
             if f["pop_prev"]:
                 start = max(start, pop("gs"))
-            bits = arr.cols * config.store_bits(f["mode"])
-            words = ceil(f["rows"] * bits / w)
-            store_free = write_rows(axi, start, words, f["rows"], bits, f["addr"], stall) + 1
+            rows, bits = store_rows(config, f["mode"], f["group"], f["rows"])
+            words = ceil(rows * bits / w)
+            store_free = write_rows(axi, start, words, rows, bits, f["addr"], stall,
+                                    sources=f["rows"]) + 1
             out.bytes_written += words * axi.word_bytes
             queue.append(start)
             ends.append(store_free)

@@ -49,7 +49,11 @@ Composition rules (each one a modelling choice, stated here and in the report):
   (activations or errors) and output buffers (an assumption); a whole operand that fits its
   buffer is read from DRAM once. A run sized by a SAT system (``simulate_iteration``'s
   ``system``) takes instead the system's own A and B buffers (rows times row bits), its array
-  and its SORE, the design the RTL builds.
+  and its SORE, the design the RTL builds, and reaches the DRAM through the system's one AXI4
+  master (:func:`system_dram`): at most one ``data_width`` word per cycle at the target's
+  clock. The model counts reads and writes against that one figure, where the port's read and
+  write channels are separate, so it overstates the time of a port-bound GEMM by at most the
+  share of its bytes that are writes.
 * **Weight update** (fp16 and bf16: NVIDIA AMP mixed precision). After the last GEMM, the
   weight-update engine (``weight_update``, by default :data:`NETWORK_WEIGHT_UPDATE` in the
   array's format) runs one step over every weight of the network, on the critical path and
@@ -79,7 +83,7 @@ Composition rules (each one a modelling choice, stated here and in the report):
 """
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from math import ceil
 
 from sparsa.config.formats import FP32
@@ -102,7 +106,7 @@ from sparsa.sim.network.resources import (
     features,
     load_model,
 )
-from sparsa.sim.network.target import Target
+from sparsa.sim.network.target import DramSpec, Target
 
 __all__ = [
     "ALL_TECHNIQUES",
@@ -118,6 +122,7 @@ __all__ = [
     "network_utilisation",
     "simulate_iteration",
     "simulate_weight_update",
+    "system_dram",
 ]
 
 # The array and SORE of the network simulations (sparsa.config.presets gives their sources).
@@ -534,6 +539,16 @@ def network_utilisation(
                        notes=notes)
 
 
+def system_dram(system: SatSystemConfig, target: Target) -> DramSpec:
+    """The target's DRAM as ``system`` reaches it: one channel of the AXI4 master's peak,
+    ``data_width`` bits per cycle at the target's clock, where that is below the memory's
+    peak (the memory's efficiency still applies); the target's DRAM otherwise."""
+    port = system.axi.word_bytes * target.clock_hz
+    if port >= target.dram.peak_bytes_per_s:
+        return target.dram
+    return replace(target.dram, channels=1, channel_bytes_per_s=port)
+
+
 def _sized_by(system: SatSystemConfig, array: SatArrayConfig,
               layers: list) -> tuple[SatArrayConfig, tuple[int, int], int]:
     """The array, the A and B buffer bytes and the SORE lanes of a run on ``system``."""
@@ -609,6 +624,7 @@ def simulate_iteration(
         buffers = (third, third)
     else:
         array, buffers, sore_lanes = _sized_by(system, array, layers)
+        target = replace(target, dram=system_dram(system, target))
     ops = training_gemms(layers)
     plans = _Plans(ops, array, target, buffers)
     producers = _producers(ops)

@@ -33,9 +33,13 @@ def add(commands: argparse._SubParsersAction) -> None:
                      help="a CNN workload: small-cnn, resnet18, resnet50 or vgg16")
     sat.add_argument("--pattern", default="dense", metavar="{dense,N:M}",
                      help="BDWP pattern of the eligible layers (default: %(default)s)")
-    sat.add_argument("--layers", type=positive_integer, default=1, metavar="N",
-                     help="run the FF, BP and WU GEMMs of the first N layers "
-                     "(default: %(default)s)")
+    sat.add_argument("--layers", type=positive_integer, metavar="N",
+                     help="run the FF, BP and WU GEMMs of the first N layers, one program "
+                     "each (default: 1)")
+    sat.add_argument("--chain", action="store_true",
+                     help="instead, run the FF pass of the model's classifier (its Linear "
+                     "layers at the end, ReLU between) as one program: each layer's output is "
+                     "requantized on the accelerator and read back by the next layer")
     sat.add_argument("--batch", type=positive_integer, default=SAT_BATCH, metavar="B",
                      help="batch size (default: %(default)s)")
     sat.add_argument("--sore", action="store_true",
@@ -57,20 +61,28 @@ def _run_sat(args: argparse.Namespace) -> int:
     if any result differs from the golden model or any cycle count from the model."""
     from sparsa.config.sat import NMPattern
     from sparsa.sim.rtl.axi.dram import MIN_LATENCY
-    from sparsa.sim.rtl.sat_system.network import network_cases, run_network
+    from sparsa.sim.rtl.sat_system.network import classifier_chain, network_cases, run_network
 
     try:
         config = SYSTEMS["sat-accelerator"].config(args)
         pattern = None if args.pattern == "dense" else NMPattern.parse(args.pattern)
         if args.latency < MIN_LATENCY:
             raise ValueError(f"--latency must be at least {MIN_LATENCY}, not {args.latency}")
-        cases = network_cases(config, args.model.replace("_", "-"), pattern,
-                              layers=args.layers, batch=args.batch, seed=args.seed,
-                              target=args.target, sore=args.sore, progress=progress)
+        model = args.model.replace("_", "-")
+        if args.chain:
+            if args.layers is not None:
+                raise ValueError("--chain runs the classifier's layers; it takes no --layers")
+            chain = classifier_chain(config, model, pattern, batch=args.batch, seed=args.seed,
+                                     sore=args.sore, progress=progress)
+            cases = [chain.case]
+        else:
+            cases = network_cases(config, model, pattern, layers=args.layers or 1,
+                                  batch=args.batch, seed=args.seed, target=args.target,
+                                  sore=args.sore, progress=progress)
     except ValueError as error:
         return fail(str(error))
     runs = run_network(config, cases, latency=args.latency, seed=args.seed, progress=progress)
-    print(f"{'GEMM':22s} {'M x K x N':>16s} {'pattern':>7s} {'flow':>4s} {'system':>9s} "
+    print(f"{'program':22s} {'M x K x N':>16s} {'pattern':>7s} {'flow':>4s} {'system':>9s} "
           f"{'model':>9s} {'busy':>8s} {'read B':>9s} {'written B':>9s}  result")
     for r in runs:
         shape = "x".join(str(d) for d in r.shape)
@@ -80,7 +92,7 @@ def _run_sat(args: argparse.Namespace) -> int:
     failures = [f for r in runs for f in r.failures]
     total_rtl = sum(r.rtl_cycles for r in runs)
     total_model = sum(r.model_cycles for r in runs)
-    print(f"{len(runs)} GEMMs: {total_rtl} cycles on the system, {total_model} predicted; "
+    print(f"{len(runs)} program(s): {total_rtl} cycles on the system, {total_model} predicted; "
           f"{'every result equals the golden model' if not failures else 'MISMATCHES:'}")
     for failure in failures:
         print(f"  {failure}")

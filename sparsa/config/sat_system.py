@@ -18,7 +18,17 @@ then dispatches the instructions in order to three units that run concurrently:
   into the output buffer from ``out_row``; integer beats add as integers, floating-point beats
   as FP32 (round to nearest even, the array's adder);
 * STORE moves output-buffer rows to DRAM, each of the C values converted by ``mode``
-  (:class:`StoreMode`);
+  (:class:`StoreMode`) and, with ``relu``, negative values written as zero. With ``group`` 0
+  it writes the rows as they are (C values each); with ``group`` g > 0 it writes the next
+  layer's activation beats instead, the corner turn that lets one layer's output be the next
+  one's B operand without the host: beat j holds rows jg to jg + g - 1 (fewer in the last
+  beat), value c of row jg + s in slot s of lane c (lanes past C and slots past g zero), so
+  an output-stationary GEMM whose pattern has M = g (1 for dense) reduces over the stored
+  rows. ``group`` must be 1 or the M of one of the array's patterns, and ``mode`` the array's
+  own format (INT8, INT16, FP16 or BF16);
+* SYNC (run by the GEMM unit) waits until every GEMM before it has written its last answer
+  beat, then pops and pushes its tokens: it carries a STORE's token to the LOADs after it, so
+  a LOAD can read what a STORE wrote (a chain of layers in one program);
 * GENERATE (run by the LOAD unit, in order with the LOADs) reads one dense weight tile from
   DRAM, M rows of L weights (M = ``sore_m``, L = ``sore_lanes``; row i is output channel i,
   its L reduction positions), has the SORE keep N of every group of M (``n``), and writes one
@@ -55,6 +65,7 @@ from enum import IntEnum
 
 from sparsa.config.axi import AxiConfig
 from sparsa.config.checks import is_int
+from sparsa.config.formats import FP32, NumberFormat
 from sparsa.config.registers import Access, BitField, Register, RegisterMap
 from sparsa.config.sat import SatArrayConfig, SoreConfig
 
@@ -83,6 +94,7 @@ class Opcode(IntEnum):
     GEMM = 2
     STORE = 3
     GENERATE = 4
+    SYNC = 5
 
 
 class Unit(IntEnum):
@@ -138,10 +150,11 @@ FIELDS: dict[Opcode, dict[str, tuple[int, int]]] = {
     Opcode.GEMM: {**_HEADER, "dataflow": (8, 1), "accumulate": (9, 1), "pattern": (12, 4),
                   "length": (16, 24), "rows": (40, 8), "a_row": (48, 16), "b_row": (64, 16),
                   "out_row": (80, 16)},
-    Opcode.STORE: {**_HEADER, "mode": (8, 4), "row": (16, 16), "rows": (32, 16),
-                   "shift": (48, 6), "addr": (64, 64)},
+    Opcode.STORE: {**_HEADER, "mode": (8, 4), "group": (12, 4), "row": (16, 16),
+                   "rows": (32, 16), "shift": (48, 6), "relu": (54, 1), "addr": (64, 64)},
     Opcode.GENERATE: {**_HEADER, "copy": (8, 1), "n": (12, 4), "lane": (16, 8), "row": (32, 16),
                       "addr": (64, 64)},
+    Opcode.SYNC: dict(_HEADER),
 }
 
 # The 64-bit performance counters, each at two registers <name>_lo and <name>_hi.
@@ -299,6 +312,27 @@ class SatSystemConfig:
     def store_bits(self, mode: StoreMode) -> int:
         """Bits of one value STORE writes in ``mode``."""
         return {StoreMode.RAW: self.out_width, StoreMode.INT8: 8}.get(StoreMode(mode), 16)
+
+    @property
+    def operand_mode(self) -> StoreMode:
+        """The STORE mode that writes values in the array's own format (a STORE with a
+        ``group`` writes activation beats in it)."""
+        return StoreMode[self.array.dtype.name]
+
+    def relu_bound(self, mode: StoreMode) -> int | None:
+        """The largest magnitude (the value's bits below its sign) a STORE with ``relu``
+        writes as zero when the sign is set: Inf's pattern for floating-point values (a NaN
+        stays as it is), None for integers (every negative value becomes zero)."""
+        if not self.array.dtype.is_float:
+            return None
+        mode = StoreMode(mode)
+        layout = FP32 if mode is StoreMode.RAW else NumberFormat[mode.name].float_layout
+        return layout.max_exponent << layout.fraction_bits
+
+    def store_groups(self) -> tuple[int, ...]:
+        """The ``group`` values of a STORE that writes activation beats: 1 (dense) and the M
+        of each of the array's patterns, ascending."""
+        return tuple(sorted({1, *(p.m for p in self.array.patterns)}))
 
 
 def encode(opcode: Opcode, **fields: int) -> int:

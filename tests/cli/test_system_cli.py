@@ -54,6 +54,10 @@ def test_bad_system_configs_exit_2_with_one_line(argv, named, tmp_path: Path, cl
         (["--model", "small-cnn", "--layers", "9"], "layers must be from 1 to 5 for small-cnn"),
         (["--model", "small-cnn", "--latency", "2"], "--latency must be at least 3, not 2"),
         (["--model", "small-cnn", "--program-depth", "16"], "more than program_depth = 16"),
+        (["--model", "small-cnn", "--chain", "--layers", "2"], "it takes no --layers"),
+        (["--model", "resnet18", "--chain"], "resnet18 ends in 1 Linear layer(s)"),
+        (["--model", "small-cnn", "--chain", "--program-depth", "64"],
+         "more than program_depth = 64"),
     ],
 )
 def test_run_sat_bad_input_exits_2(argv, named, cli: Cli) -> None:
@@ -76,6 +80,18 @@ def test_run_sat_runs_a_layer_and_the_model_predicts_it(tmp_path: Path, cli: Cli
     runs = json.loads(report.read_text())["runs"]
     assert [r["name"] for r in runs] == ["features.0 FF", "features.0 WU"]
     assert all(r["rtl_cycles"] == r["model_cycles"] and not r["failures"] for r in runs)
+
+
+@pytest.mark.rtl
+def test_run_sat_chains_the_classifier_in_one_program(tmp_path: Path, cli: Cli) -> None:
+    report = tmp_path / "run.json"
+    status, out, err = cli(["run", "sat", *SMALL, "--model", "small-cnn", "--pattern", "2:4",
+                            "--chain", "--batch", "4", "--json", str(report)])
+    assert status == 0, out + err
+    assert "every result equals the golden model" in out
+    (run,) = json.loads(report.read_text())["runs"]
+    assert run["name"] == "FF classifier.0..2 chained" and run["pattern"] == "2:4/dense"
+    assert run["rtl_cycles"] == run["model_cycles"] and not run["failures"]
 
 
 needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None,

@@ -23,6 +23,7 @@ from sparsa.config.sat_system import (
     decode,
     encode,
 )
+from sparsa.dataflow.sat_chain import ChainLayer, compile_chain
 from sparsa.dataflow.sat_program import (
     CompiledGemm,
     compile_gemm,
@@ -49,6 +50,7 @@ from sparsa.models.golden.sat_system import (
     token_problems,
     unit_of,
 )
+from sparsa.sim.rtl.sat_system.cases import chain_case
 
 INT8 = SAT_SYSTEM_CONFIGS["r4c4-int8-w64"]
 FP16 = INT8.replace(array=INT8.array.replace(dtype=NumberFormat.FP16))
@@ -499,3 +501,105 @@ def test_the_generating_compiler_refuses_what_it_cannot_compile() -> None:
     w8, b8 = _weights(config, 1, BdwpPass.FF, NMPattern(2, 4), 8, 64, 5)
     refuse("the GENERATEs of a tile of 18 A rows write 20 rows \\(whole blocks of L = 8 "
            "positions\\), more than half the weight buffer holds, 18", config, w=w8, b=b8)
+
+
+# ---- chains of layers -----------------------------------------------------------------------
+
+SORE4 = SAT_SYSTEM_CONFIGS["r4c4-int8-w64-sore4"]
+
+
+def _chain(config: SatSystemConfig, seed: int, dims, *, relu: bool = True):
+    """Layers of ``dims`` ((C_out, K, pattern) each; ReLU after the first) and their input of
+    9 columns."""
+    rng = np.random.default_rng(seed)
+    shift = 0 if config.array.dtype.is_float else 5
+    layers = [ChainLayer(_draw(config, rng, (c_out, k)), p, shift if i < len(dims) - 1 else 0,
+                         relu and i == 0)
+              for i, (c_out, k, p) in enumerate(dims)]
+    return layers, _draw(config, rng, (dims[0][1], 9))
+
+
+CHAIN_DIMS = [(16, 8, None), (12, 16, NMPattern(2, 4)), (5, 12, None)]
+
+
+@pytest.mark.parametrize("resident", [True, False], ids=["resident", "streamed"])
+@pytest.mark.parametrize("config", [INT8, FP16], ids=["int8", "fp16"])
+def test_a_chain_of_layers_gives_each_layer_golden_output(config, resident) -> None:
+    seed = 11
+    layers, x = _chain(config, seed, CHAIN_DIMS)
+    chain = chain_case(config, "chain", layers, x, resident=resident)
+    compiled, run = chain.compiled, chain.case.golden
+    assert (run.fault, run.stopped_at) == (Fault.NONE, compiled.program_len - 1), seed
+    for i, want in enumerate(chain.want):
+        assert torch.equal(compiled.read_layer(run.dram, i), want), f"seed={seed} layer {i}"
+    assert (chain.want[0] == 0).any() and (chain.want[0] > 0).any()  # ReLU zeroed some
+    if not config.array.dtype.is_float:
+        assert (chain.want[1] < 0).any()  # no ReLU: negative activations reach layer 2
+    ops = [decode(w)[0] for w in compiled.program]
+    assert ops.count(Opcode.SYNC) == 2 and ops[-1] == Opcode.END
+    # The chained LOADs read what the STOREs of the layer before wrote, in any order the units
+    # may run the instructions in.
+    assert token_problems(config, compiled.program) == []
+    rng = random.Random(seed)
+    for _ in range(10):
+        order = _schedule(compiled.program, rng)
+        reordered = tuple(compiled.program[i] for i in order) + compiled.program[-1:]
+        dram = _run(compiled, reordered).dram
+        for i, want in enumerate(chain.want):
+            assert torch.equal(compiled.read_layer(dram, i), want), f"seed={seed} {order}"
+
+
+def test_a_chain_without_its_sync_lets_a_load_read_too_early() -> None:
+    layers, x = _chain(INT8, 4, CHAIN_DIMS)
+    compiled = compile_chain(INT8, layers, x)
+    syncs = [i for i, w in enumerate(compiled.program) if decode(w)[0] == Opcode.SYNC]
+    # The same instructions with the first SYNC's tokens gone (and the ones they pair with).
+    program = list(compiled.program)
+    program[syncs[0]] = encode(Opcode.SYNC)
+    store = max(i for i in range(syncs[0]) if decode(program[i])[0] == Opcode.STORE)
+    code, f = decode(program[store])
+    program[store] = encode(code, **{**f, "push_prev": 0})
+    code, f = decode(program[syncs[0] + 1])
+    program[syncs[0] + 1] = encode(code, **{**f, "pop_next": 0})
+    problems = token_problems(INT8, program)
+    assert any("DRAM bytes" in p for p in problems), problems
+
+
+def test_the_sore_builds_a_chained_layer_as_the_pre_generated_one() -> None:
+    layers, x = _chain(SORE4, 8, CHAIN_DIMS)
+    generated = chain_case(SORE4, "chain SORE", layers, x, sore=True)
+    loaded = chain_case(SORE4, "chain", layers, x)
+    ops = [decode(w)[0] for w in generated.compiled.program]
+    assert Opcode.GENERATE in ops
+    for i, want in enumerate(loaded.want):
+        assert torch.equal(generated.compiled.read_layer(generated.case.golden.dram, i), want)
+
+
+def test_the_chain_compiler_refuses_what_it_cannot_chain() -> None:
+    layers, x = _chain(INT8, 1, CHAIN_DIMS)
+
+    def refuse(match: str, config=INT8, chain=layers, first=x, **kwargs) -> None:
+        with pytest.raises(ValueError, match=match):
+            compile_chain(config, chain, first, **kwargs)
+
+    refuse("at least one layer", chain=[])
+    refuse(r"layer 1's W is \(12, 15\) but its input is \(16, 9\)",
+           chain=[layers[0], ChainLayer(layers[1].w[:, :15]), layers[2]])
+    refuse(r"R = 4 rows \(R a multiple of M\)",
+           chain=[layers[0], ChainLayer(layers[1].w, NMPattern(2, 8)), layers[2]],
+           config=INT8.replace(array=INT8.array.replace(max_reduction=32)))
+    refuse("SORE builds weights of M = sore_m", sore=True)
+    refuse("shift of RAW must be from 0 to 0", chain=[*layers[:2], ChainLayer(layers[2].w,
+                                                                              shift=3)])
+    refuse("must be from 0 to 31", chain=[ChainLayer(layers[0].w, shift=40), *layers[1:]])
+    refuse("the program needs", config=INT8.replace(program_depth=40))
+    refuse("base must be a word-aligned", base=4)
+
+
+def test_a_chained_tile_must_start_at_a_block_of_the_layer_before() -> None:
+    # max_reduction 6 cuts the 16-entry reduction at 6: inside the layer before's 4-row blocks.
+    config = INT8.replace(array=INT8.array.replace(max_reduction=6))
+    layers, x = _chain(config, 2, [(16, 8, None), (4, 16, None)])
+    with pytest.raises(ValueError, match="layer 1: a chained tile's reduction starts at "
+                                         "position 6"):
+        compile_chain(config, layers, x)

@@ -19,8 +19,10 @@ import torch
 from sparsa.config.dram_layout import pack_rows
 from sparsa.config.sat import BdwpPass, Dataflow, NMPattern
 from sparsa.config.sat_system import Fault, Opcode, SatSystemConfig, StoreMode, encode
+from sparsa.dataflow.sat_chain import ChainLayer, CompiledChain, compile_chain
 from sparsa.dataflow.sat_program import compile_gemm, compile_generated_gemm
 from sparsa.models.golden.sat import nm_generate
+from sparsa.models.golden.sat_layers import chain_ff
 from sparsa.models.golden.sat_system import SystemRun, run_program
 from sparsa.sim.blocks.sat_system import program_timing
 from sparsa.sim.rtl.sat_array.gemms import random_operands
@@ -28,7 +30,10 @@ from sparsa.sim.rtl.sat_system.run import Job, JobResult
 
 __all__ = [
     "SHAPES",
+    "ChainCase",
     "SystemCase",
+    "chain_case",
+    "chain_cases",
     "compare",
     "fault_cases",
     "gemm_case",
@@ -137,6 +142,69 @@ def generated_cases(config: SatSystemConfig, seed: int,
     return cases
 
 
+@dataclass(frozen=True)
+class ChainCase:
+    """A chain of layers as one program: the case, the compiled chain (to read each layer's
+    output back), each layer's output as :func:`chain_ff` says, and the layers and input it
+    was compiled from."""
+
+    case: SystemCase
+    compiled: CompiledChain
+    want: tuple[torch.Tensor, ...]
+    layers: tuple[ChainLayer, ...]
+    x: torch.Tensor
+
+
+def chain_case(config: SatSystemConfig, name: str, layers: list[ChainLayer], x: torch.Tensor,
+               *, store_mode: StoreMode = StoreMode.RAW, resident: bool = True,
+               sore: bool = False) -> ChainCase:
+    """The FF pass of ``layers`` on ``x`` as one program (:func:`compile_chain`), with its golden
+    program run and the layer golden."""
+    compiled = compile_chain(config, layers, x, store_mode=store_mode, resident=resident,
+                             sore=sore)
+    case = _case(config, name, bytes(compiled.dram()), compiled.program_addr,
+                 list(compiled.program))
+    patterns = "/".join(str(layer.pattern or "dense") for layer in layers)
+    shape = (layers[-1].w.shape[0], x.shape[0], x.shape[1])
+    want = chain_ff(config, [(la.w, la.pattern, la.shift, la.relu) for la in layers], x,
+                    chunks=[p.chunk for p in compiled.layers], store_mode=store_mode)
+    case = dataclasses.replace(case, shape=shape, pattern=patterns, dataflow="OS")
+    for i, expected in enumerate(want):  # the two golden models must agree
+        if not torch.equal(compiled.read_layer(case.golden.dram, i), expected):
+            raise RuntimeError(f"{name}: layer {i} of the golden program run differs from "
+                               "the layer golden (a bug in one of them)")
+    return ChainCase(case, compiled, tuple(want), tuple(layers), x)
+
+
+def chain_cases(config: SatSystemConfig, seed: int) -> list[ChainCase]:
+    """Chains of three layers (dense, each pattern of the array whose M divides R, dense again;
+    a requantizing shift between them, ReLU after the first, negative activations after the
+    second), edge tiles in the columns and the last
+    layer's rows, resident and streamed, the SORE building the sparse layer's weights where the
+    system has one of that M."""
+    arr = config.array
+    gen = torch.Generator().manual_seed(seed)
+    shift = 0 if arr.dtype.is_float else 6
+    cases = []
+    patterns = [p for p in arr.patterns if arr.rows % p.m == 0]
+    for i, pattern in enumerate(patterns):
+        for resident in (True, False):
+            k0, hidden = 2 * pattern.m, 4 * arr.rows
+            cols = 2 * arr.cols + 1
+            x = random_operands(gen, (k0, cols), arr.dtype)
+            dims = [(hidden, k0, None), (hidden, hidden, pattern), (arr.rows + 1, hidden, None)]
+            layers = [ChainLayer(random_operands(gen, (c_out, k), arr.dtype), p,
+                                 shift if j < 2 else 0, j == 0)
+                      for j, (c_out, k, p) in enumerate(dims)]
+            sore = resident and config.sore is not None and pattern.m == config.sore_m
+            name = (f"chain dense/{pattern}/dense x {cols} cols "
+                    f"{'resident' if resident else 'streamed'}{' SORE' if sore else ''}")
+            mode = config.store_modes()[i % len(config.store_modes())]
+            cases.append(chain_case(config, name, layers, x, resident=resident, sore=sore,
+                                    store_mode=mode))
+    return cases
+
+
 def _image(config: SatSystemConfig, program: list[int], size: int = 1 << 12) -> bytes:
     words = pack_rows(program, 128, config.axi.data_width)
     data = b"".join(w.to_bytes(config.axi.word_bytes, "little") for w in words)
@@ -158,6 +226,11 @@ def fault_cases(config: SatSystemConfig) -> list[SystemCase]:
                                    rows=1),
         "GEMM too long": encode(Opcode.GEMM, length=arr.max_reduction + 1, rows=1),
         "bad store mode": encode(Opcode.STORE, mode=7, rows=1, addr=0x800),
+        "store group that is no pattern's M": encode(Opcode.STORE, mode=config.operand_mode,
+                                                     group=max(config.store_groups()) + 1,
+                                                     rows=1, addr=0x800),
+        "store group in RAW": encode(Opcode.STORE, mode=StoreMode.RAW, group=1, rows=1,
+                                     addr=0x800),
         "token on LOAD's previous side": load | 1 << 4,
     }
     good = [encode(Opcode.LOAD, buffer=0, row=0, rows=2, addr=0x800),

@@ -1,12 +1,18 @@
 """Layers of a network run on the Verilated SAT accelerator (``sparsa run sat``).
 
-Each training GEMM of the first layers of a workload (FF, then BP and WU, as
+:func:`network_cases`: each training GEMM of the first layers of a workload (FF, then BP and WU, as
 :func:`sparsa.dataflow.sat_schedule.training_gemms` lists them) becomes one program: seeded random
 operands of the GEMM's shape in the array's format, A compressed to the layer's pattern along
 its rows (FF and BP of a BDWP layer), the dataflow the network simulator's offline schedule
 chose for that GEMM, compiled by :func:`sparsa.dataflow.sat_program.compile_gemm`. The programs
 run one after another on one simulator; each is checked against the golden program model and
 its cycles are set beside the system's cycle model.
+
+:func:`classifier_chain`: the FF pass of a workload's classifier, its trailing run of Linear
+layers (ReLU between them, as the zoo's classifiers have it), as one program
+(:func:`sparsa.dataflow.sat_chain.compile_chain`): seeded random weights and input, each hidden
+layer's output requantized on the accelerator with a shift calibrated on the golden output (the
+smallest that keeps its largest value in range), and stored as the next layer's input.
 """
 
 from collections.abc import Callable
@@ -16,15 +22,25 @@ import torch
 
 from sparsa.config.sat import BdwpPass, Dataflow, NMPattern
 from sparsa.config.sat_system import SatSystemConfig
+from sparsa.dataflow.sat_chain import ChainLayer
 from sparsa.dataflow.sat_schedule import training_gemms
+from sparsa.models.golden.sat import gemm_ff
+from sparsa.models.golden.sat_layers import requantize
 from sparsa.models.zoo.workloads import training_layers
 from sparsa.sim.network.sat_network import simulate_iteration
 from sparsa.sim.network.target import load_target
 from sparsa.sim.rtl.sat_array.gemms import random_operands
-from sparsa.sim.rtl.sat_system.cases import SystemCase, compare, gemm_case, generated_case
+from sparsa.sim.rtl.sat_system.cases import (
+    ChainCase,
+    SystemCase,
+    chain_case,
+    compare,
+    gemm_case,
+    generated_case,
+)
 from sparsa.sim.rtl.sat_system.run import run_jobs
 
-__all__ = ["LayerRun", "network_cases", "run_network"]
+__all__ = ["LayerRun", "classifier_chain", "network_cases", "run_network"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,45 @@ def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None
                 cases.append(gemm_case(config, label, a, b, op.pattern if sparse else None,
                                        dataflow))
     return cases
+
+
+def classifier_chain(config: SatSystemConfig, model: str, pattern: NMPattern | None, *,
+                     batch: int, seed: int, sore: bool = False,
+                     progress: Callable[[str], None] | None = None) -> ChainCase:
+    """The FF pass of ``model``'s classifier as one program (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        For an unknown model, one without two Linear layers at its end, or a chain the system
+        cannot run (the compiler's message).
+    """
+    layers = training_layers(model, batch=batch, pattern=pattern)
+    tail = [layers[-1]]
+    while (len(tail) < len(layers) and layers[-len(tail) - 1].kind == tail[0].kind == "linear"
+           and tail[0].ff.k == layers[-len(tail) - 1].cout):
+        tail.insert(0, layers[-len(tail) - 1])
+    if len(tail) < 2 or tail[0].kind != "linear":
+        raise ValueError(f"{model} ends in {len(tail) if tail[0].kind == 'linear' else 0} "
+                         "Linear layer(s); a chain needs two or more (small-cnn has two)")
+    if progress is not None:
+        names = " -> ".join(layer.name for layer in tail)
+        progress(f"compiling the FF pass of {model}'s classifier ({names}) as one program ...")
+    arr = config.array
+    gen = torch.Generator().manual_seed(seed)
+    x = random_operands(gen, (tail[0].ff.k, tail[0].ff.n), arr.dtype)
+    chain, b = [], x
+    for i, layer in enumerate(tail):
+        w = random_operands(gen, (layer.ff.m, layer.ff.k), arr.dtype)
+        hidden = i < len(tail) - 1
+        shift = 0
+        if hidden and not arr.dtype.is_float:  # calibrated on this layer's golden output
+            y = gemm_ff(w, b, layer.pattern, arr)  # exact integers
+            shift = max(0, int(y.abs().max()).bit_length() - (arr.dtype.width - 1))
+            b = requantize(config, y, config.operand_mode, shift, True)
+        chain.append(ChainLayer(w, layer.pattern, shift, hidden))
+    name = f"FF {tail[0].name}..{tail[-1].name.rsplit('.', 1)[-1]} chained"
+    return chain_case(config, name, chain, x, sore=sore and pattern is not None)
 
 
 def run_network(config: SatSystemConfig, cases: list[SystemCase], *, latency: int, seed: int,

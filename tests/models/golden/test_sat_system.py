@@ -26,12 +26,14 @@ from sparsa.hw.sat.sat_array import acts_layout, weights_layout
 from sparsa.models.golden.floats import to_bits
 from sparsa.models.golden.sat import compressed_matmul, nm_generate, tile_answer
 from sparsa.models.golden.sat_system import (
+    act_beats,
     convert_entries,
     generate_block,
     generate_extent,
     pack_transfer,
     row_bits,
     run_program,
+    store_rows,
     token_problems,
     transfer_bytes,
     unit_of,
@@ -76,7 +78,7 @@ def _run(compiled: CompiledGemm, program: list[int], *, addr: int = PROGRAM_AT,
 STORE_AFTER = encode(Opcode.STORE, mode=0, row=0, rows=1, addr=SENTINEL)
 # Malformed instructions, each with the fault it raises.
 BAD = {
-    "unknown opcode": (encode(Opcode.END) | 5, Fault.OPCODE),
+    "unknown opcode": (encode(Opcode.END) | 0xB, Fault.OPCODE),
     "LOAD past dram": (encode(Opcode.LOAD, rows=1, addr=CONFIG.dram_bytes - 8, buffer=1),
                        Fault.ADDRESS),
     "LOAD unaligned": (encode(Opcode.LOAD, rows=1, addr=4), Fault.ADDRESS),
@@ -107,6 +109,14 @@ BAD = {
                           Fault.STORE_MODE),
     "STORE INT8 shift of out_width": (encode(Opcode.STORE, mode=StoreMode.INT8, shift=32,
                                              rows=1), Fault.STORE_MODE),
+    "STORE group in RAW": (encode(Opcode.STORE, mode=StoreMode.RAW, group=1, rows=1),
+                           Fault.STORE_MODE),
+    "STORE group in INT16": (encode(Opcode.STORE, mode=StoreMode.INT16, group=4, rows=1),
+                             Fault.STORE_MODE),
+    "STORE group no pattern has": (encode(Opcode.STORE, mode=StoreMode.INT8, group=3, rows=1),
+                                   Fault.STORE_MODE),
+    "STORE beats past dram": (encode(Opcode.STORE, mode=StoreMode.INT8, group=1, rows=1,
+                                     addr=CONFIG.dram_bytes - 8), Fault.ADDRESS),
     "LOAD pops from before": (encode(Opcode.LOAD, rows=1, pop_prev=1), Fault.TOKEN),
     "LOAD pushes to before": (encode(Opcode.LOAD, rows=1, push_prev=1), Fault.TOKEN),
     "STORE pops from after": (encode(Opcode.STORE, rows=1, pop_next=1), Fault.TOKEN),
@@ -504,3 +514,54 @@ def test_generate_tokens_are_loads() -> None:
     problems = token_problems(SORE4, unpopped)
     assert any("share A rows" in p and "(GENERATE)" in p for p in problems), problems
     assert any("tokens from GEMM to LOAD are never popped" in p for p in problems), problems
+
+
+def test_store_writes_activation_beats_with_relu() -> None:
+    """A STORE with a group writes the rows as the next layer's activation beats (row s of a
+    beat in slot s of each lane, slots and lanes past it zero, a short last beat), each value
+    requantized and negative ones zeroed by ReLU."""
+    rows = [[-300, 5, 100, -1], [7, -8, 255, 64], [1000, 0, -2, 3]]
+    entries = [[v & 0xFFFFFFFF for v in row] for row in rows]
+    requant = [[min(max((v + 1) >> 1, -128), 127) for v in row] for row in rows]  # shift 1
+    for relu in (False, True):
+        want_rows = [[0 if relu and v < 0 else v for v in row] for row in requant]
+        for group in CONFIG.store_groups():
+            beats = act_beats(CONFIG, group, [[v & 0xFF for v in convert_entries(
+                CONFIG, StoreMode.INT8, 1, row, relu)] for row in entries])
+            unpack = unpacker(acts_layout(CONFIG.array))
+            assert len(beats) == -(-3 // group)
+            for j, beat in enumerate(map(unpack, beats)):
+                for c, lane in enumerate(beat):
+                    for s, value in enumerate(lane):
+                        r = j * group + s
+                        inside = s < group and r < 3 and c < 4
+                        want = want_rows[r][c] if inside else 0
+                        assert value == want, (relu, group, j, c, s)
+    assert store_rows(CONFIG, StoreMode.INT8, 4, 9) == (3, row_bits(CONFIG, "b"))
+    assert store_rows(CONFIG, StoreMode.INT8, 0, 9) == (9, 32)
+    with pytest.raises(ValueError, match=r"group is 0 \(rows\) or one of \(1, 4, 8\)"):
+        store_rows(CONFIG, StoreMode.INT8, 3, 9)
+
+
+def test_float_relu_zeroes_negatives_and_keeps_nan() -> None:
+    fp16 = CONFIG.replace(array=CONFIG.array.replace(dtype=NumberFormat.FP16))
+    # FP32 entries: -1.5, -0.0, -Inf, a negative NaN, +2, +Inf
+    entries = [0xBFC00000, 0x80000000, 0xFF800000, 0xFFC00001, 0x40000000, 0x7F800000]
+    got = convert_entries(fp16, StoreMode.FP16, 0, entries, relu=True)
+    assert got == [0, 0, 0, 0x7E00, 0x4000, 0x7C00]  # the NaN rounds to the canonical one
+    raw = convert_entries(fp16, StoreMode.RAW, 0, entries, relu=True)
+    assert raw == [0, 0, 0, 0xFFC00001, 0x40000000, 0x7F800000]
+
+
+def test_sync_runs_on_gemms_unit_and_orders_a_load_after_a_store() -> None:
+    assert unit_of(Opcode.SYNC) is Unit.GEMM
+    store = encode(Opcode.STORE, mode=StoreMode.INT8, group=1, rows=1, addr=0x100,
+                   push_prev=1)
+    load = encode(Opcode.LOAD, buffer=1, rows=1, addr=0x100)
+    synced = [store, encode(Opcode.SYNC, pop_next=1, push_prev=1),
+              encode(Opcode.LOAD, buffer=1, rows=1, addr=0x100, pop_next=1),
+              encode(Opcode.END)]
+    assert token_problems(CONFIG, synced) == []
+    problems = token_problems(CONFIG, [encode(Opcode.STORE, mode=StoreMode.INT8, group=1,
+                                              rows=1, addr=0x100), load, encode(Opcode.END)])
+    assert any("DRAM bytes" in p for p in problems), problems

@@ -27,6 +27,7 @@ from sparsa.sim.network.sat_network import (
     layer_weights,
     simulate_iteration,
     simulate_weight_update,
+    system_dram,
 )
 from sparsa.sim.network.target import load_target
 from sparsa.sim.studies.sat_study import ABLATION
@@ -363,6 +364,17 @@ def test_a_system_sizes_the_array_buffers_and_sore_of_a_run():
     assert sized.traffic.bytes() > assumed.traffic.bytes()
     assert sized.sore_cycles > assumed.sore_cycles
     assert "buffers" not in sized.resources.parts and "buffers" in assumed.resources.parts
+    # The system's one 64-bit AXI port, 8 bytes a cycle, is far below the target's DRAM.
+    dram = system_dram(system, TARGET)
+    assert dram.peak_bytes_per_s == 8 * TARGET.clock_hz < TARGET.dram.peak_bytes_per_s
+    assert (dram.channels, dram.efficiency) == (1, TARGET.dram.efficiency)
+    assert sized.traffic.spec == dram
+    wide = system.replace(axi=system.axi.replace(data_width=512, addr_width=34),
+                          dram_bytes=1 << 34)
+    slow = dataclasses.replace(TARGET, dram=dataclasses.replace(
+        TARGET.dram, channels=1, channel_bytes_per_s=1e9))
+    assert system_dram(wide, slow) == slow.dram  # a port faster than the memory: as it is
+    assert simulate_iteration(layers, **common, system=wide).cycles < sized.cycles
     with pytest.raises(ValueError, match="give the array or the system"):
         simulate_iteration(layers, **common, system=system, array=system.array.replace(rows=8))
     with pytest.raises(ValueError, match=r"the system's SORE groups M = 4 weights, the layers' "

@@ -3,10 +3,12 @@ image through the AXI4-Lite registers; DRAM, faults and counters against the gol
 model, cycles against the system's cycle model."""
 
 import pytest
+import torch
 
 from sparsa.config.presets import SAT_SYSTEM_CONFIGS
 from sparsa.sim.blocks.sat_system import program_timing
 from sparsa.sim.rtl.sat_system.cases import (
+    chain_cases,
     compare,
     fault_cases,
     gemm_cases,
@@ -68,6 +70,26 @@ def test_the_sore_in_the_datapath_builds_the_copies_the_golden_model_does(name) 
         assert (row["rtl"], row["busy_rtl"], row["sore_rtl"]) == (
             row["model"], row["busy_model"], row["sore_model"]), row
         assert row["sore_rtl"] > 0
+
+
+@pytest.mark.parametrize(("name", "latency"), [("r4c4-int8-w64", 40), ("r4c4-fp16-w64", 3),
+                                             ("r8c8-int8-w128-sore8", 40)])
+def test_chained_layers_run_as_one_program(name, latency) -> None:
+    """Three layers, one program: each layer's STOREs requantize (ReLU, shift) and write the
+    next layer's activation beats, a SYNC hands them to its LOADs; DRAM as the golden program
+    model says, every layer's output as the layer golden says, cycles exactly as the model."""
+    config = SAT_SYSTEM_CONFIGS[name]
+    chains = chain_cases(config, seed=3)
+    results = run_jobs(config, [c.case.job for c in chains], memory_bytes=MEMORY,
+                       latency=latency)
+    for chain, result in zip(chains, results, strict=True):
+        failures, row = compare(config, chain.case, result, latency)
+        assert not failures, failures
+        assert (row["rtl"], row["busy_rtl"], row["sore_rtl"]) == (
+            row["model"], row["busy_model"], row["sore_model"]), row
+        for i, want in enumerate(chain.want):
+            got = chain.compiled.read_layer(result.regions[0], i)
+            assert torch.equal(got, want), (chain.case.name, i)
 
 
 def test_faults_stop_the_program_and_leave_the_accelerator_usable() -> None:
