@@ -16,8 +16,13 @@ from pathlib import Path
 
 from sparsa.config.presets import SAT_BATCH, SAT_STUDY_MODELS, SAT_TARGET, SPATTEN_TARGET
 from sparsa.config.sat import NMPattern
-from sparsa.dataflow.spatten_workloads import public_traces
-from sparsa.models.algorithms.spatten_trace import UNQUANTIZED, read_trace
+from sparsa.dataflow.spatten_workloads import (
+    SUMMARIZATION,
+    default_policy,
+    mode_of,
+    public_traces,
+    read_model_trace,
+)
 from sparsa.models.experiments.baselines import (
     BERT_SEQ_LEN,
     GPT2_GENERATED,
@@ -29,6 +34,7 @@ from sparsa.models.experiments.baselines import (
     rapl_energy,
     time_callable,
 )
+from sparsa.models.experiments.spatten_run import run_spatten
 from sparsa.sim.network.spatten import simulate as simulate_spatten
 from sparsa.sim.network.target import load_target
 from sparsa.sim.studies.sat_study import simulate as simulate_sat
@@ -109,26 +115,28 @@ def baseline_section(stage: Path, *, quick: bool, say: Callable[[str], None]) ->
     spatten_target, sat_target = load_target(SPATTEN_TARGET), load_target(SAT_TARGET)
     rows: list[Comparison] = []
     rapl: dict[str, float | None] = {}
-    unsimulated: dict[str, tuple[float, float, int]] = {}
 
     for model in ("gpt2-small", "gpt2-medium", "bert-base", "bert-large"):
         if quick and model != "gpt2-small":
             continue
         mean, std, kept, rapl[model] = _timed(model, attention_workload(model), warmup=1,
                                               repeats=repeats, say=say)
-        if model.startswith("bert"):
-            unsimulated[model] = (mean, std, kept)
-            continue
-        for path in (p for p in public_traces(model) if p is not None):
-            trace = read_trace(path, model=model)
-            dense = bool((trace.key_bits == UNQUANTIZED).all()
-                         and (trace.key_fetch == trace.seq_len).all())
-            label = "SpAtten datapath, dense trace" if dense else "SpAtten"
-            result = simulate_spatten(trace, spatten_target)
+        if mode_of(model) == SUMMARIZATION:
+            policy = default_policy(model)
+            workloads = [(f"{model} attention (L = {BERT_SEQ_LEN})",
+                          f"default run: {policy.describe()}",
+                          run_spatten(model, policy=policy).trace)]
+        else:
+            workloads = [(f"{model} generation attention", f"`{path.name}`",
+                          read_model_trace(path, model))
+                         for path in public_traces(model) if path is not None]
+        for workload, source, trace in workloads:
+            result = simulate_spatten(trace, spatten_target, mode=mode_of(model))
+            label = "SpAtten datapath, dense trace" if result.dense_baseline else "SpAtten"
             rows.append(Comparison(
-                f"{model} generation attention", f"{label} (`{path.name}`)", mean, std, kept,
+                workload, f"{label} ({source})", mean, std, kept,
                 _software_joules(mean, threads), result.seconds, result.energy_j["total"]))
-    small_trace = read_trace(public_traces("gpt2-small")[0], model="gpt2-small")
+    small_trace = read_model_trace(public_traces("gpt2-small")[0], "gpt2-small")
     small_cpu = next(r for r in rows if r.workload.startswith("gpt2-small"))
     say("simulating the SpAtten speedup breakdown and the top-k sweep")
     breakdown = speedup_breakdown(small_trace, spatten_target,
@@ -151,27 +159,17 @@ def baseline_section(stage: Path, *, quick: bool, say: Callable[[str], None]) ->
         "rapl_joules_per_run": rapl,
         "comparisons": [{**asdict(r), "speedup": r.speedup, "energy_ratio": r.energy_ratio}
                         for r in rows],
-        "attention_only_baselines": {m: {"mean_s": v[0], "std_s": v[1], "runs": v[2],
-                                         "seq_len": BERT_SEQ_LEN}
-                                     for m, v in unsimulated.items()},
         "speedup_breakdown": [asdict(s) for s in breakdown],
         "topk_sweep": [asdict(p) for p in sweep],
     }, indent=2) + "\n")
 
-    bert = "\n".join(f"| {m} | {BERT_SEQ_LEN} | {v[0] * 1e3:.4g} +- {v[1] * 1e3:.2g} |"
-                     for m, v in unsimulated.items())
-    bert_part = "" if not bert else f"""
-BERT attention (measured only, L = {BERT_SEQ_LEN} tokens):
-
-| model | L | software (ms) |
-|---|---:|---:|
-{bert}
-
-SpAtten uses each GLUE/SQuAD task's average dev-set sentence length; those datasets are not
-reachable from this machine and the reference gives no per-task averages, so L = {BERT_SEQ_LEN}
-(GLUE's usual maximum) stands in and no per-task figure is claimed. The BERT rows are not
-simulated: the SpAtten simulator models generation (one query per trace row), while BERT's
-summarization reuses the K and V SRAMs across all L queries of a head.
+    bert_part = "" if quick else f"""
+BERT: the software runs dense attention on {BERT_SEQ_LEN} tokens; the accelerator runs the
+default BERT run (SpAtten's algorithm on the project's model with `SPATTEN_BERT_POLICY`, random
+weights) in summarization, each head's K and V loaded once for all its queries. SpAtten uses each
+GLUE/SQuAD task's average dev-set sentence length; those datasets are not reachable from this
+machine and the reference gives no per-task averages, so L = {BERT_SEQ_LEN} (GLUE's usual
+maximum) stands in and no per-task figure is claimed.
 """
     rapl_note = ("no RAPL energy counters are readable here, so every software energy is an "
                  "estimate" if all(v is None for v in rapl.values()) else

@@ -1,9 +1,21 @@
 """SpAtten at workload scale: DRAM traffic and time of a trace
 (:mod:`sparsa.models.algorithms.spatten_trace`).
 
-Every row of a trace is one head of one layer at one generation step, processed as SpAtten does
-in generation: fetch the query and the surviving keys, Q x K, softmax, possibly refetch the K
-LSBs and recompute, local-V top-k, fetch the surviving values, prob x V, write the output.
+Every row of a trace is one head of one layer at one iteration, run in one of two modes
+(:data:`sparsa.dataflow.spatten_workloads.MODES`, spatten.md 1.5):
+
+* **generation** (GPT-2, the default): the row is one query, processed as SpAtten does in
+  generation: fetch the query and the surviving keys, Q x K, softmax, possibly refetch the K
+  LSBs and recompute, local-V top-k, fetch the surviving values, prob x V, write the output;
+* **summarization** (BERT): the row is one head whose N_q = N_k queries (the tokens alive at that
+  layer: cascade token pruning removes a token's query with its key) all reuse the head's
+  surviving K and V, loaded once into the K and V SRAMs; each query runs the same steps as in
+  generation on chip. Static quantization only: a row with requant on is an error (BERT uses no
+  LSB refetch, spatten.md 1.4). The format records one value count per head, the V rows its
+  queries use (what is loaded), and each query is modelled as keeping that many (exact without
+  local V pruning; with it, an upper bound on each query's own count).
+
+Below, N_q = 1 in generation.
 
 **Bytes per row** (spatten.md 1.5), by tensor class of
 :data:`sparsa.sim.network.dram.TENSOR_CLASSES`, with N_k = ``key_fetch_num``,
@@ -13,8 +25,8 @@ N_v = ``value_fetch_num``, D the head dimension:
 * ``k_lsb``: on a requant row (``if_requant``) N_k rows of D elements at ``auto_requant_incre``
   (4) bits, the separate LSB plane (spatten.md 1.4, 2.5: only the K LSBs are refetched);
 * ``v_msb``: N_v rows of D elements at ``quant_value_bit`` bits (read);
-* ``q``: one D-vector at ``quant_query_bit`` bits (read);
-* ``outputs``: one D-vector at :data:`OUTPUT_BITS` (12, the datapath's ``attention_out`` width,
+* ``q``: N_q D-vectors at ``quant_query_bit`` bits (read);
+* ``outputs``: N_q D-vectors at :data:`OUTPUT_BITS` (12, the datapath's ``attention_out`` width,
   spatten.md 1.5, 2.1) (write).
 
 A width of -1 (unquantized: the dense traces) counts :data:`UNQUANTIZED_BITS` (32, FP32), and
@@ -26,15 +38,16 @@ number of rows that fills whole bursts, at most :data:`RTL_MAX_FUSED_ROWS` (2). 
 32-byte bursts this is the RTL's fetch profiles: 4 and 8 bits one row (32 and 64 B), 6 bits two
 rows (96 B). N rows take floor(N / fused) such transfers and one more for the N mod fused rows
 left over (a lone 6-bit row: 48 B asked, 64 B moved); Q and the output are one transfer of one
-vector. :class:`sparsa.sim.network.dram.DramTraffic` rounds every transfer up to whole bursts.
+vector each. :class:`sparsa.sim.network.dram.DramTraffic` rounds every transfer up to whole
+bursts.
 
 **Attribution of the DRAM reduction** (:func:`simulate`'s ``chain``). Five byte counts, each
 adding one technique to the previous one, all with the rules above:
 
 0. dense FP32: every head of every layer at every iteration of the trace fetches all L keys and
-   values, K, V, Q and outputs at 32 bits, no LSB refetch;
+   values, K, V, Q and outputs at 32 bits, no LSB refetch (in summarization, L queries);
 1. + head pruning: only the (iteration, layer, head) rows of the trace;
-2. + token pruning: N_k = N_v = ``key_fetch_num``;
+2. + token pruning: N_k = N_v = ``key_fetch_num`` (and N_q in summarization);
 3. + local V pruning: N_v = ``value_fetch_num``;
 4. + progressive quantization: the trace's widths, the 12-bit output and the LSB refetches.
 
@@ -42,8 +55,12 @@ Head pruning comes first because a pruned head has no fetch count in the trace. 
 bytes(i - 1) / bytes(i), so the four factors multiply to bytes(0) / bytes(4), the total
 reduction, exactly (:attr:`SpattenResult.chain`).
 
-Each row is one query, as the released RTL's testbench replays the traces (spatten.md 4.1),
-the prompt's iteration 0 included.
+In generation each row is one query, as the released RTL's testbench replays the traces
+(spatten.md 4.1), the prompt's iteration 0 included.
+
+**Fit** (summarization): a head's K (and its V) of N_k (N_v) rows of D elements at the on-chip
+width (:data:`OUTPUT_BITS`) must fit one half of the target's double-buffered ``key`` (``value``)
+SRAM (``sram_bytes``; 2 x 1,024 x 64 x 12 bits on spatten-asic, spatten.md 2.6).
 
 **Time** (:func:`simulate`). Three units work on different rows at once, in (iteration, layer,
 head) order, as SpAtten pipelines heads (spatten.md 2.1): the DRAM (the row's bytes at the
@@ -53,26 +70,37 @@ own local-V top-k engine is one of its stages) and the local-V top-k engine (``t
 counted on its own too, so its share shows). A row's compute is max(core, top-k) cycles; its
 DRAM transfer is double-buffered against the previous row's compute (the K and V SRAMs are
 double-buffered, spatten.md 2.6), so the total is :func:`sparsa.sim.network.dram.overlap` of the
-two. Not modelled: the token top-k after each layer (the second engine, off the per-head path) and
-the FC layers (SpAtten measures attention only, spatten.md 3).
+two. In summarization a row's compute is N_q times a query's, and its transfer (K and V of the
+head, its queries and outputs) overlaps the previous head's compute: the next head's K and V fill
+the other half of the SRAMs. With :class:`RtlCoreCycles` the core's cycles are also counted by
+stage (:attr:`SpattenResult.core_stages`). Not modelled: the token top-k after each layer (the
+second engine, off the per-head path) and the FC layers (SpAtten measures attention only,
+spatten.md 3).
 
 **Energy** (:attr:`SpattenResult.energy_j`, :func:`sparsa.sim.network.energy.energy_breakdown` with
-the target's table): ``mac_int12`` per multiply of Q x K and prob x V, D (N_k (1 + requant) + N_v)
-per row (the recompute included; the datapath is 12 bits wide, spatten.md 2.1);
-``dram_read_bit`` / ``dram_write_bit`` per bit moved (whole bursts); ``sram_write_bit`` and
-``sram_read_bit`` once each per bit fetched, the fetched data passing through the fetcher's data
-FIFOs (in generation K and V are not kept in SRAM, spatten.md 1.5; an assumption about what
-buffers them); ``topk_element`` per score entering a top-k engine: N_k per local-V top-k and L
-per token top-k (``if_topk`` rows). Static power times the simulated time (0 where the target
-gives none).
+the target's table): ``mac_int12`` per multiply of Q x K and prob x V, N_q D (N_k (1 + requant)
++ N_v) per row (the recompute included; the datapath is 12 bits wide, spatten.md 2.1);
+``dram_read_bit`` / ``dram_write_bit`` per bit moved (whole bursts); ``sram_write_bit`` once per
+bit fetched and ``sram_read_bit`` once per bit fetched and used by a query: in generation the
+fetched data passes through the fetcher's data FIFOs (K and V are not kept in SRAM, spatten.md
+1.5; an assumption about what buffers them); in summarization each of the N_q queries reads the
+head's K and V from the SRAMs; ``topk_element`` per score entering a top-k engine: N_k per local-V
+top-k (N_q of them per row) and L per token top-k (``if_topk`` rows). Static power times the
+simulated time (0 where the target gives none).
 
 **Throughput.** The op count is 2 ops per multiply-accumulate of Q x K and prob x V over the
-kept keys and values, 2 D (N_k + N_v) per row (recomputes on requant rows are not counted);
+kept keys and values, 2 N_q D (N_k + N_v) per row (recomputes on requant rows are not counted);
 GOP/s is that over the simulated time.
+
+**The paper's figures** (:func:`format_table`, :meth:`SpattenResult.to_dict`) are set beside a
+pruned or quantized trace's, GPT-2's beside a generation run and BERT's beside a summarization
+run; a trace to which no technique applies (:attr:`SpattenResult.dense_baseline`, such as the
+public GPT-2 Medium PTB trace) is the dense baseline those figures are measured against, and is
+presented as such, without them.
 """
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -80,19 +108,23 @@ import torch
 from sparsa.config.attention import AttentionConfig
 from sparsa.config.attention_core import AttentionCoreConfig
 from sparsa.config.topk import TopKConfig
+from sparsa.dataflow.spatten_workloads import GENERATION, MODES, SUMMARIZATION
 from sparsa.models.algorithms.spatten_trace import UNQUANTIZED, SpattenTrace
-from sparsa.sim.blocks.attention_core import query_cycles
+from sparsa.sim.blocks.attention_core import QueryCycles, query_cycles
 from sparsa.sim.blocks.topk import TopKCycleModel, TopKCycles
 from sparsa.sim.network.dram import DramTraffic, overlap, transfer_cycles
 from sparsa.sim.network.energy import energy_breakdown
 from sparsa.sim.network.target import DramSpec, Target
 
 __all__ = [
+    "CORE_STAGES",
     "OUTPUT_BITS",
+    "PAPER_BERT_GOPS",
     "PAPER_DRAM_REDUCTION",
     "PAPER_GPT2_GOPS",
     "PAPER_REFETCH_FRACTION",
     "PAPER_TECHNIQUE_FACTORS",
+    "PAPER_TOKEN_V_AVERAGE",
     "RTL_MAX_FUSED_ROWS",
     "TECHNIQUES",
     "UNQUANTIZED_BITS",
@@ -103,6 +135,8 @@ __all__ = [
     "SpattenResult",
     "TechniqueFactor",
     "TopKCycleFn",
+    "core_bound_summary",
+    "format_core_bound",
     "format_table",
     "fused_rows",
     "paper_datapath_cycles",
@@ -123,6 +157,10 @@ RTL_MAX_FUSED_ROWS = 2
 PAPER_GPT2_GOPS = 430.0
 """The paper's throughput on the 8 GPT-2 benchmarks, 0.43 TFLOPS (spatten.md 2.7, 6)."""
 
+PAPER_BERT_GOPS = 1610.0
+"""The paper's throughput on the 22 BERT benchmarks, 1.61 TFLOPS, compute-bound (spatten.md 2.7,
+6)."""
+
 PAPER_DRAM_REDUCTION = 10.0
 """The paper's DRAM access reduction, average over all 30 benchmarks (spatten.md 1.5, 3)."""
 
@@ -134,6 +172,10 @@ PAPER_TECHNIQUE_FACTORS = {
 """The paper's per-technique DRAM reductions (spatten.md 1.1, 1.2, 1.4, 1.5): token plus local V
 pruning on the GPT-2 benchmarks, head pruning averaged, progressive quantization on top of
 pruning."""
+
+PAPER_TOKEN_V_AVERAGE = 1.9
+"""The paper's token plus local V pruning, average over all 30 benchmarks; it gives no BERT-only
+figure (spatten.md 1.1)."""
 
 PAPER_REFETCH_FRACTION = 0.059
 """Fraction of inputs that needed the LSB refetch, on average (paper section III-D, spatten.md
@@ -147,10 +189,23 @@ WRITES = ("outputs",)
 CLASSES = READS + WRITES
 
 CoreCycleFn = Callable[[SpattenTrace, Target], np.ndarray]
-"""Cycles of the attention core per row: ``core_cycles(trace, target)`` -> int array."""
+"""Cycles of the attention core for one query of each row: ``core_cycles(trace, target)`` -> int
+array (in generation a row is one query)."""
 
 TopKCycleFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """Cycles of the local-V top-k engine per request: ``topk_cycles(n, k)`` -> int array."""
+
+
+def _check_mode(mode: object) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
+    return mode
+
+
+def _queries(tokens: np.ndarray, mode: str) -> np.ndarray:
+    """N_q of rows whose heads see ``tokens`` tokens: 1 in generation, the tokens in
+    summarization."""
+    return np.ones_like(tokens) if mode == GENERATION else tokens
 
 
 def fused_rows(head_dim: int, bits: np.ndarray, burst_bytes: int) -> np.ndarray:
@@ -209,15 +264,14 @@ def _plane(spec: DramSpec, head_dim: int, rows: np.ndarray, bits: np.ndarray, *,
 
 def _planes(spec: DramSpec, head_dim: int, *, keys: np.ndarray, key_bits: np.ndarray,
             lsb_keys: np.ndarray, lsb_bits: np.ndarray, values: np.ndarray,
-            value_bits: np.ndarray, query_bits: np.ndarray,
+            value_bits: np.ndarray, queries: np.ndarray, query_bits: np.ndarray,
             output_bits: np.ndarray) -> dict[str, tuple[_Transfers, ...]]:
-    one = np.ones_like(keys)
     return {
         "k_msb": _plane(spec, head_dim, keys, key_bits, fuse=True),
         "k_lsb": _plane(spec, head_dim, lsb_keys, lsb_bits, fuse=True),
         "v_msb": _plane(spec, head_dim, values, value_bits, fuse=True),
-        "q": _plane(spec, head_dim, one, query_bits, fuse=False),
-        "outputs": _plane(spec, head_dim, one, output_bits, fuse=False),
+        "q": _plane(spec, head_dim, queries, query_bits, fuse=False),
+        "outputs": _plane(spec, head_dim, queries, output_bits, fuse=False),
     }
 
 
@@ -230,7 +284,8 @@ def _bits(widths: np.ndarray) -> np.ndarray:
     return np.where(widths == UNQUANTIZED, UNQUANTIZED_BITS, widths)
 
 
-def _trace_planes(trace: SpattenTrace, spec: DramSpec) -> dict[str, tuple[_Transfers, ...]]:
+def _trace_planes(trace: SpattenTrace, spec: DramSpec,
+                  mode: str) -> dict[str, tuple[_Transfers, ...]]:
     """The transfers of each row as the trace ran it."""
     unquantized = trace.key_bits == UNQUANTIZED
     return _planes(
@@ -238,13 +293,21 @@ def _trace_planes(trace: SpattenTrace, spec: DramSpec) -> dict[str, tuple[_Trans
         keys=trace.key_fetch, key_bits=_bits(trace.key_bits),
         lsb_keys=np.where(trace.requant, trace.key_fetch, 0), lsb_bits=_bits(trace.requant_bits),
         values=trace.value_fetch, value_bits=_bits(trace.value_bits),
-        query_bits=_bits(trace.query_bits),
+        queries=_queries(trace.key_fetch, mode), query_bits=_bits(trace.query_bits),
         output_bits=np.where(unquantized, UNQUANTIZED_BITS, OUTPUT_BITS),
     )
 
 
-def row_bytes(trace: SpattenTrace, spec: DramSpec) -> dict[str, np.ndarray]:
+def row_bytes(trace: SpattenTrace, spec: DramSpec, *,
+              mode: str = GENERATION) -> dict[str, np.ndarray]:
     """Burst-rounded DRAM bytes of every row of ``trace``, by tensor class.
+
+    Parameters
+    ----------
+    trace : SpattenTrace
+    spec : DramSpec
+    mode : str
+        One of :data:`sparsa.dataflow.spatten_workloads.MODES`.
 
     Returns
     -------
@@ -252,16 +315,17 @@ def row_bytes(trace: SpattenTrace, spec: DramSpec) -> dict[str, np.ndarray]:
         ``k_msb``, ``k_lsb``, ``v_msb``, ``q`` (reads) and ``outputs`` (writes), int64 per row
         (formulas in the module docstring).
     """
-    return _bytes(spec, _trace_planes(trace, spec))
+    return _bytes(spec, _trace_planes(trace, spec, _check_mode(mode)))
 
 
-def _fp32_bytes(spec: DramSpec, head_dim: int, keys: np.ndarray,
-                values: np.ndarray) -> np.ndarray:
-    """Bytes per row of unquantized rows fetching ``keys`` keys and ``values`` values."""
+def _fp32_bytes(spec: DramSpec, head_dim: int, keys: np.ndarray, values: np.ndarray,
+                queries: np.ndarray) -> np.ndarray:
+    """Bytes per row of unquantized rows fetching ``keys`` keys, ``values`` values and
+    ``queries`` queries."""
     fp32 = np.full_like(keys, UNQUANTIZED_BITS)
     planes = _planes(spec, head_dim, keys=keys, key_bits=fp32, lsb_keys=np.zeros_like(keys),
-                     lsb_bits=fp32, values=values, value_bits=fp32, query_bits=fp32,
-                     output_bits=fp32)
+                     lsb_bits=fp32, values=values, value_bits=fp32, queries=queries,
+                     query_bits=fp32, output_bits=fp32)
     return sum(_bytes(spec, planes).values())
 
 
@@ -287,14 +351,18 @@ class TechniqueFactor:
         return self.bytes_without / self.bytes_with
 
 
-def _chain(trace: SpattenTrace, spec: DramSpec, actual: int) -> tuple[TechniqueFactor, ...]:
+def _chain(trace: SpattenTrace, spec: DramSpec, actual: int,
+           mode: str) -> tuple[TechniqueFactor, ...]:
     _, seq_len = trace.iteration_seq_len()
     d = trace.head_dim
+    kept = _queries(trace.key_fetch, mode)
     stages = [
-        int(_fp32_bytes(spec, d, seq_len, seq_len).sum()) * trace.layers * trace.heads,
-        int(_fp32_bytes(spec, d, trace.seq_len, trace.seq_len).sum()),
-        int(_fp32_bytes(spec, d, trace.key_fetch, trace.key_fetch).sum()),
-        int(_fp32_bytes(spec, d, trace.key_fetch, trace.value_fetch).sum()),
+        int(_fp32_bytes(spec, d, seq_len, seq_len, _queries(seq_len, mode)).sum())
+        * trace.layers * trace.heads,
+        int(_fp32_bytes(spec, d, trace.seq_len, trace.seq_len,
+                        _queries(trace.seq_len, mode)).sum()),
+        int(_fp32_bytes(spec, d, trace.key_fetch, trace.key_fetch, kept).sum()),
+        int(_fp32_bytes(spec, d, trace.key_fetch, trace.value_fetch, kept).sum()),
         actual,
     ]
     return tuple(TechniqueFactor(name, before, after)
@@ -393,11 +461,22 @@ class LocalVTopK:
         return table[inverse.reshape(-1)]
 
 
+CORE_STAGES = tuple(f.name for f in fields(QueryCycles))
+"""The attention core's stages (:class:`sparsa.sim.blocks.attention_core.QueryCycles`)."""
+
+
+def _stage(query: QueryCycles, stage: str) -> int:
+    """Cycles of one stage of ``query`` on the critical path."""
+    if stage == "topk":
+        return 0 if query.topk is None else query.topk.select + query.topk.output
+    return getattr(query, stage)
+
+
 class RtlCoreCycles:
-    """Attention-core cycles per row from the RTL-validated model
+    """Attention-core cycles of one query of each row from the RTL-validated model
     (:mod:`sparsa.sim.blocks.attention_core`).
 
-    Each row is one (head, query) on :class:`sparsa.hw.attention.attention_core.AttentionCore` with
+    A query of a row runs on :class:`sparsa.hw.attention.attention_core.AttentionCore` with
     the target's ``qk_multipliers`` per array and ``topk_comparators``, D = the trace's head
     dimension and room for the trace's longest context (at least 1,024 keys): the core's own
     sequence of stages (Q x K over the MSB planes, exp sum, requant decision, on a requant row
@@ -407,7 +486,8 @@ class RtlCoreCycles:
     inside it runs on seeded random probabilities per distinct (n, k), as :class:`LocalVTopK`
     does. The cycles do not depend on the bit widths, so dense rows cost the same as quantized
     ones. Unlike :func:`paper_datapath_cycles` this includes every stage's latency, because the
-    project's core does not overlap consecutive queries.
+    project's core does not overlap consecutive queries (:meth:`stage_cycles` shows where they
+    go).
 
     Parameters
     ----------
@@ -440,15 +520,30 @@ class RtlCoreCycles:
             raise ValueError(f"the trace does not fit the RTL attention core on target "
                              f"{target.name!r}: {error}") from None
 
-    def __call__(self, trace: SpattenTrace, target: Target) -> np.ndarray:
+    def stage_cycles(self, trace: SpattenTrace, target: Target) -> dict[str, np.ndarray]:
+        """Cycles of one query of each row, by stage.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            The stages of :class:`sparsa.sim.blocks.attention_core.QueryCycles` in their order
+            (``topk``: the local-V top-k's part on the critical path, its ``select + output``),
+            int64 per row; they sum to :meth:`__call__`'s cycles.
+        """
         config = self.core_config(trace, target)
         topk = LocalVTopK(config.topk, seed=self.seed)
         rows = np.stack([trace.key_fetch, trace.value_fetch, trace.requant.astype(np.int64)])
         cases, inverse = np.unique(rows, axis=1, return_inverse=True)
         table = [query_cycles(config, n=n, v_keep=k, requant=bool(requant),
-                              topk=topk.request(n, k)).total
+                              topk=topk.request(n, k))
                  for n, k, requant in cases.T.tolist()]
-        return np.array(table, dtype=np.int64)[inverse.reshape(-1)]
+        index = inverse.reshape(-1)
+        return {stage: np.array([_stage(query, stage) for query in table],
+                                dtype=np.int64)[index]
+                for stage in CORE_STAGES}
+
+    def __call__(self, trace: SpattenTrace, target: Target) -> np.ndarray:
+        return sum(self.stage_cycles(trace, target).values())
 
 
 @dataclass(frozen=True)
@@ -475,6 +570,10 @@ class SpattenResult:
         Names of the trace's workload and of the target.
     rows, iterations, layers, heads, head_dim : int
         Shape of the trace.
+    mode : str
+        How the rows ran, one of :data:`sparsa.dataflow.spatten_workloads.MODES`.
+    queries : int
+        N_q summed over rows (the rows in generation).
     traffic : DramTraffic
         The run's DRAM traffic (per class, direction and channel).
     fp32_bytes : int
@@ -484,15 +583,18 @@ class SpattenResult:
     chain : tuple of TechniqueFactor
         The attribution chain, in :data:`TECHNIQUES` order.
     ops : int
-        2 D (N_k + N_v) summed over rows.
+        2 N_q D (N_k + N_v) summed over rows.
     dram_cycles, core_cycles, topk_cycles : int
         Each unit's busy cycles summed over rows (not overlapped).
+    core_stages : dict of str to int, or None
+        The core's busy cycles by stage (:data:`CORE_STAGES`) with :class:`RtlCoreCycles`;
+        None with another core model.
     cycles, stall_cycles : int
         Total cycles of the pipeline (:func:`sparsa.sim.network.dram.overlap`) and the part spent
         waiting for DRAM beyond the compute.
     clock_hz : float
     core_model : str
-        Name of the core cycle function (the default is the paper's bound, not RTL-validated).
+        Name of the core cycle function (the default, :class:`RtlCoreCycles`, is RTL-validated).
     per_layer : tuple of LayerResult
     energy_j : dict of str to float
         Joules per action of :data:`sparsa.sim.network.energy.ACTIONS`, ``static`` and ``total``.
@@ -505,6 +607,8 @@ class SpattenResult:
     layers: int
     heads: int
     head_dim: int
+    mode: str
+    queries: int
     traffic: DramTraffic
     fp32_bytes: int
     dense_trace_bytes: int | None
@@ -513,6 +617,7 @@ class SpattenResult:
     dram_cycles: int
     core_cycles: int
     topk_cycles: int
+    core_stages: dict[str, int] | None
     cycles: int
     stall_cycles: int
     clock_hz: float
@@ -534,6 +639,29 @@ class SpattenResult:
     def reduction(self) -> float:
         """DRAM reduction against the dense FP32 baseline."""
         return self.fp32_bytes / self.dram_bytes
+
+    @property
+    def dense_baseline(self) -> bool:
+        """Whether no technique of the chain saves a byte: the trace is a dense baseline (no
+        pruning, FP32), which the paper's figures are measured against, not comparable with."""
+        return all(f.bytes_without == f.bytes_with for f in self.chain)
+
+    def paper(self) -> dict[str, object]:
+        """The paper's figures this result stands beside (see the module docstring)."""
+        source = "SpAtten paper (Wang et al., HPCA 2021): Section V, Table II, Fig. 13"
+        if self.dense_baseline:
+            return {"source": source, "dense_baseline": True,
+                    "comparison": "none: the paper's figures are of pruned and quantized "
+                    "workloads, measured against a dense baseline such as this one"}
+        if self.mode == SUMMARIZATION:
+            return {"source": source, "dense_baseline": False, "bert_gops": PAPER_BERT_GOPS,
+                    "dram_reduction": PAPER_DRAM_REDUCTION,
+                    "technique_factors": {
+                        "token + local V pruning": PAPER_TOKEN_V_AVERAGE,
+                        "head pruning": PAPER_TECHNIQUE_FACTORS["head pruning"]}}
+        return {"source": source, "dense_baseline": False, "gpt2_gops": PAPER_GPT2_GOPS,
+                "dram_reduction": PAPER_DRAM_REDUCTION,
+                "technique_factors": dict(PAPER_TECHNIQUE_FACTORS)}
 
     @property
     def reduction_vs_dense_trace(self) -> float | None:
@@ -558,7 +686,8 @@ class SpattenResult:
             "model": self.model,
             "target": self.target,
             "shape": {"rows": self.rows, "iterations": self.iterations, "layers": self.layers,
-                      "heads": self.heads, "head_dim": self.head_dim},
+                      "heads": self.heads, "head_dim": self.head_dim, "mode": self.mode,
+                      "queries": self.queries},
             "dram": {
                 "bytes": self.dram_bytes,
                 "bytes_by_class": self.bytes_by_class,
@@ -579,18 +708,14 @@ class SpattenResult:
                 "dram_cycles": self.dram_cycles,
                 "core_cycles": self.core_cycles,
                 "topk_cycles": self.topk_cycles,
+                "core_stages": self.core_stages,
                 "seconds": self.seconds,
                 "ops": self.ops,
                 "gops": self.gops,
             },
             "energy_j": self.energy_j,
             "per_layer": [asdict(layer) for layer in self.per_layer],
-            "paper": {
-                "source": "SpAtten paper (Wang et al., HPCA 2021): Section V, Table II, Fig. 13",
-                "gpt2_gops": PAPER_GPT2_GOPS,
-                "dram_reduction": PAPER_DRAM_REDUCTION,
-                "technique_factors": dict(PAPER_TECHNIQUE_FACTORS),
-            },
+            "paper": self.paper(),
         }
 
 
@@ -617,10 +742,36 @@ def _check_dense(trace: SpattenTrace, dense: SpattenTrace) -> None:
                          "the trace")
 
 
+def _check_summarization(trace: SpattenTrace, target: Target) -> None:
+    """Static quantization only, and each head's K and V fit half their SRAM."""
+    requant = np.flatnonzero(trace.requant_bits != UNQUANTIZED)
+    if requant.size:
+        row = int(requant[0])
+        raise ValueError(f"row {row}: auto_requant_incre = {trace.requant_bits[row]}; "
+                         f"summarization runs static quantization only (SpAtten uses no LSB "
+                         f"refetch for BERT, spatten.md 1.4); allowed: {UNQUANTIZED}")
+    for sram, rows in (("key", trace.key_fetch), ("value", trace.value_fetch)):
+        if sram not in target.sram_bytes:
+            raise ValueError(f"target {target.name!r} has no {sram!r} SRAM (sram_bytes), "
+                             f"which summarization loads K and V into; its SRAMs are "
+                             f"{sorted(target.sram_bytes)}")
+        half = target.sram_bytes[sram] // 2
+        need = -(-(rows * trace.head_dim * OUTPUT_BITS) // 8)
+        over = np.flatnonzero(need > half)
+        if over.size:
+            row = int(over[0])
+            raise ValueError(f"row {row}: {rows[row]} rows of D = {trace.head_dim} at "
+                             f"{OUTPUT_BITS} bits take {need[row]:,} B, more than half the "
+                             f"{sram} SRAM of {target.name!r} ({half:,} of "
+                             f"{target.sram_bytes[sram]:,} B, double-buffered), which "
+                             f"summarization loads them into once per head")
+
+
 def simulate(
     trace: SpattenTrace,
     target: Target,
     *,
+    mode: str = GENERATION,
     dense: SpattenTrace | None = None,
     core_cycles: CoreCycleFn | None = None,
     topk_cycles: TopKCycleFn | None = None,
@@ -632,12 +783,16 @@ def simulate(
     trace : SpattenTrace
     target : Target
         Clock, DRAM and (for the defaults) ``qk_multipliers``, ``pv_multipliers`` and
-        ``topk_comparators`` resources, e.g. ``load_target("spatten-asic")``.
+        ``topk_comparators`` resources, e.g. ``load_target("spatten-asic")``; in summarization
+        also ``key`` and ``value`` SRAMs.
+    mode : str
+        How the rows run, one of :data:`sparsa.dataflow.spatten_workloads.MODES`
+        (:func:`sparsa.dataflow.spatten_workloads.mode_of` gives a model's).
     dense : SpattenTrace, optional
         The dense trace of the same workload (same model shape, iterations and context
         lengths), a second baseline.
     core_cycles : callable, optional
-        Attention-core cycles per row, ``core_cycles(trace, target)``. Default:
+        Attention-core cycles of one query of each row, ``core_cycles(trace, target)``. Default:
         :class:`RtlCoreCycles`, the project's RTL-validated core;
         :func:`paper_datapath_cycles` is the paper's datapath bound (not RTL-validated).
     topk_cycles : callable, optional
@@ -648,13 +803,23 @@ def simulate(
     Returns
     -------
     SpattenResult
+
+    Raises
+    ------
+    ValueError
+        For a bad argument; in summarization, a row with requant on, or a head whose K or V
+        does not fit half its SRAM.
     """
     if not isinstance(trace, SpattenTrace):
         raise ValueError(f"trace must be a SpattenTrace, not {type(trace).__name__}")
     if not isinstance(target, Target):
         raise ValueError(f"target must be a Target, not {type(target).__name__}")
+    _check_mode(mode)
+    if mode == SUMMARIZATION:
+        _check_summarization(trace, target)
     spec = target.dram
-    planes = _trace_planes(trace, spec)
+    queries = _queries(trace.key_fetch, mode)
+    planes = _trace_planes(trace, spec, mode)
     traffic = DramTraffic(spec)
     for cls, parts in planes.items():
         direction = "write" if cls in WRITES else "read"
@@ -671,14 +836,18 @@ def simulate(
         if not isinstance(dense, SpattenTrace):
             raise ValueError(f"dense must be a SpattenTrace or None, not {dense!r}")
         _check_dense(trace, dense)
-    dense_bytes = None if dense is None else int(sum(row_bytes(dense, spec).values()).sum())
+    dense_bytes = (None if dense is None
+                   else int(sum(row_bytes(dense, spec, mode=mode).values()).sum()))
 
     sizes, index = np.unique(per_row, return_inverse=True)
     dram = np.array([transfer_cycles(spec, size, target.clock_hz) for size in sizes.tolist()],
                     dtype=np.int64)[index]
     if core_cycles is None:
         core_cycles = RtlCoreCycles()
-    core = _check_cycles(core_cycles(trace, target), len(trace), "core_cycles")
+    stages = (core_cycles.stage_cycles(trace, target)
+              if isinstance(core_cycles, RtlCoreCycles) else None)
+    core = _check_cycles(core_cycles(trace, target) if stages is None
+                         else sum(stages.values()), len(trace), "core_cycles")
     pruned = trace.value_fetch < trace.key_fetch
     if topk_cycles is None:
         topk_cycles = LocalVTopK.for_target(target, trace.head_dim)
@@ -687,8 +856,10 @@ def simulate(
         topk[pruned] = _check_cycles(topk_cycles(trace.key_fetch[pruned],
                                                  trace.value_fetch[pruned]),
                                      int(pruned.sum()), "topk_cycles")
+    compute = queries * np.maximum(core, topk)
+    core, topk = queries * core, queries * topk
     order = np.lexsort((trace.head, trace.layer, trace.iteration))
-    total, stall = overlap(np.maximum(core, topk)[order], dram[order])
+    total, stall = overlap(compute[order], dram[order])
 
     def by_layer(values: np.ndarray) -> np.ndarray:
         return np.bincount(trace.layer, weights=values, minlength=trace.layers).astype(np.int64)
@@ -698,17 +869,20 @@ def simulate(
                      by_layer(core), by_layer(topk)]
     per_layer = tuple(LayerResult(layer, *(int(c[layer]) for c in layer_columns))
                       for layer in range(trace.layers))
-    chain = _chain(trace, spec, traffic.bytes())
+    chain = _chain(trace, spec, traffic.bytes(), mode)
     read_bits = 8 * sum(traffic.bytes(cls) for cls in READS)
-    macs = trace.head_dim * (trace.key_fetch * (1 + trace.requant.astype(np.int64))
-                             + trace.value_fetch)
-    topk_elements = trace.key_fetch[pruned].sum() + trace.seq_len[trace.token_topk].sum()
+    used_bytes = (queries * (per_class["k_msb"] + per_class["k_lsb"] + per_class["v_msb"])
+                  + per_class["q"])
+    macs = queries * trace.head_dim * (trace.key_fetch * (1 + trace.requant.astype(np.int64))
+                                       + trace.value_fetch)
+    topk_elements = ((queries * trace.key_fetch)[pruned].sum()
+                     + trace.seq_len[trace.token_topk].sum())
     energy = energy_breakdown(target.energy, {
         "mac_int12": int(macs.sum()),
         "dram_read_bit": read_bits,
         "dram_write_bit": 8 * sum(traffic.bytes(cls) for cls in WRITES),
         "sram_write_bit": read_bits,
-        "sram_read_bit": read_bits,
+        "sram_read_bit": 8 * int(used_bytes.sum()),
         "topk_element": int(topk_elements),
     }, seconds=total / target.clock_hz, static_w=target.static_w)
     return SpattenResult(
@@ -719,14 +893,19 @@ def simulate(
         layers=trace.layers,
         heads=trace.heads,
         head_dim=trace.head_dim,
+        mode=mode,
+        queries=int(queries.sum()),
         traffic=traffic,
         fp32_bytes=chain[0].bytes_without,
         dense_trace_bytes=dense_bytes,
         chain=chain,
-        ops=int((2 * trace.head_dim * (trace.key_fetch + trace.value_fetch)).sum()),
+        ops=int((2 * queries * trace.head_dim * (trace.key_fetch + trace.value_fetch)).sum()),
         dram_cycles=int(dram.sum()),
         core_cycles=int(core.sum()),
         topk_cycles=int(topk.sum()),
+        core_stages=(None if stages is None
+                     else {stage: int((queries * cycles).sum())
+                           for stage, cycles in stages.items()}),
         cycles=total,
         stall_cycles=stall,
         clock_hz=target.clock_hz,
@@ -742,13 +921,70 @@ def _rows(header: tuple[str, ...], align: str, rows: list[tuple[object, ...]]) -
     return [*lines, ""]
 
 
+def _paper_rows(r: SpattenResult) -> list[str]:
+    """This model's figures beside the paper's, or the dense baseline's note."""
+    if r.dense_baseline:
+        return [f"Dense baseline: no technique applies to this trace (every factor of the "
+                f"chain is 1.00x), so the paper's figures, measured on pruned and quantized "
+                f"workloads against such a baseline, are not set beside it; it runs at "
+                f"{r.gops:.1f} GOP/s here.", ""]
+    factors = {f.technique: f.factor for f in r.chain}
+    paper = PAPER_TECHNIQUE_FACTORS
+    token_v = f"{factors['token pruning'] * factors['local V pruning']:.2f}x"
+    rows = [("DRAM reduction vs dense FP32", f"{r.reduction:.2f}x",
+             f"{PAPER_DRAM_REDUCTION}x (average of 30 benchmarks)")]
+    if r.mode == SUMMARIZATION:
+        rows += [
+            ("token + local V pruning", token_v,
+             f"{PAPER_TOKEN_V_AVERAGE}x (average of 30 benchmarks; no BERT-only figure)"),
+            ("head pruning", f"{factors['head pruning']:.2f}x", f"{paper['head pruning']}x"),
+            ("static quantization", f"{factors['progressive quantization']:.2f}x",
+             "no figure (BERT uses static quantization only)"),
+            ("throughput", f"{r.gops:.1f} GOP/s",
+             f"{PAPER_BERT_GOPS:.0f} GOP/s (BERT, 22 benchmarks)"),
+        ]
+    else:
+        rows += [
+            ("token + local V pruning", token_v, f"{paper['token + local V pruning']}x (GPT-2)"),
+            ("head pruning", f"{factors['head pruning']:.2f}x", f"{paper['head pruning']}x"),
+            ("progressive quantization", f"{factors['progressive quantization']:.2f}x",
+             f"{paper['progressive quantization']}x"),
+            ("throughput", f"{r.gops:.1f} GOP/s", f"{PAPER_GPT2_GOPS:.0f} GOP/s (GPT-2)"),
+        ]
+    return _rows(("figure", "this model", "paper (its figures)"), ("---", "---:", "---:"), rows)
+
+
+def core_bound_summary(bound: SpattenResult) -> dict[str, float]:
+    """The figures of a run with :func:`paper_datapath_cycles` for the core (JSON-ready)."""
+    return {"cycles": bound.cycles, "core_cycles": bound.core_cycles, "gops": bound.gops}
+
+
+def format_core_bound(result: SpattenResult, bound: SpattenResult) -> str:
+    """Where ``result``'s time goes, and ``bound``, the same trace with the paper's datapath
+    bound for the core (:func:`paper_datapath_cycles`), beside it: a measured reason for a gap
+    to the paper's throughput."""
+    units = {"attention core": result.core_cycles, "DRAM": result.dram_cycles,
+             "local-V top-k": result.topk_cycles}
+    busiest = max(units, key=units.__getitem__)
+    return (f"Busiest unit: the {busiest} ("
+            + ", ".join(f"{unit} {cycles:,}" for unit, cycles in units.items())
+            + " busy cycles). With the paper's datapath bound for the core instead of the "
+            f"project's RTL core (SpAtten overlaps consecutive queries; this core runs one at a "
+            f"time, each stage's latency in series): {bound.cycles:,} cycles, "
+            f"{bound.gops:.1f} GOP/s.")
+
+
 def format_table(result: SpattenResult) -> str:
-    """A readable Markdown summary: traffic by class, the attribution chain, time, and the
-    paper's figures beside this model's (labelled as the paper's)."""
+    """A readable Markdown summary: traffic by class, the attribution chain, time (with the
+    core's stages when known), energy, and the paper's figures beside this model's (labelled as
+    the paper's; none beside a dense baseline, :attr:`SpattenResult.dense_baseline`)."""
     r = result
+    mode = ("" if r.mode == GENERATION else
+            f"; summarization: {r.queries:,} queries, each head's K and V loaded once for all "
+            "its queries")
     lines = [
         f"SpAtten: {r.model} on {r.target}: {r.rows} rows ({r.iterations} iterations, "
-        f"{r.layers} layers x {r.heads} heads, D = {r.head_dim}); core cycles from "
+        f"{r.layers} layers x {r.heads} heads, D = {r.head_dim}){mode}; core cycles from "
         f"`{r.core_model}`"
         + {paper_datapath_cycles.__name__: " (paper datapath bound, not RTL-validated)",
            RtlCoreCycles().__name__: " (the project's attention core, RTL-validated)"}.get(
@@ -775,23 +1011,15 @@ def format_table(result: SpattenResult) -> str:
         ("total, pipelined", f"{r.cycles:,}"),
         ("of which waiting for DRAM", f"{r.stall_cycles:,}"),
     ])
+    if r.core_stages is not None:
+        lines += _rows(("attention core stage", "cycles", "share"), ("---", "---:", "---:"),
+                       [(stage, f"{cycles:,}", f"{cycles / r.core_cycles:.1%}")
+                        for stage, cycles in r.core_stages.items() if cycles])
     energy = [(action, f"{joules * 1e3:.4g}", f"{joules / r.energy_j['total']:.1%}")
               for action, joules in r.energy_j.items() if joules and action != "total"]
     energy.append(("total", f"{r.energy_j['total'] * 1e3:.4g}", "100.0%"))
     lines += _rows(("energy", "mJ", "share"), ("---", "---:", "---:"), energy)
-    factors = {f.technique: f.factor for f in r.chain}
-    paper = PAPER_TECHNIQUE_FACTORS
-    lines += _rows(("figure", "this model", "paper (its figures)"), ("---", "---:", "---:"), [
-        ("DRAM reduction vs dense FP32", f"{r.reduction:.2f}x",
-         f"{PAPER_DRAM_REDUCTION}x (average of 30 benchmarks)"),
-        ("token + local V pruning",
-         f"{factors['token pruning'] * factors['local V pruning']:.2f}x",
-         f"{paper['token + local V pruning']}x (GPT-2)"),
-        ("head pruning", f"{factors['head pruning']:.2f}x", f"{paper['head pruning']}x"),
-        ("progressive quantization", f"{factors['progressive quantization']:.2f}x",
-         f"{paper['progressive quantization']}x"),
-        ("throughput", f"{r.gops:.1f} GOP/s", f"{PAPER_GPT2_GOPS:.0f} GOP/s (GPT-2)"),
-    ])
+    lines += _paper_rows(r)
     lines += _rows(
         ("layer", "rows", "keys", "values", "DRAM bytes", "DRAM cycles", "core cycles",
          "top-k cycles"), ("---:",) * 8,

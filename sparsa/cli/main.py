@@ -30,7 +30,8 @@ Subcommands (one module of :mod:`sparsa.cli` each)::
                       [--max-reduction K] [--out-width W] [--a-rows N] [--b-rows N]
                       [--out-rows N] [--program-depth N] [--data-width BITS] [--addr-width BITS]
                       [--max-burst BEATS] [--max-reads N] [--max-writes N] [--dram-bytes BYTES]
-    sparsa simulate spatten --model gpt2-small|gpt2-medium [--target T] [--core rtl|paper]
+    sparsa simulate spatten --model gpt2-small|gpt2-medium|bert-base|bert-large [--target T]
+                            [--core rtl|paper]
                             [--trace FILE | --run [POLICY]] [--json FILE]
     sparsa trace spatten --model M [POLICY] [--prompt-len L] [--steps S] [--seed S] --out FILE
         POLICY: [--token-keep R|R0,R1] [--head-keep R|R0,R1] [--v-keep R] [--msb-bits B]

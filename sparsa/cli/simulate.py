@@ -12,7 +12,7 @@ from sparsa.cli.options import (
     subcommand,
     write_json,
 )
-from sparsa.cli.trace import POLICY_DEFAULTS, add_policy, run_model
+from sparsa.cli.trace import MODELS, POLICY_DEFAULTS, add_policy, run_model
 from sparsa.config.formats import NumberFormat
 from sparsa.config.presets import (
     SAT_BATCH,
@@ -62,12 +62,17 @@ def add(commands: argparse._SubParsersAction) -> None:
 
     spatten = subcommand(models, "spatten", _simulate_spatten,
                          "SpAtten attention over a workload trace")
-    spatten.add_argument("--model", required=True, choices=["gpt2-small", "gpt2-medium"])
+    spatten.add_argument("--model", required=True, choices=MODELS,
+                         help="the model the workload runs on: GPT-2 in generation (default "
+                         "workload: its public trace), BERT in summarization, static "
+                         "quantization only (default workload: a run of SpAtten's algorithm "
+                         "with the project's BERT settings, there being no public BERT trace)")
     spatten.add_argument("--target", default=SPATTEN_TARGET, metavar="NAME|FILE",
                          help="a built-in target or a target file (default: %(default)s)")
     source = spatten.add_mutually_exclusive_group()
     source.add_argument("--trace", type=Path, metavar="FILE",
-                        help="a trace in the public SpAtten format instead of the public one")
+                        help="a trace in the public SpAtten format instead of the default "
+                        "workload, checked against --model")
     source.add_argument("--run", action="store_true",
                         help="run SpAtten's algorithm on the PyTorch model (random weights) with "
                         "the policy options below and simulate its trace")
@@ -149,16 +154,25 @@ def _simulate_sat(args: argparse.Namespace) -> int:
 
 
 def _simulate_spatten(args: argparse.Namespace) -> int:
-    """Simulate SpAtten's attention over a workload trace (the public trace of the model by default,
-    packaged in ``sparsa/dataflow/spatten_traces``): DRAM traffic by class, its reduction by
-    technique against a dense FP32 baseline (and the dense trace when there is one), time and
-    throughput on the target."""
+    """Simulate SpAtten's attention over a workload trace in the model's mode (generation for
+    GPT-2, summarization for BERT): by default the public trace of a GPT-2 model (packaged in
+    ``sparsa/dataflow/spatten_traces``) or the default run of a BERT model; DRAM traffic by
+    class, its reduction by technique against a dense FP32 baseline (and the dense trace when
+    there is one), time and throughput on the target."""
     import time
 
-    from sparsa.dataflow.spatten_workloads import public_traces
-    from sparsa.models.algorithms.spatten_trace import read_trace
+    from sparsa.dataflow.spatten_workloads import (
+        PUBLIC_TRACES,
+        SUMMARIZATION,
+        default_policy,
+        mode_of,
+        public_traces,
+        read_model_trace,
+    )
     from sparsa.sim.network.spatten import (
         RtlCoreCycles,
+        core_bound_summary,
+        format_core_bound,
         format_table,
         paper_datapath_cycles,
         simulate,
@@ -169,26 +183,38 @@ def _simulate_spatten(args: argparse.Namespace) -> int:
               if getattr(args, name) != default]
     if policy and not args.run:
         return fail(f"{', '.join(policy)}: model-run options, they apply only with --run, "
-                    "not to a trace file")
+                    "not to a trace file or the default workload")
+    mode = mode_of(args.model)
+    if mode == SUMMARIZATION and args.threshold:
+        return fail(f"--threshold {args.threshold:g}: {args.model} runs static quantization "
+                    "only (SpAtten uses no LSB refetch for BERT); allowed: 0")
     try:
         target = load_target(args.target)
+        dense = None
         if args.run:
-            trace, dense = run_model(args).trace, None
+            trace = run_model(args).trace
+        elif args.trace is None and args.model not in PUBLIC_TRACES:
+            trace = run_model(args, policy=default_policy(args.model)).trace
         else:
             trace_path, dense_path = ((args.trace, None) if args.trace is not None
                                       else public_traces(args.model))
             progress(f"reading {trace_path} ...")
-            trace = read_trace(trace_path, model=args.model)
-            dense = None if dense_path is None else read_trace(dense_path, model=args.model)
+            trace = read_model_trace(trace_path, args.model)
+            dense = None if dense_path is None else read_model_trace(dense_path, args.model)
         start = time.perf_counter()
         core = RtlCoreCycles() if args.core == "rtl" else paper_datapath_cycles
-        result = simulate(trace, target, dense=dense, core_cycles=core)
+        result = simulate(trace, target, mode=mode, dense=dense, core_cycles=core)
         wall = time.perf_counter() - start
+        bound = (simulate(trace, target, mode=mode, core_cycles=paper_datapath_cycles)
+                 if args.core == "rtl" else None)
     except (ValueError, OSError) as error:
         return fail(str(error))
     print(format_table(result))
+    if bound is not None:
+        print(format_core_bound(result, bound))
     print(f"simulator wall time {wall:.3f} s for {result.rows:,} rows "
           f"({result.cycles / wall:,.0f} simulated cycles/s)")
     if args.json:
-        write_json(args.json, result.to_dict())
+        write_json(args.json, result.to_dict() if bound is None else
+                   {**result.to_dict(), "paper_core_bound": core_bound_summary(bound)})
     return 0

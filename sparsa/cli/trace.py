@@ -6,9 +6,14 @@ spatten --run`` too.
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sparsa.cli.options import add_seed, command_group, fail, integer, progress, subcommand
 from sparsa.config.presets import BERT_SEQ_LEN, GPT2_GENERATED, GPT2_PROMPT
+
+if TYPE_CHECKING:  # PyTorch is slow to import, and ``--help`` should stay quick
+    from sparsa.models.algorithms.spatten_pruning import SpattenPolicy
+    from sparsa.models.experiments.spatten_run import SpattenRun
 
 __all__ = ["MODELS", "POLICY_DEFAULTS", "add", "add_policy", "keep_ratio", "run_model"]
 
@@ -63,17 +68,20 @@ def add_policy(parser: argparse.ArgumentParser) -> None:
                         help="PyTorch threads of the model run (default: %(default)s)")
 
 
-def run_model(args: argparse.Namespace):  # -> sparsa.models.experiments.spatten_run.SpattenRun
-    """Run SpAtten's algorithm with the options of :func:`add_policy`, printing progress."""
+def run_model(args: argparse.Namespace, policy: "SpattenPolicy | None" = None) -> "SpattenRun":
+    """Run SpAtten's algorithm with the options of :func:`add_policy`, printing progress;
+    ``policy`` (a :class:`~sparsa.models.algorithms.spatten_pruning.SpattenPolicy`), when given,
+    replaces the policy options."""
     from sparsa.models.algorithms.spatten_pruning import SpattenPolicy
     from sparsa.models.experiments.spatten_run import run_spatten
 
+    if policy is None:
+        policy = SpattenPolicy(token_keep=args.token_keep, head_keep=args.head_keep,
+                               v_keep=args.v_keep, msb_bits=args.msb_bits,
+                               threshold=args.threshold, quantize_v=args.quantize_v)
     steps = "" if args.steps is None else f", {args.steps} steps"
     progress(f"running SpAtten's algorithm on {args.model} (random weights, seed {args.seed}"
-             f"{steps}) ...")
-    policy = SpattenPolicy(token_keep=args.token_keep, head_keep=args.head_keep,
-                           v_keep=args.v_keep, msb_bits=args.msb_bits, threshold=args.threshold,
-                           quantize_v=args.quantize_v)
+             f"{steps}; {policy.describe()}) ...")
     run = run_spatten(args.model, prompt_len=args.prompt_len, steps=args.steps, policy=policy,
                       seed=args.seed, threads=args.threads)
     progress(f"model run {run.seconds:.1f} s on {run.threads} thread(s): {len(run.trace):,} "

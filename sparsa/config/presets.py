@@ -76,6 +76,7 @@ __all__ = [
     "SAT_SYSTEM_CONFIGS",
     "SAT_TARGET",
     "SORE_CONFIGS",
+    "SPATTEN_BERT_POLICY",
     "SPATTEN_TARGET",
     "SYSTEM_DEFAULTS",
     "TOPK_BENCH_SEED",
@@ -349,6 +350,17 @@ BERT_SEQ_LEN = 128
 """Default BERT sentence length. SpAtten uses each task's average dev-set sentence length, but
 the reference (spatten.md 3) gives no per-task values, so this is only a default: 128 is the
 usual maximum sequence length of GLUE fine-tuning, not a measured average."""
+SPATTEN_BERT_POLICY: dict[str, object] = {"token_keep": (0.8, 0.5), "head_keep": (0.9, 0.8),
+                                          "msb_bits": 8, "quantize_v": True}
+"""SpAtten's settings for the default BERT runs (``sparsa simulate spatten --model bert-base``;
+keyword arguments of :class:`sparsa.models.algorithms.spatten_pruning.SpattenPolicy`). An
+assumption: the paper gives no per-task ratios (spatten.md 3). Token keep 0.8 falling to 0.5
+keeps about 0.71 of the keys over BERT-Base's layers (1.4x fewer; the paper's 1.9x token + local
+V average over all 30 benchmarks, with 3.8x on its 8 GPT-2 ones, leaves 1.2x (arithmetic) to
+1.5x (geometric) for BERT, derived); head keep 0.9 falling to 0.8 about 1.1x fewer heads (the
+paper's average, spatten.md 1.2); K and V quantized statically to the 8-bit MSB plane (8 + 4 is
+one of the common settings, and BERT uses static quantization only, spatten.md 1.4); no local V
+pruning (in summarization K and V are loaded once per head, so it saves no DRAM access)."""
 
 # The resource model's grid (sparsa.sim.network.resources): small configurations, synthesised
 # one at a time by `sparsa synth fit` (about 13 minutes with Yosys 0.23 on two cores).

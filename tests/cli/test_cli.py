@@ -356,6 +356,79 @@ def test_simulate_spatten_on_the_public_trace(
     assert status == 0 and "paper datapath bound, not RTL-validated" in out
 
 
+def error_line(err: str) -> str:
+    """The one error line of stderr (progress lines may come before it)."""
+    errors = [line for line in err.splitlines() if line.startswith("sparsa: error: ")]
+    assert len(errors) == 1 and err.endswith(errors[0] + "\n"), err
+    return errors[0]
+
+
+def test_simulate_spatten_checks_a_trace_against_its_model(cli: Cli) -> None:
+    from sparsa.dataflow.spatten_workloads import public_traces
+
+    small, medium = public_traces("gpt2-small")[0], public_traces("gpt2-medium")[0]
+    status, out, err = cli(["simulate", "spatten", "--model", "gpt2-medium", "--trace",
+                            str(small)])
+    assert status == 2 and out == "", err
+    assert error_line(err).startswith(
+        f"sparsa: error: {small}: not a trace of gpt2-medium: iteration 0 has no row of layer "
+        "12; gpt2-medium has 24 layers x 16 heads")
+    status, out, err = cli(["simulate", "spatten", "--model", "gpt2-small", "--trace",
+                            str(medium)])
+    assert status == 2 and out == "", err
+    assert (f"{medium}, line 194, column 'layer_id': not a trace of gpt2-small: layer 12 is not "
+            "a layer of gpt2-small; allowed: 0 to 11") in error_line(err)
+    status, out, err = cli(["simulate", "spatten", "--model", "bert-base", "--trace",
+                            str(small)])
+    assert status == 2
+    assert ("sentence_length_L': not a trace of bert-base: context length 993 exceeds "
+            "bert-base's positions; allowed: 1 to 512") in error_line(err)
+
+
+def test_simulate_spatten_rejects_a_head_the_model_lacks(tmp_path: Path, cli: Cli) -> None:
+    from sparsa.dataflow.spatten_workloads import public_traces
+
+    lines = public_traces("gpt2-small")[0].read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("head_id")] = "12"
+    bad = tmp_path / "head.csv"
+    bad.write_text("\n".join([lines[0], lines[1], ",".join(row), *lines[2:]]) + "\n")
+    status, out, err = cli(["simulate", "spatten", "--model", "gpt2-small", "--trace", str(bad)])
+    assert status == 2 and out == "", err
+    assert (f"{bad}, line 3, column 'head_id': not a trace of gpt2-small: head 12 is not a head "
+            "of gpt2-small; allowed: 0 to 11") in error_line(err)
+
+
+def test_simulate_spatten_presents_the_dense_medium_trace_as_the_baseline(cli: Cli) -> None:
+    status, out, err = cli(["simulate", "spatten", "--model", "gpt2-medium"])
+    assert status == 0, err
+    assert "Dense baseline: no technique applies" in out
+    assert "430 GOP/s" not in out and "| throughput |" not in out
+
+
+def test_simulate_spatten_bert_runs_in_summarization(tmp_path: Path, cli: Cli) -> None:
+    out_file = tmp_path / "bert.json"
+    status, out, err = cli(["simulate", "spatten", "--model", "bert-base", "--run",
+                            "--prompt-len", "16", "--token-keep", "0.8,0.5", "--head-keep",
+                            "0.9,0.8", "--msb-bits", "8", "--json", str(out_file)])
+    assert status == 0, err
+    assert "summarization:" in out and "1610 GOP/s (BERT, 22 benchmarks)" in out
+    assert "Busiest unit: the attention core" in out and "datapath bound" in out
+    data = json.loads(out_file.read_text())
+    assert data["shape"]["mode"] == "summarization" and data["dram"]["bytes_by_class"]["k_lsb"] == 0
+    assert data["shape"]["queries"] == sum(layer["keys"] for layer in data["per_layer"])
+    assert data["paper_core_bound"]["gops"] > data["time"]["gops"]
+
+
+def test_simulate_spatten_bert_is_static_quantization_only(cli: Cli) -> None:
+    status, out, err = cli(["simulate", "spatten", "--model", "bert-large", "--run",
+                            "--msb-bits", "8", "--threshold", "0.1"])
+    assert status == 2 and out == "" and err.count("\n") == 1, err
+    assert "--threshold 0.1: bert-large runs static quantization only" in err
+    assert "allowed: 0" in err
+
+
 def test_simulate_spatten_malformed_trace_names_file_line_and_column(
     tmp_path: Path, cli: Cli
 ) -> None:

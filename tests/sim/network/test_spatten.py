@@ -315,3 +315,88 @@ def test_rtl_core_cycles_are_the_core_model_per_row():
     odd = replace(trace, head_dim=48)
     with pytest.raises(ValueError, match=r"does not fit the RTL attention core.*dim must be one"):
         model(odd, ASIC)
+
+
+def test_dense_gpt2_medium_is_presented_as_the_dense_baseline(gpt2_small):
+    medium = simulate(read_trace(MEDIUM), ASIC)
+    assert medium.dense_baseline and not gpt2_small.dense_baseline
+    table = format_table(medium)
+    assert "Dense baseline: no technique applies" in table
+    assert "| figure |" not in table and "430 GOP/s" not in table and "| throughput |" not in table
+    paper = json.loads(json.dumps(medium.to_dict()))["paper"]
+    assert paper["dense_baseline"] is True and "gpt2_gops" not in paper
+
+
+# Summarization, by hand: one head of a 5-token input that keeps 4 tokens (its 4 queries) and 3
+# V rows, 8-bit K, V and Q (64 B a row, one burst pair), D = 64. K and V are loaded once for the
+# 4 queries; each query reads its Q vector and writes its 12-bit output (96 B).
+SUMMARY = {"seq_len": 5, "key_fetch": 4, "value_fetch": 3, "key_bits": 8, "value_bits": 8,
+           "query_bits": 8, "requant_threshold": -1, "requant_bits": -1}
+SUMMARY_BYTES = {"k_msb": 4 * 64, "k_lsb": 0, "v_msb": 3 * 64, "q": 4 * 64, "outputs": 4 * 96}
+
+
+def test_summarization_loads_k_and_v_once_per_head():
+    trace = make_trace(SUMMARY)
+    result = simulate(trace, ASIC, mode="summarization")
+    assert result.bytes_by_class == SUMMARY_BYTES
+    assert {cls: int(v[0]) for cls, v in row_bytes(trace, ASIC.dram, mode="summarization")
+            .items()} == SUMMARY_BYTES
+    generation = simulate(trace, ASIC)  # one query: the same K and V, one Q and one output
+    assert generation.bytes_by_class == {**SUMMARY_BYTES, "q": 64, "outputs": 96}
+    assert (result.mode, result.queries, generation.queries) == ("summarization", 4, 1)
+    # dense FP32 (256 B a vector): both heads with 5 keys, values, queries and outputs; head
+    # pruning leaves one head; token pruning 4 of each; local V pruning 3 values
+    assert [(f.bytes_without, f.bytes_with) for f in result.chain] == [
+        (2 * 20 * 256, 20 * 256), (20 * 256, 16 * 256), (16 * 256, 15 * 256),
+        (15 * 256, sum(SUMMARY_BYTES.values()))]
+
+
+def test_summarization_time_and_ops_are_per_query():
+    trace = make_trace(SUMMARY)
+    result = simulate(trace, ASIC, mode="summarization")
+    per_query = RtlCoreCycles()(trace, ASIC)[0]
+    topk = LocalVTopK.for_target(ASIC, 64).cycles(4, 3)
+    assert result.core_cycles == 4 * per_query and result.topk_cycles == 4 * topk
+    dram = transfer_cycles(ASIC.dram, sum(SUMMARY_BYTES.values()), ASIC.clock_hz)
+    assert result.cycles == dram + 4 * max(per_query, topk)  # one head: nothing overlaps
+    assert result.ops == 4 * 2 * 64 * (4 + 3)
+    assert sum(result.core_stages.values()) == result.core_cycles
+    stages = RtlCoreCycles().stage_cycles(trace, ASIC)
+    assert {s: 4 * int(c[0]) for s, c in stages.items()} == result.core_stages
+    assert result.core_stages["refetch"] == 0
+    pj = ASIC.energy.pj
+    # each query reads the head's K and V from the SRAMs, and its own Q
+    sram_read_bits = 8 * (4 * (4 * 64 + 3 * 64) + 4 * 64)
+    assert result.energy_j["sram_read_bit"] == pytest.approx(
+        sram_read_bits * pj["sram_read_bit"] * 1e-12, rel=1e-12)
+    assert result.energy_j["mac_int12"] == pytest.approx(
+        4 * 64 * (4 + 3) * pj["mac_int12"] * 1e-12, rel=1e-12)
+    table = format_table(result)
+    assert "summarization: 4 queries" in table and "1610 GOP/s (BERT" in table
+    assert "| attention core stage |" in table
+    assert json.loads(json.dumps(result.to_dict()))["paper"]["bert_gops"] == 1610.0
+
+
+def test_summarization_bad_input():
+    with pytest.raises(ValueError, match=r"^mode must be one of 'generation', 'summarization', "
+                       r"not 'prompt'"):
+        simulate(make_trace(SUMMARY), ASIC, mode="prompt")
+    with pytest.raises(ValueError, match=r"^row 0: auto_requant_incre = 4; summarization runs "
+                       r"static quantization only"):
+        simulate(make_trace(ROW_B), ASIC, mode="summarization")
+    small = replace(ASIC, sram_bytes={**ASIC.sram_bytes, "value": 2 * 200})
+    with pytest.raises(ValueError, match=r"^row 0: 3 rows of D = 64 at 12 bits take 288 B, more "
+                       r"than half the value SRAM of 'spatten-asic' \(200 of 400 B"):
+        simulate(make_trace(SUMMARY), small, mode="summarization")
+    bare = replace(ASIC, sram_bytes={"value": 196608})
+    with pytest.raises(ValueError, match=r"target 'spatten-asic' has no 'key' SRAM"):
+        simulate(make_trace(SUMMARY), bare, mode="summarization")
+    with pytest.raises(ValueError, match=r"^mode must be one of"):
+        row_bytes(make_trace(SUMMARY), ASIC.dram, mode="encoder")
+
+
+def test_core_stages_sum_to_the_core_cycles(gpt2_small):
+    assert sum(gpt2_small.core_stages.values()) == gpt2_small.core_cycles
+    assert gpt2_small.core_stages["refetch"] > 0  # the public trace's requant rows
+    bound = simulate(read_trace(PRUNED), ASIC, core_cycles=paper_datapath_cycles)
+    assert bound.core_stages is None
