@@ -72,8 +72,8 @@ from sparsa.config.sat_system import (
     encode,
 )
 from sparsa.dataflow.sat_tiles import Tile, plan_tiles, tile_entries
-from sparsa.hw.common.stream_codec import packer, unpacker
-from sparsa.hw.sat.sat_array import acts_layout, weights_layout
+from sparsa.hw.common.stream_codec import packer
+from sparsa.hw.sat.sat_array import weights_layout
 from sparsa.hw.sat.sore import weights_layout as tile_layout
 from sparsa.models.golden.sat import check_operands, nm_generate, tile_beats
 from sparsa.models.golden.sat_system import (
@@ -220,15 +220,15 @@ def read_blocks(config: SatSystemConfig, blocks: Sequence[OutputBlock], shape: t
     activation beats with its group): int64 values (two's complement of the stored width) for
     an integer array, bit patterns for a floating-point one."""
     cols, bits = config.array.cols, config.store_bits(rule.mode)
-    unpack = unpacker(acts_layout(config.array))
     y = torch.zeros(shape, dtype=torch.int64)
     for block in blocks:
         count, row_size = store_rows(config, rule.mode, rule.group, block.rows)
         size = transfer_bytes(config, count, row_size)
         rows = unpack_transfer(bytes(dram[block.addr : block.addr + size]), row_size, count)
-        if rule.group:  # value c of row j g + s is in slot s of lane c of beat j
-            values = [[unpack(beat)[c][s] & ((1 << bits) - 1) for c in range(cols)]
-                      for beat in rows for s in range(rule.group)][: block.rows]
+        if rule.group:  # value c of row j g + s is in slot s of lane c of row j
+            g = rule.group
+            values = [[row >> ((c * g + s) * bits) & ((1 << bits) - 1) for c in range(cols)]
+                      for row in rows for s in range(g)][: block.rows]
         else:
             values = [[row >> (c * bits) & ((1 << bits) - 1) for c in range(cols)]
                       for row in rows]
@@ -651,11 +651,12 @@ def plan_layer(
             )
         a_sides.append(steps)
 
-    if b_from is None:
-        b_bits = row_bits(config, "b")
-        pack_a = packer(acts_layout(arr))
-        b_data = [pack_transfer(config, [pack_a(a) for a in t.acts], b_bits) for t in tiles]
-        b_sides = [[(Opcode.LOAD, {"buffer": 1, "row": 0, "rows": len(t.acts)}, data)]
+    slots = 1 if pattern is None else pattern.m  # values per lane the tiles' beats use
+    if b_from is None:  # compact rows: the slots past ``slots`` are not moved
+        b_data = [pack_transfer(config, [_compact(config, a, slots) for a in t.acts],
+                                config.compact_bits(slots)) for t in tiles]
+        b_sides = [[(Opcode.LOAD, {"buffer": 1, "slots": slots, "row": 0,
+                                   "rows": len(t.acts)}, data)]
                    for t, data in zip(tiles, b_data, strict=True)]
         b_keys: list[object] = list(b_data)
     else:
@@ -696,6 +697,15 @@ def plan_layer(
     )
 
 
+def _compact(config: SatSystemConfig, beat: list[list[int]], slots: int) -> int:
+    """An ``acts`` beat's first ``slots`` values of each lane as a compact row (the rest of
+    each lane, past the pattern's M, is what a LOAD with ``slots`` writes: zero)."""
+    width = config.array.dtype.width
+    mask = (1 << width) - 1
+    return sum((v & mask) << ((lane * slots + s) * width)
+               for lane, values in enumerate(beat) for s, v in enumerate(values[:slots]))
+
+
 def _stored_loads(config: SatSystemConfig, tile: Tile, t0: int, pattern: NMPattern | None,
                   b_from: tuple["OutputBlock", ...]) -> list[_Step]:
     """The LOADs of an OS tile's activation beats (groups from ``t0`` / N) from the beats the
@@ -721,8 +731,8 @@ def _stored_loads(config: SatSystemConfig, tile: Tile, t0: int, pattern: NMPatte
                 f"block of the layer before (blocks of R = {arr.rows} rows); its tiles' "
                 f"reductions must be whole blocks")
         take = min(end - group, -(-b_from[k].rows // m))
-        loads.append((Opcode.LOAD, {"buffer": 1, "row": group - t0 // n, "rows": take},
-                      Stored(k)))
+        loads.append((Opcode.LOAD, {"buffer": 1, "slots": m, "row": group - t0 // n,
+                                    "rows": take}, Stored(k)))
         group += take
     return loads
 

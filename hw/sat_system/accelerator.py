@@ -34,6 +34,8 @@ Buffers are :class:`amaranth.lib.memory.Memory` with synchronous read ports, whi
 block RAM.
 """
 
+import functools
+
 from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -286,7 +288,8 @@ class SatAccelerator(ConfigComponent):
             "generate": 1, "copy": 1, "n": range(sore.m), "lane": range(lanes)}
         entries = {
             Opcode.LOAD: data.StructLayout({
-                "buffer": 1, "row": range(depth), "rows": range(depth + 1),
+                "buffer": 1, "slots": range(arr.max_m + 1), "row": range(depth),
+                "rows": range(depth + 1),
                 "addr": axi.addr_width, "words": words_w, "pop_next": 1, "push_next": 1,
                 "index": 16, **generate_fields}),
             Opcode.GEMM: data.StructLayout({
@@ -395,7 +398,8 @@ class SatAccelerator(ConfigComponent):
         # ---- checks of the instruction in DECODE -----------------------------------------------
         tok = {n: _field(inst, Opcode.END, n) for n in ("pop_prev", "pop_next", "push_prev",
                                                          "push_next")}
-        load = {n: _field(inst, Opcode.LOAD, n) for n in ("buffer", "row", "rows", "addr")}
+        load = {n: _field(inst, Opcode.LOAD, n) for n in ("buffer", "slots", "row", "rows",
+                                                           "addr")}
         gemm = {n: _field(inst, Opcode.GEMM, n) for n in FIELDS[Opcode.GEMM] if n != "opcode"}
         store = {n: _field(inst, Opcode.STORE, n) for n in ("mode", "group", "relu", "shift",
                                                              "row", "rows", "addr")}
@@ -417,11 +421,22 @@ class SatAccelerator(ConfigComponent):
             return ~addr_ok | (low[: axi.size_code] != 0) | (
                 low + (words << axi.size_code) > cfg.dram_bytes)
 
+        # A LOAD into B reads whole beats (slots 0, taken as max(M)) or compact rows of k slots.
+        groups = cfg.store_groups()
         load_words = Signal(range(1 << (axi.addr_width - axi.size_code + 1)))
-        m.d.comb += load_words.eq(
-            Mux(load["buffer"],
-                _ceil_words(m, load["rows"], wb_bits, word_bits, "load_b"),
-                _ceil_words(m, load["rows"], wa_bits, word_bits, "load_a")))
+        load_slots = Signal(range(arr.max_m + 1))
+        load_slots_bad = Signal()
+        m.d.comb += [load_words.eq(_ceil_words(m, load["rows"], wa_bits, word_bits, "load_a")),
+                     load_slots.eq(arr.max_m), load_slots_bad.eq(load["slots"] != 0)]
+        with m.If(load["buffer"]), m.Switch(load["slots"]):
+            for k in sorted({0, *groups}):
+                bits = wb_bits if k == 0 else cfg.compact_bits(k)
+                with m.Case(k):
+                    m.d.comb += [load_slots_bad.eq(0),
+                                 load_words.eq(_ceil_words(m, load["rows"], bits,
+                                                           word_bits, f"load_b{k}"))]
+                    if k:
+                        m.d.comb += load_slots.eq(k)
         load_depth = Mux(load["buffer"], cfg.b_rows, cfg.a_rows)
 
         n_w, n_a, n_out = (Signal(25, name=n) for n in ("n_w", "n_a", "n_out"))
@@ -471,8 +486,8 @@ class SatAccelerator(ConfigComponent):
             for g in cfg.store_groups():
                 with m.Case(g):
                     beats = (store["rows"] + g - 1) >> (g.bit_length() - 1)
-                    m.d.comb += store_words.eq(_ceil_words(m, beats, wb_bits, word_bits,
-                                                           f"store_beats{g}"))
+                    m.d.comb += store_words.eq(_ceil_words(m, beats, cfg.compact_bits(g),
+                                                           word_bits, f"store_beats{g}"))
             with m.Default():
                 m.d.comb += store_mode_bad.eq(1)
 
@@ -484,7 +499,8 @@ class SatAccelerator(ConfigComponent):
             with m.Case(Opcode.LOAD):
                 with m.If(tok["pop_prev"] | tok["push_prev"]):
                     m.d.comb += check.eq(Fault.TOKEN)
-                with m.Elif((load["rows"] == 0) | (load["row"] + load["rows"] > load_depth)):
+                with m.Elif(load_slots_bad | (load["rows"] == 0)
+                            | (load["row"] + load["rows"] > load_depth)):
                     m.d.comb += check.eq(Fault.BUFFER)
                 with m.Elif(out_of_dram(load["addr"], load_words)):
                     m.d.comb += check.eq(Fault.ADDRESS)
@@ -518,7 +534,8 @@ class SatAccelerator(ConfigComponent):
             with m.Default():
                 m.d.comb += check.eq(Fault.OPCODE)
 
-        decoded = {Opcode.LOAD: {**load, "words": load_words, "generate": 0},
+        decoded = {Opcode.LOAD: {**load, "slots": load_slots, "words": load_words,
+                                 "generate": 0},
                    Opcode.GEMM: {**gemm, "n_w": n_w, "n_a": n_a, "n_out": n_out, "sync": 0},
                    Opcode.SYNC: {"sync": 1},
                    Opcode.STORE: {**store, "words": store_words}}
@@ -538,8 +555,12 @@ class SatAccelerator(ConfigComponent):
         lq = queues[Opcode.LOAD]
         ld = entries[Opcode.LOAD](lq.r_data)
         m.submodules.unpack_a = unpack_a = StreamUnpacker(word_bits, wa_bits, cfg.a_rows)
-        m.submodules.unpack_b = unpack_b = StreamUnpacker(word_bits, wb_bits, cfg.b_rows)
+        unpack_b = {}  # per slot count k, its compact rows' gearbox (max(M): whole beats)
+        for k in groups:
+            unpack_b[k] = StreamUnpacker(word_bits, cfg.compact_bits(k), cfg.b_rows)
+            m.submodules[f"unpack_b{k}"] = unpack_b[k]
         l_buffer, l_row, l_push, l_at = Signal(), Signal(16), Signal(), Signal(16)
+        l_slots = Signal(range(arr.max_m + 1))
         load_busy = Signal()
         l_gen = Signal()  # the LOAD unit runs a GENERATE
         generating = Signal()
@@ -548,7 +569,8 @@ class SatAccelerator(ConfigComponent):
             generator = _Generator(m, cfg, abuf_w)
         with m.FSM(name="load"):
             with m.State("IDLE"):
-                unpack_ready = Mux(ld.buffer, unpack_b.cmd.ready, unpack_a.cmd.ready)
+                b_ready = Cat(*(u.cmd.ready & (ld.slots == k) for k, u in unpack_b.items())).any()
+                unpack_ready = Mux(ld.buffer, b_ready, unpack_a.cmd.ready)
                 if sore is not None:
                     unpack_ready = Mux(ld.generate, generator.ready, unpack_ready)
                 with m.If(lq.r_rdy & (~ld.pop_next | (tokens["gl"] != 0))
@@ -558,31 +580,40 @@ class SatAccelerator(ConfigComponent):
                         reader.cmd.payload.addr.eq(ld.addr),
                         reader.cmd.payload.words.eq(ld.words),
                         unpack_a.cmd.valid.eq(~ld.buffer),
-                        unpack_b.cmd.valid.eq(ld.buffer),
                         unpack_a.cmd.payload.eq(ld.rows),
-                        unpack_b.cmd.payload.eq(ld.rows),
                     ]
+                    for k, u in unpack_b.items():
+                        m.d.comb += [u.cmd.valid.eq(ld.buffer & (ld.slots == k)),
+                                     u.cmd.payload.eq(ld.rows)]
                     # Both engines are idle here: the previous load has written its last row.
                     m.d.comb += [lq.r_en.eq(1), tok_pop["gl"].eq(ld.pop_next)]
-                    m.d.sync += [l_buffer.eq(ld.buffer), l_row.eq(ld.row),
+                    m.d.sync += [l_buffer.eq(ld.buffer), l_row.eq(ld.row), l_slots.eq(ld.slots),
                                  l_push.eq(ld.push_next), l_at.eq(ld.index)]
                     m.next = "RUN"
                     if sore is not None:
                         m.d.sync += l_gen.eq(ld.generate)
                         with m.If(ld.generate):
-                            m.d.comb += [unpack_a.cmd.valid.eq(0), unpack_b.cmd.valid.eq(0)]
+                            m.d.comb += [unpack_a.cmd.valid.eq(0),
+                                         *(u.cmd.valid.eq(0) for u in unpack_b.values())]
                             generator.start(ld)
                             m.next = "GENERATE"
             with m.State("RUN"):
                 m.d.comb += load_busy.eq(1)
-                for unpack, port, sel in ((unpack_a, abuf_w, 0), (unpack_b, bbuf_w, 1)):
-                    m.d.comb += [
-                        unpack.o_stream.ready.eq(1),
-                        port.addr.eq(l_row),
-                        port.data.eq(unpack.o_stream.payload.data),
-                        port.en.eq(Mux(unpack.o_stream.valid, (1 << len(port.en)) - 1, 0)),
-                    ]
-                    with m.If((l_buffer == sel) & unpack.o_stream.valid):
+                # Each gearbox's rows into its buffer, a compact row's k values per lane into
+                # the lane's first k slots of the beat.
+                writers = [(unpack_a, abuf_w, l_buffer == 0, lambda row: row)]
+                writers += [(u, bbuf_w, (l_buffer == 1) & (l_slots == k),
+                             functools.partial(self._expand, k=k))
+                            for k, u in unpack_b.items()]
+                for unpack, port, selected, expand in writers:
+                    m.d.comb += unpack.o_stream.ready.eq(1)
+                    with m.If(selected):
+                        m.d.comb += [
+                            port.addr.eq(l_row),
+                            port.data.eq(expand(unpack.o_stream.payload.data)),
+                            port.en.eq(Mux(unpack.o_stream.valid, (1 << len(port.en)) - 1, 0)),
+                        ]
+                    with m.If(selected & unpack.o_stream.valid):
                         m.d.sync += l_row.eq(l_row + 1)
                         with m.If(unpack.o_stream.payload.last):
                             m.d.comb += tok_push["lg"].eq(l_push)
@@ -594,7 +625,8 @@ class SatAccelerator(ConfigComponent):
                         m.d.comb += tok_push["lg"].eq(l_push)
                         m.next = "IDLE"
         # The reader's words: to the program gearbox while fetching, else to the loaded buffer's.
-        targets = [(unpack_a, ~l_gen & (l_buffer == 0)), (unpack_b, ~l_gen & (l_buffer == 1))]
+        targets = [(unpack_a, ~l_gen & (l_buffer == 0))]
+        targets += [(u, ~l_gen & (l_buffer == 1) & (l_slots == k)) for k, u in unpack_b.items()]
         if sore is not None:
             targets.append((generator.unpack, l_gen))
         for unpack, selected in targets:
@@ -766,37 +798,39 @@ class SatAccelerator(ConfigComponent):
         # The corner turn (a STORE with a group): rows of C operand values gather into an
         # activation beat, row s of the beat in slot s of each lane; the last row of the group
         # (or of the transfer) sends the beat, the slots after it zero.
-        m.submodules.pack_beats = beat_packer = StreamPacker(word_bits, wb_bits, cfg.out_rows)
         max_m, width = arr.max_m, arr.dtype.width
         own = converted[cfg.operand_mode]
         slot = Signal(range(max_m), name="turn_slot")
         held = [Signal(C * width, name=f"turn_row{k}") for k in range(max_m - 1)]
-        lanes_out = []
-        for c in range(lanes):
-            for k in range(max_m):
-                value = Const(0, width)
-                if c < C:
-                    this = own[c * width : (c + 1) * width]
-                    kept = held[k][c * width : (c + 1) * width] if k < max_m - 1 else value
-                    value = Mux(slot == k, this, Mux(slot > k, kept, 0))
-                lanes_out.append(value)
         sends = feed_s.last | (slot + 1 == s_group)
-        m.d.comb += [beat_packer.i_stream.payload.data.eq(Cat(*lanes_out)),
-                     beat_packer.i_stream.payload.last.eq(feed_s.last)]
-        with m.If((s_group != 0) & store_busy):
-            m.d.comb += [
-                beat_packer.i_stream.valid.eq(feed_s.valid & sends),
-                feed_s.ready.eq(~sends | beat_packer.i_stream.ready),
-                writer.data.valid.eq(beat_packer.o_stream.valid),
-                writer.data.payload.eq(beat_packer.o_stream.payload.data),
-                beat_packer.o_stream.ready.eq(writer.data.ready),
-            ]
-            with m.If(feed_s.valid & feed_s.ready):
-                m.d.sync += slot.eq(Mux(sends, 0, slot + 1))
-                with m.Switch(slot):
-                    for k in range(max_m - 1):
-                        with m.Case(k):
-                            m.d.sync += held[k].eq(own)
+        for g in groups:  # one gearbox per group, of compact rows of g slots per lane
+            beat_packer = StreamPacker(word_bits, cfg.compact_bits(g), cfg.out_rows)
+            m.submodules[f"pack_group{g}"] = beat_packer
+            lanes_out = []
+            for c in range(lanes):
+                for k in range(g):
+                    value = Const(0, width)
+                    if c < C:
+                        this = own[c * width : (c + 1) * width]
+                        kept = held[k][c * width : (c + 1) * width] if k < max_m - 1 else value
+                        value = Mux(slot == k, this, Mux(slot > k, kept, 0))
+                    lanes_out.append(value)
+            m.d.comb += [beat_packer.i_stream.payload.data.eq(Cat(*lanes_out)),
+                         beat_packer.i_stream.payload.last.eq(feed_s.last)]
+            with m.If((s_group == g) & store_busy):
+                m.d.comb += [
+                    beat_packer.i_stream.valid.eq(feed_s.valid & sends),
+                    feed_s.ready.eq(~sends | beat_packer.i_stream.ready),
+                    writer.data.valid.eq(beat_packer.o_stream.valid),
+                    writer.data.payload.eq(beat_packer.o_stream.payload.data),
+                    beat_packer.o_stream.ready.eq(writer.data.ready),
+                ]
+        with m.If((s_group != 0) & store_busy & feed_s.valid & feed_s.ready):
+            m.d.sync += slot.eq(Mux(sends, 0, slot + 1))
+            with m.Switch(slot):
+                for k in range(max_m - 1):
+                    with m.Case(k):
+                        m.d.sync += held[k].eq(own)
 
         # ---- idle, counters --------------------------------------------------------------------
         m.d.comb += units_idle.eq(
@@ -826,6 +860,15 @@ class SatAccelerator(ConfigComponent):
                 m.d.sync += counter.eq(counter + step)
             m.d.comb += [reg(f"{name}_lo").eq(counter[:32]), reg(f"{name}_hi").eq(counter[32:])]
         return m
+
+    def _expand(self, row: Value, *, k: int) -> Value:
+        """A compact activation row of ``k`` values per lane as an ``acts`` beat (each lane's
+        values in its first ``k`` slots, the others zero)."""
+        arr = self.config.array
+        width, lanes = arr.dtype.width, max(arr.rows, arr.cols)
+        return Cat(*(Cat(row[(lane * k) * width : (lane * k + k) * width],
+                         Const(0, (arr.max_m - k) * width))
+                     for lane in range(lanes)))
 
     def _convert(self, m: Module, row, shift, relu) -> dict[StoreMode, Value]:
         """An output-buffer row converted for STORE, per mode the array's format takes, its

@@ -146,7 +146,9 @@ _OPCODE_DOCS = {
     isa.Opcode.END: "Ends the program once every unit is idle.",
     isa.Opcode.LOAD: (
         "Reads `rows` rows from DRAM at `addr` into buffer A (`buffer` 0) or B (1) from row "
-        "`row`."),
+        "`row`. Into B with `slots` k > 0 (1 or a pattern's M), each DRAM row is compact, k "
+        "values per lane (value s of lane l at bit (l k + s) W), written into the first k "
+        "slots of each lane of the beat, the others zero; `slots` 0 reads whole beats."),
     isa.Opcode.GEMM: (
         "Runs one PE-array tile: the command (`dataflow` 0 OS / 1 WS, `pattern`, `length`, "
         "`rows`), reading A from `a_row` and B from `b_row`, writing (`accumulate` 0) or adding "
@@ -154,8 +156,9 @@ _OPCODE_DOCS = {
     isa.Opcode.STORE: (
         "Writes `rows` output-buffer rows from `row` to DRAM at `addr`, converted by `mode` and "
         "`shift`, negative values as zero with `relu` 1. With `group` g > 0 (1 or a pattern's "
-        "M; `mode` the array's format) it writes the next layer's activation beats instead: "
-        "beat j holds rows jg to jg + g - 1, value c of row jg + s in slot s of lane c."),
+        "M; `mode` the array's format) it writes the next layer's compact activation rows "
+        "instead (a LOAD with `slots` g reads them): row j holds output rows jg to jg + g - 1, "
+        "value c of output row jg + s in slot s of lane c."),
     isa.Opcode.SYNC: (
         "GEMM's unit: waits until every earlier GEMM has written its last answer beat, then "
         "pops and pushes its tokens (a STORE's token on to the LOADs that read what it "

@@ -14,7 +14,8 @@ checks that a program's tokens make it so).
 * per instruction: an unknown opcode (OPCODE); a token to or from no neighbour (TOKEN: LOAD's
   previous side, STORE's next side, any token on END); then by opcode
 
-  - LOAD: zero rows or rows past the buffer (BUFFER), the transfer not word-aligned or past
+  - LOAD: ``slots`` other than 0 into A, or neither 0 nor one of ``config.store_groups()``,
+    zero rows or rows past the buffer (BUFFER), the transfer not word-aligned or past
     ``dram_bytes`` (ADDRESS);
   - GEMM: an unknown pattern, a length or a row count of zero, more rows than the array has, a
     length the command beat cannot carry, or a command the array rejects (GEMM,
@@ -36,16 +37,17 @@ checks that a program's tokens make it so).
 data_width)`` whole words from its address, the rows packed from bit 0
 (:mod:`sparsa.config.dram_layout`; words little-endian, so the transfer is one
 little-endian bit stream). Rows: an A row is one ``weights`` beat of the array, a B row one
-``acts`` beat, an output row C entries of ``out_width`` bits (entry c at bit ``c * out_width``),
-a STORE row C values of ``config.store_bits(mode)`` bits (with ``group`` > 0, an ``acts`` beat:
-:func:`act_beats`). LOAD writes rows into A (``buffer``
-0) or B (1). GEMM computes its tile's answer beats from the buffer rows
+``acts`` beat (with ``slots`` k > 0, a compact row of k values per lane that LOAD expands:
+:func:`expand_rows`), an output row C entries of ``out_width`` bits (entry c at bit
+``c * out_width``), a STORE row C values of ``config.store_bits(mode)`` bits (with ``group`` g >
+0, a compact activation row of g values per lane: :func:`act_beats`). LOAD writes rows into A
+(``buffer`` 0) or B (1). GEMM computes its tile's answer beats from the buffer rows
 (:func:`sparsa.models.golden.sat.tile_answer`) and writes them (``accumulate`` 0) or adds them
 (1) into the output rows from ``out_row``: integer entries are two's-complement ``out_width``-bit
 patterns that add wrapping, floating-point ones FP32 patterns that add with
 :func:`sparsa.models.golden.floats.fp32_add`. STORE converts each entry by its
 :class:`sparsa.config.sat_system.StoreMode` (and ``relu``) and writes the rows, or with a
-``group`` the activation beats of :func:`act_beats`. SYNC changes nothing. GENERATE reads a
+``group`` the compact activation rows of :func:`act_beats`. SYNC changes nothing. GENERATE reads a
 dense tile of M rows (``"tile"`` rows: L weights of the array's format, weight l at bit
 ``l * W``, two's complement or bit patterns), compresses it as the SORE does
 (:func:`sparsa.models.golden.sat.sore_tile`, copy ``copy`` with N = ``n``) and writes the
@@ -85,8 +87,10 @@ __all__ = [
     "act_beats",
     "check_store_mode",
     "convert_entries",
+    "expand_rows",
     "generate_block",
     "generate_extent",
+    "load_bits",
     "pack_transfer",
     "row_bits",
     "run_program",
@@ -189,27 +193,51 @@ def store_rows(config: SatSystemConfig, mode: StoreMode, group: int, rows: int
         return rows, row_bits(config, "store", mode)
     if group not in config.store_groups():
         raise ValueError(f"a STORE's group is 0 (rows) or one of {config.store_groups()} "
-                         f"(activation beats), not {group!r}")
-    return -(-rows // group), row_bits(config, "b")
+                         f"(activation rows), not {group!r}")
+    return -(-rows // group), config.compact_bits(group)
+
+
+def load_bits(config: SatSystemConfig, buffer: int, slots: int) -> int:
+    """Bits of one DRAM row of a LOAD into ``buffer`` (0 A, 1 B) with ``slots``: a whole beat,
+    or for B with ``slots`` k > 0 a compact row of k values per lane.
+
+    Raises
+    ------
+    ValueError
+        For ``slots`` other than 0 on A, or neither 0 nor one of ``config.store_groups()``.
+    """
+    if slots == 0:
+        return row_bits(config, "b" if buffer else "a")
+    if not buffer or slots not in config.store_groups():
+        raise ValueError(f"a LOAD's slots are 0 (whole beats) or, into B, one of "
+                         f"{config.store_groups()}, not {slots!r} into "
+                         f"{'B' if buffer else 'A'}")
+    return config.compact_bits(slots)
+
+
+def expand_rows(config: SatSystemConfig, slots: int, rows: Sequence[int]) -> list[int]:
+    """Compact activation rows of ``slots`` values per lane as the ``acts`` beats a LOAD
+    writes (each lane's values in its first slots, the others zero)."""
+    width, top = config.array.dtype.width, config.array.max_m
+    lanes = max(config.array.rows, config.array.cols)
+    mask = (1 << slots * width) - 1
+    return [sum((row >> (lane * slots * width) & mask) << (lane * top * width)
+                for lane in range(lanes)) for row in rows]
 
 
 def act_beats(config: SatSystemConfig, group: int, rows: Sequence[Sequence[int]]) -> list[int]:
-    """The activation beats (packed ``acts`` rows) a STORE with ``group`` > 0 writes from
-    ``rows``, each C stored values (unsigned patterns of the array's width): beat j holds rows
-    j ``group`` to j ``group`` + ``group`` - 1, value c of row j ``group`` + s in slot s of lane
-    c, zero elsewhere."""
+    """The compact activation rows (``group`` values per lane) a STORE with ``group`` > 0
+    writes from ``rows``, each C stored values (unsigned patterns of the array's width): row j
+    holds rows j ``group`` to j ``group`` + ``group`` - 1, value c of row j ``group`` + s in
+    slot s of lane c (bit (c ``group`` + s) W), zero elsewhere."""
     lanes = max(config.array.rows, config.array.cols)
-    pack = packer(acts_layout(config.array))
     width = config.array.dtype.width
-    if not config.array.dtype.is_float:  # the layout's values are signed
-        rows = [[v - (v >> (width - 1) << width) for v in row] for row in rows]
-    beats = []
+    out = []
     for j in range(0, len(rows), group):
         part = rows[j : j + group]
-        beat = [[part[s][c] if s < len(part) and c < len(part[s]) else 0
-                 for s in range(config.array.max_m)] for c in range(lanes)]
-        beats.append(pack(beat))
-    return beats
+        out.append(sum(part[s][c] << ((c * group + s) * width)
+                       for c in range(lanes) for s in range(len(part)) if c < len(part[s])))
+    return out
 
 
 def generate_extent(config: SatSystemConfig, copy: int, n: int) -> tuple[int, int]:
@@ -398,9 +426,13 @@ def _fault(config: SatSystemConfig, word: int) -> Fault:
         return Fault.TOKEN
     if op is Opcode.LOAD:
         depth = config.b_rows if f["buffer"] else config.a_rows
+        try:
+            bits = load_bits(config, f["buffer"], f["slots"])
+        except ValueError:
+            return Fault.BUFFER
         if f["rows"] == 0 or f["row"] + f["rows"] > depth:
             return Fault.BUFFER
-        size = transfer_bytes(config, f["rows"], row_bits(config, "b" if f["buffer"] else "a"))
+        size = transfer_bytes(config, f["rows"], bits)
         return Fault.ADDRESS if _out_of_dram(config, f["addr"], size) else Fault.NONE
     if op is Opcode.GEMM:
         return _gemm_fault(config, f)
@@ -459,7 +491,9 @@ class _Machine:
 
     def load(self, f: dict[str, int]) -> None:
         buffer = self.b if f["buffer"] else self.a
-        rows = self.read(f["addr"], f["rows"], row_bits(self.config, "b" if f["buffer"] else "a"))
+        rows = self.read(f["addr"], f["rows"], load_bits(self.config, f["buffer"], f["slots"]))
+        if f["slots"]:
+            rows = expand_rows(self.config, f["slots"], rows)
         buffer[f["row"] : f["row"] + f["rows"]] = rows
 
     def generate(self, f: dict[str, int]) -> None:
@@ -569,7 +603,7 @@ def _accesses(config: SatSystemConfig, op: Opcode, f: dict[str, int]
               ) -> list[tuple[str, int, int, bool]]:
     """What an instruction reads and writes: (resource, first, end, writes) ranges."""
     if op is Opcode.LOAD:
-        bits = row_bits(config, "b" if f["buffer"] else "a")
+        bits = load_bits(config, f["buffer"], f["slots"])
         return [("B" if f["buffer"] else "A", f["row"], f["row"] + f["rows"], True),
                 ("DRAM", f["addr"], f["addr"] + transfer_bytes(config, f["rows"], bits), False)]
     if op is Opcode.GENERATE:

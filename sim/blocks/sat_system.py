@@ -52,9 +52,8 @@ from math import ceil
 from sparsa.config.axi import AxiConfig
 from sparsa.config.sat import Dataflow
 from sparsa.config.sat_system import INSTRUCTION_BITS, Opcode, SatSystemConfig, decode
-from sparsa.hw.sat.sat_array import acts_layout, weights_layout
 from sparsa.hw.sat_system.accelerator import QUEUE_DEPTH
-from sparsa.models.golden.sat_system import store_rows
+from sparsa.models.golden.sat_system import load_bits, store_rows
 from sparsa.sim.blocks.sat_array import ArrayTimeline
 
 __all__ = ["WRITE_RESPONSE", "SystemTiming", "program_timing", "read_rows", "write_rows"]
@@ -192,7 +191,6 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
     fetched = read_rows(axi, 1, program_addr, prog_words, n_prog, INSTRUCTION_BITS,
                         read_latency, stall)
     cycle = fetched + 2  # READ of instruction 0
-    row_bits = {0: weights_layout(arr).size, 1: acts_layout(arr).size}
     tokens: dict[str, list[int]] = {k: [] for k in ("lg", "gl", "gs", "sg")}  # avail cycles
     popped = {k: 0 for k in tokens}
     takes: dict[int, list[int]] = {Opcode.LOAD: [], Opcode.GEMM: [], Opcode.STORE: []}
@@ -227,7 +225,7 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
             if f["pop_next"]:
                 start = max(start, pop("gl"))
             if code == Opcode.LOAD:
-                rows, bits = f["rows"], row_bits[f["buffer"]]
+                rows, bits = f["rows"], load_bits(config, f["buffer"], f["slots"])
             else:  # the dense tile's rows
                 rows, bits = config.sore.m, config.sore.lanes * arr.dtype.width
             words = ceil(rows * bits / w)

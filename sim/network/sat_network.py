@@ -48,8 +48,10 @@ Composition rules (each one a modelling choice, stated here and in the report):
 * **Buffers.** The target's on-chip memory is split evenly between the A (weights), B
   (activations or errors) and output buffers (an assumption); a whole operand that fits its
   buffer is read from DRAM once. A run sized by a SAT system (``simulate_iteration``'s
-  ``system``) takes instead the system's own A and B buffers (rows times row bits), its array
-  and its SORE, the design the RTL builds, and reaches the DRAM through the system's one AXI4
+  ``system``) takes instead the system's own A and B buffers (rows times row bits; a B row
+  counted as one dense activation beat, one value per lane), its array and its SORE, the design
+  the RTL builds (without a SORE, the host makes the compressed copies: their DRAM traffic
+  counts, their time does not), and reaches the DRAM through the system's one AXI4
   master (:func:`system_dram`): at most one ``data_width`` word per cycle at the target's
   clock. The model counts reads and writes against that one figure, where the port's read and
   write channels are separate, so it overstates the time of a port-bound GEMM by at most the
@@ -557,15 +559,14 @@ def _sized_by(system: SatSystemConfig, array: SatArrayConfig,
     if array is not DEFAULT_ARRAY:
         raise ValueError("give the array or the system (whose array it is), not both")
     patterns = {layer.pattern for layer in layers if layer.pattern is not None}
-    if patterns and system.sore is None:
-        raise ValueError(f"the system has no SORE (sore_lanes = 0) for the N:M layers "
-                         f"({', '.join(sorted(map(str, patterns)))})")
-    for p in patterns:
+    for p in patterns if system.sore is not None else ():
         if p.m != system.sore_m:
             raise ValueError(f"the system's SORE groups M = {system.sore_m} weights, the layers' "
                              f"pattern {p} needs M = {p.m}")
+    # A B row holds one activation beat: a dense operand's one value per lane (the
+    # conservative figure for every layer; an N:M layer's beat holds M).
     buffers = (system.a_rows * row_bits(system, "a") // 8,
-               system.b_rows * row_bits(system, "b") // 8)
+               system.b_rows * system.compact_bits(1) // 8)
     return system.array, buffers, system.sore_lanes
 
 
@@ -631,6 +632,8 @@ def simulate_iteration(
     sore_cycles = 0
     for layer in layers:
         if layer.pattern is None:
+            continue
+        if sore_lanes == 0:  # a system without a SORE: the host makes the copies
             continue
         sore = SoreConfig(lanes=sore_lanes, m=layer.pattern.m, dtype=array.dtype)
         tiles = layer.groups * ceil(layer.cout / sore.m) * ceil(layer.ff.k / sore.lanes)

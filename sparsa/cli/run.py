@@ -82,13 +82,14 @@ def _run_sat(args: argparse.Namespace) -> int:
     except ValueError as error:
         return fail(str(error))
     runs = run_network(config, cases, latency=args.latency, seed=args.seed, progress=progress)
-    print(f"{'program':22s} {'M x K x N':>16s} {'pattern':>7s} {'flow':>4s} {'system':>9s} "
-          f"{'model':>9s} {'busy':>8s} {'read B':>9s} {'written B':>9s}  result")
+    print(f"{'program':22s} {'M x K x N':>16s} {'pattern':>9s} {'flow':>4s} {'system':>9s} "
+          f"{'model':>9s} {'netsim':>8s} {'busy':>8s} {'read B':>9s} {'written B':>9s}  result")
     for r in runs:
         shape = "x".join(str(d) for d in r.shape)
-        print(f"{r.name:22s} {shape:>16s} {r.pattern:>7s} {r.dataflow:>4s} {r.rtl_cycles:9d} "
-              f"{r.model_cycles:9d} {r.array_busy:8d} {r.bytes_read:9d} {r.bytes_written:9d}  "
-              f"{'ok' if not r.failures else 'MISMATCH'}")
+        netsim = "-" if r.netsim_cycles is None else str(r.netsim_cycles)
+        print(f"{r.name:22s} {shape:>16s} {r.pattern:>9s} {r.dataflow:>4s} {r.rtl_cycles:9d} "
+              f"{r.model_cycles:9d} {netsim:>8s} {r.array_busy:8d} {r.bytes_read:9d} "
+              f"{r.bytes_written:9d}  {'ok' if not r.failures else 'MISMATCH'}")
     failures = [f for r in runs for f in r.failures]
     total_rtl = sum(r.rtl_cycles for r in runs)
     total_model = sum(r.model_cycles for r in runs)
@@ -96,6 +97,10 @@ def _run_sat(args: argparse.Namespace) -> int:
           f"{'every result equals the golden model' if not failures else 'MISMATCHES:'}")
     for failure in failures:
         print(f"  {failure}")
+    if any(r.netsim_cycles is not None for r in runs):
+        print("model: the system's cycle model on the same program; netsim: the network "
+              "simulator's cycles for the same GEMM, sized by the same system (its analytical "
+              "DRAM and tiling model, not this program)")
     if args.json is not None:
         write_json(args.json, {"config": str(config), "runs": [r.to_dict() for r in runs]})
     return 1 if failures else 0

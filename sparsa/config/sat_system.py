@@ -11,7 +11,11 @@ reads the whole program into its instruction memory (at most ``program_depth`` i
 then dispatches the instructions in order to three units that run concurrently:
 
 * LOAD moves rows from DRAM into the weight buffer (A: one row is one ``weights`` beat of the
-  PE array) or the activation buffer (B: one row is one ``acts`` beat);
+  PE array) or the activation buffer (B: one row is one ``acts`` beat). An ``acts`` beat has
+  max(M) slots per lane; a LOAD into B with ``slots`` k > 0 (1 or a pattern's M) reads compact
+  rows of k values per lane (value s of lane l at bit (l k + s) W) and writes them into the
+  beat's first k slots, the others zero, so a dense operand (one value per lane) moves no
+  padding through the memory; ``slots`` 0 reads whole beats;
 * GEMM runs one array tile: its command, ``n_w`` rows of A from ``a_row`` and ``n_a`` rows of B
   from ``b_row`` (OS: ``n_w`` = length, ``n_a`` = length / N; WS: ``n_w`` = rows, ``n_a`` =
   length), and writes or adds (``accumulate``) its ``n_out`` answer beats (OS: rows, WS: length)
@@ -20,12 +24,12 @@ then dispatches the instructions in order to three units that run concurrently:
 * STORE moves output-buffer rows to DRAM, each of the C values converted by ``mode``
   (:class:`StoreMode`) and, with ``relu``, negative values written as zero. With ``group`` 0
   it writes the rows as they are (C values each); with ``group`` g > 0 it writes the next
-  layer's activation beats instead, the corner turn that lets one layer's output be the next
-  one's B operand without the host: beat j holds rows jg to jg + g - 1 (fewer in the last
-  beat), value c of row jg + s in slot s of lane c (lanes past C and slots past g zero), so
-  an output-stationary GEMM whose pattern has M = g (1 for dense) reduces over the stored
-  rows. ``group`` must be 1 or the M of one of the array's patterns, and ``mode`` the array's
-  own format (INT8, INT16, FP16 or BF16);
+  layer's activation rows instead, compact as a LOAD with ``slots`` g reads them: the corner
+  turn that lets one layer's output be the next one's B operand without the host. Row j holds
+  output rows jg to jg + g - 1 (fewer in the last), value c of output row jg + s in slot s of
+  lane c (lanes past C zero), so an output-stationary GEMM whose pattern has M = g (1 for
+  dense) reduces over the stored rows. ``group`` must be 1 or the M of one of the array's
+  patterns, and ``mode`` the array's own format (INT8, INT16, FP16 or BF16);
 * SYNC (run by the GEMM unit) waits until every GEMM before it has written its last answer
   beat, then pops and pushes its tokens: it carries a STORE's token to the LOADs after it, so
   a LOAD can read what a STORE wrote (a chain of layers in one program);
@@ -145,8 +149,8 @@ _HEADER = {"opcode": (0, 4), "pop_prev": (4, 1), "pop_next": (5, 1), "push_prev"
            "push_next": (7, 1)}
 FIELDS: dict[Opcode, dict[str, tuple[int, int]]] = {
     Opcode.END: dict(_HEADER),
-    Opcode.LOAD: {**_HEADER, "buffer": (8, 1), "row": (16, 16), "rows": (32, 16),
-                  "addr": (64, 64)},
+    Opcode.LOAD: {**_HEADER, "buffer": (8, 1), "slots": (12, 4), "row": (16, 16),
+                  "rows": (32, 16), "addr": (64, 64)},
     Opcode.GEMM: {**_HEADER, "dataflow": (8, 1), "accumulate": (9, 1), "pattern": (12, 4),
                   "length": (16, 24), "rows": (40, 8), "a_row": (48, 16), "b_row": (64, 16),
                   "out_row": (80, 16)},
@@ -328,6 +332,11 @@ class SatSystemConfig:
         mode = StoreMode(mode)
         layout = FP32 if mode is StoreMode.RAW else NumberFormat[mode.name].float_layout
         return layout.max_exponent << layout.fraction_bits
+
+    def compact_bits(self, slots: int) -> int:
+        """Bits of a compact activation row of ``slots`` values per lane (a LOAD's ``slots``, a
+        STORE's ``group``): max(R, C) lanes of ``slots`` values of the array's width."""
+        return max(self.array.rows, self.array.cols) * slots * self.array.dtype.width
 
     def store_groups(self) -> tuple[int, ...]:
         """The ``group`` values of a STORE that writes activation beats: 1 (dense) and the M

@@ -58,6 +58,7 @@ class SystemCase:
     pattern: str = ""
     dataflow: str = ""
     expect: tuple[Fault, int] | None = None  # the fault the system must report instead
+    netsim: int | None = None  # the network simulator's cycles for the same GEMM and system
 
 
 def _case(config: SatSystemConfig, name: str, image: bytes, addr: int,

@@ -4,9 +4,10 @@
 :func:`sparsa.dataflow.sat_schedule.training_gemms` lists them) becomes one program: seeded random
 operands of the GEMM's shape in the array's format, A compressed to the layer's pattern along
 its rows (FF and BP of a BDWP layer), the dataflow the network simulator's offline schedule
-chose for that GEMM, compiled by :func:`sparsa.dataflow.sat_program.compile_gemm`. The programs
-run one after another on one simulator; each is checked against the golden program model and
-its cycles are set beside the system's cycle model.
+chose for that GEMM (the simulator sized by the same system, whose cycles for the GEMM are
+kept beside the system's), compiled by :func:`sparsa.dataflow.sat_program.compile_gemm`. The
+programs run one after another on one simulator; each is checked against the golden program
+model and its cycles are set beside the system's cycle model.
 
 :func:`classifier_chain`: the FF pass of a workload's classifier, its trailing run of Linear
 layers (ReLU between them, as the zoo's classifiers have it), as one program
@@ -15,6 +16,7 @@ layer's output requantized on the accelerator with a shift calibrated on the gol
 smallest that keeps its largest value in range), and stored as the next layer's input.
 """
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,6 +55,7 @@ class LayerRun:
     dataflow: str
     rtl_cycles: int
     model_cycles: int
+    netsim_cycles: int | None
     array_busy: int
     bytes_read: int
     bytes_written: int
@@ -89,7 +92,7 @@ def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None
     if progress is not None:
         progress(f"compiling the training GEMMs of the first {layers} layer(s) of {model} ...")
     schedule = simulate_iteration(chosen, model=model, pattern=pattern,
-                                  target=load_target(target), batch=batch, array=config.array)
+                                  target=load_target(target), batch=batch, system=config)
     gen = torch.Generator().manual_seed(seed)
     cases = []
     for op, result in zip(training_gemms(chosen), schedule.gemms, strict=True):
@@ -102,11 +105,12 @@ def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None
             label = name if op.count == 1 else f"{name} group {group}"
             if sore and sparse:  # W is C_out x K; the BP GEMM's A is its transpose
                 w = a if op.phase == "FF" else a.T.contiguous()
-                cases.append(generated_case(config, f"{label} (SORE)", w, b, op.pattern,
-                                            dataflow, BdwpPass[op.phase]))
+                case = generated_case(config, f"{label} (SORE)", w, b, op.pattern, dataflow,
+                                      BdwpPass[op.phase])
             else:
-                cases.append(gemm_case(config, label, a, b, op.pattern if sparse else None,
-                                       dataflow))
+                case = gemm_case(config, label, a, b, op.pattern if sparse else None, dataflow)
+            # The network simulator's cycles of one group's GEMM (its groups are alike).
+            cases.append(dataclasses.replace(case, netsim=result.cycles // op.count))
     return cases
 
 
@@ -168,6 +172,7 @@ def run_network(config: SatSystemConfig, cases: list[SystemCase], *, latency: in
         runs.append(LayerRun(
             name=case.name, shape=case.shape, pattern=case.pattern, dataflow=case.dataflow,
             rtl_cycles=result.counter("cycles"), model_cycles=int(row.get("model", -1)),
+            netsim_cycles=case.netsim,
             array_busy=result.counter("array_busy"), bytes_read=result.counter("bytes_read"),
             bytes_written=result.counter("bytes_written"), failures=tuple(failures)))
     return runs

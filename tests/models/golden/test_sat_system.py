@@ -28,8 +28,10 @@ from sparsa.models.golden.sat import compressed_matmul, nm_generate, tile_answer
 from sparsa.models.golden.sat_system import (
     act_beats,
     convert_entries,
+    expand_rows,
     generate_block,
     generate_extent,
+    load_bits,
     pack_transfer,
     row_bits,
     run_program,
@@ -115,8 +117,13 @@ BAD = {
                              Fault.STORE_MODE),
     "STORE group no pattern has": (encode(Opcode.STORE, mode=StoreMode.INT8, group=3, rows=1),
                                    Fault.STORE_MODE),
-    "STORE beats past dram": (encode(Opcode.STORE, mode=StoreMode.INT8, group=1, rows=1,
+    "STORE group past dram": (encode(Opcode.STORE, mode=StoreMode.INT8, group=1, rows=3,
                                      addr=CONFIG.dram_bytes - 8), Fault.ADDRESS),
+    "LOAD slots into A": (encode(Opcode.LOAD, slots=1, rows=1), Fault.BUFFER),
+    "LOAD slots no pattern has": (encode(Opcode.LOAD, buffer=1, slots=2, rows=1),
+                                  Fault.BUFFER),
+    "LOAD compact past dram": (encode(Opcode.LOAD, buffer=1, slots=4, rows=3,
+                                      addr=CONFIG.dram_bytes - 8), Fault.ADDRESS),
     "LOAD pops from before": (encode(Opcode.LOAD, rows=1, pop_prev=1), Fault.TOKEN),
     "LOAD pushes to before": (encode(Opcode.LOAD, rows=1, push_prev=1), Fault.TOKEN),
     "STORE pops from after": (encode(Opcode.STORE, rows=1, pop_next=1), Fault.TOKEN),
@@ -214,7 +221,8 @@ def test_counts_whole_words_moved(resident: bool) -> None:
     b_tiles = {repr(t.acts) if resident else i: len(t.acts)
                for i, t in enumerate(compiled.tiles)}
     loads = (sum(transfer_bytes(CONFIG, n, row_bits(CONFIG, "a")) for n in a_tiles.values())
-             + sum(transfer_bytes(CONFIG, n, row_bits(CONFIG, "b")) for n in b_tiles.values()))
+             + sum(transfer_bytes(CONFIG, n, load_bits(CONFIG, 1, 4))  # compact 2:4 rows
+                   for n in b_tiles.values()))
     program = transfer_bytes(CONFIG, compiled.program_len, 128)
     assert run.bytes_read == program + loads
     assert run.bytes_written == sum(transfer_bytes(CONFIG, b.rows, row_bits(CONFIG, "store"))
@@ -516,31 +524,35 @@ def test_generate_tokens_are_loads() -> None:
     assert any("tokens from GEMM to LOAD are never popped" in p for p in problems), problems
 
 
-def test_store_writes_activation_beats_with_relu() -> None:
-    """A STORE with a group writes the rows as the next layer's activation beats (row s of a
-    beat in slot s of each lane, slots and lanes past it zero, a short last beat), each value
-    requantized and negative ones zeroed by ReLU."""
+def test_store_writes_activation_rows_with_relu() -> None:
+    """A STORE with a group writes the rows as the next layer's compact activation rows (row s
+    of a group in slot s of each lane, lanes past C zero, a short last one), each value
+    requantized and negative ones zeroed by ReLU; a LOAD with those slots expands them into
+    beats, the slots past them zero."""
     rows = [[-300, 5, 100, -1], [7, -8, 255, 64], [1000, 0, -2, 3]]
     entries = [[v & 0xFFFFFFFF for v in row] for row in rows]
     requant = [[min(max((v + 1) >> 1, -128), 127) for v in row] for row in rows]  # shift 1
+    unpack = unpacker(acts_layout(CONFIG.array))
     for relu in (False, True):
         want_rows = [[0 if relu and v < 0 else v for v in row] for row in requant]
         for group in CONFIG.store_groups():
-            beats = act_beats(CONFIG, group, [[v & 0xFF for v in convert_entries(
-                CONFIG, StoreMode.INT8, 1, row, relu)] for row in entries])
-            unpack = unpacker(acts_layout(CONFIG.array))
-            assert len(beats) == -(-3 // group)
-            for j, beat in enumerate(map(unpack, beats)):
+            stored = act_beats(CONFIG, group, [convert_entries(CONFIG, StoreMode.INT8, 1, row,
+                                                               relu) for row in entries])
+            assert len(stored) == -(-3 // group)
+            for j, beat in enumerate(map(unpack, expand_rows(CONFIG, group, stored))):
                 for c, lane in enumerate(beat):
                     for s, value in enumerate(lane):
                         r = j * group + s
                         inside = s < group and r < 3 and c < 4
-                        want = want_rows[r][c] if inside else 0
-                        assert value == want, (relu, group, j, c, s)
-    assert store_rows(CONFIG, StoreMode.INT8, 4, 9) == (3, row_bits(CONFIG, "b"))
+                        assert value == (want_rows[r][c] if inside else 0), (relu, group, j, c)
+    assert store_rows(CONFIG, StoreMode.INT8, 4, 9) == (3, 4 * 4 * 8)
     assert store_rows(CONFIG, StoreMode.INT8, 0, 9) == (9, 32)
+    assert load_bits(CONFIG, 1, 0) == row_bits(CONFIG, "b") == 4 * 8 * 8
+    assert (load_bits(CONFIG, 1, 1), load_bits(CONFIG, 0, 0)) == (32, row_bits(CONFIG, "a"))
     with pytest.raises(ValueError, match=r"group is 0 \(rows\) or one of \(1, 4, 8\)"):
         store_rows(CONFIG, StoreMode.INT8, 3, 9)
+    with pytest.raises(ValueError, match=r"slots are 0 .* not 1 into A"):
+        load_bits(CONFIG, 0, 1)
 
 
 def test_float_relu_zeroes_negatives_and_keeps_nan() -> None:

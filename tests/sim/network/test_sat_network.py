@@ -375,6 +375,10 @@ def test_a_system_sizes_the_array_buffers_and_sore_of_a_run():
         TARGET.dram, channels=1, channel_bytes_per_s=1e9))
     assert system_dram(wide, slow) == slow.dram  # a port faster than the memory: as it is
     assert simulate_iteration(layers, **common, system=wide).cycles < sized.cycles
+    # Without a SORE the host makes the compressed copies: no SORE time, the same traffic.
+    bare = simulate_iteration(layers, **common, system=SAT_SYSTEM_CONFIGS["r4c4-int8-w64"])
+    assert (bare.sore_cycles, sized.sore_cycles > 0) == (0, True)
+    assert bare.traffic.bytes() == sized.traffic.bytes()
     with pytest.raises(ValueError, match="give the array or the system"):
         simulate_iteration(layers, **common, system=system, array=system.array.replace(rows=8))
     with pytest.raises(ValueError, match=r"the system's SORE groups M = 4 weights, the layers' "
