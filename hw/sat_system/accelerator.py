@@ -559,46 +559,72 @@ class SatAccelerator(ConfigComponent):
         for k in groups:
             unpack_b[k] = StreamUnpacker(word_bits, cfg.compact_bits(k), cfg.b_rows)
             m.submodules[f"unpack_b{k}"] = unpack_b[k]
+        # LOADs issue their reads back to back (the reader keeps max_reads bursts in flight),
+        # each leaving a descriptor; the write side takes the descriptors in order and writes
+        # each LOAD's rows as its words arrive. A GENERATE waits until every LOAD before it has
+        # written its rows, and no LOAD issues until the GENERATE has written its own.
+        desc = data.StructLayout({"buffer": 1, "slots": range(arr.max_m + 1), "row": 16,
+                                  "rows": range(depth + 1), "push": 1, "index": 16})
+        m.submodules.loads = loads = SyncFIFO(width=desc.size, depth=QUEUE_DEPTH)
+        issued = desc(Signal(desc.size, name="load_issued"))
+        head = desc(loads.r_data)
         l_buffer, l_row, l_push, l_at = Signal(), Signal(16), Signal(), Signal(16)
         l_slots = Signal(range(arr.max_m + 1))
         load_busy = Signal()
+        writing = Signal()  # the write side writes a LOAD's rows
         l_gen = Signal()  # the LOAD unit runs a GENERATE
         generating = Signal()
         m.d.comb += generating.eq(load_busy & l_gen)
         if sore is not None:
             generator = _Generator(m, cfg, abuf_w)
-        with m.FSM(name="load"):
+        token_ok = ~ld.pop_next | (tokens["gl"] != 0)
+        m.d.comb += [issued.buffer.eq(ld.buffer), issued.slots.eq(ld.slots),
+                     issued.row.eq(ld.row), issued.rows.eq(ld.rows),
+                     issued.push.eq(ld.push_next), issued.index.eq(ld.index),
+                     loads.w_data.eq(issued)]
+        # The issue side (l_gen: a GENERATE runs, and nothing issues until it is done).
+        take_load = ~l_gen & lq.r_rdy & token_ok & reader.cmd.ready & loads.w_rdy
+        if sore is not None:
+            take_load &= ~ld.generate
+        with m.If(take_load):
+            m.d.comb += [
+                reader.cmd.valid.eq(1),
+                reader.cmd.payload.addr.eq(ld.addr),
+                reader.cmd.payload.words.eq(ld.words),
+                loads.w_en.eq(1),
+                lq.r_en.eq(1), tok_pop["gl"].eq(ld.pop_next),
+            ]
+        if sore is not None:
+            with m.If(~l_gen & lq.r_rdy & ld.generate & token_ok & reader.cmd.ready
+                      & generator.ready & ~loads.r_rdy & ~writing):
+                m.d.comb += [
+                    reader.cmd.valid.eq(1),
+                    reader.cmd.payload.addr.eq(ld.addr),
+                    reader.cmd.payload.words.eq(ld.words),
+                    lq.r_en.eq(1), tok_pop["gl"].eq(ld.pop_next),
+                ]
+                m.d.sync += [l_gen.eq(1), l_row.eq(ld.row), l_push.eq(ld.push_next),
+                             l_at.eq(ld.index)]
+                generator.start(ld)
+            with m.If(l_gen), m.If(generator.write(l_row)):
+                m.d.comb += tok_push["lg"].eq(l_push)
+                m.d.sync += l_gen.eq(0)
+        with m.FSM(name="load_write"):
             with m.State("IDLE"):
-                b_ready = Cat(*(u.cmd.ready & (ld.slots == k) for k, u in unpack_b.items())).any()
-                unpack_ready = Mux(ld.buffer, b_ready, unpack_a.cmd.ready)
-                if sore is not None:
-                    unpack_ready = Mux(ld.generate, generator.ready, unpack_ready)
-                with m.If(lq.r_rdy & (~ld.pop_next | (tokens["gl"] != 0))
-                          & reader.cmd.ready & unpack_ready):
-                    m.d.comb += [
-                        reader.cmd.valid.eq(1),
-                        reader.cmd.payload.addr.eq(ld.addr),
-                        reader.cmd.payload.words.eq(ld.words),
-                        unpack_a.cmd.valid.eq(~ld.buffer),
-                        unpack_a.cmd.payload.eq(ld.rows),
-                    ]
+                b_ready = Cat(*(u.cmd.ready & (head.slots == k)
+                                for k, u in unpack_b.items())).any()
+                with m.If(loads.r_rdy & Mux(head.buffer, b_ready, unpack_a.cmd.ready)):
+                    m.d.comb += [loads.r_en.eq(1), unpack_a.cmd.valid.eq(~head.buffer),
+                                 unpack_a.cmd.payload.eq(head.rows)]
                     for k, u in unpack_b.items():
-                        m.d.comb += [u.cmd.valid.eq(ld.buffer & (ld.slots == k)),
-                                     u.cmd.payload.eq(ld.rows)]
-                    # Both engines are idle here: the previous load has written its last row.
-                    m.d.comb += [lq.r_en.eq(1), tok_pop["gl"].eq(ld.pop_next)]
-                    m.d.sync += [l_buffer.eq(ld.buffer), l_row.eq(ld.row), l_slots.eq(ld.slots),
-                                 l_push.eq(ld.push_next), l_at.eq(ld.index)]
+                        m.d.comb += [u.cmd.valid.eq(head.buffer & (head.slots == k)),
+                                     u.cmd.payload.eq(head.rows)]
+                    m.d.sync += [l_buffer.eq(head.buffer), l_row.eq(head.row),
+                                 l_slots.eq(head.slots), l_push.eq(head.push),
+                                 l_at.eq(head.index)]
                     m.next = "RUN"
-                    if sore is not None:
-                        m.d.sync += l_gen.eq(ld.generate)
-                        with m.If(ld.generate):
-                            m.d.comb += [unpack_a.cmd.valid.eq(0),
-                                         *(u.cmd.valid.eq(0) for u in unpack_b.values())]
-                            generator.start(ld)
-                            m.next = "GENERATE"
             with m.State("RUN"):
-                m.d.comb += load_busy.eq(1)
+                m.d.comb += writing.eq(1)
                 # Each gearbox's rows into its buffer, a compact row's k values per lane into
                 # the lane's first k slots of the beat.
                 writers = [(unpack_a, abuf_w, l_buffer == 0, lambda row: row)]
@@ -618,12 +644,7 @@ class SatAccelerator(ConfigComponent):
                         with m.If(unpack.o_stream.payload.last):
                             m.d.comb += tok_push["lg"].eq(l_push)
                             m.next = "IDLE"
-            if sore is not None:
-                with m.State("GENERATE"):
-                    m.d.comb += load_busy.eq(1)
-                    with m.If(generator.write(l_row)):
-                        m.d.comb += tok_push["lg"].eq(l_push)
-                        m.next = "IDLE"
+        m.d.comb += load_busy.eq(writing | loads.r_rdy | l_gen)
         # The reader's words: to the program gearbox while fetching, else to the loaded buffer's.
         targets = [(unpack_a, ~l_gen & (l_buffer == 0))]
         targets += [(u, ~l_gen & (l_buffer == 1) & (l_slots == k)) for k, u in unpack_b.items()]

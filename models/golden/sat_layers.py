@@ -14,9 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
-from sparsa.config.sat import Dataflow, NMPattern
+from sparsa.config.sat import NMPattern
 from sparsa.config.sat_system import SatSystemConfig, StoreMode
-from sparsa.dataflow.sat_tiles import tile_lanes
 from sparsa.models.golden.sat import gemm_ff
 from sparsa.models.golden.sat_system import convert_entries
 
@@ -71,7 +70,7 @@ def chain_ff(config: SatSystemConfig, layers: Sequence[tuple[torch.Tensor, NMPat
     """
     if len(chunks) != len(layers):
         raise ValueError(f"one chunk per layer: {len(chunks)} chunks for {len(layers)} layers")
-    lanes = tile_lanes(config.array, Dataflow.OS)
+    lanes = config.array.add_latency  # an OS tile's interleaved partial sums
     outputs = []
     for i, ((w, pattern, shift, relu), chunk) in enumerate(zip(layers, chunks, strict=True)):
         y = gemm_ff(w, x, pattern, config.array, chunk=chunk, lanes=lanes)

@@ -8,12 +8,17 @@ written (the ``cycles`` counter counts the cycles after it until done):
   from the instruction memory two cycles after its last row leaves the gearbox, and the
   controller then takes two cycles per instruction; an instruction enters its unit's queue in
   the second, unless the queue is full, and its unit may take it the cycle after.
-* **Reads** (fetch and LOAD) go through :func:`read_rows`: the read engine issues one burst
-  address per cycle while fewer than ``max_reads`` bursts are in flight; the memory's first
-  beat of a burst comes ``read_latency`` cycles after its address, then one beat per cycle as
-  the gearbox takes them; the gearbox takes a word when at most one row of bits is left in it
-  and gives a row the cycle after the word that completes it. A LOAD's token goes the cycle its
-  last row is written.
+* **Reads** (fetch and LOAD) go through :func:`read_rows`: the read engine takes a command the
+  cycle after the previous one's last address and issues one burst address per cycle while
+  fewer than ``max_reads`` bursts are in flight (across commands, :class:`ReadPort`); the
+  memory's first beat of a burst comes ``read_latency`` cycles after its address, then one
+  beat per cycle as the gearbox takes them; the gearbox takes a word when at most one row of
+  bits is left in it and gives a row the cycle after the word that completes it. LOADs issue
+  back to back, their reads in flight together: a LOAD issues the cycle after the one before it
+  (the read engine and a free descriptor slot allowing), and the write side takes its
+  descriptor, giving its gearbox the row count, once the LOAD before has written its last row;
+  its first word is taken the cycle after. A LOAD's token goes the cycle its last row is
+  written. A GENERATE issues once every LOAD before it has written its rows.
 * **Writes** (STORE) go through :func:`write_rows`: the row feeder's first row is there three
   cycles after the STORE starts, the gearbox packs rows into words one per cycle, the memory
   answers each burst :data:`WRITE_RESPONSE` cycles after its last beat, and the STORE ends (and
@@ -56,7 +61,8 @@ from sparsa.hw.sat_system.accelerator import QUEUE_DEPTH
 from sparsa.models.golden.sat_system import load_bits, store_rows
 from sparsa.sim.blocks.sat_array import ArrayTimeline
 
-__all__ = ["WRITE_RESPONSE", "SystemTiming", "program_timing", "read_rows", "write_rows"]
+__all__ = ["WRITE_RESPONSE", "ReadPort", "SystemTiming", "program_timing", "read_rows",
+           "write_rows"]
 
 WRITE_RESPONSE = 2  # cycles from a burst's last W beat to its B answer (the bench's memory)
 
@@ -69,35 +75,53 @@ def _handshake(stall: float) -> float:
     return 1 if stall == 0 else 1 / (1 - stall)
 
 
+@dataclass
+class ReadPort:
+    """What the read engine has done so far: the cycle its last address went (the next command
+    is taken the cycle after) and the cycle the last beat of each burst was taken (a burst's
+    address waits until fewer than ``max_reads`` bursts are in flight)."""
+
+    last_address: float = -1
+    bursts_done: list[float] = field(default_factory=list)
+
+
 def read_rows(axi: AxiConfig, start: float, addr: int, words: int, rows: int, row_bits: int,
-              read_latency: int, stall: float = 0.0) -> float:
+              read_latency: int, stall: float = 0.0, *, port: ReadPort | None = None,
+              first_take: float | None = None) -> float:
     """The cycle the last of ``rows`` rows leaves the gearbox, for a read of ``words`` words
-    from ``addr`` whose command is taken in cycle ``start`` (``stall``: the module docstring)."""
+    from ``addr`` whose command is taken in cycle ``start`` (``stall``: the module docstring).
+
+    ``port``: the engine's reads before this one (updated); ``first_take``: the first cycle the
+    gearbox may take a word (default ``start`` + 1, a gearbox given its command with the read's).
+    """
     w = axi.data_width
     beat = _handshake(stall)
+    port = ReadPort() if port is None else port
     bursts = axi.bursts(addr, words)
-    taken: list[int] = []  # cycle each word is taken by the gearbox
-    emitted: list[int] = []  # cycle each row leaves
-    last_of_burst: list[int] = []
+    taken: list[float] = []  # cycle each word is taken by the gearbox
+    emitted: list[float] = []  # cycle each row leaves
     address = start
     q = 0
     for k, (_, beats) in enumerate(bursts):
         address = start + beat if k == 0 else address + beat
-        if k >= axi.max_reads:
-            address = max(address, last_of_burst[k - axi.max_reads] + beat)
+        done = port.bursts_done
+        if len(done) >= axi.max_reads:
+            address = max(address, done[len(done) - axi.max_reads] + beat)
         for b in range(beats):
             present = taken[-1] + beat if taken else start + beat
             if b == 0:
                 present = max(present, address + read_latency + beat - 1)
             need = ceil(q * w / row_bits) - 2  # this row must have left before the word fits
-            ready = emitted[need] if need >= 0 else start + 1
+            ready = emitted[need] if need >= 0 else (start + 1 if first_take is None
+                                                     else first_take)
             taken.append(max(present, ready))
             q += 1
             # rows completed by the words so far leave one per cycle after them
             while len(emitted) < rows and ceil((len(emitted) + 1) * row_bits / w) <= q:
                 row_done = taken[-1] + 1
                 emitted.append(max(row_done, emitted[-1] + 1) if emitted else row_done)
-        last_of_burst.append(taken[-1])
+        done.append(taken[-1])
+    port.last_address = address
     return emitted[-1]
 
 
@@ -188,13 +212,16 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
     n_prog = len(program)
     prog_words = ceil(n_prog * INSTRUCTION_BITS / w)
     out.bytes_read += prog_words * axi.word_bytes
+    port = ReadPort()
     fetched = read_rows(axi, 1, program_addr, prog_words, n_prog, INSTRUCTION_BITS,
-                        read_latency, stall)
+                        read_latency, stall, port=port)
     cycle = fetched + 2  # READ of instruction 0
     tokens: dict[str, list[int]] = {k: [] for k in ("lg", "gl", "gs", "sg")}  # avail cycles
     popped = {k: 0 for k in tokens}
     takes: dict[int, list[int]] = {Opcode.LOAD: [], Opcode.GEMM: [], Opcode.STORE: []}
-    load_free = store_free = 0
+    load_free = store_free = 0  # the LOAD unit may issue; the STORE unit may start
+    write_free = 0  # the LOAD unit's write side may take the next LOAD's descriptor
+    load_pops: list[float] = []  # cycle the write side took each LOAD's descriptor
     gemm_prev = -1
     accepted_prev = -1  # cycle the array took the previous command
     # last cycle each row feeder (weights, acts) has the previous tile's run active (the
@@ -220,23 +247,34 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
             decode_cycle = max(decode_cycle, queue[-QUEUE_DEPTH] + 1)
         visible = decode_cycle + 1
         cycle = decode_cycle + 1  # the next READ
-        if code in (Opcode.LOAD, Opcode.GENERATE):  # LOAD's unit, one at a time
-            start = max(visible, load_free)
+        if code in (Opcode.LOAD, Opcode.GENERATE):  # LOAD's unit
+            # The read engine takes a command the cycle after its last address went.
+            start = max(visible, load_free, port.last_address + 1)
             if f["pop_next"]:
                 start = max(start, pop("gl"))
             if code == Opcode.LOAD:
+                if len(load_pops) >= QUEUE_DEPTH:  # room for its descriptor
+                    start = max(start, load_pops[-QUEUE_DEPTH] + 1)
                 rows, bits = f["rows"], load_bits(config, f["buffer"], f["slots"])
-            else:  # the dense tile's rows
+                words = ceil(rows * bits / w)
+                took = max(start + 1, write_free)  # the write side takes the descriptor
+                last = read_rows(axi, start, f["addr"], words, rows, bits, read_latency, stall,
+                                 port=port, first_take=took + 1)
+                load_pops.append(took)
+                load_free, write_free = start + 1, last + 1
+            else:  # GENERATE: once every LOAD before it has written its rows
+                start = max(start, write_free)
                 rows, bits = config.sore.m, config.sore.lanes * arr.dtype.width
-            words = ceil(rows * bits / w)
-            last = read_rows(axi, start, f["addr"], words, rows, bits, read_latency, stall)
-            out.bytes_read += words * axi.word_bytes
-            if code == Opcode.GENERATE:  # the SORE's reducer, then one buffer row per cycle
+                words = ceil(rows * bits / w)
+                last = read_rows(axi, start, f["addr"], words, rows, bits, read_latency, stall,
+                                 port=port)
+                # the SORE's reducer, then one buffer row per cycle
                 count = f["n"] if f["copy"] else f["n"] * (config.sore.lanes // rows)
                 handed = max(start + 2 + rows, last + 1)  # the tile to the SORE's reducer
                 last = handed + rows + count - 1
                 out.sore_busy += last - start
-            load_free = last + 1
+                load_free = write_free = last + 1
+            out.bytes_read += words * axi.word_bytes
             queue.append(start)
             ends.append(last + 1)
             if f["push_next"]:

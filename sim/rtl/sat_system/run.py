@@ -85,7 +85,8 @@ def run_jobs(config: SatSystemConfig, jobs: list[Job], *, memory_bytes: int,
     results = []
     for i, r in enumerate(summary["results"]):
         if r["hung"]:
-            raise RtlTestError(f"job {i} hung: no irq after {r['cycles']} cycles (seed {seed})")
+            raise RtlTestError(f"job {i} hung: no irq after {r['cycles']} cycles (seed {seed}); "
+                               f"registers then: {r['registers']}")
         results.append(JobResult(
             registers=r["registers"], cycles=r["cycles"], read_bytes=r["read_bytes"],
             written_bytes=r["written_bytes"],

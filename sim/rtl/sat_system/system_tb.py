@@ -57,8 +57,10 @@ async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
     while not int(dut.irq.value):
         await RisingEdge(dut.clk)
         waited += 1
-        if waited > CYCLE_LIMIT:
-            return {"hung": True, "cycles": beats.cycles}
+        if waited > CYCLE_LIMIT:  # what the registers say, for the report
+            seen = {name: await host.read_dword(regs[name].offset)
+                    for name in ("status", "error", "bytes_read_lo", "bytes_written_lo")}
+            return {"hung": True, "cycles": beats.cycles, "registers": seen}
     beats.on = False
     values = {}
     for r in regs:
