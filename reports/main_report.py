@@ -10,6 +10,7 @@ from sparsa.reports.baseline_report import baseline_section
 from sparsa.reports.headline_report import headline_section
 from sparsa.reports.network_report import sat_training_section, spatten_traces_section
 from sparsa.reports.sat_report import sat_section
+from sparsa.reports.spatten_figures import spatten_figures_section
 from sparsa.reports.spatten_report import spatten_own_section
 from sparsa.reports.synthesis_report import synthesis_section
 from sparsa.reports.system_report import system_section
@@ -49,9 +50,10 @@ def build_report(
             system_section(stage, quick=quick, say=say),
             synthesis_section(stage, quick=quick, say=say),
             sat_training_section(stage, say=say),
-            spatten_traces_section(stage, say=say),
+            spatten_traces_section(stage, quick=quick, say=say),
             spatten_own_section(stage, quick=quick, say=say),
             baseline_section(stage, quick=quick, say=say),
+            spatten_figures_section(stage, quick=quick, say=say),
             bdwp_accuracy_section(stage, quick=quick, say=say),
         ]
         sections.append(headline_section(stage))

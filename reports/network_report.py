@@ -45,6 +45,12 @@ from sparsa.sim.studies.sat_study import (
 from sparsa.sim.studies.sat_study import (
     simulate as simulate_sat,
 )
+from sparsa.sim.studies.spatten_study import (
+    format_breakdown,
+    format_sweep,
+    speedup_breakdown,
+    topk_sweep,
+)
 
 __all__ = ["BERT_MODELS", "SAT_MODELS", "SAT_PATTERNS", "sat_training_section",
            "spatten_traces_section"]
@@ -135,9 +141,11 @@ switched off alone, then all together; switching one off never makes the iterati
 """
 
 
-def spatten_traces_section(stage: Path, *, say: Callable[[str], None]) -> str:
+def spatten_traces_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> str:
     """Simulate the public SpAtten traces and the default BERT runs, write
-    ``spatten_traces.json``, return the section."""
+    ``spatten_traces.json``, return the section. The full report also runs the speedup
+    breakdown (not on a dense baseline, which has no technique to add) and the top-k sweep of
+    every trace; quick mode leaves them to the sections that already compute them."""
     target = load_target(SPATTEN_TARGET)
     parts, results = [], {}
 
@@ -147,8 +155,20 @@ def spatten_traces_section(stage: Path, *, say: Callable[[str], None]) -> str:
         bound = simulate(trace, target, mode=mode, core_cycles=paper_datapath_cycles)
         results[model] = {**result.to_dict(), "paper_core_bound": core_bound_summary(bound)}
         kind = " (the dense baseline)" if result.dense_baseline else ""
+        studies = ""
+        if not quick:
+            say(f"running the speedup breakdown and the top-k sweep of {model}")
+            sweep = topk_sweep(trace, target, mode=mode)
+            results[model]["topk_sweep"] = [asdict(p) for p in sweep]
+            if not result.dense_baseline:
+                breakdown = speedup_breakdown(trace, target, mode=mode)
+                results[model]["speedup_breakdown"] = [asdict(s) for s in breakdown]
+                studies += (f"Speedup breakdown of {model} (style of the paper's Fig. 20):\n\n"
+                            f"{format_breakdown(breakdown)}\n")
+            studies += (f"Local-V top-k parallelism of {model} (style of the paper's Fig. 19a):"
+                        f"\n\n{format_sweep(sweep)}\n")
         parts.append(f"### {model}{kind}: {title}\n\n{format_table(result)}\n"
-                     f"{format_core_bound(result, bound)}\n")
+                     f"{format_core_bound(result, bound)}\n" + (studies and f"\n{studies}"))
 
     for model in PUBLIC_TRACES:
         trace_path, dense_path = public_traces(model)

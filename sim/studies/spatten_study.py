@@ -18,7 +18,8 @@ every step with :func:`sparsa.sim.network.spatten.simulate`:
 Steps 0-2 and 5-6 use the parallel engine wherever a top-k runs (only from step 3 on). Each
 step's factor is the previous step's time over its own, so the factors multiply to the total.
 With a measured software time of the same workload the breakdown starts from it, as the
-paper's starts from a GPU.
+paper's starts from a GPU. In summarization (BERT) the last step is left out: SpAtten uses
+static quantization only there (spatten.md 1.4), so step 5 is the trace as it is.
 
 :func:`topk_sweep` simulates the trace with local-V top-k engines of 1 to 32 comparators per
 array, in the style of the paper's Fig. 19a.
@@ -29,15 +30,36 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from sparsa.config.topk import TopKConfig
+from sparsa.dataflow.spatten_workloads import GENERATION, SUMMARIZATION
 from sparsa.models.algorithms.spatten_trace import LSB_BITS, MSB_BITS, UNQUANTIZED, SpattenTrace
 from sparsa.sim.network.spatten import LocalVTopK, RtlCoreCycles, SpattenResult, simulate
 from sparsa.sim.network.target import Target
 
-__all__ = ["SWEEP_COMPARATORS", "BreakdownStep", "SweepPoint", "format_breakdown",
+__all__ = ["PAPER_FIG19A_GOPS", "PAPER_FIG20_FACTORS", "PAPER_FIG20_TOTAL",
+           "SWEEP_COMPARATORS", "BreakdownStep", "SweepPoint", "format_breakdown",
            "format_sweep", "speedup_breakdown", "topk_sweep"]
 
 SWEEP_COMPARATORS = (1, 2, 4, 8, 16, 32)
 """Comparators per array swept by :func:`topk_sweep` (the paper's Fig. 19a sweeps 1 to 32)."""
+
+PAPER_FIG19A_GOPS = {1: 168.0, 2: 299.0, 4: 485.0, 8: 653.0, 16: 776.0, 32: 771.0}
+"""The paper's Fig. 19a: overall GFLOPS of one GPT-2 application against the top-k engine's
+parallelism (comparators per array), quoted (spatten.md 2.3, 6)."""
+
+PAPER_FIG20_FACTORS = {
+    "+ head pruning": 1.1,
+    "+ token pruning": 1.1,
+    "+ parallel top-k": 3.0,
+    "+ static quantization": 1.6,
+    "+ progressive quantization": 1.7,
+}
+"""The paper's Fig. 20 (GPT-2 over a TITAN Xp) per-technique speedups, quoted (spatten.md 3),
+under the names of :func:`speedup_breakdown`'s steps. The paper adds token pruning before head
+pruning and has no separate serial local-V step (its pruning steps run without a fast top-k)."""
+
+PAPER_FIG20_TOTAL = 209.0 / 22.1
+"""The paper's Fig. 20 speedup of all techniques over the dedicated datapath alone: 209x over the
+TITAN Xp with every technique against 22.1x from the datapath (spatten.md 3), about 9.5x."""
 
 
 @dataclass(frozen=True)
@@ -112,15 +134,17 @@ def _static(trace: SpattenTrace) -> SpattenTrace:
                    requant_bits=off, requant=np.zeros(len(trace), dtype=bool))
 
 
-def _simulate(trace: SpattenTrace, target: Target, comparators: int) -> SpattenResult:
+def _simulate(trace: SpattenTrace, target: Target, comparators: int,
+              mode: str = GENERATION) -> SpattenResult:
     """Simulate with top-k engines of ``comparators`` per array, in the core and on its own."""
     lanes = LocalVTopK.for_target(target, trace.head_dim).config.lanes
-    return simulate(trace, target, core_cycles=RtlCoreCycles(comparators=comparators),
+    return simulate(trace, target, mode=mode, core_cycles=RtlCoreCycles(comparators=comparators),
                     topk_cycles=LocalVTopK(TopKConfig(lanes=lanes, comparators=comparators)))
 
 
 def speedup_breakdown(trace: SpattenTrace, target: Target, *,
-                      baseline: tuple[str, float] | None = None) -> list[BreakdownStep]:
+                      baseline: tuple[str, float] | None = None,
+                      mode: str = GENERATION) -> list[BreakdownStep]:
     """Time of the trace's workload as SpAtten's techniques are added (module docstring).
 
     Parameters
@@ -131,6 +155,9 @@ def speedup_breakdown(trace: SpattenTrace, target: Target, *,
     baseline : (str, float), optional
         Name and measured seconds of a software run of the same workload; it becomes the first
         step, so every factor is relative to it.
+    mode : str
+        How the rows run (:func:`sparsa.sim.network.spatten.simulate`); in summarization the
+        progressive-quantization step is left out.
 
     Returns
     -------
@@ -152,10 +179,12 @@ def speedup_breakdown(trace: SpattenTrace, target: Target, *,
         ("+ static quantization", _static(trace), parallel),
         ("+ progressive quantization", trace, parallel),
     ]
+    if mode == SUMMARIZATION:
+        steps[-2:] = [("+ static quantization", trace, parallel)]
     timed: list[tuple[str, float, int | None]] = [] if baseline is None else [
         (baseline[0], float(baseline[1]), None)]
     for step, variant, comparators in steps:
-        result = _simulate(variant, target, comparators)
+        result = _simulate(variant, target, comparators, mode)
         timed.append((step, result.seconds, result.dram_bytes))
     first = timed[0][1]
     return [BreakdownStep(step, seconds, moved, 1.0 if i == 0 else timed[i - 1][1] / seconds,
@@ -164,14 +193,16 @@ def speedup_breakdown(trace: SpattenTrace, target: Target, *,
 
 
 def topk_sweep(trace: SpattenTrace, target: Target,
-               comparators: tuple[int, ...] = SWEEP_COMPARATORS) -> list[SweepPoint]:
-    """Simulate ``trace`` with local-V top-k engines of each comparator count.
+               comparators: tuple[int, ...] = SWEEP_COMPARATORS, *,
+               mode: str = GENERATION) -> list[SweepPoint]:
+    """Simulate ``trace`` (rows run in ``mode``) with local-V top-k engines of each comparator
+    count.
 
     The engine's lanes stay the target's (Q x K scores per cycle); speedups are against the
     first comparator count.
     """
     results: list[tuple[int, SpattenResult]] = [
-        (c, _simulate(trace, target, c))
+        (c, _simulate(trace, target, c, mode))
         for c in comparators]
     base = results[0][1].seconds
     return [SweepPoint(c, r.seconds, r.topk_cycles, r.gops, base / r.seconds)

@@ -8,6 +8,7 @@ import pytest
 import sparsa.reports.topk_report as topk_report
 from sparsa.reports.headline_report import headline_section
 from sparsa.reports.main_report import build_report
+from sparsa.reports.spatten_figures import FIGURES
 from sparsa.sim.studies.topk_bench import DEFAULT_COMPARATORS, DEFAULT_K_FRACTIONS, DEFAULT_SIZES
 
 
@@ -57,6 +58,10 @@ def test_quick_report_writes_every_file(tmp_path):
     own = json.loads((out / "spatten_own.json").read_text())
     assert own["run"]["kept_keys_first"][0] == 128  # quick: 128-token prompt, first layer whole
     assert (out / "traces" / "gpt2-small-sparsa.csv").is_file()
+    figures = text[text.index("## SpAtten figures"):text.index("## BDWP accuracy")]
+    for name in FIGURES.values():  # quick: the breakdowns and sweeps the sections computed
+        assert f"]({name})" in figures and (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert "GPT-2 Small, the project's trace" in figures
     assert "## BDWP accuracy (SAT's training method)" in text
     assert "## Verilog and RTL verification" in text and "FAILED" not in text
     assert json.loads((out / "verification.json").read_text())

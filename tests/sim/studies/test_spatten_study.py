@@ -8,11 +8,14 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from sparsa.dataflow.spatten_workloads import public_traces
+from sparsa.dataflow.spatten_workloads import SUMMARIZATION, public_traces
 from sparsa.models.algorithms.spatten_trace import read_trace
 from sparsa.sim.network.spatten import simulate
 from sparsa.sim.network.target import load_target
 from sparsa.sim.studies.spatten_study import (
+    PAPER_FIG19A_GOPS,
+    PAPER_FIG20_FACTORS,
+    PAPER_FIG20_TOTAL,
     SWEEP_COMPARATORS,
     format_breakdown,
     format_sweep,
@@ -76,3 +79,22 @@ def test_topk_sweep_is_monotone_and_matches_the_default_engine(trace):
 def test_breakdown_table(steps):
     table = format_breakdown(steps)
     assert "| software |" in table and "+ progressive quantization" in table
+
+
+def test_summarization_breakdown_has_no_progressive_step(trace):
+    n = len(trace)  # the GPT-2 trace without refetch runs as summarization (all K and V fit)
+    static = replace(trace, requant_threshold=np.full(n, -1.0), requant_bits=np.full(n, -1),
+                     requant=np.zeros(n, dtype=bool))
+    steps = speedup_breakdown(static, ASIC, mode=SUMMARIZATION)
+    assert [s.step for s in steps][-2:] == ["+ parallel top-k", "+ static quantization"]
+    assert steps[-1].seconds == simulate(static, ASIC, mode=SUMMARIZATION).seconds
+    sweep = topk_sweep(static, ASIC, comparators=(16,), mode=SUMMARIZATION)
+    assert sweep[0].seconds == steps[-1].seconds
+
+
+def test_paper_figures_name_the_breakdown_steps_and_the_sweep(steps):
+    names = {s.step for s in steps}
+    assert set(PAPER_FIG20_FACTORS) <= names
+    assert tuple(PAPER_FIG19A_GOPS) == SWEEP_COMPARATORS
+    # 22.1x from the datapath, 209x with everything (the paper's Fig. 20, quoted)
+    assert abs(PAPER_FIG20_TOTAL - 209 / 22.1) < 1e-12 and round(PAPER_FIG20_TOTAL, 2) == 9.46
