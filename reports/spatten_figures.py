@@ -227,18 +227,40 @@ def _mb(value: float) -> str:
     return f"{value:,.0f} MB" if value >= 100 else f"{value:.3g} MB"
 
 
+def _panel_grid(panels: Sequence[object], name: str) -> tuple[Figure, list]:
+    """A figure of one axes per panel (:func:`_grid`).
+
+    Raises
+    ------
+    ValueError
+        For no panels.
+    """
+    if not panels:
+        raise ValueError(f"{name} needs at least one panel")
+    return _grid(len(panels), 5.2, 4.4)
+
+
+def _same_count(title: str, names: Sequence[object], what: str, values: Sequence[object],
+                of: str) -> None:
+    """Check that a panel has one value per name.
+
+    Raises
+    ------
+    ValueError
+        Naming the panel and both counts, when they differ.
+    """
+    if len(names) != len(values):
+        raise ValueError(f"{title}: {len(names)} {what} but {len(values)} {of}")
+
+
 def breakdown_figure(panels: Sequence[BreakdownPanel], *, title: str) -> Figure:
     """Bars of each step's speedup and of all steps together, one panel per trace; the paper's
     factors as red markers. The bars stand on 1x (a slowdown hangs down from it): bar i of a
     panel reaches ``factors[i]`` (its top, ``get_y() + get_height()``), its last bar
     ``total``."""
-    if not panels:
-        raise ValueError("breakdown_figure needs at least one panel")
-    fig, axes = _grid(len(panels), 5.2, 4.4)
+    fig, axes = _panel_grid(panels, "breakdown_figure")
     for ax, panel in zip(axes, panels, strict=True):
-        if len(panel.steps) != len(panel.factors):
-            raise ValueError(f"{panel.title}: {len(panel.steps)} steps but "
-                             f"{len(panel.factors)} factors")
+        _same_count(panel.title, panel.steps, "steps", panel.factors, "factors")
         names = [*panel.steps, ALL_TECHNIQUES]
         heights = [*panel.factors, panel.total]
         x = list(range(len(names)))
@@ -301,13 +323,9 @@ def topk_sweep_figure(series: Mapping[str, tuple[Sequence[int], Sequence[float]]
 def dram_figure(panels: Sequence[DramPanel], *, title: str) -> Figure:
     """Bars of DRAM megabytes after each technique, one panel per trace (bar i has height
     ``bytes[i] / 1e6``); the paper's reductions as red markers, its average as a dashed line."""
-    if not panels:
-        raise ValueError("dram_figure needs at least one panel")
-    fig, axes = _grid(len(panels), 5.2, 4.4)
+    fig, axes = _panel_grid(panels, "dram_figure")
     for ax, panel in zip(axes, panels, strict=True):
-        if len(panel.stages) != len(panel.bytes):
-            raise ValueError(f"{panel.title}: {len(panel.stages)} stages but "
-                             f"{len(panel.bytes)} byte counts")
+        _same_count(panel.title, panel.stages, "stages", panel.bytes, "byte counts")
         x = list(range(len(panel.stages)))
         heights = [b / 1e6 for b in panel.bytes]
         bars = ax.bar(x, heights, color="#1f77b4", label="this run (simulated)")
