@@ -12,7 +12,7 @@ from sparsa.cli.options import (
     subcommand,
     write_json,
 )
-from sparsa.cli.trace import MODELS, POLICY_DEFAULTS, add_policy, run_model
+from sparsa.cli.trace import MODELS, POLICY_DEFAULTS, add_policy, refetch_refused, run_model
 from sparsa.config.formats import NumberFormat
 from sparsa.config.presets import (
     SAT_BATCH,
@@ -163,7 +163,6 @@ def _simulate_spatten(args: argparse.Namespace) -> int:
 
     from sparsa.dataflow.spatten_workloads import (
         PUBLIC_TRACES,
-        SUMMARIZATION,
         default_policy,
         mode_of,
         public_traces,
@@ -185,9 +184,9 @@ def _simulate_spatten(args: argparse.Namespace) -> int:
         return fail(f"{', '.join(policy)}: model-run options, they apply only with --run, "
                     "not to a trace file or the default workload")
     mode = mode_of(args.model)
-    if mode == SUMMARIZATION and args.threshold:
-        return fail(f"--threshold {args.threshold:g}: {args.model} runs static quantization "
-                    "only (SpAtten uses no LSB refetch for BERT); allowed: 0")
+    refused = refetch_refused(args)
+    if refused is not None:
+        return fail(refused)
     try:
         target = load_target(args.target)
         dense = None

@@ -68,6 +68,17 @@ def add_policy(parser: argparse.ArgumentParser) -> None:
                         help="PyTorch threads of the model run (default: %(default)s)")
 
 
+def refetch_refused(args: argparse.Namespace) -> str | None:
+    """Why the policy options of ``args`` cannot run on its model (a BERT model with an LSB
+    refetch threshold: SpAtten runs BERT with static quantization only), or None."""
+    from sparsa.dataflow.spatten_workloads import SUMMARIZATION, mode_of
+
+    if mode_of(args.model) == SUMMARIZATION and args.threshold:
+        return (f"--threshold {args.threshold:g}: {args.model} runs static quantization only "
+                "(SpAtten uses no LSB refetch for BERT); allowed: 0")
+    return None
+
+
 def run_model(args: argparse.Namespace, policy: "SpattenPolicy | None" = None) -> "SpattenRun":
     """Run SpAtten's algorithm with the options of :func:`add_policy`, printing progress;
     ``policy`` (a :class:`~sparsa.models.algorithms.spatten_pruning.SpattenPolicy`), when given,
@@ -110,6 +121,9 @@ def _trace_spatten(args: argparse.Namespace) -> int:
     SpAtten format."""
     from sparsa.models.algorithms.spatten_trace import write_trace
 
+    refused = refetch_refused(args)
+    if refused is not None:
+        return fail(refused)
     try:
         run = run_model(args)
         path = write_trace(run.trace, args.out)

@@ -413,18 +413,27 @@ def test_simulate_spatten_bert_runs_in_summarization(tmp_path: Path, cli: Cli) -
     assert status == 0, err
     assert "summarization:" in out and "1610 GOP/s (BERT, 22 benchmarks)" in out
     assert "Busiest unit: the attention core" in out and "datapath bound" in out
+    assert "progressive quantization" not in out  # BERT quantizes statically
     data = json.loads(out_file.read_text())
     assert data["shape"]["mode"] == "summarization" and data["dram"]["bytes_by_class"]["k_lsb"] == 0
     assert data["shape"]["queries"] == sum(layer["keys"] for layer in data["per_layer"])
     assert data["paper_core_bound"]["gops"] > data["time"]["gops"]
 
 
-def test_simulate_spatten_bert_is_static_quantization_only(cli: Cli) -> None:
-    status, out, err = cli(["simulate", "spatten", "--model", "bert-large", "--run",
-                            "--msb-bits", "8", "--threshold", "0.1"])
+@pytest.mark.parametrize("command", [["simulate", "spatten", "--run"],
+                                     ["trace", "spatten", "--out", "never.csv"]],
+                         ids=["simulate", "trace"])
+def test_spatten_bert_is_static_quantization_only(command: list[str], cli: Cli,
+                                                  tmp_path: Path) -> None:
+    """Neither the simulator nor the trace writer runs BERT with an LSB refetch (a trace
+    with one could not be simulated); nothing is written."""
+    argv = [*command[:2], "--model", "bert-large", "--msb-bits", "8", "--threshold", "0.1",
+            *[str(tmp_path / a) if a.endswith(".csv") else a for a in command[2:]]]
+    status, out, err = cli(argv)
     assert status == 2 and out == "" and err.count("\n") == 1, err
     assert "--threshold 0.1: bert-large runs static quantization only" in err
     assert "allowed: 0" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_simulate_spatten_malformed_trace_names_file_line_and_column(
