@@ -17,16 +17,21 @@ after the last tile of a block a STORE of its rows to the block's region, and EN
 are one tile: OS reuses an A tile across the output blocks of its rows and a B tile across
 those of its columns) all fit its whole buffer stays there: each distinct tile is loaded once,
 by the first tile that uses it, into a region of its own in order of first use, and every GEMM
-reads it from there. Only a streamed operand is loaded by every tile into half i % 2. A tile
-whose operands are all resident and loaded already has no LOAD.
+reads it from there. When one operand is resident and the other is not, the other is loaded
+once per group of output blocks where it can be: B's tiles are shared by the blocks of one
+column, A's by those of one row, so the tiles are ordered a column (or a row) of blocks at a
+time, and when each group's distinct tiles of the operand fit half its buffer, group g loads
+each of them once, at its first use, into half g % 2. Otherwise a streamed operand is loaded
+by every tile into half i % 2. A tile whose operands are all loaded already has no LOAD.
 
 Tokens (:mod:`sparsa.config.sat_system`) let loads, GEMMs and stores overlap over the halves:
 a tile's last LOAD pushes to its GEMM, which pops it; while an operand streams, GEMM i pushes
 to LOAD when tile i + 2 exists, and the first LOAD of tile i + 2 pops it before it overwrites
 the half (resident regions are never overwritten, so without a streamed operand these tokens
-go); the last GEMM of block k pushes to STORE k, which pops it and, when block k + 2 exists,
-pushes back to the first GEMM of block k + 2, which pops it before it overwrites the output
-half. Every token pushed is popped, and each pop's push comes earlier in the program
+go; for an operand loaded per group, the last GEMM of group g pushes to the first LOAD of
+group g + 2); the last GEMM of block k pushes to STORE k, which pops it and, when block
+k + 2 exists, pushes back to the first GEMM of block k + 2, which pops it before it overwrites
+the output half. Every token pushed is popped, and each pop's push comes earlier in the program
 (:func:`sparsa.models.golden.sat_system.token_problems`).
 
 Tiles are at most half a buffer: the compiler plans them with the array's ``max_reduction``
@@ -559,8 +564,9 @@ class PlannedLayer:
         Each tile's loads (LOAD and GENERATE), their tokens not yet set.
     a_rows, b_rows : tuple of int
         The weight and activation buffer row each tile's GEMM reads from.
-    streamed : bool
-        An operand streams through buffer halves (the tokens that free them are needed).
+    pops, pushes : tuple of bool
+        Whether each tile's first load waits for a GEMM's token (its half was read) and
+        whether each tile's GEMM gives one (to the load two groups on).
     shape : tuple of int
         Y's rows and columns.
     chunk : int
@@ -574,7 +580,8 @@ class PlannedLayer:
     steps: tuple[list[_Step], ...]
     a_rows: tuple[int, ...]
     b_rows: tuple[int, ...]
-    streamed: bool
+    pops: tuple[bool, ...]
+    pushes: tuple[bool, ...]
     shape: tuple[int, int]
     chunk: int
 
@@ -665,36 +672,88 @@ def plan_layer(
         b_keys = [tuple((s[2], s[1]["rows"]) for s in side) for side in b_sides]
     # An operand whose distinct tiles all fit its buffer stays resident: each distinct tile
     # (by its bytes, or the stored rows it reads) is loaded once, into a region of its own, and
-    # reused by every tile that has it; otherwise every tile loads it into half i % 2.
+    # reused by every tile that has it; otherwise every tile loads it into half i % 2, unless
+    # the other operand is resident and the tiles regroup (see _regroup).
+    n = len(tiles)
     a_keys = [a_side[0][2] for a_side in a_sides] if generate is None else None
-    a_place = _resident(a_keys if resident else None, [len(t.weights) for t in tiles],
-                        config.a_rows)
-    b_place = _resident(b_keys if resident else None, [len(t.acts) for t in tiles],
-                        config.b_rows)
-    a_rows = [i % 2 * halves[0] if a_place is None else a_place[i] for i in range(len(tiles))]
-    b_rows = [i % 2 * halves[1] if b_place is None else b_place[i] for i in range(len(tiles))]
+    a_counts, b_counts = [len(t.weights) for t in tiles], [len(t.acts) for t in tiles]
+    a_place = _resident(a_keys if resident else None, a_counts, config.a_rows)
+    b_place = _resident(b_keys if resident else None, b_counts, config.b_rows)
+    grouped, regroup = None, None
+    if a_place is not None and b_place is None:  # B once per column block, A resident
+        grouped, regroup = 1, _regroup(tiles, b_keys, b_counts, halves[1], lambda t: t.col0)
+    elif b_place is not None and a_place is None and a_keys is not None:
+        grouped, regroup = 0, _regroup(tiles, a_keys, a_counts, halves[0], lambda t: t.row0)
+    group = [i for i in range(n)]  # each tile its own group (streamed), unless regrouped
+    if regroup is not None:
+        order, group, places = regroup
+        tiles, beats, starts = ([x[i] for i in order] for x in (tiles, beats, starts))
+        a_sides, b_sides, b_keys = ([x[i] for i in order] for x in (a_sides, b_sides, b_keys))
+        a_keys = None if a_keys is None else [a_keys[i] for i in order]
+        a_counts, b_counts = [a_counts[i] for i in order], [b_counts[i] for i in order]
+        if grouped == 1:
+            a_place, b_place = _resident(a_keys, a_counts, config.a_rows), places
+        else:
+            a_place, b_place = places, _resident(b_keys, b_counts, config.b_rows)
+    else:
+        grouped = None
+    a_rows = [i % 2 * halves[0] if a_place is None else a_place[i] for i in range(n)]
+    b_rows = [i % 2 * halves[1] if b_place is None else b_place[i] for i in range(n)]
+    streamed = a_place is None or b_place is None or grouped is not None
+    firsts_of_group = [i == 0 or group[i] != group[i - 1] for i in range(n)]
+    lasts_of_group = [*firsts_of_group[1:], True]
+    ids = list(dict.fromkeys(group))
+    rank = {g: k for k, g in enumerate(ids)}
+    # A group's first load waits for the last GEMM of the group two before (the same half).
+    pops = [streamed and firsts_of_group[i] and rank[group[i]] >= 2 for i in range(n)]
+    pushes = [streamed and lasts_of_group[i] and rank[group[i]] + 2 < len(ids)
+              for i in range(n)]
 
-    loaded: set[tuple[int, object]] = set()  # (buffer, key) of the resident tiles loaded
+    loaded: set[tuple[int, object]] = set()  # (buffer, key) of the tiles loaded already
     steps: list[list[_Step]] = []
     for i, a_side in enumerate(a_sides):
         tile_steps = []
+        a_key = None if a_keys is None else (0, a_keys[i], group[i] if grouped == 0 else 0)
+        b_key = (1, b_keys[i], group[i] if grouped == 1 else 0)
         if a_place is None:
             tile_steps += a_side
-        elif (0, a_keys[i]) not in loaded:  # the LOAD A already packed, into its region
-            loaded.add((0, a_keys[i]))
+        elif a_key not in loaded:  # the LOAD A already packed, into its region
+            loaded.add(a_key)
             (opcode, fields, data), = a_side
             tile_steps.append((opcode, {**fields, "row": a_rows[i]}, data))
-        if b_place is None or (1, b_keys[i]) not in loaded:
-            loaded.add((1, b_keys[i]))
+        if b_place is None or b_key not in loaded:
+            loaded.add(b_key)
             tile_steps += [(op, {**f, "row": b_rows[i] + f["row"]}, data)
                            for op, f, data in b_sides[i]]
         steps.append(tile_steps)
     return PlannedLayer(
         config=config, dataflow=dataflow, tiles=tuple(tiles), beats=tuple(beats),
-        steps=tuple(steps), a_rows=tuple(a_rows), b_rows=tuple(b_rows),
-        streamed=a_place is None or b_place is None, shape=(values.shape[0], b.shape[1]),
+        steps=tuple(steps), a_rows=tuple(a_rows), b_rows=tuple(b_rows), pops=tuple(pops),
+        pushes=tuple(pushes), shape=(values.shape[0], b.shape[1]),
         chunk=tile_entries(planning, pattern, dataflow),
     )
+
+
+def _regroup(tiles: list[Tile], keys: list, counts: list[int], half: int,
+             group_of) -> tuple[list[int], list[int], list[int]] | None:
+    """A streamed operand loaded once per group of output blocks: the tiles reordered so that
+    the blocks sharing ``group_of`` (a B tile is shared by the blocks of one column, an A tile
+    by those of one row) run together, each group's distinct tiles (``keys``, ``counts`` rows
+    each) in regions of half ``g % 2`` of the buffer. Returns the order, each tile's group and
+    buffer row, or None when a group's tiles do not fit half the buffer."""
+    order = sorted(range(len(tiles)), key=lambda i: (group_of(tiles[i]), tiles[i].row0,
+                                                     tiles[i].col0, i))
+    group = [group_of(tiles[i]) for i in order]
+    rows, regions, end, rank = [], {}, 0, -1
+    for k, i in enumerate(order):
+        if k == 0 or group[k] != group[k - 1]:
+            regions, end, rank = {}, 0, rank + 1
+        if keys[i] not in regions:
+            regions[keys[i]], end = end, end + counts[i]
+            if end > half:
+                return None
+        rows.append(rank % 2 * half + regions[keys[i]])
+    return order, group, rows
 
 
 def _compact(config: SatSystemConfig, beat: list[list[int]], slots: int) -> int:
@@ -781,7 +840,7 @@ def emit_layer(layer: PlannedLayer, image: ProgramImage, *, store: StoreRule,
     output regions in ``image``. ``after_sync``: its first load pops the token of a SYNC
     before it; ``before_sync``: its last STORE pushes a token to a SYNC after it; ``b_from``:
     the blocks its :class:`Stored` loads read."""
-    config, tiles, streamed = layer.config, layer.tiles, layer.streamed
+    config, tiles = layer.config, layer.tiles
     firsts = layer.firsts
     lasts = [*firsts[1:], True]
     n_blocks = sum(firsts)
@@ -797,14 +856,14 @@ def emit_layer(layer: PlannedLayer, image: ProgramImage, *, store: StoreRule,
             addr = b_from[data.block].addr if isinstance(data, Stored) else image.place(data)
             first_pop = after_sync and i == 0 and j == 0
             program.append(encode(opcode, **fields, addr=addr,
-                                  pop_next=int((j == 0 and i >= 2 and streamed) or first_pop),
+                                  pop_next=int((j == 0 and layer.pops[i]) or first_pop),
                                   push_next=int(j == len(tile_steps) - 1)))
         program.append(
             encode(Opcode.GEMM, dataflow=int(layer.dataflow), accumulate=int(not firsts[i]),
                    pattern=tile.pattern, length=tile.length, rows=tile.rows,
                    a_row=layer.a_rows[i], b_row=layer.b_rows[i], out_row=out_row,
                    pop_prev=int(bool(tile_steps)),
-                   push_prev=int(streamed and i + 2 < len(tiles)),
+                   push_prev=int(layer.pushes[i]),
                    pop_next=int(firsts[i] and k >= 2), push_next=int(lasts[i])))
         if lasts[i]:
             n_out = layer.beats[i][2]

@@ -603,3 +603,37 @@ def test_a_chained_tile_must_start_at_a_block_of_the_layer_before() -> None:
     with pytest.raises(ValueError, match="layer 1: a chained tile's reduction starts at "
                                          "position 6"):
         compile_chain(config, layers, x)
+
+
+@pytest.mark.parametrize("buffer", [0, 1], ids=["A", "B"])
+def test_a_streamed_operand_loads_once_per_group_of_blocks(buffer) -> None:
+    """One operand resident, the other too big for its buffer but each group of blocks' tiles
+    of it (B: a column of blocks, A: a row) fitting half of it: the blocks of a group run
+    together and load each of their tiles of it once, into the group's half; the result is the
+    same and the tokens order every access."""
+    values, indices, b = _operands(INT8, 12, 9, 48, 13, NMPattern(2, 4))
+    args = (values, indices, b, NMPattern(2, 4), Dataflow.OS)
+    big = compile_gemm(INT8.replace(a_rows=512, b_rows=512), *args)
+
+    def operand(t):
+        return t.acts if buffer else t.weights
+
+    def group_of(t):
+        return t.col0 if buffer else t.row0
+
+    per_group: dict[int, dict[str, int]] = {}
+    for t in big.tiles:
+        per_group.setdefault(group_of(t), {})[repr(operand(t))] = len(operand(t))
+    widest = max(sum(g.values()) for g in per_group.values())
+    total = sum(len(operand(t)) for t in {repr(operand(t)): t for t in big.tiles}.values())
+    name = "b_rows" if buffer else "a_rows"
+    config = INT8.replace(a_rows=512, b_rows=512).replace(**{name: 2 * widest})
+    assert total > 2 * widest and len(per_group) > 2  # the operand does not fit whole
+    compiled = compile_gemm(config, *args)
+    loads = sum(1 for w in compiled.program
+                if decode(w)[0] == Opcode.LOAD and decode(w)[1]["buffer"] == buffer)
+    assert loads == sum(len(g) for g in per_group.values()) < len(compiled.tiles)
+    groups = [group_of(t) for t in compiled.tiles]
+    assert groups == sorted(groups)  # the blocks of one group together
+    assert torch.equal(compiled.read_output(_run(compiled).dram), _golden(compiled, *args[:4]))
+    _check_schedules(compiled)
