@@ -85,13 +85,11 @@ def system_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> s
               f"{'-' if r['netsim_cycles'] is None else r['netsim_cycles']} |"
               for r in layer_rows], "",
             "The network simulator (sized by the same system: its array, buffers and AXI port) "
-            "predicts far fewer cycles than these programs take: when an operand does not "
-            "fit its buffer, it keeps the other resident and streams this one once, and its "
-            "transfers overlap the array; the compiler instead streams such an operand "
-            "through its buffer halves, loading it again for every tile, and each LOAD waits "
-            "out the memory's latency before its rows arrive. Making the two agree (the "
-            "simulator's tile order in the compiler, its latency in the simulator) is open "
-            "work.", ""])
+            "predicts fewer cycles than these programs take: it assumes one operand stays "
+            "resident and overlaps every transfer with the array, while a GEMM whose operands "
+            "both overflow their buffers (a WS block's partial sums must stay in the output "
+            "buffer) loads both for every tile on the system. Making the simulator cost the "
+            "system's loads as the compiler emits them is open work.", ""])
     verdict = ("every program's DRAM after the run equals the golden program model's, every "
                "counter equals what the bench saw" if not failures else
                f"**{len(failures)} mismatch(es)**: " + "; ".join(failures[:5]))
