@@ -63,7 +63,7 @@ not emit; WS: output columns past the block's) is never part of Y. The first GEN
 takes the LOAD A's token (its ``pop_next``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -684,7 +684,7 @@ def plan_layer(
         grouped, regroup = 1, _regroup(tiles, b_keys, b_counts, halves[1], lambda t: t.col0)
     elif b_place is not None and a_place is None and a_keys is not None:
         grouped, regroup = 0, _regroup(tiles, a_keys, a_counts, halves[0], lambda t: t.row0)
-    group = [i for i in range(n)]  # each tile its own group (streamed), unless regrouped
+    group = list(range(n))  # each tile its own group (streamed), unless regrouped
     if regroup is not None:
         order, group, places = regroup
         tiles, beats, starts = ([x[i] for i in order] for x in (tiles, beats, starts))
@@ -735,7 +735,7 @@ def plan_layer(
 
 
 def _regroup(tiles: list[Tile], keys: list, counts: list[int], half: int,
-             group_of) -> tuple[list[int], list[int], list[int]] | None:
+             group_of: Callable[[Tile], int]) -> tuple[list[int], list[int], list[int]] | None:
     """A streamed operand loaded once per group of output blocks: the tiles reordered so that
     the blocks sharing ``group_of`` (a B tile is shared by the blocks of one column, an A tile
     by those of one row) run together, each group's distinct tiles (``keys``, ``counts`` rows
