@@ -211,8 +211,9 @@ def _log_limits(ax, values: Sequence[float], *, top: float, bottom: float = 1.5)
     ax.set_ylim(min(positive) / bottom, max(positive) * top)
 
 
-def _shared_legend(fig: Figure, axes: Sequence) -> bool:
-    """One legend under the panels for every labelled artist; whether there was one."""
+def _finish_panels(fig: Figure, axes: Sequence, title: str) -> Figure:
+    """``fig`` titled, with one legend under its panels for every labelled artist, laid out
+    to leave room for it."""
     seen: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -220,7 +221,9 @@ def _shared_legend(fig: Figure, axes: Sequence) -> bool:
     if seen:
         fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=len(seen),
                    fontsize=8, frameon=False)
-    return bool(seen)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
 
 
 def _mb(value: float) -> str:
@@ -283,10 +286,7 @@ def breakdown_figure(panels: Sequence[BreakdownPanel], *, title: str) -> Figure:
         ax.set_ylabel("speedup of the step (x, log scale)")
         ax.set_title(panel.title, fontsize=9)
         ax.grid(True, axis="y", which="both", alpha=0.3)
-    fig.suptitle(title)
-    _shared_legend(fig, axes)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig
+    return _finish_panels(fig, axes, title)
 
 
 def topk_sweep_figure(series: Mapping[str, tuple[Sequence[int], Sequence[float]]], *,
@@ -350,10 +350,7 @@ def dram_figure(panels: Sequence[DramPanel], *, title: str) -> Figure:
         ax.set_ylabel("DRAM traffic (MB, log scale)")
         ax.set_title(panel.title, fontsize=9)
         ax.grid(True, axis="y", which="both", alpha=0.3)
-    fig.suptitle(title)
-    _shared_legend(fig, axes)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig
+    return _finish_panels(fig, axes, title)
 
 
 def energy_components(energy_j: Mapping[str, float]) -> dict[str, float]:
