@@ -573,8 +573,6 @@ class SatAccelerator(ConfigComponent):
         load_busy = Signal()
         writing = Signal()  # the write side writes a LOAD's rows
         l_gen = Signal()  # the LOAD unit runs a GENERATE
-        generating = Signal()
-        m.d.comb += generating.eq(load_busy & l_gen)
         if sore is not None:
             generator = _Generator(m, cfg, abuf_w)
         token_ok = ~ld.pop_next | (tokens["gl"] != 0)
@@ -582,27 +580,23 @@ class SatAccelerator(ConfigComponent):
                      issued.row.eq(ld.row), issued.rows.eq(ld.rows),
                      issued.push.eq(ld.push_next), issued.index.eq(ld.index),
                      loads.w_data.eq(issued)]
-        # The issue side (l_gen: a GENERATE runs, and nothing issues until it is done).
-        take_load = ~l_gen & lq.r_rdy & token_ok & reader.cmd.ready & loads.w_rdy
+        # The issue side (l_gen: a GENERATE runs, and nothing issues until it is done): a LOAD
+        # once its descriptor has room, a GENERATE once every LOAD before it is written.
+        can_read = ~l_gen & lq.r_rdy & token_ok & reader.cmd.ready
+        take_load, take_gen = can_read & loads.w_rdy, Const(0)
         if sore is not None:
             take_load &= ~ld.generate
-        with m.If(take_load):
+            take_gen = can_read & ld.generate & generator.ready & ~loads.r_rdy & ~writing
+        with m.If(take_load | take_gen):
             m.d.comb += [
                 reader.cmd.valid.eq(1),
                 reader.cmd.payload.addr.eq(ld.addr),
                 reader.cmd.payload.words.eq(ld.words),
-                loads.w_en.eq(1),
+                loads.w_en.eq(take_load),
                 lq.r_en.eq(1), tok_pop["gl"].eq(ld.pop_next),
             ]
         if sore is not None:
-            with m.If(~l_gen & lq.r_rdy & ld.generate & token_ok & reader.cmd.ready
-                      & generator.ready & ~loads.r_rdy & ~writing):
-                m.d.comb += [
-                    reader.cmd.valid.eq(1),
-                    reader.cmd.payload.addr.eq(ld.addr),
-                    reader.cmd.payload.words.eq(ld.words),
-                    lq.r_en.eq(1), tok_pop["gl"].eq(ld.pop_next),
-                ]
+            with m.If(take_gen):
                 m.d.sync += [l_gen.eq(1), l_row.eq(ld.row), l_push.eq(ld.push_next),
                              l_at.eq(ld.index)]
                 generator.start(ld)
@@ -794,6 +788,19 @@ class SatAccelerator(ConfigComponent):
                     m.next = "IDLE"
         m.d.comb += feed_s.done.r_en.eq(feed_s.done.r_rdy)
         converted = self._convert(m, feed_s.data, s_shift, s_relu)
+
+        def drive(packer: StreamPacker, selected: Value, sends: Value) -> None:
+            """While ``selected``, ``packer`` takes the feeder's rows that ``sends`` (taking
+            the others, held, at once) and its words go to the write engine."""
+            with m.If(selected & store_busy):
+                m.d.comb += [
+                    packer.i_stream.valid.eq(feed_s.valid & sends),
+                    feed_s.ready.eq(~sends | packer.i_stream.ready),
+                    writer.data.valid.eq(packer.o_stream.valid),
+                    writer.data.payload.eq(packer.o_stream.payload.data),
+                    packer.o_stream.ready.eq(writer.data.ready),
+                ]
+
         for bits, packer in packers.items():
             selected = Signal(name=f"pack{bits}_sel")
             row = Signal(C * bits, name=f"pack{bits}_row")
@@ -807,18 +814,11 @@ class SatAccelerator(ConfigComponent):
                 packer.i_stream.payload.data.eq(row),
                 packer.i_stream.payload.last.eq(feed_s.last),
             ]
-            with m.If(selected & store_busy):
-                m.d.comb += [
-                    packer.i_stream.valid.eq(feed_s.valid),
-                    feed_s.ready.eq(packer.i_stream.ready),
-                    writer.data.valid.eq(packer.o_stream.valid),
-                    writer.data.payload.eq(packer.o_stream.payload.data),
-                    packer.o_stream.ready.eq(writer.data.ready),
-                ]
+            drive(packer, selected, Const(1))
 
-        # The corner turn (a STORE with a group): rows of C operand values gather into an
-        # activation beat, row s of the beat in slot s of each lane; the last row of the group
-        # (or of the transfer) sends the beat, the slots after it zero.
+        # The corner turn (a STORE with a group g): rows of C operand values gather into a
+        # compact activation row of g slots per lane, row s in slot s of each lane; the last row
+        # of the group (or of the transfer) sends it, the slots after it zero.
         max_m, width = arr.max_m, arr.dtype.width
         own = converted[cfg.operand_mode]
         slot = Signal(range(max_m), name="turn_slot")
@@ -838,14 +838,7 @@ class SatAccelerator(ConfigComponent):
                     lanes_out.append(value)
             m.d.comb += [beat_packer.i_stream.payload.data.eq(Cat(*lanes_out)),
                          beat_packer.i_stream.payload.last.eq(feed_s.last)]
-            with m.If((s_group == g) & store_busy):
-                m.d.comb += [
-                    beat_packer.i_stream.valid.eq(feed_s.valid & sends),
-                    feed_s.ready.eq(~sends | beat_packer.i_stream.ready),
-                    writer.data.valid.eq(beat_packer.o_stream.valid),
-                    writer.data.payload.eq(beat_packer.o_stream.payload.data),
-                    beat_packer.o_stream.ready.eq(writer.data.ready),
-                ]
+            drive(beat_packer, s_group == g, sends)
         with m.If((s_group != 0) & store_busy & feed_s.valid & feed_s.ready):
             m.d.sync += slot.eq(Mux(sends, 0, slot + 1))
             with m.Switch(slot):
@@ -862,10 +855,10 @@ class SatAccelerator(ConfigComponent):
         events = {
             "cycles": running,
             "array_busy": in_array != 0,
-            "sore_busy": generating,
-            "stall_dram_read": gq.r_rdy & wait_load & ~generating,
+            "sore_busy": l_gen,
+            "stall_dram_read": gq.r_rdy & wait_load & ~l_gen,
             "stall_dram_write": gq.r_rdy & wait_store,
-            "stall_sore": gq.r_rdy & wait_load & generating,
+            "stall_sore": gq.r_rdy & wait_load & l_gen,
             "stall_output": array.out.valid & ~array.out.ready,
         }
         amounts = {
