@@ -56,9 +56,9 @@ from math import ceil
 
 from sparsa.config.axi import AxiConfig
 from sparsa.config.sat import Dataflow
-from sparsa.config.sat_system import INSTRUCTION_BITS, Opcode, SatSystemConfig, decode
+from sparsa.config.sat_system import INSTRUCTION_BITS, Opcode, SatSystemConfig, Unit, decode
 from sparsa.hw.sat_system.accelerator import QUEUE_DEPTH
-from sparsa.models.golden.sat_system import load_bits, store_rows
+from sparsa.models.golden.sat_system import load_bits, store_rows, unit_of
 from sparsa.sim.blocks.sat_array import ArrayTimeline
 
 __all__ = ["WRITE_RESPONSE", "ReadPort", "SystemTiming", "program_timing", "read_rows",
@@ -218,7 +218,8 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
     cycle = fetched + 2  # READ of instruction 0
     tokens: dict[str, list[int]] = {k: [] for k in ("lg", "gl", "gs", "sg")}  # avail cycles
     popped = {k: 0 for k in tokens}
-    takes: dict[int, list[int]] = {Opcode.LOAD: [], Opcode.GEMM: [], Opcode.STORE: []}
+    takes: dict[Unit, list[int]] = {unit: [] for unit in Unit}  # cycle each instruction left
+    # its unit's queue
     load_free = store_free = 0  # the LOAD unit may issue; the STORE unit may start
     write_free = 0  # the LOAD unit's write side may take the next LOAD's descriptor
     load_pops: list[float] = []  # cycle the write side took each LOAD's descriptor
@@ -236,13 +237,21 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
         popped[kind] += 1
         return avail
 
+    def gemm_tokens(issue: float, f: dict[str, int]) -> float:
+        """The cycle a GEMM-unit instruction may issue once its popped tokens are there."""
+        if f["pop_prev"]:
+            issue = max(issue, pop("lg"))
+        if f["pop_next"]:
+            issue = max(issue, pop("sg"))
+        return issue
+
     for inst in program:
         code, f = decode(inst)
         decode_cycle = cycle + 1
         if code == Opcode.END:
             ends.append(decode_cycle + 1)
             break
-        queue = takes[{Opcode.GENERATE: Opcode.LOAD, Opcode.SYNC: Opcode.GEMM}.get(code, code)]
+        queue = takes[unit_of(code)]
         if len(queue) >= QUEUE_DEPTH:  # wait for room in the unit's queue
             decode_cycle = max(decode_cycle, queue[-QUEUE_DEPTH] + 1)
         visible = decode_cycle + 1
@@ -256,19 +265,19 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
                 if len(load_pops) >= QUEUE_DEPTH:  # room for its descriptor
                     start = max(start, load_pops[-QUEUE_DEPTH] + 1)
                 rows, bits = f["rows"], load_bits(config, f["buffer"], f["slots"])
-                words = ceil(rows * bits / w)
                 took = max(start + 1, write_free)  # the write side takes the descriptor
-                last = read_rows(axi, start, f["addr"], words, rows, bits, read_latency, stall,
-                                 port=port, first_take=took + 1)
-                load_pops.append(took)
-                load_free, write_free = start + 1, last + 1
+                first_take = took + 1
             else:  # GENERATE: once every LOAD before it has written its rows
                 start = max(start, write_free)
                 rows, bits = config.sore.m, config.sore.lanes * arr.dtype.width
-                words = ceil(rows * bits / w)
-                last = read_rows(axi, start, f["addr"], words, rows, bits, read_latency, stall,
-                                 port=port)
-                # the SORE's reducer, then one buffer row per cycle
+                first_take = None
+            words = ceil(rows * bits / w)
+            last = read_rows(axi, start, f["addr"], words, rows, bits, read_latency, stall,
+                             port=port, first_take=first_take)
+            if code == Opcode.LOAD:
+                load_pops.append(took)
+                load_free, write_free = start + 1, last + 1
+            else:  # the SORE's reducer, then one buffer row per cycle
                 count = f["n"] if f["copy"] else f["n"] * (config.sore.lanes // rows)
                 handed = max(start + 2 + rows, last + 1)  # the tile to the SORE's reducer
                 last = handed + rows + count - 1
@@ -280,11 +289,7 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
             if f["push_next"]:
                 tokens["lg"].append(last + 1)
         elif code == Opcode.SYNC:  # once every earlier GEMM's last beat is in the buffer
-            issue = max(visible, gemm_prev + 1, (out.gemm_ends or [0])[-1] + 1)
-            if f["pop_prev"]:
-                issue = max(issue, pop("lg"))
-            if f["pop_next"]:
-                issue = max(issue, pop("sg"))
+            issue = gemm_tokens(max(visible, gemm_prev + 1, (out.gemm_ends or [0])[-1] + 1), f)
             gemm_prev = issue
             for side, kind in (("push_prev", "gl"), ("push_next", "gs")):
                 if f[side]:
@@ -292,11 +297,7 @@ def program_timing(config: SatSystemConfig, program: list[int], *, program_addr:
             queue.append(issue)
             ends.append(issue + 1)
         elif code == Opcode.GEMM:
-            issue = max(visible, gemm_prev + 1, accepted_prev)
-            if f["pop_prev"]:
-                issue = max(issue, pop("lg"))
-            if f["pop_next"]:
-                issue = max(issue, pop("sg"))
+            issue = gemm_tokens(max(visible, gemm_prev + 1, accepted_prev), f)
             gemm_prev = issue
             # The command goes to the array once both feeders have a run active: the cycle after
             # the issue while they still read the previous tile's rows, a cycle later when one
