@@ -63,6 +63,7 @@ not emit; WS: output columns past the block's) is never part of Y. The first GEN
 takes the LOAD A's token (its ``pop_next``).
 """
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -84,10 +85,12 @@ from sparsa.models.golden.sat import check_operands, nm_generate, tile_beats
 from sparsa.models.golden.sat_system import (
     check_store_mode,
     generate_extent,
+    pack_compact,
     pack_transfer,
     row_bits,
     store_rows,
     transfer_bytes,
+    unpack_compact,
     unpack_transfer,
 )
 
@@ -231,9 +234,11 @@ def read_blocks(config: SatSystemConfig, blocks: Sequence[OutputBlock], shape: t
         size = transfer_bytes(config, count, row_size)
         rows = unpack_transfer(bytes(dram[block.addr : block.addr + size]), row_size, count)
         if rule.group:  # value c of row j g + s is in slot s of lane c of row j
-            g = rule.group
-            values = [[row >> ((c * g + s) * bits) & ((1 << bits) - 1) for c in range(cols)]
-                      for row in rows for s in range(g)][: block.rows]
+            values = []
+            for row in rows:
+                lanes = unpack_compact(config, row, rule.group)
+                values += [[lanes[c][s] for c in range(cols)] for s in range(rule.group)]
+            values = values[: block.rows]
         else:
             values = [[row >> (c * bits) & ((1 << bits) - 1) for c in range(cols)]
                       for row in rows]
@@ -593,6 +598,15 @@ class PlannedLayer:
                 for i in range(len(t))]
 
     @property
+    def blocks(self) -> tuple["OutputBlock", ...]:
+        """The output blocks the layer stores, in order, at address -1 (:func:`emit_layer`
+        places them; a chained LOAD names one by its number, :class:`Stored`)."""
+        return tuple(OutputBlock(self.dataflow, t.row0, t.col0, t.out_rows, t.out_cols, -1,
+                                 beats[2])
+                     for t, first, beats in zip(self.tiles, self.firsts, self.beats, strict=True)
+                     if first)
+
+    @property
     def instructions(self) -> int:
         """Instructions of the layer: loads, GEMMs and a STORE per output block."""
         return sum(map(len, self.steps)) + len(self.tiles) + sum(self.firsts)
@@ -759,10 +773,8 @@ def _regroup(tiles: list[Tile], keys: list, counts: list[int], half: int,
 def _compact(config: SatSystemConfig, beat: list[list[int]], slots: int) -> int:
     """An ``acts`` beat's first ``slots`` values of each lane as a compact row (the rest of
     each lane, past the pattern's M, is what a LOAD with ``slots`` writes: zero)."""
-    width = config.array.dtype.width
-    mask = (1 << width) - 1
-    return sum((v & mask) << ((lane * slots + s) * width)
-               for lane, values in enumerate(beat) for s, v in enumerate(values[:slots]))
+    mask = (1 << config.array.dtype.width) - 1
+    return pack_compact(config, [[v & mask for v in values] for values in beat], slots)
 
 
 def _stored_loads(config: SatSystemConfig, tile: Tile, t0: int, pattern: NMPattern | None,
@@ -841,9 +853,9 @@ def emit_layer(layer: PlannedLayer, image: ProgramImage, *, store: StoreRule,
     before it; ``before_sync``: its last STORE pushes a token to a SYNC after it; ``b_from``:
     the blocks its :class:`Stored` loads read."""
     config, tiles = layer.config, layer.tiles
-    firsts = layer.firsts
+    firsts, shapes = layer.firsts, layer.blocks
     lasts = [*firsts[1:], True]
-    n_blocks = sum(firsts)
+    n_blocks = len(shapes)
     out_half = config.out_rows // 2
     program: list[int] = []
     blocks: list[OutputBlock] = []
@@ -869,8 +881,7 @@ def emit_layer(layer: PlannedLayer, image: ProgramImage, *, store: StoreRule,
             n_out = layer.beats[i][2]
             store_count, store_bits = store_rows(config, store.mode, store.group, n_out)
             addr = image.place(bytes(transfer_bytes(config, store_count, store_bits)))
-            blocks.append(OutputBlock(layer.dataflow, tile.row0, tile.col0, tile.out_rows,
-                                      tile.out_cols, addr, n_out))
+            blocks.append(dataclasses.replace(shapes[k], addr=addr))
             program.append(encode(
                 Opcode.STORE, mode=int(store.mode), shift=store.shift, relu=int(store.relu),
                 group=store.group, row=out_row, rows=n_out, addr=addr, pop_prev=1,

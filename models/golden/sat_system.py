@@ -39,17 +39,17 @@ data_width)`` whole words from its address, the rows packed from bit 0
 little-endian bit stream). Rows: an A row is one ``weights`` beat of the array, a B row one
 ``acts`` beat (with ``slots`` k > 0, a compact row of k values per lane that LOAD expands:
 :func:`expand_rows`), an output row C entries of ``out_width`` bits (entry c at bit
-``c * out_width``), a STORE row C values of ``config.store_bits(mode)`` bits (with ``group`` g >
-0, a compact activation row of g values per lane: :func:`act_beats`). LOAD writes rows into A
-(``buffer`` 0) or B (1). GEMM computes its tile's answer beats from the buffer rows
+``c * out_width``), a STORE row C values of ``config.store_bits(mode)`` bits (with ``group``
+g > 0, a compact activation row of g values per lane: :func:`activation_rows`). LOAD writes
+rows into A (``buffer`` 0) or B (1). GEMM computes its tile's answer beats from the buffer rows
 (:func:`sparsa.models.golden.sat.tile_answer`) and writes them (``accumulate`` 0) or adds them
 (1) into the output rows from ``out_row``: integer entries are two's-complement ``out_width``-bit
 patterns that add wrapping, floating-point ones FP32 patterns that add with
 :func:`sparsa.models.golden.floats.fp32_add`. STORE converts each entry by its
 :class:`sparsa.config.sat_system.StoreMode` (and ``relu``) and writes the rows, or with a
-``group`` the compact activation rows of :func:`act_beats`. SYNC changes nothing. GENERATE reads a
-dense tile of M rows (``"tile"`` rows: L weights of the array's format, weight l at bit
-``l * W``, two's complement or bit patterns), compresses it as the SORE does
+``group`` the compact activation rows of :func:`activation_rows`. SYNC changes nothing.
+GENERATE reads a dense tile of M rows (``"tile"`` rows: L weights of the array's format,
+weight l at bit ``l * W``, two's complement or bit patterns), compresses it as the SORE does
 (:func:`sparsa.models.golden.sat.sore_tile`, copy ``copy`` with N = ``n``) and writes the
 entries of :func:`generate_block` into the A rows from ``row`` and the lanes from ``lane``, the
 index zero-extended to the array's index field; the other lanes of those rows keep their
@@ -84,13 +84,14 @@ from sparsa.models.golden.sat import is_rejected, sore_tile, tile_answer, tile_b
 
 __all__ = [
     "SystemRun",
-    "act_beats",
+    "activation_rows",
     "check_store_mode",
     "convert_entries",
     "expand_rows",
     "generate_block",
     "generate_extent",
     "load_bits",
+    "pack_compact",
     "pack_transfer",
     "row_bits",
     "run_program",
@@ -98,6 +99,7 @@ __all__ = [
     "token_problems",
     "transfer_bytes",
     "unit_of",
+    "unpack_compact",
     "unpack_transfer",
 ]
 
@@ -215,28 +217,43 @@ def load_bits(config: SatSystemConfig, buffer: int, slots: int) -> int:
     return config.compact_bits(slots)
 
 
+def pack_compact(config: SatSystemConfig, lanes: Sequence[Sequence[int]], slots: int) -> int:
+    """A compact activation row of ``slots`` values per lane (a LOAD's ``slots``, a STORE's
+    ``group``) from each lane's values, unsigned patterns of the array's width: value s of lane
+    l at bit (l ``slots`` + s) W; lanes and slots not given are zero."""
+    width = config.array.dtype.width
+    return sum(v << ((lane * slots + s) * width)
+               for lane, values in enumerate(lanes) for s, v in enumerate(values[:slots]))
+
+
+def unpack_compact(config: SatSystemConfig, row: int, slots: int) -> list[list[int]]:
+    """Each lane's ``slots`` values (unsigned patterns) of a compact activation row (the
+    inverse of :func:`pack_compact`)."""
+    width = config.array.dtype.width
+    lanes = max(config.array.rows, config.array.cols)
+    mask = (1 << width) - 1
+    return [[row >> ((lane * slots + s) * width) & mask for s in range(slots)]
+            for lane in range(lanes)]
+
+
 def expand_rows(config: SatSystemConfig, slots: int, rows: Sequence[int]) -> list[int]:
     """Compact activation rows of ``slots`` values per lane as the ``acts`` beats a LOAD
     writes (each lane's values in its first slots, the others zero)."""
-    width, top = config.array.dtype.width, config.array.max_m
-    lanes = max(config.array.rows, config.array.cols)
-    mask = (1 << slots * width) - 1
-    return [sum((row >> (lane * slots * width) & mask) << (lane * top * width)
-                for lane in range(lanes)) for row in rows]
+    return [pack_compact(config, unpack_compact(config, row, slots), config.array.max_m)
+            for row in rows]
 
 
-def act_beats(config: SatSystemConfig, group: int, rows: Sequence[Sequence[int]]) -> list[int]:
+def activation_rows(config: SatSystemConfig, group: int, rows: Sequence[Sequence[int]]
+                    ) -> list[int]:
     """The compact activation rows (``group`` values per lane) a STORE with ``group`` > 0
     writes from ``rows``, each C stored values (unsigned patterns of the array's width): row j
     holds rows j ``group`` to j ``group`` + ``group`` - 1, value c of row j ``group`` + s in
-    slot s of lane c (bit (c ``group`` + s) W), zero elsewhere."""
-    lanes = max(config.array.rows, config.array.cols)
-    width = config.array.dtype.width
+    slot s of lane c (:func:`pack_compact`)."""
     out = []
     for j in range(0, len(rows), group):
         part = rows[j : j + group]
-        out.append(sum(part[s][c] << ((c * group + s) * width)
-                       for c in range(lanes) for s in range(len(part)) if c < len(part[s])))
+        lanes = [[row[c] for row in part] for c in range(len(part[0]))]
+        out.append(pack_compact(config, lanes, group))
     return out
 
 
@@ -532,7 +549,7 @@ class _Machine:
         values = [convert_entries(self.config, mode, f["shift"], entries, bool(f["relu"]))
                   for entries in self.out[f["row"] : f["row"] + f["rows"]]]
         if f["group"]:
-            rows = act_beats(self.config, f["group"], values)
+            rows = activation_rows(self.config, f["group"], values)
         else:
             rows = [sum(v << (c * bits) for c, v in enumerate(row)) for row in values]
         self.write(f["addr"], rows, store_rows(self.config, mode, f["group"], f["rows"])[1])

@@ -26,7 +26,7 @@ from sparsa.hw.sat.sat_array import acts_layout, weights_layout
 from sparsa.models.golden.floats import to_bits
 from sparsa.models.golden.sat import compressed_matmul, nm_generate, tile_answer
 from sparsa.models.golden.sat_system import (
-    act_beats,
+    activation_rows,
     convert_entries,
     expand_rows,
     generate_block,
@@ -536,7 +536,7 @@ def test_store_writes_activation_rows_with_relu() -> None:
     for relu in (False, True):
         want_rows = [[0 if relu and v < 0 else v for v in row] for row in requant]
         for group in CONFIG.store_groups():
-            stored = act_beats(CONFIG, group, [convert_entries(CONFIG, StoreMode.INT8, 1, row,
+            stored = activation_rows(CONFIG, group, [convert_entries(CONFIG, StoreMode.INT8, 1, row,
                                                                relu) for row in entries])
             assert len(stored) == -(-3 // group)
             for j, beat in enumerate(map(unpack, expand_rows(CONFIG, group, stored))):
