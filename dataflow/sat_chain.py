@@ -151,7 +151,7 @@ def compile_chain(
             raise ValueError(f"layer {i}'s W is {tuple(w.shape)} but its input is "
                              f"{tuple(b.shape)}: W must be C_out x K with K the input's rows")
         operands, generate = _weights(config, w, layer.pattern, sore, i)
-        b_from = None if i == 0 else tuple(_shapes(planned[-1]))
+        b_from = None if i == 0 else planned[-1].blocks
         try:
             planned.append(plan_layer(config, (*operands, b), layer.pattern, Dataflow.OS,
                                       generate=generate, resident=resident, b_from=b_from))
@@ -193,14 +193,3 @@ def _weights(config: SatSystemConfig, w: torch.Tensor, pattern: NMPattern | None
                          f"{config.sore_m} on a system with a SORE (sore_lanes "
                          f"{config.sore_lanes}), not {pattern}")
     return (values, indices), (BdwpPass.FF, w)
-
-
-def _shapes(layer: PlannedLayer) -> list[OutputBlock]:
-    """The output blocks ``layer`` will store, in order, their addresses not yet known (a
-    chained LOAD reads a block by its number; :func:`emit_layer` gives the addresses)."""
-    blocks = []
-    for tile, first, beats in zip(layer.tiles, layer.firsts, layer.beats, strict=True):
-        if first:
-            blocks.append(OutputBlock(layer.dataflow, tile.row0, tile.col0, tile.out_rows,
-                                      tile.out_cols, -1, beats[2]))
-    return blocks

@@ -126,13 +126,14 @@ def classifier_chain(config: SatSystemConfig, model: str, pattern: NMPattern | N
         cannot run (the compiler's message).
     """
     layers = training_layers(model, batch=batch, pattern=pattern)
-    tail = [layers[-1]]
-    while (len(tail) < len(layers) and layers[-len(tail) - 1].kind == tail[0].kind == "linear"
-           and tail[0].ff.k == layers[-len(tail) - 1].cout):
-        tail.insert(0, layers[-len(tail) - 1])
-    if len(tail) < 2 or tail[0].kind != "linear":
-        raise ValueError(f"{model} ends in {len(tail) if tail[0].kind == 'linear' else 0} "
-                         "Linear layer(s); a chain needs two or more (small-cnn has two)")
+    tail: list = []  # the Linear layers at the end, each one's input the output before it
+    for layer in reversed(layers):
+        if layer.kind != "linear" or (tail and tail[0].ff.k != layer.cout):
+            break
+        tail.insert(0, layer)
+    if len(tail) < 2:
+        raise ValueError(f"{model} ends in {len(tail)} Linear layer(s); a chain needs two or "
+                         "more (small-cnn has two)")
     if progress is not None:
         names = " -> ".join(layer.name for layer in tail)
         progress(f"compiling the FF pass of {model}'s classifier ({names}) as one program ...")
