@@ -77,7 +77,7 @@ from sparsa.config.sat_system import (
     StoreMode,
     encode,
 )
-from sparsa.dataflow.sat_tiles import Tile, plan_tiles, tile_entries
+from sparsa.dataflow.sat_tiles import Tile, plan_tiles, tile_entries, tile_grid
 from sparsa.hw.common.stream_codec import packer
 from sparsa.hw.sat.sat_array import weights_layout
 from sparsa.hw.sat.sore import weights_layout as tile_layout
@@ -108,6 +108,7 @@ __all__ = [
     "emit_layer",
     "pack_dense_tile",
     "plan_layer",
+    "plan_shape",
     "planning_array",
     "read_blocks",
 ]
@@ -641,69 +642,130 @@ def plan_layer(
     _check_reduction(config, values.shape[1])
     planning = planning_array(config, pattern, dataflow)
     tiles = _blocks_together(plan_tiles(planning, values, indices, b, pattern, dataflow))
-    halves = (config.a_rows // 2, config.b_rows // 2, config.out_rows // 2)
-    beats, a_sides, starts, done = [], [], [], {}
+    beats = _tile_beats(config, tiles)
+    half = config.a_rows // 2
+    a_sides = []
     for i, tile in enumerate(tiles):
-        counts = tile_beats(arr, dataflow=dataflow, pattern=tile.pattern, length=tile.length,
-                            rows=tile.rows)
-        if any(c > h for c, h in zip(counts, halves, strict=True)):
-            raise ValueError(
-                f"a config whose buffers cannot hold one tile: a {dataflow.name} tile needs "
-                f"{counts[0]} A, {counts[1]} B and {counts[2]} output rows, half of each buffer "
-                f"holds {halves[0]}, {halves[1]} and {halves[2]}"
-            )
-        beats.append(counts)
-        key = (tile.row0, tile.col0)  # a block's tiles follow its reduction in order
-        t0 = done.get(key, 0)
-        done[key] = t0 + len(tile.weights)
-        starts.append(t0)
-        a_row = i % 2 * halves[0]
+        a_row = i % 2 * half
         if generate is None:
             a_sides.append(_load_a(config, tile, a_row))
             continue
-        steps = _generates(config, tile, t0, generate[1], pattern, generate[0], a_row)
+        steps = _generates(config, tile, tile.t0, generate[1], pattern, generate[0], a_row)
         written = max(s[1]["row"] for s in steps) - a_row + generate_extent(
             config, generate[0], pattern.n)[1]
-        if written > halves[0]:
+        if written > half:
             raise ValueError(
-                f"the GENERATEs of a tile of {counts[0]} A rows write {written} rows (whole "
+                f"the GENERATEs of a tile of {beats[i][0]} A rows write {written} rows (whole "
                 f"blocks of L = {config.sore_lanes} positions), more than half the weight "
-                f"buffer holds, {halves[0]}"
+                f"buffer holds, {half}"
             )
         a_sides.append(steps)
-
     slots = 1 if pattern is None else pattern.m  # values per lane the tiles' beats use
     if b_from is None:  # compact rows: the slots past ``slots`` are not moved
         b_data = [pack_transfer(config, [_compact(config, a, slots) for a in t.acts],
                                 config.compact_bits(slots)) for t in tiles]
-        b_sides = [[(Opcode.LOAD, {"buffer": 1, "slots": slots, "row": 0,
-                                   "rows": len(t.acts)}, data)]
-                   for t, data in zip(tiles, b_data, strict=True)]
+        b_sides = [[_load_b(slots, len(t.acts), data)] for t, data in zip(tiles, b_data,
+                                                                          strict=True)]
         b_keys: list[object] = list(b_data)
     else:
-        b_sides = [_stored_loads(config, tile, t0, pattern, b_from)
-                   for tile, t0 in zip(tiles, starts, strict=True)]
+        b_sides = [_stored_loads(config, tile, tile.t0, pattern, b_from) for tile in tiles]
         b_keys = [tuple((s[2], s[1]["rows"]) for s in side) for side in b_sides]
-    # An operand whose distinct tiles all fit its buffer stays resident: each distinct tile
-    # (by its bytes, or the stored rows it reads) is loaded once, into a region of its own, and
-    # reused by every tile that has it; otherwise every tile loads it into half i % 2, unless
-    # the other operand is resident and the tiles regroup (see _regroup).
-    n = len(tiles)
     a_keys = [a_side[0][2] for a_side in a_sides] if generate is None else None
-    a_counts, b_counts = [len(t.weights) for t in tiles], [len(t.acts) for t in tiles]
-    a_place = _resident(a_keys if resident else None, a_counts, config.a_rows)
-    b_place = _resident(b_keys if resident else None, b_counts, config.b_rows)
+    return _arrange(config, dataflow, tiles, beats, (a_sides, b_sides),
+                    (a_keys if resident else None, b_keys if resident else None),
+                    shape=(values.shape[0], b.shape[1]),
+                    chunk=tile_entries(planning, pattern, dataflow),
+                    regroup_a=a_keys is not None)
+
+
+def plan_shape(config: SatSystemConfig, shape: tuple[int, int, int],
+               pattern: NMPattern | None, dataflow: Dataflow) -> PlannedLayer:
+    """The plan :func:`plan_layer` makes for a GEMM of ``shape`` (A's rows, its compressed
+    entries per row, B's columns) with pre-generated weights and resident operands, from the
+    shape alone: the same tiles, loads, buffer rows and tokens, each load's data zero bytes of
+    its length (an image laid out from it puts every chunk where the compiler would). Distinct
+    tiles are told apart by position, as they are for random operands (the compiler tells them
+    apart by their bytes: operands whose tiles repeat load fewer).
+
+    Raises
+    ------
+    ValueError
+        As :func:`compile_gemm`, for the shape.
+    """
+    dataflow = as_dataflow(dataflow)
+    planning = planning_array(config, pattern, dataflow)
+    tiles = _blocks_together(tile_grid(planning, shape, pattern, dataflow))
+    _check_reduction(config, shape[1])
+    beats = _tile_beats(config, tiles)
+    half = config.a_rows // 2
+    slots = 1 if pattern is None else pattern.m
+    a_bits, b_bits = row_bits(config, "a"), config.compact_bits(slots)
+    a_sides = [[(Opcode.LOAD, {"buffer": 0, "row": i % 2 * half, "rows": a},
+                 bytes(transfer_bytes(config, a, a_bits)))] for i, (a, _, _) in enumerate(beats)]
+    b_sides = [[_load_b(slots, b, bytes(transfer_bytes(config, b, b_bits)))]
+               for _, b, _ in beats]
+    # OS shares an A tile across a row of blocks and a B tile across a column; WS an A tile
+    # across the column chunks of its rows and a B tile across the rows of its chunk
+    a_keys = [(t.row0, t.t0) for t in tiles]
+    b_keys = [(t.col0, t.t0) for t in tiles]
+    return _arrange(config, dataflow, tiles, beats, (a_sides, b_sides), (a_keys, b_keys),
+                    shape=(shape[0], shape[2]), chunk=tile_entries(planning, pattern, dataflow),
+                    regroup_a=True)
+
+
+def _tile_beats(config: SatSystemConfig, tiles: list[Tile]) -> list[tuple[int, int, int]]:
+    """Each tile's weight, activation and output rows, checked against half of each buffer."""
+    halves = (config.a_rows // 2, config.b_rows // 2, config.out_rows // 2)
+    beats = []
+    for tile in tiles:
+        counts = tile_beats(config.array, dataflow=tile.dataflow, pattern=tile.pattern,
+                            length=tile.length, rows=tile.rows)
+        if any(c > h for c, h in zip(counts, halves, strict=True)):
+            raise ValueError(
+                f"a config whose buffers cannot hold one tile: a {tile.dataflow.name} tile "
+                f"needs {counts[0]} A, {counts[1]} B and {counts[2]} output rows, half of each "
+                f"buffer holds {halves[0]}, {halves[1]} and {halves[2]}"
+            )
+        beats.append(counts)
+    return beats
+
+
+def _load_b(slots: int, rows: int, data: bytes) -> _Step:
+    """LOAD B of ``rows`` compact activation rows of ``slots`` values per lane."""
+    return (Opcode.LOAD, {"buffer": 1, "slots": slots, "row": 0, "rows": rows}, data)
+
+
+def _arrange(config: SatSystemConfig, dataflow: Dataflow, tiles: list[Tile],
+             beats: list[tuple[int, int, int]], sides: tuple[list, list],
+             keys: tuple[list | None, list | None], *, shape: tuple[int, int], chunk: int,
+             regroup_a: bool) -> PlannedLayer:
+    """The loads, buffer rows and tokens of ``tiles`` (each one's A and B ``sides``, the steps
+    that bring its operands, and the ``keys`` that tell its distinct operand tiles apart, None
+    for an operand that may not stay resident): residency and grouped loads as the module
+    docstring says (``regroup_a``: whether A may be loaded per row group)."""
+    # An operand whose distinct tiles all fit its buffer stays resident: each distinct tile
+    # (by its key) is loaded once, into a region of its own, and reused by every tile that
+    # has it; otherwise every tile loads it into half i % 2, unless the other operand is
+    # resident and the tiles regroup (see _regroup).
+    a_sides, b_sides = sides
+    a_keys, b_keys = keys
+    halves = (config.a_rows // 2, config.b_rows // 2)
+    n = len(tiles)
+    a_counts, b_counts = [x[0] for x in beats], [x[1] for x in beats]
+    a_place = _resident(a_keys, a_counts, config.a_rows)
+    b_place = _resident(b_keys, b_counts, config.b_rows)
     grouped, regroup = None, None
     if a_place is not None and b_place is None:  # B once per column block, A resident
         grouped, regroup = 1, _regroup(tiles, b_keys, b_counts, halves[1], lambda t: t.col0)
-    elif b_place is not None and a_place is None and a_keys is not None:
+    elif b_place is not None and a_place is None and regroup_a:
         grouped, regroup = 0, _regroup(tiles, a_keys, a_counts, halves[0], lambda t: t.row0)
     group = list(range(n))  # each tile its own group (streamed), unless regrouped
     if regroup is not None:
         order, group, places = regroup
-        tiles, beats, starts = ([x[i] for i in order] for x in (tiles, beats, starts))
-        a_sides, b_sides, b_keys = ([x[i] for i in order] for x in (a_sides, b_sides, b_keys))
+        tiles, beats = [tiles[i] for i in order], [beats[i] for i in order]
+        a_sides, b_sides = [a_sides[i] for i in order], [b_sides[i] for i in order]
         a_keys = None if a_keys is None else [a_keys[i] for i in order]
+        b_keys = None if b_keys is None else [b_keys[i] for i in order]
         a_counts, b_counts = [a_counts[i] for i in order], [b_counts[i] for i in order]
         if grouped == 1:
             a_place, b_place = _resident(a_keys, a_counts, config.a_rows), places
@@ -727,14 +789,15 @@ def plan_layer(
     steps: list[list[_Step]] = []
     for i, a_side in enumerate(a_sides):
         tile_steps = []
-        a_key = None if a_keys is None else (0, a_keys[i], group[i] if grouped == 0 else 0)
-        b_key = (1, b_keys[i], group[i] if grouped == 1 else 0)
         if a_place is None:
             tile_steps += a_side
-        elif a_key not in loaded:  # the LOAD A already packed, into its region
-            loaded.add(a_key)
-            (opcode, fields, data), = a_side
-            tile_steps.append((opcode, {**fields, "row": a_rows[i]}, data))
+        else:
+            a_key = (0, a_keys[i], group[i] if grouped == 0 else 0)
+            if a_key not in loaded:  # the LOAD A already packed, into its region
+                loaded.add(a_key)
+                (opcode, fields, data), = a_side
+                tile_steps.append((opcode, {**fields, "row": a_rows[i]}, data))
+        b_key = None if b_keys is None else (1, b_keys[i], group[i] if grouped == 1 else 0)
         if b_place is None or b_key not in loaded:
             loaded.add(b_key)
             tile_steps += [(op, {**f, "row": b_rows[i] + f["row"]}, data)
@@ -743,8 +806,7 @@ def plan_layer(
     return PlannedLayer(
         config=config, dataflow=dataflow, tiles=tuple(tiles), beats=tuple(beats),
         steps=tuple(steps), a_rows=tuple(a_rows), b_rows=tuple(b_rows), pops=tuple(pops),
-        pushes=tuple(pushes), shape=(values.shape[0], b.shape[1]),
-        chunk=tile_entries(planning, pattern, dataflow),
+        pushes=tuple(pushes), shape=shape, chunk=chunk,
     )
 
 

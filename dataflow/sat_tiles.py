@@ -21,6 +21,7 @@ compressed positions), and activation lanes past M carry ``filler`` values, whic
 ignore.
 """
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig, as_dataflow
 from sparsa.hw.sat.sat_array import runtime_patterns
 from sparsa.models.golden.floats import fp32_add
 
-__all__ = ["Tile", "assemble", "plan_tiles", "tile_entries", "tile_lanes"]
+__all__ = ["Tile", "assemble", "plan_tiles", "tile_entries", "tile_grid", "tile_lanes"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class Tile:
         Position of the tile's output block in Y.
     out_rows, out_cols : int
         Size of the output block (its extent in Y's rows and columns).
+    t0 : int
+        The tile's first compressed entry of A's rows.
     """
 
     dataflow: Dataflow
@@ -62,6 +65,7 @@ class Tile:
     col0: int
     out_rows: int
     out_cols: int
+    t0: int = 0
 
     @property
     def cmd(self) -> dict[str, int]:
@@ -133,17 +137,11 @@ def plan_tiles(
         Gives the values of activation lanes past M (default zero).
     """
     dataflow = as_dataflow(dataflow)
-    codes = runtime_patterns(config)
-    if pattern not in codes:
-        raise ValueError(
-            f"pattern {pattern} is not supported by this array; "
-            f"it has {[str(p) for p in config.patterns]} and dense"
-        )
-    code = codes.index(pattern)
-    n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
-    R, C, L, MM = config.rows, config.cols, max(config.rows, config.cols), config.max_m
     a_rows, t_len = values.shape
     k, cols = b.shape
+    grid = tile_grid(config, (a_rows, t_len, cols), pattern, dataflow)
+    n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
+    L, MM = max(config.rows, config.cols), config.max_m
     if t_len % n or t_len // n * m != k:
         raise ValueError(
             f"A has {t_len} entries per row, which with {pattern or 'dense'} "
@@ -158,6 +156,48 @@ def plan_tiles(
     def entry(r: int, t: int) -> dict[str, int]:
         return {"value": int(values[r, t]), "index": 0 if pattern is None else int(indices[r, t])}
 
+    tiles = []
+    for tile in grid:
+        r0, rr, t0 = tile.row0, tile.out_rows, tile.t0
+        if dataflow is Dataflow.OS:
+            c0, cc, tt = tile.col0, tile.out_cols, tile.length
+            weights = [[entry(r0 + r, t) if r < rr else zero(t) for r in range(L)]
+                       for t in range(t0, t0 + tt)]
+            acts = [[_group(b, g, c0 + c, m, MM, filler) if c < cc else [0] * MM
+                     for c in range(L)]
+                    for g in range(t0 // n, (t0 + tt) // n)]
+        else:
+            j0, jj, tt = tile.col0, tile.length, tile.rows
+            weights = [[entry(r0 + c, t0 + t) if c < rr else zero(t) for c in range(L)]
+                       for t in range(tt)]
+            acts = [[_group(b, t0 // n + g, j, m, MM, filler) if g < tt // n else [0] * MM
+                     for g in range(L)]
+                    for j in range(j0, j0 + jj)]
+        tiles.append(dataclasses.replace(tile, weights=weights, acts=acts))
+    return tiles
+
+
+def tile_grid(config: SatArrayConfig, shape: tuple[int, int, int], pattern: NMPattern | None,
+              dataflow: Dataflow) -> list[Tile]:
+    """The tiles :func:`plan_tiles` cuts a GEMM of ``shape`` (A's rows, its compressed entries
+    per row T, B's columns) into, in its order, without their beats (``weights`` and ``acts``
+    empty): the tiling alone, which depends on the shape only.
+
+    Raises
+    ------
+    ValueError
+        For a pattern the array does not run.
+    """
+    dataflow = as_dataflow(dataflow)
+    codes = runtime_patterns(config)
+    if pattern not in codes:
+        raise ValueError(
+            f"pattern {pattern} is not supported by this array; "
+            f"it has {[str(p) for p in config.patterns]} and dense"
+        )
+    code = codes.index(pattern)
+    R, C = config.rows, config.cols
+    a_rows, t_len, cols = shape
     chunk = tile_entries(config, pattern, dataflow)
     tiles = []
     if dataflow is Dataflow.OS:
@@ -167,40 +207,16 @@ def plan_tiles(
                 cc = min(C, cols - c0)
                 for t0 in range(0, t_len, chunk):
                     tt = min(chunk, t_len - t0)
-                    weights = [
-                        [entry(r0 + r, t) if r < rr else zero(t) for r in range(L)]
-                        for t in range(t0, t0 + tt)
-                    ]
-                    acts = [
-                        [
-                            _group(b, g, c0 + c, m, MM, filler) if c < cc else [0] * MM
-                            for c in range(L)
-                        ]
-                        for g in range(t0 // n, (t0 + tt) // n)
-                    ]
-                    tiles.append(Tile(Dataflow.OS, code, tt, rr, weights, acts, r0, c0, rr, cc))
+                    tiles.append(Tile(Dataflow.OS, code, tt, rr, [], [], r0, c0, rr, cc, t0))
     else:
-        slots = chunk
         length_cap = 1 << config.max_reduction.bit_length()  # longest command
         for r0 in range(0, a_rows, C):
             rr = min(C, a_rows - r0)
-            for t0 in range(0, t_len, slots):
-                tt = min(slots, t_len - t0)
-                g0 = t0 // n
+            for t0 in range(0, t_len, chunk):
+                tt = min(chunk, t_len - t0)
                 for j0 in range(0, cols, length_cap):
                     jj = min(length_cap, cols - j0)
-                    weights = [
-                        [entry(r0 + c, t0 + t) if c < rr else zero(t) for c in range(L)]
-                        for t in range(tt)
-                    ]
-                    acts = [
-                        [
-                            _group(b, g0 + g, j, m, MM, filler) if g < tt // n else [0] * MM
-                            for g in range(L)
-                        ]
-                        for j in range(j0, j0 + jj)
-                    ]
-                    tiles.append(Tile(Dataflow.WS, code, jj, tt, weights, acts, r0, j0, rr, jj))
+                    tiles.append(Tile(Dataflow.WS, code, jj, tt, [], [], r0, j0, rr, jj, t0))
     return tiles
 
 

@@ -668,9 +668,20 @@ class SatAccelerator(ConfigComponent):
         # The command waits in cmd_pending until both row feeders have a run active: the array
         # then never holds its command while its first rows are still being read, which would
         # stop the whole array, the previous tile's drain included, for a cycle.
+        # A feeder counts while it has a run active or once it has taken the command's run: a
+        # run of one row is over the cycle after it is taken, and when the other feeder takes
+        # its run later (still streaming the previous tile's) the two active flags are never
+        # up together (the command would wait forever).
         cmd_pending = Signal()
-        m.d.comb += array.cmd.valid.eq(cmd_pending & feed_w.active & feed_a.active)
+        taken = {"w": Signal(name="cmd_w_taken"), "a": Signal(name="cmd_a_taken")}
+        m.d.comb += array.cmd.valid.eq(cmd_pending & (feed_w.active | taken["w"])
+                                       & (feed_a.active | taken["a"]))
         cmd_free = ~cmd_pending | (array.cmd.valid & array.cmd.ready)
+        for key, feeder in (("w", feed_w), ("a", feed_a)):
+            with m.If(array.cmd.valid & array.cmd.ready):
+                m.d.sync += taken[key].eq(0)
+            with m.Elif(cmd_pending & feeder.runs.r_en):
+                m.d.sync += taken[key].eq(1)
         wait_load = g.pop_prev & (tokens["lg"] == 0)
         wait_store = g.pop_next & (tokens["sg"] == 0)
         issue = Signal()

@@ -20,7 +20,8 @@ Tensor classes (:data:`TENSOR_CLASSES`): ``weights`` (dense weights in the opera
 mixed-precision training the half-precision copy), ``compressed_weights`` and ``indices`` (the
 values and the N:M indices of compressed weights), ``activations``, ``gradients`` (errors and
 weight gradients), ``master_weights`` and ``momentum`` (the FP32 master weights and optimizer
-state of mixed-precision training), ``masks`` (one N:M mask bit per weight), and SpAtten's
+state of mixed-precision training), ``masks`` (one N:M mask bit per weight), ``program`` (the
+SAT system's instructions, which it fetches from DRAM), and SpAtten's
 ``k_msb``, ``k_lsb``, ``v_msb``, ``v_lsb``, ``q`` and ``outputs``.
 
 Time: :func:`transfer_seconds` and :func:`transfer_cycles` divide bytes by the sustained
@@ -55,6 +56,7 @@ TENSOR_CLASSES = (
     "master_weights",
     "momentum",
     "masks",
+    "program",
     "k_msb",
     "k_lsb",
     "v_msb",

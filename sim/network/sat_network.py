@@ -56,6 +56,16 @@ Composition rules (each one a modelling choice, stated here and in the report):
   clock. The model counts reads and writes against that one figure, where the port's read and
   write channels are separate, so it overstates the time of a port-bound GEMM by at most the
   share of its bytes that are writes.
+* **Programs** (a run sized by a SAT system). The system runs each GEMM as a program of its
+  own (:mod:`sparsa.sim.network.sat_system_gemm`: the compiler's program for the GEMM's shape,
+  pre-generated weights, timed by the system's cycle model, which the RTL tests hold exact, with
+  the memory answering a read ``read_latency`` cycles after its address). A GEMM whose program
+  fits the instruction memory (``program_depth``) is costed by it: its cycles, array-busy
+  cycles and bytes are the program's, times the GEMM's repetitions, and the offline schedule
+  picks its dataflow by the programs' cycles; GEMMs run one after another (no interleave
+  across programs). The others (a program longer than the instruction memory, which the host
+  would have to split; weights the SORE builds with pre-generation off) keep the analytic
+  model above, at the system's sizes.
 * **Weight update** (fp16 and bf16: NVIDIA AMP mixed precision). After the last GEMM, the
   weight-update engine (``weight_update``, by default :data:`NETWORK_WEIGHT_UPDATE` in the
   array's format) runs one step over every weight of the network, on the critical path and
@@ -89,7 +99,12 @@ from dataclasses import asdict, dataclass, field, replace
 from math import ceil
 
 from sparsa.config.formats import FP32
-from sparsa.config.presets import DEFAULT_WEIGHT_UPDATE, SAT_NETWORK_ARRAY, SAT_SORE_LANES
+from sparsa.config.presets import (
+    DEFAULT_WEIGHT_UPDATE,
+    SAT_NETWORK_ARRAY,
+    SAT_SORE_LANES,
+    SAT_SYSTEM_READ_LATENCY,
+)
 from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig, SoreConfig
 from sparsa.config.sat_system import SatSystemConfig
 from sparsa.config.weight_update import WeightUpdateConfig
@@ -108,6 +123,7 @@ from sparsa.sim.network.resources import (
     features,
     load_model,
 )
+from sparsa.sim.network.sat_system_gemm import SystemGemm, system_gemm
 from sparsa.sim.network.target import DramSpec, Target
 
 __all__ = [
@@ -177,6 +193,7 @@ class GemmResult:
     issued_macs: int
     dram_bytes: int
     sram_read_bits: int
+    program: bool = False  # costed by the system's program (module docstring, *programs*)
 
     @property
     def stall_cycles(self) -> int:
@@ -492,6 +509,54 @@ def _evaluate(
     return placed
 
 
+def _programs(system: SatSystemConfig, ops: list[GemmOp], plans: _Plans,
+              techniques: Techniques, read_latency: int) -> list[SystemGemm | None]:
+    """Each GEMM's program on ``system`` (module docstring, *programs*): of the dataflows the
+    array runs it in, the one whose program takes the fewest cycles (offline scheduling; OS
+    without it); None where no program fits the instruction memory, or where the SORE builds
+    the weights (pre-generation off on a system with a SORE: its programs are not planned from
+    a shape)."""
+    runs: dict[tuple, SystemGemm | None] = {}
+    chosen: list[SystemGemm | None] = []
+    for i, op in enumerate(ops):
+        sparse = op.phase in ("FF", "BP") and op.pattern is not None
+        if sparse and not techniques.pregen and system.sore is not None:
+            chosen.append(None)
+            continue
+        dataflows = dict.fromkeys(d for d, _ in plans.options(i))
+        if not techniques.offline_schedule:
+            dataflows = {_BASELINE[0]: None}
+        found = []
+        for dataflow in dataflows:
+            key = (op.rows, op.reduction, op.cols, op.pattern, dataflow)
+            if key not in runs:
+                try:
+                    runs[key] = system_gemm(system, op, dataflow, read_latency=read_latency)
+                except ValueError:  # a tile the buffers cannot hold: the analytic model's
+                    runs[key] = None
+            if runs[key] is not None:
+                found.append(runs[key])
+        chosen.append(min(found, key=lambda run: run.timing.cycles) if found else None)
+    return chosen
+
+
+def _program_result(op: GemmOp, run: SystemGemm, fed_bits: int, traffic: DramTraffic,
+                    classes: tuple[str, str, str]) -> GemmResult:
+    """A GEMM costed by its program: ``op.count`` runs of ``run``, its traffic added to
+    ``traffic`` (A, B and output under ``classes``; a compressed A's values and indices
+    together, as the system's A rows hold them; the instructions as ``program``)."""
+    k, timing = op.count, run.timing
+    traffic.add(classes[0], "read", run.a_bytes * k)
+    traffic.add(classes[1], "read", run.b_bytes * k)
+    traffic.add("program", "read", run.program_bytes * k)
+    traffic.add(classes[2], "write", timing.bytes_written * k)
+    return GemmResult(op.layer, op.phase, run.dataflow.name, run.a_loads < run.tiles,
+                      run.tiles * k, timing.array_busy * k, timing.cycles * k, op.macs,
+                      k * op.rows * op.entries * op.cols,
+                      (timing.bytes_read + timing.bytes_written) * k, fed_bits * k,
+                      program=True)
+
+
 def network_utilisation(
     array: SatArrayConfig,
     pattern: NMPattern | None,
@@ -581,6 +646,7 @@ def simulate_iteration(
     array: SatArrayConfig = DEFAULT_ARRAY,
     weight_update: WeightUpdateConfig | None = None,
     system: SatSystemConfig | None = None,
+    read_latency: int = SAT_SYSTEM_READ_LATENCY,
     progress: Callable[[str], None] | None = None,
 ) -> SatResult:
     """Simulate one training iteration.
@@ -606,7 +672,12 @@ def simulate_iteration(
         Size the run from this SAT system instead of the target's on-chip memory: its array
         (``array`` must then be left at its default), its A and B buffers (rows times row bits,
         in place of the thirds of the target's memory) and its SORE (which a run with N:M
-        layers needs, with M = ``sore_m``). The DRAM stays the target's.
+        layers needs, with M = ``sore_m``). The DRAM stays the target's. Each GEMM whose
+        program fits the system's instruction memory is costed by its program (module
+        docstring, *programs*).
+    read_latency : int
+        With ``system``: cycles from a read address to its first beat, the memory of the
+        programs' cycle model (default :data:`sparsa.config.presets.SAT_SYSTEM_READ_LATENCY`).
     progress : callable, optional
     """
     w_bytes = array.dtype.bytes
@@ -652,16 +723,27 @@ def simulate_iteration(
                 if schedule not in candidates:
                     candidates.append(schedule)
     placed = min((_evaluate(plans, producers, c, techniques) for c in candidates), key=total)
+    programs: list[SystemGemm | None] = [None] * len(ops)
+    if system is not None:
+        programs = _programs(system, ops, plans, techniques, read_latency)
 
     traffic = DramTraffic(target.dram)
     gemms, phase_cycles = [], dict.fromkeys(PHASES, 0)
-    for op, (plan, compute, cycles) in zip(ops, placed, strict=True):
+    for i, (op, (plan, compute, cycles), program) in enumerate(zip(ops, placed, programs,
+                                                                    strict=True)):
         sparse_weights = op.phase in ("FF", "BP") and op.pattern is not None
         a_class = "compressed_weights" if sparse_weights else "weights"
         if op.phase == "WU":
             a_class = "gradients"
         b_class = "activations" if op.phase in ("FF", "WU") else "gradients"
         out_class = "activations" if op.phase == "FF" else "gradients"
+        if program is not None:
+            fed = plans.get(i, (program.dataflow, True), techniques.pregen,
+                            techniques.interleave)[0]
+            gemms.append(_program_result(op, program, fed.a_fed_bits + fed.b_fed_bits,
+                                         traffic, (a_class, b_class, out_class)))
+            phase_cycles[op.phase] += gemms[-1].cycles
+            continue
         if sparse_weights and not techniques.pregen:
             # The SORE compresses on the way in: the array's A traffic is the dense weights.
             traffic.add("weights", "read", plan.a_bytes)

@@ -14,12 +14,11 @@ from sparsa.cli.options import (
     subcommand,
     write_json,
 )
-from sparsa.config.presets import SAT_BATCH, SAT_TARGET
+from sparsa.config.presets import SAT_BATCH, SAT_SYSTEM_READ_LATENCY, SAT_TARGET
 
 __all__ = ["add"]
 
 RUN_SEED = 1  # seed of the operands and of the memory's stalls
-RUN_LATENCY = 40  # cycles from a read address to its first beat in the bench's DDR model
 
 
 def add(commands: argparse._SubParsersAction) -> None:
@@ -46,7 +45,7 @@ def add(commands: argparse._SubParsersAction) -> None:
                      help="build the sparse layers' FF and BP weights with the system's SORE "
                      "from the dense ones (GENERATE; needs --sore-lanes and a --sore-m equal "
                      "to the pattern's M) instead of loading pre-generated ones")
-    sat.add_argument("--latency", type=integer, default=RUN_LATENCY, metavar="CYCLES",
+    sat.add_argument("--latency", type=integer, default=SAT_SYSTEM_READ_LATENCY, metavar="CYCLES",
                      help="the DDR model's read latency, address to first beat, at least 3 "
                      "(default: %(default)s)")
     sat.add_argument("--target", default=SAT_TARGET, metavar="NAME|FILE",
@@ -78,7 +77,7 @@ def _run_sat(args: argparse.Namespace) -> int:
         else:
             cases = network_cases(config, model, pattern, layers=args.layers or 1,
                                   batch=args.batch, seed=args.seed, target=args.target,
-                                  sore=args.sore, progress=progress)
+                                  sore=args.sore, latency=args.latency, progress=progress)
     except ValueError as error:
         return fail(str(error))
     runs = run_network(config, cases, latency=args.latency, seed=args.seed, progress=progress)
@@ -98,9 +97,10 @@ def _run_sat(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"  {failure}")
     if any(r.netsim_cycles is not None for r in runs):
-        print("model: the system's cycle model on the same program; netsim: the network "
-              "simulator's cycles for the same GEMM, sized by the same system (its analytical "
-              "DRAM and tiling model, not this program)")
+        print("model: the system's cycle model on this program; netsim: the network "
+              "simulator's cycles for the same GEMM on the same system and memory latency "
+              "(the program it plans from the GEMM's shape, where the GEMM is not "
+              "GENERATE-built; its analytical model otherwise)")
     if args.json is not None:
         write_json(args.json, {"config": str(config), "runs": [r.to_dict() for r in runs]})
     return 1 if failures else 0

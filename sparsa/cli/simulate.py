@@ -18,6 +18,7 @@ from sparsa.config.presets import (
     SAT_BATCH,
     SAT_NETWORK_ARRAY,
     SAT_SYSTEM_CONFIGS,
+    SAT_SYSTEM_READ_LATENCY,
     SAT_TARGET,
     SPATTEN_TARGET,
 )
@@ -129,6 +130,12 @@ def _simulate_sat(args: argparse.Namespace) -> int:
           f"MACs per cycle {100 * result.utilisation:.1f}% of the array's peak")
     print("  cycles by phase: " + ", ".join(f"{k} {v:,}" for k, v in result.phase_cycles.items()))
     print("  stall cycles: " + ", ".join(f"{k} {v:,}" for k, v in result.stall_cycles.items()))
+    if system is not None:
+        timed = sum(g.program for g in result.gemms)
+        print(f"  GEMMs timed by their program on the system (read latency "
+              f"{SAT_SYSTEM_READ_LATENCY} cycles): {timed} of {len(result.gemms)}"
+              + ("" if timed == len(result.gemms) else "; the others by the analytic model "
+                 "(a program longer than the instruction memory, or SORE-built weights)"))
     by_class = result.traffic.by_class()
     print(f"  DRAM bytes {result.traffic.bytes():,}: "
           + ", ".join(f"{k} r {v['read']:,} w {v['write']:,}"

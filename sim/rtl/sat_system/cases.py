@@ -43,7 +43,9 @@ __all__ = [
     "memory_error_cases",
 ]
 
-SHAPES = ((4, 16, 4), (6, 40, 7), (9, 24, 5))  # (M, K, N): whole, edge and long-reduction GEMMs
+# (M, K, N): whole, edge and long-reduction GEMMs; (5, 5, 16) has a one-row WS edge tile and
+# then a block whose first tile loads only A (the array's command once waited forever there).
+SHAPES = ((4, 16, 4), (6, 40, 7), (9, 24, 5), (5, 5, 16))
 
 
 @dataclass(frozen=True)

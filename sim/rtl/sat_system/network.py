@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sparsa.config.presets import SAT_SYSTEM_READ_LATENCY
 from sparsa.config.sat import BdwpPass, Dataflow, NMPattern
 from sparsa.config.sat_system import SatSystemConfig
 from sparsa.dataflow.sat_chain import ChainLayer
@@ -29,7 +30,7 @@ from sparsa.dataflow.sat_schedule import training_gemms
 from sparsa.models.golden.sat import gemm_ff
 from sparsa.models.golden.sat_layers import requantize
 from sparsa.models.zoo.workloads import training_layers
-from sparsa.sim.network.sat_network import simulate_iteration
+from sparsa.sim.network.sat_network import Techniques, simulate_iteration
 from sparsa.sim.network.target import load_target
 from sparsa.sim.rtl.sat_array.gemms import random_operands
 from sparsa.sim.rtl.sat_system.cases import (
@@ -68,11 +69,13 @@ class LayerRun:
 
 def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None, *,
                   layers: int, batch: int, seed: int, target: str, sore: bool = False,
+                  latency: int = SAT_SYSTEM_READ_LATENCY,
                   progress: Callable[[str], None] | None = None) -> list[SystemCase]:
     """The programs of the training GEMMs of the first ``layers`` layers of ``model``
     (``progress`` hears once the request is found valid). With ``sore``, the FF and BP GEMMs
     of the sparse layers have the system's SORE build their weights from the dense ones
-    (GENERATE); otherwise the compressed weights are pre-generated in DRAM (LOAD).
+    (GENERATE); otherwise the compressed weights are pre-generated in DRAM (LOAD). The
+    network simulator that picks each GEMM's dataflow sees the memory's read ``latency``.
 
     Raises
     ------
@@ -92,7 +95,9 @@ def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None
     if progress is not None:
         progress(f"compiling the training GEMMs of the first {layers} layer(s) of {model} ...")
     schedule = simulate_iteration(chosen, model=model, pattern=pattern,
-                                  target=load_target(target), batch=batch, system=config)
+                                  target=load_target(target), batch=batch, system=config,
+                                  read_latency=latency,
+                                  techniques=Techniques(pregen=not sore))
     gen = torch.Generator().manual_seed(seed)
     cases = []
     for op, result in zip(training_gemms(chosen), schedule.gemms, strict=True):

@@ -29,6 +29,7 @@ from sparsa.sim.network.sat_network import (
     simulate_weight_update,
     system_dram,
 )
+from sparsa.sim.network.sat_system_gemm import system_gemm
 from sparsa.sim.network.target import load_target
 from sparsa.sim.studies.sat_study import ABLATION
 
@@ -385,3 +386,33 @@ def test_a_system_sizes_the_array_buffers_and_sore_of_a_run():
                                          r"pattern 2:8 needs M = 8"):
         simulate_iteration(training_layers("small-cnn", batch=2, pattern=NMPattern(2, 8)),
                            **{**common, "pattern": NMPattern(2, 8)}, system=system)
+
+
+def test_a_system_sized_run_costs_each_gemm_by_its_program() -> None:
+    """Every GEMM of a small CNN fits the system's instruction memory: its cycles, array-busy
+    cycles and bytes are those of the program the compiler makes for it, timed by the system's
+    cycle model at the run's memory latency; the schedule picks the faster dataflow."""
+    system = SAT_SYSTEM_CONFIGS["r4c4-int8-w128"]
+    pattern = NMPattern(2, 8)
+    layers = training_layers("small-cnn", batch=1, pattern=pattern)[:2]
+    common = {"model": "small-cnn", "pattern": pattern, "target": TARGET, "batch": 1,
+              "system": system}
+    result = simulate_iteration(layers, **common, read_latency=40)
+    assert all(g.program for g in result.gemms)
+    fetched = 0
+    for op, gemm in zip(training_gemms(layers), result.gemms, strict=True):
+        runs = {d: system_gemm(system, op, d, read_latency=40) for d in Dataflow}
+        best = min(runs.values(), key=lambda run: run.timing.cycles)
+        assert gemm.dataflow == best.dataflow.name
+        assert (gemm.cycles, gemm.compute_cycles) == (best.timing.cycles,
+                                                      best.timing.array_busy)
+        timing = best.timing
+        assert best.a_bytes + best.b_bytes + best.program_bytes == timing.bytes_read
+        assert gemm.dram_bytes == timing.bytes_read + timing.bytes_written
+        fetched += best.program_bytes
+    assert result.traffic.requested_bytes("program", "read") == fetched > 0
+    # the memory's latency is the programs' (features.3 WU streams its tiles, each waiting)
+    assert simulate_iteration(layers, **common, read_latency=3).cycles < result.cycles
+    fixed = simulate_iteration(layers, **common, read_latency=40,
+                               techniques=Techniques(offline_schedule=False))
+    assert {g.dataflow for g in fixed.gemms} == {"OS"} and fixed.cycles >= result.cycles
