@@ -340,7 +340,7 @@ def _load_a(config: SatSystemConfig, tile: Tile, a_row: int) -> list[_Step]:
     """LOAD A of ``tile``'s pre-generated beats into the rows from ``a_row``."""
     pack = packer(weights_layout(config.array))
     data = pack_transfer(config, [pack(w) for w in tile.weights], row_bits(config, "a"))
-    return [(Opcode.LOAD, {"buffer": 0, "row": a_row, "rows": len(tile.weights)}, data)]
+    return [_load(0, a_row, len(tile.weights), data)]
 
 
 def _resident(keys: list | None, rows: list[int], capacity: int) -> list[int] | None:
@@ -664,8 +664,8 @@ def plan_layer(
     if b_from is None:  # compact rows: the slots past ``slots`` are not moved
         b_data = [pack_transfer(config, [_compact(config, a, slots) for a in t.acts],
                                 config.compact_bits(slots)) for t in tiles]
-        b_sides = [[_load_b(slots, len(t.acts), data)] for t, data in zip(tiles, b_data,
-                                                                          strict=True)]
+        b_sides = [[_load(1, 0, len(t.acts), data, slots)]
+                   for t, data in zip(tiles, b_data, strict=True)]
         b_keys: list[object] = list(b_data)
     else:
         b_sides = [_stored_loads(config, tile, tile.t0, pattern, b_from) for tile in tiles]
@@ -700,9 +700,9 @@ def plan_shape(config: SatSystemConfig, shape: tuple[int, int, int],
     half = config.a_rows // 2
     slots = 1 if pattern is None else pattern.m
     a_bits, b_bits = row_bits(config, "a"), config.compact_bits(slots)
-    a_sides = [[(Opcode.LOAD, {"buffer": 0, "row": i % 2 * half, "rows": a},
-                 bytes(transfer_bytes(config, a, a_bits)))] for i, (a, _, _) in enumerate(beats)]
-    b_sides = [[_load_b(slots, b, bytes(transfer_bytes(config, b, b_bits)))]
+    a_sides = [[_load(0, i % 2 * half, a, bytes(transfer_bytes(config, a, a_bits)))]
+               for i, (a, _, _) in enumerate(beats)]
+    b_sides = [[_load(1, 0, b, bytes(transfer_bytes(config, b, b_bits)), slots)]
                for _, b, _ in beats]
     # OS shares an A tile across a row of blocks and a B tile across a column; WS an A tile
     # across the column chunks of its rows and a B tile across the rows of its chunk
@@ -730,9 +730,10 @@ def _tile_beats(config: SatSystemConfig, tiles: list[Tile]) -> list[tuple[int, i
     return beats
 
 
-def _load_b(slots: int, rows: int, data: bytes) -> _Step:
-    """LOAD B of ``rows`` compact activation rows of ``slots`` values per lane."""
-    return (Opcode.LOAD, {"buffer": 1, "slots": slots, "row": 0, "rows": rows}, data)
+def _load(buffer: int, row: int, rows: int, data: bytes | Stored, slots: int = 0) -> _Step:
+    """A LOAD of ``rows`` rows into ``buffer`` (0 A, 1 B) from ``row`` (B: compact rows of
+    ``slots`` values per lane, 0 for whole beats)."""
+    return (Opcode.LOAD, {"buffer": buffer, "slots": slots, "row": row, "rows": rows}, data)
 
 
 def _arrange(config: SatSystemConfig, dataflow: Dataflow, tiles: list[Tile],
@@ -864,8 +865,7 @@ def _stored_loads(config: SatSystemConfig, tile: Tile, t0: int, pattern: NMPatte
                 f"block of the layer before (blocks of R = {arr.rows} rows); its tiles' "
                 f"reductions must be whole blocks")
         take = min(end - group, -(-b_from[k].rows // m))
-        loads.append((Opcode.LOAD, {"buffer": 1, "slots": m, "row": group - t0 // n,
-                                    "rows": take}, Stored(k)))
+        loads.append(_load(1, group - t0 // n, take, Stored(k), m))
         group += take
     return loads
 

@@ -523,9 +523,8 @@ def _programs(system: SatSystemConfig, ops: list[GemmOp], plans: _Plans,
         if sparse and not techniques.pregen and system.sore is not None:
             chosen.append(None)
             continue
-        dataflows = dict.fromkeys(d for d, _ in plans.options(i))
-        if not techniques.offline_schedule:
-            dataflows = {_BASELINE[0]: None}
+        dataflows = (dict.fromkeys(d for d, _ in plans.options(i))
+                     if techniques.offline_schedule else [_BASELINE[0]])
         found = []
         for dataflow in dataflows:
             key = (op.rows, op.reduction, op.cols, op.pattern, dataflow)

@@ -4,7 +4,6 @@ reductions of several tiles; every store mode), programs whose weights GENERATE 
 copies) give the Y of the pre-generated ones, their tokens balance and order every buffer access
 in any schedule the units may run, and the compiler refuses what it cannot compile."""
 
-import itertools
 import random
 from collections import Counter, deque
 
@@ -27,12 +26,8 @@ from sparsa.config.sat_system import (
 from sparsa.dataflow.sat_chain import ChainLayer, compile_chain
 from sparsa.dataflow.sat_program import (
     CompiledGemm,
-    ProgramImage,
-    StoreRule,
     compile_gemm,
     compile_generated_gemm,
-    emit_layer,
-    plan_shape,
     planning_array,
 )
 from sparsa.dataflow.sat_tiles import assemble
@@ -55,7 +50,6 @@ from sparsa.models.golden.sat_system import (
     token_problems,
     unit_of,
 )
-from sparsa.sim.rtl.sat_array.gemms import random_operands
 from sparsa.sim.rtl.sat_system.cases import chain_case
 
 INT8 = SAT_SYSTEM_CONFIGS["r4c4-int8-w64"]
@@ -644,34 +638,3 @@ def test_a_streamed_operand_loads_once_per_group_of_blocks(buffer) -> None:
     assert torch.equal(compiled.read_output(_run(compiled).dram), _golden(compiled, *args[:4]))
     _check_schedules(compiled)
 
-
-@pytest.mark.parametrize("name", ["r4c4-int8-w64", "r4c4-int8-w128", "r8c8-int8-w128-sore8"])
-def test_a_program_planned_from_the_shape_is_the_compiled_one(name) -> None:
-    """plan_shape + emit_layer give, word for word, the program compile_gemm gives random
-    operands of the shape: tiles, residency, grouped loads, tokens and addresses."""
-    config = SAT_SYSTEM_CONFIGS[name]
-    gen = torch.Generator().manual_seed(11)
-    shapes = ((16, 9, 64), (5, 5, 16), (32, 48, 20), (9, 24, 5), (24, 16, 40))
-    compared = 0
-    for (m, k, n), pattern, dataflow in itertools.product(
-            shapes, [None, *config.array.patterns], Dataflow):
-        if k % (1 if pattern is None else pattern.m) or (
-                dataflow is Dataflow.WS and pattern is not None
-                and config.array.rows < pattern.n):
-            continue
-        a = random_operands(gen, (m, k), config.array.dtype)
-        b = random_operands(gen, (k, n), config.array.dtype)
-        values, indices = (a, torch.zeros_like(a)) if pattern is None else nm_generate(
-            a, pattern, config.array.dtype)
-        try:
-            compiled = compile_gemm(config, values, indices, b, pattern, dataflow)
-        except ValueError as error:  # too long for the instruction memory: so is the plan
-            assert "program_depth" in str(error), error
-            continue
-        layer = plan_shape(config, (m, values.shape[1], n), pattern, dataflow)
-        image = ProgramImage(config, compiled.program_addr, layer.instructions + 1)
-        program, _ = emit_layer(layer, image, store=StoreRule(StoreMode.RAW))
-        assert [*program, encode(Opcode.END)] == list(compiled.program), (m, k, n, pattern,
-                                                                          dataflow)
-        compared += 1
-    assert compared >= 12, compared
