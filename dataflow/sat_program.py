@@ -111,6 +111,7 @@ __all__ = [
     "plan_shape",
     "planning_array",
     "read_blocks",
+    "reduction_limit",
 ]
 
 
@@ -281,17 +282,25 @@ def _blocks_together(tiles: list[Tile]) -> list[Tile]:
     return [tile for group in order.values() for tile in group]
 
 
-def _check_reduction(config: SatSystemConfig, entries: int) -> None:
+def reduction_limit(config: SatSystemConfig) -> int | None:
+    """The most compressed entries an integer array's output entries can sum without overflow
+    (every product at the format's extreme; ``out_width`` bits), None for a floating-point
+    array."""
     dtype = config.array.dtype
     if dtype.is_float:
-        return
+        return None
     low, _ = dtype.range
-    bound = entries * low * low
-    if bound >= 1 << (config.out_width - 1):
+    return ((1 << (config.out_width - 1)) - 1) // (low * low)
+
+
+def _check_reduction(config: SatSystemConfig, entries: int) -> None:
+    limit = reduction_limit(config)
+    if limit is not None and entries > limit:
+        low, _ = config.array.dtype.range
         raise ValueError(
-            f"a reduction of {entries} {dtype.value} products may reach {bound}, which "
-            f"overflows the {config.out_width}-bit output entries (at most "
-            f"{(1 << (config.out_width - 1)) - 1})"
+            f"a reduction of {entries} {config.array.dtype.value} products may reach "
+            f"{entries * low * low}, which overflows the {config.out_width}-bit output entries "
+            f"(at most {(1 << (config.out_width - 1)) - 1})"
         )
 
 

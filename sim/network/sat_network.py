@@ -59,13 +59,14 @@ Composition rules (each one a modelling choice, stated here and in the report):
 * **Programs** (a run sized by a SAT system). The system runs each GEMM as a program of its
   own (:mod:`sparsa.sim.network.sat_system_gemm`: the compiler's program for the GEMM's shape,
   pre-generated weights, timed by the system's cycle model, which the RTL tests hold exact, with
-  the memory answering a read ``read_latency`` cycles after its address). A GEMM whose program
-  fits the instruction memory (``program_depth``) is costed by it: its cycles, array-busy
-  cycles and bytes are the program's, times the GEMM's repetitions, and the offline schedule
-  picks its dataflow by the programs' cycles; GEMMs run one after another (no interleave
-  across programs). The others (a program longer than the instruction memory, which the host
-  would have to split; weights the SORE builds with pre-generation off) keep the analytic
-  model above, at the system's sizes.
+  the memory answering a read ``read_latency`` cycles after its address), or, where that
+  program is longer than the instruction memory (``program_depth``), as the programs of its
+  parts, one after another (:mod:`sparsa.dataflow.sat_parts`; the host's work between them is
+  not counted). Its cycles, array-busy cycles and bytes are its programs', times the GEMM's
+  repetitions, and the offline schedule picks its dataflow by the programs' cycles; GEMMs run
+  one after another (no interleave across programs). Weights the SORE builds with
+  pre-generation off keep the analytic model above, at the system's sizes, and so does a GEMM
+  the compiler cannot plan (a tile the buffers cannot hold).
 * **Weight update** (fp16 and bf16: NVIDIA AMP mixed precision). After the last GEMM, the
   weight-update engine (``weight_update``, by default :data:`NETWORK_WEIGHT_UPDATE` in the
   array's format) runs one step over every weight of the network, on the critical path and
@@ -193,7 +194,8 @@ class GemmResult:
     issued_macs: int
     dram_bytes: int
     sram_read_bits: int
-    program: bool = False  # costed by the system's program (module docstring, *programs*)
+    programs: int = 0  # the system's programs it runs as, each repetition (module docstring,
+    # *programs*); 0 when the analytic model costs it
 
     @property
     def stall_cycles(self) -> int:
@@ -512,10 +514,9 @@ def _evaluate(
 def _programs(system: SatSystemConfig, ops: list[GemmOp], plans: _Plans,
               techniques: Techniques, read_latency: int) -> list[SystemGemm | None]:
     """Each GEMM's program on ``system`` (module docstring, *programs*): of the dataflows the
-    array runs it in, the one whose program takes the fewest cycles (offline scheduling; OS
-    without it); None where no program fits the instruction memory, or where the SORE builds
-    the weights (pre-generation off on a system with a SORE: its programs are not planned from
-    a shape)."""
+    array runs it in, the one whose programs take the fewest cycles (offline scheduling; OS
+    without it); None where the compiler cannot plan it, or where the SORE builds the weights
+    (pre-generation off on a system with a SORE: its programs are not planned from a shape)."""
     runs: dict[tuple, SystemGemm | None] = {}
     chosen: list[SystemGemm | None] = []
     for i, op in enumerate(ops):
@@ -553,7 +554,7 @@ def _program_result(op: GemmOp, run: SystemGemm, fed_bits: int, traffic: DramTra
                       run.tiles * k, timing.array_busy * k, timing.cycles * k, op.macs,
                       k * op.rows * op.entries * op.cols,
                       (timing.bytes_read + timing.bytes_written) * k, fed_bits * k,
-                      program=True)
+                      programs=run.parts)
 
 
 def network_utilisation(

@@ -3,12 +3,17 @@ compiler makes for it, built from the GEMM's shape (:func:`sparsa.dataflow.sat_p
 laid out by :func:`sparsa.dataflow.sat_program.emit_layer`: the same instructions and addresses
 :func:`sparsa.dataflow.sat_program.compile_gemm` gives operands of that shape), timed by the
 system's cycle model (:func:`sparsa.sim.blocks.sat_system.program_timing`, exact against the
-RTL)."""
+RTL). A GEMM whose program does not fit the instruction memory runs as the programs of its parts
+(:mod:`sparsa.dataflow.sat_parts`, as :func:`sparsa.dataflow.sat_parts.compile_gemm_parts`
+compiles it), one after another: its cycles are the sum of theirs, each part's program timed
+from address 0 like a GEMM's (parts of one shape are timed once)."""
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, fields
 
 from sparsa.config.sat import Dataflow
 from sparsa.config.sat_system import INSTRUCTION_BITS, Opcode, SatSystemConfig, StoreMode, encode
+from sparsa.dataflow.sat_parts import plan_parts
 from sparsa.dataflow.sat_program import (
     PlannedLayer,
     ProgramImage,
@@ -39,22 +44,26 @@ def gemm_program(config: SatSystemConfig, op: GemmOp, dataflow: Dataflow, *,
 
 @dataclass(frozen=True)
 class SystemGemm:
-    """One repetition of a GEMM run on the system (:func:`system_gemm`).
+    """One repetition of a GEMM run on the system (:func:`system_gemm`), all its parts together.
 
     Attributes
     ----------
     dataflow : Dataflow
+    parts : int
+        Programs it runs as (1 when its program fits the instruction memory).
     tiles, instructions : int
-        Of its program (END included).
+        Of its programs (END included).
     a_loads : int
         LOADs of A (fewer than the tiles where A tiles stay on chip).
     a_bytes, b_bytes, program_bytes : int
-        Bytes its LOADs of A and of B and its instruction fetch read.
+        Bytes its LOADs of A and of B and its instruction fetches read.
     timing : SystemTiming
-        The cycle model's run: cycles, array-busy cycles, bytes read and written.
+        The cycle model's runs of its programs, summed: cycles, array-busy cycles, bytes read
+        and written (``gemm_ends`` empty).
     """
 
     dataflow: Dataflow
+    parts: int
     tiles: int
     instructions: int
     a_loads: int
@@ -65,28 +74,36 @@ class SystemGemm:
 
 
 def system_gemm(config: SatSystemConfig, op: GemmOp, dataflow: Dataflow, *,
-                read_latency: int) -> SystemGemm | None:
-    """The system's run of one repetition of ``op`` (:func:`gemm_program` from address 0),
-    its memory answering reads ``read_latency`` cycles after their address; None when the
-    program does not fit the instruction memory (``program_depth``).
+                read_latency: int) -> SystemGemm:
+    """The system's run of one repetition of ``op``: its parts' programs
+    (:func:`sparsa.dataflow.sat_parts.plan_parts`; one, the GEMM's, when it fits the
+    instruction memory) from address 0, one after another, the memory answering reads
+    ``read_latency`` cycles after their address.
 
     Raises
     ------
     ValueError
         For a GEMM the compiler cannot plan (its message).
     """
-    layer = _plan(config, op, dataflow)
-    if layer.instructions + 1 > config.program_depth:
-        return None
-    program = _emit(config, layer, 0)
-    loaded, a_loads = [0, 0], 0
-    for steps in layer.steps:
-        for _, fields, data in steps:
-            loaded[fields["buffer"]] += len(data)
-            a_loads += fields["buffer"] == 0
-    timing = program_timing(config, program, program_addr=0, read_latency=read_latency)
-    return SystemGemm(dataflow, len(layer.tiles), len(program), a_loads, *loaded,
-                      transfer_bytes(config, len(program), INSTRUCTION_BITS), timing)
+    plan = plan_parts(config, (op.rows, op.entries, op.cols), op.pattern, dataflow)
+    total = SystemTiming()
+    tiles = instructions = a_loads = program_bytes = 0
+    loaded = [0, 0]
+    for shape, count in Counter(part.shape for part in plan.parts).items():
+        layer = plan.plans[shape]
+        program = _emit(config, layer, 0)
+        timing = program_timing(config, program, program_addr=0, read_latency=read_latency)
+        for name in (f.name for f in fields(SystemTiming) if f.name != "gemm_ends"):
+            setattr(total, name, getattr(total, name) + count * getattr(timing, name))
+        tiles += count * len(layer.tiles)
+        instructions += count * len(program)
+        program_bytes += count * transfer_bytes(config, len(program), INSTRUCTION_BITS)
+        for steps in layer.steps:
+            for _, step, data in steps:
+                loaded[step["buffer"]] += count * len(data)
+                a_loads += count * (step["buffer"] == 0)
+    return SystemGemm(dataflow, len(plan.parts), tiles, instructions, a_loads, *loaded,
+                      program_bytes, total)
 
 
 def _plan(config: SatSystemConfig, op: GemmOp, dataflow: Dataflow) -> PlannedLayer:

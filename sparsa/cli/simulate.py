@@ -131,11 +131,14 @@ def _simulate_sat(args: argparse.Namespace) -> int:
     print("  cycles by phase: " + ", ".join(f"{k} {v:,}" for k, v in result.phase_cycles.items()))
     print("  stall cycles: " + ", ".join(f"{k} {v:,}" for k, v in result.stall_cycles.items()))
     if system is not None:
-        timed = sum(g.program for g in result.gemms)
-        print(f"  GEMMs timed by their program on the system (read latency "
-              f"{SAT_SYSTEM_READ_LATENCY} cycles): {timed} of {len(result.gemms)}"
-              + ("" if timed == len(result.gemms) else "; the others by the analytic model "
-                 "(a program longer than the instruction memory, or SORE-built weights)"))
+        timed = [g for g in result.gemms if g.programs]
+        split = sum(g.programs > 1 for g in timed)
+        print(f"  GEMMs timed by their programs on the system (read latency "
+              f"{SAT_SYSTEM_READ_LATENCY} cycles): {len(timed)} of {len(result.gemms)}"
+              + (f", {split} of them as several programs (longer than the instruction "
+                 f"memory)" if split else "")
+              + ("" if len(timed) == len(result.gemms) else "; the others by the analytic "
+                 "model (SORE-built weights, or a tile the buffers cannot hold)"))
     by_class = result.traffic.by_class()
     print(f"  DRAM bytes {result.traffic.bytes():,}: "
           + ", ".join(f"{k} r {v['read']:,} w {v['write']:,}"

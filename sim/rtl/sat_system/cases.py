@@ -20,8 +20,9 @@ from sparsa.config.dram_layout import pack_rows
 from sparsa.config.sat import BdwpPass, Dataflow, NMPattern
 from sparsa.config.sat_system import Fault, Opcode, SatSystemConfig, StoreMode, encode
 from sparsa.dataflow.sat_chain import ChainLayer, CompiledChain, compile_chain
+from sparsa.dataflow.sat_parts import CompiledParts, compile_gemm_parts
 from sparsa.dataflow.sat_program import compile_gemm, compile_generated_gemm
-from sparsa.models.golden.sat import nm_generate
+from sparsa.models.golden.sat import compressed_matmul, nm_generate
 from sparsa.models.golden.sat_layers import chain_ff
 from sparsa.models.golden.sat_system import SystemRun, run_program
 from sparsa.sim.blocks.sat_system import program_timing
@@ -31,6 +32,7 @@ from sparsa.sim.rtl.sat_system.run import Job, JobResult
 __all__ = [
     "SHAPES",
     "ChainCase",
+    "PartsCase",
     "SystemCase",
     "chain_case",
     "chain_cases",
@@ -41,6 +43,7 @@ __all__ = [
     "generated_case",
     "generated_cases",
     "memory_error_cases",
+    "parts_cases",
 ]
 
 # (M, K, N): whole, edge and long-reduction GEMMs; (5, 5, 16) has a one-row WS edge tile and
@@ -205,6 +208,55 @@ def chain_cases(config: SatSystemConfig, seed: int) -> list[ChainCase]:
             mode = config.store_modes()[i % len(config.store_modes())]
             cases.append(chain_case(config, name, layers, x, resident=resident, sore=sore,
                                     store_mode=mode))
+    return cases
+
+
+@dataclass(frozen=True)
+class PartsCase:
+    """A GEMM too long for one program, run as the programs of its parts: a case per part
+    (each job on the DRAM image of every part), the compiled parts (to assemble Y from what each
+    part's run left) and Y as the golden GEMM says (integer formats, exact whatever the cut)
+    or as the parts' golden program runs assemble it (floating point: the host's FP32 sum of
+    the parts' partial sums, :mod:`sparsa.dataflow.sat_parts`)."""
+
+    cases: tuple[SystemCase, ...]
+    compiled: CompiledParts
+    want: torch.Tensor
+    op: tuple[int, int, int, NMPattern | None, Dataflow]  # rows, dense reduction, cols
+
+
+def parts_cases(config: SatSystemConfig, seed: int) -> list[PartsCase]:
+    """GEMMs longer than the 256-instruction memory of the small systems, compiled as parts
+    (:func:`sparsa.dataflow.sat_parts.compile_gemm_parts`): a single output block whose
+    reduction is cut (raw partial sums the host adds), rows or columns cut, both dataflows,
+    dense and sparse."""
+    arr = config.array
+    gen = torch.Generator().manual_seed(seed)
+    grid = (((4, 2048, 4), None, Dataflow.OS),
+            ((12, 768, 6), arr.patterns[0], Dataflow.WS),
+            ((40, 64, 40), arr.patterns[-1], Dataflow.OS))
+    cases = []
+    for (rows, k, cols), pattern, dataflow in grid:
+        a = random_operands(gen, (rows, k), arr.dtype)
+        b = random_operands(gen, (k, cols), arr.dtype)
+        values, indices = (a, torch.zeros_like(a)) if pattern is None else nm_generate(
+            a, pattern, arr.dtype)
+        compiled = compile_gemm_parts(config, values, indices, b, pattern, dataflow)
+        image = bytes(compiled.dram())
+        name = f"{dataflow.name} {pattern or 'dense'} {rows}x{k}x{cols} part"
+        parts = tuple(
+            dataclasses.replace(
+                _case(config, f"{name} {i + 1} of {len(compiled.parts)}", image,
+                      program.program_addr, list(program.program)),
+                shape=(rows, k, cols), pattern=str(pattern or "dense"), dataflow=dataflow.name)
+            for i, program in enumerate(compiled.programs))
+        golden = compiled.read_output([case.golden.dram for case in parts])
+        if not arr.dtype.is_float:
+            exact = compressed_matmul(values, indices, b, pattern, arr)
+            if not torch.equal(golden, exact):
+                raise RuntimeError(f"{name}: the parts' golden program runs differ from the "
+                                   "golden GEMM (a bug in one of them)")
+        cases.append(PartsCase(parts, compiled, golden, (rows, k, cols, pattern, dataflow)))
     return cases
 
 

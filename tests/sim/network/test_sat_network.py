@@ -398,7 +398,7 @@ def test_a_system_sized_run_costs_each_gemm_by_its_program() -> None:
     common = {"model": "small-cnn", "pattern": pattern, "target": TARGET, "batch": 1,
               "system": system}
     result = simulate_iteration(layers, **common, read_latency=40)
-    assert all(g.program for g in result.gemms)
+    assert all(g.programs for g in result.gemms)
     fetched = 0
     for op, gemm in zip(training_gemms(layers), result.gemms, strict=True):
         runs = {d: system_gemm(system, op, d, read_latency=40) for d in Dataflow}

@@ -1,5 +1,5 @@
 """The SAT system's programs planned from a GEMM's shape, as the network simulator costs
-them."""
+them, one program or (a GEMM too long for the instruction memory) the programs of its parts."""
 
 import itertools
 
@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from sparsa.config.presets import SAT_SYSTEM_CONFIGS
-from sparsa.config.sat import Dataflow
+from sparsa.config.sat import Dataflow, NMPattern
+from sparsa.dataflow.sat_parts import compile_gemm_parts
 from sparsa.dataflow.sat_program import compile_gemm
 from sparsa.dataflow.sat_schedule import GemmOp
 from sparsa.models.golden.sat import nm_generate
-from sparsa.sim.network.sat_system_gemm import gemm_program
+from sparsa.sim.blocks.sat_system import program_timing
+from sparsa.sim.network.sat_system_gemm import gemm_program, system_gemm
 from sparsa.sim.rtl.sat_array.gemms import random_operands
 
 
@@ -44,3 +46,37 @@ def test_a_program_planned_from_the_shape_is_the_compiled_one(name) -> None:
         assert program == list(compiled.program), (m, k, n, pattern, dataflow)
         compared += 1
     assert compared >= 12, compared
+
+
+@pytest.mark.parametrize("name", ["r4c4-int8-w64", "r4c4-fp16-w64"])
+def test_a_gemm_longer_than_the_instruction_memory_costs_its_parts_programs(name) -> None:
+    """A GEMM too long for one program is costed as the programs compile_gemm_parts gives it:
+    each part's program planned from its shape is the compiled one word for word, and the
+    GEMM's cycles, bytes and array-busy cycles are the sum of the compiled parts' (each part's
+    image on a 4 KiB boundary, so parts of one shape time alike), at both latencies."""
+    config = SAT_SYSTEM_CONFIGS[name]
+    gen = torch.Generator().manual_seed(12)
+    cases = (((4, 2048, 4), None, Dataflow.OS), ((12, 768, 6), NMPattern(2, 4), Dataflow.WS),
+             ((40, 64, 40), NMPattern(2, 8), Dataflow.OS), ((16, 256, 48), None, Dataflow.WS))
+    for (m, k, n), pattern, dataflow in cases:
+        a = random_operands(gen, (m, k), config.array.dtype)
+        b = random_operands(gen, (k, n), config.array.dtype)
+        values, indices = (a, torch.zeros_like(a)) if pattern is None else nm_generate(
+            a, pattern, config.array.dtype)
+        compiled = compile_gemm_parts(config, values, indices, b, pattern, dataflow)
+        assert len(compiled.parts) > 1
+        per_m = 1 if pattern is None else pattern.m // pattern.n
+        for part, program in zip(compiled.parts, compiled.programs, strict=True):
+            op = GemmOp("x", "FF", part.rows, part.entries * per_m, part.cols, pattern)
+            assert gemm_program(config, op, dataflow, base=program.program_addr) == list(
+                program.program), (m, k, n, part)
+        for latency in (3, 40):
+            runs = [program_timing(config, list(p.program), program_addr=p.program_addr,
+                                   read_latency=latency) for p in compiled.programs]
+            got = system_gemm(config, GemmOp("x", "FF", m, k, n, pattern), dataflow,
+                              read_latency=latency)
+            assert got.parts == len(compiled.parts)
+            assert got.instructions == sum(p.program_len for p in compiled.programs)
+            for field in ("cycles", "array_busy", "bytes_read", "bytes_written"):
+                assert getattr(got.timing, field) == sum(getattr(r, field) for r in runs), (
+                    m, k, n, latency, field)

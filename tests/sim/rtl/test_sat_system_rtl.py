@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from sparsa.config.presets import SAT_SYSTEM_CONFIGS
+from sparsa.dataflow.sat_schedule import GemmOp
 from sparsa.sim.blocks.sat_system import program_timing
+from sparsa.sim.network.sat_system_gemm import system_gemm
 from sparsa.sim.rtl.sat_system.cases import (
     chain_cases,
     compare,
@@ -14,6 +16,7 @@ from sparsa.sim.rtl.sat_system.cases import (
     gemm_cases,
     generated_cases,
     memory_error_cases,
+    parts_cases,
 )
 from sparsa.sim.rtl.sat_system.run import run_jobs
 
@@ -90,6 +93,32 @@ def test_chained_layers_run_as_one_program(name, latency) -> None:
         for i, want in enumerate(chain.want):
             got = chain.compiled.read_layer(result.regions[0], i)
             assert torch.equal(got, want), (chain.case.name, i)
+
+
+@pytest.mark.parametrize(("config", "latency"), [(INT8, 40), (FP16, 3)], ids=["int8", "fp16"])
+def test_a_gemm_longer_than_the_instruction_memory_runs_as_parts(config, latency) -> None:
+    """GEMMs too long for the 256-instruction memory, run as the programs of their parts, one
+    start each: every part's DRAM as the golden program model says and its cycles exactly as the
+    cycle model; Y assembled by the host is the golden GEMM's; the network simulator's cycles
+    for the GEMM (its parts planned from the shape) are the sum of the parts' RTL cycles."""
+    gemms = parts_cases(config, seed=4)
+    cases = [case for gemm in gemms for case in gemm.cases]
+    results = iter(run_jobs(config, [c.job for c in cases], memory_bytes=MEMORY,
+                            latency=latency))
+    for gemm in gemms:
+        runs = [next(results) for _ in gemm.cases]
+        rtl = 0
+        for case, result in zip(gemm.cases, runs, strict=True):
+            failures, row = compare(config, case, result, latency)
+            assert not failures, failures
+            assert (row["rtl"], row["busy_rtl"]) == (row["model"], row["busy_model"]), row
+            rtl += row["rtl"]
+        got = gemm.compiled.read_output([result.regions[0] for result in runs])
+        assert torch.equal(got, gemm.want), gemm.cases[0].name
+        rows, k, cols, pattern, dataflow = gemm.op
+        netsim = system_gemm(config, GemmOp("x", "FF", rows, k, cols, pattern), dataflow,
+                             read_latency=latency)
+        assert (netsim.parts, netsim.timing.cycles) == (len(gemm.cases), rtl), gemm.op
 
 
 def test_faults_stop_the_program_and_leave_the_accelerator_usable() -> None:
