@@ -30,12 +30,14 @@ import numpy as np
 import torch
 
 from sparsa.config.axi import AXI_BOUNDARY
-from sparsa.config.sat import Dataflow, NMPattern, as_dataflow
+from sparsa.config.sat import BdwpPass, Dataflow, NMPattern, as_dataflow
 from sparsa.config.sat_system import SatSystemConfig, StoreMode
 from sparsa.dataflow.sat_program import (
     CompiledGemm,
     PlannedLayer,
     compile_gemm,
+    compile_generated_gemm,
+    generated_operand,
     plan_shape,
     planning_array,
     reduction_limit,
@@ -43,8 +45,8 @@ from sparsa.dataflow.sat_program import (
 from sparsa.dataflow.sat_tiles import tile_entries
 from sparsa.models.golden.floats import fp32_add
 
-__all__ = ["CompiledParts", "Part", "PartsPlan", "compile_gemm_parts", "gemm_parts", "part_units",
-           "plan_parts"]
+__all__ = ["CompiledParts", "Part", "PartsPlan", "compile_gemm_parts",
+           "compile_generated_gemm_parts", "gemm_parts", "part_units", "plan_parts"]
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,9 @@ def part_units(config: SatSystemConfig, pattern: NMPattern | None,
 
 
 def gemm_parts(config: SatSystemConfig, shape: tuple[int, int, int], pattern: NMPattern | None,
-               dataflow: Dataflow) -> tuple[Part, ...]:
+               dataflow: Dataflow, *, generate: BdwpPass | None = None) -> tuple[Part, ...]:
     """The parts of :func:`plan_parts`."""
-    return plan_parts(config, shape, pattern, dataflow).parts
+    return plan_parts(config, shape, pattern, dataflow, generate=generate).parts
 
 
 @dataclass(frozen=True)
@@ -100,12 +102,15 @@ class PartsPlan:
 
 
 def plan_parts(config: SatSystemConfig, shape: tuple[int, int, int], pattern: NMPattern | None,
-               dataflow: Dataflow) -> PartsPlan:
+               dataflow: Dataflow, *, generate: BdwpPass | None = None) -> PartsPlan:
     """The parts a GEMM of ``shape`` (A's rows, its compressed entries T, B's columns) runs as
     (the module docstring): one, the whole GEMM, when its program fits ``program_depth`` and
     an integer reduction cannot overflow the output entries; otherwise parts that each can,
     their rows, entries and columns whole multiples of :func:`part_units` (the last of each
     cut takes the rest), in the order rows, columns, entries.
+
+    A is pre-generated (LOAD), or, with ``generate`` (the copy, FF or BP), built by GENERATEs
+    (:func:`sparsa.dataflow.sat_program.plan_shape`).
 
     The part's size is grown from a single tile's: its entries first (as many as fit), then its
     rows and its columns, one after the other in whichever order loads fewer bytes in all.
@@ -116,7 +121,7 @@ def plan_parts(config: SatSystemConfig, shape: tuple[int, int, int], pattern: NM
         For a GEMM the compiler cannot plan (its message), and when the program of a single
         tile does not fit the instruction memory.
     """
-    planner = _Planner(config, pattern, dataflow)
+    planner = _Planner(config, pattern, dataflow, generate)
     if planner.fits(shape):
         return planner.keep((Part(0, shape[0], 0, shape[1], 0, shape[2]),))
     units = part_units(config, pattern, dataflow)
@@ -178,15 +183,17 @@ class _Planner:
     """Plans of GEMM shapes (:func:`sparsa.dataflow.sat_program.plan_shape`), each made once."""
 
     def __init__(self, config: SatSystemConfig, pattern: NMPattern | None,
-                 dataflow: Dataflow) -> None:
+                 dataflow: Dataflow, generate: BdwpPass | None) -> None:
         self.config, self.pattern, self.dataflow = config, pattern, dataflow
+        self.generate = generate
         self.units = part_units(config, pattern, dataflow)
         self.limit = reduction_limit(config)
         self.plans: dict[tuple[int, int, int], PlannedLayer] = {}
 
     def plan(self, shape: tuple[int, int, int]) -> PlannedLayer:
         if shape not in self.plans:
-            self.plans[shape] = plan_shape(self.config, shape, self.pattern, self.dataflow)
+            self.plans[shape] = plan_shape(self.config, shape, self.pattern, self.dataflow,
+                                           generate=self.generate)
         return self.plans[shape]
 
     def size(self, shape: tuple[int, int, int]) -> int:
@@ -280,22 +287,65 @@ def compile_gemm_parts(config: SatSystemConfig, values: torch.Tensor, indices: t
         As :func:`gemm_parts` and :func:`compile_gemm`, and for a store mode other than RAW
         when the reduction is cut (the host adds raw partial sums).
     """
-    t_len = values.shape[1]
-    n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
-    parts = gemm_parts(config, (values.shape[0], t_len, b.shape[1]), pattern, dataflow)
-    if any(p.entries < t_len for p in parts) and StoreMode(store_mode) is not StoreMode.RAW:
+    parts = gemm_parts(config, (values.shape[0], values.shape[1], b.shape[1]), pattern, dataflow)
+
+    def compile_part(part: Part, rows: slice, positions: slice, part_base: int) -> CompiledGemm:
+        entries = slice(part.t0, part.t0 + part.entries)
+        return compile_gemm(config, values[rows, entries], indices[rows, entries],
+                            b[positions, part.col0 : part.col0 + part.cols], pattern, dataflow,
+                            store_mode=store_mode, shift=shift, base=part_base,
+                            resident=resident)
+
+    return _compile_parts(config, parts, pattern, (values.shape[0], b.shape[1]), compile_part,
+                          store_mode, base)
+
+
+def compile_generated_gemm_parts(config: SatSystemConfig, w: torch.Tensor, b: torch.Tensor,
+                                 pattern: NMPattern, dataflow: Dataflow, direction: BdwpPass, *,
+                                 store_mode: StoreMode = StoreMode.RAW, shift: int = 0,
+                                 base: int = 0, resident: bool = True) -> CompiledParts:
+    """Compile a GEMM whose A GENERATE builds from the dense weights W
+    (:func:`sparsa.dataflow.sat_program.compile_generated_gemm`, its parameters) as the parts of
+    :func:`gemm_parts`: each part's W and B sliced (FF: its rows of W are A's, its reduction
+    W's columns; BP: its rows of A are W's columns, its reduction W's rows), laid out as
+    :func:`compile_gemm_parts` lays them out.
+
+    Raises
+    ------
+    ValueError
+        As :func:`gemm_parts` and :func:`compile_generated_gemm`, and for a store mode other
+        than RAW when the reduction is cut.
+    """
+    a_rows, positions = generated_operand(config, w, pattern, direction).shape
+    ff = BdwpPass(direction) is BdwpPass.FF
+    shape = (a_rows, positions // pattern.m * pattern.n, b.shape[1])
+    parts = gemm_parts(config, shape, pattern, dataflow, generate=BdwpPass(direction))
+
+    def compile_part(part: Part, rows: slice, reduction: slice, part_base: int) -> CompiledGemm:
+        w_part = w[rows, reduction] if ff else w[reduction, rows]
+        return compile_generated_gemm(config, w_part, b[reduction, part.col0 : part.col0
+                                                         + part.cols], pattern, dataflow,
+                                      direction, store_mode=store_mode, shift=shift,
+                                      base=part_base, resident=resident)
+
+    return _compile_parts(config, parts, pattern, (a_rows, b.shape[1]), compile_part,
+                          store_mode, base)
+
+
+def _compile_parts(config: SatSystemConfig, parts: tuple[Part, ...], pattern: NMPattern | None,
+                   shape: tuple[int, int], compile_part: Callable[..., CompiledGemm],
+                   store_mode: StoreMode, base: int) -> CompiledParts:
+    """Each part compiled by ``compile_part(part, A's rows, the reduction's dense positions,
+    base)``, the images from ``base``, each after the first on a 4 KiB boundary."""
+    whole = max(p.t0 + p.entries for p in parts)
+    if any(p.entries < whole for p in parts) and StoreMode(store_mode) is not StoreMode.RAW:
         raise ValueError(f"this GEMM's reduction is cut into parts whose raw partial sums the "
                          f"host adds; its store mode must be RAW, not {StoreMode(store_mode).name}")
+    n, m = (1, 1) if pattern is None else (pattern.n, pattern.m)
     programs = []
     for part in parts:
-        rows = slice(part.row0, part.row0 + part.rows)
-        entries = slice(part.t0, part.t0 + part.entries)
-        compiled = compile_gemm(
-            config, values[rows, entries], indices[rows, entries],
-            b[part.t0 // n * m : (part.t0 + part.entries) // n * m,
-              part.col0 : part.col0 + part.cols],
-            pattern, dataflow, store_mode=store_mode, shift=shift, base=base,
-            resident=resident)
+        compiled = compile_part(part, slice(part.row0, part.row0 + part.rows),
+                                slice(part.t0 // n * m, (part.t0 + part.entries) // n * m), base)
         programs.append(compiled)
         base += -(-len(compiled.image) // AXI_BOUNDARY) * AXI_BOUNDARY
-    return CompiledParts(parts, tuple(programs), (values.shape[0], b.shape[1]))
+    return CompiledParts(parts, tuple(programs), shape)

@@ -106,6 +106,7 @@ __all__ = [
     "compile_gemm",
     "compile_generated_gemm",
     "emit_layer",
+    "generated_operand",
     "pack_dense_tile",
     "plan_layer",
     "plan_shape",
@@ -374,28 +375,45 @@ def _lane_blocks(count: int, span: int, lanes: int) -> list[int]:
     return [min(start, lanes - span) for start in range(0, count, span)]
 
 
-def _generates(config: SatSystemConfig, tile: Tile, t0: int, dense: torch.Tensor,
+def _generates(config: SatSystemConfig, tile: Tile, dense: torch.Tensor | None,
                pattern: NMPattern, direction: BdwpPass, a_row: int) -> list[_Step]:
-    """The GENERATEs that write ``tile``'s A rows from ``a_row`` (its first entry ``t0`` of its
-    rows of A) from ``dense``, the dense A (see the module docstring)."""
+    """The GENERATEs that write ``tile``'s A rows from ``a_row`` from ``dense``, the dense A
+    (see the module docstring; None: zero tiles of the same length, a plan from the shape).
+
+    Raises
+    ------
+    ValueError
+        If they write more rows than half the weight buffer holds.
+    """
     arr, m, n = config.array, pattern.m, pattern.n
     lanes = max(arr.rows, arr.cols)
     span, rows = generate_extent(config, direction, n)
     ff = direction is BdwpPass.FF
     positions = config.sore_lanes if ff else m  # dense positions of A per GENERATE
-    g0, groups = t0 // n, len(tile.weights) // n
+    entries = tile.length if tile.dataflow is Dataflow.OS else tile.rows
+    g0, groups = tile.t0 // n, entries // n
     width = -(-groups * m // positions) * positions  # FF: whole blocks of L positions
     block = torch.zeros(lanes, width, dtype=torch.int64)  # zero past W's and the tile's edges
-    block[: tile.out_rows, : groups * m] = dense[tile.row0 : tile.row0 + tile.out_rows,
-                                                 g0 * m : (g0 + groups) * m]
+    if dense is not None:
+        block[: tile.out_rows, : groups * m] = dense[tile.row0 : tile.row0 + tile.out_rows,
+                                                     g0 * m : (g0 + groups) * m]
     steps = []
     for b in range(width // positions):
         for lane in _lane_blocks(tile.out_rows, span, lanes):
             part = block[lane : lane + span, b * positions : (b + 1) * positions]
             fields = {"copy": int(direction), "n": n, "lane": lane, "row": a_row + b * rows}
             # The tile's rows are channels: FF, the lanes' rows of A; BP, the groups' positions.
-            tile_data = pack_dense_tile(config, part if ff else part.T)
+            tile_data = (pack_dense_tile(config, part if ff else part.T) if dense is not None
+                         else bytes(transfer_bytes(config, m, row_bits(config, "tile"))))
             steps.append((Opcode.GENERATE, fields, tile_data))
+    written = max(s[1]["row"] for s in steps) - a_row + rows
+    half = config.a_rows // 2
+    if written > half:
+        raise ValueError(
+            f"the GENERATEs of a tile of {entries} A rows write {written} rows (whole blocks of "
+            f"L = {config.sore_lanes} positions), more than half the weight buffer holds, "
+            f"{half}"
+        )
     return steps
 
 
@@ -488,13 +506,24 @@ def compile_generated_gemm(
         BP: its C_out rows) are not whole groups of M, and an FF tile whose GENERATEs write past
         its half of the weight buffer.
     """
-    if config.sore is None:
-        raise ValueError("the system has no SORE (sore_lanes = 0) to GENERATE from dense tiles")
-    if not isinstance(pattern, NMPattern) or pattern.m != config.sore_m:
-        raise ValueError(f"GENERATE needs a pattern with M = sore_m = {config.sore_m}, not "
-                         f"{pattern}")
-    if direction not in (BdwpPass.FF, BdwpPass.BP) or isinstance(direction, bool):
-        raise ValueError(f"direction must be BdwpPass.FF or BdwpPass.BP, not {direction!r}")
+    dense = generated_operand(config, w, pattern, direction)
+    values, indices = nm_generate(dense, pattern, config.array.dtype)
+    return _compile(config, (values, indices, b), pattern, dataflow, store_mode=store_mode,
+                    shift=shift, base=base, generate=(BdwpPass(direction), dense),
+                    resident=resident)
+
+
+def generated_operand(config: SatSystemConfig, w: torch.Tensor, pattern: NMPattern,
+                      direction: BdwpPass) -> torch.Tensor:
+    """The dense A whose ``direction`` copy GENERATE builds from the weights ``w`` (``C_out x
+    K``): FF, W; BP, W transposed (:func:`compile_generated_gemm`).
+
+    Raises
+    ------
+    ValueError
+        As :func:`compile_generated_gemm`, for the system, the pattern, the direction and W.
+    """
+    _check_generate(config, pattern, direction)
     direction = BdwpPass(direction)
     w = check_operands(w, config.array.dtype, "W")
     if w.dim() != 2:
@@ -504,9 +533,19 @@ def compile_generated_gemm(
         what = "K columns" if direction is BdwpPass.FF else "C_out rows"
         raise ValueError(f"W's {dense.shape[1]} {what} are not whole groups of M = "
                          f"{pattern.m} for the {direction.name} copy")
-    values, indices = nm_generate(dense, pattern, config.array.dtype)
-    return _compile(config, (values, indices, b), pattern, dataflow, store_mode=store_mode,
-                    shift=shift, base=base, generate=(direction, dense), resident=resident)
+    return dense
+
+
+def _check_generate(config: SatSystemConfig, pattern: NMPattern | None,
+                    direction: object) -> None:
+    """Check that ``config`` can GENERATE A's ``direction`` copy at ``pattern``."""
+    if config.sore is None:
+        raise ValueError("the system has no SORE (sore_lanes = 0) to GENERATE from dense tiles")
+    if not isinstance(pattern, NMPattern) or pattern.m != config.sore_m:
+        raise ValueError(f"GENERATE needs a pattern with M = sore_m = {config.sore_m}, not "
+                         f"{pattern}")
+    if direction not in (BdwpPass.FF, BdwpPass.BP) or isinstance(direction, bool):
+        raise ValueError(f"direction must be BdwpPass.FF or BdwpPass.BP, not {direction!r}")
 
 
 def _compile(
@@ -656,19 +695,8 @@ def plan_layer(
     a_sides = []
     for i, tile in enumerate(tiles):
         a_row = i % 2 * half
-        if generate is None:
-            a_sides.append(_load_a(config, tile, a_row))
-            continue
-        steps = _generates(config, tile, tile.t0, generate[1], pattern, generate[0], a_row)
-        written = max(s[1]["row"] for s in steps) - a_row + generate_extent(
-            config, generate[0], pattern.n)[1]
-        if written > half:
-            raise ValueError(
-                f"the GENERATEs of a tile of {beats[i][0]} A rows write {written} rows (whole "
-                f"blocks of L = {config.sore_lanes} positions), more than half the weight "
-                f"buffer holds, {half}"
-            )
-        a_sides.append(steps)
+        a_sides.append(_load_a(config, tile, a_row) if generate is None else _generates(
+            config, tile, generate[1], pattern, generate[0], a_row))
     slots = 1 if pattern is None else pattern.m  # values per lane the tiles' beats use
     if b_from is None:  # compact rows: the slots past ``slots`` are not moved
         b_data = [pack_transfer(config, [_compact(config, a, slots) for a in t.acts],
@@ -688,18 +716,21 @@ def plan_layer(
 
 
 def plan_shape(config: SatSystemConfig, shape: tuple[int, int, int],
-               pattern: NMPattern | None, dataflow: Dataflow) -> PlannedLayer:
+               pattern: NMPattern | None, dataflow: Dataflow, *,
+               generate: BdwpPass | None = None) -> PlannedLayer:
     """The plan :func:`plan_layer` makes for a GEMM of ``shape`` (A's rows, its compressed
-    entries per row, B's columns) with pre-generated weights and resident operands, from the
-    shape alone: the same tiles, loads, buffer rows and tokens, each load's data zero bytes of
-    its length (an image laid out from it puts every chunk where the compiler would). Distinct
-    tiles are told apart by position, as they are for random operands (the compiler tells them
-    apart by their bytes: operands whose tiles repeat load fewer).
+    entries per row, B's columns) with resident operands, from the shape alone: the same tiles,
+    loads, buffer rows and tokens, each load's data zero bytes of its length (an image laid out
+    from it puts every chunk where the compiler would). Distinct tiles are told apart by
+    position, as they are for random operands (the compiler tells them apart by their bytes:
+    operands whose tiles repeat load fewer). A is pre-generated (LOAD), or, with ``generate``
+    (the copy, FF or BP), built by GENERATEs as :func:`compile_generated_gemm` builds it.
 
     Raises
     ------
     ValueError
-        As :func:`compile_gemm`, for the shape.
+        As :func:`compile_gemm` (and :func:`compile_generated_gemm`, with ``generate``), for
+        the shape.
     """
     dataflow = as_dataflow(dataflow)
     planning = planning_array(config, pattern, dataflow)
@@ -709,17 +740,22 @@ def plan_shape(config: SatSystemConfig, shape: tuple[int, int, int],
     half = config.a_rows // 2
     slots = 1 if pattern is None else pattern.m
     a_bits, b_bits = row_bits(config, "a"), config.compact_bits(slots)
-    a_sides = [[_load(0, i % 2 * half, a, bytes(transfer_bytes(config, a, a_bits)))]
-               for i, (a, _, _) in enumerate(beats)]
+    if generate is None:
+        a_sides = [[_load(0, i % 2 * half, a, bytes(transfer_bytes(config, a, a_bits)))]
+                   for i, (a, _, _) in enumerate(beats)]
+    else:
+        _check_generate(config, pattern, generate)
+        a_sides = [_generates(config, tile, None, pattern, BdwpPass(generate), i % 2 * half)
+                   for i, tile in enumerate(tiles)]
     b_sides = [[_load(1, 0, b, bytes(transfer_bytes(config, b, b_bits)), slots)]
                for _, b, _ in beats]
     # OS shares an A tile across a row of blocks and a B tile across a column; WS an A tile
     # across the column chunks of its rows and a B tile across the rows of its chunk
-    a_keys = [(t.row0, t.t0) for t in tiles]
+    a_keys = [(t.row0, t.t0) for t in tiles] if generate is None else None
     b_keys = [(t.col0, t.t0) for t in tiles]
     return _arrange(config, dataflow, tiles, beats, (a_sides, b_sides), (a_keys, b_keys),
                     shape=(shape[0], shape[2]), chunk=tile_entries(planning, pattern, dataflow),
-                    regroup_a=True)
+                    regroup_a=a_keys is not None)
 
 
 def _tile_beats(config: SatSystemConfig, tiles: list[Tile]) -> list[tuple[int, int, int]]:

@@ -87,8 +87,9 @@ def system_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> s
             "The network simulator, sized by the same system and memory latency, plans each "
             "GEMM's program from its shape (the compiler's tiles, residency, grouped loads "
             "and tokens) and times it with the system's cycle model, so its column is the "
-            "system's cycles wherever the program fits the instruction memory; the chained "
-            "classifier is not a GEMM the network simulator plans (-).", ""])
+            "system's cycles (a GEMM longer than the instruction memory runs as parts, each "
+            "its own program and row); the chained classifier is not a GEMM the network "
+            "simulator plans (-).", ""])
     verdict = ("every program's DRAM after the run equals the golden program model's, every "
                "counter equals what the bench saw" if not failures else
                f"**{len(failures)} mismatch(es)**: " + "; ".join(failures[:5]))

@@ -64,9 +64,11 @@ Composition rules (each one a modelling choice, stated here and in the report):
   parts, one after another (:mod:`sparsa.dataflow.sat_parts`; the host's work between them is
   not counted). Its cycles, array-busy cycles and bytes are its programs', times the GEMM's
   repetitions, and the offline schedule picks its dataflow by the programs' cycles; GEMMs run
-  one after another (no interleave across programs). Weights the SORE builds with
-  pre-generation off keep the analytic model above, at the system's sizes, and so does a GEMM
-  the compiler cannot plan (a tile the buffers cannot hold).
+  one after another (no interleave across programs). With pre-generation off on a system with
+  a SORE, a sparse layer's FF and BP programs GENERATE its weights from the dense ones (the
+  SORE's time is then in their cycles, and its traffic is dense weights). A GEMM the compiler
+  cannot plan (a tile the buffers cannot hold) keeps the analytic model above, at the
+  system's sizes.
 * **Weight update** (fp16 and bf16: NVIDIA AMP mixed precision). After the last GEMM, the
   weight-update engine (``weight_update``, by default :data:`NETWORK_WEIGHT_UPDATE` in the
   array's format) runs one step over every weight of the network, on the critical path and
@@ -106,7 +108,7 @@ from sparsa.config.presets import (
     SAT_SORE_LANES,
     SAT_SYSTEM_READ_LATENCY,
 )
-from sparsa.config.sat import Dataflow, NMPattern, SatArrayConfig, SoreConfig
+from sparsa.config.sat import BdwpPass, Dataflow, NMPattern, SatArrayConfig, SoreConfig
 from sparsa.config.sat_system import SatSystemConfig
 from sparsa.config.weight_update import WeightUpdateConfig
 from sparsa.dataflow.sat_schedule import PHASES, GemmOp, GemmPlan, plan_gemm, training_gemms
@@ -515,23 +517,24 @@ def _programs(system: SatSystemConfig, ops: list[GemmOp], plans: _Plans,
               techniques: Techniques, read_latency: int) -> list[SystemGemm | None]:
     """Each GEMM's program on ``system`` (module docstring, *programs*): of the dataflows the
     array runs it in, the one whose programs take the fewest cycles (offline scheduling; OS
-    without it); None where the compiler cannot plan it, or where the SORE builds the weights
-    (pre-generation off on a system with a SORE: its programs are not planned from a shape)."""
+    without it); its sparse weights pre-generated, or, with pre-generation off on a system
+    with a SORE, built by the SORE from the dense ones (GENERATE); None where the compiler
+    cannot plan it."""
     runs: dict[tuple, SystemGemm | None] = {}
     chosen: list[SystemGemm | None] = []
     for i, op in enumerate(ops):
         sparse = op.phase in ("FF", "BP") and op.pattern is not None
-        if sparse and not techniques.pregen and system.sore is not None:
-            chosen.append(None)
-            continue
+        generate = (BdwpPass[op.phase] if sparse and not techniques.pregen
+                    and system.sore is not None else None)
         dataflows = (dict.fromkeys(d for d, _ in plans.options(i))
                      if techniques.offline_schedule else [_BASELINE[0]])
         found = []
         for dataflow in dataflows:
-            key = (op.rows, op.reduction, op.cols, op.pattern, dataflow)
+            key = (op.rows, op.reduction, op.cols, op.pattern, dataflow, generate)
             if key not in runs:
                 try:
-                    runs[key] = system_gemm(system, op, dataflow, read_latency=read_latency)
+                    runs[key] = system_gemm(system, op, dataflow, read_latency=read_latency,
+                                            generate=generate)
                 except ValueError:  # a tile the buffers cannot hold: the analytic model's
                     runs[key] = None
             if runs[key] is not None:
@@ -700,7 +703,7 @@ def simulate_iteration(
     ops = training_gemms(layers)
     plans = _Plans(ops, array, target, buffers)
     producers = _producers(ops)
-    sore_cycles = 0
+    sore_by_layer: dict[str, int] = {}
     for layer in layers:
         if layer.pattern is None:
             continue
@@ -708,7 +711,9 @@ def simulate_iteration(
             continue
         sore = SoreConfig(lanes=sore_lanes, m=layer.pattern.m, dtype=array.dtype)
         tiles = layer.groups * ceil(layer.cout / sore.m) * ceil(layer.ff.k / sore.lanes)
-        sore_cycles += stream_cycles(sore, n=layer.pattern.n, copies=3, count=tiles)
+        sore_by_layer[layer.name] = stream_cycles(sore, n=layer.pattern.n, copies=3,
+                                                  count=tiles)
+    sore_cycles = sum(sore_by_layer.values())
 
     def total(placed: list[tuple[GemmPlan, int, int]]) -> int:
         backward = sum(c for (p, _, c) in placed if p.op.phase != "FF")
@@ -732,7 +737,9 @@ def simulate_iteration(
     for i, (op, (plan, compute, cycles), program) in enumerate(zip(ops, placed, programs,
                                                                     strict=True)):
         sparse_weights = op.phase in ("FF", "BP") and op.pattern is not None
-        a_class = "compressed_weights" if sparse_weights else "weights"
+        # the SORE builds the weights from the dense ones on the way in
+        generated = sparse_weights and not techniques.pregen and sore_lanes > 0
+        a_class = "compressed_weights" if sparse_weights and not generated else "weights"
         if op.phase == "WU":
             a_class = "gradients"
         b_class = "activations" if op.phase in ("FF", "WU") else "gradients"
@@ -788,7 +795,11 @@ def simulate_iteration(
         elements = sum(layer_weights(layer) for layer in layers)
         update = simulate_weight_update(weight_update, elements, target, traffic)
     backward = phase_cycles["BP"] + phase_cycles["WU"]
-    exposed = max(0, sore_cycles - backward) if techniques.pregen else sore_cycles
+    if techniques.pregen:
+        exposed = max(0, sore_cycles - backward)
+    else:  # the programs of a layer whose FF and BP GENERATE their weights hold its SORE time
+        analytic = {g.layer for g in gemms if g.phase in ("FF", "BP") and not g.programs}
+        exposed = sum(c for name, c in sore_by_layer.items() if name in analytic)
     result = SatResult(
         model,
         "dense" if pattern is None else str(pattern),

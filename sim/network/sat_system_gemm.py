@@ -11,7 +11,7 @@ from address 0 like a GEMM's (parts of one shape are timed once)."""
 from collections import Counter
 from dataclasses import dataclass, fields
 
-from sparsa.config.sat import Dataflow
+from sparsa.config.sat import BdwpPass, Dataflow
 from sparsa.config.sat_system import INSTRUCTION_BITS, Opcode, SatSystemConfig, StoreMode, encode
 from sparsa.dataflow.sat_parts import plan_parts
 from sparsa.dataflow.sat_program import (
@@ -29,17 +29,19 @@ __all__ = ["SystemGemm", "gemm_program", "system_gemm"]
 
 
 def gemm_program(config: SatSystemConfig, op: GemmOp, dataflow: Dataflow, *,
-                 base: int = 0) -> list[int]:
-    """The program (END last) of one repetition of ``op`` with pre-generated weights, raw
-    stores and resident operands, laid out from ``base`` (module docstring); it may be longer
-    than the system's ``program_depth``.
+                 base: int = 0, generate: BdwpPass | None = None) -> list[int]:
+    """The program (END last) of one repetition of ``op`` with pre-generated weights (with
+    ``generate``, the copy the SORE builds them as), raw stores and resident operands, laid
+    out from ``base`` (module docstring); it may be longer than the system's
+    ``program_depth``.
 
     Raises
     ------
     ValueError
         For a GEMM the compiler cannot plan (its message).
     """
-    return _emit(config, _plan(config, op, dataflow), base)
+    return _emit(config, plan_shape(config, (op.rows, op.entries, op.cols), op.pattern,
+                                    dataflow, generate=generate), base)
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,10 @@ class SystemGemm:
     tiles, instructions : int
         Of its programs (END included).
     a_loads : int
-        LOADs of A (fewer than the tiles where A tiles stay on chip).
+        LOADs (or GENERATEs) of A (fewer than the tiles where A tiles stay on chip).
     a_bytes, b_bytes, program_bytes : int
-        Bytes its LOADs of A and of B and its instruction fetches read.
+        Bytes its LOADs (or GENERATEs) of A and its LOADs of B and its instruction fetches
+        read.
     timing : SystemTiming
         The cycle model's runs of its programs, summed: cycles, array-busy cycles, bytes read
         and written (``gemm_ends`` empty).
@@ -74,18 +77,20 @@ class SystemGemm:
 
 
 def system_gemm(config: SatSystemConfig, op: GemmOp, dataflow: Dataflow, *,
-                read_latency: int) -> SystemGemm:
+                read_latency: int, generate: BdwpPass | None = None) -> SystemGemm:
     """The system's run of one repetition of ``op``: its parts' programs
     (:func:`sparsa.dataflow.sat_parts.plan_parts`; one, the GEMM's, when it fits the
     instruction memory) from address 0, one after another, the memory answering reads
-    ``read_latency`` cycles after their address.
+    ``read_latency`` cycles after their address; A pre-generated, or, with ``generate``, the
+    copy the SORE builds from the dense weights (GENERATE).
 
     Raises
     ------
     ValueError
         For a GEMM the compiler cannot plan (its message).
     """
-    plan = plan_parts(config, (op.rows, op.entries, op.cols), op.pattern, dataflow)
+    plan = plan_parts(config, (op.rows, op.entries, op.cols), op.pattern, dataflow,
+                      generate=generate)
     total = SystemTiming()
     tiles = instructions = a_loads = program_bytes = 0
     loaded = [0, 0]
@@ -99,15 +104,12 @@ def system_gemm(config: SatSystemConfig, op: GemmOp, dataflow: Dataflow, *,
         instructions += count * len(program)
         program_bytes += count * transfer_bytes(config, len(program), INSTRUCTION_BITS)
         for steps in layer.steps:
-            for _, step, data in steps:
-                loaded[step["buffer"]] += count * len(data)
-                a_loads += count * (step["buffer"] == 0)
+            for opcode, step, data in steps:  # a GENERATE writes A
+                buffer = 0 if opcode is Opcode.GENERATE else step["buffer"]
+                loaded[buffer] += count * len(data)
+                a_loads += count * (buffer == 0)
     return SystemGemm(dataflow, len(plan.parts), tiles, instructions, a_loads, *loaded,
                       program_bytes, total)
-
-
-def _plan(config: SatSystemConfig, op: GemmOp, dataflow: Dataflow) -> PlannedLayer:
-    return plan_shape(config, (op.rows, op.entries, op.cols), op.pattern, dataflow)
 
 
 def _emit(config: SatSystemConfig, layer: PlannedLayer, base: int) -> list[int]:

@@ -98,9 +98,9 @@ def _run_sat(args: argparse.Namespace) -> int:
         print(f"  {failure}")
     if any(r.netsim_cycles is not None for r in runs):
         print("model: the system's cycle model on this program; netsim: the network "
-              "simulator's cycles for the same GEMM on the same system and memory latency "
-              "(the program it plans from the GEMM's shape, where the GEMM is not "
-              "GENERATE-built; its analytical model otherwise)")
+              "simulator's cycles for the same GEMM (or part of a GEMM longer than the "
+              "instruction memory) on the same system and memory latency: the program it "
+              "plans from the shape")
     if args.json is not None:
         write_json(args.json, {"config": str(config), "runs": [r.to_dict() for r in runs]})
     return 1 if failures else 0

@@ -138,7 +138,7 @@ def _simulate_sat(args: argparse.Namespace) -> int:
               + (f", {split} of them as several programs (longer than the instruction "
                  f"memory)" if split else "")
               + ("" if len(timed) == len(result.gemms) else "; the others by the analytic "
-                 "model (SORE-built weights, or a tile the buffers cannot hold)"))
+                 "model (a tile the buffers cannot hold)"))
     by_class = result.traffic.by_class()
     print(f"  DRAM bytes {result.traffic.bytes():,}: "
           + ", ".join(f"{k} r {v['read']:,} w {v['write']:,}"

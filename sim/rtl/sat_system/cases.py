@@ -20,8 +20,16 @@ from sparsa.config.dram_layout import pack_rows
 from sparsa.config.sat import BdwpPass, Dataflow, NMPattern
 from sparsa.config.sat_system import Fault, Opcode, SatSystemConfig, StoreMode, encode
 from sparsa.dataflow.sat_chain import ChainLayer, CompiledChain, compile_chain
-from sparsa.dataflow.sat_parts import CompiledParts, compile_gemm_parts
-from sparsa.dataflow.sat_program import compile_gemm, compile_generated_gemm
+from sparsa.dataflow.sat_parts import (
+    CompiledParts,
+    compile_gemm_parts,
+    compile_generated_gemm_parts,
+)
+from sparsa.dataflow.sat_program import (
+    compile_gemm,
+    compile_generated_gemm,
+    generated_operand,
+)
 from sparsa.models.golden.sat import compressed_matmul, nm_generate
 from sparsa.models.golden.sat_layers import chain_ff
 from sparsa.models.golden.sat_system import SystemRun, run_program
@@ -40,8 +48,10 @@ __all__ = [
     "fault_cases",
     "gemm_case",
     "gemm_cases",
+    "gemm_parts_case",
     "generated_case",
     "generated_cases",
+    "generated_parts_case",
     "memory_error_cases",
     "parts_cases",
 ]
@@ -223,13 +233,75 @@ class PartsCase:
     compiled: CompiledParts
     want: torch.Tensor
     op: tuple[int, int, int, NMPattern | None, Dataflow]  # rows, dense reduction, cols
+    generate: BdwpPass | None = None  # the copy the SORE builds A as, None for LOADed A
+
+
+def gemm_parts_case(config: SatSystemConfig, name: str, a: torch.Tensor, b: torch.Tensor,
+                    pattern: NMPattern | None, dataflow: Dataflow) -> PartsCase:
+    """``A B`` compiled as parts (:func:`sparsa.dataflow.sat_parts.compile_gemm_parts`; one
+    part, named ``name``, where its program fits the instruction memory), A dense (compressed
+    here to ``pattern``), with each part's golden run.
+
+    Raises
+    ------
+    RuntimeError
+        If an integer Y the parts' golden runs assemble differs from the golden GEMM.
+    """
+    values, indices = (a, torch.zeros_like(a)) if pattern is None else nm_generate(
+        a, pattern, config.array.dtype)
+    compiled = compile_gemm_parts(config, values, indices, b, pattern, dataflow)
+    return _parts_case(config, name, compiled, (values, indices, b), pattern, dataflow)
+
+
+def generated_parts_case(config: SatSystemConfig, name: str, w: torch.Tensor, b: torch.Tensor,
+                         pattern: NMPattern, dataflow: Dataflow,
+                         direction: BdwpPass) -> PartsCase:
+    """:func:`generated_case` compiled as parts
+    (:func:`sparsa.dataflow.sat_parts.compile_generated_gemm_parts`), with each part's golden
+    run.
+
+    Raises
+    ------
+    RuntimeError
+        As :func:`gemm_parts_case`.
+    """
+    compiled = compile_generated_gemm_parts(config, w, b, pattern, dataflow, direction)
+    dense = generated_operand(config, w, pattern, direction)
+    values, indices = nm_generate(dense, pattern, config.array.dtype)
+    case = _parts_case(config, f"{name} (SORE)", compiled, (values, indices, b), pattern,
+                       dataflow)
+    return dataclasses.replace(case, generate=BdwpPass(direction))
+
+
+def _parts_case(config: SatSystemConfig, name: str, compiled: CompiledParts,
+                operands: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                pattern: NMPattern | None, dataflow: Dataflow) -> PartsCase:
+    """The cases of ``compiled``'s parts (A of ``operands`` compressed, B) and Y as their
+    golden runs assemble it, checked against the golden GEMM for an integer array."""
+    arr = config.array
+    values, indices, b = operands
+    image = bytes(compiled.dram())
+    count = len(compiled.parts)
+    shape = (values.shape[0], b.shape[0], b.shape[1])
+    parts = tuple(
+        dataclasses.replace(
+            _case(config, name if count == 1 else f"{name} part {i + 1}/{count}", image,
+                  program.program_addr, list(program.program)),
+            shape=shape, pattern=str(pattern or "dense"), dataflow=dataflow.name)
+        for i, program in enumerate(compiled.programs))
+    golden = compiled.read_output([case.golden.dram for case in parts])
+    if not arr.dtype.is_float and not torch.equal(
+            golden, compressed_matmul(values, indices, b, pattern, arr)):
+        raise RuntimeError(f"{name}: the parts' golden program runs differ from the golden "
+                           "GEMM (a bug in one of them)")
+    return PartsCase(parts, compiled, golden, (*shape, pattern, dataflow))
 
 
 def parts_cases(config: SatSystemConfig, seed: int) -> list[PartsCase]:
     """GEMMs longer than the 256-instruction memory of the small systems, compiled as parts
-    (:func:`sparsa.dataflow.sat_parts.compile_gemm_parts`): a single output block whose
-    reduction is cut (raw partial sums the host adds), rows or columns cut, both dataflows,
-    dense and sparse."""
+    (:func:`gemm_parts_case`): a single output block whose reduction is cut (raw partial sums
+    the host adds), rows or columns cut, both dataflows, dense and sparse; on a system with a
+    SORE, the FF and BP copies GENERATEd (:func:`generated_parts_case`)."""
     arr = config.array
     gen = torch.Generator().manual_seed(seed)
     grid = (((4, 2048, 4), None, Dataflow.OS),
@@ -239,24 +311,18 @@ def parts_cases(config: SatSystemConfig, seed: int) -> list[PartsCase]:
     for (rows, k, cols), pattern, dataflow in grid:
         a = random_operands(gen, (rows, k), arr.dtype)
         b = random_operands(gen, (k, cols), arr.dtype)
-        values, indices = (a, torch.zeros_like(a)) if pattern is None else nm_generate(
-            a, pattern, arr.dtype)
-        compiled = compile_gemm_parts(config, values, indices, b, pattern, dataflow)
-        image = bytes(compiled.dram())
-        name = f"{dataflow.name} {pattern or 'dense'} {rows}x{k}x{cols} part"
-        parts = tuple(
-            dataclasses.replace(
-                _case(config, f"{name} {i + 1} of {len(compiled.parts)}", image,
-                      program.program_addr, list(program.program)),
-                shape=(rows, k, cols), pattern=str(pattern or "dense"), dataflow=dataflow.name)
-            for i, program in enumerate(compiled.programs))
-        golden = compiled.read_output([case.golden.dram for case in parts])
-        if not arr.dtype.is_float:
-            exact = compressed_matmul(values, indices, b, pattern, arr)
-            if not torch.equal(golden, exact):
-                raise RuntimeError(f"{name}: the parts' golden program runs differ from the "
-                                   "golden GEMM (a bug in one of them)")
-        cases.append(PartsCase(parts, compiled, golden, (rows, k, cols, pattern, dataflow)))
+        name = f"{dataflow.name} {pattern or 'dense'} {rows}x{k}x{cols}"
+        cases.append(gemm_parts_case(config, name, a, b, pattern, dataflow))
+    if config.sore is not None:
+        pattern = next(p for p in arr.patterns if p.m == config.sore_m)
+        for direction, dataflow in ((BdwpPass.FF, Dataflow.OS), (BdwpPass.BP, Dataflow.WS)):
+            w = random_operands(gen, (8, 512) if direction is BdwpPass.FF else (512, 8),
+                                arr.dtype)
+            b = random_operands(gen, (512, 4), arr.dtype)
+            c_out, k = w.shape
+            name = f"{dataflow.name} {pattern} {direction.name} copy of W {c_out}x{k}"
+            cases.append(generated_parts_case(config, name, w, b, pattern, dataflow,
+                                              direction))
     return cases
 
 

@@ -1,13 +1,14 @@
 """Layers of a network run on the Verilated SAT accelerator (``sparsa run sat``).
 
 :func:`network_cases`: each training GEMM of the first layers of a workload (FF, then BP and WU, as
-:func:`sparsa.dataflow.sat_schedule.training_gemms` lists them) becomes one program: seeded random
-operands of the GEMM's shape in the array's format, A compressed to the layer's pattern along
-its rows (FF and BP of a BDWP layer), the dataflow the network simulator's offline schedule
-chose for that GEMM (the simulator sized by the same system, whose cycles for the GEMM are
-kept beside the system's), compiled by :func:`sparsa.dataflow.sat_program.compile_gemm`. The
-programs run one after another on one simulator; each is checked against the golden program
-model and its cycles are set beside the system's cycle model.
+:func:`sparsa.dataflow.sat_schedule.training_gemms` lists them) becomes one program, or, where
+that is longer than the instruction memory, the programs of its parts
+(:func:`sparsa.dataflow.sat_parts.compile_gemm_parts`): seeded random operands of the GEMM's
+shape in the array's format, A compressed to the layer's pattern along its rows (FF and BP of a
+BDWP layer), the dataflow the network simulator's offline schedule chose for that GEMM (the
+simulator sized by the same system, whose cycles for the GEMM, or for each part, are kept
+beside the system's). The programs run one after another on one simulator; each is checked
+against the golden program model and its cycles are set beside the system's cycle model.
 
 :func:`classifier_chain`: the FF pass of a workload's classifier, its trailing run of Linear
 layers (ReLU between them, as the zoo's classifiers have it), as one program
@@ -31,6 +32,7 @@ from sparsa.models.golden.sat import gemm_ff
 from sparsa.models.golden.sat_layers import requantize
 from sparsa.models.zoo.workloads import training_layers
 from sparsa.sim.network.sat_network import Techniques, simulate_iteration
+from sparsa.sim.network.sat_system_gemm import system_gemm
 from sparsa.sim.network.target import load_target
 from sparsa.sim.rtl.sat_array.gemms import random_operands
 from sparsa.sim.rtl.sat_system.cases import (
@@ -38,8 +40,8 @@ from sparsa.sim.rtl.sat_system.cases import (
     SystemCase,
     chain_case,
     compare,
-    gemm_case,
-    generated_case,
+    gemm_parts_case,
+    generated_parts_case,
 )
 from sparsa.sim.rtl.sat_system.run import run_jobs
 
@@ -106,16 +108,28 @@ def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None
         sparse = op.phase in ("FF", "BP") and op.pattern is not None
         dataflow = Dataflow[result.dataflow]
         name = f"{op.layer} {op.phase}"
+        generate = BdwpPass[op.phase] if sore and sparse else None
+        n, m = (1, 1) if op.pattern is None else (op.pattern.n, op.pattern.m)
         for group in range(op.count):
             label = name if op.count == 1 else f"{name} group {group}"
-            if sore and sparse:  # W is C_out x K; the BP GEMM's A is its transpose
+            if generate is not None:  # W is C_out x K; the BP GEMM's A is its transpose
                 w = a if op.phase == "FF" else a.T.contiguous()
-                case = generated_case(config, f"{label} (SORE)", w, b, op.pattern, dataflow,
-                                      BdwpPass[op.phase])
+                gemm = generated_parts_case(config, label, w, b, op.pattern, dataflow,
+                                            generate)
             else:
-                case = gemm_case(config, label, a, b, op.pattern if sparse else None, dataflow)
-            # The network simulator's cycles of one group's GEMM (its groups are alike).
-            cases.append(dataclasses.replace(case, netsim=result.cycles // op.count))
+                gemm = gemm_parts_case(config, label, a, b, op.pattern, dataflow)
+            if len(gemm.cases) == 1:
+                # The network simulator's cycles of one group's GEMM (its groups are alike).
+                cases.append(dataclasses.replace(gemm.cases[0],
+                                                 netsim=result.cycles // op.count))
+                continue
+            for part, case in zip(gemm.compiled.parts, gemm.cases, strict=True):
+                # the simulator's cycles of this part's program (the GEMM's are their sum)
+                part_op = dataclasses.replace(op, rows=part.rows, cols=part.cols, count=1,
+                                              reduction=part.entries // n * m)
+                timed = system_gemm(config, part_op, dataflow, read_latency=latency,
+                                    generate=generate)
+                cases.append(dataclasses.replace(case, netsim=timed.timing.cycles))
     return cases
 
 

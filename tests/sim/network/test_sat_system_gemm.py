@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from sparsa.config.presets import SAT_SYSTEM_CONFIGS
-from sparsa.config.sat import Dataflow, NMPattern
-from sparsa.dataflow.sat_parts import compile_gemm_parts
+from sparsa.config.sat import BdwpPass, Dataflow, NMPattern
+from sparsa.dataflow.sat_parts import compile_gemm_parts, compile_generated_gemm_parts
 from sparsa.dataflow.sat_program import compile_gemm
 from sparsa.dataflow.sat_schedule import GemmOp
 from sparsa.models.golden.sat import nm_generate
@@ -80,3 +80,49 @@ def test_a_gemm_longer_than_the_instruction_memory_costs_its_parts_programs(name
             for field in ("cycles", "array_busy", "bytes_read", "bytes_written"):
                 assert getattr(got.timing, field) == sum(getattr(r, field) for r in runs), (
                     m, k, n, latency, field)
+
+
+@pytest.mark.parametrize("name", ["r4c4-int8-w64-sore4", "r8c8-int8-w128-sore8"])
+def test_a_program_that_generates_its_weights_planned_from_the_shape_is_the_compiled_one(
+        name) -> None:
+    """With pre-generation off, the program planned from the shape GENERATEs A as
+    compile_generated_gemm's does, word for word, FF and BP copies, both dataflows; a GEMM
+    too long for the instruction memory is costed as compile_generated_gemm_parts' parts."""
+    config = SAT_SYSTEM_CONFIGS[name]
+    pattern = next(p for p in config.array.patterns if p.m == config.sore_m)
+    gen = torch.Generator().manual_seed(13)
+    compared = parted = 0
+    for (c_out, k, n), direction, dataflow in itertools.product(
+            ((16, 32, 9), (9, 16, 24), (12, 64, 40), (8, 512, 4)), BdwpPass, Dataflow):
+        if dataflow is Dataflow.WS and config.array.rows < pattern.n:
+            continue
+        w = random_operands(gen, (c_out, k), config.array.dtype)
+        rows, reduction = (c_out, k) if direction is BdwpPass.FF else (k, c_out)
+        if reduction % pattern.m:
+            continue
+        b = random_operands(gen, (reduction, n), config.array.dtype)
+        op = GemmOp("x", direction.name, rows, reduction, n, pattern)
+        try:
+            compiled = compile_generated_gemm_parts(config, w, b, pattern, dataflow, direction)
+        except ValueError as error:  # GENERATEs past half the weight buffer: so is the plan
+            assert "more than half the weight buffer" in str(error), error
+            with pytest.raises(ValueError, match="more than half the weight buffer"):
+                system_gemm(config, op, dataflow, read_latency=40, generate=direction)
+            continue
+        per_m = pattern.m // pattern.n
+        for part, program in zip(compiled.parts, compiled.programs, strict=True):
+            part_op = GemmOp("x", direction.name, part.rows, part.entries * per_m, part.cols,
+                             pattern)
+            assert gemm_program(config, part_op, dataflow, base=program.program_addr,
+                                generate=direction) == list(program.program), (op, part)
+        runs = [program_timing(config, list(p.program), program_addr=p.program_addr,
+                               read_latency=40) for p in compiled.programs]
+        got = system_gemm(config, op, dataflow, read_latency=40, generate=direction)
+        assert got.parts == len(compiled.parts)
+        for field in ("cycles", "array_busy", "sore_busy", "bytes_read", "bytes_written"):
+            assert getattr(got.timing, field) == sum(getattr(r, field) for r in runs), (
+                op, field)
+        assert got.timing.sore_busy > 0
+        compared += 1
+        parted += len(compiled.parts) > 1
+    assert compared >= 8 and (parted > 0 or config.program_depth > 256), (compared, parted)
