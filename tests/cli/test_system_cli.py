@@ -53,7 +53,8 @@ def test_bad_system_configs_exit_2_with_one_line(argv, named, tmp_path: Path, cl
         (["--model", "lenet"], "unknown model 'lenet'"),
         (["--model", "small-cnn", "--layers", "9"], "layers must be from 1 to 5 for small-cnn"),
         (["--model", "small-cnn", "--latency", "2"], "--latency must be at least 3, not 2"),
-        (["--model", "small-cnn", "--program-depth", "16"], "more than program_depth = 16"),
+        (["--model", "small-cnn", "--program-depth", "4"],
+         "a single tile of this GEMM does not fit program_depth = 4"),
         (["--model", "small-cnn", "--chain", "--layers", "2"], "it takes no --layers"),
         (["--model", "resnet18", "--chain"], "resnet18 ends in 1 Linear layer(s)"),
         (["--model", "small-cnn", "--chain", "--program-depth", "64"],
@@ -61,8 +62,8 @@ def test_bad_system_configs_exit_2_with_one_line(argv, named, tmp_path: Path, cl
     ],
 )
 def test_run_sat_bad_input_exits_2(argv, named, cli: Cli) -> None:
-    """One error line; a program too long for the controller is found while compiling, after
-    the progress line."""
+    """One error line; a program too long for the controller (a single tile's, which no cut
+    into parts shortens; a chain's) is found while compiling, after the progress line."""
     status, out, err = cli(["run", "sat", *SMALL, *argv])
     assert (status, out) == (2, "")
     *before, last = err.splitlines()
