@@ -740,15 +740,21 @@ def plan_shape(config: SatSystemConfig, shape: tuple[int, int, int],
     half = config.a_rows // 2
     slots = 1 if pattern is None else pattern.m
     a_bits, b_bits = row_bits(config, "a"), config.compact_bits(slots)
+    zeros: dict[tuple[int, int], bytes] = {}  # zero data of each length, made once
+
+    def data(rows: int, bits: int) -> bytes:
+        if (rows, bits) not in zeros:
+            zeros[rows, bits] = bytes(transfer_bytes(config, rows, bits))
+        return zeros[rows, bits]
+
     if generate is None:
-        a_sides = [[_load(0, i % 2 * half, a, bytes(transfer_bytes(config, a, a_bits)))]
+        a_sides = [[_load(0, i % 2 * half, a, data(a, a_bits))]
                    for i, (a, _, _) in enumerate(beats)]
     else:
         _check_generate(config, pattern, generate)
         a_sides = [_generates(config, tile, None, pattern, BdwpPass(generate), i % 2 * half)
                    for i, tile in enumerate(tiles)]
-    b_sides = [[_load(1, 0, b, bytes(transfer_bytes(config, b, b_bits)), slots)]
-               for _, b, _ in beats]
+    b_sides = [[_load(1, 0, b, data(b, b_bits), slots)] for _, b, _ in beats]
     # OS shares an A tile across a row of blocks and a B tile across a column; WS an A tile
     # across the column chunks of its rows and a B tile across the rows of its chunk
     a_keys = [(t.row0, t.t0) for t in tiles] if generate is None else None
@@ -761,17 +767,21 @@ def plan_shape(config: SatSystemConfig, shape: tuple[int, int, int],
 def _tile_beats(config: SatSystemConfig, tiles: list[Tile]) -> list[tuple[int, int, int]]:
     """Each tile's weight, activation and output rows, checked against half of each buffer."""
     halves = (config.a_rows // 2, config.b_rows // 2, config.out_rows // 2)
+    known: dict[tuple, tuple[int, int, int]] = {}  # by command: a GEMM has few kinds of tile
     beats = []
     for tile in tiles:
-        counts = tile_beats(config.array, dataflow=tile.dataflow, pattern=tile.pattern,
-                            length=tile.length, rows=tile.rows)
-        if any(c > h for c, h in zip(counts, halves, strict=True)):
-            raise ValueError(
-                f"a config whose buffers cannot hold one tile: a {tile.dataflow.name} tile "
-                f"needs {counts[0]} A, {counts[1]} B and {counts[2]} output rows, half of each "
-                f"buffer holds {halves[0]}, {halves[1]} and {halves[2]}"
-            )
-        beats.append(counts)
+        command = (tile.dataflow, tile.pattern, tile.length, tile.rows)
+        if command not in known:
+            counts = tile_beats(config.array, dataflow=tile.dataflow, pattern=tile.pattern,
+                                length=tile.length, rows=tile.rows)
+            if any(c > h for c, h in zip(counts, halves, strict=True)):
+                raise ValueError(
+                    f"a config whose buffers cannot hold one tile: a {tile.dataflow.name} tile "
+                    f"needs {counts[0]} A, {counts[1]} B and {counts[2]} output rows, half of "
+                    f"each buffer holds {halves[0]}, {halves[1]} and {halves[2]}"
+                )
+            known[command] = counts
+        beats.append(known[command])
     return beats
 
 
