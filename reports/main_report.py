@@ -1,5 +1,6 @@
 """The main job: one report with a section per block, written atomically."""
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -17,11 +18,41 @@ from sparsa.reports.system_report import system_section
 from sparsa.reports.topk_report import topk_section
 from sparsa.reports.verification_report import verification_section
 
-__all__ = ["build_report"]
+__all__ = ["REPORT_MARKER", "build_report", "check_report_dir"]
+
+REPORT_MARKER = ".sparsa-report"
+"""The file every report folder holds: a folder with it is a report sparsa may replace."""
+
+
+def check_report_dir(out_dir: Path | str, *, force: bool = False) -> None:
+    """Check, before any work, that the report can go to ``out_dir`` without losing anything:
+    a new folder (its first existing parent a writable folder), an empty one, or a previous
+    report (it holds :data:`REPORT_MARKER`); with ``force``, any folder.
+
+    Raises
+    ------
+    ValueError
+        Naming the path and why it cannot take the report.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder for the report")
+    if out.is_dir() and not force and any(out.iterdir()) and not (out / REPORT_MARKER).is_file():
+        raise ValueError(f"{out} holds files and is not a previous sparsa report (it has no "
+                         f"{REPORT_MARKER}); name a new or empty folder, or pass --force to "
+                         "replace it")
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{out} lies under {parent}, which is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{parent} is not writable: the report cannot go to {out}")
 
 
 def build_report(
-    out_dir: Path | str, *, quick: bool = False, progress: Callable[[str], None] | None = None
+    out_dir: Path | str, *, quick: bool = False, progress: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> Path:
     """Write the report into ``out_dir`` and return the path of its Markdown file.
 
@@ -31,12 +62,21 @@ def build_report(
     Parameters
     ----------
     out_dir : path
-        Report folder (replaced if it exists).
+        Report folder: new, empty, or a previous report (replaced); with ``force``, any folder
+        (:func:`check_report_dir`).
     quick : bool
         Fewer random trials in the top-k sweep and a smaller layer in the SAT bench.
     progress : callable, optional
         Receives a short line for each step.
+    force : bool
+        Replace a folder that is not a previous report.
+
+    Raises
+    ------
+    ValueError
+        From :func:`check_report_dir`, before any work.
     """
+    check_report_dir(out_dir, force=force)
     say = progress or (lambda _msg: None)
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -60,10 +100,15 @@ def build_report(
         header = (f"# sparsa report\n\nProduced by `{command}`; every figure below comes from "
                   "this run unless it is marked as quoted.\n")
         (stage / "report.md").write_text("\n".join([header, *sections]))
+        (stage / REPORT_MARKER).write_text(f"written by {command}\n")
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    if out.exists():
-        shutil.rmtree(out)
-    stage.rename(out)
+    if out.exists():  # out of the way first, so the report is never missing and half-gone
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
+        out.rename(old / out.name)
+        stage.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        stage.rename(out)
     return out / "report.md"

@@ -19,6 +19,7 @@ __all__ = [
     "command_group",
     "fail",
     "integer",
+    "path",
     "positive_float",
     "positive_integer",
     "progress",
@@ -53,6 +54,13 @@ class Parser(argparse.ArgumentParser):
 def integer(text: str) -> int:
     """An integer in Python syntax: decimal, or with a 0x, 0o or 0b prefix."""
     return int(text, 0)
+
+
+def path(text: str) -> Path:
+    """A file or folder path; not empty (an empty one would name the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must name a path, not ''")
+    return Path(text)
 
 
 def positive_integer(text: str) -> int:
@@ -99,7 +107,7 @@ def add_json_print(parser: argparse.ArgumentParser, what: str = "the results") -
 
 def add_json_file(parser: argparse.ArgumentParser) -> None:
     """``--json FILE``: also write the result as JSON (see :func:`write_json`)."""
-    parser.add_argument("--json", type=Path, metavar="FILE",
+    parser.add_argument("--json", type=path, metavar="FILE",
                         help="also write the result as JSON")
 
 

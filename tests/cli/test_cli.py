@@ -201,15 +201,36 @@ def test_report_passes_its_options(
 ) -> None:
     calls = []
 
-    def build_report(out_dir: Path, *, quick: bool, progress: object) -> Path:
-        calls.append((out_dir, quick))
+    def build_report(out_dir: Path, *, quick: bool, progress: object, force: bool) -> Path:
+        calls.append((out_dir, quick, force))
         return out_dir / "report.md"
 
-    fake = types.SimpleNamespace(build_report=build_report)
+    fake = types.SimpleNamespace(build_report=build_report,
+                                 check_report_dir=lambda _out, force: None)
     monkeypatch.setitem(sys.modules, "sparsa.reports.main_report", fake)
     assert cli(["report"])[:2] == (0, f"{Path('build/report/report.md')}\n")
-    assert cli(["report", "--out", str(tmp_path), "--quick"])[0] == 0
-    assert calls == [(Path("build/report"), False), (tmp_path, True)]
+    assert cli(["report", "--out", str(tmp_path), "--quick", "--force"])[0] == 0
+    assert calls == [(Path("build/report"), False, False), (tmp_path, True, True)]
+
+
+def test_report_refuses_an_out_that_would_lose_files_before_any_work(tmp_path: Path,
+                                                                      cli: Cli) -> None:
+    """A folder holding a user's file, a file, a path under a file and an empty path: one line,
+    exit 2, nothing touched (the report itself would take minutes; these return at once)."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep me too")
+    for out, named in ((folder, "holds files and is not a previous sparsa report"),
+                       (a_file, "is a file, not a folder for the report"),
+                       (a_file / "sub", "which is a file"),
+                       ("", "must name a path, not ''")):
+        status, stdout, err = cli(["report", "--out", str(out), "--quick"])
+        assert (status, stdout) == (2, "") and err.count("\n") == 1 and named in err, err
+    assert (folder / "notes.txt").read_text() == "keep me"
+    assert a_file.read_text() == "keep me too"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "mine"]
 
 
 def test_verilog_sore_writes_lint_clean_verilog_and_rejects_bad_lanes(

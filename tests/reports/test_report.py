@@ -7,7 +7,7 @@ import pytest
 
 import sparsa.reports.topk_report as topk_report
 from sparsa.reports.headline_report import headline_section
-from sparsa.reports.main_report import build_report
+from sparsa.reports.main_report import REPORT_MARKER, build_report, check_report_dir
 from sparsa.reports.spatten_figures import FIGURES
 from sparsa.sim.studies.topk_bench import DEFAULT_COMPARATORS, DEFAULT_K_FRACTIONS, DEFAULT_SIZES
 
@@ -16,6 +16,7 @@ def test_quick_report_writes_every_file(tmp_path):
     out = tmp_path / "report"
     md = build_report(out, quick=True)
     assert md == out / "report.md"
+    assert (out / REPORT_MARKER).is_file()  # a report sparsa may replace next time
     text = md.read_text()
     assert text.count("Lint: clean") == 3
     assert "| 1024 | 512 | 16 |" in text
@@ -76,6 +77,7 @@ def test_failed_report_leaves_the_old_one_and_no_temporary_files(tmp_path, monke
     out = tmp_path / "report"
     out.mkdir()
     (out / "report.md").write_text("previous")
+    (out / REPORT_MARKER).write_text("a previous report")
 
     def broken_sweep(**_kwargs):
         raise RuntimeError("sweep failed")
@@ -85,6 +87,20 @@ def test_failed_report_leaves_the_old_one_and_no_temporary_files(tmp_path, monke
         build_report(out, quick=True)
     assert (out / "report.md").read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_a_report_may_replace_only_a_report_or_an_empty_folder(tmp_path):
+    check_report_dir(tmp_path / "new" / "report")  # parents made later
+    (tmp_path / "empty").mkdir()
+    check_report_dir(tmp_path / "empty")
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / "report.md").write_text("old")
+    with pytest.raises(ValueError, match="is not a previous sparsa report"):
+        check_report_dir(previous)
+    check_report_dir(previous, force=True)
+    (previous / REPORT_MARKER).write_text("")
+    check_report_dir(previous)
 
 
 def test_headlines_without_results_say_not_run(tmp_path):
