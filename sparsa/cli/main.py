@@ -39,13 +39,21 @@ Subcommands (one module of :mod:`sparsa.cli` each)::
     sparsa targets
     sparsa baseline --workload W [--batch B] [--seq-len L] [--warmup N] [--repeats N]
                     [--threads T] [--device DEV] [--json]
-    sparsa report [--out DIR] [--quick]
+    sparsa report [--out DIR] [--quick] [--force]
 
-A bad parameter exits with status 2 and a one-line ``sparsa: error: ...`` message on stderr.
+A bad parameter exits with status 2 and a one-line ``sparsa: error: ...`` message on stderr;
+SIGINT and SIGTERM end a command with one line and the status a shell gives a killed process
+(130, 143).
 """
 
 import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from sparsa.cli import (
     baseline,
@@ -62,7 +70,39 @@ from sparsa.cli import (
 )
 from sparsa.cli.options import Parser
 
-__all__ = ["build_parser", "main"]
+__all__ = ["INTERRUPTED", "TERMINATED", "build_parser", "main"]
+
+INTERRUPTED = 128 + signal.SIGINT
+"""Exit status after SIGINT (Ctrl-C), as a shell reports a process it killed."""
+TERMINATED = 128 + signal.SIGTERM
+"""Exit status after SIGTERM."""
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the command is so that its clean-up runs (a BaseException, like
+    KeyboardInterrupt, so that no ``except Exception`` takes it for an error)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _stop_children() -> None:
+    """Send SIGTERM to this process's descendants (a simulator or a synthesis tool it started),
+    so that none is left running without its parent (Linux: found through /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, found = [os.getpid()], []
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +130,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         The exit status: 0 on success, 1 when the work found a problem (lint warnings, a
-        verification mismatch), 2 for a bad command line.
+        verification mismatch), 2 for a bad command line, :data:`INTERRUPTED` after SIGINT and
+        :data:`TERMINATED` after SIGTERM (one line on stderr; the command's temporary files
+        removed, the processes it started stopped).
     """
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        _stop_children()
+        print("sparsa: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except _Terminated:
+        _stop_children()
+        print("sparsa: terminated", file=sys.stderr)
+        return TERMINATED
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
