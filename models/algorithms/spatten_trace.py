@@ -34,6 +34,8 @@ from sparsa.files import write_atomically
 __all__ = [
     "COLUMNS",
     "LSB_BITS",
+    "MAX_CONTEXT",
+    "MAX_HEAD_DIM",
     "MSB_BITS",
     "QUERY_BITS",
     "UNQUANTIZED",
@@ -56,6 +58,12 @@ QUERY_BITS = (*MSB_BITS, 16)
 """Widths Q may have: those of K and V, and 16 (the released GPT-2 trace's ``q16b`` config)."""
 
 HEAD_DIM_COLUMN = "embedding_length_D"
+
+MAX_HEAD_DIM = 4096
+"""Largest head dimension D a trace may give (transformers use 64 to 256; a bound keeps every
+byte and cycle count in range)."""
+MAX_CONTEXT = 1 << 24
+"""Largest context length L a trace may give (16,777,216 tokens, past any model's context)."""
 
 # Header name -> (SpattenTrace attribute, kind). The head dimension is one number per trace.
 _ROW_FIELDS: dict[str, tuple[str, str]] = {
@@ -282,8 +290,8 @@ def _first_violation(
         (ids_ok & (t.iteration >= 0) & (key_first != np.arange(len(t.iteration))), "head_id",
          lambda i: "duplicate of iteration {}, layer {}, head {}".format(*rows(i))
          + f" (first at {locate(int(key_first[i]))})"),
-        (t.seq_len < 1, "sentence_length_L",
-         lambda i: f"context length {t.seq_len[i]} must be >= 1"),
+        ((t.seq_len < 1) | (t.seq_len > MAX_CONTEXT), "sentence_length_L",
+         lambda i: f"context length {t.seq_len[i]} must be from 1 to {MAX_CONTEXT}"),
         (t.seq_len != t.seq_len[iter_first], "sentence_length_L",
          lambda i: f"context length {t.seq_len[i]} differs from the "
          f"{t.seq_len[iter_first[i]]} of iteration {t.iteration[i]} at "
@@ -369,8 +377,21 @@ def read_trace(
         ``if_topk`` or lies outside 1 to L.
     """
     path = Path(path)
-    with path.open(newline="") as f:
-        records = list(csv.reader(f))
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (spreadsheets write one) is not data
+    except UnicodeDecodeError as error:
+        raise TraceFormatError(path, data[:error.start].count(b"\n") + 1, None,
+                               f"not UTF-8 text (byte {error.start}: "
+                               f"{data[error.start:error.start + 1]!r})") from None
+    if text and not text.endswith("\n"):
+        raise TraceFormatError(path, text.count("\n") + 1, None,
+                               "the file ends inside its last line (no final newline): cut "
+                               "short?")
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as error:
+        raise TraceFormatError(path, text.count("\n"), None, f"not CSV: {error}") from None
     if not records:
         raise TraceFormatError(path, 1, None, "empty file; expected a header")
     header = records[0]
@@ -455,11 +476,13 @@ def _raise_bad(path: Path, row: int, column: str, cells: np.ndarray, allowed: st
 
 def _head_dim(values: np.ndarray, path: Path) -> int:
     """The one head dimension of the file: a positive integer, the same on every row."""
-    bad = np.flatnonzero(~np.isfinite(values) | (values < 1) | (values != np.round(values)))
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 1) | (values > MAX_HEAD_DIM)
+                         | (values != np.round(values)))
     if bad.size:
         raise TraceFormatError(
             path, int(bad[0]) + 2, HEAD_DIM_COLUMN,
-            f"head dimension {float(values[bad[0]])!r} must be a positive integer")
+            f"head dimension {float(values[bad[0]])!r} must be an integer from 1 to "
+            f"{MAX_HEAD_DIM}")
     differ = np.flatnonzero(values != values[0])
     if differ.size:
         raise TraceFormatError(

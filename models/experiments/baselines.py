@@ -130,11 +130,17 @@ def _trimmed(samples: Sequence[float], trim: float) -> Timing:
 
 
 def _device(device: str | torch.device) -> torch.device:
+    """The device to time on: the CPU or a CUDA device (others, such as ``meta``, which
+    computes nothing, would give no true time)."""
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda:0', "
                          f"not {device!r}") from err
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be the CPU or a CUDA device ('cpu', 'cuda', 'cuda:N'), "
+                         f"not {device!r}")
+    return dev
 
 
 def time_callable(fn: Callable[[], object], *, warmup: int, repeats: int,
@@ -308,6 +314,10 @@ def _attention_args(kind: str, seq_len: int | None, prompt: int,
         return shape, prompt
     length = BERT_SEQ_LEN if seq_len is None else seq_len
     _check_positive("seq_len", length)
+    limit = TRANSFORMERS[kind].max_positions
+    if length > limit:
+        raise ValueError(f"seq_len must be at most {limit} for {kind} (its position "
+                         f"embeddings), not {length}")
     return shape, length
 
 

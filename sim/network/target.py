@@ -357,7 +357,12 @@ def load_target(name_or_path: str | Path) -> Target:
         out-of-range field; the message names the file and the field's dotted key.
     """
     path = _target_file(name_or_path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not TOML's
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}: "
+                         f"{error.object[error.start:error.start + 1]!r}); a target file is "
+                         "UTF-8 TOML") from None
     try:
         return _parse(tomllib.loads(text), _comment_sources(text))
     except ValueError as error:  # tomllib.TOMLDecodeError is a ValueError

@@ -10,6 +10,7 @@ from sparsa.cli.options import (
     command_group,
     fail,
     integer,
+    positive_integer,
     progress,
     subcommand,
 )
@@ -37,7 +38,8 @@ def add(commands: argparse._SubParsersAction) -> None:
     add_json_print(training)
     training.add_argument("--target", default=presets.SAT_TARGET, metavar="NAME|FILE",
                           help="target (default: %(default)s)")
-    training.add_argument("--batch", type=integer, default=presets.SAT_BATCH, metavar="B",
+    training.add_argument("--batch", type=positive_integer, default=presets.SAT_BATCH,
+                          metavar="B",
                           help="batch size (default: %(default)s)")
 
 
@@ -77,11 +79,14 @@ def _bench_sat_training(args: argparse.Namespace) -> int:
         pattern_speedups,
     )
 
-    target = load_target(args.target)
-    rows = pattern_speedups(presets.SAT_STUDY_MODELS, presets.SAT_STUDY_PATTERNS, target,
-                            batch=args.batch, progress=progress)
-    abl = ablation(presets.SAT_ABLATION_MODEL, presets.SAT_ABLATION_PATTERN, target,
-                   batch=args.batch)
+    try:
+        target = load_target(args.target)
+        rows = pattern_speedups(presets.SAT_STUDY_MODELS, presets.SAT_STUDY_PATTERNS, target,
+                                batch=args.batch, progress=progress)
+        abl = ablation(presets.SAT_ABLATION_MODEL, presets.SAT_ABLATION_PATTERN, target,
+                       batch=args.batch)
+    except ValueError as error:
+        return fail(str(error))
     if args.json:
         print(json.dumps({"speedups": [asdict(r) for r in rows],
                           "ablation": [asdict(r) for r in abl]}, indent=2))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 __all__ = [
+    "MAX_SEED",
     "USAGE_ERROR",
     "Parser",
     "ProgressBar",
@@ -23,6 +24,7 @@ __all__ = [
     "positive_float",
     "positive_integer",
     "progress",
+    "seed",
     "subcommand",
     "write_json",
 ]
@@ -61,6 +63,18 @@ def path(text: str) -> Path:
     if not text:
         raise argparse.ArgumentTypeError("must name a path, not ''")
     return Path(text)
+
+
+MAX_SEED = 2**63 - 1
+"""Largest seed (PyTorch's and numpy's generators take any from 0 up to it)."""
+
+
+def seed(text: str) -> int:
+    """An :func:`integer` from 0 to :data:`MAX_SEED`."""
+    value = integer(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**63 - 1, not {text}")
+    return value
 
 
 def positive_integer(text: str) -> int:
@@ -113,7 +127,7 @@ def add_json_file(parser: argparse.ArgumentParser) -> None:
 
 def add_seed(parser: argparse.ArgumentParser, default: int, of: str) -> None:
     """``--seed S``: the seed ``of`` something, shown with its default in the help."""
-    parser.add_argument("--seed", type=integer, default=default, metavar="S",
+    parser.add_argument("--seed", type=seed, default=default, metavar="S",
                         help=f"seed of {of} (default: %(default)s)")
 
 

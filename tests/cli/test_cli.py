@@ -565,3 +565,18 @@ def test_simulate_sat_dtype_defaults_to_the_preset_and_fp16_runs_the_update(
         fp16["stall_cycles"]["dram"] - runs["int8"][1]["stall_cycles"]["dram"]
     )
     assert runs["bf16"][1]["dram"] == fp16["dram"]
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["bench", "sat-training", "--batch", "0"], "--batch: must be a positive integer, not '0'"),
+    (["bench", "sat-training", "--target", "nope"], "unknown target 'nope'"),
+    (["bench", "topk", "--seed", str(2**70)], "--seed: must be an integer from 0 to 2**63 - 1"),
+    (["bench", "topk", "--seed", "-1"], "--seed: must be an integer from 0 to 2**63 - 1"),
+    (["baseline", "--workload", "gpt2-small", "--device", "meta"],
+     "device must be the CPU or a CUDA device"),
+    (["baseline", "--workload", "bert-base", "--seq-len", "100000000"],
+     "seq_len must be at most 512 for bert-base"),
+])
+def test_bad_values_exit_2_with_one_line_before_any_work(argv, named, cli: Cli) -> None:
+    status, out, err = cli(argv)
+    assert (status, out) == (2, "") and err.count("\n") == 1 and named in err, err

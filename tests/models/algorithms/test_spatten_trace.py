@@ -139,6 +139,29 @@ def test_trace_without_config_row(tmp_path):
     assert write_trace(t, tmp_path / "out.csv").read_text() == csv_text({})
 
 
+def test_a_byte_order_mark_is_not_data_and_other_encodings_are_named(tmp_path):
+    """Spreadsheets save UTF-8 CSV with a byte-order mark: the same trace. A Latin-1 file, a
+    binary one and one cut inside its last line are errors naming the file and the line."""
+    text = csv_text({})
+    plain = read_trace(write(tmp_path, text), model="t")
+    marked = tmp_path / "bom.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert read_trace(marked, model="t") == plain
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(text.encode() + "caf\xe9,\n".encode("latin-1"))
+    with pytest.raises(TraceFormatError, match=r"line 3: not UTF-8 text \(byte \d+: b'\\xe9'\)"):
+        read_trace(latin)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)))  # a newline at byte 10: the bad byte is on line 2
+    with pytest.raises(TraceFormatError, match=r"binary.csv, line 2: not UTF-8 text"):
+        read_trace(binary)
+    cut = tmp_path / "cut.csv"
+    cut.write_text(text[:-3])
+    with pytest.raises(TraceFormatError, match=r"cut.csv, line 2: the file ends inside its "
+                                               r"last line \(no final newline\)"):
+        read_trace(cut)
+
+
 @pytest.mark.parametrize(
     ("rows", "line", "column", "message"),
     [
@@ -148,7 +171,9 @@ def test_trace_without_config_row(tmp_path):
         ([{"auto_requant_thres": "abc"}], 2, "auto_requant_thres", r"'abc' is not a number"),
         ([{"layer_id": "99999999999999999999"}], 2, "layer_id", r"fits in 64 bits"),
         ([{"embedding_length_D": "64.5"}], 2, "embedding_length_D",
-         r"head dimension 64.5 must be a positive integer"),
+         r"head dimension 64.5 must be an integer from 1 to 4096"),
+        ([{"embedding_length_D": "1e300"}], 2, "embedding_length_D",
+         r"head dimension 1e\+300 must be an integer from 1 to 4096"),
         ([{}, {"head_id": "1", "embedding_length_D": "32"}], 3, "embedding_length_D",
          r"differs from the 64.0 of line 2"),
     ],
@@ -170,7 +195,11 @@ def test_bad_fields_name_file_line_and_column(tmp_path, rows, line, column, mess
         ({"value_fetch_num": "9"}, "value_fetch_num",
          r"9 values fetched; allowed: 1 to key_fetch_num = 8"),
         ({"value_fetch_num": "0"}, "value_fetch_num", r"0 values fetched"),
-        ({"sentence_length_L": "0"}, "sentence_length_L", r"context length 0 must be >= 1"),
+        ({"sentence_length_L": "0"}, "sentence_length_L",
+         r"context length 0 must be from 1 to 16777216"),
+        ({"sentence_length_L": "9000000000000000000", "key_fetch_num": "9000000000000000000",
+          "value_fetch_num": "9000000000000000000"}, "sentence_length_L",
+         r"context length 9000000000000000000 must be from 1 to 16777216"),
         ({"iteration_id": "-2"}, "iteration_id", r"iteration -2 must be >= 0"),
         ({"quant_key_bit": "7"}, "quant_key_bit",
          r"unknown width 7; allowed: -1, 4, 6, 8, 10, 12"),

@@ -97,6 +97,17 @@ def test_a_copy_of_a_built_in_loads_the_same(tmp_path):
     assert load_target(str(path)) == load_target("vcu1525")
 
 
+def test_a_byte_order_mark_is_read_and_other_encodings_are_named(tmp_path):
+    text = (TARGETS_DIR / "vcu1525.toml").read_text(encoding="utf-8")
+    marked = tmp_path / "bom.toml"
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert load_target(marked) == load_target("vcu1525")
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(text.encode() + "# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.toml: not UTF-8 text \(byte \d+: b'\\xe9'\)"):
+        load_target(latin)
+
+
 def _edited(tmp_path: Path, old: str, new: str) -> Path:
     """A copy of vcu1525.toml with the line ``old`` replaced by ``new``."""
     text = (TARGETS_DIR / "vcu1525.toml").read_text(encoding="utf-8")
