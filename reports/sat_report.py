@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from sparsa.config.describe import describe
 from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.hw.sat.sat_array import SatArray
 from sparsa.reports.markdown import lint_summary
@@ -44,7 +45,7 @@ def sat_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> str:
 
 ### Verilog
 
-`verilog/sat_array.v` with `verilog/sat_array.json`, elaborated from `{config!r}`.
+`verilog/sat_array.v` with `verilog/sat_array.json`, elaborated from `{describe(config)}`.
 
 Lint: {lint_summary(lint, "sat_array")}
 

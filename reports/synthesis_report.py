@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from sparsa.config.describe import describe
 from sparsa.config.presets import (
     BLOCK_DEFAULTS,
     SAT_ARRAY_CONFIGS,
@@ -68,7 +69,7 @@ def synthesis_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -
                                         config=config)
             result = synthesize(verilog, top)
             routed = route_ecp5(verilog, top) if route else None
-        rows.append({"block": name, "label": label, "config": repr(config),
+        rows.append({"block": name, "label": label, "config": describe(config),
                      **result.to_dict(), "shares": result.resources.shares(target.resources),
                      "ecp5": None if routed is None else asdict(routed)})
     (stage / "synthesis.json").write_text(json.dumps(

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from sparsa.config.describe import describe
 from sparsa.config.presets import DEFAULT_SAT_SYSTEM, SAT_SYSTEM_CONFIGS, SAT_SYSTEM_READ_LATENCY
 from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.hw.sat_system.accelerator import SatAccelerator
@@ -59,7 +60,7 @@ def system_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> s
         layer_rows = [r.to_dict() for r in runs]
         failures += [f for r in runs for f in r.failures]
     (stage / "sat_system.json").write_text(json.dumps(
-        {"config": repr(config), "latency": LATENCY, "gemms": rows, "layers": layer_rows,
+        {"config": describe(config), "latency": LATENCY, "gemms": rows, "layers": layer_rows,
          "failures": failures}, indent=2) + "\n")
     exact = sum(r["rtl"] == r.get("model") for r in rows + [
         {"rtl": r["rtl_cycles"], "model": r["model_cycles"]} for r in layer_rows])
@@ -106,7 +107,7 @@ Lint: {lint_summary(lint, "sat_accelerator")}
 ### End to end, against the golden model and the cycle model
 
 Programs compiled by `sparsa.dataflow.sat_program` (double-buffered halves, VTA-style tokens
-between the LOAD, GEMM and STORE units) run on the Verilated `{config!r}` from a DRAM image,
+between the LOAD, GEMM and STORE units) run on the Verilated `{describe(config)}` from a DRAM image,
 started through the AXI4-Lite registers, the DDR a `cocotbext-axi` RAM with a read latency of
 {LATENCY} cycles. Result: {verdict}. The system's cycle model
 (`sparsa.sim.blocks.sat_system`) predicts {exact} of {total} runs to the cycle.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from sparsa.config.describe import describe
 from sparsa.config.topk import TopKConfig
 from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.hw.topk.topk import TopKEngine
@@ -71,7 +72,7 @@ def _markdown(config: TopKConfig, lint: list[str], points: list[BenchPoint], tri
 ### Verilog
 
 `verilog/topk.v` with its sidecar `verilog/topk.json` (configuration, ports and widths, tool
-versions), elaborated from `{config!r}`.
+versions), elaborated from `{describe(config)}`.
 
 Lint: {lint_line}
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sparsa.config.describe import describe
 from sparsa.config.presets import (
     DEFAULT_ATTENTION_CORE,
     DEFAULT_SORE,
@@ -98,7 +99,7 @@ def block_markdown(block: BlockVerification) -> str:
         ("Verilog", f"`{block.verilog}`"),
         ("Exported configuration", f"`{block.exported}`"),
         ("Verilator lint", lint),
-        ("Configuration checked in amaranth.sim", f"`{config}`"),
+        ("Configuration checked in amaranth.sim", f"`{describe(config)}`"),
         ("Cases run on the RTL in this run", _counts_text(block.result)),
         ("Mismatches with the golden model", str(s.mismatches)),
         ("Cycle checks against the cycle model", str(s.cycle_checks)),
@@ -132,9 +133,9 @@ def verification_section(stage: Path, *, quick: bool, say: Callable[[str], None]
     )
     exported = {
         "sat-array": ("verilog/sat_array.v", "the SAT PE array section's", None),
-        "sore": (sore_v, repr(DEFAULT_SORE), sore_lint),
-        "topk": ("verilog/topk.v", repr(DEFAULT_TOPK), None),
-        "attention-core": (core_v, repr(DEFAULT_ATTENTION_CORE), core_lint),
+        "sore": (sore_v, describe(DEFAULT_SORE), sore_lint),
+        "topk": ("verilog/topk.v", describe(DEFAULT_TOPK), None),
+        "attention-core": (core_v, describe(DEFAULT_ATTENTION_CORE), core_lint),
     }
     blocks = []
     for name, (config, quick_cases, full_cases) in REPORT_RTL_CHECKS.items():

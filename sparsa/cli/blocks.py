@@ -42,8 +42,6 @@ class Flag:
         False); ``"patterns"`` (comma-separated N:M patterns).
     enum : Enum subclass, optional
         The field's type, for a ``"choice"``.
-    show : str
-        Format of the default in the help (``"#x"`` shows it in hexadecimal).
     alternate : str, optional
         The option to use instead in a command that already has the flag's own option
         (``sparsa verify`` has its own ``--seed``).
@@ -54,7 +52,6 @@ class Flag:
     metavar: str | None = None
     kind: str = "integer"
     enum: type[Enum] | None = None
-    show: str = "s"
     alternate: str | None = None
 
     @property
@@ -73,7 +70,7 @@ class Flag:
         option = self.alternate if self.option in reserved else self.option
         if option is None:
             raise ValueError(f"{self.option} is taken and {self.field} has no alternate")
-        shown = f"{self.help} (default: %(default){self.show})"
+        shown = f"{self.help} (default: %(default)s)"
         if self.kind == "integer":
             kwargs = {"type": integer, "default": default, "metavar": self.metavar}
         elif self.kind == "choice":
@@ -253,7 +250,7 @@ _TOPK = Block(
         Flag("width", "bits per value", "W"),
         Flag("signed", "two's-complement signed values", kind="switch"),
         Flag("pivot", "pivot choice of the quick-select rounds", kind="choice", enum=PivotMode),
-        Flag("seed", "reset state of the pivot LFSR", "S", show="#x", alternate="--lfsr-seed"),
+        Flag("seed", "reset state of the pivot LFSR", "S", alternate="--lfsr-seed"),
     ), datasheet="sparsa.reports.block_datasheets:topk_datasheet")
 _SAT_ARRAY = Block(
     "sat-array", "sat_array", "sparsa.hw.sat.sat_array:SatArray", "the SAT PE array",

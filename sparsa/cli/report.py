@@ -23,7 +23,9 @@ def add(commands: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    """Generate the top-k Verilog, run the benchmark and write the report."""
+    """Build every block's Verilog and run its checks, the benchmarks, the network simulations,
+    the end-to-end system runs, synthesis and the software baselines, and write the report with
+    its tables and figures (report.md in --out)."""
     from sparsa.reports.main_report import build_report, check_report_dir
 
     try:
