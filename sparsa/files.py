@@ -11,8 +11,8 @@ __all__ = ["write_atomically"]
 def write_atomically(files: dict[Path, str], *, newline: str | None = None) -> None:
     """Write every file completely or leave none of them (nor any temporary file) behind.
 
-    Each text goes to a new temporary file beside its destination, and the temporaries are
-    renamed into place only once all of them are written.
+    Each text goes to a new temporary file beside its destination (its missing folders made),
+    and the temporaries are renamed into place only once all of them are written.
 
     Parameters
     ----------
@@ -24,6 +24,7 @@ def write_atomically(files: dict[Path, str], *, newline: str | None = None) -> N
     staged: dict[Path, Path] = {}
     try:
         for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
             # Mode "x" creates a new file with the usual permissions (mkstemp's are 0600).
             staged[path] = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
             with staged[path].open("x", newline=newline) as f:

@@ -4,6 +4,7 @@ printing, the failure exit, and the flags several commands spell the same way.""
 import argparse
 import inspect
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ __all__ = [
     "command_group",
     "fail",
     "integer",
+    "output_dir",
+    "output_file",
     "path",
     "positive_float",
     "positive_integer",
@@ -63,6 +66,45 @@ def path(text: str) -> Path:
     if not text:
         raise argparse.ArgumentTypeError("must name a path, not ''")
     return Path(text)
+
+
+def _writable_place(target: Path, text: str) -> None:
+    """Raise ArgumentTypeError unless the first existing folder on ``target``'s way is a
+    writable folder (the missing ones are made when the output is written)."""
+    place = target.absolute().parent
+    while not place.exists():
+        place = place.parent
+    if not place.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} lies under {str(place)!r}, which is a file")
+    if not os.access(place, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{str(place)!r} is not writable, so {text!r} cannot "
+                                         "be written")
+
+
+def output_file(text: str) -> Path:
+    """A file to write (checked when the command line is read, before any work): not a folder,
+    writable where it exists, under a writable folder (missing folders are made)."""
+    target = path(text)
+    if target.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; name a file")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{text!r} is not writable")
+    _writable_place(target, text)
+    return target
+
+
+def output_dir(text: str) -> Path:
+    """A folder to write into (checked when the command line is read, before any work): a
+    folder where it exists, under a writable folder (missing folders are made)."""
+    target = path(text)
+    if target.exists() and not target.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a file; name a folder")
+    if target.is_dir():
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"{text!r} is not writable")
+    else:
+        _writable_place(target, text)
+    return target
 
 
 MAX_SEED = 2**63 - 1
@@ -121,7 +163,7 @@ def add_json_print(parser: argparse.ArgumentParser, what: str = "the results") -
 
 def add_json_file(parser: argparse.ArgumentParser) -> None:
     """``--json FILE``: also write the result as JSON (see :func:`write_json`)."""
-    parser.add_argument("--json", type=path, metavar="FILE",
+    parser.add_argument("--json", type=output_file, metavar="FILE",
                         help="also write the result as JSON")
 
 

@@ -13,6 +13,8 @@ from sparsa.cli.options import (
     add_json_file,
     command_group,
     fail,
+    output_dir,
+    output_file,
     progress,
     subcommand,
     write_json,
@@ -29,7 +31,7 @@ def add(commands: argparse._SubParsersAction) -> None:
     add_block_commands(blocks, _synth, describe=_describe, options=_add_options)
     add_block_commands(blocks, _synth, describe=_describe, options=_add_options, table=SYSTEMS)
     fit = subcommand(blocks, "fit", _fit, "refit the resource model to a grid of syntheses")
-    fit.add_argument("--out", type=Path, metavar="FILE",
+    fit.add_argument("--out", type=output_file, metavar="FILE",
                      help="write the model there instead of the packaged "
                      "sparsa/sim/network/resource_model.json")
 
@@ -52,7 +54,7 @@ def _add_options(parser: argparse.ArgumentParser, block: Block) -> None:
     parser.add_argument("--target", default=SAT_TARGET, metavar="NAME|FILE",
                         help="the device whose capacity the shares are of: a built-in target "
                         "with a [resources] table or a target file (default: %(default)s)")
-    parser.add_argument("--out", type=Path, metavar="DIR",
+    parser.add_argument("--out", type=output_dir, metavar="DIR",
                         help="also keep the exported Verilog in DIR")
     parser.add_argument("--ecp5", action="store_true",
                         help="also place and route it on a Lattice LFE5U-85F (Yosys synth_ecp5, "

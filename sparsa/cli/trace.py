@@ -5,10 +5,17 @@ spatten --run`` too.
 """
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sparsa.cli.options import add_seed, command_group, fail, integer, progress, subcommand
+from sparsa.cli.options import (
+    add_seed,
+    command_group,
+    fail,
+    integer,
+    output_file,
+    progress,
+    subcommand,
+)
 from sparsa.config.presets import BERT_SEQ_LEN, GPT2_GENERATED, GPT2_PROMPT
 
 if TYPE_CHECKING:  # PyTorch is slow to import, and ``--help`` should stay quick
@@ -111,7 +118,7 @@ def add(commands: argparse._SubParsersAction) -> None:
     spatten = subcommand(kinds, "spatten", _trace_spatten, "SpAtten trace of a Transformer run")
     spatten.add_argument("--model", required=True, choices=MODELS)
     add_policy(spatten)
-    spatten.add_argument("--out", required=True, type=Path, metavar="FILE",
+    spatten.add_argument("--out", required=True, type=output_file, metavar="FILE",
                          help="trace file to write (CSV)")
 
 

@@ -12,6 +12,7 @@ from sparsa.cli.options import (
     add_seed,
     command_group,
     fail,
+    output_file,
     positive_integer,
     progress,
     write_json,
@@ -67,7 +68,7 @@ def _add_options(parser: argparse.ArgumentParser, block: Block) -> None:
     replay = {"type": Path, "metavar": "FILE"}
     parser.add_argument("--replay", **replay, help="rerun the cases of a replay file (its "
                         "configuration and seed included) instead of a seeded plan")
-    parser.add_argument("--replay-out", **replay,
+    parser.add_argument("--replay-out", **{**replay, "type": output_file},
                         default=Path("build/verify") / f"{block.name}-replay.json",
                         help="where failing cases are written (default: %(default)s)")
 

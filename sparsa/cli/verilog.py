@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sparsa.cli.blocks import SYSTEMS, Block, add_block_commands
-from sparsa.cli.options import command_group, fail, progress
+from sparsa.cli.options import command_group, fail, output_dir, progress
 
 __all__ = ["add"]
 
@@ -28,7 +28,7 @@ def _describe(block: Block) -> str:
 
 
 def _add_out(parser: argparse.ArgumentParser, block: Block) -> None:
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+    parser.add_argument("--out", type=output_dir, required=True, metavar="DIR",
                         help="output folder (created if missing)")
 
 

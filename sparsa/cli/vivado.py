@@ -1,11 +1,10 @@
 """``sparsa vivado BLOCK``: the Verilog of a block or system top and a Vivado build for it."""
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from sparsa.cli.blocks import SYSTEMS, Block, add_block_commands
-from sparsa.cli.options import command_group, fail, positive_float, progress
+from sparsa.cli.options import command_group, fail, output_dir, positive_float, progress
 from sparsa.config.presets import SAT_TARGET
 
 __all__ = ["add"]
@@ -30,7 +29,7 @@ def _describe(block: Block) -> str:
 
 
 def _add_options(parser: argparse.ArgumentParser, block: Block) -> None:
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+    parser.add_argument("--out", type=output_dir, required=True, metavar="DIR",
                         help="output folder (created if missing)")
     parser.add_argument("--target", default=SAT_TARGET, metavar="NAME",
                         help="the FPGA target whose part and clock the build uses "

@@ -580,3 +580,29 @@ def test_simulate_sat_dtype_defaults_to_the_preset_and_fp16_runs_the_update(
 def test_bad_values_exit_2_with_one_line_before_any_work(argv, named, cli: Cli) -> None:
     status, out, err = cli(argv)
     assert (status, out) == (2, "") and err.count("\n") == 1 and named in err, err
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path: Path, cli: Cli) -> None:
+    """--json, --out FILE and --out DIR that are a folder, a file, lie under a file or are
+    empty: one line, exit 2, before the work; a missing parent folder is made."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep")
+    cases = [
+        (["simulate", "sat", "--model", "small-cnn", "--json", str(tmp_path)], "is a folder"),
+        (["simulate", "sat", "--model", "small-cnn", "--json", str(a_file / "x.json")],
+         "which is a file"),
+        (["simulate", "sat", "--model", "small-cnn", "--json", ""], "must name a path"),
+        (["trace", "spatten", "--model", "gpt2-small", "--out", str(tmp_path)], "is a folder"),
+        (["verilog", "topk", "--out", str(a_file)], "is a file; name a folder"),
+        (["vivado", "topk", "--out", str(a_file / "d")], "which is a file"),
+        (["synth", "fit", "--out", str(tmp_path)], "is a folder"),
+        (["verify", "topk", "--replay-out", str(tmp_path)], "is a folder"),
+    ]
+    for argv, named in cases:
+        status, out, err = cli(argv)
+        assert (status, out) == (2, "") and err.count("\n") == 1 and named in err, (argv, err)
+    assert a_file.read_text() == "keep"
+    deep = tmp_path / "new" / "deeper" / "result.json"
+    status, _, err = cli(["simulate", "sat", "--model", "small-cnn", "--allow-overfull",
+                          "--json", str(deep)])
+    assert status == 0 and json.loads(deep.read_text())["model"] == "small-cnn", err
