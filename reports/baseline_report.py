@@ -94,12 +94,20 @@ def _software_joules(seconds: float, threads: int) -> float:
                            source="assumed CPU_WATTS_PER_THREAD x threads").joules
 
 
+def _software_time(r: Comparison) -> str:
+    """The software time in ms: mean +- standard deviation over the runs kept, or the one run
+    (a spread of one run would read as a spread of zero)."""
+    if r.software_runs < 2:
+        return f"{r.software_s * 1e3:.4g} (one run)"
+    return f"{r.software_s * 1e3:.4g} +- {r.software_std_s * 1e3:.2g} ({r.software_runs} runs)"
+
+
 def _table(rows: list[Comparison]) -> str:
     lines = ["| workload | accelerator | software (ms) | accelerator (ms) | speedup | "
              "software energy (J, est.) | accelerator energy (J) | energy efficiency |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.workload} | {r.accelerator} | {r.software_s * 1e3:.4g} +- "
-              f"{r.software_std_s * 1e3:.2g} | {r.accelerator_s * 1e3:.4g} | {r.speedup:.1f}x | "
+    lines += [f"| {r.workload} | {r.accelerator} | {_software_time(r)} | "
+              f"{r.accelerator_s * 1e3:.4g} | {r.speedup:.1f}x | "
               f"{r.software_j:.4g} | {r.accelerator_j:.4g} | {r.energy_ratio:.0f}x |"
               for r in rows]
     return "\n".join(lines) + "\n"

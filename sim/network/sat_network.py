@@ -374,8 +374,15 @@ class SatResult:
 
     @property
     def utilisation(self) -> float:
-        """Dense-equivalent MACs over the array's MAC slots in the iteration's cycles."""
+        """Dense-equivalent MACs over the array's MAC slots in the iteration's cycles (above 1
+        where N:M sparsity skips MACs; :attr:`busy_share` is the array's own)."""
         return self.macs / (self.cycles * self.array.rows * self.array.cols)
+
+    @property
+    def busy_share(self) -> float:
+        """The share of the iteration's cycles the array holds a tile (the GEMMs' compute
+        cycles over all cycles; at most 1)."""
+        return sum(g.compute_cycles for g in self.gemms) / self.cycles
 
     def to_dict(self) -> dict[str, object]:
         """Everything, JSON-ready."""
@@ -389,6 +396,7 @@ class SatResult:
             "seconds": self.seconds,
             "macs": self.macs,
             "utilisation": self.utilisation,
+            "busy_share": self.busy_share,
             "stall_cycles": self.stall_cycles,
             "sore_cycles": self.sore_cycles,
             "phase_cycles": self.phase_cycles,

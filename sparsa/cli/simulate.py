@@ -127,7 +127,8 @@ def _simulate_sat(args: argparse.Namespace) -> int:
           f"({array.dtype.accumulator} accumulators)"
           + ("" if system is None else f", sized by the system {args.system}"))
     print(f"  cycles {result.cycles:,}  time {result.seconds * 1e3:.2f} ms  dense-equivalent "
-          f"MACs per cycle {100 * result.utilisation:.1f}% of the array's peak")
+          f"MACs per cycle {100 * result.utilisation:.1f}% of the array's peak (array busy "
+          f"{100 * result.busy_share:.1f}% of the cycles)")
     print("  cycles by phase: " + ", ".join(f"{k} {v:,}" for k, v in result.phase_cycles.items()))
     print("  stall cycles: " + ", ".join(f"{k} {v:,}" for k, v in result.stall_cycles.items()))
     if system is not None:
