@@ -26,6 +26,7 @@ from sparsa.dataflow.spatten_workloads import (
 )
 from sparsa.models.algorithms.spatten_trace import SpattenTrace
 from sparsa.models.experiments.spatten_run import run_spatten
+from sparsa.reports.sat_figures import sat_figures_section
 from sparsa.sim.network.sat_network import DEFAULT_ARRAY, SORE_LANES
 from sparsa.sim.network.spatten import (
     core_bound_summary,
@@ -68,12 +69,14 @@ def sat_training_section(stage: Path, *, say: Callable[[str], None]) -> str:
     say("simulating SAT training iterations (ResNet-18, ResNet-50, VGG-16)")
     rows = pattern_speedups(SAT_MODELS, SAT_PATTERNS, target, batch=SAT_BATCH, progress=say)
     abl = ablation(SAT_ABLATION_MODEL, SAT_ABLATION_PATTERN, target, batch=SAT_BATCH)
-    (stage / "sat_training.json").write_text(json.dumps(
-        {"speedups": [asdict(r) for r in rows], "ablation": [asdict(r) for r in abl]},
-        indent=2) + "\n")
     energy = {label: simulate_sat(SAT_ABLATION_MODEL, pattern, target, batch=SAT_BATCH)[0]
               for label, pattern in (("dense", None),
                                      (str(SAT_ABLATION_PATTERN), SAT_ABLATION_PATTERN))}
+    (stage / "sat_training.json").write_text(json.dumps(
+        {"speedups": [asdict(r) for r in rows], "ablation": [asdict(r) for r in abl],
+         "iteration": {label: {"traffic": r.traffic.by_class(), "energy_j": r.energy_j}
+                       for label, r in energy.items()}},
+        indent=2) + "\n")
     energy_rows = "\n".join(
         f"| {action} | " + " | ".join(f"{r.energy_j[action]:.4g}" for r in energy.values()) + " |"
         for action in energy["dense"].energy_j if any(r.energy_j[action] for r in energy.values()))
@@ -138,7 +141,8 @@ tile timing, `sparsa.sim.blocks.sat_array`); a GEMM that needs another's output 
 and WU of neighbouring layers overlap but the forward pass does not. Pre-generation takes the SORE
 off the critical path; offline scheduling picks each GEMM's dataflow and operand residency. Each is
 switched off alone, then all together; switching one off never makes the iteration faster.
-"""
+
+{sat_figures_section(stage)}"""
 
 
 def spatten_traces_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> str:

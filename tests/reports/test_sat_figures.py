@@ -1,0 +1,34 @@
+"""The SAT figures draw this run's results: bar heights are the JSON's numbers."""
+
+import json
+
+from sparsa.reports.network_report import sat_training_section
+from sparsa.reports.sat_figures import (
+    SAT_FIGURES,
+    ablation_figure,
+    breakdown_figure,
+    speedup_figure,
+)
+
+
+def test_the_figures_draw_the_simulated_results(tmp_path):
+    section = sat_training_section(tmp_path, say=lambda _msg: None)
+    data = json.loads((tmp_path / "sat_training.json").read_text())
+    for name in SAT_FIGURES.values():
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG" and f"]({name})" in section
+    sparse = [r for r in data["speedups"] if r["pattern"] != "dense"]
+    ax = speedup_figure(data["speedups"]).axes[0]
+    heights = sorted(round(p.get_height(), 9) for p in ax.patches)
+    assert heights == sorted(round(r["speedup"], 9) for r in sparse)
+    ax = ablation_figure(data["ablation"]).axes[0]
+    assert [p.get_width() for p in ax.patches] == [r["speedup_over_dense"]
+                                                   for r in data["ablation"]]
+    traffic, energy = breakdown_figure(data["iteration"]).axes
+    for label_index, run in enumerate(data["iteration"].values()):
+        stacked = sum(p.get_height() for p in traffic.patches
+                      if round(p.get_x() + p.get_width() / 2) == label_index)
+        total = sum(sum(v.values()) for v in run["traffic"].values())
+        assert abs(stacked - total * 1e-9) < 1e-9 * total
+        stacked = sum(p.get_height() for p in energy.patches
+                      if round(p.get_x() + p.get_width() / 2) == label_index)
+        assert abs(stacked - run["energy_j"]["total"]) < 1e-6 * run["energy_j"]["total"]
