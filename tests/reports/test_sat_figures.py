@@ -2,6 +2,9 @@
 
 import json
 
+from matplotlib.collections import PathCollection
+
+from sparsa.reports.accuracy_report import accuracy_figure
 from sparsa.reports.network_report import sat_training_section
 from sparsa.reports.sat_figures import (
     SAT_FIGURES,
@@ -32,3 +35,16 @@ def test_the_figures_draw_the_simulated_results(tmp_path):
         stacked = sum(p.get_height() for p in energy.patches
                       if round(p.get_x() + p.get_width() / 2) == label_index)
         assert abs(stacked - run["energy_j"]["total"]) < 1e-6 * run["energy_j"]["total"]
+
+
+def test_the_accuracy_figure_draws_means_spreads_and_every_seed():
+    rows = [{"model": "m", "method": "dense", "pattern": None, "precision": "fp32",
+             "top1": [97.0, 98.0, 99.0], "mean": 98.0, "std": 1.0},
+            {"model": "m", "method": "bdwp", "pattern": "2:8", "precision": "bf16",
+             "top1": [90.0], "mean": 90.0, "std": None}]
+    ax = accuracy_figure(rows, title="t").axes[0]
+    assert [p.get_height() for p in ax.patches] == [98.0, 90.0]
+    dots = sorted(float(y) for c in ax.collections if isinstance(c, PathCollection)
+                  for _, y in c.get_offsets())
+    assert dots == [90.0, 97.0, 98.0, 99.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["dense fp32", "bdwp 2:8 bf16"]
