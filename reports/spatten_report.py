@@ -9,9 +9,11 @@ generated task and sweeps the pruning and quantization settings on held-out inpu
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
+
+from matplotlib.figure import Figure
 
 from sparsa.config.presets import SPATTEN_TARGET
 from sparsa.dataflow.spatten_workloads import public_traces
@@ -19,6 +21,7 @@ from sparsa.models.algorithms.spatten_pruning import SpattenPolicy
 from sparsa.models.algorithms.spatten_trace import read_trace, write_trace
 from sparsa.models.experiments.spatten_accuracy import run_accuracy_experiment
 from sparsa.models.experiments.spatten_run import run_spatten
+from sparsa.reports.spatten_figures import write_png
 from sparsa.sim.network.spatten import PAPER_REFETCH_FRACTION, format_table, simulate
 from sparsa.sim.network.target import load_target
 from sparsa.sim.studies.spatten_study import (
@@ -28,7 +31,7 @@ from sparsa.sim.studies.spatten_study import (
     topk_sweep,
 )
 
-__all__ = ["OWN_TRACE_SETTINGS", "spatten_own_section"]
+__all__ = ["ACCURACY_FIGURE", "OWN_TRACE_SETTINGS", "accuracy_figure", "spatten_own_section"]
 
 OWN_TRACE_SETTINGS = {"token_keep": (0.9, 0.1), "v_keep": 0.2, "msb_bits": 6,
                       "threshold": 0.05, "quantize_v": True}
@@ -38,6 +41,42 @@ fall from 0.9 to 0.1 of the context, V about 0.2 of K, 6-bit K and V with 4-bit 
 QUICK_RUN = {"prompt_len": 128, "steps": 4}
 """Quick mode's shorter GPT-2 run (the full one is SpAtten's 992-token prompt, 32 tokens)."""
 TARGET = SPATTEN_TARGET
+
+
+ACCURACY_FIGURE = "spatten_accuracy.png"
+"""The SpAtten accuracy figure's file in the report folder."""
+
+
+def accuracy_figure(data: Mapping) -> Figure:
+    """The accuracy experiment's sweeps (``data``: :meth:`AccuracyResult.to_dict`): held-out
+    accuracy against the fraction of keys fetched (V rows for the local-V sweep) for the token,
+    head, local-V and combined sweeps, and against the MSB width for the quantization sweep;
+    the unpruned accuracy as a dashed line."""
+    fig = Figure(figsize=(10.0, 3.4))
+    fetched, widths = fig.subplots(1, 2)
+    points = data["points"]
+    for sweep in dict.fromkeys(p["sweep"] for p in points):
+        mine = [p for p in points if p["sweep"] == sweep]
+        if sweep == "quantization":
+            mine.sort(key=lambda p: p["msb_bits"])
+            widths.plot([p["msb_bits"] for p in mine], [100 * p["accuracy"] for p in mine],
+                        marker="o", label="quantization")
+            continue
+        key = "value_fraction" if sweep == "value" else "key_fraction"
+        mine.sort(key=lambda p: p[key])
+        fetched.plot([p[key] for p in mine], [100 * p["accuracy"] for p in mine], marker="o",
+                     label=f"{sweep} (V rows)" if sweep == "value" else sweep)
+    for ax in (fetched, widths):
+        ax.axhline(100 * data["baseline_accuracy"], color="grey", linestyle="--",
+                   label="unpruned")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.legend(fontsize=7)
+    fetched.set_xlabel("fraction of keys fetched (of dense attention)")
+    fetched.set_title("pruning: accuracy against what is fetched")
+    widths.set_xlabel("MSB bits of K and V")
+    widths.set_title("progressive quantization")
+    fig.tight_layout()
+    return fig
 
 
 def spatten_own_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> str:
@@ -58,6 +97,7 @@ def spatten_own_section(stage: Path, *, quick: bool, say: Callable[[str], None])
     say(f"running the SpAtten accuracy experiment ({'quick' if quick else 'full'})")
     accuracy = run_accuracy_experiment(quick=quick)
     public_rows = float(read_trace(public_traces("gpt2-small")[0]).requant.mean())
+    write_png(accuracy_figure(accuracy.to_dict()), stage / ACCURACY_FIGURE)
     (stage / "spatten_own.json").write_text(json.dumps({
         "run": {"model": "gpt2-small", "settings": OWN_TRACE_SETTINGS, **length,
                 "seconds": run.seconds, "threads": run.threads,
@@ -111,4 +151,10 @@ fine-tunes about 2 GPU-hours per task). The combined setting's evaluation trace 
 `{TARGET}` ({accuracy.simulation.reduction:.2f}x less DRAM traffic than dense FP32).
 
 {accuracy.to_markdown()}
+
+![SpAtten accuracy against pruning and quantization]({ACCURACY_FIGURE})
+
+*Accuracy:* the table's sweeps drawn: held-out accuracy against the fraction of keys fetched
+(of V rows, for local-V pruning) and against the MSB width; the dashed line is the unpruned
+classifier.
 """

@@ -1,4 +1,4 @@
-"""The SAT figures draw this run's results: bar heights are the JSON's numbers."""
+"""The report's figures draw this run's results: bars, dots and lines are the data's numbers."""
 
 import json
 
@@ -12,6 +12,7 @@ from sparsa.reports.sat_figures import (
     breakdown_figure,
     speedup_figure,
 )
+from sparsa.reports.spatten_report import accuracy_figure as spatten_accuracy_figure
 
 
 def test_the_figures_draw_the_simulated_results(tmp_path):
@@ -48,3 +49,22 @@ def test_the_accuracy_figure_draws_means_spreads_and_every_seed():
                   for _, y in c.get_offsets())
     assert dots == [90.0, 97.0, 98.0, 99.0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["dense fp32", "bdwp 2:8 bf16"]
+
+
+def test_the_spatten_accuracy_figure_draws_each_sweep():
+    def point(sweep, accuracy, keys, values=1.0, bits=8):
+        return {"sweep": sweep, "accuracy": accuracy, "key_fraction": keys,
+                "value_fraction": values, "msb_bits": bits}
+
+    data = {"baseline_accuracy": 0.9, "points": [
+        point("token", 0.8, 0.5), point("token", 0.85, 0.7), point("value", 0.7, 1.0, 0.4),
+        point("quantization", 0.88, 1.0, bits=6), point("quantization", 0.9, 1.0, bits=4)]}
+    fetched, widths = spatten_accuracy_figure(data).axes
+    lines = {line.get_label(): line for line in fetched.lines}
+    assert list(lines["token"].get_xdata()) == [0.5, 0.7]
+    assert list(lines["token"].get_ydata()) == [80.0, 85.0]
+    assert list(lines["value (V rows)"].get_xdata()) == [0.4]
+    quant = next(line for line in widths.lines if line.get_label() == "quantization")
+    assert list(quant.get_xdata()) == [4, 6] and list(quant.get_ydata()) == [90.0, 88.0]
+    assert all(line.get_ydata()[0] == 90.0 for ax in (fetched, widths) for line in ax.lines
+               if line.get_label() == "unpruned")
