@@ -10,9 +10,11 @@ it).
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from matplotlib.figure import Figure
 
 from sparsa.config.presets import SAT_BATCH, SAT_STUDY_MODELS, SAT_TARGET, SPATTEN_TARGET
 from sparsa.config.sat import NMPattern
@@ -35,6 +37,7 @@ from sparsa.models.experiments.baselines import (
     time_callable,
 )
 from sparsa.models.experiments.spatten_run import run_spatten
+from sparsa.reports.spatten_figures import write_png
 from sparsa.sim.network.spatten import simulate as simulate_spatten
 from sparsa.sim.network.target import load_target
 from sparsa.sim.studies.sat_study import simulate as simulate_sat
@@ -45,7 +48,8 @@ from sparsa.sim.studies.spatten_study import (
     topk_sweep,
 )
 
-__all__ = ["CPU_WATTS_PER_THREAD", "Comparison", "baseline_section"]
+__all__ = ["BASELINE_FIGURE", "CPU_WATTS_PER_THREAD", "Comparison", "baseline_figure",
+           "baseline_section"]
 
 CPU_WATTS_PER_THREAD = 10.0
 """Assumed average power of one busy CPU thread, in watts, for the software energy estimate.
@@ -113,6 +117,41 @@ def _table(rows: list[Comparison]) -> str:
     return "\n".join(lines) + "\n"
 
 
+BASELINE_FIGURE = "baselines.png"
+"""The baselines figure's file in the report folder."""
+
+
+def baseline_figure(rows: Sequence[Comparison]) -> Figure:
+    """Each workload's software time (measured) beside each accelerator's (simulated), on a
+    log scale, the speedup written over the accelerator's bar."""
+    workloads = list(dict.fromkeys(r.workload for r in rows))
+    fig = Figure(figsize=(max(6.0, 1.9 * len(rows)), 3.8))
+    ax = fig.subplots()
+    x, ticks, labels = 0.0, [], []
+    for workload in workloads:
+        mine = [r for r in rows if r.workload == workload]
+        ax.bar(x, mine[0].software_s * 1e3, 0.8, color="tab:grey",
+               label="software (PyTorch, this CPU, measured)" if x == 0 else None)
+        ticks.append(x)
+        labels.append(f"{workload}\nsoftware")
+        for r in mine:
+            x += 1
+            bar = ax.bar(x, r.accelerator_s * 1e3, 0.8, color="tab:blue",
+                         label="accelerator (simulated)" if len(ticks) == 1 else None)[0]
+            ax.annotate(f"{r.speedup:.3g}x", (x, bar.get_height()), xytext=(0, 2),
+                        textcoords="offset points", ha="center", fontsize=7)
+            ticks.append(x)
+            labels.append(r.accelerator.split(" (")[0])
+        x += 1.6
+    ax.set_yscale("log")
+    ax.set_xticks(ticks, labels, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("time (ms, log scale)")
+    ax.set_title("Software baselines against the accelerators")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def baseline_section(stage: Path, *, quick: bool, say: Callable[[str], None]) -> str:
     """Time the software baselines, simulate the same workloads, write ``baselines.json``,
     and return the section."""
@@ -161,6 +200,7 @@ def baseline_section(stage: Path, *, quick: bool, say: Callable[[str], None]) ->
                 f"{model} training iteration (batch {CNN_BATCH})", label, mean, std, kept,
                 _software_joules(mean, threads), result.seconds, result.energy_j["total"]))
 
+    write_png(baseline_figure(rows), stage / BASELINE_FIGURE)
     (stage / "baselines.json").write_text(json.dumps({
         "environment": env,
         "cpu_watts_per_thread_assumed": CPU_WATTS_PER_THREAD,
@@ -199,7 +239,12 @@ Software energy = measured time x {CPU_WATTS_PER_THREAD:g} W per thread x {threa
 energy-efficiency column scales with it. Accelerator energy is the simulator's per-action
 model of the target (dynamic only where the target file has no sourced static power).
 
-{_table(rows)}{bert_part}
+{_table(rows)}
+![software baselines against the accelerators]({BASELINE_FIGURE})
+
+*Baselines:* each workload's measured software time (grey) beside each accelerator's simulated
+time (blue), the speedup over the bar, from the table above.
+{bert_part}
 ### SpAtten speedup breakdown (style of the paper's Fig. 20)
 
 GPT-2 Small, the public pruned trace, each technique added in turn on `{SPATTEN_TARGET}`, starting

@@ -5,6 +5,7 @@ import json
 from matplotlib.collections import PathCollection
 
 from sparsa.reports.accuracy_report import accuracy_figure
+from sparsa.reports.baseline_report import Comparison, baseline_figure
 from sparsa.reports.network_report import sat_training_section
 from sparsa.reports.sat_figures import (
     SAT_FIGURES,
@@ -68,3 +69,12 @@ def test_the_spatten_accuracy_figure_draws_each_sweep():
     assert list(quant.get_xdata()) == [4, 6] and list(quant.get_ydata()) == [90.0, 88.0]
     assert all(line.get_ydata()[0] == 90.0 for ax in (fetched, widths) for line in ax.lines
                if line.get_label() == "unpruned")
+
+
+def test_the_baselines_figure_sets_each_software_time_beside_its_accelerators():
+    rows = [Comparison("w1", "SpAtten (`a.csv`)", 0.5, 0.01, 3, 10.0, 0.002, 0.001),
+            Comparison("w2", "SAT dense", 5.0, 0.0, 1, 100.0, 0.4, 1.0),
+            Comparison("w2", "SAT 2:8", 5.0, 0.0, 1, 100.0, 0.2, 1.0)]
+    ax = baseline_figure(rows).axes[0]
+    assert [round(p.get_height(), 9) for p in ax.patches] == [500.0, 2.0, 5000.0, 400.0, 200.0]
+    assert [t.get_text() for t in ax.texts] == ["250x", "12.5x", "25x"]
