@@ -9,6 +9,7 @@ from pathlib import Path
 from sparsa.reports.accuracy_report import bdwp_accuracy_section
 from sparsa.reports.baseline_report import baseline_section
 from sparsa.reports.headline_report import headline_section
+from sparsa.reports.html import markdown_to_html
 from sparsa.reports.network_report import sat_training_section, spatten_traces_section
 from sparsa.reports.sat_report import sat_section
 from sparsa.reports.spatten_figures import spatten_figures_section
@@ -54,7 +55,8 @@ def build_report(
     out_dir: Path | str, *, quick: bool = False, progress: Callable[[str], None] | None = None,
     force: bool = False,
 ) -> Path:
-    """Write the report into ``out_dir`` and return the path of its Markdown file.
+    """Write the report into ``out_dir`` and return the path of its Markdown file (an HTML
+    copy with the figures inline beside it, ``report.html``).
 
     The report is assembled in a temporary folder beside ``out_dir`` and moved into place at
     the end, so an interrupted run never leaves a half-written report.
@@ -99,7 +101,9 @@ def build_report(
         sections.append(headline_section(stage))
         header = (f"# sparsa report\n\nProduced by `{command}`; every figure below comes from "
                   "this run unless it is marked as quoted.\n")
-        (stage / "report.md").write_text("\n".join([header, *sections]))
+        text = "\n".join([header, *sections])
+        (stage / "report.md").write_text(text)
+        (stage / "report.html").write_text(markdown_to_html(text, stage))
         (stage / REPORT_MARKER).write_text(f"written by {command}\n")
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)

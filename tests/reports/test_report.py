@@ -17,6 +17,9 @@ def test_quick_report_writes_every_file(tmp_path):
     md = build_report(out, quick=True)
     assert md == out / "report.md"
     assert (out / REPORT_MARKER).is_file()  # a report sparsa may replace next time
+    page = (out / "report.html").read_text()
+    assert page.count("<h2>") == md.read_text().count("\n## ")
+    assert "data:image/png;base64," in page and "<table>" in page
     text = md.read_text()
     assert text.count("Lint: clean") == 3
     assert "| 1024 | 512 | 16 |" in text
