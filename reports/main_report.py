@@ -1,11 +1,11 @@
 """The main job: one report with a section per block, written atomically."""
 
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from sparsa.files import check_writable_place
 from sparsa.reports.accuracy_report import bdwp_accuracy_section
 from sparsa.reports.baseline_report import baseline_section
 from sparsa.reports.headline_report import headline_section
@@ -42,13 +42,7 @@ def check_report_dir(out_dir: Path | str, *, force: bool = False) -> None:
         raise ValueError(f"{out} holds files and is not a previous sparsa report (it has no "
                          f"{REPORT_MARKER}); name a new or empty folder, or pass --force to "
                          "replace it")
-    parent = out.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"{out} lies under {parent}, which is a file")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{parent} is not writable: the report cannot go to {out}")
+    check_writable_place(out)
 
 
 def build_report(

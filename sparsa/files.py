@@ -5,7 +5,7 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["check_writable_place", "write_atomically"]
 
 
 def write_atomically(files: dict[Path, str], *, newline: str | None = None) -> None:
@@ -35,3 +35,21 @@ def write_atomically(files: dict[Path, str], *, newline: str | None = None) -> N
         for tmp in staged.values():
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+def check_writable_place(path: Path) -> None:
+    """Check that ``path`` can be made: the first of its parents that exists is a writable
+    folder (the missing ones are made when the output is written).
+
+    Raises
+    ------
+    ValueError
+        Naming ``path`` and the parent that is a file or is not writable.
+    """
+    place = Path(path).absolute().parent
+    while not place.exists():
+        place = place.parent
+    if not place.is_dir():
+        raise ValueError(f"{str(path)!r} lies under {str(place)!r}, which is a file")
+    if not os.access(place, os.W_OK | os.X_OK):
+        raise ValueError(f"{str(place)!r} is not writable, so {str(path)!r} cannot be written")

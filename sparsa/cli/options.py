@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from sparsa.files import check_writable_place
+
 __all__ = [
     "MAX_SEED",
     "USAGE_ERROR",
@@ -68,17 +70,12 @@ def path(text: str) -> Path:
     return Path(text)
 
 
-def _writable_place(target: Path, text: str) -> None:
-    """Raise ArgumentTypeError unless the first existing folder on ``target``'s way is a
-    writable folder (the missing ones are made when the output is written)."""
-    place = target.absolute().parent
-    while not place.exists():
-        place = place.parent
-    if not place.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} lies under {str(place)!r}, which is a file")
-    if not os.access(place, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{str(place)!r} is not writable, so {text!r} cannot "
-                                         "be written")
+def _writable_place(target: Path) -> None:
+    """:func:`sparsa.files.check_writable_place`, as an argparse type error."""
+    try:
+        check_writable_place(target)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def output_file(text: str) -> Path:
@@ -89,7 +86,7 @@ def output_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; name a file")
     if target.exists() and not os.access(target, os.W_OK):
         raise argparse.ArgumentTypeError(f"{text!r} is not writable")
-    _writable_place(target, text)
+    _writable_place(target)
     return target
 
 
@@ -103,7 +100,7 @@ def output_dir(text: str) -> Path:
         if not os.access(target, os.W_OK | os.X_OK):
             raise argparse.ArgumentTypeError(f"{text!r} is not writable")
     else:
-        _writable_place(target, text)
+        _writable_place(target)
     return target
 
 
