@@ -7,7 +7,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from sparsa.models.experiments.bdwp_accuracy import PRECISIONS, run_bdwp_accuracy
-from sparsa.reports.spatten_figures import write_png
+from sparsa.reports.png import write_png
 
 __all__ = ["ACCURACY_FIGURE", "accuracy_figure", "bdwp_accuracy_section"]
 

@@ -37,7 +37,7 @@ from sparsa.models.experiments.baselines import (
     time_callable,
 )
 from sparsa.models.experiments.spatten_run import run_spatten
-from sparsa.reports.spatten_figures import write_png
+from sparsa.reports.png import write_png
 from sparsa.sim.network.spatten import simulate as simulate_spatten
 from sparsa.sim.network.target import load_target
 from sparsa.sim.studies.sat_study import simulate as simulate_sat

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from sparsa.reports.spatten_figures import write_png
+from sparsa.reports.png import write_png
 
 __all__ = ["SAT_FIGURES", "ablation_figure", "breakdown_figure", "sat_figures_section",
            "speedup_figure"]

@@ -21,13 +21,11 @@ to which no technique applies (the dense GPT-2 Medium trace) is a baseline and g
 marker, and no breakdown panel (there is nothing to add to it).
 
 Each figure function returns the :class:`matplotlib.figure.Figure` it drew, so the bars can be
-checked against the data; :func:`write_png` writes one atomically.
+checked against the data; :func:`sparsa.reports.png.write_png` writes one atomically.
 """
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from sparsa.config.presets import SPATTEN_TARGET
 from sparsa.dataflow.spatten_workloads import SUMMARIZATION
+from sparsa.reports.png import write_png
 from sparsa.sim.network.spatten import (
     PAPER_DRAM_REDUCTION,
     PAPER_TECHNIQUE_FACTORS,
@@ -66,7 +65,6 @@ __all__ = [
     "paper_dram_marks",
     "spatten_figures_section",
     "topk_sweep_figure",
-    "write_png",
 ]
 
 FIGURES = {
@@ -162,21 +160,6 @@ class TraceFigures:
     result: Mapping
     breakdown: list[Mapping] | None
     sweep: list[Mapping] | None
-
-
-def write_png(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` to ``path`` as a PNG atomically: into a temporary file in the same folder,
-    then renamed over ``path``."""
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            fig.savefig(out, format="png", dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _grid(count: int, width: float, height: float) -> tuple[Figure, list]:

@@ -21,7 +21,7 @@ from sparsa.models.algorithms.spatten_pruning import SpattenPolicy
 from sparsa.models.algorithms.spatten_trace import read_trace, write_trace
 from sparsa.models.experiments.spatten_accuracy import run_accuracy_experiment
 from sparsa.models.experiments.spatten_run import run_spatten
-from sparsa.reports.spatten_figures import write_png
+from sparsa.reports.png import write_png
 from sparsa.sim.network.spatten import PAPER_REFETCH_FRACTION, format_table, simulate
 from sparsa.sim.network.target import load_target
 from sparsa.sim.studies.spatten_study import (

@@ -10,6 +10,7 @@ import pytest
 
 import sparsa.reports.spatten_figures as figures
 from sparsa.dataflow.spatten_workloads import SUMMARIZATION, public_traces, read_model_trace
+from sparsa.reports.png import write_png
 from sparsa.reports.spatten_figures import (
     ALL_TECHNIQUES,
     FIGURES,
@@ -24,7 +25,6 @@ from sparsa.reports.spatten_figures import (
     paper_dram_marks,
     spatten_figures_section,
     topk_sweep_figure,
-    write_png,
 )
 from sparsa.sim.network.spatten import PAPER_TECHNIQUE_FACTORS, simulate
 from sparsa.sim.network.target import load_target
