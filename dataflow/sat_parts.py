@@ -220,8 +220,7 @@ class _Planner:
 
     def loaded(self, parts: tuple[Part, ...]) -> int:
         """Bytes the LOADs of the programs of ``parts`` read."""
-        return sum(count * sum(len(data) for steps in self.plan(shape).steps
-                               for _, _, data in steps)
+        return sum(count * sum(self.plan(shape).loads[:2])
                    for shape, count in Counter(p.shape for p in parts).items())
 
 

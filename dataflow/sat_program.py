@@ -656,6 +656,18 @@ class PlannedLayer:
                      if first)
 
     @property
+    def loads(self) -> tuple[int, int, int]:
+        """Bytes its loads read into the A buffer (LOAD A or GENERATE) and into the B buffer,
+        and how many of them write A (a chained LOAD of stored rows counts no bytes here)."""
+        loaded, a_loads = [0, 0], 0
+        for steps in self.steps:
+            for opcode, fields, data in steps:
+                buffer = 0 if opcode is Opcode.GENERATE else fields["buffer"]
+                loaded[buffer] += 0 if isinstance(data, Stored) else len(data)
+                a_loads += buffer == 0
+        return loaded[0], loaded[1], a_loads
+
+    @property
     def instructions(self) -> int:
         """Instructions of the layer: loads, GEMMs and a STORE per output block."""
         return sum(map(len, self.steps)) + len(self.tiles) + sum(self.firsts)

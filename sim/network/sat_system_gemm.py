@@ -92,8 +92,7 @@ def system_gemm(config: SatSystemConfig, op: GemmOp, dataflow: Dataflow, *,
     plan = plan_parts(config, (op.rows, op.entries, op.cols), op.pattern, dataflow,
                       generate=generate)
     total = SystemTiming()
-    tiles = instructions = a_loads = program_bytes = 0
-    loaded = [0, 0]
+    tiles = instructions = a_loads = a_bytes = b_bytes = program_bytes = 0
     for shape, count in Counter(part.shape for part in plan.parts).items():
         layer = plan.plans[shape]
         program = _emit(config, layer, 0)
@@ -103,13 +102,12 @@ def system_gemm(config: SatSystemConfig, op: GemmOp, dataflow: Dataflow, *,
         tiles += count * len(layer.tiles)
         instructions += count * len(program)
         program_bytes += count * transfer_bytes(config, len(program), INSTRUCTION_BITS)
-        for steps in layer.steps:
-            for opcode, step, data in steps:  # a GENERATE writes A
-                buffer = 0 if opcode is Opcode.GENERATE else step["buffer"]
-                loaded[buffer] += count * len(data)
-                a_loads += count * (buffer == 0)
-    return SystemGemm(dataflow, len(plan.parts), tiles, instructions, a_loads, *loaded,
-                      program_bytes, total)
+        a, b, a_count = layer.loads
+        a_bytes += count * a
+        b_bytes += count * b
+        a_loads += count * a_count
+    return SystemGemm(dataflow, len(plan.parts), tiles, instructions, a_loads, a_bytes,
+                      b_bytes, program_bytes, total)
 
 
 def _emit(config: SatSystemConfig, layer: PlannedLayer, base: int) -> list[int]:
