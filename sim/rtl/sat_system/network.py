@@ -110,6 +110,7 @@ def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None
         name = f"{op.layer} {op.phase}"
         generate = BdwpPass[op.phase] if sore and sparse else None
         n, m = (1, 1) if op.pattern is None else (op.pattern.n, op.pattern.m)
+        timed: dict[tuple[int, int, int], int] = {}  # parts of one shape time alike
         for group in range(op.count):
             label = name if op.count == 1 else f"{name} group {group}"
             if generate is not None:  # W is C_out x K; the BP GEMM's A is its transpose
@@ -125,11 +126,13 @@ def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None
                 continue
             for part, case in zip(gemm.compiled.parts, gemm.cases, strict=True):
                 # the simulator's cycles of this part's program (the GEMM's are their sum)
-                part_op = dataclasses.replace(op, rows=part.rows, cols=part.cols, count=1,
-                                              reduction=part.entries // n * m)
-                timed = system_gemm(config, part_op, dataflow, read_latency=latency,
-                                    generate=generate)
-                cases.append(dataclasses.replace(case, netsim=timed.timing.cycles))
+                if part.shape not in timed:
+                    part_op = dataclasses.replace(op, rows=part.rows, cols=part.cols, count=1,
+                                                  reduction=part.entries // n * m)
+                    timed[part.shape] = system_gemm(config, part_op, dataflow,
+                                                    read_latency=latency,
+                                                    generate=generate).timing.cycles
+                cases.append(dataclasses.replace(case, netsim=timed[part.shape]))
     return cases
 
 
