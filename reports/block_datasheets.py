@@ -183,23 +183,34 @@ def attention_core_datasheet(config: AttentionCoreConfig,
         f"local V pruning keeps on `v_req` and takes one `v` beat per request beat, in order. "
         f"It answers with ceil(n / {E}) `keys` beats and one `out` beat. A command with a "
         f"field out of range is rejected: it takes no other beat and is answered by one `out` "
-        f"beat with `error` `REJECTED`, every other field zero. One query at a time.",
+        f"beat with `error` `REJECTED`, every other field zero. Up to three queries run at "
+        f"once (the front, the normalize unit and the values unit, with "
+        f"{config.topk_engines} local-V top-k engine(s) taking the queries in turn); the "
+        f"answers and every output stream keep the commands' order.",
     )
     n, v_keep = config.max_tokens, max(1, config.max_tokens // 4)
     probs = representative_values(n, 0, (1 << P) // n * 2)
     rows = []
+    runs = 8
     for requant in (False, True):
-        cycles = attention_model.AttentionCoreCycleModel(config).query(probs, v_keep, requant)
+        model = attention_model.AttentionCoreCycleModel(config)
+        commands = [model.command(probs, v_keep, requant) for _ in range(runs)]
+        timings = attention_model.pipeline_timing(config, commands)
+        alone, last = timings[0].out, timings[-1].out
+        every = (last - alone) / (runs - 1)
         rows.append((f"n = {n}, v_keep = {v_keep}, {'with' if requant else 'no'} requant",
-                     cycles.total, f"{n / cycles.total:.2f}"))
-    rows.append(("a rejected command", attention_model.REJECT_CYCLES, "-"))
-    timing = _timing("sparsa.sim.blocks.attention_core", ["query", "cycles", "keys per cycle"],
+                     alone, f"{every:.1f}", f"{n / every:.2f}"))
+    reject = attention_model.pipeline_timing(config, [attention_model.Command()])[0].out
+    rows.append(("a rejected command", reject, "-", "-"))
+    timing = _timing("sparsa.sim.blocks.attention_core",
+                     ["query", "cycles alone", f"cycles each, {runs} back to back",
+                      "keys per cycle, back to back"],
                      rows, "Memory answers one cycle after each request; the local-V top-k "
                      "part depends on the probabilities (seeded random values here).")
     return datasheet(sidecar, title="the SpAtten attention core",
-                     summary=["SpAtten's attention core: one (head, query) at a time, Q x K, "
-                              "softmax, progressive quantization, local V pruning, prob x V, "
-                              "token and head importance."],
+                     summary=["SpAtten's attention core: Q x K, softmax, progressive "
+                              "quantization, local V pruning, prob x V, token and head "
+                              "importance, pipelined over consecutive (head, query) items."],
                      fields=fields, sections=[Section("Requests", requests), timing])
 
 

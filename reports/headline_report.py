@@ -72,8 +72,11 @@ def _topk(stage: Path) -> Headline:
 
 def _bottleneck(time: dict[str, object]) -> tuple[str, str]:
     """The busiest unit of a simulated SpAtten run and the units' busy cycles, as text."""
-    units = {"local-V top-k engine": time["topk_cycles"], "attention core": time["core_cycles"],
-             "DRAM": time["dram_cycles"]}
+    engines = time["topk_engines"]
+    units = {"attention core": time["core_cycles"], "DRAM": time["dram_cycles"],
+             f"local-V top-k engine (each of {engines})": -(-time["topk_cycles"] // engines)}
+    units.update({f"core's {unit}": cycles for unit, cycles in (time["core_units"] or {}).items()
+                  if unit != "local-V top-k"})
     busy = ", ".join(f"{unit} {cycles:,}" for unit, cycles in units.items()) + " busy cycles"
     return max(units, key=units.get), busy
 
@@ -108,11 +111,13 @@ def _spatten(stage: Path) -> list[Headline]:
                  "round short 6-bit rows up and the trace's own LSB refetches"),
         Headline(f"GPT-2 throughput on {SPATTEN_TARGET}", f"{PAPER_GPT2_GOPS:.0f} GOP/s",
                  f"{time['gops']:.0f} GOP/s (GPT-2 Small trace)",
-                 f"the busiest unit here is the {bottleneck} ({busy}): the project's core runs "
-                 "one query at a time, stage after stage, where SpAtten overlaps them (with the "
-                 "paper's datapath bound for the core: "
-                 f"{small['paper_core_bound']['gops']:.0f} GOP/s); the paper's figure averages "
-                 "8 GPT-2 benchmarks and its core and top-k timing models are not public"),
+                 f"the busiest unit here is the {bottleneck} ({busy}): the project's pipelined "
+                 "core overlaps consecutive queries as SpAtten does, and its front (Q x K and the "
+                 "softmax sum, two passes over the scores at E per cycle, each with its pipeline "
+                 "fill) paces it, above the DRAM's time; the paper's figure averages 8 GPT-2 "
+                 "benchmarks and its core and top-k timing models are not public (the paper's "
+                 "datapath bound for the core: "
+                 f"{small['paper_core_bound']['gops']:.0f} GOP/s)"),
     ]
 
 

@@ -192,9 +192,10 @@ The authors' released workload traces (mit-han-lab/spatten at commit a0f1388, MI
 shipped unchanged in the package as `sparsa/dataflow/spatten_traces`),
 simulated on `{SPATTEN_TARGET}` by `sparsa.sim.network.spatten`
 (`sparsa simulate spatten --model ...`). DRAM bytes follow the fetcher of the released RTL
-(32-byte bursts); the attention core's cycles are the project's RTL-validated core model
-(`sparsa.sim.blocks.attention_core`, one (head, query) at a time, with its own local-V top-k)
-and the separate local-V top-k column is the RTL-validated top-k model. The public GPT-2 Medium
+(32-byte bursts); the attention core's cycles are the project's RTL-validated pipeline model
+(`sparsa.sim.blocks.attention_core`: its front, normalize unit, local-V top-k engines and
+values unit work on consecutive queries at once), and the local-V top-k column is its engines'
+busy cycles. The public GPT-2 Medium
 trace is the dense PTB baseline (no pruning, FP32): it is presented as that baseline, not set
 beside the paper's figures, which are of pruned and quantized workloads.
 

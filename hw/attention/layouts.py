@@ -19,6 +19,7 @@ from sparsa.config.attention_core import (
 from sparsa.hw.common.component import ConfigComponent
 
 __all__ = [
+    "SCORE_BANKS",
     "CoreBlock",
     "cmd_layout",
     "decoded_layout",
@@ -26,11 +27,18 @@ __all__ = [
     "out_layout",
     "prob_rows_layout",
     "q_layout",
+    "queued_layout",
     "request_layout",
     "row_tag_layout",
     "score_shift_width",
+    "scored_layout",
     "settings_layout",
 ]
+
+
+SCORE_BANKS = 2
+"""Banks of the score buffer: the front writes and sums one query's scores while the normalize
+unit reads the previous query's."""
 
 
 class CoreBlock(ConfigComponent):
@@ -123,7 +131,7 @@ def out_layout(config: AttentionCoreConfig) -> data.StructLayout:
 def settings_layout(config: AttentionCoreConfig) -> data.StructLayout:
     """What the core keeps of a command while it runs the query, and what follows from it.
 
-    The command's n, MSB setting b, threshold, score shift, head and clear bits; beats =
+    The command's n, v_keep, MSB setting b, threshold, score shift, head and clear bits; beats =
     ceil(n / E); ``sign`` = 2**(T - 1) and ``mask`` = 2**T - 1 with T = b + 4, for the sign
     extension of the Q and V lanes; ``out_shift`` = P + b + 5 - out_bits, the shift of the
     prob x V sums to the output.
@@ -132,6 +140,7 @@ def settings_layout(config: AttentionCoreConfig) -> data.StructLayout:
     return data.StructLayout(
         {
             "n": config.topk.count_width,
+            "v_keep": config.topk.count_width,
             "beats": range(config.rows + 1),
             "msb_bits": 4,
             "sign": att.total_bits,
@@ -147,13 +156,33 @@ def settings_layout(config: AttentionCoreConfig) -> data.StructLayout:
 
 
 def decoded_layout(config: AttentionCoreConfig) -> data.StructLayout:
-    """A checked command: its settings, its v_keep (for the top-k engine) and the reason it is
-    rejected (:class:`~sparsa.config.attention_core.RejectReason`, ``NONE`` when it is run)."""
+    """A checked command: its settings and the reason it is rejected
+    (:class:`~sparsa.config.attention_core.RejectReason`, ``NONE`` when it is run)."""
+    return data.StructLayout({"settings": settings_layout(config), "reject": RejectReason})
+
+
+def scored_layout(config: AttentionCoreConfig) -> data.StructLayout:
+    """A command the front hands to the normalize unit: rejected, or its scores in ``bank``
+    of the score buffer with the sum of their softmax terms and whether they were recomputed."""
     return data.StructLayout(
         {
+            "reject": 1,
+            "bank": range(SCORE_BANKS),
+            "requant": 1,
+            "total": config.attention.exp_sum_width,
+        }
+    )
+
+
+def queued_layout(config: AttentionCoreConfig) -> data.StructLayout:
+    """A command the normalize unit hands to the values unit: rejected, or its settings, the
+    top-k engine that selects its V rows and whether it was recomputed."""
+    return data.StructLayout(
+        {
+            "reject": 1,
             "settings": settings_layout(config),
-            "v_keep": config.topk.count_width,
-            "reject": RejectReason,
+            "engine": range(config.topk_engines),
+            "requant": 1,
         }
     )
 

@@ -1,41 +1,49 @@
 """Cycle model of the SpAtten attention core
 (:class:`sparsa.hw.attention.attention_core.AttentionCore`).
 
-It predicts exactly the cycles the RTL takes for one (head, query), from the clock edge that
-transfers the command to the one that transfers its ``out`` beat, when every input is valid
-whenever the core wants it, every output is ready, and the memory answers each request beat
-``memory_latency`` edges after the request's transfer (the ``k_lsb`` and ``v`` answers are
-offered at once; 1 is an answer offered the cycle after the request). ``tests/sim/rtl`` checks it
-against RTL-measured cycles.
+The core runs each command through three units in turn, each one command at a time, so up to
+three commands (and the local-V top-k of as many more as it has engines) are in flight:
+the front, the normalize unit and the values unit. :func:`pipeline_timing` predicts exactly the
+edges at which the RTL takes every command of a run and answers it (from an empty core), when
+every input is valid whenever the core wants it, every output is ready, and the memory answers
+each request beat ``memory_latency`` edges after the request's transfer (the ``k_lsb`` and ``v``
+answers are offered at once; 1 is an answer offered the cycle after the request).
+``tests/sim/rtl`` checks it against the edges measured on the RTL.
 
-With B = ceil(n / E) beats, P = ``prob_bits`` and L = ``memory_latency``, one stage after the
-other (each function below counts one):
+With B = ceil(n / E) beats, P = ``prob_bits`` and L = ``memory_latency``, the stages (each
+function below counts one):
 
-* load Q: 1 cycle (the ``q`` beat right after the command);
-* keys (Q x K over the MSB planes): B beats (a beat's transfer loads the core's input register), the
-  array's :data:`~sparsa.hw.attention.dot_product.QK_LATENCY` stages, the score-buffer write and the
-  cycle that sees the last one: B + QK_LATENCY + 2;
-* sum: one score-buffer read, the exp unit's :data:`~sparsa.hw.attention.softmax.EXP_LATENCY`
-  stages, B rows and the cycle that sees the sum complete: B + EXP_LATENCY + 2;
-* decide: 1 cycle (the requant decision on the sum);
-* refetch (when requantizing): the first LSB request is registered (1) and transferred (1),
-  its answer transferred L edges later, the B - 1 others one per cycle, then as for keys:
-  B + L + QK_LATENCY + 3; then sum and decide again;
+* front (:func:`front_cycles`, from the command's transfer to the hand-on of its scores):
+
+  * load Q: 1 cycle (the ``q`` beat right after the command);
+  * keys (Q x K over the MSB planes): B beats (a beat's transfer loads the core's input
+    register), the array's :data:`~sparsa.hw.attention.dot_product.QK_LATENCY` stages, the
+    score-bank write and the cycle that sees the last one: B + QK_LATENCY + 2;
+  * sum: one score-bank read, the exp unit's :data:`~sparsa.hw.attention.softmax.EXP_LATENCY`
+    stages, B rows and the cycle that sees the sum complete: B + EXP_LATENCY + 2;
+  * decide: 1 cycle (the requant decision on the sum; the hand-on on the same edge);
+  * refetch (when requantizing): the first LSB request is registered (1) and transferred (1),
+    its answer transferred L edges later, the B - 1 others one per cycle, then as for keys:
+    B + L + QK_LATENCY + 3; then sum and decide again;
+
 * normalize: a read, the exp unit, the divider (P + 1 stages), the probability register, and
-  B beats into the top-k engine: B + EXP_LATENCY + (P + 1) + 2 up to the last top-k input;
-* local-V top-k: the engine's quick-select rounds and output pass after its last input beat, from
-  :class:`sparsa.sim.blocks.topk.TopKCycleModel` (its ``select + output``; the core takes every
-  answer beat at once);
-* values: from the last top-k answer beat, its V request's transfer (1), the answer's transfer L
-  edges later (into the input register), and the prob x V array's
-  :data:`~sparsa.hw.attention.dot_product.PV_LATENCY` stages: 1 + L + PV_LATENCY; 0 when v_keep = 0
-  (no request);
-* output: the cycle that sees the values done, the rounding stage, the result stage and the
-  transfer: 4 cycles.
+  B beats into the query's top-k engine: B + EXP_LATENCY + (P + 1) + 2 up to the last top-k
+  input (:func:`normalize_cycles`); the bank is released :data:`RELEASE_CYCLES` later;
+* local-V top-k: the engine's quick-select rounds and output pass after its last input beat,
+  from :class:`sparsa.sim.blocks.topk.TopKCycleModel` (its ``select + output``; the answer FIFO
+  takes every beat at once);
+* values: the answer's beats (:func:`answer_beats`), one per cycle once the whole answer is in;
+  from the last one, its V request's transfer (1), the answer's transfer L edges later (into the
+  input register) and the prob x V array's :data:`~sparsa.hw.attention.dot_product.PV_LATENCY`
+  stages: 1 + L + PV_LATENCY (:func:`values_cycles`; 0 when v_keep = 0, no request); then the
+  cycle that sees the values done, the rounding stage, the result stage and the transfer:
+  :data:`OUTPUT_CYCLES`.
 
-A rejected command takes :data:`REJECT_CYCLES` (its error beat is registered, then transferred).
-The values stage assumes the FIFO of probabilities never fills, which holds for
-``memory_latency`` up to :data:`MAX_MEMORY_LATENCY`.
+The units hand commands on through queues: a registered beat loaded at edge e enters its queue
+at e + 1 (or one edge after the queue frees a slot) and can be taken one edge after it enters.
+A rejected command is answered :data:`REJECT_CYCLES` after the values unit takes it (its error
+beat is registered, then transferred). The values stage assumes the FIFO of probabilities never
+fills, which holds for ``memory_latency`` up to :data:`MAX_MEMORY_LATENCY`.
 """
 
 from collections.abc import Sequence
@@ -45,9 +53,14 @@ import torch
 
 from sparsa.config.attention_core import AttentionCoreConfig, check_core_config
 from sparsa.config.checks import is_int
-from sparsa.hw.attention.attention_core import V_FIFO_DEPTH
+from sparsa.hw.attention.attention_core import (
+    QUEUED_FIFO_SLACK,
+    SCORED_FIFO_DEPTH,
+    V_FIFO_DEPTH,
+)
 from sparsa.hw.attention.divider import divider_latency
 from sparsa.hw.attention.dot_product import PV_LATENCY, QK_LATENCY
+from sparsa.hw.attention.layouts import SCORE_BANKS
 from sparsa.hw.attention.softmax import EXP_LATENCY
 from sparsa.sim.blocks.topk import TopKCycleModel, TopKCycles
 
@@ -57,11 +70,15 @@ __all__ = [
     "MAX_MEMORY_LATENCY",
     "OUTPUT_CYCLES",
     "REJECT_CYCLES",
+    "RELEASE_CYCLES",
     "AttentionCoreCycleModel",
-    "QueryCycles",
+    "Command",
+    "CommandTiming",
+    "answer_beats",
+    "front_cycles",
     "keys_cycles",
     "normalize_cycles",
-    "query_cycles",
+    "pipeline_timing",
     "refetch_cycles",
     "sum_cycles",
     "values_cycles",
@@ -119,133 +136,212 @@ def values_cycles(v_keep: int, memory_latency: int = 1) -> int:
     return 1 + memory_latency + PV_LATENCY if v_keep else 0
 
 
+RELEASE_CYCLES = 2
+"""Edges from the last top-k input beat to the release of the score bank (the last ``keys``
+beat leaves, the pass is seen done)."""
+
+
+def _enter(loaded: int, entries: list[int], takes: list[int], depth: int) -> int:
+    """Edge at which a beat loaded at edge ``loaded`` enters a queue of ``depth`` slots, the
+    earlier beats having been taken at edges ``takes``."""
+    k = len(entries)
+    return max(loaded + 1, takes[k - depth] + 1) if k >= depth else loaded + 1
+
+
 @dataclass(frozen=True)
-class QueryCycles:
-    """Cycles of one (head, query) by stage (zero for a stage it skips).
+class Command:
+    """One command as the pipelined core's cycle model sees it.
 
     Attributes
     ----------
-    load_q, keys, sum, decide, refetch, resum, redecide, normalize, values, output : int
-        The stages of the module docstring (``resum`` and ``redecide``: the second sum and
-        decision after a refetch).
-    topk : TopKCycles or None
-        The local-V top-k request (its ``select + output`` part is on the critical path).
-    """
-
-    load_q: int
-    keys: int
-    sum: int
-    decide: int
-    refetch: int
-    resum: int
-    redecide: int
-    normalize: int
-    topk: TopKCycles | None
-    values: int
-    output: int
-
-    @property
-    def total(self) -> int:
-        """Cycles from the command's transfer to the ``out`` beat's transfer."""
-        topk = self.topk.select + self.topk.output if self.topk else 0
-        return (
-            self.load_q
-            + self.keys
-            + self.sum
-            + self.decide
-            + self.refetch
-            + self.resum
-            + self.redecide
-            + self.normalize
-            + topk
-            + self.values
-            + self.output
-        )
-
-
-def query_cycles(
-    config: AttentionCoreConfig,
-    *,
-    n: int,
-    v_keep: int,
-    requant: bool,
-    topk: TopKCycles,
-    memory_latency: int = 1,
-) -> QueryCycles:
-    """Cycles of one good query, given its top-k request's cycles (see the module docstring).
-
-    Parameters
-    ----------
-    config : AttentionCoreConfig
     n, v_keep : int
-        The command's fields.
+        The command's fields (unused for a rejected command).
     requant : bool
         Whether the core refetches the LSB planes (the golden requant decision).
-    topk : TopKCycles
-        The local-V top-k engine's cycles for the query's probabilities and v_keep
-        (:meth:`sparsa.sim.blocks.topk.TopKCycleModel.request`).
-    memory_latency : int
-        Edges from a request's transfer to its answer's (1 to :data:`MAX_MEMORY_LATENCY`).
+    topk : TopKCycles or None
+        The local-V top-k request's cycles; None for a rejected command.
     """
-    if not isinstance(requant, bool):
-        raise ValueError(f"requant must be True or False, not {requant!r}")
-    if not is_int(v_keep) or not 0 <= v_keep <= n:
-        raise ValueError(f"v_keep must be an integer from 0 to n = {n}, not {v_keep!r}")
-    refetch = refetch_cycles(config, n, memory_latency) if requant else 0
-    return QueryCycles(
-        load_q=LOAD_Q_CYCLES,
-        keys=keys_cycles(config, n),
-        sum=sum_cycles(config, n),
-        decide=DECIDE_CYCLES,
-        refetch=refetch,
-        resum=sum_cycles(config, n) if requant else 0,
-        redecide=DECIDE_CYCLES if requant else 0,
-        normalize=normalize_cycles(config, n),
-        topk=topk,
-        values=values_cycles(v_keep, memory_latency),
-        output=OUTPUT_CYCLES,
-    )
+
+    n: int = 0
+    v_keep: int = 0
+    requant: bool = False
+    topk: TopKCycles | None = None
+
+    @property
+    def good(self) -> bool:
+        """Whether the core runs the command (else it rejects it)."""
+        return self.topk is not None
+
+
+@dataclass(frozen=True)
+class CommandTiming:
+    """When the pipelined core took a command and answered it, and where the cycles went.
+
+    Attributes
+    ----------
+    accepted : int
+        Edge of the ``cmd`` transfer.
+    out : int
+        Edge of the ``out`` transfer.
+    front, normalize, values : int
+        Cycles the front, the normalize unit and the values unit worked on the command: the
+        front from taking it to handing it on, the normalize unit from taking it to releasing
+        its bank, the values unit from its first answer beat (or, for a rejected command, from
+        taking it) to the ``out`` transfer.
+    """
+
+    accepted: int
+    out: int
+    front: int
+    normalize: int
+    values: int
+
+
+def answer_beats(config: AttentionCoreConfig, v_keep: int) -> int:
+    """Beats of the local-V top-k engine's answer: the kept rows, E per beat; one empty beat
+    when v_keep = 0."""
+    return max(1, -(-v_keep // config.lanes))
+
+
+def front_cycles(
+    config: AttentionCoreConfig, n: int, requant: bool, memory_latency: int = 1
+) -> int:
+    """Edges from a command's transfer to the front's hand-on of its scores: the query, the
+    keys, the sum and the decision, and on a requant the refetch, a second sum and decision."""
+    cycles = LOAD_Q_CYCLES + keys_cycles(config, n) + sum_cycles(config, n) + DECIDE_CYCLES
+    if requant:
+        cycles += refetch_cycles(config, n, memory_latency) + sum_cycles(config, n) + DECIDE_CYCLES
+    return cycles
+
+
+def pipeline_timing(
+    config: AttentionCoreConfig, commands: Sequence[Command], memory_latency: int = 1
+) -> list[CommandTiming]:
+    """Edges of every command of a run through the pipelined core, from an empty core, when
+    every command and operand beat is offered as early as the core takes it, every output is
+    ready and the memory answers ``memory_latency`` edges after each request.
+
+    * The front takes a good command once it is free and a score bank is (the normalize unit
+      has released the bank's previous query, :data:`~sparsa.hw.attention.layouts.SCORE_BANKS`
+      good commands back), and loads its hand-on :func:`front_cycles` later (or once the queue
+      to the normalize unit has taken the previous hand-on); it takes a rejected command once
+      that queue has taken the previous hand-on, and hands it on at once.
+    * The normalize unit takes a command from its queue once free and once its previous hand-on
+      to the values unit is taken by that unit's queue; for a good command also once the
+      query's top-k engine is free (the engines take the good commands in turn; an engine is
+      free one edge after the values unit took the last beat of its previous answer). The last
+      top-k input comes :func:`normalize_cycles` later, the bank is released
+      :data:`RELEASE_CYCLES` after it, and the answer is complete the top-k's ``select +
+      output`` after it.
+    * The values unit takes a command from its queue once it has sent the previous answer; a
+      good command's answer beats go one per cycle from one edge after the later of that, the
+      whole answer and the release; the ``out`` beat follows the last one by
+      :func:`values_cycles` and :data:`OUTPUT_CYCLES`. A rejected command's follows
+      :data:`REJECT_CYCLES` after the values unit takes it.
+
+    The queues are :data:`~sparsa.hw.attention.attention_core.SCORED_FIFO_DEPTH` and
+    ``topk_engines`` + :data:`~sparsa.hw.attention.attention_core.QUEUED_FIFO_SLACK` deep.
+
+    Returns
+    -------
+    list of CommandTiming
+        Per command, with edges relative to the first command's transfer (edge 0).
+    """
+    _check_latency(memory_latency)
+    engines = config.topk_engines
+    scored: list[int] = []  # edge each hand-on of the front enters its queue
+    popped: list[int] = []  # edge the normalize unit takes each command
+    queued: list[int] = []  # edge each hand-on of the normalize unit enters its queue
+    taken: list[int] = []  # edge the values unit takes each command
+    released: list[int] = []  # per good command: the release of its score bank
+    consumed: list[int] = []  # per good command: its answer's last beat taken
+    timings = []
+    front_free = normalize_free = values_free = 0
+    for cmd in commands:
+        good = len(released)  # good commands before this one
+        # The front.
+        accepted = front_free
+        if cmd.good:
+            if good >= SCORE_BANKS:
+                accepted = max(accepted, released[good - SCORE_BANKS] + 1)
+            loaded = accepted + front_cycles(config, cmd.n, cmd.requant, memory_latency)
+            if scored:
+                loaded = max(loaded, scored[-1])
+            front_free = loaded + 1
+        else:
+            if scored:
+                accepted = max(accepted, scored[-1])
+            loaded = accepted
+            front_free = accepted + 1
+        scored.append(_enter(loaded, scored, popped, SCORED_FIFO_DEPTH))
+        # The normalize unit.
+        pop = max(scored[-1] + 1, normalize_free)
+        if queued:
+            pop = max(pop, queued[-1])
+        if cmd.good and good >= engines:
+            pop = max(pop, consumed[good - engines] + 1)
+        queued.append(_enter(pop, queued, taken, engines + QUEUED_FIFO_SLACK))
+        popped.append(pop)
+        # The values unit.
+        take = max(queued[-1] + 1, values_free)
+        taken.append(take)
+        if cmd.good:
+            last_input = pop + normalize_cycles(config, cmd.n)
+            release = last_input + RELEASE_CYCLES
+            answered = last_input + cmd.topk.select + cmd.topk.output
+            waited = max(take, answered, release) + 1  # the edge the unit starts taking beats
+            last_beat = waited + answer_beats(config, cmd.v_keep)
+            out = last_beat + values_cycles(cmd.v_keep, memory_latency) + OUTPUT_CYCLES
+            released.append(release)
+            consumed.append(last_beat)
+            normalize_free = release + 1
+        else:
+            release = pop
+            out = take + REJECT_CYCLES
+            normalize_free = pop + 1
+            waited = take
+        values_free = out + 1
+        timings.append(CommandTiming(accepted=accepted, out=out, front=loaded - accepted,
+                                     normalize=release - pop, values=out - waited))
+    return timings
 
 
 class AttentionCoreCycleModel:
     """Stateful cycle model of one core, fed the same commands as the RTL in order.
 
-    The state is the local-V top-k engine's pivot LFSR
-    (:class:`sparsa.sim.blocks.topk.TopKCycleModel`), which steps once per quick-select round of
-    every good query.
+    The state is which local-V top-k engine selects for the next good command and each engine's
+    pivot LFSR (:class:`sparsa.sim.blocks.topk.TopKCycleModel`), which steps once per
+    quick-select round of every good command the engine selects for.
 
     Parameters
     ----------
     config : AttentionCoreConfig
-    memory_latency : int
-        As for :func:`query_cycles`.
     """
 
-    def __init__(self, config: AttentionCoreConfig, memory_latency: int = 1) -> None:
+    def __init__(self, config: AttentionCoreConfig) -> None:
         check_core_config(config)
-        _check_latency(memory_latency)
         self._config = config
-        self._latency = memory_latency
-        self._topk = TopKCycleModel(config.topk)
+        self._engines = [TopKCycleModel(config.topk) for _ in range(config.topk_engines)]
+        self._next = 0
 
     @property
     def config(self) -> AttentionCoreConfig:
         return self._config
 
-    def query(self, probs: Sequence[int] | torch.Tensor, v_keep: int, requant: bool) -> QueryCycles:
-        """Cycles of a good query with final probabilities ``probs`` (n of them)."""
+    def command(self, probs: Sequence[int] | torch.Tensor, v_keep: int, requant: bool) -> Command:
+        """A good command with final probabilities ``probs`` (n of them), for
+        :func:`pipeline_timing`."""
+        if not isinstance(requant, bool):
+            raise ValueError(f"requant must be True or False, not {requant!r}")
         n = len(probs)
-        topk = self._topk.request(probs, v_keep)
-        return query_cycles(
-            self._config,
-            n=n,
-            v_keep=v_keep,
-            requant=requant,
-            topk=topk,
-            memory_latency=self._latency,
-        )
+        _beats(self._config, n)
+        if not is_int(v_keep) or not 0 <= v_keep <= n:
+            raise ValueError(f"v_keep must be an integer from 0 to n = {n}, not {v_keep!r}")
+        topk = self._engines[self._next].request(probs, v_keep)
+        self._next = (self._next + 1) % len(self._engines)
+        return Command(n=n, v_keep=v_keep, requant=requant, topk=topk)
 
     @staticmethod
-    def reject() -> int:
-        """Cycles of a rejected command (the engine's state does not change)."""
-        return REJECT_CYCLES
+    def reject() -> Command:
+        """A rejected command (no engine's state changes)."""
+        return Command()

@@ -62,19 +62,22 @@ In generation each row is one query, as the released RTL's testbench replays the
 width (:data:`OUTPUT_BITS`) must fit one half of the target's double-buffered ``key`` (``value``)
 SRAM (``sram_bytes``; 2 x 1,024 x 64 x 12 bits on spatten-asic, spatten.md 2.6).
 
-**Time** (:func:`simulate`). Three units work on different rows at once, in (iteration, layer,
-head) order, as SpAtten pipelines heads (spatten.md 2.1): the DRAM (the row's bytes at the
-target's sustained bandwidth, :func:`sparsa.sim.network.dram.transfer_cycles`), the attention core
-(``core_cycles``; by default :class:`RtlCoreCycles`, the project's RTL-validated core, whose
-own local-V top-k engine is one of its stages) and the local-V top-k engine (``topk_cycles``,
-counted on its own too, so its share shows). A row's compute is max(core, top-k) cycles; its
-DRAM transfer is double-buffered against the previous row's compute (the K and V SRAMs are
-double-buffered, spatten.md 2.6), so the total is :func:`sparsa.sim.network.dram.overlap` of the
-two. In summarization a row's compute is N_q times a query's, and its transfer (K and V of the
-head, its queries and outputs) overlaps the previous head's compute: the next head's K and V fill
-the other half of the SRAMs. With :class:`RtlCoreCycles` the core's cycles are also counted by
-stage (:attr:`SpattenResult.core_stages`). Not modelled: the token top-k after each layer (the
-second engine, off the per-head path) and the FC layers (SpAtten measures attention only,
+**Time** (:func:`simulate`). The DRAM and the attention core work on different rows at once,
+in (iteration, layer, head) order, as SpAtten pipelines heads (spatten.md 2.1): the DRAM moves
+the row's bytes at the target's sustained bandwidth
+(:func:`sparsa.sim.network.dram.transfer_cycles`); by default (:class:`RtlCoreCycles`) the
+project's RTL-validated pipelined core runs the rows' queries back to back, its front,
+normalize unit, local-V top-k engines and values unit each on a different query, and a row's
+compute is the time it adds to the core's run (:attr:`CorePipeline.cycles`); the units' busy
+cycles show where the time goes (:attr:`SpattenResult.core_units`). With another core function
+(such as :func:`paper_datapath_cycles`) a row's compute is max(core, top-k) cycles per query, the
+local-V top-k (``topk_cycles``) counted beside the core. A row's DRAM transfer is double-buffered
+against the previous row's compute (the K and V SRAMs are double-buffered, spatten.md 2.6), so
+the total is :func:`sparsa.sim.network.dram.overlap` of the two. In summarization a row's
+compute is its N_q queries', and its transfer (K and V of the head, its queries and outputs)
+overlaps the previous head's compute: the next head's K and V fill the other half of the SRAMs.
+Not modelled: the token top-k after each layer (SpAtten's second engine, which the pipelined
+core uses for local V pruning too) and the FC layers (SpAtten measures attention only,
 spatten.md 3).
 
 **Energy** (:attr:`SpattenResult.energy_j`, :func:`sparsa.sim.network.energy.energy_breakdown` with
@@ -100,7 +103,7 @@ presented as such, without them.
 """
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -110,14 +113,14 @@ from sparsa.config.attention_core import AttentionCoreConfig
 from sparsa.config.topk import TopKConfig
 from sparsa.dataflow.spatten_workloads import GENERATION, MODES, SUMMARIZATION
 from sparsa.models.algorithms.spatten_trace import UNQUANTIZED, SpattenTrace
-from sparsa.sim.blocks.attention_core import QueryCycles, query_cycles
+from sparsa.sim.blocks.attention_core import Command, pipeline_timing
 from sparsa.sim.blocks.topk import TopKCycleModel, TopKCycles
 from sparsa.sim.network.dram import DramTraffic, overlap, transfer_cycles
 from sparsa.sim.network.energy import energy_breakdown
 from sparsa.sim.network.target import DramSpec, Target
 
 __all__ = [
-    "CORE_STAGES",
+    "CORE_UNITS",
     "OUTPUT_BITS",
     "PAPER_BERT_GOPS",
     "PAPER_DRAM_REDUCTION",
@@ -129,6 +132,7 @@ __all__ = [
     "TECHNIQUES",
     "UNQUANTIZED_BITS",
     "CoreCycleFn",
+    "CorePipeline",
     "LayerResult",
     "LocalVTopK",
     "RtlCoreCycles",
@@ -461,49 +465,68 @@ class LocalVTopK:
         return table[inverse.reshape(-1)]
 
 
-CORE_STAGES = tuple(f.name for f in fields(QueryCycles))
-"""The attention core's stages (:class:`sparsa.sim.blocks.attention_core.QueryCycles`)."""
+CORE_UNITS = ("front", "normalize", "local-V top-k", "values")
+"""The pipelined attention core's units (:mod:`sparsa.sim.blocks.attention_core`): the front
+(Q x K, the exp sum, the requant decision and refetch), the normalize unit, the local-V top-k
+engines (all of them together) and the values unit (prob x V and the answer)."""
 
 
-def _stage(query: QueryCycles, stage: str) -> int:
-    """Cycles of one stage of ``query`` on the critical path."""
-    if stage == "topk":
-        return 0 if query.topk is None else query.topk.select + query.topk.output
-    return getattr(query, stage)
+@dataclass(frozen=True)
+class CorePipeline:
+    """The pipelined core's time on a trace, per row.
+
+    Attributes
+    ----------
+    cycles : numpy.ndarray
+        Per row (in the trace's row order), the edges from the previous row's last answer to
+        its own (its first query's latency included for the first row run); they add up to the
+        core's time for the whole trace.
+    busy : dict of str to numpy.ndarray
+        Per unit of :data:`CORE_UNITS`, its busy cycles per row.
+    engines : int
+        Local-V top-k engines of the core.
+    """
+
+    cycles: np.ndarray
+    busy: dict[str, np.ndarray]
+    engines: int
 
 
 class RtlCoreCycles:
-    """Attention-core cycles of one query of each row from the RTL-validated model
-    (:mod:`sparsa.sim.blocks.attention_core`).
+    """Attention-core cycles of each row from the RTL-validated pipeline model
+    (:func:`sparsa.sim.blocks.attention_core.pipeline_timing`).
 
-    A query of a row runs on :class:`sparsa.hw.attention.attention_core.AttentionCore` with
-    the target's ``qk_multipliers`` per array and ``topk_comparators``, D = the trace's head
-    dimension and room for the trace's longest context (at least 1,024 keys): the core's own
-    sequence of stages (Q x K over the MSB planes, exp sum, requant decision, on a requant row
-    the LSB refetch and a second pass, normalisation, its local-V top-k, prob x V), one query
-    at a time, with K and V already on chip (memory latency 1: the fetcher fills the K and V
-    SRAMs, whose DRAM time the simulator counts separately and overlaps). The local-V top-k
-    inside it runs on seeded random probabilities per distinct (n, k), as :class:`LocalVTopK`
-    does. The cycles do not depend on the bit widths, so dense rows cost the same as quantized
-    ones. Unlike :func:`paper_datapath_cycles` this includes every stage's latency, because the
-    project's core does not overlap consecutive queries (:meth:`stage_cycles` shows where they
-    go).
+    The rows' queries run, in the order the simulator runs the rows, on
+    :class:`sparsa.hw.attention.attention_core.AttentionCore` with the target's
+    ``qk_multipliers`` per array, ``topk_engines`` local-V top-k engines with
+    ``topk_comparators`` each, D = the trace's head dimension and room for the trace's longest
+    context (at least 1,024 keys): the front, the normalize unit, the engines and the values
+    unit work on consecutive queries at once, with K and V already on chip (memory latency 1:
+    the fetcher fills the K and V SRAMs, whose DRAM time the simulator counts separately and
+    overlaps). Each local-V top-k runs on seeded random probabilities per distinct (n, k), as
+    :class:`LocalVTopK` does. The cycles do not depend on the bit widths, so dense rows cost the
+    same as quantized ones. The target's two top-k engines both serve local V pruning here: the
+    token top-k at the end of each layer is not modelled (:func:`simulate`).
 
     Parameters
     ----------
     comparators : int, optional
-        Comparators per array of the core's top-k engine; default the target's
+        Comparators per array of the core's top-k engines; default the target's
         ``topk_comparators``.
+    engines : int, optional
+        Local-V top-k engines; default the target's ``topk_engines``.
     seed : int
         Seed of the probabilities fed to the top-k model.
     """
 
     __name__ = "rtl_core_cycles"  # the name results record (SpattenResult.core_model)
 
-    def __init__(self, *, comparators: int | None = None, seed: int = 0) -> None:
+    def __init__(self, *, comparators: int | None = None, engines: int | None = None,
+                 seed: int = 0) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
         self.comparators = comparators
+        self.engines = engines
         self.seed = seed
 
     def core_config(self, trace: SpattenTrace, target: Target) -> AttentionCoreConfig:
@@ -512,38 +535,40 @@ class RtlCoreCycles:
         multipliers = _resource(target, "qk_multipliers")
         comparators = (_resource(target, "topk_comparators") if self.comparators is None
                        else self.comparators)
+        engines = _resource(target, "topk_engines") if self.engines is None else self.engines
         try:
             return AttentionCoreConfig(
                 attention=AttentionConfig(dim=trace.head_dim, msb_bits=8, max_tokens=longest),
-                multipliers=multipliers, comparators=comparators)
+                multipliers=multipliers, comparators=comparators, topk_engines=engines)
         except ValueError as error:
             raise ValueError(f"the trace does not fit the RTL attention core on target "
                              f"{target.name!r}: {error}") from None
 
-    def stage_cycles(self, trace: SpattenTrace, target: Target) -> dict[str, np.ndarray]:
-        """Cycles of one query of each row, by stage.
-
-        Returns
-        -------
-        dict of str to numpy.ndarray
-            The stages of :class:`sparsa.sim.blocks.attention_core.QueryCycles` in their order
-            (``topk``: the local-V top-k's part on the critical path, its ``select + output``),
-            int64 per row; they sum to :meth:`__call__`'s cycles.
-        """
+    def pipeline(self, trace: SpattenTrace, target: Target, order: np.ndarray,
+                 queries: np.ndarray) -> CorePipeline:
+        """The core's time on the rows run in ``order`` (indices into the trace), each with its
+        ``queries`` (N_q) queries one after the other."""
         config = self.core_config(trace, target)
         topk = LocalVTopK(config.topk, seed=self.seed)
-        rows = np.stack([trace.key_fetch, trace.value_fetch, trace.requant.astype(np.int64)])
-        cases, inverse = np.unique(rows, axis=1, return_inverse=True)
-        table = [query_cycles(config, n=n, v_keep=k, requant=bool(requant),
+        commands, rows = [], []
+        for row in order.tolist():
+            n, k = int(trace.key_fetch[row]), int(trace.value_fetch[row])
+            command = Command(n=n, v_keep=k, requant=bool(trace.requant[row]),
                               topk=topk.request(n, k))
-                 for n, k, requant in cases.T.tolist()]
-        index = inverse.reshape(-1)
-        return {stage: np.array([_stage(query, stage) for query in table],
-                                dtype=np.int64)[index]
-                for stage in CORE_STAGES}
-
-    def __call__(self, trace: SpattenTrace, target: Target) -> np.ndarray:
-        return sum(self.stage_cycles(trace, target).values())
+            commands += [command] * int(queries[row])
+            rows += [row] * int(queries[row])
+        timings = pipeline_timing(config, commands)
+        cycles = np.zeros(len(trace), dtype=np.int64)
+        busy = {unit: np.zeros(len(trace), dtype=np.int64) for unit in CORE_UNITS}
+        previous = 0
+        for row, command, timing in zip(rows, commands, timings, strict=True):
+            cycles[row] += timing.out - previous
+            previous = timing.out
+            busy["front"][row] += timing.front
+            busy["normalize"][row] += timing.normalize
+            busy["local-V top-k"][row] += command.topk.total
+            busy["values"][row] += timing.values
+        return CorePipeline(cycles=cycles, busy=busy, engines=config.topk_engines)
 
 
 @dataclass(frozen=True)
@@ -585,10 +610,14 @@ class SpattenResult:
     ops : int
         2 N_q D (N_k + N_v) summed over rows.
     dram_cycles, core_cycles, topk_cycles : int
-        Each unit's busy cycles summed over rows (not overlapped).
-    core_stages : dict of str to int, or None
-        The core's busy cycles by stage (:data:`CORE_STAGES`) with :class:`RtlCoreCycles`;
-        None with another core model.
+        Each unit's busy cycles summed over rows (not overlapped): the DRAM, the core (with
+        :class:`RtlCoreCycles`, the time the pipelined core takes for the rows), the local-V
+        top-k engines (all of them together).
+    core_units : dict of str to int, or None
+        Busy cycles of each unit of the pipelined core (:data:`CORE_UNITS`) with
+        :class:`RtlCoreCycles`; None with another core model.
+    topk_engines : int
+        Local-V top-k engines that share ``topk_cycles``.
     cycles, stall_cycles : int
         Total cycles of the pipeline (:func:`sparsa.sim.network.dram.overlap`) and the part spent
         waiting for DRAM beyond the compute.
@@ -617,7 +646,8 @@ class SpattenResult:
     dram_cycles: int
     core_cycles: int
     topk_cycles: int
-    core_stages: dict[str, int] | None
+    core_units: dict[str, int] | None
+    topk_engines: int
     cycles: int
     stall_cycles: int
     clock_hz: float
@@ -708,7 +738,8 @@ class SpattenResult:
                 "dram_cycles": self.dram_cycles,
                 "core_cycles": self.core_cycles,
                 "topk_cycles": self.topk_cycles,
-                "core_stages": self.core_stages,
+                "core_units": self.core_units,
+                "topk_engines": self.topk_engines,
                 "seconds": self.seconds,
                 "ops": self.ops,
                 "gops": self.gops,
@@ -791,14 +822,15 @@ def simulate(
     dense : SpattenTrace, optional
         The dense trace of the same workload (same model shape, iterations and context
         lengths), a second baseline.
-    core_cycles : callable, optional
-        Attention-core cycles of one query of each row, ``core_cycles(trace, target)``. Default:
-        :class:`RtlCoreCycles`, the project's RTL-validated core;
-        :func:`paper_datapath_cycles` is the paper's datapath bound (not RTL-validated).
+    core_cycles : RtlCoreCycles or callable, optional
+        Default: :class:`RtlCoreCycles`, the project's RTL-validated pipelined core, its local-V
+        top-k engines included. Else attention-core cycles of one query of each row,
+        ``core_cycles(trace, target)``, such as :func:`paper_datapath_cycles`, the paper's
+        datapath bound (not RTL-validated), with a separate local-V top-k (``topk_cycles``).
     topk_cycles : callable, optional
-        Local-V top-k cycles per request, ``topk_cycles(n, k)`` on the rows whose
-        value_fetch_num < key_fetch_num (other rows run no top-k). Default:
-        :meth:`LocalVTopK.for_target`.
+        Beside a ``core_cycles`` function: local-V top-k cycles per request,
+        ``topk_cycles(n, k)`` on the rows whose value_fetch_num < key_fetch_num (other rows run
+        no top-k). Default: :meth:`LocalVTopK.for_target`.
 
     Returns
     -------
@@ -844,21 +876,31 @@ def simulate(
                     dtype=np.int64)[index]
     if core_cycles is None:
         core_cycles = RtlCoreCycles()
-    stages = (core_cycles.stage_cycles(trace, target)
-              if isinstance(core_cycles, RtlCoreCycles) else None)
-    core = _check_cycles(core_cycles(trace, target) if stages is None
-                         else sum(stages.values()), len(trace), "core_cycles")
-    pruned = trace.value_fetch < trace.key_fetch
-    if topk_cycles is None:
-        topk_cycles = LocalVTopK.for_target(target, trace.head_dim)
-    topk = np.zeros(len(trace), dtype=np.int64)
-    if pruned.any():
-        topk[pruned] = _check_cycles(topk_cycles(trace.key_fetch[pruned],
-                                                 trace.value_fetch[pruned]),
-                                     int(pruned.sum()), "topk_cycles")
-    compute = queries * np.maximum(core, topk)
-    core, topk = queries * core, queries * topk
     order = np.lexsort((trace.head, trace.layer, trace.iteration))
+    pruned = trace.value_fetch < trace.key_fetch
+    pipeline = None
+    if isinstance(core_cycles, RtlCoreCycles):
+        if topk_cycles is not None:
+            raise ValueError("topk_cycles goes with a core_cycles function: the RTL core "
+                             "(RtlCoreCycles) times its own local-V top-k engines")
+        # The pipelined core: each row costs the time it adds to the run, its local-V top-k
+        # included (the engines work beside the other units).
+        pipeline = core_cycles.pipeline(trace, target, order, queries)
+        core = compute = pipeline.cycles
+        topk = pipeline.busy["local-V top-k"]
+        engines = pipeline.engines
+    else:
+        core = _check_cycles(core_cycles(trace, target), len(trace), "core_cycles")
+        if topk_cycles is None:
+            topk_cycles = LocalVTopK.for_target(target, trace.head_dim)
+        topk = np.zeros(len(trace), dtype=np.int64)
+        if pruned.any():
+            topk[pruned] = _check_cycles(topk_cycles(trace.key_fetch[pruned],
+                                                     trace.value_fetch[pruned]),
+                                         int(pruned.sum()), "topk_cycles")
+        compute = queries * np.maximum(core, topk)
+        core, topk = queries * core, queries * topk
+        engines = 1
     total, stall = overlap(compute[order], dram[order])
 
     def by_layer(values: np.ndarray) -> np.ndarray:
@@ -903,9 +945,9 @@ def simulate(
         dram_cycles=int(dram.sum()),
         core_cycles=int(core.sum()),
         topk_cycles=int(topk.sum()),
-        core_stages=(None if stages is None
-                     else {stage: int((queries * cycles).sum())
-                           for stage, cycles in stages.items()}),
+        core_units=(None if pipeline is None
+                    else {unit: int(cycles.sum()) for unit, cycles in pipeline.busy.items()}),
+        topk_engines=engines,
         cycles=total,
         stall_cycles=stall,
         clock_hz=target.clock_hz,
@@ -963,15 +1005,20 @@ def format_core_bound(result: SpattenResult, bound: SpattenResult) -> str:
     """Where ``result``'s time goes, and ``bound``, the same trace with the paper's datapath
     bound for the core (:func:`paper_datapath_cycles`), beside it: a measured reason for a gap
     to the paper's throughput."""
-    units = {"attention core": result.core_cycles, "DRAM": result.dram_cycles,
-             "local-V top-k": result.topk_cycles}
+    units = {"attention core": result.core_cycles, "DRAM": result.dram_cycles}
+    engines = result.topk_engines
+    units["local-V top-k" + (f" (each of {engines} engines)" if engines > 1 else "")] = (
+        -(-result.topk_cycles // engines))
+    if result.core_units is not None:
+        units.update({f"core {unit}": cycles for unit, cycles in result.core_units.items()
+                      if unit != "local-V top-k"})
     busiest = max(units, key=units.__getitem__)
     return (f"Busiest unit: the {busiest} ("
             + ", ".join(f"{unit} {cycles:,}" for unit, cycles in units.items())
-            + " busy cycles). With the paper's datapath bound for the core instead of the "
-            f"project's RTL core (SpAtten overlaps consecutive queries; this core runs one at a "
-            f"time, each stage's latency in series): {bound.cycles:,} cycles, "
-            f"{bound.gops:.1f} GOP/s.")
+            + " busy cycles). With the paper's datapath bound for the core instead (Q x K and "
+            f"prob x V at the arrays' rates, no latencies, softmax free, one local-V top-k engine "
+            f"beside them): "
+            f"{bound.cycles:,} cycles, {bound.gops:.1f} GOP/s.")
 
 
 def format_table(result: SpattenResult) -> str:
@@ -1010,14 +1057,20 @@ def format_table(result: SpattenResult) -> str:
     lines += _rows(("time", "cycles"), ("---", "---:"), [
         ("DRAM busy (sum over rows)", f"{r.dram_cycles:,}"),
         ("attention core busy", f"{r.core_cycles:,}"),
-        ("local-V top-k busy", f"{r.topk_cycles:,}"),
+        ("local-V top-k busy" + (f" ({r.topk_engines} engines together)"
+                                 if r.topk_engines > 1 else ""), f"{r.topk_cycles:,}"),
         ("total, pipelined", f"{r.cycles:,}"),
         ("of which waiting for DRAM", f"{r.stall_cycles:,}"),
     ])
-    if r.core_stages is not None:
-        lines += _rows(("attention core stage", "cycles", "share"), ("---", "---:", "---:"),
-                       [(stage, f"{cycles:,}", f"{cycles / r.core_cycles:.1%}")
-                        for stage, cycles in r.core_stages.items() if cycles])
+    if r.core_units is not None:
+        rows = [(unit, f"{cycles:,}", f"{cycles / r.core_cycles:.1%}")
+                for unit, cycles in r.core_units.items()]
+        rows[CORE_UNITS.index("local-V top-k")] = (
+            f"local-V top-k (each of {r.topk_engines})",
+            f"{-(-r.core_units['local-V top-k'] // r.topk_engines):,}",
+            f"{r.core_units['local-V top-k'] / r.topk_engines / r.core_cycles:.1%}")
+        lines += _rows(("attention core unit", "busy cycles", "of the core's time"),
+                       ("---", "---:", "---:"), rows)
     energy = [(action, f"{joules * 1e3:.4g}", f"{joules / r.energy_j['total']:.1%}")
               for action, joules in r.energy_j.items() if joules and action != "total"]
     energy.append(("total", f"{r.energy_j['total'] * 1e3:.4g}", "100.0%"))

@@ -5,17 +5,17 @@ Fig. 20 (spatten.md 3), by rewriting the columns of one pruned, quantized trace,
 every step with :func:`sparsa.sim.network.spatten.simulate`:
 
 0. *dedicated datapath*: every head of every layer at every iteration fetches all L keys and
-   values at FP32 (no pruning, no quantization; the local-V top-k never runs);
+   values at FP32 (no pruning, no quantization; the local-V top-k engines keep every row);
 1. *+ head pruning*: only the (iteration, layer, head) rows of the trace;
 2. *+ token pruning*: N_k = N_v = the trace's ``key_fetch_num``;
-3. *+ local V pruning, serial top-k*: N_v = ``value_fetch_num``, the local-V top-k engines (the
-   core's and the separate one) with one comparator per array;
-4. *+ parallel top-k*: the engine with the target's ``topk_comparators``;
+3. *+ local V pruning, serial top-k*: N_v = ``value_fetch_num``, the core's local-V top-k
+   engines with one comparator per array;
+4. *+ parallel top-k*: the engines with the target's ``topk_comparators``;
 5. *+ static quantization*: the trace's widths, K always fetched at MSB + LSB bits (no refetch
    decision; a K width whose MSB + LSB is not a width of the format is an error);
 6. *+ progressive quantization*: the trace as it is (MSBs first, LSBs on demand).
 
-Steps 0-2 and 5-6 use the parallel engine wherever a top-k runs (only from step 3 on). Each
+Steps 0-2 and 5-6 use the parallel engines. Each
 step's factor is the previous step's time over its own, so the factors multiply to the total.
 With a measured software time of the same workload the breakdown starts from it, as the
 paper's starts from a GPU. In summarization (BERT) the last step is left out: SpAtten uses
@@ -29,7 +29,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sparsa.config.topk import TopKConfig
 from sparsa.dataflow.spatten_workloads import GENERATION, SUMMARIZATION
 from sparsa.models.algorithms.spatten_trace import LSB_BITS, MSB_BITS, UNQUANTIZED, SpattenTrace
 from sparsa.sim.network.spatten import LocalVTopK, RtlCoreCycles, SpattenResult, simulate
@@ -136,10 +135,8 @@ def _static(trace: SpattenTrace) -> SpattenTrace:
 
 def _simulate(trace: SpattenTrace, target: Target, comparators: int,
               mode: str = GENERATION) -> SpattenResult:
-    """Simulate with top-k engines of ``comparators`` per array, in the core and on its own."""
-    lanes = LocalVTopK.for_target(target, trace.head_dim).config.lanes
-    return simulate(trace, target, mode=mode, core_cycles=RtlCoreCycles(comparators=comparators),
-                    topk_cycles=LocalVTopK(TopKConfig(lanes=lanes, comparators=comparators)))
+    """Simulate with the core's local-V top-k engines of ``comparators`` per array."""
+    return simulate(trace, target, mode=mode, core_cycles=RtlCoreCycles(comparators=comparators))
 
 
 def speedup_breakdown(trace: SpattenTrace, target: Target, *,

@@ -286,7 +286,8 @@ _ATTENTION_CORE = Block(
         Flag("attention.msb_bits", "widest MSB setting (4, 6, 8, 10 or 12; LSBs are 4 bits)",
              "B"),
         Flag("attention.max_tokens", "most keys of one query", "N"),
-        Flag("comparators", "comparators per array of the local-V top-k engine", "C"),
+        Flag("comparators", "comparators per array of each local-V top-k engine", "C"),
+        Flag("topk_engines", "local-V top-k engines, taking the queries in turn (1 to 8)", "T"),
         Flag("heads", "head-importance accumulators", "H"),
     ), datasheet="sparsa.reports.block_datasheets:attention_core_datasheet")
 

@@ -15,7 +15,7 @@ Subcommands (one module of :mod:`sparsa.cli` each)::
                         [--add-latency L]
         sore            [--lanes L] [--m M] [--dtype int8|int16]
         attention-core  [--dim D] [--multipliers M] [--msb-bits B] [--max-tokens N]
-                        [--comparators C] [--heads H]
+                        [--comparators C] [--topk-engines T] [--heads H]
     sparsa bench topk [--json] [--trials T] [--seed S]
     sparsa bench sat [--json] [--seed S]
     sparsa bench sat-training [--json] [--target T] [--batch B]

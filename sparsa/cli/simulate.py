@@ -8,6 +8,7 @@ from sparsa.cli.options import (
     command_group,
     fail,
     integer,
+    positive_integer,
     progress,
     subcommand,
     write_json,
@@ -80,6 +81,9 @@ def add(commands: argparse._SubParsersAction) -> None:
     spatten.add_argument("--core", choices=["rtl", "paper"], default="rtl",
                          help="attention-core cycles: the project's RTL-validated core, or the "
                          "paper's datapath bound (default: %(default)s)")
+    spatten.add_argument("--topk-engines", type=positive_integer, metavar="T",
+                         help="local-V top-k engines of the RTL core (default: the target's "
+                         "topk_engines)")
     add_policy(spatten)
     add_json_file(spatten)
 
@@ -212,7 +216,10 @@ def _simulate_spatten(args: argparse.Namespace) -> int:
             trace = read_model_trace(trace_path, args.model)
             dense = None if dense_path is None else read_model_trace(dense_path, args.model)
         start = time.perf_counter()
-        core = RtlCoreCycles() if args.core == "rtl" else paper_datapath_cycles
+        if args.topk_engines is not None and args.core != "rtl":
+            return fail("--topk-engines: an option of the RTL core (--core rtl)")
+        core = (RtlCoreCycles(engines=args.topk_engines) if args.core == "rtl"
+                else paper_datapath_cycles)
         result = simulate(trace, target, mode=mode, dense=dense, core_cycles=core)
         wall = time.perf_counter() - start
         bound = (simulate(trace, target, mode=mode, core_cycles=paper_datapath_cycles)

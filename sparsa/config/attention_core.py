@@ -20,13 +20,14 @@ Choices:
   every row stream carries E rows per beat and the local-V top-k engine has E lanes.
 * The defaults are SpAtten's (Table I): D = 64, 512 12-bit multipliers per array (so the
   widest setting is 8 + 4 and E = 8 scores per cycle), 16 comparators per top-k array, 1,024
-  keys.
+  keys; two local-V top-k engines (SpAtten has two top-k engines, one of them for local V
+  pruning; the second one here lets consecutive queries overlap, spatten.md 2.1).
 
 The codes the core's streams carry, and the modes its controller sets, are
 :mod:`amaranth.lib.enum` enumerations with an explicit shape, defined here once for the RTL and
 its harness: :class:`CommandStatus` (the ``error`` field of an answer), :class:`RejectReason`
-(why the command decoder rejects a command), :class:`KeyPlanes` (which K planes a key beat
-holds) and :class:`ScorePass` (where the exp unit's terms go). They are ``IntEnum`` classes,
+(why the command decoder rejects a command) and :class:`KeyPlanes` (which K planes a key beat
+holds). They are ``IntEnum`` classes,
 so that the integer codes read back from the Verilog compare equal to the members.
 """
 
@@ -40,16 +41,18 @@ from sparsa.config.topk import MAX_LANES, PivotMode, TopKConfig
 
 __all__ = [
     "MAX_HEADS",
+    "MAX_TOPK_ENGINES",
     "AttentionCoreConfig",
     "CommandStatus",
     "KeyPlanes",
     "RejectReason",
-    "ScorePass",
     "check_core_config",
 ]
 
 MAX_HEADS = 256
 """Most head-importance accumulators a core may hold."""
+MAX_TOPK_ENGINES = 8
+"""Most local-V top-k engines a core may hold."""
 
 
 class CommandStatus(hw_enum.IntEnum, shape=1):
@@ -85,14 +88,6 @@ class KeyPlanes(hw_enum.IntEnum, shape=1):
     FULL = 1
 
 
-class ScorePass(hw_enum.IntEnum, shape=1):
-    """The pass over the score buffer: ``SUM`` adds up the softmax terms, ``NORMALIZE`` divides
-    each term by the sum into a probability."""
-
-    SUM = 0
-    NORMALIZE = 1
-
-
 @dataclass(frozen=True, kw_only=True)
 class AttentionCoreConfig:
     """Parameters of one attention core instance.
@@ -107,7 +102,10 @@ class AttentionCoreConfig:
         Multipliers of the Q x K array and of the prob x V array each: D times a power of two,
         at most D * 64 (E = multipliers / D rows per cycle).
     comparators : int
-        Comparators per array of the local-V top-k engine (a power of two, 1 to 64).
+        Comparators per array of each local-V top-k engine (a power of two, 1 to 64).
+    topk_engines : int
+        Local-V top-k engines (1 to :data:`MAX_TOPK_ENGINES`): consecutive queries take them in
+        turn, so one engine's quick-select overlaps the next queries' softmax.
     pivot : PivotMode
         Pivot source of the local-V top-k engine.
     seed : int
@@ -122,6 +120,7 @@ class AttentionCoreConfig:
     attention: AttentionConfig = field(default_factory=lambda: AttentionConfig(msb_bits=8))
     multipliers: int = 512
     comparators: int = 16
+    topk_engines: int = 2
     pivot: PivotMode = PivotMode.LFSR
     seed: int = 0xACE1
     heads: int = 16
@@ -145,6 +144,9 @@ class AttentionCoreConfig:
             )
         if not is_int(self.heads) or not 1 <= self.heads <= MAX_HEADS:
             raise ValueError(f"heads must be an integer from 1 to {MAX_HEADS}, not {self.heads!r}")
+        if not is_int(self.topk_engines) or not 1 <= self.topk_engines <= MAX_TOPK_ENGINES:
+            raise ValueError(f"topk_engines must be an integer from 1 to {MAX_TOPK_ENGINES}, "
+                             f"not {self.topk_engines!r}")
         if not isinstance(self.emit_probs, bool):
             raise ValueError(f"emit_probs must be True or False, not {self.emit_probs!r}")
         _ = self.topk  # TopKConfig checks comparators, pivot and seed with its own messages

@@ -196,9 +196,15 @@ ATTENTION_CONFIGS: dict[str, AttentionCoreConfig] = {
             "d32-m128-n90",
             (13, 16),
             {"prob_bits": 10},
-            {"comparators": 16, "pivot": PivotMode.MIDDLE, "heads": 5, "emit_probs": False},
+            {"comparators": 16, "pivot": PivotMode.MIDDLE, "heads": 5, "emit_probs": False,
+             "topk_engines": 3},
         ),
-        ("d64-m64-n64", (16, 20), {}, {"comparators": 2, "heads": 16, "seed": 0xBEEF}),
+        (
+            "d64-m64-n64",
+            (16, 20),
+            {},
+            {"comparators": 2, "heads": 16, "seed": 0xBEEF, "topk_engines": 1},
+        ),
         (
             "d64-m128-n128",
             (14, 24),

@@ -12,11 +12,14 @@ answers idle and cross like any input beat, so the stalls of a batch reach the m
 Every answer is compared with :func:`sparsa.models.golden.attention.attend_one_query` (through
 :class:`~sparsa.sim.rtl.attention_core.scoreboard.ImportanceState`, which carries the
 importance accumulators from command to command as the core does), including exactly which K
-LSB and V rows the core requested and when it consumed each operand beat; the cycles of every
-command of an unstalled batch, from its ``cmd`` transfer to its ``out`` transfer, are compared
-with :func:`sparsa.sim.blocks.attention_core.query_cycles` at the batch's memory latency, its
-top-k part from a :class:`~sparsa.sim.blocks.topk.TopKCycleModel` fed every good query in RTL
-order (the engine's pivot LFSR carries over).
+LSB and V rows the core requested and when it consumed each operand beat. The core runs up to
+three commands at once, so each output stream's beats are given, in order, to the commands that
+send beats on it (:class:`_Owners`). In an unstalled batch, which starts on an empty core, the
+edges of every command's ``cmd`` and ``out`` transfers after the batch's first ``cmd`` transfer
+are compared with :func:`sparsa.sim.blocks.attention_core.pipeline_timing` at the batch's memory
+latency, the top-k parts from an
+:class:`~sparsa.sim.blocks.attention_core.AttentionCoreCycleModel` fed every good query in RTL
+order (the engines' turn and pivot LFSRs carry over).
 """
 
 from collections import deque
@@ -28,8 +31,7 @@ from amaranth.lib import wiring
 
 from sparsa.config.attention_core import AttentionCoreConfig
 from sparsa.hw.common.stream_codec import packer, unpacker
-from sparsa.sim.blocks.attention_core import REJECT_CYCLES, query_cycles
-from sparsa.sim.blocks.topk import TopKCycleModel
+from sparsa.sim.blocks.attention_core import AttentionCoreCycleModel, pipeline_timing
 from sparsa.sim.rtl.attention_core import stimulus
 from sparsa.sim.rtl.attention_core.scoreboard import (
     ImportanceState,
@@ -76,15 +78,15 @@ class CoreState:
     ----------
     golden : ImportanceState
         The importance accumulators.
-    topk : TopKCycleModel
-        The local-V top-k engine's cycle model (its pivot LFSR).
-    last_out : int or None
-        Cycle of the previous command's ``out`` transfer.
+    model : AttentionCoreCycleModel
+        The core's cycle model (its top-k engines' turn and pivot LFSRs).
+    previous : Observed or None
+        What the core did for the previous command.
     """
 
     golden: ImportanceState
-    topk: TopKCycleModel
-    last_out: int | None = None
+    model: AttentionCoreCycleModel
+    previous: Observed | None = None
 
 
 class _Memory:
@@ -111,6 +113,41 @@ class _Memory:
             self._sources[port].push(payload, tag)
 
 
+class _Owners:
+    """Which command each output beat belongs to: the core runs up to three commands at once,
+    so a stream's beats belong, in order, to the commands that send beats on it (``keys``:
+    ceil(n / E) per good command; ``lsb_req``: as many for a requantized one; ``v_req``: beats
+    whose counts add up to v_keep; ``out``: one per command)."""
+
+    def __init__(self, config: AttentionCoreConfig, specs: tuple[QuerySpec, ...],
+                 results: list) -> None:
+        owed: dict[str, deque[list[int]]] = {port: deque() for port in SINKS}
+        for number, (spec, result) in enumerate(zip(specs, results, strict=True)):
+            owed["out"].append([number, 1])
+            if result is None:
+                continue
+            beats = -(-spec.n // config.lanes)
+            owed["keys"].append([number, beats])
+            if result.requant:
+                owed["lsb_req"].append([number, beats])
+            if spec.v_keep:
+                owed["v_req"].append([number, spec.v_keep])
+        self._owed = owed
+
+    def owner(self, port: str, value: dict[str, Any]) -> int | None:
+        """The command that a beat of ``port`` belongs to (None: no command owes one)."""
+        owed = self._owed[port]
+        if not owed:
+            return None
+        number, left = owed[0]
+        left -= value["count"] if port == "v_req" else 1
+        if left > 0:
+            owed[0][1] = left
+        else:
+            owed.popleft()
+        return number
+
+
 class AttentionCoreBlock(Block):
     """SpAtten's attention core (:class:`~sparsa.hw.attention.attention_core.AttentionCore`)."""
 
@@ -125,7 +162,7 @@ class AttentionCoreBlock(Block):
         return AttentionCore(config)
 
     def new_state(self, config: AttentionCoreConfig) -> CoreState:
-        return CoreState(golden=ImportanceState(config), topk=TopKCycleModel(config.topk))
+        return CoreState(golden=ImportanceState(config), model=AttentionCoreCycleModel(config))
 
     def plan(
         self, config: AttentionCoreConfig, seed: int, count: int, *, stalls: bool
@@ -155,8 +192,15 @@ class AttentionCoreBlock(Block):
             for spec, ops in zip(specs, operands, strict=True)
         ]
         memory = _Memory(bench.sources, batch.memory_latency)
+        # The golden results, in command order (they do not depend on timing), tell each output
+        # stream which commands send beats on it and how many.
+        results = [
+            None if ops is None else state.golden.attend(spec, ops)
+            for spec, ops in zip(specs, operands, strict=True)
+        ]
+        owners = _Owners(config, specs, results)
         answered = 0  # out beats of this batch so far
-        stray: list[str] = []  # output beats after the batch's last out beat
+        stray: list[str] = []  # output beats past what the batch's commands send
 
         def on_input(port: str, beat: Beat) -> None:
             if port == "cmd":
@@ -168,20 +212,22 @@ class AttentionCoreBlock(Block):
             def take(beat: Beat) -> None:
                 nonlocal answered
                 keep(beat)
-                if answered == len(specs):
+                value = unpack[port](beat.payload)
+                number = owners.owner(port, value)
+                if number is None:
                     stray.append(port)
                     return
-                value, current = unpack[port](beat.payload), observed[answered]
+                current = observed[number]
                 if port == "out":
                     current.out, current.out_cycle = value, beat.cycle
                     answered += 1
                     return
                 getattr(current, port).append(value)
-                query = beats[answered]
+                query = beats[number]
                 if port in MEMORY and query is not None:
                     stream, answer = MEMORY[port]
                     rows = value["index"][: value["count"]]
-                    memory.request(stream, answer(query, rows), answered, beat.cycle)
+                    memory.request(stream, answer(query, rows), number, beat.cycle)
 
             return take
 
@@ -205,6 +251,7 @@ class AttentionCoreBlock(Block):
                     bench.sources["k_msb"].push(beat, number)
 
         latency = batch.memory_latency
+        commands = [AttentionCoreCycleModel.reject() for _ in specs]
         for number, spec in enumerate(specs):
             seen = observed[number]
 
@@ -219,33 +266,36 @@ class AttentionCoreBlock(Block):
                                    max_cycles=cycle_bound(config, spec, batch.stalls, latency),
                                    what=where())
             reason = spec.reject_reason(config)
-            ops = operands[number]
-            result = None if ops is None else state.golden.attend(spec, ops)
+            result = results[number]
             problems = check_query(config, spec, result, seen)
-            problems += check_transfers(seen, expected_inputs(config, spec, seen), state.last_out)
-            state.last_out = seen.out_cycle
+            problems += check_transfers(seen, expected_inputs(config, spec, seen), state.previous)
+            state.previous = seen
             scoreboard.answer(problems, where)
-            timed = batch.stalls.none and seen.cmd_cycle is not None  # (else: a problem above)
             scoreboard.count(f"pattern {spec.pattern}")
             scoreboard.count(f"memory latency {latency}")
             if result is None:
                 scoreboard.count("rejected")
                 scoreboard.count(f"rejected: {reason.name}")
-                if timed:
-                    scoreboard.check_cycles(seen.cycles, REJECT_CYCLES, where)
                 continue
             scoreboard.count("requantized", int(result.requant))
             scoreboard.count("K LSB rows", result.k_lsb_rows.numel())
             scoreboard.count("V rows", result.v_rows.numel())
             for name, hit in saturated(config, result).items():
                 scoreboard.count(name, int(hit))
-            # The top-k engine's LFSR steps in every good query, stalled or not.
-            topk = state.topk.request(result.probs, spec.v_keep)
-            if timed:  # (a stalled batch's memory may be slower than the model's range)
-                predicted = query_cycles(config, n=spec.n, v_keep=spec.v_keep,
-                                         requant=result.requant, topk=topk,
-                                         memory_latency=latency)
-                scoreboard.check_cycles(seen.cycles, predicted.total, where)
+            # Each engine's LFSR steps in every good query it selects for, stalled or not.
+            commands[number] = state.model.command(result.probs, spec.v_keep, result.requant)
+
+        # An unstalled batch starts on an empty core: every command's edges are the model's.
+        if batch.stalls.none and all(seen.cmd_cycle is not None for seen in observed):
+            first = observed[0].cmd_cycle
+            timings = pipeline_timing(config, commands, latency)
+            for number, (seen, timing) in enumerate(zip(observed, timings, strict=True)):
+                def where(number: int = number, seen: Observed = seen) -> str:
+                    return (f"attention-core command #{number} (memory latency {latency}, batch "
+                            f"seed {batch.seed}) {specs[number].describe()}; {seen.describe()}; "
+                            f"edges after the batch's first cmd")
+                scoreboard.check_cycles((seen.cmd_cycle - first, seen.out_cycle - first),
+                                        (timing.accepted, timing.out), where)
 
         # Nothing may be left unconsumed, nor answered twice.
         def drained() -> bool:

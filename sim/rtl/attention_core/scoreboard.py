@@ -210,16 +210,19 @@ def expected_inputs(
 
 
 def check_transfers(
-    observed: Observed, inputs: dict[str, int], previous_out: int | None
+    observed: Observed, inputs: dict[str, int], previous: Observed | None
 ) -> list[str]:
-    """Problems with when the command's beats crossed: its command after the previous
-    command's ``out`` beat, exactly ``inputs`` beats per input stream
+    """Problems with when the command's beats crossed: its command and its ``out`` beat after
+    the previous command's (``previous``), exactly ``inputs`` beats per input stream
     (:func:`expected_inputs`), each after the command and no later than its ``out`` beat."""
     if observed.cmd_cycle is None or observed.out_cycle is None:
         return ["cmd or out beat missing"]
     problems = []
-    if previous_out is not None and observed.cmd_cycle <= previous_out:
-        problems.append("cmd accepted before the previous command's out beat")
+    if previous is not None and previous.cmd_cycle is not None and previous.out_cycle is not None:
+        if observed.cmd_cycle <= previous.cmd_cycle:
+            problems.append("cmd accepted before the previous command")
+        if observed.out_cycle <= previous.out_cycle:
+            problems.append("out beat sent before the previous command's")
     for stream, want in inputs.items():
         cycles = observed.inputs.get(stream, [])
         if any(not observed.cmd_cycle < c <= observed.out_cycle for c in cycles):

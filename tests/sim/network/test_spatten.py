@@ -14,10 +14,11 @@ import torch
 from sparsa.config.topk import TopKConfig
 from sparsa.dataflow.spatten_workloads import public_traces
 from sparsa.models.algorithms.spatten_trace import SpattenTrace, read_trace
-from sparsa.sim.blocks.attention_core import query_cycles
+from sparsa.sim.blocks.attention_core import Command, pipeline_timing
 from sparsa.sim.blocks.topk import TopKCycleModel
 from sparsa.sim.network.dram import overlap, transfer_cycles
 from sparsa.sim.network.spatten import (
+    CORE_UNITS,
     PAPER_DRAM_REDUCTION,
     PAPER_GPT2_GOPS,
     TECHNIQUES,
@@ -186,7 +187,10 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match=r"core_cycles must return non-negative cycles, not -2"):
         simulate(trace, ASIC, core_cycles=lambda t, target: np.array([-2]))
     with pytest.raises(ValueError, match=r"topk_cycles must return an array of 1 integers"):
-        simulate(trace, ASIC, topk_cycles=lambda n, k: np.array([1, 2]))
+        simulate(trace, ASIC, core_cycles=paper_datapath_cycles,
+                 topk_cycles=lambda n, k: np.array([1, 2]))
+    with pytest.raises(ValueError, match=r"topk_cycles goes with a core_cycles function"):
+        simulate(trace, ASIC, topk_cycles=lambda n, k: np.array([1]))
     with pytest.raises(ValueError, match=r"trace must be a SpattenTrace, not str"):
         simulate("trace", ASIC)
     with pytest.raises(ValueError, match=r"target must be a Target, not str"):
@@ -230,11 +234,12 @@ def test_gpt2_small_traffic(gpt2_small):
 def test_gpt2_small_time(gpt2_small):
     r = gpt2_small
     assert r.core_model == "rtl_core_cycles"
-    assert r.core_cycles >= r.topk_cycles  # the core's own local-V top-k is one of its stages
+    # the core's own local-V top-k engines are among its units, sharing the work
+    assert r.core_cycles >= r.topk_cycles // r.topk_engines
     assert r.ops == 2 * 64 * int(read_trace(PRUNED).key_fetch.sum()
                                  + read_trace(PRUNED).value_fetch.sum())
-    assert r.cycles >= max(r.dram_cycles, r.core_cycles, r.topk_cycles)
-    assert r.cycles <= r.dram_cycles + r.core_cycles + r.topk_cycles
+    assert r.cycles >= max(r.dram_cycles, r.core_cycles)
+    assert r.cycles <= r.dram_cycles + r.core_cycles
     assert r.seconds == r.cycles / 1e9
     print(f"\nGPT-2 Small: {r.reduction:.2f}x DRAM reduction vs dense FP32 (paper "
           f"{PAPER_DRAM_REDUCTION}x), {r.gops:.1f} GOP/s (paper {PAPER_GPT2_GOPS:.0f})")
@@ -244,7 +249,10 @@ def test_dense_gpt2_medium_has_no_reduction():
     r = simulate(read_trace(MEDIUM), ASIC)
     assert r.reduction == 1.0
     assert [f.factor for f in r.chain] == [1.0] * 4
-    assert r.topk_cycles == 0
+    # no local V pruning: the RTL core's engines still answer each query (keeping every row),
+    # the paper's bound runs no top-k
+    assert r.topk_cycles > 0
+    assert simulate(read_trace(MEDIUM), ASIC, core_cycles=paper_datapath_cycles).topk_cycles == 0
     assert r.stall_cycles > 0  # FP32 K and V: memory-bound
 
 
@@ -296,25 +304,37 @@ def test_pruning_saves_energy(gpt2_small):
     assert 0 < gpt2_small.energy_j["total"] < dense.energy_j["total"]
 
 
-def test_rtl_core_cycles_are_the_core_model_per_row():
-    """Each row costs sparsa.sim.blocks.attention_core.query_cycles of the target's core on its
-    (n, k, requant), with the top-k model fed the seeded probabilities LocalVTopK uses."""
+def test_rtl_core_cycles_are_the_pipeline_model_in_run_order():
+    """The rows' queries run back to back through sparsa.sim.blocks.attention_core's pipeline
+    model of the target's core, in (iteration, layer, head) order, with the top-k model fed the
+    seeded probabilities LocalVTopK uses; a row costs what it adds to the run."""
     trace = make_trace(ROW_A, ROW_B, {"head": 1, "iteration": 1, "key_fetch": 9,
                                       "value_fetch": 9})
     model = RtlCoreCycles()
     config = model.core_config(trace, ASIC)
-    assert (config.lanes, config.comparators, config.max_tokens) == (8, 16, 1024)
+    assert (config.lanes, config.comparators, config.max_tokens, config.topk_engines) == (
+        8, 16, 1024, 2)
     topk = LocalVTopK(config.topk)
-    expected = [query_cycles(config, n=n, v_keep=k, requant=r, topk=topk.request(n, k)).total
+    commands = [Command(n=n, v_keep=k, requant=r, topk=topk.request(n, k))
                 for n, k, r in ((8, 3, True), (5, 1, False), (9, 9, False))]
-    assert model(trace, ASIC).tolist() == expected
-    # a requant row pays the refetch and a second sum and decision
+    outs = [t.out for t in pipeline_timing(config, commands)]
+    order = np.arange(3)
+    pipeline = model.pipeline(trace, ASIC, order, np.ones(3, dtype=np.int64))
+    assert pipeline.cycles.tolist() == [outs[0], outs[1] - outs[0], outs[2] - outs[1]]
+    assert pipeline.busy["local-V top-k"].tolist() == [c.topk.total for c in commands]
+    # run backwards, the rows cost differently, and the run as a whole takes its own time
+    backwards = model.pipeline(trace, ASIC, order[::-1], np.ones(3, dtype=np.int64))
+    assert backwards.cycles.sum() == pipeline_timing(config, commands[::-1])[-1].out
+    # a requant row pays the refetch and a second sum and decision in the front
     plain = replace(trace, requant=np.zeros(3, dtype=bool))
-    assert model(plain, ASIC)[0] < expected[0]
-    assert RtlCoreCycles(comparators=1)(trace, ASIC)[0] > expected[0]
+    assert (model.pipeline(plain, ASIC, order, np.ones(3, dtype=np.int64)).busy["front"][0]
+            < pipeline.busy["front"][0])
+    one = RtlCoreCycles(comparators=1, engines=1).pipeline(trace, ASIC, order,
+                                                           np.ones(3, dtype=np.int64))
+    assert one.cycles.sum() > pipeline.cycles.sum() and one.engines == 1
     odd = replace(trace, head_dim=48)
     with pytest.raises(ValueError, match=r"does not fit the RTL attention core.*dim must be one"):
-        model(odd, ASIC)
+        model.core_config(odd, ASIC)
 
 
 def test_dense_gpt2_medium_is_presented_as_the_dense_baseline(gpt2_small):
@@ -354,16 +374,18 @@ def test_summarization_loads_k_and_v_once_per_head():
 def test_summarization_time_and_ops_are_per_query():
     trace = make_trace(SUMMARY)
     result = simulate(trace, ASIC, mode="summarization")
-    per_query = RtlCoreCycles()(trace, ASIC)[0]
-    topk = LocalVTopK.for_target(ASIC, 64).cycles(4, 3)
-    assert result.core_cycles == 4 * per_query and result.topk_cycles == 4 * topk
+    model = RtlCoreCycles()
+    config = model.core_config(trace, ASIC)
+    command = Command(n=4, v_keep=3, topk=LocalVTopK(config.topk).request(4, 3))
+    queries = pipeline_timing(config, [command] * 4)  # the head's 4 queries back to back
+    assert result.core_cycles == queries[-1].out
+    assert result.topk_cycles == 4 * command.topk.total and result.topk_engines == 2
     dram = transfer_cycles(ASIC.dram, sum(SUMMARY_BYTES.values()), ASIC.clock_hz)
-    assert result.cycles == dram + 4 * max(per_query, topk)  # one head: nothing overlaps
+    assert result.cycles == dram + queries[-1].out  # one head: nothing overlaps
     assert result.ops == 4 * 2 * 64 * (4 + 3)
-    assert sum(result.core_stages.values()) == result.core_cycles
-    stages = RtlCoreCycles().stage_cycles(trace, ASIC)
-    assert {s: 4 * int(c[0]) for s, c in stages.items()} == result.core_stages
-    assert result.core_stages["refetch"] == 0
+    assert result.core_units == {
+        "front": sum(t.front for t in queries), "normalize": sum(t.normalize for t in queries),
+        "local-V top-k": 4 * command.topk.total, "values": sum(t.values for t in queries)}
     pj = ASIC.energy.pj
     # each query reads the head's K and V from the SRAMs, and its own Q
     sram_read_bits = 8 * (4 * (4 * 64 + 3 * 64) + 4 * 64)
@@ -373,7 +395,7 @@ def test_summarization_time_and_ops_are_per_query():
         4 * 64 * (4 + 3) * pj["mac_int12"] * 1e-12, rel=1e-12)
     table = format_table(result)
     assert "summarization: 4 queries" in table and "1610 GOP/s (BERT" in table
-    assert "| attention core stage |" in table
+    assert "| attention core unit |" in table
     assert json.loads(json.dumps(result.to_dict()))["paper"]["bert_gops"] == 1610.0
 
 
@@ -395,8 +417,14 @@ def test_summarization_bad_input():
         row_bytes(make_trace(SUMMARY), ASIC.dram, mode="encoder")
 
 
-def test_core_stages_sum_to_the_core_cycles(gpt2_small):
-    assert sum(gpt2_small.core_stages.values()) == gpt2_small.core_cycles
-    assert gpt2_small.core_stages["refetch"] > 0  # the public trace's requant rows
+def test_core_units_overlap_within_the_core_time(gpt2_small):
+    """Each unit is busy at most the core's time (the units overlap), the front the most on the
+    public GPT-2 Small trace; the two engines share the top-k work."""
+    units = gpt2_small.core_units
+    assert set(units) == set(CORE_UNITS)
+    assert max(units["front"], units["normalize"], units["values"],
+               units["local-V top-k"] // gpt2_small.topk_engines) <= gpt2_small.core_cycles
+    assert sum(units.values()) > gpt2_small.core_cycles
+    assert units["front"] == max(units["front"], units["normalize"], units["values"])
     bound = simulate(read_trace(PRUNED), ASIC, core_cycles=paper_datapath_cycles)
-    assert bound.core_stages is None
+    assert bound.core_units is None and bound.topk_engines == 1

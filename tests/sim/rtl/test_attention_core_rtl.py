@@ -3,6 +3,7 @@
 The Verilator runs of the core's configurations are in ``test_rtl_blocks.py``.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,17 +29,17 @@ def test_a_replay_file_reruns_the_failing_batch(tmp_path: Path) -> None:
     # replay file then holds it alone and runs it again (amaranth.sim, no Verilator needed).
     from sparsa.sim.rtl.attention_core import block as core_block
 
-    right = core_block.query_cycles
+    right = core_block.pipeline_timing
 
-    def wrong(*args, **kwargs):
-        cycles = right(*args, **kwargs)
-        late = kwargs["memory_latency"] == 2
-        return type(cycles)(**{**vars(cycles), "output": cycles.output + late})
+    def wrong(config, commands, memory_latency):
+        timings = right(config, commands, memory_latency)
+        late = memory_latency == 2
+        return [replace(t, out=t.out + late) for t in timings]
 
     config, seed = SMALL, 3
     replay = tmp_path / "replay.json"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(core_block, "query_cycles", wrong)
+        patch.setattr(core_block, "pipeline_timing", wrong)
         result = verify("attention-core", config, cases=1, seed=seed, backend="amaranth",
                         stalls=False, replay_out=replay)
         s = result.scoreboard

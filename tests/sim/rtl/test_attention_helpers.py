@@ -196,10 +196,14 @@ def test_check_transfers_reports_early_late_and_missing_beats():
         "k_lsb": -(-spec.n // config.lanes),
         "v": -(-spec.v_keep // config.lanes),
     }
-    assert check_transfers(good, inputs, previous_out=9) == []
+    # The core runs several commands at once: the previous one need only come first.
+    previous = Observed(cmd_cycle=9, out_cycle=499)
+    assert check_transfers(good, inputs, previous) == []
+    assert check_transfers(good, inputs, Observed(cmd_cycle=9, out_cycle=12)) == []
     assert good.cycles == 490 and f"k_msb 1..{inputs['k_msb']} (" in good.describe()
     deviations = {
-        "before the previous command's out beat": lambda o: None,
+        "cmd accepted before the previous command": lambda o: setattr(o, "cmd_cycle", 9),
+        "out beat sent before the previous command's": lambda o: setattr(o, "out_cycle", 499),
         "q beats transferred outside": lambda o: o.inputs["q"].__setitem__(0, 10),
         "v beats transferred outside": lambda o: o.inputs["v"].append(501),
         "k_msb beats consumed, expected": lambda o: o.inputs["k_msb"].pop(),
@@ -207,7 +211,7 @@ def test_check_transfers_reports_early_late_and_missing_beats():
     for text, spoil in deviations.items():
         observed = copy.deepcopy(good)
         spoil(observed)
-        problems = check_transfers(observed, inputs, previous_out=10)
+        problems = check_transfers(observed, inputs, previous)
         assert any(text in p for p in problems), (text, problems)
     reject = next(s for s in specs if s.pattern == "reject")
     assert expected_inputs(config, reject, Observed()) == {"q": 0, "k_msb": 0, "k_lsb": 0, "v": 0}
