@@ -269,7 +269,10 @@ class AttentionCoreBlock(Block):
             result = results[number]
             problems = check_query(config, spec, result, seen)
             problems += check_transfers(seen, expected_inputs(config, spec, seen), state.previous)
-            state.previous = seen
+            previous, state.previous = state.previous, seen
+            overlapped = (previous is not None and None not in (seen.cmd_cycle, previous.out_cycle)
+                          and seen.cmd_cycle < previous.out_cycle)
+            scoreboard.count("overlapped commands", int(overlapped))
             scoreboard.answer(problems, where)
             scoreboard.count(f"pattern {spec.pattern}")
             scoreboard.count(f"memory latency {latency}")

@@ -21,7 +21,8 @@ what they covered:
   least :data:`MIN_GOOD_QUERIES` of them (head, query) cases the core must accept (peaked and
   flat distributions, so both requant paths; ties, extremes, every MSB setting), rejected
   commands of every kind. Every answer, every requested K LSB and V row and, in batches without
-  stalls, every command's cycles are checked.
+  stalls, every command's ``cmd`` and ``out`` edges are checked; more than a quarter of the
+  commands must be taken before the previous one's answer (the pipeline overlaps them).
 - weight-update: steps (clean steps of whole and partial beats, empty steps, every Inf and NaN
   gradient skipping a step, Inf and NaN in padding lanes, the loss scale driven to both bounds,
   special weights, momenta and hyper-parameters, pruned and kept masks, then random batches,
@@ -111,6 +112,7 @@ def _attention_core_coverage(result: VerifyResult, config: Any, cases: int) -> N
     assert 0 < s.counts["requantized"] < good, f"both requant paths must occur: {result.line()}"
     assert s.cycle_checks >= min(MIN_CORE_CYCLE_CHECKS, cases // 4), result.line()
     assert s.counts["stalled cases"] > 0, result.line()
+    assert s.counts["overlapped commands"] > cases // 4, f"no pipelining: {result.line()}"
     latencies = {lat for lat in range(1, SLOW_MEMORY + 1) if s.counts.get(f"memory latency {lat}")}
     assert latencies >= set(range(1, MAX_MEMORY_LATENCY + 1)), f"{latencies}: {result.line()}"
     assert max(latencies) > MAX_MEMORY_LATENCY, f"no slow memory: {result.line()}"
