@@ -1,10 +1,10 @@
 """The attention core's stages between its arithmetic blocks, and their control interfaces.
 
-Each stage is a component with stream ports for the data it moves and, for the controller
-(:class:`sparsa.hw.attention.control.Controller`), a ``settings`` port
-(:class:`QuerySettings`, the command's settings held for the query) and a ``control`` port of
-its own signature (start a pass, enable, report completion). The signatures' members are named
-from the controller's side: ``Out`` is what the controller drives.
+Each stage is a component with stream ports for the data it moves and, for the controller of
+its unit (:mod:`sparsa.hw.attention.control`), a ``settings`` port (:class:`QuerySettings`,
+the settings of the query the stage works on) and a ``control`` port of its own signature
+(start a pass, enable, report completion). The signatures' members are named from the
+controller's side: ``Out`` is what the controller drives.
 
 :mod:`sparsa.hw.attention.attention_core` joins them, and says which cycle does what.
 """
@@ -68,9 +68,9 @@ __all__ = [
 
 
 class QuerySettings(wiring.Signature):
-    """The settings of the query being run, one member per field of
-    :func:`~sparsa.hw.attention.layouts.settings_layout`, held from the command's acceptance to
-    the next command's."""
+    """The settings of the query a stage works on, one member per field of
+    :func:`~sparsa.hw.attention.layouts.settings_layout`, held while the stage's unit runs the
+    query."""
 
     def __init__(self, config: AttentionCoreConfig) -> None:
         super().__init__({name: Out(field.shape) for name, field in settings_layout(config)})

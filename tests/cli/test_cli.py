@@ -373,6 +373,19 @@ def test_simulate_spatten_on_the_public_trace(
     assert json.loads(out_file.read_text())["time"]["core_model"] == "rtl_core_cycles"
     status, out, err = cli(["simulate", "spatten", "--model", "gpt2-small", "--core", "paper"])
     assert status == 0 and "paper datapath bound, not RTL-validated" in out
+    # More local-V top-k engines: the same work shared by more engines, and a faster core.
+    four = tmp_path / "four.json"
+    status, out, err = cli(["simulate", "spatten", "--model", "gpt2-small", "--topk-engines",
+                            "4", "--json", str(four)])
+    assert status == 0, err
+    two, four = (json.loads(f.read_text())["time"] for f in (out_file, four))
+    assert (two["topk_engines"], four["topk_engines"]) == (2, 4)
+    assert four["topk_cycles"] == two["topk_cycles"] and four["gops"] > two["gops"]
+    assert "| local-V top-k (each of 4) |" in out
+    status, out, err = cli(["simulate", "spatten", "--model", "gpt2-small", "--core", "paper",
+                            "--topk-engines", "4"])
+    assert status == 2 and error_line(err) == (
+        "sparsa: error: --topk-engines: an option of the RTL core (--core rtl)")
 
 
 def error_line(err: str) -> str:

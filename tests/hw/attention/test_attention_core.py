@@ -94,6 +94,7 @@ EXPORT_CONFIGS = {
         attention=AttentionConfig(dim=32, msb_bits=6, max_tokens=16),
         multipliers=32,
         comparators=1,
+        topk_engines=1,
         heads=1,
         emit_probs=False,
     ),
@@ -102,6 +103,7 @@ EXPORT_CONFIGS = {
         multipliers=128,
         comparators=8,
         pivot=PivotMode.MIDDLE,
+        topk_engines=3,
         heads=5,
     ),
 }
