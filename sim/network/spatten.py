@@ -88,7 +88,9 @@ bit fetched and ``sram_read_bit`` once per bit fetched and used by a query: in g
 fetched data passes through the fetcher's data FIFOs (K and V are not kept in SRAM, spatten.md
 1.5; an assumption about what buffers them); in summarization each of the N_q queries reads the
 head's K and V from the SRAMs; ``topk_element`` per score entering a top-k engine: N_k per local-V
-top-k (N_q of them per row) and L per token top-k (``if_topk`` rows). Static power times the
+top-k (N_q of them per row; with :class:`RtlCoreCycles` on every row, its engines answering a
+query that prunes no V row too, else on the rows whose N_v < N_k) and L per token top-k
+(``if_topk`` rows). Static power times the
 simulated time (0 where the target gives none).
 
 **Throughput.** The op count is 2 ops per multiply-accumulate of Q x K and prob x V over the
@@ -917,7 +919,8 @@ def simulate(
                   + per_class["q"])
     macs = queries * trace.head_dim * (trace.key_fetch * (1 + trace.requant.astype(np.int64))
                                        + trace.value_fetch)
-    topk_elements = ((queries * trace.key_fetch)[pruned].sum()
+    selecting = np.ones(len(trace), dtype=bool) if pipeline is not None else pruned
+    topk_elements = ((queries * trace.key_fetch)[selecting].sum()
                      + trace.seq_len[trace.token_topk].sum())
     energy = energy_breakdown(target.energy, {
         "mac_int12": int(macs.sum()),

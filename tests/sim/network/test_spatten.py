@@ -297,6 +297,13 @@ def test_energy_of_hand_made_rows():
     assert result.energy_j["static"] == ASIC.static_w * result.seconds
     assert result.energy_j["total"] == pytest.approx(sum(expected.values()) * 1e-12, rel=1e-12)
     assert json.loads(json.dumps(result.to_dict()))["energy_j"] == result.energy_j
+    # A row that prunes no V row: the RTL core's engines still see its 8 scores; the paper's
+    # bound runs no local-V top-k for it.
+    unpruned = make_trace({"value_fetch": 8})
+    assert simulate(unpruned, ASIC).energy_j["topk_element"] == pytest.approx(
+        8 * pj["topk_element"] * 1e-12, rel=1e-12)
+    assert simulate(unpruned, ASIC, core_cycles=paper_datapath_cycles).energy_j[
+        "topk_element"] == 0
 
 
 def test_pruning_saves_energy(gpt2_small):
