@@ -806,7 +806,7 @@ def simulate(
     *,
     mode: str = GENERATION,
     dense: SpattenTrace | None = None,
-    core_cycles: CoreCycleFn | None = None,
+    core_cycles: RtlCoreCycles | CoreCycleFn | None = None,
     topk_cycles: TopKCycleFn | None = None,
 ) -> SpattenResult:
     """DRAM traffic, attribution and time of ``trace`` on ``target``.
