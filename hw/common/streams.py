@@ -1,5 +1,4 @@
-"""Reusable stream plumbing: a FIFO, a register slice, forks, a join, a demultiplexer and a
-multiplexer.
+"""Reusable stream plumbing: a FIFO, a register slice, forks, a join and a demultiplexer.
 
 Every block takes and gives :mod:`amaranth.lib.stream` streams (``i_stream`` in, ``o_stream``
 out, or arrays of them) and follows the stream rules: a beat moves on a cycle where valid and
@@ -26,7 +25,6 @@ __all__ = [
     "StreamFIFO",
     "StreamFork",
     "StreamJoin",
-    "StreamMux",
     "connect_mapped",
     "transfer",
 ]
@@ -296,48 +294,6 @@ class StreamDemux(wiring.Component):
             ]
             with m.If(select == k):
                 m.d.comb += self.i_stream.ready.eq(o.ready)
-        return m
-
-
-class StreamMux(wiring.Component):
-    """The one of ``count`` streams that ``select`` names to one output.
-
-    The output is valid when the selected input is, with its payload; only the selected input
-    sees the output's ready. Combinational.
-
-    Parameters
-    ----------
-    shape : ShapeLike
-        Payload shape of every stream.
-    count : int
-        Inputs (at least 2).
-
-    Members
-    -------
-    i_streams : In(stream.Signature(shape)).array(count)
-    select : In(range(count))
-    o_stream : Out(stream.Signature(shape))
-    """
-
-    def __init__(self, shape: ShapeLike, count: int) -> None:
-        _check_count(count, "count")
-        super().__init__(
-            {
-                "i_streams": In(stream.Signature(shape)).array(count),
-                "select": In(range(count)),
-                "o_stream": Out(stream.Signature(shape)),
-            }
-        )
-
-    def elaborate(self, platform: object) -> Module:
-        m = Module()
-        for k, i in enumerate(self.i_streams):
-            with m.If(self.select == k):
-                m.d.comb += [
-                    self.o_stream.payload.eq(i.payload),
-                    self.o_stream.valid.eq(i.valid),
-                    i.ready.eq(self.o_stream.ready),
-                ]
         return m
 
 
