@@ -317,13 +317,11 @@ class AttentionCore(CoreBlock):
             front.release_bank.eq(normalize.bank),
             normalize.keys_pending.eq(keys_fifo.o_stream.valid),
         ]
-        m.d.comb += [
-            normalize.bank_settings[b].eq(front.bank_settings[b]) for b in range(SCORE_BANKS)
-        ]
         front_settings = _bank_view(m, cfg, front.bank_settings, front.bank, "front_settings")
         normalize_settings = _bank_view(
             m, cfg, front.bank_settings, normalize.bank, "normalize_settings"
         )
+        m.d.comb += normalize.settings.eq(normalize_settings)
         _drive_settings(m, front_settings, query, key_loader, lsb_requests, exp_sum)
         _drive_settings(m, normalize_settings, prob_register, importance)
         connect(m, values.settings, v_register.settings, output.settings)

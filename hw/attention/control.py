@@ -115,6 +115,21 @@ def _registered(m: Module, o: stream.Interface) -> Value:
     return ~o.valid | o.ready
 
 
+def _pass_reject(m: Module, source: stream.Interface, sink: stream.Interface,
+                 room: Value) -> None:
+    """Hand a rejected command on at once: ``source``'s beat is taken when the registered
+    ``sink`` has ``room`` (:func:`_registered`), and ``sink`` offers a beat with only
+    ``reject`` set."""
+    m.d.comb += source.ready.eq(room)
+    with m.If(source.valid & room):
+        m.d.sync += [sink.valid.eq(1), sink.payload.eq(0), sink.payload.reject.eq(1)]
+
+
+def _next(value: Value, count: int) -> Value:
+    """``value`` + 1 modulo ``count``: the next of ``count`` units taken in turn."""
+    return Mux(value == count - 1, 0, value + 1)
+
+
 def _bit(bits: Value, index: Value) -> Value:
     """Bit ``index`` of ``bits`` (a multiplexer)."""
     return Array(bits[i] for i in range(len(bits)))[index]
@@ -195,7 +210,7 @@ class FrontControl(CoreBlock):
                 scored.payload.bank.eq(self.bank),
                 scored.payload.requant.eq(requant),
                 scored.payload.total.eq(self.total),
-                self.bank.eq(self.bank + 1),
+                self.bank.eq(_next(self.bank, SCORE_BANKS)),
             ]
 
         with m.FSM(name="front") as fsm:
@@ -203,10 +218,7 @@ class FrontControl(CoreBlock):
                 rejected = self.cmd.payload.reject != RejectReason.NONE
                 free = ~_bit(busy, self.bank)
                 with m.If(rejected):
-                    m.d.comb += self.cmd.ready.eq(room)
-                    with m.If(self.cmd.valid & room):
-                        m.d.sync += [scored.valid.eq(1), scored.payload.eq(0),
-                                     scored.payload.reject.eq(1)]
+                    _pass_reject(m, self.cmd, scored, room)
                 with m.Else():
                     m.d.comb += self.cmd.ready.eq(free)
                     with m.If(self.cmd.valid & free):
@@ -277,10 +289,11 @@ class NormalizeControl(CoreBlock):
     Members
     -------
     scored : In(stream.Signature(scored_layout(config)))
-    bank_settings : In(settings_layout(config)).array(SCORE_BANKS)
     bank : Out(range(SCORE_BANKS))
         The bank the pass reads: the incoming query's while a query is taken, else the
         running query's.
+    settings : In(settings_layout(config))
+        The settings of bank ``bank``.
     active : Out(1)
         A normalize pass runs (on ``bank``).
     release : Out(1)
@@ -303,8 +316,8 @@ class NormalizeControl(CoreBlock):
         cfg = self.config
         return {
             "scored": In(stream.Signature(scored_layout(cfg))),
-            "bank_settings": In(settings_layout(cfg)).array(SCORE_BANKS),
             "bank": Out(range(SCORE_BANKS)),
+            "settings": In(settings_layout(cfg)),
             "active": Out(1),
             "release": Out(1),
             "total": Out(cfg.attention.exp_sum_width),
@@ -321,23 +334,16 @@ class NormalizeControl(CoreBlock):
         m = Module()
         cfg = self.config
         scored, queued, topk_cmd = self.scored.payload, self.queued, self.topk_cmd
+        settings = self.settings  # while a query is taken: the incoming query's bank's
         running = Signal(range(SCORE_BANKS))
         room = _registered(m, queued)
         _registered(m, topk_cmd)
-        settings = Signal(settings_layout(cfg))  # the incoming query's bank's
-        with m.Switch(scored.bank):
-            for b, bank_settings in enumerate(self.bank_settings):
-                with m.Case(b):
-                    m.d.comb += settings.eq(bank_settings)
         with m.FSM(name="normalize") as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.bank.eq(scored.bank)
                 free = _bit(self.engine_free, self.engine)
                 with m.If(scored.reject):
-                    m.d.comb += self.scored.ready.eq(room)
-                    with m.If(self.scored.valid & room):
-                        m.d.sync += [queued.valid.eq(1), queued.payload.eq(0),
-                                     queued.payload.reject.eq(1)]
+                    _pass_reject(m, self.scored, queued, room)
                 with m.Else():
                     m.d.comb += self.scored.ready.eq(room & free)
                     with m.If(self.scored.valid & room & free):
@@ -360,8 +366,7 @@ class NormalizeControl(CoreBlock):
                 m.d.comb += [self.bank.eq(running), self.scores.read.eq(1)]
                 with m.If(self.probs.done & ~self.keys_pending):
                     m.d.comb += self.release.eq(1)
-                    last = cfg.topk_engines - 1
-                    m.d.sync += self.engine.eq(Mux(self.engine == last, 0, self.engine + 1))
+                    m.d.sync += self.engine.eq(_next(self.engine, cfg.topk_engines))
                     m.next = "IDLE"
         m.d.comb += self.active.eq(fsm.ongoing("NORMALIZE"))
         return m
