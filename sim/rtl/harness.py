@@ -137,8 +137,10 @@ class Scoreboard:
             self.mismatches += 1
             self.fail(f"{where()}: " + "; ".join(problems))
 
-    def check_cycles(self, measured: int, predicted: int, where: Callable[[], str]) -> None:
-        """Account for one case's measured cycles against the cycle model's prediction."""
+    def check_cycles(self, measured: int | tuple[int, ...], predicted: int | tuple[int, ...],
+                     where: Callable[[], str]) -> None:
+        """Account for one case's measured cycles (or edges) against the cycle model's
+        prediction."""
         self.cycle_checks += 1
         if measured != predicted:
             self.cycle_mismatches += 1

@@ -252,6 +252,7 @@ class AttentionCoreBlock(Block):
 
         latency = batch.memory_latency
         commands = [AttentionCoreCycleModel.reject() for _ in specs]
+        places: list[Callable[[], str]] = []  # per command: its description for failures
         for number, spec in enumerate(specs):
             seen = observed[number]
 
@@ -261,6 +262,8 @@ class AttentionCoreBlock(Block):
                     f"latency {latency}, batch seed {batch.seed}) {spec.describe()}; "
                     f"{seen.describe()}"
                 )
+
+            places.append(where)
 
             await runner.run_until(until(lambda number=number: answered > number),
                                    max_cycles=cycle_bound(config, spec, batch.stalls, latency),
@@ -292,13 +295,11 @@ class AttentionCoreBlock(Block):
         if batch.stalls.none and all(seen.cmd_cycle is not None for seen in observed):
             first = observed[0].cmd_cycle
             timings = pipeline_timing(config, commands, latency)
-            for number, (seen, timing) in enumerate(zip(observed, timings, strict=True)):
-                def where(number: int = number, seen: Observed = seen) -> str:
-                    return (f"attention-core command #{number} (memory latency {latency}, batch "
-                            f"seed {batch.seed}) {specs[number].describe()}; {seen.describe()}; "
-                            f"edges after the batch's first cmd")
+            for seen, timing, place in zip(observed, timings, places, strict=True):
                 scoreboard.check_cycles((seen.cmd_cycle - first, seen.out_cycle - first),
-                                        (timing.accepted, timing.out), where)
+                                        (timing.accepted, timing.out),
+                                        lambda place=place: f"{place()}; (cmd, out) edges after "
+                                                            "the batch's first cmd")
 
         # Nothing may be left unconsumed, nor answered twice.
         def drained() -> bool:
