@@ -19,6 +19,7 @@ from sparsa.sim.network.spatten import (
     PAPER_GPT2_GOPS,
     PAPER_REFETCH_FRACTION,
     PAPER_TECHNIQUE_FACTORS,
+    busy_units,
 )
 from sparsa.sim.studies.sat_study import PAPER_SPEEDUP_2_8
 
@@ -70,17 +71,6 @@ def _topk(stage: Path) -> Headline:
         "buffer at the start of a round) and the pivots differ; the random inputs differ too")
 
 
-def _bottleneck(time: dict[str, object]) -> tuple[str, str]:
-    """The busiest unit of a simulated SpAtten run and the units' busy cycles, as text."""
-    engines = time["topk_engines"]
-    units = {"attention core": time["core_cycles"], "DRAM": time["dram_cycles"],
-             f"local-V top-k engine (each of {engines})": -(-time["topk_cycles"] // engines)}
-    units.update({f"core's {unit}": cycles for unit, cycles in (time["core_units"] or {}).items()
-                  if unit != "local-V top-k"})
-    busy = ", ".join(f"{unit} {cycles:,}" for unit, cycles in units.items()) + " busy cycles"
-    return max(units, key=units.get), busy
-
-
 def _spatten(stage: Path) -> list[Headline]:
     traces = _load(stage, "spatten_traces.json") or {}
     small = traces.get("gpt2-small")
@@ -89,7 +79,7 @@ def _spatten(stage: Path) -> list[Headline]:
     dram, time = small["dram"], small["time"]
     factors = {f["technique"]: f["factor"] for f in dram["chain"]}
     token_v = factors["token pruning"] * factors["local V pruning"]
-    bottleneck, busy = _bottleneck(time)
+    bottleneck, busy = busy_units(time)
     keys = sum(layer["keys"] for layer in small["per_layer"])
     values = sum(layer["values"] for layer in small["per_layer"])
     return [
@@ -161,7 +151,7 @@ def _baselines(stage: Path) -> list[Headline]:
                          "--device cuda` times the same workloads where one exists"))
     steps = {s["step"]: s["factor"] for s in data["speedup_breakdown"]}
     traces = _load(stage, "spatten_traces.json") or {}
-    bottleneck = (_bottleneck(traces["gpt2-small"]["time"])[0] if "gpt2-small" in traces
+    bottleneck = (busy_units(traces["gpt2-small"]["time"])[0] if "gpt2-small" in traces
                   else "unknown (the trace section did not run)")
     static, progressive = (steps["+ static quantization"], steps["+ progressive quantization"])
     rows.append(Headline(

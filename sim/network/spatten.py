@@ -104,7 +104,7 @@ public GPT-2 Medium PTB trace) is the dense baseline those figures are measured 
 presented as such, without them.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -141,6 +141,7 @@ __all__ = [
     "SpattenResult",
     "TechniqueFactor",
     "TopKCycleFn",
+    "busy_units",
     "core_bound_summary",
     "format_core_bound",
     "format_table",
@@ -1004,24 +1005,37 @@ def core_bound_summary(bound: SpattenResult) -> dict[str, float]:
     return {"cycles": bound.cycles, "core_cycles": bound.core_cycles, "gops": bound.gops}
 
 
+def busy_units(time: Mapping[str, object]) -> tuple[str, str]:
+    """The busiest unit of a run and every unit's busy cycles, as text: the attention core,
+    the DRAM, each local-V top-k engine and, with :class:`RtlCoreCycles`, the core's other
+    units.
+
+    Parameters
+    ----------
+    time : mapping
+        The run's ``core_cycles``, ``dram_cycles``, ``topk_cycles``, ``topk_engines`` and
+        ``core_units``, as in :meth:`SpattenResult.to_dict`'s ``time``.
+    """
+    units = {"attention core": time["core_cycles"], "DRAM": time["dram_cycles"]}
+    engines = time["topk_engines"]
+    units["local-V top-k" + (f" (each of {engines} engines)" if engines > 1 else "")] = (
+        -(-time["topk_cycles"] // engines))
+    units.update({f"core {unit}": cycles for unit, cycles in (time["core_units"] or {}).items()
+                  if unit != "local-V top-k"})
+    busy = ", ".join(f"{unit} {cycles:,}" for unit, cycles in units.items()) + " busy cycles"
+    return max(units, key=units.__getitem__), busy
+
+
 def format_core_bound(result: SpattenResult, bound: SpattenResult) -> str:
     """Where ``result``'s time goes, and ``bound``, the same trace with the paper's datapath
     bound for the core (:func:`paper_datapath_cycles`), beside it: a measured reason for a gap
     to the paper's throughput."""
-    units = {"attention core": result.core_cycles, "DRAM": result.dram_cycles}
-    engines = result.topk_engines
-    units["local-V top-k" + (f" (each of {engines} engines)" if engines > 1 else "")] = (
-        -(-result.topk_cycles // engines))
-    if result.core_units is not None:
-        units.update({f"core {unit}": cycles for unit, cycles in result.core_units.items()
-                      if unit != "local-V top-k"})
-    busiest = max(units, key=units.__getitem__)
-    return (f"Busiest unit: the {busiest} ("
-            + ", ".join(f"{unit} {cycles:,}" for unit, cycles in units.items())
-            + " busy cycles). With the paper's datapath bound for the core instead (Q x K and "
-            f"prob x V at the arrays' rates, no latencies, softmax free, one local-V top-k engine "
-            f"beside them): "
-            f"{bound.cycles:,} cycles, {bound.gops:.1f} GOP/s.")
+    busiest, busy = busy_units({name: getattr(result, name) for name in (
+        "core_cycles", "dram_cycles", "topk_cycles", "topk_engines", "core_units")})
+    return (f"Busiest unit: the {busiest} ({busy}). With the paper's datapath bound for the "
+            "core instead (Q x K and prob x V at the arrays' rates, no latencies, softmax free, "
+            f"one local-V top-k engine beside them): {bound.cycles:,} cycles, "
+            f"{bound.gops:.1f} GOP/s.")
 
 
 def format_table(result: SpattenResult) -> str:
