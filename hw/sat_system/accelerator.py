@@ -20,7 +20,7 @@ module is how the hardware does it.
   pushes its token after the last one.
 * **GEMM**: an instruction issues once its tokens are there and the array's command slot is
   free: its command goes to the array, the runs of A and B rows it reads go to two
-  :class:`~sparsa.hw.sat_system.feeders.RowFeeder` (which stream them into the array's
+  :class:`~sparsa.hw.common.feeders.RowFeeder` (which stream them into the array's
   ``weights`` and ``acts``, so the array interleaves consecutive tiles as it does alone), and
   its output rows to the drain. Its token to LOAD is pushed once both runs are read; its token
   to STORE once its last answer beat is in the output buffer. The drain adds each answer beat
@@ -57,6 +57,7 @@ from sparsa.config.sat_system import (
 from sparsa.hw.common.axi import AxiReader, AxiWriter, axi_read_members, axi_write_members
 from sparsa.hw.common.axi_lite import AxiLiteRegisters, axil_slave_members
 from sparsa.hw.common.component import ConfigComponent
+from sparsa.hw.common.feeders import RowFeeder, run_layout
 from sparsa.hw.common.floats import fp32_sum, fp32_to_half
 from sparsa.hw.common.gearbox import StreamPacker, StreamUnpacker
 from sparsa.hw.sat.sat_array import (
@@ -68,7 +69,6 @@ from sparsa.hw.sat.sat_array import (
 )
 from sparsa.hw.sat.sore import Sore
 from sparsa.hw.sat_system.datasheet import interface_json
-from sparsa.hw.sat_system.feeders import RowFeeder, run_layout
 
 __all__ = ["QUEUE_DEPTH", "SatAccelerator"]
 

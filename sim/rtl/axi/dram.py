@@ -108,10 +108,15 @@ class Dram(Memory):
         Seed of the stall generators.
     prefix : str
         Prefix of the AXI ports.
+    read_prefixes : tuple of str
+        Prefixes of more read ports on the same memory (a system with a port per tensor), each
+        with the same latency and its own stall generators; ``read_ports`` lists every read
+        side.
     """
 
     def __init__(self, dut: Any, *, size: int, latency: int = MIN_LATENCY, stall: float = 0.0,
-                 seed: int = 0, prefix: str = "m_axi") -> None:
+                 seed: int = 0, prefix: str = "m_axi", read_prefixes: tuple[str, ...] = ()
+                 ) -> None:
         if not isinstance(latency, int) or latency < MIN_LATENCY:
             raise ValueError(f"latency must be an integer of at least {MIN_LATENCY}, "
                              f"not {latency!r}")
@@ -123,11 +128,15 @@ class Dram(Memory):
                                         mem=self.mem, size=size)
             channels += [self.write_if.aw_channel, self.write_if.w_channel,
                          self.write_if.b_channel]
-        if hasattr(dut, f"{prefix}_arvalid"):
-            self.read_if = _LatencyRead(AxiReadBus.from_prefix(dut, prefix), dut.clk, dut.rst,
-                                        mem=self.mem, size=size,
-                                        wait=latency - MIN_LATENCY + 1)
-            channels += [self.read_if.ar_channel, self.read_if.r_channel]
+        self.read_ports = []
+        for name in (prefix, *read_prefixes):
+            if hasattr(dut, f"{name}_arvalid"):
+                port = _LatencyRead(AxiReadBus.from_prefix(dut, name), dut.clk, dut.rst,
+                                    mem=self.mem, size=size, wait=latency - MIN_LATENCY + 1)
+                self.read_ports.append(port)
+                channels += [port.ar_channel, port.r_channel]
+        if self.read_ports and hasattr(dut, f"{prefix}_arvalid"):
+            self.read_if = self.read_ports[0]
         if stall:
             rng = random.Random(seed)
             for channel in channels:

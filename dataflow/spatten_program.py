@@ -1,0 +1,199 @@
+"""DRAM images of SpAtten system runs (:mod:`sparsa.config.spatten_system`), and the results read
+back from them.
+
+:func:`build_image` lays a run out: the descriptor table, then per layer its Q rows, its K MSB,
+K LSB and V planes (max_tokens rows per head), its output records and its kept lists, each
+region starting on a 4 KiB page. :func:`read_results` parses what the system wrote.
+:func:`random_run` draws a seeded GPT-2-shaped run (per-head query and key scales, so that some
+heads are flat and refetch their LSBs and others are peaked).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from sparsa.config.attention import LSB_BITS
+from sparsa.config.spatten_system import (
+    DESCRIPTOR_BITS,
+    LIST_ENTRY_BITS,
+    SpattenSystemConfig,
+    encode_descriptor,
+)
+from sparsa.models.golden.spatten_system import LayerSettings, LayerTensors
+
+__all__ = ["PAGE", "LayerRegions", "RunImage", "SystemResult", "build_image", "random_run",
+           "read_results"]
+
+PAGE = 4096
+"""Every region starts on a page."""
+
+
+@dataclass(frozen=True)
+class LayerRegions:
+    """Byte addresses of one layer's regions."""
+
+    q: int
+    k_msb: int
+    k_lsb: int
+    v: int
+    out: int
+    kept: int
+
+
+@dataclass(frozen=True)
+class RunImage:
+    """A run's DRAM image and what the host writes into the registers."""
+
+    image: bytes
+    table: int
+    layers: int
+    tokens: int
+    heads: int
+    regions: tuple[LayerRegions, ...]
+
+
+@dataclass(frozen=True)
+class SystemResult:
+    """What one layer wrote: per head (by head id) its output values, requant flag and head
+    importance; the kept token and head lists."""
+
+    outputs: dict[int, tuple[tuple[int, ...], bool, int]]
+    kept_tokens: tuple[int, ...]
+    kept_heads: tuple[int, ...]
+
+
+def _row(values: torch.Tensor, bits: int, words: int, word_bytes: int) -> bytes:
+    packed = 0
+    mask = (1 << bits) - 1
+    for i, x in enumerate(values.tolist()):
+        packed |= (int(x) & mask) << (i * bits)
+    return packed.to_bytes(words * word_bytes, "little")
+
+
+def _signed(value: int, bits: int) -> int:
+    return value - (1 << bits) if value >> (bits - 1) & 1 else value
+
+
+class _Allocator:
+    def __init__(self) -> None:
+        self.top = 0
+
+    def take(self, size: int) -> int:
+        addr = self.top
+        self.top += -(-size // PAGE) * PAGE
+        return addr
+
+
+def build_image(config: SpattenSystemConfig, layers: Sequence[LayerTensors],
+                settings: Sequence[LayerSettings], *, tokens: int, heads: int) -> RunImage:
+    """The DRAM image of a run of ``layers`` from ``tokens`` tokens and ``heads`` heads.
+
+    Every tensor has ``config.core.heads`` heads and ``config.core.max_tokens`` tokens or fewer;
+    rows past a tensor's tokens are left zero.
+    """
+    core, word_bytes = config.core, config.axi.word_bytes
+    alloc = _Allocator()
+    table = alloc.take(len(layers) * DESCRIPTOR_BITS // 8)
+    chunks: dict[int, bytes] = {}
+    regions = []
+    for tensors, s in zip(layers, settings, strict=True):
+        place = {}
+        for plane in ("q", "k_msb", "k_lsb", "v"):
+            stride = config.row_words(plane) * word_bytes
+            rows = 1 if plane == "q" else core.max_tokens
+            addr = place[plane] = alloc.take(core.heads * rows * stride)
+            tensor = getattr(tensors, plane)
+            bits = config.element_bits(plane)
+            body = bytearray(core.heads * rows * stride)
+            for h in range(tensor.shape[0]):
+                for t in range(1 if plane == "q" else tensor.shape[1]):
+                    row = tensor[h] if plane == "q" else tensor[h, t]
+                    offset = (h * rows + t) * stride
+                    body[offset:offset + stride] = _row(row, bits, config.row_words(plane),
+                                                        word_bytes)
+            chunks[addr] = bytes(body)
+        out = alloc.take(core.heads * config.output_words * word_bytes)
+        kept = alloc.take((config.list_words(core.max_tokens) + config.list_words(core.heads))
+                          * word_bytes)
+        regions.append(LayerRegions(out=out, kept=kept, **place))
+        desc = encode_descriptor(
+            q_addr=place["q"], k_msb_addr=place["k_msb"], k_lsb_addr=place["k_lsb"],
+            v_addr=place["v"], out_addr=out, kept_addr=kept, token_keep=s.token_keep,
+            head_keep=s.head_keep, v_keep=s.v_keep, threshold=s.threshold,
+            score_shift=s.score_shift, msb_bits=s.msb_bits)
+        chunks[table + (len(regions) - 1) * DESCRIPTOR_BITS // 8] = desc.to_bytes(
+            DESCRIPTOR_BITS // 8, "little")
+    image = bytearray(alloc.top)
+    for addr, chunk in chunks.items():
+        image[addr:addr + len(chunk)] = chunk
+    return RunImage(image=bytes(image), table=table, layers=len(layers), tokens=tokens,
+                    heads=heads, regions=tuple(regions))
+
+
+def read_results(config: SpattenSystemConfig, run: RunImage, memory: bytes,
+                 answered: Sequence[Sequence[int]], kept: Sequence[tuple[int, int]]
+                 ) -> list[SystemResult]:
+    """Parse what the system wrote into ``memory`` (the DRAM after the run).
+
+    Parameters
+    ----------
+    answered : per layer, the heads whose output records to read
+    kept : per layer, (token_keep, head_keep)
+    """
+    core, word_bytes = config.core, config.axi.word_bytes
+    att = core.attention
+    results = []
+    for regions, heads, (token_keep, head_keep) in zip(run.regions, answered, kept, strict=True):
+        outputs = {}
+        size = config.output_words * word_bytes
+        for h in heads:
+            record = int.from_bytes(memory[regions.out + h * size:][:size], "little")
+            values = tuple(_signed(record >> (i * att.out_bits) & ((1 << att.out_bits) - 1),
+                                   att.out_bits) for i in range(core.dim))
+            meta = record >> ((config.output_words - 1) * config.axi.data_width)
+            outputs[h] = (values, bool(meta & 1), meta >> 32)
+        mask = (1 << LIST_ENTRY_BITS) - 1
+        token_bytes = config.list_words(token_keep) * word_bytes
+        lists = int.from_bytes(memory[regions.kept:][:token_bytes], "little")
+        heads_at = regions.kept + token_bytes
+        head_list = int.from_bytes(memory[heads_at:][:config.list_words(head_keep) * word_bytes],
+                                   "little")
+        results.append(SystemResult(
+            outputs=outputs,
+            kept_tokens=tuple(lists >> (i * LIST_ENTRY_BITS) & mask for i in range(token_keep)),
+            kept_heads=tuple(head_list >> (i * LIST_ENTRY_BITS) & mask
+                             for i in range(head_keep))))
+    return results
+
+
+def random_run(config: SpattenSystemConfig, *, layers: int, tokens: int, heads: int,
+               seed: int, keep: float = 0.75, v_keep: float = 0.5,
+               msb_bits: Sequence[int] = (8, 6)) -> tuple[list[LayerTensors],
+                                                          list[LayerSettings]]:
+    """A seeded run: each layer keeps ``keep`` of its tokens and heads (at least one),
+    ``v_keep`` of its V rows, and takes its MSB setting from ``msb_bits`` in turn; the
+    threshold is set so that roughly the flatter half of the heads refetch."""
+    core = config.core
+    gen = torch.Generator().manual_seed(seed)
+    tensors, settings = [], []
+    n, alive = tokens, heads
+    for index in range(layers):
+        b = msb_bits[index % len(msb_bits)]
+        full = b + LSB_BITS
+        top = (1 << (full - 1)) - 1
+        scale = torch.rand(core.heads, 1, 1, generator=gen) * 0.9 + 0.1
+        q = (torch.randn(core.heads, core.dim, generator=gen) * top * 0.4 * scale[:, 0])
+        k = torch.randn(core.heads, core.max_tokens, core.dim, generator=gen) * top * 0.4 * scale
+        v = torch.randn(core.heads, core.max_tokens, core.dim, generator=gen) * top * 0.3
+        q, k, v = (x.round().clamp(-top - 1, top).long() for x in (q, k, v))
+        tensors.append(LayerTensors(q=q, k_msb=k >> LSB_BITS, k_lsb=k & ((1 << LSB_BITS) - 1),
+                                    v=v))
+        att = core.golden(b)
+        shift = att.qk_acc_width - att.score_bits - 4  # a mix of flat and peaked heads
+        settings.append(LayerSettings(
+            token_keep=max(1, round(n * keep)), head_keep=max(1, round(alive * keep)),
+            v_keep=max(0, round(n * v_keep)), msb_bits=b,
+            threshold=(1 << att.prob_bits) // 4, score_shift=max(0, shift)))
+        n, alive = settings[-1].token_keep, settings[-1].head_keep
+    return tensors, settings

@@ -1,0 +1,1 @@
+"""SpAtten as a system: the attention core with its fetcher, pruning and AXI ports."""

@@ -1,0 +1,99 @@
+"""cocotb bench of the SpAtten accelerator: runs jobs (a DRAM image and the registers' values)
+one after another on one simulator (run by :func:`sparsa.sim.rtl.spatten_system.run.run_jobs`).
+
+Per job the bench writes the image into :class:`~sparsa.sim.rtl.axi.dram.Dram` (one memory
+behind the four read ports and the write port), programs the registers through
+``cocotbext-axi``'s AXI4-Lite master, starts the run, waits for ``irq``, reads every register
+back, clears the interrupt and returns the memory the image covered. While a job runs, it counts
+the cycles from the start write's response to ``irq`` and the R and W beats on every port.
+"""
+
+import base64
+from typing import Any
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+
+from sparsa.config.spatten_system import PLANES, SPATTEN_SYSTEM_REGISTERS
+from sparsa.hw.spatten_system.accelerator import WRITE_PREFIX, read_prefix
+from sparsa.sim.rtl.axi.dram import Dram
+from sparsa.sim.rtl.backends import PERIOD_NS, RESET_CYCLES
+from sparsa.sim.rtl.benches import bench_params, write_summary
+
+CYCLE_LIMIT = 2_000_000
+
+
+class _Beats:
+    """Counts cycles and AXI R and W beats per port while ``on``."""
+
+    def __init__(self, dut: Any) -> None:
+        self.dut, self.on, self.cycles = dut, False, 0
+        self.beats = {p: 0 for p in (*PLANES, "wr")}
+
+    async def run(self) -> None:
+        d = self.dut
+        while True:
+            await RisingEdge(d.clk)
+            await ReadOnly()
+            if self.on:
+                self.cycles += 1
+                for p in PLANES:
+                    pre = read_prefix(p)
+                    self.beats[p] += (int(getattr(d, f"{pre}_rvalid").value)
+                                      & int(getattr(d, f"{pre}_rready").value))
+                self.beats["wr"] += (int(getattr(d, f"{WRITE_PREFIX}_wvalid").value)
+                                     & int(getattr(d, f"{WRITE_PREFIX}_wready").value))
+
+
+async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
+                   job: dict[str, Any]) -> dict[str, Any]:
+    regs = SPATTEN_SYSTEM_REGISTERS
+    image = base64.b64decode(job["image"])
+    dram.write(0, image + bytes(dram.size - len(image)))
+    for name in ("layers", "tokens", "heads"):
+        await host.write_dword(regs[name].offset, job[name])
+    await host.write_dword(regs["table_lo"].offset, job["table"] & 0xFFFFFFFF)
+    await host.write_dword(regs["table_hi"].offset, job["table"] >> 32)
+    beats.cycles = 0
+    beats.beats = dict.fromkeys(beats.beats, 0)
+    beats.on = True
+    await host.write_dword(regs["control"].offset, 0b11)  # start, interrupt enabled
+    waited = 0
+    while not int(dut.irq.value):
+        await RisingEdge(dut.clk)
+        waited += 1
+        if waited > CYCLE_LIMIT:
+            seen = {name: await host.read_dword(regs[name].offset)
+                    for name in ("status", "error", "commands_lo", "bytes_read_lo")}
+            return {"hung": True, "cycles": beats.cycles, "registers": seen}
+    beats.on = False
+    values = {r.name: await host.read_dword(r.offset) for r in regs}
+    await host.write_dword(regs["irq_status"].offset, 1)
+    return {"hung": False, "registers": values, "cycles": beats.cycles,
+            "beats": dict(beats.beats), "irq_after_clear": int(dut.irq.value),
+            "memory": base64.b64encode(dram.read(0, len(image))).decode()}
+
+
+@cocotb.test()
+async def system_bench(dut: Any) -> None:
+    """Run every job of the parameters and write their results."""
+    p = bench_params()
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, RESET_CYCLES)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+    dram = Dram(dut, size=p["memory_bytes"], latency=p["latency"], stall=p["stall"],
+                seed=p["seed"], prefix=WRITE_PREFIX,
+                read_prefixes=tuple(read_prefix(plane) for plane in PLANES))
+    host = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
+    beats = _Beats(dut)
+    cocotb.start_soon(beats.run())
+    results = []
+    for job in p["jobs"]:
+        results.append(await _run_job(dut, host, dram, beats, job))
+        if results[-1]["hung"]:
+            break
+    write_summary({"results": results})
