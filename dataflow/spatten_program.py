@@ -11,6 +11,7 @@ heads are flat and refetch their LSBs and others are peaked).
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from sparsa.config.attention import LSB_BITS
@@ -20,10 +21,11 @@ from sparsa.config.spatten_system import (
     SpattenSystemConfig,
     encode_descriptor,
 )
-from sparsa.models.golden.spatten_system import LayerSettings, LayerTensors
+from sparsa.models.algorithms.spatten_trace import UNQUANTIZED, SpattenTrace
+from sparsa.models.golden.spatten_system import LayerRun, LayerSettings, LayerTensors
 
 __all__ = ["PAGE", "LayerRegions", "RunImage", "SystemResult", "build_image", "random_run",
-           "read_results"]
+           "read_results", "run_trace"]
 
 PAGE = 4096
 """Every region starts on a page."""
@@ -171,7 +173,8 @@ def random_run(config: SpattenSystemConfig, *, layers: int, tokens: int, heads: 
                seed: int, keep: float = 0.75, v_keep: float = 0.5,
                msb_bits: Sequence[int] = (8, 6)) -> tuple[list[LayerTensors],
                                                           list[LayerSettings]]:
-    """A seeded run: each layer keeps ``keep`` of its tokens and heads (at least one),
+    """A seeded run: each layer keeps ``keep`` of its tokens and heads (at least one; the last
+    layer keeps every head),
     ``v_keep`` of its V rows, and takes its MSB setting from ``msb_bits`` in turn; the
     threshold is set so that roughly the flatter half of the heads refetch."""
     core = config.core
@@ -191,9 +194,42 @@ def random_run(config: SpattenSystemConfig, *, layers: int, tokens: int, heads: 
                                     v=v))
         att = core.golden(b)
         shift = att.qk_acc_width - att.score_bits - 4  # a mix of flat and peaked heads
+        last = index == layers - 1  # no next layer: its heads all stay
         settings.append(LayerSettings(
-            token_keep=max(1, round(n * keep)), head_keep=max(1, round(alive * keep)),
+            token_keep=max(1, round(n * keep)),
+            head_keep=alive if last else max(1, round(alive * keep)),
             v_keep=max(0, round(n * v_keep)), msb_bits=b,
             threshold=(1 << att.prob_bits) // 4, score_shift=max(0, shift)))
         n, alive = settings[-1].token_keep, settings[-1].head_keep
     return tensors, settings
+
+
+def run_trace(config: SpattenSystemConfig, runs: Sequence[LayerRun],
+              settings: Sequence[LayerSettings], *, model: str = "spatten-system"
+              ) -> SpattenTrace:
+    """A golden run as a trace in the public SpAtten format (one iteration, a row per layer and
+    alive head in the order the system runs them): the keys and V rows each head fetched, its
+    requant flag, the MSB setting (Q and V at b + 4 bits), the threshold as a fraction of 1 and
+    the token top-k after each layer's last head."""
+    core = config.core
+    columns: dict[str, list] = {name: [] for name in (
+        "layer", "head", "key_fetch", "value_fetch", "key_bits", "query_bits", "value_bits",
+        "requant_threshold", "requant", "token_topk", "topk")}
+    for index, (run, s) in enumerate(zip(runs, settings, strict=True)):
+        for place, answer in enumerate(run.answers):
+            last = place == len(run.answers) - 1
+            for name, value in (
+                ("layer", index), ("head", answer.head), ("key_fetch", answer.n),
+                ("value_fetch", s.v_keep), ("key_bits", s.msb_bits),
+                ("query_bits", s.msb_bits + LSB_BITS), ("value_bits", s.msb_bits + LSB_BITS),
+                ("requant_threshold", s.threshold / (1 << core.attention.prob_bits)),
+                ("requant", answer.requant), ("token_topk", last),
+                ("topk", s.token_keep if last else UNQUANTIZED)):
+                columns[name].append(value)
+    rows = len(columns["layer"])
+    arrays = {name: np.asarray(values) for name, values in columns.items()}
+    return SpattenTrace(
+        model=model, config=None, layers=len(runs), heads=core.heads, head_dim=core.dim,
+        iteration=np.zeros(rows, dtype=np.int64), seq_len=np.full(rows, len(runs[0].tokens)),
+        requant_bits=np.full(rows, LSB_BITS), accumulate_importance=np.ones(rows, dtype=bool),
+        rescale_importance=np.zeros(rows, dtype=bool), **arrays)

@@ -204,8 +204,10 @@ __all__ = [
     "request_layout",
 ]
 
-V_FIFO_DEPTH = 4
-"""Entries of the FIFOs of V requests and of the probabilities waiting for their V rows."""
+V_FIFO_DEPTH = 16
+"""Entries of the FIFOs of V requests and of the probabilities waiting for their V rows: the
+V request beats the core keeps in flight, enough for a DRAM's latency (a system's V port
+answers a beat of E rows in E times a row's words)."""
 KEYS_FIFO_DEPTH = 2
 """Entries of the FIFO between the probability register and the ``keys`` output."""
 SCORED_FIFO_DEPTH = 2

@@ -109,11 +109,14 @@ class _BurstCutter:
 
     ``beats`` is the length of the burst that goes next, ``final`` whether it ends the
     command; :meth:`drive` puts the burst on an address channel and takes it on the handshake.
+    The next command is taken on the handshake of the previous one's final burst, so
+    one-burst commands go out one per cycle.
     """
 
     def __init__(self, m: Module, config: AxiConfig, cmd: stream.Interface, name: str) -> None:
         self._m = m
         self._config = config
+        self._cmd = cmd
         self.busy = Signal(name=f"{name}_busy")
         self.addr = Signal(config.addr_width, name=f"{name}_addr")
         self.left = Signal(_words_width(config), name=f"{name}_left")
@@ -128,14 +131,7 @@ class _BurstCutter:
             limit.eq(Mux(room < config.max_burst, room, config.max_burst)),
             self.beats.eq(Mux(self.left < limit, self.left, limit)),
             self.final.eq(self.left <= limit),
-            cmd.ready.eq(~self.busy),
         ]
-        with m.If(cmd.valid & ~self.busy):
-            m.d.sync += [
-                self.busy.eq(1),
-                self.addr.eq(cmd.payload.addr),
-                self.left.eq(cmd.payload.words),
-            ]
 
     def drive(self, engine: wiring.Component, channel: str, valid: Value) -> Signal:
         """Drive the address channel ``channel`` (``"ar"`` or ``"aw"``) of ``engine`` with the
@@ -157,6 +153,14 @@ class _BurstCutter:
         ]
         with m.If(fire):
             self._advance()
+        cmd = self._cmd
+        m.d.comb += cmd.ready.eq(~self.busy | (fire & self.final))
+        with m.If(cmd.valid & cmd.ready):
+            m.d.sync += [
+                self.busy.eq(1),
+                self.addr.eq(cmd.payload.addr),
+                self.left.eq(cmd.payload.words),
+            ]
         return fire
 
     def _advance(self) -> None:

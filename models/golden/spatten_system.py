@@ -67,6 +67,8 @@ class HeadAnswer:
     head_importance : int
     v_rows : torch.Tensor
         The places (in the alive list) of the V rows fetched.
+    probs : torch.Tensor
+        The final probabilities (what the local-V top-k selects from).
     n : int
         Keys of the query (alive tokens).
     """
@@ -76,6 +78,7 @@ class HeadAnswer:
     requant: bool
     head_importance: int
     v_rows: torch.Tensor
+    probs: torch.Tensor
     n: int
 
 
@@ -132,7 +135,8 @@ def run_layers(config: SpattenSystemConfig, layers: Sequence[LayerTensors],
                 score_shift=s.score_shift, token_importance=importance)
             importance = r.token_importance
             answers.append(HeadAnswer(head=h, out=r.out, requant=r.requant,
-                                      head_importance=r.head_importance, v_rows=r.v_rows, n=n))
+                                      head_importance=r.head_importance, v_rows=r.v_rows,
+                                      probs=r.probs, n=n))
         width = config.importance_bits
         kept, _ = topk(importance, s.token_keep, width=width, signed=False)
         kept_h, _ = topk([a.head_importance for a in answers], s.head_keep, width=width,

@@ -48,6 +48,7 @@ fills, which holds for ``memory_latency`` up to :data:`MAX_MEMORY_LATENCY`.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -74,6 +75,7 @@ __all__ = [
     "AttentionCoreCycleModel",
     "Command",
     "CommandTiming",
+    "Operands",
     "answer_beats",
     "front_cycles",
     "keys_cycles",
@@ -214,12 +216,51 @@ def front_cycles(
     return cycles
 
 
+class Operands(Protocol):
+    """When a system around the core offers a command's operand beats and takes its answer,
+    for :func:`pipeline_timing` (``i`` counts the run's commands from 0; every edge is
+    relative to the first command's transfer). Each method returns the earliest edge at which
+    the core can take the last beat of a phase, given the edge at which the phase starts."""
+
+    def keys(self, i: int, start: int) -> int:
+        """The last ``k_msb`` beat, the front having loaded the query at ``start``."""
+
+    def lsb(self, i: int, start: int) -> int:
+        """The last ``k_lsb`` beat, the front starting the refetch at ``start``."""
+
+    def values(self, i: int, start: int) -> int:
+        """The last ``v`` beat, the values unit taking the first answer beat at ``start``."""
+
+    def answer(self, i: int, ready: int) -> int:
+        """The ``out`` transfer, the beat being offered from ``ready``."""
+
+
+def _front_done(config: AttentionCoreConfig, cmd: Command, accepted: int, memory_latency: int,
+                operands: Operands | None, i: int) -> int:
+    """The edge at which the front hands command ``cmd`` on (:func:`front_cycles` after its
+    transfer, or later when ``operands`` offers its keys late)."""
+    if operands is None:
+        return accepted + front_cycles(config, cmd.n, cmd.requant, memory_latency)
+    loaded = accepted + LOAD_Q_CYCLES
+    keys = max(loaded + keys_cycles(config, cmd.n),
+               operands.keys(i, loaded) + QK_LATENCY + 2)
+    decided = keys + sum_cycles(config, cmd.n) + DECIDE_CYCLES
+    if not cmd.requant:
+        return decided
+    refetched = max(decided + refetch_cycles(config, cmd.n, memory_latency),
+                    operands.lsb(i, decided) + QK_LATENCY + 2)
+    return refetched + sum_cycles(config, cmd.n) + DECIDE_CYCLES
+
+
 def pipeline_timing(
-    config: AttentionCoreConfig, commands: Sequence[Command], memory_latency: int = 1
+    config: AttentionCoreConfig, commands: Sequence[Command], memory_latency: int = 1,
+    operands: Operands | None = None,
 ) -> list[CommandTiming]:
     """Edges of every command of a run through the pipelined core, from an empty core, when
     every command and operand beat is offered as early as the core takes it, every output is
-    ready and the memory answers ``memory_latency`` edges after each request.
+    ready and the memory answers ``memory_latency`` edges after each request; with
+    ``operands``, the operand beats and the ``out`` transfer as late as it says (a phase then
+    ends as long after its last beat as after its last beat offered at once).
 
     * The front takes a good command once it is free and a score bank is (the normalize unit
       has released the bank's previous query, :data:`~sparsa.hw.attention.layouts.SCORE_BANKS`
@@ -264,7 +305,7 @@ def pipeline_timing(
         if cmd.good:
             if good >= SCORE_BANKS:
                 accepted = max(accepted, released[good - SCORE_BANKS] + 1)
-            loaded = accepted + front_cycles(config, cmd.n, cmd.requant, memory_latency)
+            loaded = _front_done(config, cmd, accepted, memory_latency, operands, len(timings))
             if scored:
                 loaded = max(loaded, scored[-1])
             front_free = loaded + 1
@@ -291,7 +332,12 @@ def pipeline_timing(
             answered = last_input + cmd.topk.select + cmd.topk.output
             waited = max(take, answered, release) + 1  # the edge the unit starts taking beats
             last_beat = waited + answer_beats(config, cmd.v_keep)
-            out = last_beat + values_cycles(cmd.v_keep, memory_latency) + OUTPUT_CYCLES
+            done = last_beat + values_cycles(cmd.v_keep, memory_latency)
+            if operands is not None and cmd.v_keep:
+                done = max(done, operands.values(len(timings), waited) + PV_LATENCY)
+            out = done + OUTPUT_CYCLES
+            if operands is not None:
+                out = operands.answer(len(timings), out)
             released.append(release)
             consumed.append(last_beat)
             normalize_free = release + 1

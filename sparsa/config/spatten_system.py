@@ -173,13 +173,15 @@ class SpattenSystemConfig:
         the most tokens).
     axi : AxiConfig
         Each of the five AXI4 ports (four read ports, one per plane of :data:`PLANES`, Q's also
-        reading the descriptors; one write port); 256-bit words by default.
+        reading the descriptors; one write port); 256-bit words and 32 reads in flight by
+        default (a read is one row, so the reads in flight must cover the memory's latency).
     head_queue : int
         Commands the system may have issued and not yet seen answered (2 to 64).
     """
 
     core: AttentionCoreConfig = field(default_factory=_default_core)
-    axi: AxiConfig = field(default_factory=lambda: AxiConfig(data_width=256, max_burst=16))
+    axi: AxiConfig = field(default_factory=lambda: AxiConfig(data_width=256, max_burst=16,
+                                                              max_reads=32))
     head_queue: int = 16
 
     def __post_init__(self) -> None:

@@ -30,6 +30,9 @@ class RunResult:
         Cycles from the start write's response to ``irq``.
     beats : dict
         AXI R beats per read port (by plane) and W beats (``wr``).
+    writes : tuple of int
+        Cycles (from the start) of the write port's address handshakes: each output record's,
+        and each layer's two lists'.
     memory : bytes
         The DRAM the image covered, after the run.
     irq_after_clear : int
@@ -38,6 +41,7 @@ class RunResult:
     registers: dict[str, int]
     cycles: int
     beats: dict[str, int]
+    writes: tuple[int, ...]
     memory: bytes
     irq_after_clear: int
 
@@ -68,6 +72,7 @@ def run_images(config: SpattenSystemConfig, images: list[RunImage], *,
             raise RtlTestError(f"run {k} hung: no irq after {r['cycles']} cycles (seed {seed}); "
                                f"registers then: {r['registers']}")
         results.append(RunResult(registers=r["registers"], cycles=r["cycles"], beats=r["beats"],
+                                 writes=tuple(r["writes"]),
                                  memory=base64.b64decode(r["memory"]),
                                  irq_after_clear=r["irq_after_clear"]))
     return results

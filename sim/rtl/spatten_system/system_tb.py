@@ -26,11 +26,14 @@ CYCLE_LIMIT = 2_000_000
 
 
 class _Beats:
-    """Counts cycles and AXI R and W beats per port while ``on``."""
+    """Counts cycles and AXI R and W beats per port while ``on``, and records the cycles of the
+    write port's address handshakes (``writes``: an output record's, then a layer's two
+    lists')."""
 
     def __init__(self, dut: Any) -> None:
         self.dut, self.on, self.cycles = dut, False, 0
         self.beats = {p: 0 for p in (*PLANES, "wr")}
+        self.writes: list[int] = []
 
     async def run(self) -> None:
         d = self.dut
@@ -45,6 +48,9 @@ class _Beats:
                                       & int(getattr(d, f"{pre}_rready").value))
                 self.beats["wr"] += (int(getattr(d, f"{WRITE_PREFIX}_wvalid").value)
                                      & int(getattr(d, f"{WRITE_PREFIX}_wready").value))
+                if (int(getattr(d, f"{WRITE_PREFIX}_awvalid").value)
+                        & int(getattr(d, f"{WRITE_PREFIX}_awready").value)):
+                    self.writes.append(self.cycles)
 
 
 async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
@@ -58,6 +64,7 @@ async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
     await host.write_dword(regs["table_hi"].offset, job["table"] >> 32)
     beats.cycles = 0
     beats.beats = dict.fromkeys(beats.beats, 0)
+    beats.writes = []
     beats.on = True
     await host.write_dword(regs["control"].offset, 0b11)  # start, interrupt enabled
     waited = 0
@@ -72,7 +79,8 @@ async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
     values = {r.name: await host.read_dword(r.offset) for r in regs}
     await host.write_dword(regs["irq_status"].offset, 1)
     return {"hung": False, "registers": values, "cycles": beats.cycles,
-            "beats": dict(beats.beats), "irq_after_clear": int(dut.irq.value),
+            "beats": dict(beats.beats), "writes": list(beats.writes),
+            "irq_after_clear": int(dut.irq.value),
             "memory": base64.b64encode(dram.read(0, len(image))).decode()}
 
 
