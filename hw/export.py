@@ -43,9 +43,9 @@ _WIRE_DECL = re.compile(rf"^\s*wire\s+(?:signed\s+)?(?:\[(-?\d+):\d+\]\s+)?({_ID
 # Tokens: sized literals (so that `4'h8` yields no identifier `h8`), port names of instance
 # connections (`.out(`, not uses of a wire) and identifiers.
 _TOKEN = re.compile(rf"\d*'[sS]?[bBoOdDhH][0-9a-fA-FxXzZ_?]+|\.[A-Za-z_]\w*|{_IDENT}")
-# Pure wiring: a net, a bit range of one or a constant (`other`, `other[7:0]`, `1'h1`), or a
-# concatenation of those (`{ 1'h0, other[3:1] }`).
-_WIRING = rf"(?:{_IDENT}\s*(?:\[\d+(?::\d+)?\])?|\d+'[bh][0-9a-f]+)"
+# Pure wiring: a net, a bit range of one or a constant (`other`, `other[7:0]`, `1'h1`,
+# `32'd4294967295`), or a concatenation of those (`{ 1'h0, other[3:1] }`).
+_WIRING = rf"(?:{_IDENT}\s*(?:\[\d+(?::\d+)?\])?|\d+'[bdh][0-9a-f]+)"
 _ALIAS = re.compile(
     rf"^\s*assign\s+({_IDENT})\s*=\s*(?:{_WIRING}|\{{\s*{_WIRING}(?:\s*,\s*{_WIRING})*\s*\}})\s*;$"
 )

@@ -10,7 +10,8 @@ it.
 * **Memory**: four AXI4 read ports, one per plane (``m_axi_q_*``, ``m_axi_k_msb_*``,
   ``m_axi_k_lsb_*``, ``m_axi_v_*``; the Q port also reads the descriptors), each an
   :class:`~sparsa.hw.common.axi.AxiReader` that keeps up to ``axi.max_reads`` row reads in
-  flight, and one write port (``m_axi_wr_*``) for the output records and the kept lists. Each
+  flight, and one write port (``m_axi_aw*``, ``m_axi_w*``, ``m_axi_b*``) for the output records
+  and the kept lists. Each
   plane's rows stream into the core as they arrive (:mod:`sparsa.hw.spatten_system.fetch`), so a
   port stalls only its own plane.
 * **Controller**, per layer: reads and checks the descriptor, then issues one command per alive
@@ -55,6 +56,7 @@ from sparsa.hw.common.axi_lite import AxiLiteRegisters, axil_slave_members
 from sparsa.hw.common.component import ConfigComponent
 from sparsa.hw.common.feeders import RowFeeder, run_layout
 from sparsa.hw.common.streams import StreamFIFO
+from sparsa.hw.spatten_system.datasheet import interface_json
 from sparsa.hw.spatten_system.fetch import (
     RowReader,
     RowRequester,
@@ -65,7 +67,7 @@ from sparsa.hw.topk.topk import TopKEngine
 
 __all__ = ["WRITE_PREFIX", "SpattenAccelerator", "read_prefix"]
 
-WRITE_PREFIX = "m_axi_wr"
+WRITE_PREFIX = "m_axi"
 """Prefix of the write port."""
 
 
@@ -92,13 +94,18 @@ class SpattenAccelerator(ConfigComponent):
         AXI4-Lite control slave.
     m_axi_<plane>_* :
         AXI4 read masters, one per plane of :data:`~sparsa.config.spatten_system.PLANES`.
-    m_axi_wr_* :
+    m_axi_aw*, m_axi_w*, m_axi_b* :
         AXI4 write master.
     irq : Out(1)
         Interrupt: a run has finished and interrupts are enabled.
     """
 
     _check_config = staticmethod(_check)
+
+    @property
+    def interfaces(self) -> dict[str, object]:
+        """The register map and the descriptor format, for the Verilog sidecar."""
+        return interface_json(self.config)
 
     def _members(self) -> dict[str, wiring.Member]:
         axi = self.config.axi
@@ -311,8 +318,8 @@ class SpattenAccelerator(ConfigComponent):
         entry_valid, entry_last = Signal(), Signal()
         entry = Signal(LIST_ENTRY_BITS)
         token_words = Signal(range(cfg.list_words(NT) + 1))
-        m.d.comb += token_words.eq(
-            (field("token_keep") * LIST_ENTRY_BITS + W - 1) // W)
+        word_shift = W.bit_length() - 1
+        m.d.comb += token_words.eq((field("token_keep") * LIST_ENTRY_BITS + W - 1) >> word_shift)
         cmd_fire = writer.cmd.valid & writer.cmd.ready
         m.d.comb += [
             writer.cmd.valid.eq(Mux(listing, list_cmd != 0, rec_cmd)),
@@ -325,7 +332,7 @@ class SpattenAccelerator(ConfigComponent):
                                                addr("kept_addr") + token_words * word_bytes)),
                 writer.cmd.payload.words.eq(Mux(list_cmd == 2, token_words,
                                                 (field("head_keep") * LIST_ENTRY_BITS + W - 1)
-                                                // W)),
+                                                >> word_shift)),
                 writer.data.payload.eq(pack_word),
             ]
             with m.If(cmd_fire):
@@ -335,7 +342,8 @@ class SpattenAccelerator(ConfigComponent):
                 writer.cmd.payload.addr.eq(addr("out_addr")
                                            + record_head * (out_words * word_bytes)),
                 writer.cmd.payload.words.eq(out_words),
-                writer.data.payload.eq(record.word_select(record_word, W)),
+                writer.data.payload.eq(Array(record.word_select(i, W)
+                                             for i in range(out_words))[record_word]),
             ]
             with m.If(cmd_fire):
                 m.d.sync += [rec_cmd.eq(0), rec_data.eq(1), record_word.eq(0)]
@@ -351,10 +359,12 @@ class SpattenAccelerator(ConfigComponent):
             m.d.sync += pack_full.eq(0)
         with m.If(entry_valid & ~pack_full):
             slots = W // LIST_ENTRY_BITS
-            with m.If(pack_slot == 0):
-                m.d.sync += pack_word.eq(entry)
-            with m.Else():
-                m.d.sync += pack_word.word_select(pack_slot, LIST_ENTRY_BITS).eq(entry)
+            with m.Switch(pack_slot):
+                with m.Case(0):
+                    m.d.sync += pack_word.eq(entry)
+                for i in range(1, slots):
+                    with m.Case(i):
+                        m.d.sync += pack_word.word_select(i, LIST_ENTRY_BITS).eq(entry)
             with m.If(entry_last | (pack_slot == slots - 1)):
                 m.d.sync += [pack_full.eq(1), pack_slot.eq(0)]
             with m.Else():
@@ -386,13 +396,14 @@ class SpattenAccelerator(ConfigComponent):
         kept_out = Signal(range(NT))
         pruning_heads = Signal()
         answer = pruner.dout.payload
+        kept_place = Array(answer.index[i] for i in range(E))[kept_lane]
         copy_valid, copy_place = Signal(), Signal(range(NT))
         copy_to = Signal(range(NT))
         lane_last = kept_lane + 1 >= answer.count
         take_lane = pruner.dout.valid & (answer.count != 0)
         m.d.comb += [
             pruner.dout.ready.eq(pruner.dout.valid & (lane_last | (answer.count == 0))),
-            list_old.addr.eq(bank + answer.index[kept_lane]),
+            list_old.addr.eq(bank + kept_place),
             list_old.en.eq(1),
             lists_w.addr.eq(NT - bank + copy_to),
             lists_w.data.eq(Mux(identity, copy_place, list_old.data)),
@@ -402,9 +413,9 @@ class SpattenAccelerator(ConfigComponent):
         with m.If(take_lane):
             m.d.sync += [kept_lane.eq(Mux(lane_last, 0, kept_lane + 1)), kept_out.eq(kept_out + 1)]
             with m.If(pruning_heads):
-                m.d.sync += heads_next[kept_out].eq(heads_cur[answer.index[kept_lane]])
+                m.d.sync += heads_next[kept_out].eq(heads_cur[kept_place])
             with m.Else():
-                m.d.sync += [copy_valid.eq(1), copy_place.eq(answer.index[kept_lane]),
+                m.d.sync += [copy_valid.eq(1), copy_place.eq(kept_place),
                              copy_to.eq(kept_out)]
 
         # ---- counters --------------------------------------------------------------------------
@@ -528,7 +539,8 @@ class SpattenAccelerator(ConfigComponent):
             with m.State("TOKENS"):
                 m.d.comb += [pruning.eq(1), pruner.cmd.valid.eq(1), pruner.cmd.payload.n.eq(n),
                              pruner.cmd.payload.k.eq(field("token_keep")),
-                             imp_run.count.eq((n + E - 1) // E),
+                             imp_run.base.eq(0), imp_run.flag.eq(0),
+                             imp_run.count.eq((n + E - 1) >> (E.bit_length() - 1)),
                              imp_feed.runs.w_data.eq(imp_run),
                              imp_feed.runs.w_en.eq(pruner.cmd.ready)]
                 with m.If(pruner.cmd.ready):
@@ -539,7 +551,7 @@ class SpattenAccelerator(ConfigComponent):
                 with m.If(pruner.dout.valid & pruner.dout.ready & answer.last):
                     m.next = "HEADS"
             with m.State("HEADS"):
-                m.d.comb += [pruning.eq(1), pruner.cmd.valid.eq(~copy_valid),
+                m.d.comb += [pruning.eq(1), pruner.cmd.valid.eq(~copy_valid & imp_feed.idle),
                              pruner.cmd.payload.n.eq(alive),
                              pruner.cmd.payload.k.eq(field("head_keep"))]
                 with m.If(pruner.cmd.valid & pruner.cmd.ready):
@@ -554,7 +566,7 @@ class SpattenAccelerator(ConfigComponent):
             with m.State("LIST_TOKENS"):
                 m.d.comb += [pruning.eq(1),
                              list_run.base.eq(NT - bank),
-                             list_run.count.eq(field("token_keep")),
+                             list_run.count.eq(field("token_keep")), list_run.flag.eq(0),
                              list_feed.runs.w_data.eq(list_run),
                              list_feed.runs.w_en.eq(1)]
                 m.next = "LIST_TOKEN_WORDS"
@@ -575,7 +587,7 @@ class SpattenAccelerator(ConfigComponent):
                         m.next = "LIST_WAIT"
             with m.State("LIST_WAIT"):
                 m.d.comb += pruning.eq(1)
-                with m.If(~pack_full & (list_cmd == 0) & (writes == 0)):
+                with m.If(~pack_full & list_feed.idle & (list_cmd == 0) & (writes == 0)):
                     m.d.sync += [listing.eq(0), layer.eq(layer + 1), n.eq(field("token_keep")),
                                  alive.eq(field("head_keep")), bank.eq(NT - bank),
                                  identity.eq(0)]

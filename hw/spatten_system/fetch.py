@@ -17,7 +17,7 @@ and the fetcher reads the row of alive token ``list[j]``. Two parts, one per dir
 Both keep up with one row (or one word) per cycle.
 """
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import ReadPort
@@ -162,16 +162,17 @@ class RowRequester:
         head = Signal(len(req.payload.head), name=f"{name}_head")
         advance = Signal(name=f"{name}_advance")
         last = lane + 1 == held.count
+        current = Array(held.index[i] for i in range(lanes))[lane]
         m.d.comb += [
             advance.eq(~out.valid | out.ready),
             port.en.eq(advance),
-            port.addr.eq(bank + held.index[lane]),
+            port.addr.eq(bank + current),
             req.ready.eq(~holding | (advance & last)),
         ]
         with m.If(advance):
             m.d.sync += out.valid.eq(holding)
             with m.If(holding):
-                m.d.sync += [out.payload.close.eq(last), place.eq(held.index[lane]),
+                m.d.sync += [out.payload.close.eq(last), place.eq(current),
                              head.eq(held.head), lane.eq(Mux(last, 0, lane + 1))]
                 with m.If(last):
                     m.d.sync += holding.eq(0)

@@ -156,14 +156,8 @@ class Block:
         ValueError
             If the block's configuration rejects a value (the message names it).
         """
-        changes: dict[str, dict[str, Any]] = {}
-        for flag in self.flags:
-            outer, _, name = flag.field.rpartition(".")
-            changes.setdefault(outer, {})[name] = flag.value(getattr(args, flag.dest))
-        fields = changes.pop("", {})
-        for outer, inner in changes.items():  # the nested configurations first, as before
-            fields[outer] = replace(getattr(self.defaults, outer), **inner)
-        return replace(self.defaults, **fields)
+        return _replaced(self.defaults, {flag.field: flag.value(getattr(args, flag.dest))
+                                         for flag in self.flags})
 
     def build(self, config: Any) -> Any:
         """The block's Amaranth component for ``config`` (imported only now: Amaranth is slow
@@ -180,6 +174,22 @@ class Block:
         """The block's datasheet for ``config``, a function of the sidecar's data (for
         :func:`sparsa.hw.export.export_verilog`; imported only now, as :meth:`build`)."""
         return functools.partial(_imported(self.datasheet), config)
+
+
+def _replaced(config: Any, changes: Mapping[str, Any]) -> Any:
+    """``config`` with ``changes`` (dotted field paths to values), nested configurations
+    replaced first."""
+    fields: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for path, value in changes.items():
+        outer, _, rest = path.partition(".")
+        if rest:
+            nested.setdefault(outer, {})[rest] = value
+        else:
+            fields[outer] = value
+    for outer, inner in nested.items():
+        fields[outer] = _replaced(getattr(config, outer), inner)
+    return replace(config, **fields)
 
 
 def _imported(spec: str) -> Any:
@@ -340,5 +350,23 @@ _SAT_ACCELERATOR = Block(
         Flag("sore_m", "group size M of that SORE", "M"),
     ), datasheet="sparsa.hw.sat_system.datasheet:datasheet")
 
-SYSTEMS: dict[str, Block] = {b.name: b for b in (_SAT_ACCELERATOR,)}
+_SPATTEN_ACCELERATOR = Block(
+    "spatten-accelerator", "spatten_accelerator",
+    "sparsa.hw.spatten_system.accelerator:SpattenAccelerator",
+    "the SpAtten accelerator",
+    "the SpAtten accelerator system: attention core, row fetcher on four AXI4 read ports, "
+    "cascade token and head pruning, AXI4-Lite registers",
+    " Its datasheet adds the register map, the layer descriptor and the faults.", (
+        Flag("core.attention.dim", "head dimension", "D"),
+        Flag("core.multipliers", "multipliers of each core array, D times a power of two", "M"),
+        Flag("core.attention.max_tokens", "most tokens of a run", "N"),
+        Flag("core.comparators", "comparators per array of every top-k engine", "C"),
+        Flag("core.topk_engines", "local-V top-k engines of the core (1 to 8)", "T"),
+        Flag("core.heads", "most heads of a run", "H"),
+        Flag("axi.data_width", "AXI4 data bits of every port (64 to 512)", "BITS"),
+        Flag("axi.max_reads", "row reads in flight per read port", "N"),
+        Flag("head_queue", "commands issued ahead of their answers", "N"),
+    ), datasheet="sparsa.hw.spatten_system.datasheet:datasheet")
+
+SYSTEMS: dict[str, Block] = {b.name: b for b in (_SAT_ACCELERATOR, _SPATTEN_ACCELERATOR)}
 """The system tops (``sparsa verilog`` only; they are checked end to end, not case by case)."""

@@ -45,6 +45,7 @@ from sparsa.config.axi import AxiConfig
 from sparsa.config.formats import NumberFormat
 from sparsa.config.sat import NMPattern, SatArrayConfig, SoreConfig
 from sparsa.config.sat_system import SatSystemConfig
+from sparsa.config.spatten_system import SpattenSystemConfig
 from sparsa.config.topk import PivotMode, TopKConfig
 from sparsa.config.weight_update import WeightUpdateConfig
 
@@ -339,7 +340,8 @@ SAT_SYSTEM_CONFIGS: dict[str, SatSystemConfig] = {
 DRAM; the 4 x 4 arrays built on Verilator in a minute each; the ``-sore`` ones, one of them an
 8 x 8 array, with a SORE in the datapath for GENERATE)."""
 
-SYSTEM_DEFAULTS: dict[str, object] = {"sat-accelerator": DEFAULT_SAT_SYSTEM}
+SYSTEM_DEFAULTS: dict[str, object] = {"sat-accelerator": DEFAULT_SAT_SYSTEM,
+                                       "spatten-accelerator": SpattenSystemConfig()}
 """System name (the command line's word) to its default configuration."""
 
 BLOCK_DEFAULTS: dict[str, object] = {
