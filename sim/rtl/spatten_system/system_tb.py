@@ -79,7 +79,8 @@ async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
     values = {r.name: await host.read_dword(r.offset) for r in regs}
     await host.write_dword(regs["irq_status"].offset, 1)
     return {"hung": False, "registers": values, "cycles": beats.cycles,
-            "beats": dict(beats.beats), "writes": list(beats.writes), "irq_after_clear": int(dut.irq.value),
+            "beats": dict(beats.beats), "writes": list(beats.writes),
+            "irq_after_clear": int(dut.irq.value),
             "memory": base64.b64encode(dram.read(0, len(image))).decode()}
 
 
