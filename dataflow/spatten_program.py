@@ -140,13 +140,15 @@ def read_results(config: SpattenSystemConfig, run: RunImage, memory: bytes,
 
     Parameters
     ----------
-    answered : per layer, the heads whose output records to read
+    answered : per layer, the heads whose output records to read (the first layers of the run
+        when it stopped early)
     kept : per layer, (token_keep, head_keep)
     """
     core, word_bytes = config.core, config.axi.word_bytes
     att = core.attention
     results = []
-    for regions, heads, (token_keep, head_keep) in zip(run.regions, answered, kept, strict=True):
+    for regions, heads, (token_keep, head_keep) in zip(run.regions[:len(answered)], answered,
+                                                       kept, strict=True):
         outputs = {}
         size = config.output_words * word_bytes
         for h in heads:

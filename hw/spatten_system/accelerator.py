@@ -497,7 +497,7 @@ class SpattenAccelerator(ConfigComponent):
                 with m.If(start_ok):
                     m.next = "DESC"
                 with m.Else():
-                    m.d.sync += fault(Fault.START)
+                    m.d.sync += [*fault(Fault.START), fault_layer.eq(0)]
                     m.next = "FINISH"
             with m.State("DESC"):
                 m.d.comb += desc_cmd.eq(1)

@@ -10,33 +10,39 @@ the next layer has rows (all of them after the last layer).
 
 The trace holds no attention scores or importance, and a quick-select's cycles depend on the
 values, so every top-k request is costed on seeded stand-ins (:class:`TopKEstimates`), each on a
-freshly reset engine, once per distinct request: a query's probabilities are the golden
-fixed-point softmax of scores drawn from a normal distribution of :data:`SCORE_SIGMA` (in units
-of the score, a peaked attention), a layer's token importance the sum of as many such vectors as
-it has heads, head importances uniform over the accumulator's lower half. The rest is the
-system's cycle model (:mod:`sparsa.sim.blocks.spatten_system`).
+freshly reset engine, averaged over several draws, once per distinct request: a query's
+probabilities are the golden fixed-point softmax of scores drawn from a normal distribution of
+:data:`SCORE_SIGMA` (in units of the score, a peaked attention), a layer's token importance the
+sum of as many such vectors as it has heads, head importances uniform over the accumulator's
+lower half. The rest is the system's cycle model (:mod:`sparsa.sim.blocks.spatten_system`).
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
 from sparsa.config.spatten_system import SpattenSystemConfig
+from sparsa.config.topk import TopKConfig
 from sparsa.models.algorithms.spatten_trace import SpattenTrace
 from sparsa.models.golden.attention import fixed_softmax
 from sparsa.sim.blocks.attention_core import Command
 from sparsa.sim.blocks.spatten_system import LayerTiming, LayerWork, layer_timing, run_cycles
 from sparsa.sim.blocks.topk import TopKCycleModel, TopKCycles
 
-__all__ = ["SCORE_SIGMA", "SystemPrediction", "TopKEstimates", "predict_system", "trace_work"]
+__all__ = ["SAMPLES", "SCORE_SIGMA", "SystemPrediction", "TopKEstimates", "predict_system",
+           "trace_work"]
 
 SCORE_SIGMA = 3.0
 """Standard deviation of the stand-in attention scores, in score units (before the softmax)."""
+SAMPLES = 8
+"""Draws each top-k request's cycles are averaged over."""
 
 
 class TopKEstimates:
-    """Top-k cycles of the system's requests on seeded stand-in values (module docstring).
+    """Top-k cycles of the system's requests on seeded stand-in values (module docstring): each
+    phase's cycles averaged over :data:`SAMPLES` draws (the expected cost, not one sample's).
 
     Parameters
     ----------
@@ -55,36 +61,32 @@ class TopKEstimates:
         scores = torch.randn(n, generator=generator) * SCORE_SIGMA * (1 << att.score_frac_bits)
         return fixed_softmax(scores.round().long().clamp(-top - 1, top), att)
 
-    def _cycles(self, key: tuple, topk, values: torch.Tensor, k: int) -> TopKCycles:
+    def _average(self, key: tuple, topk: TopKConfig, k: int,
+                 draw: Callable[[torch.Generator], torch.Tensor]) -> TopKCycles:
         if key not in self._cache:
-            self._cache[key] = TopKCycleModel(topk).request(values, k)
+            generator = torch.Generator().manual_seed(self.seed)
+            samples = [TopKCycleModel(topk).request(draw(generator), k) for _ in range(SAMPLES)]
+            self._cache[key] = TopKCycles(*(
+                round(sum(getattr(c, f.name) for c in samples) / SAMPLES)
+                for f in fields(TopKCycles)))
         return self._cache[key]
 
     def local(self, n: int, k: int) -> TopKCycles:
         """A query's local-V top-k: k of n probabilities."""
-        generator = torch.Generator().manual_seed(self.seed)
-        return self._cycles(("local", n, k), self.config.core.topk,
-                            self._probs(n, generator), k)
+        return self._average(("local", n, k), self.config.core.topk, k,
+                             lambda g: self._probs(n, g))
 
     def tokens(self, n: int, heads: int, k: int) -> TopKCycles:
         """A layer's token top-k: k of n token importances summed over ``heads`` heads."""
-        key = ("tokens", n, heads, k)
-        if key not in self._cache:
-            generator = torch.Generator().manual_seed(self.seed)
-            top = (1 << self.config.core.attention.token_importance_bits) - 1
-            total = sum(self._probs(n, generator) for _ in range(heads)).clamp(max=top)
-            self._cycles(key, self.config.pruning_topk, total, k)
-        return self._cache[key]
+        top = (1 << self.config.core.attention.token_importance_bits) - 1
+        return self._average(("tokens", n, heads, k), self.config.pruning_topk, k,
+                             lambda g: sum(self._probs(n, g) for _ in range(heads)).clamp(max=top))
 
     def heads(self, alive: int, k: int) -> TopKCycles:
         """A layer's head top-k: k of ``alive`` head importances."""
-        key = ("heads", alive, k)
-        if key not in self._cache:
-            generator = torch.Generator().manual_seed(self.seed)
-            top = 1 << (self.config.core.attention.head_importance_bits - 1)
-            values = torch.randint(0, top, (alive,), generator=generator)
-            self._cycles(key, self.config.pruning_topk, values, k)
-        return self._cache[key]
+        top = 1 << (self.config.core.attention.head_importance_bits - 1)
+        return self._average(("heads", alive, k), self.config.pruning_topk, k,
+                             lambda g: torch.randint(0, top, (alive,), generator=g))
 
 
 @dataclass(frozen=True)
