@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sparsa.config.describe import describe
-from sparsa.config.presets import DEFAULT_SAT_SYSTEM, SAT_SYSTEM_CONFIGS, SAT_SYSTEM_READ_LATENCY
+from sparsa.config.presets import DEFAULT_SAT_SYSTEM, SAT_SYSTEM_CONFIGS, SYSTEM_READ_LATENCY
 from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.hw.sat_system.accelerator import SatAccelerator
 from sparsa.hw.sat_system.datasheet import datasheet
@@ -19,7 +19,7 @@ from sparsa.sim.rtl.sat_system.run import run_jobs
 __all__ = ["REPORT_SYSTEM", "system_section"]
 
 REPORT_SYSTEM = SAT_SYSTEM_CONFIGS["r4c4-int8-w128"]
-LATENCY = SAT_SYSTEM_READ_LATENCY  # the DDR model's read latency, address to first beat
+LATENCY = SYSTEM_READ_LATENCY  # the DDR model's read latency, address to first beat
 SEED = 5
 CHAIN_BATCH = 8  # columns of the classifier chain
 

@@ -106,7 +106,7 @@ from sparsa.config.presets import (
     DEFAULT_WEIGHT_UPDATE,
     SAT_NETWORK_ARRAY,
     SAT_SORE_LANES,
-    SAT_SYSTEM_READ_LATENCY,
+    SYSTEM_READ_LATENCY,
 )
 from sparsa.config.sat import BdwpPass, Dataflow, NMPattern, SatArrayConfig, SoreConfig
 from sparsa.config.sat_system import SatSystemConfig
@@ -657,7 +657,7 @@ def simulate_iteration(
     array: SatArrayConfig = DEFAULT_ARRAY,
     weight_update: WeightUpdateConfig | None = None,
     system: SatSystemConfig | None = None,
-    read_latency: int = SAT_SYSTEM_READ_LATENCY,
+    read_latency: int = SYSTEM_READ_LATENCY,
     progress: Callable[[str], None] | None = None,
 ) -> SatResult:
     """Simulate one training iteration.
@@ -688,7 +688,7 @@ def simulate_iteration(
         docstring, *programs*).
     read_latency : int
         With ``system``: cycles from a read address to its first beat, the memory of the
-        programs' cycle model (default :data:`sparsa.config.presets.SAT_SYSTEM_READ_LATENCY`).
+        programs' cycle model (default :data:`sparsa.config.presets.SYSTEM_READ_LATENCY`).
     progress : callable, optional
     """
     w_bytes = array.dtype.bytes

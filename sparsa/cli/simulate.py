@@ -19,9 +19,9 @@ from sparsa.config.presets import (
     SAT_BATCH,
     SAT_NETWORK_ARRAY,
     SAT_SYSTEM_CONFIGS,
-    SAT_SYSTEM_READ_LATENCY,
     SAT_TARGET,
     SPATTEN_TARGET,
+    SYSTEM_READ_LATENCY,
 )
 
 __all__ = ["add"]
@@ -139,7 +139,7 @@ def _simulate_sat(args: argparse.Namespace) -> int:
         timed = [g for g in result.gemms if g.programs]
         split = sum(g.programs > 1 for g in timed)
         print(f"  GEMMs timed by their programs on the system (read latency "
-              f"{SAT_SYSTEM_READ_LATENCY} cycles): {len(timed)} of {len(result.gemms)}"
+              f"{SYSTEM_READ_LATENCY} cycles): {len(timed)} of {len(result.gemms)}"
               + (f", {split} of them as several programs (longer than the instruction "
                  f"memory)" if split else "")
               + ("" if len(timed) == len(result.gemms) else "; the others by the analytic "

@@ -75,12 +75,13 @@ __all__ = [
     "SAT_STUDY_MODELS",
     "SAT_STUDY_PATTERNS",
     "SAT_SYSTEM_CONFIGS",
-    "SAT_SYSTEM_READ_LATENCY",
     "SAT_TARGET",
     "SORE_CONFIGS",
     "SPATTEN_BERT_POLICY",
+    "SPATTEN_RUN_SHAPE",
     "SPATTEN_TARGET",
     "SYSTEM_DEFAULTS",
+    "SYSTEM_READ_LATENCY",
     "TOPK_BENCH_SEED",
     "TOPK_BENCH_TRIALS",
     "TOPK_CONFIGS",
@@ -262,10 +263,12 @@ SPATTEN_TARGET = "spatten-asic"
 """Target of the SpAtten studies: the paper's ASIC with HBM2."""
 SAT_BATCH = 32
 """Batch of a SAT training iteration and of the CNN software baselines."""
-SAT_SYSTEM_READ_LATENCY = 40
-"""Cycles from a read address to its first beat in the DDR model of ``sparsa run sat`` and of
-the network simulator's runs sized by a SAT system (a DDR4 row miss and the controller's
-queues at 200 MHz are of this order)."""
+SYSTEM_READ_LATENCY = 40
+"""Cycles from a read address to its first beat in the DDR model of ``sparsa run sat`` and
+``sparsa run spatten`` and of the network simulator's runs sized by a SAT system (a DDR4 row
+miss and the controller's queues at 200 MHz are of this order)."""
+SPATTEN_RUN_SHAPE = {"layers": 3, "tokens": 64, "heads": 8}
+"""The GPT-2-shaped run of ``sparsa run spatten``: layers, tokens and heads at its start."""
 SAT_STUDY_MODELS = ("resnet18", "resnet50", "vgg16")
 """The networks of the SAT training study (speedups over dense at each pattern)."""
 SAT_STUDY_PATTERNS = _patterns("2:4 2:8 1:8")

@@ -39,10 +39,12 @@ have one row per (head, token) at ``<plane>_addr`` + (h x max_tokens + t) x its 
 layer's MSB setting b is a run-time field: elements hold b-bit (or b + 4-bit) values in their
 low bits, as the core's lanes do.
 
-**Checks.** A bad start (n_0 outside 1..max_tokens, H_0 outside 1..heads, no layers) or a bad
-descriptor (``token_keep`` outside 1..n, ``head_keep`` outside 1..the alive heads) stops the
-run before it fetches; a command the core rejects (its MSB setting, threshold, score shift or
-``v_keep``) and an error answer of the memory stop it after the layer's commands drain. Then
+**Checks.** A bad start (n_0 outside 1..max_tokens, H_0 outside 1..heads, no layers, a table
+address past the address width) or a bad descriptor stops the run before the layer fetches: the
+descriptor check covers everything the core would reject (the MSB setting, the threshold, the
+score shift, ``v_keep`` above n), so the core never answers with an error, and ``token_keep``
+outside 1..n, ``head_keep`` outside 1..the alive heads and addresses past the address width. An
+error answer of the memory stops the run once the layer's answers have drained. Then
 ``status`` shows done with ``error`` set, ``error`` holds the :class:`Fault` and the layer.
 """
 
@@ -98,10 +100,9 @@ class Fault(IntEnum):
     """Codes of ``error.code``: why a run stopped."""
 
     NONE = 0
-    START = 1  # n_0 outside 1..max_tokens, H_0 outside 1..heads, or no layers
-    DESCRIPTOR = 2  # token_keep outside 1..n or head_keep outside 1..the alive heads
-    CORE = 3  # the attention core rejected a command
-    DRAM = 4  # the memory answered a read or a write with an error
+    START = 1  # n_0 outside 1..max_tokens, H_0 outside 1..heads, no layers, a far table
+    DESCRIPTOR = 2  # a field the core or the pruning would refuse, or a far address
+    DRAM = 3  # the memory answered a read or a write with an error
 
 
 COUNTERS = {

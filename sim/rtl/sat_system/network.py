@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sparsa.config.presets import SAT_SYSTEM_READ_LATENCY
+from sparsa.config.presets import SYSTEM_READ_LATENCY
 from sparsa.config.sat import BdwpPass, Dataflow, NMPattern
 from sparsa.config.sat_system import SatSystemConfig
 from sparsa.dataflow.sat_chain import ChainLayer
@@ -71,7 +71,7 @@ class LayerRun:
 
 def network_cases(config: SatSystemConfig, model: str, pattern: NMPattern | None, *,
                   layers: int, batch: int, seed: int, target: str, sore: bool = False,
-                  latency: int = SAT_SYSTEM_READ_LATENCY,
+                  latency: int = SYSTEM_READ_LATENCY,
                   progress: Callable[[str], None] | None = None) -> list[SystemCase]:
     """The programs of the training GEMMs of the first ``layers`` layers of ``model``
     (``progress`` hears once the request is found valid). With ``sore``, the FF and BP GEMMs

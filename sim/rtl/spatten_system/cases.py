@@ -94,14 +94,17 @@ def random_case(config: SpattenSystemConfig, *, layers: int, tokens: int, heads:
 
 
 def fault_cases(config: SpattenSystemConfig, *, seed: int) -> list[SpattenCase]:
-    """Runs that stop on each fault: no tokens at the start, a layer 1 that keeps no token,
-    V rows past the end of the memory at layer 0 (run them after the good cases:
+    """Runs that stop on each fault: no tokens at the start, a layer 1 that keeps no token, a
+    layer 0 whose MSB setting the core lacks, V rows past the end of the memory at layer 0
+    (run them after the good cases:
     :func:`random_case`)."""
     tensors, settings = random_run(config, layers=2, tokens=24, heads=4, seed=seed)
     good = build_image(config, tensors, settings, tokens=24, heads=4)
     first = run_layers(config, tensors[:1], settings[:1], tokens=24, heads=4)
     bad_keep = [settings[0], dataclasses.replace(settings[1], token_keep=0)]
     keep_image = build_image(config, tensors, bad_keep, tokens=24, heads=4)
+    bad_bits = [dataclasses.replace(settings[0], msb_bits=5), settings[1]]
+    bits_image = build_image(config, tensors, bad_bits, tokens=24, heads=4)
     far = dataclasses.replace(good, regions=(
         dataclasses.replace(good.regions[0], v=1 << (config.axi.addr_width - 1)),
         *good.regions[1:]))
@@ -110,6 +113,8 @@ def fault_cases(config: SpattenSystemConfig, *, seed: int) -> list[SpattenCase]:
                     (Fault.START, 0)),
         SpattenCase("layer 1 keeps no token", keep_image, tuple(first), tuple(settings[:1]),
                     (Fault.DESCRIPTOR, 1)),
+        SpattenCase("layer 0 asks the core for MSB setting 5", bits_image, (), (),
+                    (Fault.DESCRIPTOR, 0)),
         SpattenCase("V past the memory", _rewrite_descriptors(config, far, tensors, settings),
                     (), (), (Fault.DRAM, 0)),
     ]
