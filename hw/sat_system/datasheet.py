@@ -32,13 +32,7 @@ _FAULTS = {
 def interface_json(config: isa.SatSystemConfig) -> dict[str, object]:
     """The register map, the instruction fields, the fault codes and the store modes."""
     return {
-        "registers": [
-            {"name": r.name, "offset": r.offset, "access": r.access.value, "reset": r.reset,
-             "doc": r.doc,
-             "fields": [{"name": f.name, "lsb": f.lsb, "width": f.width, "doc": f.doc}
-                        for f in r.fields]}
-            for r in isa.SAT_SYSTEM_REGISTERS
-        ],
+        "registers": isa.SAT_SYSTEM_REGISTERS.data(),
         "instruction_bits": isa.INSTRUCTION_BITS,
         "instructions": {op.name: {name: {"lsb": lsb, "width": width}
                                    for name, (lsb, width) in isa.FIELDS[op].items()}

@@ -25,13 +25,7 @@ _FAULTS = {
 def interface_json(config: spec.SpattenSystemConfig) -> dict[str, object]:
     """The register map, the descriptor fields, the fault codes and the row sizes."""
     return {
-        "registers": [
-            {"name": r.name, "offset": r.offset, "access": r.access.value, "reset": r.reset,
-             "doc": r.doc,
-             "fields": [{"name": f.name, "lsb": f.lsb, "width": f.width, "doc": f.doc}
-                        for f in r.fields]}
-            for r in spec.SPATTEN_SYSTEM_REGISTERS
-        ],
+        "registers": spec.SPATTEN_SYSTEM_REGISTERS.data(),
         "descriptor_bits": spec.DESCRIPTOR_BITS,
         "descriptor": {name: {"lsb": lsb, "width": width}
                        for name, (lsb, width) in spec.DESCRIPTOR_FIELDS.items()},

@@ -11,13 +11,14 @@ texts) instead of raising, so that one launch can run many cases and report them
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sparsa.files import write_atomically
 from sparsa.sim.rtl.runner import RtlTarget, RtlTestError, build, launch
 
-__all__ = ["bench_params", "run_bench", "write_summary"]
+__all__ = ["SystemRun", "bench_params", "run_bench", "unhung", "write_summary"]
 
 _PARAMS = "SPARSA_BENCH_PARAMS"
 _SUMMARY = "SPARSA_BENCH_SUMMARY"
@@ -66,3 +67,41 @@ def bench_params() -> dict[str, Any]:
 def write_summary(summary: dict[str, Any]) -> None:
     """Hand ``summary`` back to :func:`run_bench` (inside the simulator)."""
     write_atomically({Path(os.environ[_SUMMARY]): json.dumps(summary)})
+
+
+@dataclass(frozen=True)
+class SystemRun:
+    """What a system's bench saw of one start (a program, a run).
+
+    Attributes
+    ----------
+    registers : dict
+        Every register, read after ``irq`` rose.
+    cycles : int
+        Cycles from the start write's response to ``irq``.
+    irq_after_clear : int
+        ``irq`` after the bench cleared ``irq_status``.
+    """
+
+    registers: dict[str, int]
+    cycles: int
+    irq_after_clear: int
+
+    def counter(self, name: str) -> int:
+        """The 64-bit performance counter ``name``."""
+        return self.registers[f"{name}_lo"] | self.registers[f"{name}_hi"] << 32
+
+
+def unhung(summary: dict[str, Any], *, seed: int) -> list[dict[str, Any]]:
+    """The results of a system bench's summary.
+
+    Raises
+    ------
+    RtlTestError
+        If a job hung (its ``irq`` never rose), naming it and the registers it left.
+    """
+    for i, r in enumerate(summary["results"]):
+        if r["hung"]:
+            raise RtlTestError(f"job {i} hung: no irq after {r['cycles']} cycles (seed {seed}); "
+                               f"registers then: {r['registers']}")
+    return summary["results"]

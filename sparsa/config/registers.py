@@ -13,9 +13,12 @@ from enum import Enum
 
 from sparsa.config.checks import is_int
 
-__all__ = ["REGISTER_BYTES", "Access", "BitField", "Register", "RegisterMap"]
+__all__ = ["COUNTER_BASE", "REGISTER_BYTES", "Access", "BitField", "Register", "RegisterMap",
+           "system_registers"]
 
 REGISTER_BYTES = 4  # every register is one 32-bit AXI4-Lite word
+COUNTER_BASE = 0x40
+"""Offset of a system's first 64-bit performance counter."""
 
 
 class Access(Enum):
@@ -168,6 +171,17 @@ class RegisterMap:
         top = max(r.offset for r in self.registers) + REGISTER_BYTES
         return max(12, (top - 1).bit_length())
 
+    def data(self) -> list[dict[str, object]]:
+        """The registers as data (a sidecar's ``registers``): name, offset, access, reset,
+        description and fields."""
+        return [
+            {"name": r.name, "offset": r.offset, "access": r.access.value, "reset": r.reset,
+             "doc": r.doc,
+             "fields": [{"name": f.name, "lsb": f.lsb, "width": f.width, "doc": f.doc}
+                        for f in r.fields]}
+            for r in self.registers
+        ]
+
     def markdown(self) -> str:
         """The datasheet table: offset, name, access, reset value, fields and description."""
         lines = [
@@ -183,3 +197,36 @@ class RegisterMap:
                 bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
                 lines.append(f"| | | | | {bits} | `{f.name}`: {f.doc} |")
         return "\n".join(lines) + "\n"
+
+
+def system_registers(job: str, error_fields: tuple[BitField, ...],
+                     settings: tuple[Register, ...], counters: dict[str, str]) -> RegisterMap:
+    """The register map of a system that runs one ``job`` (a program, a run) per start.
+
+    ``control`` (start, interrupt enable), ``status`` (busy, done, error), ``irq_status`` and
+    ``error`` (``error_fields``) at 0x00 to 0x0C; the system's own ``settings`` from 0x10; each
+    of ``counters`` (name: description) as two registers ``<name>_lo`` and ``<name>_hi`` from
+    :data:`COUNTER_BASE`.
+    """
+    fixed = [
+        Register("control", 0x00, Access.RW, "Control.", (
+            BitField("start", 0, 1, f"Write 1 to start a {job} (ignored while busy)."),
+            BitField("irq_enable", 1, 1, "Raise the interrupt line when done."),
+        ), strobe=True),
+        Register("status", 0x04, Access.RO, "Status.", (
+            BitField("busy", 0, 1, f"A {job} is running."),
+            BitField("done", 1, 1, f"The last {job} has finished (cleared by a start)."),
+            BitField("error", 2, 1, f"The last {job} stopped on an error."),
+        )),
+        Register("irq_status", 0x08, Access.W1C, "Interrupt status (write 1 to clear).", (
+            BitField("done", 0, 1, f"A {job} has finished."),
+        )),
+        Register("error", 0x0C, Access.RO, f"Why the last {job} stopped.", error_fields),
+    ]
+    words = []
+    for i, (name, doc) in enumerate(counters.items()):
+        offset = COUNTER_BASE + 2 * REGISTER_BYTES * i
+        words.append(Register(f"{name}_lo", offset, Access.RO, f"{doc} Bits 31:0."))
+        words.append(Register(f"{name}_hi", offset + REGISTER_BYTES, Access.RO,
+                              f"{doc} Bits 63:32."))
+    return RegisterMap((*fixed, *settings, *words))

@@ -70,7 +70,7 @@ from enum import IntEnum
 from sparsa.config.axi import AxiConfig
 from sparsa.config.checks import is_int
 from sparsa.config.formats import FP32, NumberFormat
-from sparsa.config.registers import Access, BitField, Register, RegisterMap
+from sparsa.config.registers import Access, BitField, Register, system_registers
 from sparsa.config.sat import SatArrayConfig, SoreConfig
 
 __all__ = [
@@ -177,36 +177,15 @@ COUNTERS = {
 }
 
 
-def _registers() -> RegisterMap:
-    fixed = [
-        Register("control", 0x00, Access.RW, "Control.", (
-            BitField("start", 0, 1, "Write 1 to start the program (ignored while busy)."),
-            BitField("irq_enable", 1, 1, "Raise the interrupt line when done."),
-        ), strobe=True),
-        Register("status", 0x04, Access.RO, "Status.", (
-            BitField("busy", 0, 1, "A program runs."),
-            BitField("done", 1, 1, "The last program has finished (cleared by a start)."),
-            BitField("error", 2, 1, "The last program stopped on an error."),
-        )),
-        Register("irq_status", 0x08, Access.W1C, "Interrupt status (write 1 to clear).", (
-            BitField("done", 0, 1, "A program has finished."),
-        )),
-        Register("error", 0x0C, Access.RO, "Why the last program stopped.", (
-            BitField("code", 0, 4, "A Fault code (0: no error)."),
-            BitField("index", 8, 24, "Index of the instruction that failed."),
-        )),
-        Register("program_lo", 0x10, Access.RW, "Program address in DRAM, bits 31:0."),
-        Register("program_hi", 0x14, Access.RW, "Program address in DRAM, bits 63:32."),
-        Register("program_len", 0x18, Access.RW, "Instructions in the program."),
-    ]
-    counters = []
-    for i, (name, doc) in enumerate(COUNTERS.items()):
-        counters.append(Register(f"{name}_lo", 0x40 + 8 * i, Access.RO, f"{doc} Bits 31:0."))
-        counters.append(Register(f"{name}_hi", 0x44 + 8 * i, Access.RO, f"{doc} Bits 63:32."))
-    return RegisterMap((*fixed, *counters))
-
-
-SAT_SYSTEM_REGISTERS = _registers()
+SAT_SYSTEM_REGISTERS = system_registers(
+    "program",
+    (BitField("code", 0, 4, "A Fault code (0: no error)."),
+     BitField("index", 8, 24, "Index of the instruction that failed.")),
+    (Register("program_lo", 0x10, Access.RW, "Program address in DRAM, bits 31:0."),
+     Register("program_hi", 0x14, Access.RW, "Program address in DRAM, bits 63:32."),
+     Register("program_len", 0x18, Access.RW, "Instructions in the program.")),
+    COUNTERS)
+"""The SAT system's AXI4-Lite register map."""
 
 
 @dataclass(frozen=True, kw_only=True)

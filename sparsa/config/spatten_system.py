@@ -55,7 +55,7 @@ from sparsa.config.attention import LSB_BITS, AttentionConfig
 from sparsa.config.attention_core import AttentionCoreConfig
 from sparsa.config.axi import AxiConfig
 from sparsa.config.checks import is_int
-from sparsa.config.registers import Access, BitField, Register, RegisterMap
+from sparsa.config.registers import Access, BitField, Register, system_registers
 from sparsa.config.topk import TopKConfig
 
 __all__ = [
@@ -116,44 +116,19 @@ COUNTERS = {
 """The 64-bit performance counters, each at two registers ``<name>_lo`` and ``<name>_hi``."""
 
 
-def _registers() -> RegisterMap:
-    fixed = [
-        Register("control", 0x00, Access.RW, "Control.", (
-            BitField("start", 0, 1, "Write 1 to start a run (ignored while busy)."),
-            BitField("irq_enable", 1, 1, "Raise the interrupt line when done."),
-        ), strobe=True),
-        Register("status", 0x04, Access.RO, "Status.", (
-            BitField("busy", 0, 1, "A run is in progress."),
-            BitField("done", 1, 1, "The last run has finished (cleared by a start)."),
-            BitField("error", 2, 1, "The last run stopped on an error."),
-        )),
-        Register("irq_status", 0x08, Access.W1C, "Interrupt status (write 1 to clear).", (
-            BitField("done", 0, 1, "A run has finished."),
-        )),
-        Register("error", 0x0C, Access.RO, "Why the last run stopped.", (
-            BitField("code", 0, 4, "A Fault code (0: no error)."),
-            BitField("layer", 8, 16, "The layer at which it stopped."),
-        )),
-        Register("table_lo", 0x10, Access.RW, "Descriptor table address, bits 31:0."),
-        Register("table_hi", 0x14, Access.RW, "Descriptor table address, bits 63:32."),
-        Register("layers", 0x18, Access.RW, "Layers (descriptors) to run.", (
-            BitField("count", 0, 16, "Number of layers."),
-        )),
-        Register("tokens", 0x1C, Access.RW, "Tokens alive at the first layer (n_0).", (
-            BitField("count", 0, 16, "n_0."),
-        )),
-        Register("heads", 0x20, Access.RW, "Heads alive at the first layer (H_0).", (
-            BitField("count", 0, 16, "H_0."),
-        )),
-    ]
-    counters = []
-    for i, (name, doc) in enumerate(COUNTERS.items()):
-        counters.append(Register(f"{name}_lo", 0x40 + 8 * i, Access.RO, f"{doc} Bits 31:0."))
-        counters.append(Register(f"{name}_hi", 0x44 + 8 * i, Access.RO, f"{doc} Bits 63:32."))
-    return RegisterMap((*fixed, *counters))
-
-
-SPATTEN_SYSTEM_REGISTERS = _registers()
+SPATTEN_SYSTEM_REGISTERS = system_registers(
+    "run",
+    (BitField("code", 0, 4, "A Fault code (0: no error)."),
+     BitField("layer", 8, 16, "The layer at which it stopped.")),
+    (Register("table_lo", 0x10, Access.RW, "Descriptor table address, bits 31:0."),
+     Register("table_hi", 0x14, Access.RW, "Descriptor table address, bits 63:32."),
+     Register("layers", 0x18, Access.RW, "Layers (descriptors) to run.", (
+         BitField("count", 0, 16, "Number of layers."),)),
+     Register("tokens", 0x1C, Access.RW, "Tokens alive at the first layer (n_0).", (
+         BitField("count", 0, 16, "n_0."),)),
+     Register("heads", 0x20, Access.RW, "Heads alive at the first layer (H_0).", (
+         BitField("count", 0, 16, "H_0."),))),
+    COUNTERS)
 """The system's AXI4-Lite register map."""
 
 

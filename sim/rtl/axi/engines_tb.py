@@ -16,26 +16,17 @@ from collections import deque
 from typing import Any
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
 from sparsa.config.axi import AxiConfig
 from sparsa.config.registers import Access, RegisterMap
 from sparsa.sim.rtl.axi.dram import Dram
-from sparsa.sim.rtl.backends import PERIOD_NS, RESET_CYCLES
+from sparsa.sim.rtl.axi.host import reset
 from sparsa.sim.rtl.benches import bench_params, write_summary
 from sparsa.sim.rtl.configs import config_from_json
 
 CYCLE_LIMIT = 2_000_000
-
-
-async def _start(dut: Any) -> None:
-    Clock(dut.clk, PERIOD_NS, unit="ns").start()
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, RESET_CYCLES)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
 
 
 def _fire(dut: Any, prefix: str) -> bool:
@@ -237,7 +228,7 @@ async def engine_bench(dut: Any) -> None:
     """Run the bench the parameters name and write its summary."""
     p = bench_params()
     config = config_from_json(p["config"])
-    await _start(dut)
+    await reset(dut)
     if p["kind"] == "registers":
         summary = await _register_bench(dut, config, p)
     else:

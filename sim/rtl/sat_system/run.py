@@ -8,8 +8,8 @@ from typing import Any
 from sparsa.config.sat_system import SatSystemConfig
 from sparsa.hw.sat_system.accelerator import SatAccelerator
 from sparsa.sim.rtl.axi.dram import MIN_LATENCY
-from sparsa.sim.rtl.benches import run_bench
-from sparsa.sim.rtl.runner import RtlTarget, RtlTestError
+from sparsa.sim.rtl.benches import SystemRun, run_bench, unhung
+from sparsa.sim.rtl.runner import RtlTarget
 
 __all__ = ["SYSTEM_TARGET", "Job", "JobResult", "run_jobs"]
 
@@ -36,33 +36,20 @@ class Job:
 
 
 @dataclass(frozen=True)
-class JobResult:
-    """What the bench saw of one job.
+class JobResult(SystemRun):
+    """What the bench saw of one job (:class:`~sparsa.sim.rtl.benches.SystemRun`), and:
 
     Attributes
     ----------
-    registers : dict
-        Every register, read after ``irq`` rose.
-    cycles : int
-        Cycles from the start write's response to ``irq``.
     read_bytes, written_bytes : int
         AXI4 read and write beats seen, in bytes.
     regions : tuple of bytes
         The job's DRAM regions after the run.
-    irq_after_clear : int
-        ``irq`` after the bench cleared ``irq_status``.
     """
 
-    registers: dict[str, int]
-    cycles: int
     read_bytes: int
     written_bytes: int
     regions: tuple[bytes, ...]
-    irq_after_clear: int
-
-    def counter(self, name: str) -> int:
-        """The 64-bit performance counter ``name``."""
-        return self.registers[f"{name}_lo"] | self.registers[f"{name}_hi"] << 32
 
 
 def run_jobs(config: SatSystemConfig, jobs: list[Job], *, memory_bytes: int,
@@ -83,10 +70,7 @@ def run_jobs(config: SatSystemConfig, jobs: list[Job], *, memory_bytes: int,
     }
     summary = run_bench(SYSTEM_TARGET, config, BENCH_MODULE, params, seed=seed)
     results = []
-    for i, r in enumerate(summary["results"]):
-        if r["hung"]:
-            raise RtlTestError(f"job {i} hung: no irq after {r['cycles']} cycles (seed {seed}); "
-                               f"registers then: {r['registers']}")
+    for r in unhung(summary, seed=seed):
         results.append(JobResult(
             registers=r["registers"], cycles=r["cycles"], read_bytes=r["read_bytes"],
             written_bytes=r["written_bytes"],

@@ -12,14 +12,13 @@ import base64
 from typing import Any
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+from cocotb.triggers import ReadOnly, RisingEdge
+from cocotbext.axi import AxiLiteMaster
 
 from sparsa.config.sat_system import SAT_SYSTEM_REGISTERS
 from sparsa.sim.rtl.axi.dram import Dram
-from sparsa.sim.rtl.backends import PERIOD_NS, RESET_CYCLES
-from sparsa.sim.rtl.benches import bench_params, write_summary
+from sparsa.sim.rtl.axi.host import bring_up, read_back, run_each, start_and_wait
+from sparsa.sim.rtl.benches import bench_params
 
 CYCLE_LIMIT = 5_000_000
 
@@ -52,21 +51,12 @@ async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
     await host.write_dword(regs["program_len"].offset, job["program_len"])
     beats.reads = beats.writes = beats.cycles = 0
     beats.on = True
-    await host.write_dword(regs["control"].offset, 0b11)  # start, interrupt enabled
-    waited = 0
-    while not int(dut.irq.value):
-        await RisingEdge(dut.clk)
-        waited += 1
-        if waited > CYCLE_LIMIT:  # what the registers say, for the report
-            seen = {name: await host.read_dword(regs[name].offset)
-                    for name in ("status", "error", "bytes_read_lo", "bytes_written_lo")}
-            return {"hung": True, "cycles": beats.cycles, "registers": seen}
+    if not await start_and_wait(dut, host, regs, limit=CYCLE_LIMIT):
+        seen = {name: await host.read_dword(regs[name].offset)  # for the report
+                for name in ("status", "error", "bytes_read_lo", "bytes_written_lo")}
+        return {"hung": True, "cycles": beats.cycles, "registers": seen}
     beats.on = False
-    values = {}
-    for r in regs:
-        values[r.name] = await host.read_dword(r.offset)
-    await host.write_dword(regs["irq_status"].offset, 1)
-    irq_after_clear = int(dut.irq.value)
+    values, irq_after_clear = await read_back(dut, host, regs)
     regions = [base64.b64encode(dram.read(addr, size)).decode() for addr, size in job["regions"]]
     return {"hung": False, "registers": values, "cycles": beats.cycles,
             "read_bytes": beats.reads * dram.read_if.byte_lanes,
@@ -78,19 +68,9 @@ async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
 async def system_bench(dut: Any) -> None:
     """Run every job of the parameters and write their results."""
     p = bench_params()
-    Clock(dut.clk, PERIOD_NS, unit="ns").start()
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, RESET_CYCLES)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
+    host = await bring_up(dut)
     dram = Dram(dut, size=p["memory_bytes"], latency=p["latency"], stall=p["stall"],
                 seed=p["seed"])
-    host = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
     beats = _Beats(dut)
     cocotb.start_soon(beats.run())
-    results = []
-    for job in p["jobs"]:
-        results.append(await _run_job(dut, host, dram, beats, job))
-        if results[-1]["hung"]:
-            break
-    write_summary({"results": results})
+    await run_each(p["jobs"], lambda job: _run_job(dut, host, dram, beats, job))

@@ -9,8 +9,8 @@ from sparsa.config.spatten_system import SpattenSystemConfig
 from sparsa.dataflow.spatten_program import RunImage
 from sparsa.hw.spatten_system.accelerator import SpattenAccelerator
 from sparsa.sim.rtl.axi.dram import MIN_LATENCY
-from sparsa.sim.rtl.benches import run_bench
-from sparsa.sim.rtl.runner import RtlTarget, RtlTestError
+from sparsa.sim.rtl.benches import SystemRun, run_bench, unhung
+from sparsa.sim.rtl.runner import RtlTarget
 
 __all__ = ["SYSTEM_TARGET", "RunResult", "run_images"]
 
@@ -19,35 +19,19 @@ BENCH_MODULE = "sparsa.sim.rtl.spatten_system.system_tb"
 
 
 @dataclass(frozen=True)
-class RunResult:
-    """What the bench saw of one run.
+class RunResult(SystemRun):
+    """What the bench saw of one run (:class:`~sparsa.sim.rtl.benches.SystemRun`), and:
 
     Attributes
     ----------
-    registers : dict
-        Every register, read after ``irq`` rose.
-    cycles : int
-        Cycles from the start write's response to ``irq``.
     beats : dict
         AXI R beats per read port (by plane) and W beats (``wr``).
-    writes : tuple of int
-        Cycles (from the start) of the write port's address handshakes: each output record's,
-        and each layer's two lists'.
     memory : bytes
         The DRAM the image covered, after the run.
-    irq_after_clear : int
     """
 
-    registers: dict[str, int]
-    cycles: int
     beats: dict[str, int]
-    writes: tuple[int, ...]
     memory: bytes
-    irq_after_clear: int
-
-    def counter(self, name: str) -> int:
-        """The 64-bit performance counter ``name``."""
-        return self.registers[f"{name}_lo"] | self.registers[f"{name}_hi"] << 32
 
 
 def run_images(config: SpattenSystemConfig, images: list[RunImage], *,
@@ -66,13 +50,6 @@ def run_images(config: SpattenSystemConfig, images: list[RunImage], *,
                   "layers": i.layers, "tokens": i.tokens, "heads": i.heads} for i in images],
     }
     summary = run_bench(SYSTEM_TARGET, config, BENCH_MODULE, params, seed=seed)
-    results = []
-    for k, r in enumerate(summary["results"]):
-        if r["hung"]:
-            raise RtlTestError(f"run {k} hung: no irq after {r['cycles']} cycles (seed {seed}); "
-                               f"registers then: {r['registers']}")
-        results.append(RunResult(registers=r["registers"], cycles=r["cycles"], beats=r["beats"],
-                                 writes=tuple(r["writes"]),
-                                 memory=base64.b64decode(r["memory"]),
-                                 irq_after_clear=r["irq_after_clear"]))
-    return results
+    return [RunResult(registers=r["registers"], cycles=r["cycles"], beats=r["beats"],
+                      memory=base64.b64decode(r["memory"]), irq_after_clear=r["irq_after_clear"])
+            for r in unhung(summary, seed=seed)]

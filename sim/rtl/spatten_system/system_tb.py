@@ -12,28 +12,24 @@ import base64
 from typing import Any
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+from cocotb.triggers import ReadOnly, RisingEdge
+from cocotbext.axi import AxiLiteMaster
 
 from sparsa.config.spatten_system import PLANES, SPATTEN_SYSTEM_REGISTERS
 from sparsa.hw.spatten_system.accelerator import WRITE_PREFIX, read_prefix
 from sparsa.sim.rtl.axi.dram import Dram
-from sparsa.sim.rtl.backends import PERIOD_NS, RESET_CYCLES
-from sparsa.sim.rtl.benches import bench_params, write_summary
+from sparsa.sim.rtl.axi.host import bring_up, read_back, run_each, start_and_wait
+from sparsa.sim.rtl.benches import bench_params
 
 CYCLE_LIMIT = 2_000_000
 
 
 class _Beats:
-    """Counts cycles and AXI R and W beats per port while ``on``, and records the cycles of the
-    write port's address handshakes (``writes``: an output record's, then a layer's two
-    lists')."""
+    """Counts cycles and AXI R and W beats per port while ``on``."""
 
     def __init__(self, dut: Any) -> None:
         self.dut, self.on, self.cycles = dut, False, 0
         self.beats = {p: 0 for p in (*PLANES, "wr")}
-        self.writes: list[int] = []
 
     async def run(self) -> None:
         d = self.dut
@@ -48,9 +44,6 @@ class _Beats:
                                       & int(getattr(d, f"{pre}_rready").value))
                 self.beats["wr"] += (int(getattr(d, f"{WRITE_PREFIX}_wvalid").value)
                                      & int(getattr(d, f"{WRITE_PREFIX}_wready").value))
-                if (int(getattr(d, f"{WRITE_PREFIX}_awvalid").value)
-                        & int(getattr(d, f"{WRITE_PREFIX}_awready").value)):
-                    self.writes.append(self.cycles)
 
 
 async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
@@ -64,23 +57,15 @@ async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
     await host.write_dword(regs["table_hi"].offset, job["table"] >> 32)
     beats.cycles = 0
     beats.beats = dict.fromkeys(beats.beats, 0)
-    beats.writes = []
     beats.on = True
-    await host.write_dword(regs["control"].offset, 0b11)  # start, interrupt enabled
-    waited = 0
-    while not int(dut.irq.value):
-        await RisingEdge(dut.clk)
-        waited += 1
-        if waited > CYCLE_LIMIT:
-            seen = {name: await host.read_dword(regs[name].offset)
-                    for name in ("status", "error", "commands_lo", "bytes_read_lo")}
-            return {"hung": True, "cycles": beats.cycles, "registers": seen}
+    if not await start_and_wait(dut, host, regs, limit=CYCLE_LIMIT):
+        seen = {name: await host.read_dword(regs[name].offset)  # for the report
+                for name in ("status", "error", "commands_lo", "bytes_read_lo")}
+        return {"hung": True, "cycles": beats.cycles, "registers": seen}
     beats.on = False
-    values = {r.name: await host.read_dword(r.offset) for r in regs}
-    await host.write_dword(regs["irq_status"].offset, 1)
+    values, irq_after_clear = await read_back(dut, host, regs)
     return {"hung": False, "registers": values, "cycles": beats.cycles,
-            "beats": dict(beats.beats), "writes": list(beats.writes),
-            "irq_after_clear": int(dut.irq.value),
+            "beats": dict(beats.beats), "irq_after_clear": irq_after_clear,
             "memory": base64.b64encode(dram.read(0, len(image))).decode()}
 
 
@@ -88,20 +73,10 @@ async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
 async def system_bench(dut: Any) -> None:
     """Run every job of the parameters and write their results."""
     p = bench_params()
-    Clock(dut.clk, PERIOD_NS, unit="ns").start()
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, RESET_CYCLES)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
+    host = await bring_up(dut)
     dram = Dram(dut, size=p["memory_bytes"], latency=p["latency"], stall=p["stall"],
                 seed=p["seed"], prefix=WRITE_PREFIX,
                 read_prefixes=tuple(read_prefix(plane) for plane in PLANES))
-    host = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
     beats = _Beats(dut)
     cocotb.start_soon(beats.run())
-    results = []
-    for job in p["jobs"]:
-        results.append(await _run_job(dut, host, dram, beats, job))
-        if results[-1]["hung"]:
-            break
-    write_summary({"results": results})
+    await run_each(p["jobs"], lambda job: _run_job(dut, host, dram, beats, job))
