@@ -35,6 +35,7 @@ from sparsa.sim.rtl.stalls import Stalls, random_stalls
 
 __all__ = [
     "BATCH_QUERIES",
+    "DIRECTED_LATENCIES",
     "MAX_SATURATING",
     "PATTERNS",
     "REJECT_RATE",
@@ -57,6 +58,8 @@ PATTERNS = ("peaked", "flat", "uniform", "ties", "extremes")
 BATCH_QUERIES = 12
 REJECT_RATE = 0.06
 MAX_SATURATING = 20  # most single-key queries the directed batch repeats to saturate a token
+DIRECTED_LATENCIES = (2, 3, MAX_MEMORY_LATENCY // 2, MAX_MEMORY_LATENCY)
+"""Memory latencies of the directed batches after the first (the random ones take any)."""
 SLOW_MEMORY = MAX_MEMORY_LATENCY + 4
 """Largest memory latency of a stalled batch: beyond the cycle model's range, so that the
 core's FIFO of probabilities waiting for their V rows fills and back-pressures its top-k
@@ -367,8 +370,9 @@ def make_plan(
 
     The first batch holds the directed cases (:meth:`_Planner.directed`) with a memory
     answering the cycle after each request; then one short directed batch per memory latency
-    from 2 to :data:`~sparsa.sim.blocks.attention_core.MAX_MEMORY_LATENCY` (every LSB and V
-    row fetched); all of them without stalls. Random batches of :data:`BATCH_QUERIES` follow,
+    of :data:`DIRECTED_LATENCIES`, up to
+    :data:`~sparsa.sim.blocks.attention_core.MAX_MEMORY_LATENCY` (every LSB and V row
+    fetched); all of them without stalls. Random batches of :data:`BATCH_QUERIES` follow,
     about :data:`REJECT_RATE` of their commands rejected ones, alternately without stalls
     (their cycles are checked against the cycle model; a memory latency from 1 to
     ``MAX_MEMORY_LATENCY``) and, when ``stalls``, with random idle cycles on every input (the
@@ -389,7 +393,7 @@ def make_plan(
     planner = _Planner(config, random.Random(seed))
     rng = planner.rng
     parts: list[tuple[list[QuerySpec], Stalls, int]] = [(planner.directed(), Stalls(), 1)]
-    parts += [(planner.slow_memory(), Stalls(), lat) for lat in range(2, MAX_MEMORY_LATENCY + 1)]
+    parts += [(planner.slow_memory(), Stalls(), lat) for lat in DIRECTED_LATENCIES]
     remaining = count - sum(len(queries) for queries, _, _ in parts)
     random_batches = 0
     while remaining > 0:

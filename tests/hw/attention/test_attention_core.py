@@ -20,7 +20,7 @@ from sparsa.hw.export import export_verilog, lint_verilog
 from sparsa.sim.blocks.attention_core import MAX_MEMORY_LATENCY
 from sparsa.sim.rtl.attention_core import block as core_block
 from sparsa.sim.rtl.attention_core.block import AttentionCoreBlock
-from sparsa.sim.rtl.attention_core.stimulus import SLOW_MEMORY
+from sparsa.sim.rtl.attention_core.stimulus import DIRECTED_LATENCIES, SLOW_MEMORY
 from sparsa.sim.rtl.harness import first_cases, run_amaranth
 
 # Small and quick: 20 tokens, 3 heads, narrow importance accumulators.
@@ -35,14 +35,14 @@ def _failures(scoreboard, seed: int) -> str:
 
 
 def test_core_matches_golden_and_cycle_model_with_stalls_and_slow_memories():
-    # Directed cases, one batch per memory latency of the cycle model, then random batches:
-    # unstalled ones (cycles checked) and stalled ones with a memory up to SLOW_MEMORY.
+    # Directed cases, directed batches across the cycle model's memory latencies, then random
+    # batches: unstalled ones (cycles checked) and stalled ones with a memory up to SLOW_MEMORY.
     seed = 8
-    plan = BLOCK.plan(CONFIG, seed, 81, stalls=True)
+    plan = BLOCK.plan(CONFIG, seed, 120, stalls=True)
     scoreboard = run_amaranth(BLOCK, CONFIG, plan, seed=seed)
     counts = scoreboard.counts
     assert scoreboard.ok, _failures(scoreboard, seed)
-    assert scoreboard.cases == sum(len(b.cases) for b in plan) >= 81
+    assert scoreboard.cases == sum(len(b.cases) for b in plan) >= 120
     stalled = counts["stalled cases"]
     assert stalled > 0 and scoreboard.cycle_checks == scoreboard.cases - stalled, f"seed={seed}"
     good = scoreboard.cases - counts["rejected"]
@@ -50,7 +50,7 @@ def test_core_matches_golden_and_cycle_model_with_stalls_and_slow_memories():
     assert counts["K LSB rows"] > 0 and counts["V rows"] > 0, f"seed={seed}: {counts}"
     reasons = {r.name for r in RejectReason if r != RejectReason.NONE}
     assert {name for name in reasons if counts.get(f"rejected: {name}")} == reasons, counts
-    for latency in range(1, MAX_MEMORY_LATENCY + 1):
+    for latency in (1, *DIRECTED_LATENCIES):
         assert counts[f"memory latency {latency}"] > 0, f"seed={seed}: {counts}"
     assert any(b.memory_latency > MAX_MEMORY_LATENCY for b in plan if not b.stalls.none)
     assert all(b.memory_latency <= SLOW_MEMORY for b in plan), f"seed={seed}"
