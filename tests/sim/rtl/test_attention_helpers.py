@@ -18,6 +18,7 @@ from sparsa.sim.rtl.attention_core.scoreboard import (
     expected_inputs,
 )
 from sparsa.sim.rtl.attention_core.stimulus import (
+    DIRECTED_LATENCIES,
     PATTERNS,
     SLOW_MEMORY,
     SOURCES,
@@ -45,10 +46,11 @@ def test_plan_is_seeded_and_covers_both_requant_paths(name):
     assert plan == make_plan(config, 17, 150)
     specs = [s for batch in plan for s in batch.cases]
     assert len(specs) >= 150
-    directed = [b for b in plan if b.seed - 17 < MAX_MEMORY_LATENCY]
+    directed = plan[:1 + len(DIRECTED_LATENCIES)]
     assert [(b.stalls.none, b.memory_latency) for b in directed] == [
-        (True, latency) for latency in range(1, MAX_MEMORY_LATENCY + 1)
+        (True, latency) for latency in (1, *DIRECTED_LATENCIES)
     ]
+    assert max(DIRECTED_LATENCIES) == MAX_MEMORY_LATENCY
     stalled = [b for b in plan if not b.stalls.none]
     assert stalled and all(set(b.stalls.idle) == set(SOURCES) for b in stalled)
     for batch in plan:
