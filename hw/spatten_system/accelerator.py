@@ -25,12 +25,16 @@ it.
   head importance kept; the ``keys`` beats of the layer's last head, whose token importance is
   the sum over the layer's heads, go into the importance memory.
 * **Pruning**, once every answer of the layer is written: the top-k engine selects
-  ``token_keep`` of the importance memory's n values (fed by a
-  :class:`~sparsa.hw.common.feeders.RowFeeder`), each kept place's token is copied into the
-  other bank of the list memory; then ``head_keep`` of the alive heads' importance, whose heads
-  form the next head list; then both lists are written to DRAM and the banks swap.
+  ``token_keep`` of the n cumulative importances, each the importance memory's value plus the
+  token's cumulative importance from the layers before (saturating; the two memories are read
+  row by row in step, fed by a :class:`~sparsa.hw.common.feeders.RowFeeder`); each kept place's
+  token is copied into the other bank of the list memory and its cumulative importance (the
+  value the engine answers with) into the other bank of the cumulative memory; then
+  ``head_keep`` of the alive heads' importance, whose heads form the next head list; then both
+  lists are written to DRAM and the banks swap.
 
-The list memory (two banks of max_tokens 16-bit tokens) and the importance memory are
+The list memory (two banks of max_tokens 16-bit tokens), the importance memory and the
+cumulative memory (two banks of the core's rows of E importances) are
 :class:`amaranth.lib.memory.Memory` with synchronous read ports (block RAM).
 """
 
@@ -170,6 +174,12 @@ class SpattenAccelerator(ConfigComponent):
         m.submodules.importance = importance = Memory(shape=unsigned(E * imp_bits),
                                                       depth=core_cfg.rows, init=[])
         imp_w, imp_r = importance.write_port(), importance.read_port()
+        # Cumulative importance of the alive tokens, in list order (token i at lane i mod E of
+        # row i div E), two banks of `rows` rows like the lists.
+        rows = core_cfg.rows
+        m.submodules.cumulative = cumulative = Memory(shape=unsigned(E * imp_bits),
+                                                      depth=2 * rows, init=[])
+        cum_w, cum_r = cumulative.write_port(granularity=imp_bits), cumulative.read_port()
         head_w = max(1, (HQ - 1).bit_length())
         heads_cur = Array(Signal(head_w, name=f"head_cur{i}") for i in range(HQ))
         heads_next = Array(Signal(head_w, name=f"head_next{i}") for i in range(HQ))
@@ -372,6 +382,8 @@ class SpattenAccelerator(ConfigComponent):
 
         # ---- pruning: the feeds of the top-k engine and its answers ------------------------------
         imp_feed = RowFeeder(m, imp_r, core_cfg.rows, 1, "imp_feed")
+        side = bank != 0  # the alive list's bank: its cumulative importance's too
+        m.d.comb += [cum_r.addr.eq(Mux(side, rows, 0) + imp_r.addr), cum_r.en.eq(imp_r.en)]
         list_feed = RowFeeder(m, list_out, 2 * NT, 1, "list_feed")
         imp_run = Signal(run_layout(core_cfg.rows))
         list_run = Signal(run_layout(2 * NT))
@@ -386,7 +398,10 @@ class SpattenAccelerator(ConfigComponent):
         with m.Else():
             m.d.comb += [pruner.din.valid.eq(imp_feed.valid), imp_feed.ready.eq(pruner.din.ready)]
             for i in range(E):
-                m.d.comb += pruner.din.payload[i].eq(imp_feed.data.word_select(i, imp_bits))
+                total = (imp_feed.data.word_select(i, imp_bits)
+                         + Mux(identity, 0, cum_r.data.word_select(i, imp_bits)))
+                m.d.comb += pruner.din.payload[i].eq(
+                    Mux(total[imp_bits], (1 << imp_bits) - 1, total[:imp_bits]))
         with m.If(feeding_heads & pruner.din.ready):
             m.d.sync += head_beat.eq(head_beat + 1)
             with m.If((head_beat + 1) * E >= alive):
@@ -408,7 +423,13 @@ class SpattenAccelerator(ConfigComponent):
             lists_w.addr.eq(NT - bank + copy_to),
             lists_w.data.eq(Mux(identity, copy_place, list_old.data)),
             lists_w.en.eq(copy_valid),
+            cum_w.addr.eq(Mux(side, 0, rows) + (kept_out >> (E.bit_length() - 1))),
+            cum_w.data.eq(Cat(Array(answer.value[i] for i in range(E))[kept_lane][:imp_bits]
+                              for _ in range(E))),
         ]
+        for i in range(E):
+            m.d.comb += cum_w.en[i].eq(take_lane & ~pruning_heads
+                                       & (kept_out[:E.bit_length() - 1] == i))
         m.d.sync += copy_valid.eq(0)
         with m.If(take_lane):
             m.d.sync += [kept_lane.eq(Mux(lane_last, 0, kept_lane + 1)), kept_out.eq(kept_out + 1)]

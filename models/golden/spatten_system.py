@@ -5,8 +5,11 @@ Bit-exact with the RTL: each head's query is
 :func:`sparsa.models.golden.attention.attend_one_query` with the core's golden configuration of
 the layer's MSB setting over the alive tokens' rows in list order; the token importance starts
 afresh at each layer's first head and sums over its heads; the head importance starts afresh at
-every query; the kept tokens and heads are :func:`sparsa.models.golden.topk.topk` of those
-importances (ties to the earliest in list order), in list order.
+every query; a token's cumulative importance is its importance over the layer's heads added to
+its cumulative importance from the layers before (zero at the first layer), saturating at
+``token_importance_bits``; the kept tokens and heads are :func:`sparsa.models.golden.topk.topk`
+of the cumulative token importances and of the head importances (ties to the earliest in list
+order), in list order, the kept tokens carrying their cumulative importance on.
 """
 
 from collections.abc import Sequence
@@ -84,8 +87,8 @@ class HeadAnswer:
 
 @dataclass(frozen=True)
 class LayerRun:
-    """One layer of a run: the alive lists it starts from, each alive head's answer, the token
-    importance after its last head, and the lists it keeps."""
+    """One layer of a run: the alive lists it starts from, each alive head's answer, the
+    cumulative token importance the token top-k ranks, and the lists it keeps."""
 
     tokens: tuple[int, ...]
     heads: tuple[int, ...]
@@ -115,6 +118,8 @@ def run_layers(config: SpattenSystemConfig, layers: Sequence[LayerTensors],
                          f"{len(layers)} layers and {len(settings)} settings")
     alive_tokens = list(range(tokens))
     alive_heads = list(range(heads))
+    cumulative = torch.zeros(tokens, dtype=torch.int64)
+    top = (1 << core.attention.token_importance_bits) - 1
     runs = []
     for index, (tensors, s) in enumerate(zip(layers, settings, strict=True)):
         n = len(alive_tokens)
@@ -138,12 +143,14 @@ def run_layers(config: SpattenSystemConfig, layers: Sequence[LayerTensors],
                                       head_importance=r.head_importance, v_rows=r.v_rows,
                                       probs=r.probs, n=n))
         width = config.importance_bits
-        kept, _ = topk(importance, s.token_keep, width=width, signed=False)
+        total = (cumulative + importance).clamp(max=top)
+        kept, _ = topk(total, s.token_keep, width=width, signed=False)
+        cumulative = total[kept]
         kept_h, _ = topk([a.head_importance for a in answers], s.head_keep, width=width,
                          signed=False)
         runs.append(LayerRun(
             tokens=tuple(alive_tokens), heads=tuple(alive_heads), answers=tuple(answers),
-            token_importance=tuple(int(x) for x in importance),
+            token_importance=tuple(int(x) for x in total),
             kept_tokens=tuple(alive_tokens[int(i)] for i in kept),
             kept_heads=tuple(alive_heads[int(i)] for i in kept_h)))
         alive_tokens = list(runs[-1].kept_tokens)

@@ -12,9 +12,10 @@ The trace holds no attention scores or importance, and a quick-select's cycles d
 values, so every top-k request is costed on seeded stand-ins (:class:`TopKEstimates`), each on a
 freshly reset engine, averaged over several draws, once per distinct request: a query's
 probabilities are the golden fixed-point softmax of scores drawn from a normal distribution of
-:data:`SCORE_SIGMA` (in units of the score, a peaked attention), a layer's token importance the
-sum of as many such vectors as it has heads, head importances uniform over the accumulator's
-lower half. The rest is the system's cycle model (:mod:`sparsa.sim.blocks.spatten_system`).
+:data:`SCORE_SIGMA` (in units of the score, a peaked attention), a layer's cumulative token
+importance the sum (saturating) of as many such vectors as heads have run in the iteration up to
+it, head importances uniform over the accumulator's lower half. The rest is the system's cycle
+model (:mod:`sparsa.sim.blocks.spatten_system`).
 """
 
 from collections.abc import Callable
@@ -77,7 +78,8 @@ class TopKEstimates:
                              lambda g: self._probs(n, g))
 
     def tokens(self, n: int, heads: int, k: int) -> TopKCycles:
-        """A layer's token top-k: k of n token importances summed over ``heads`` heads."""
+        """A layer's token top-k: k of n cumulative token importances, each summed over
+        ``heads`` queries."""
         top = (1 << self.config.core.attention.token_importance_bits) - 1
         return self._average(("tokens", n, heads, k), self.config.pruning_topk, k,
                              lambda g: sum(self._probs(n, g) for _ in range(heads)).clamp(max=top))
@@ -124,6 +126,7 @@ def trace_work(trace: SpattenTrace, config: SpattenSystemConfig, *, seed: int = 
         groups = [rows[trace.layer[rows] == layer] for layer in layers]
         groups = [g[np.argsort(trace.head[g], kind="stable")] for g in groups]
         work = []
+        queries = 0  # heads run so far in the iteration: the terms of the cumulative importance
         for index, group in enumerate(groups):
             where = f"iteration {iteration}, layer {layers[index]}"
             n = _one(trace.key_fetch[group], "key count", where)
@@ -143,8 +146,9 @@ def trace_work(trace: SpattenTrace, config: SpattenSystemConfig, *, seed: int = 
                              for r in trace.requant[group].tolist())
             work.append(LayerWork(n=n, alive=len(group), token_keep=token_keep,
                                   head_keep=head_keep, commands=commands,
-                                  tokens=estimates.tokens(n, len(group), token_keep),
+                                  tokens=estimates.tokens(n, queries + len(group), token_keep),
                                   heads=estimates.heads(len(group), head_keep)))
+            queries += len(group)
         runs.append(work)
     return runs
 

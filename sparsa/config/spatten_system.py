@@ -25,11 +25,14 @@ the first layer. Per layer the system
 3. writes each head's answer, an *output record* (:attr:`SpattenSystemConfig.output_words`):
    the D output values, then in the next word bit 0 the requant flag and from bit 32 the head
    importance, at ``out_addr`` + h x the record's stride;
-4. keeps the ``token_keep`` alive tokens of largest token importance and the ``head_keep``
-   alive heads of largest head importance, on its own top-k engine
+4. keeps the ``token_keep`` alive tokens of largest cumulative importance (a token's importance
+   over the layer's heads added to its cumulative importance from the layers before, zero at
+   the first, saturating at ``token_importance_bits``: SpAtten's cascade, spatten.md 1.1) and
+   the ``head_keep`` alive heads of largest head importance, on its own top-k engine
    (:func:`sparsa.models.golden.topk.topk`: ties to the earliest, in list order), and writes the
    new lists at ``kept_addr``: the tokens as 16-bit entries, packed from bit 0, then from the
-   next word the heads, 16 bits each. They are the next layer's alive lists.
+   next word the heads, 16 bits each. They are the next layer's alive lists, and the kept
+   tokens carry their cumulative importance into it.
 
 **DRAM layout** (every row starts at a word-aligned address and fills whole words, the last one
 padded; element i of a row at bits i w to (i + 1) w - 1, w the element's width): Q has one row of

@@ -16,9 +16,12 @@ CONFIG = SpattenSystemConfig()
 
 
 def test_pruning_keeps_the_most_important_alive_tokens_and_heads() -> None:
+    """Cumulative token importance across the layers (saturating), head importance per
+    layer, ties to the earliest."""
     tensors, settings = random_run(CONFIG, layers=3, tokens=40, heads=6, seed=11)
     runs = run_layers(CONFIG, tensors, settings, tokens=40, heads=6)
     alive_tokens, alive_heads = list(range(40)), list(range(6))
+    carried = [0] * 40  # each alive token's cumulative importance from the layers before
     for run, tensor, s in zip(runs, tensors, settings, strict=True):
         assert run.tokens == tuple(alive_tokens) and run.heads == tuple(alive_heads)
         rows = torch.tensor(alive_tokens)
@@ -31,11 +34,14 @@ def test_pruning_keeps_the_most_important_alive_tokens_and_heads() -> None:
                                  score_shift=s.score_shift)
             total += r.probs
             importance.append(r.head_importance)
-        assert run.token_importance == tuple(total.tolist())  # far from saturation here
+        top = (1 << CONFIG.core.attention.token_importance_bits) - 1
+        total = [min(c + int(t), top) for c, t in zip(carried, total.tolist(), strict=True)]
+        assert run.token_importance == tuple(total)
         assert [a.head_importance for a in run.answers] == importance
         # The kept ones: the token_keep largest, ties to the earliest, in list order.
         order = sorted(range(len(total)), key=lambda i: (-int(total[i]), i))[:s.token_keep]
         assert run.kept_tokens == tuple(alive_tokens[i] for i in sorted(order))
+        carried = [total[i] for i in sorted(order)]
         order = sorted(range(len(importance)), key=lambda i: (-importance[i], i))[:s.head_keep]
         assert run.kept_heads == tuple(alive_heads[i] for i in sorted(order))
         alive_tokens, alive_heads = list(run.kept_tokens), list(run.kept_heads)

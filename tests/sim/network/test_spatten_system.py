@@ -23,14 +23,14 @@ def _run(seed: int, tokens: int = 64, heads: int = 8):
 
 @pytest.mark.parametrize("latency", [3, 60])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_the_trace_predicts_the_data_aware_model_within_five_percent(seed, latency) -> None:
+def test_the_trace_predicts_the_data_aware_model_within_six_percent(seed, latency) -> None:
     runs, settings = _run(seed)
     model = SpattenSystemCycleModel(CONFIG)
     exact = run_cycles(CONFIG, [model.layer(r, s) for r, s in zip(runs, settings, strict=True)],
                        latency)
     predicted = predict_system(run_trace(CONFIG, runs, settings), CONFIG, latency=latency)
     # The trace has no scores: its quick-selects are estimated (the RTL test's bound).
-    assert abs(predicted.cycles / exact - 1) < 0.05, (predicted.cycles, exact)
+    assert abs(predicted.cycles / exact - 1) < 0.06, (predicted.cycles, exact)
     assert len(predicted.runs) == 1 and len(predicted.runs[0]) == 3
     assert predicted.cycles == FINISH_CYCLES + sum(t.total for t in predicted.runs[0])
 
