@@ -6,14 +6,47 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from sparsa.config.registers import RegisterMap
 from sparsa.sim.rtl.backends import PERIOD_NS, RESET_CYCLES
 from sparsa.sim.rtl.benches import write_summary
 
-__all__ = ["bring_up", "read_back", "reset", "run_each", "start_and_wait"]
+__all__ = ["Beats", "bring_up", "read_back", "reset", "run_each", "start_and_wait"]
+
+
+class Beats:
+    """Counts the cycles and each named channel's handshakes (``<prefix>valid`` and
+    ``<prefix>ready`` both high) while ``on``; :meth:`restart` clears them.
+
+    Parameters
+    ----------
+    dut : cocotb handle
+    channels : dict of str to str
+        Name to port prefix, e.g. ``{"r": "m_axi_r"}``.
+    """
+
+    def __init__(self, dut: Any, channels: dict[str, str]) -> None:
+        self.dut, self.channels, self.on = dut, channels, False
+        self.restart()
+
+    def restart(self) -> None:
+        """Zero the counts."""
+        self.cycles = 0
+        self.beats = dict.fromkeys(self.channels, 0)
+
+    async def run(self) -> None:
+        """Count, forever (start it with ``cocotb.start_soon``)."""
+        d = self.dut
+        while True:
+            await RisingEdge(d.clk)
+            await ReadOnly()
+            if self.on:
+                self.cycles += 1
+                for name, prefix in self.channels.items():
+                    self.beats[name] += (int(getattr(d, f"{prefix}valid").value)
+                                         & int(getattr(d, f"{prefix}ready").value))
 
 
 async def reset(dut: Any) -> None:

@@ -12,35 +12,17 @@ import base64
 from typing import Any
 
 import cocotb
-from cocotb.triggers import ReadOnly, RisingEdge
 from cocotbext.axi import AxiLiteMaster
 
 from sparsa.config.sat_system import SAT_SYSTEM_REGISTERS
 from sparsa.sim.rtl.axi.dram import Dram
-from sparsa.sim.rtl.axi.host import bring_up, read_back, run_each, start_and_wait
+from sparsa.sim.rtl.axi.host import Beats, bring_up, read_back, run_each, start_and_wait
 from sparsa.sim.rtl.benches import bench_params
 
 CYCLE_LIMIT = 5_000_000
 
 
-class _Beats:
-    """Counts AXI R and W beats and cycles while ``on``."""
-
-    def __init__(self, dut: Any) -> None:
-        self.dut, self.on, self.reads, self.writes, self.cycles = dut, False, 0, 0, 0
-
-    async def run(self) -> None:
-        d = self.dut
-        while True:
-            await RisingEdge(d.clk)
-            await ReadOnly()
-            if self.on:
-                self.cycles += 1
-                self.reads += int(d.m_axi_rvalid.value) & int(d.m_axi_rready.value)
-                self.writes += int(d.m_axi_wvalid.value) & int(d.m_axi_wready.value)
-
-
-async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
+async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: Beats,
                    job: dict[str, Any]) -> dict[str, Any]:
     regs = SAT_SYSTEM_REGISTERS
     image = base64.b64decode(job["image"])
@@ -49,7 +31,7 @@ async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
     await host.write_dword(regs["program_lo"].offset, address & 0xFFFFFFFF)
     await host.write_dword(regs["program_hi"].offset, address >> 32)
     await host.write_dword(regs["program_len"].offset, job["program_len"])
-    beats.reads = beats.writes = beats.cycles = 0
+    beats.restart()
     beats.on = True
     if not await start_and_wait(dut, host, regs, limit=CYCLE_LIMIT):
         seen = {name: await host.read_dword(regs[name].offset)  # for the report
@@ -59,8 +41,8 @@ async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
     values, irq_after_clear = await read_back(dut, host, regs)
     regions = [base64.b64encode(dram.read(addr, size)).decode() for addr, size in job["regions"]]
     return {"hung": False, "registers": values, "cycles": beats.cycles,
-            "read_bytes": beats.reads * dram.read_if.byte_lanes,
-            "written_bytes": beats.writes * dram.read_if.byte_lanes,
+            "read_bytes": beats.beats["r"] * dram.read_if.byte_lanes,
+            "written_bytes": beats.beats["w"] * dram.read_if.byte_lanes,
             "irq_after_clear": irq_after_clear, "regions": regions}
 
 
@@ -71,6 +53,6 @@ async def system_bench(dut: Any) -> None:
     host = await bring_up(dut)
     dram = Dram(dut, size=p["memory_bytes"], latency=p["latency"], stall=p["stall"],
                 seed=p["seed"])
-    beats = _Beats(dut)
+    beats = Beats(dut, {"r": "m_axi_r", "w": "m_axi_w"})
     cocotb.start_soon(beats.run())
     await run_each(p["jobs"], lambda job: _run_job(dut, host, dram, beats, job))

@@ -12,41 +12,18 @@ import base64
 from typing import Any
 
 import cocotb
-from cocotb.triggers import ReadOnly, RisingEdge
 from cocotbext.axi import AxiLiteMaster
 
 from sparsa.config.spatten_system import PLANES, SPATTEN_SYSTEM_REGISTERS
 from sparsa.hw.spatten_system.accelerator import WRITE_PREFIX, read_prefix
 from sparsa.sim.rtl.axi.dram import Dram
-from sparsa.sim.rtl.axi.host import bring_up, read_back, run_each, start_and_wait
+from sparsa.sim.rtl.axi.host import Beats, bring_up, read_back, run_each, start_and_wait
 from sparsa.sim.rtl.benches import bench_params
 
 CYCLE_LIMIT = 2_000_000
 
 
-class _Beats:
-    """Counts cycles and AXI R and W beats per port while ``on``."""
-
-    def __init__(self, dut: Any) -> None:
-        self.dut, self.on, self.cycles = dut, False, 0
-        self.beats = {p: 0 for p in (*PLANES, "wr")}
-
-    async def run(self) -> None:
-        d = self.dut
-        while True:
-            await RisingEdge(d.clk)
-            await ReadOnly()
-            if self.on:
-                self.cycles += 1
-                for p in PLANES:
-                    pre = read_prefix(p)
-                    self.beats[p] += (int(getattr(d, f"{pre}_rvalid").value)
-                                      & int(getattr(d, f"{pre}_rready").value))
-                self.beats["wr"] += (int(getattr(d, f"{WRITE_PREFIX}_wvalid").value)
-                                     & int(getattr(d, f"{WRITE_PREFIX}_wready").value))
-
-
-async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
+async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: Beats,
                    job: dict[str, Any]) -> dict[str, Any]:
     regs = SPATTEN_SYSTEM_REGISTERS
     image = base64.b64decode(job["image"])
@@ -55,8 +32,7 @@ async def _run_job(dut: Any, host: AxiLiteMaster, dram: Dram, beats: _Beats,
         await host.write_dword(regs[name].offset, job[name])
     await host.write_dword(regs["table_lo"].offset, job["table"] & 0xFFFFFFFF)
     await host.write_dword(regs["table_hi"].offset, job["table"] >> 32)
-    beats.cycles = 0
-    beats.beats = dict.fromkeys(beats.beats, 0)
+    beats.restart()
     beats.on = True
     if not await start_and_wait(dut, host, regs, limit=CYCLE_LIMIT):
         seen = {name: await host.read_dword(regs[name].offset)  # for the report
@@ -77,6 +53,7 @@ async def system_bench(dut: Any) -> None:
     dram = Dram(dut, size=p["memory_bytes"], latency=p["latency"], stall=p["stall"],
                 seed=p["seed"], prefix=WRITE_PREFIX,
                 read_prefixes=tuple(read_prefix(plane) for plane in PLANES))
-    beats = _Beats(dut)
+    channels = {plane: f"{read_prefix(plane)}_r" for plane in PLANES}
+    beats = Beats(dut, {**channels, "wr": f"{WRITE_PREFIX}_w"})
     cocotb.start_soon(beats.run())
     await run_each(p["jobs"], lambda job: _run_job(dut, host, dram, beats, job))
