@@ -5,11 +5,13 @@ exposes it read-only as ``config``; a subclass names its configuration's check a
 signature from the checked configuration (:meth:`ConfigComponent._members`).
 """
 
+from collections.abc import Mapping
 from typing import Any
 
+from amaranth import Module
 from amaranth.lib import wiring
 
-__all__ = ["ConfigComponent"]
+__all__ = ["ConfigComponent", "forward_ports"]
 
 
 class ConfigComponent(wiring.Component):
@@ -43,3 +45,17 @@ class ConfigComponent(wiring.Component):
     def config(self) -> Any:
         """The configuration the component is elaborated from."""
         return self._config
+
+
+def forward_ports(m: Module, outer: wiring.Component, inner: wiring.Component,
+                  members: Mapping[str, wiring.Member],
+                  outer_names: Mapping[str, object] | None = None) -> None:
+    """Join ``inner``'s ports ``members`` to ``outer``'s own ports: the inputs driven from
+    outside, the outputs driven out. ``outer_names`` names ``outer``'s ports in the same order
+    (by default the same names: a system's AXI port under another prefix)."""
+    names = members if outer_names is None else outer_names
+    for (name, member), outside in zip(members.items(), names, strict=True):
+        if member.flow == wiring.In:
+            m.d.comb += getattr(inner, name).eq(getattr(outer, outside))
+        else:
+            m.d.comb += getattr(outer, outside).eq(getattr(inner, name))

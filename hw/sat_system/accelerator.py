@@ -56,7 +56,7 @@ from sparsa.config.sat_system import (
 )
 from sparsa.hw.common.axi import AxiReader, AxiWriter, axi_read_members, axi_write_members
 from sparsa.hw.common.axi_lite import AxiLiteRegisters, axil_slave_members
-from sparsa.hw.common.component import ConfigComponent
+from sparsa.hw.common.component import ConfigComponent, forward_ports
 from sparsa.hw.common.feeders import RowFeeder, run_layout
 from sparsa.hw.common.floats import fp32_sum, fp32_to_half
 from sparsa.hw.common.gearbox import StreamPacker, StreamUnpacker
@@ -217,11 +217,7 @@ class SatAccelerator(ConfigComponent):
         m.submodules.array = array = SatArray(arr)
         for sub, members in ((regs, axil_slave_members(SAT_SYSTEM_REGISTERS.addr_width)),
                              (reader, axi_read_members(axi)), (writer, axi_write_members(axi))):
-            for name, member in members.items():
-                if member.flow == wiring.In:
-                    m.d.comb += getattr(sub, name).eq(getattr(self, name))
-                else:
-                    m.d.comb += getattr(self, name).eq(getattr(sub, name))
+            forward_ports(m, self, sub, members)
 
         def reg(name):
             return getattr(regs, name)

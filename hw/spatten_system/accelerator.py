@@ -43,6 +43,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
+from sparsa.config.attention_core import RejectReason
 from sparsa.config.spatten_system import (
     COUNTERS,
     DESCRIPTOR_BITS,
@@ -54,10 +55,11 @@ from sparsa.config.spatten_system import (
     SpattenSystemConfig,
 )
 from sparsa.hw.attention.attention_core import AttentionCore
+from sparsa.hw.attention.control import CommandDecoder
 from sparsa.hw.attention.layouts import cmd_layout
 from sparsa.hw.common.axi import AxiReader, AxiWriter, axi_read_members, axi_write_members
 from sparsa.hw.common.axi_lite import AxiLiteRegisters, axil_slave_members
-from sparsa.hw.common.component import ConfigComponent
+from sparsa.hw.common.component import ConfigComponent, forward_ports
 from sparsa.hw.common.feeders import RowFeeder, run_layout
 from sparsa.hw.common.streams import StreamFIFO
 from sparsa.hw.spatten_system.datasheet import interface_json
@@ -139,16 +141,11 @@ class SpattenAccelerator(ConfigComponent):
             lanes = 1 if plane == "q" else E
             fetch[plane] = m.submodules[f"fetch_{plane}"] = RowReader(axi, lanes,
                                                                       cfg.row_bits(plane))
-        ports = [(regs, axil_slave_members(SPATTEN_SYSTEM_REGISTERS.addr_width), "s_axil"),
-                 (writer, axi_write_members(axi), WRITE_PREFIX)]
-        ports += [(readers[p], axi_read_members(axi), read_prefix(p)) for p in PLANES]
-        for sub, members, prefix in ports:
-            for name, member in members.items():
-                top = getattr(self, prefix + name[name.index("_", 2):])
-                if member.flow == wiring.In:
-                    m.d.comb += getattr(sub, name).eq(top)
-                else:
-                    m.d.comb += top.eq(getattr(sub, name))
+        forward_ports(m, self, regs, axil_slave_members(SPATTEN_SYSTEM_REGISTERS.addr_width))
+        forward_ports(m, self, writer, axi_write_members(axi, WRITE_PREFIX))
+        for p in PLANES:
+            forward_ports(m, self, readers[p], axi_read_members(axi),
+                          axi_read_members(axi, read_prefix(p)))
 
         def reg(name):
             return getattr(regs, name)
@@ -327,9 +324,11 @@ class SpattenAccelerator(ConfigComponent):
         pack_full = Signal()
         entry_valid, entry_last = Signal(), Signal()
         entry = Signal(LIST_ENTRY_BITS)
+        def list_words(entries):  # cfg.list_words in hardware (W is a power of two)
+            return (entries * LIST_ENTRY_BITS + W - 1) >> (W.bit_length() - 1)
+
         token_words = Signal(range(cfg.list_words(NT) + 1))
-        word_shift = W.bit_length() - 1
-        m.d.comb += token_words.eq((field("token_keep") * LIST_ENTRY_BITS + W - 1) >> word_shift)
+        m.d.comb += token_words.eq(list_words(field("token_keep")))
         cmd_fire = writer.cmd.valid & writer.cmd.ready
         m.d.comb += [
             writer.cmd.valid.eq(Mux(listing, list_cmd != 0, rec_cmd)),
@@ -341,8 +340,7 @@ class SpattenAccelerator(ConfigComponent):
                 writer.cmd.payload.addr.eq(Mux(list_cmd == 2, addr("kept_addr"),
                                                addr("kept_addr") + token_words * word_bytes)),
                 writer.cmd.payload.words.eq(Mux(list_cmd == 2, token_words,
-                                                (field("head_keep") * LIST_ENTRY_BITS + W - 1)
-                                                >> word_shift)),
+                                                list_words(field("head_keep")))),
                 writer.data.payload.eq(pack_word),
             ]
             with m.If(cmd_fire):
@@ -463,24 +461,23 @@ class SpattenAccelerator(ConfigComponent):
         place = Signal(range(HQ + 1))
         q_data = readers["q"].data
         desc_words = Signal(range(cfg.descriptor_words + 1))
-        for plane in ("k_msb", "k_lsb", "v"):
-            with m.If(fetch[plane].error):
-                m.d.sync += dram_fault.eq(1)
-        with m.If(fetch["q"].error):
+        with m.If(Cat(fetch[plane].error for plane in PLANES).any()):
             m.d.sync += dram_fault.eq(1)
 
         def fault(code: Fault) -> list:
             return [fault_code.eq(code), fault_layer.eq(layer), failed.eq(1)]
 
-        b = field("msb_bits")
-        b_ok = Cat(*(b == s for s in core_cfg.msb_settings)).any()
-        shift_ok = Cat(*((b == s) & (field("score_shift") <= core_cfg.qk_acc_width(s))
-                         for s in core_cfg.msb_settings)).any()
+        # A descriptor is good when its fields reach the layer's commands whole and the core's
+        # own command decoder accepts them, its addresses fit and its keep counts can be kept.
+        cmd = cmd_queue.i_stream.payload
+        m.submodules.checker = checker = CommandDecoder(core_cfg)
+        m.d.comb += checker.i_stream.payload.eq(cmd)
+        command_fields = ("v_keep", "msb_bits", "threshold", "score_shift")
+        whole = Cat(*(field(name) == getattr(cmd, name) for name in command_fields)).all()
         addresses_ok = Cat(*(field(f"{name}_addr")[axi.addr_width:] == 0
                              for name in (*PLANES, "out", "kept"))).all()
-        descriptor_ok = (b_ok & shift_ok & addresses_ok
-                         & (field("threshold") <= 1 << att.prob_bits)
-                         & (field("v_keep") <= n)
+        descriptor_ok = (whole & (checker.o_stream.payload.reject == RejectReason.NONE)
+                         & addresses_ok
                          & (field("token_keep") >= 1) & (field("token_keep") <= n)
                          & (field("head_keep") >= 1) & (field("head_keep") <= alive))
         table_full = Cat(reg("table_lo"), reg("table_hi"))
@@ -491,12 +488,11 @@ class SpattenAccelerator(ConfigComponent):
                       & front_heads.i_stream.ready & answers.i_stream.ready)
         issue = Signal()
         head = heads_cur[place]
-        cmd = cmd_queue.i_stream.payload
         m.d.comb += [
             cmd_queue.i_stream.valid.eq(issue), q_queue.i_stream.valid.eq(issue),
             k_jobs.i_stream.valid.eq(issue), front_heads.i_stream.valid.eq(issue),
             answers.i_stream.valid.eq(issue),
-            cmd.n.eq(n), cmd.v_keep.eq(field("v_keep")), cmd.msb_bits.eq(b),
+            cmd.n.eq(n), cmd.v_keep.eq(field("v_keep")), cmd.msb_bits.eq(field("msb_bits")),
             cmd.threshold.eq(field("threshold")), cmd.score_shift.eq(field("score_shift")),
             cmd.head.eq(head), cmd.clear_tokens.eq(place == 0), cmd.clear_head.eq(1),
             q_queue.i_stream.payload.addr.eq(addr("q_addr")
