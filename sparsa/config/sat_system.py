@@ -68,7 +68,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 from sparsa.config.axi import AxiConfig
-from sparsa.config.checks import is_int
+from sparsa.config.checks import is_int, pack_fields
 from sparsa.config.formats import FP32, NumberFormat
 from sparsa.config.registers import Access, BitField, Register, system_registers
 from sparsa.config.sat import SatArrayConfig, SoreConfig
@@ -332,17 +332,8 @@ def encode(opcode: Opcode, **fields: int) -> int:
         For a field the opcode lacks or a value that does not fit it.
     """
     opcode = Opcode(opcode)
-    table = FIELDS[opcode]
-    word = int(opcode)
-    for name, value in fields.items():
-        if name not in table or name == "opcode":
-            known = ", ".join(n for n in table if n != "opcode")
-            raise ValueError(f"{opcode.name} has no field {name!r} (fields: {known})")
-        lsb, width = table[name]
-        if not is_int(value) or not 0 <= value < 1 << width:
-            raise ValueError(f"{opcode.name}.{name} = {value!r} does not fit {width} bits")
-        word |= value << lsb
-    return word
+    table = {n: place for n, place in FIELDS[opcode].items() if n != "opcode"}
+    return int(opcode) | pack_fields(table, fields, owner=opcode.name)
 
 
 def decode(word: int) -> tuple[int, dict[str, int]]:

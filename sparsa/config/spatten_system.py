@@ -57,7 +57,7 @@ from enum import IntEnum
 from sparsa.config.attention import LSB_BITS, AttentionConfig
 from sparsa.config.attention_core import AttentionCoreConfig
 from sparsa.config.axi import AxiConfig
-from sparsa.config.checks import is_int
+from sparsa.config.checks import is_int, pack_fields
 from sparsa.config.registers import Access, BitField, Register, system_registers
 from sparsa.config.topk import TopKConfig
 
@@ -241,13 +241,4 @@ def encode_descriptor(**fields: int) -> int:
     ValueError
         For an unknown field or a value that does not fit it.
     """
-    word = 0
-    for name, value in fields.items():
-        if name not in DESCRIPTOR_FIELDS:
-            raise ValueError(f"a descriptor has no field {name!r} "
-                             f"(fields: {', '.join(DESCRIPTOR_FIELDS)})")
-        lsb, width = DESCRIPTOR_FIELDS[name]
-        if not is_int(value) or not 0 <= value < 1 << width:
-            raise ValueError(f"descriptor field {name} = {value!r} does not fit {width} bits")
-        word |= value << lsb
-    return word
+    return pack_fields(DESCRIPTOR_FIELDS, fields, owner="a descriptor")
