@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from sparsa.config.attention import LSB_BITS
+from sparsa.config.dram_layout import pack_bytes, unpack_bytes
 from sparsa.config.spatten_system import (
     DESCRIPTOR_BITS,
     LIST_ENTRY_BITS,
@@ -65,14 +66,6 @@ class SystemResult:
     kept_heads: tuple[int, ...]
 
 
-def _row(values: torch.Tensor, bits: int, words: int, word_bytes: int) -> bytes:
-    packed = 0
-    mask = (1 << bits) - 1
-    for i, x in enumerate(values.tolist()):
-        packed |= (int(x) & mask) << (i * bits)
-    return packed.to_bytes(words * word_bytes, "little")
-
-
 def _signed(value: int, bits: int) -> int:
     return value - (1 << bits) if value >> (bits - 1) & 1 else value
 
@@ -112,8 +105,9 @@ def build_image(config: SpattenSystemConfig, layers: Sequence[LayerTensors],
                 for t in range(1 if plane == "q" else tensor.shape[1]):
                     row = tensor[h] if plane == "q" else tensor[h, t]
                     offset = (h * rows + t) * stride
-                    body[offset:offset + stride] = _row(row, bits, config.row_words(plane),
-                                                        word_bytes)
+                    mask = (1 << bits) - 1
+                    body[offset:offset + stride] = pack_bytes(
+                        [int(x) & mask for x in row.tolist()], bits, config.axi.data_width)
             chunks[addr] = bytes(body)
         out = alloc.take(core.heads * config.output_words * word_bytes)
         kept = alloc.take((config.list_words(core.max_tokens) + config.list_words(core.heads))
@@ -152,22 +146,18 @@ def read_results(config: SpattenSystemConfig, run: RunImage, memory: bytes,
         outputs = {}
         size = config.output_words * word_bytes
         for h in heads:
-            record = int.from_bytes(memory[regions.out + h * size:][:size], "little")
-            values = tuple(_signed(record >> (i * att.out_bits) & ((1 << att.out_bits) - 1),
-                                   att.out_bits) for i in range(core.dim))
-            meta = record >> ((config.output_words - 1) * config.axi.data_width)
+            record = memory[regions.out + h * size:][:size]
+            values = tuple(_signed(v, att.out_bits)
+                           for v in unpack_bytes(record, att.out_bits, core.dim))
+            meta = int.from_bytes(record[-word_bytes:], "little")
             outputs[h] = (values, bool(meta & 1), meta >> 32)
-        mask = (1 << LIST_ENTRY_BITS) - 1
         token_bytes = config.list_words(token_keep) * word_bytes
-        lists = int.from_bytes(memory[regions.kept:][:token_bytes], "little")
-        heads_at = regions.kept + token_bytes
-        head_list = int.from_bytes(memory[heads_at:][:config.list_words(head_keep) * word_bytes],
-                                   "little")
-        results.append(SystemResult(
-            outputs=outputs,
-            kept_tokens=tuple(lists >> (i * LIST_ENTRY_BITS) & mask for i in range(token_keep)),
-            kept_heads=tuple(head_list >> (i * LIST_ENTRY_BITS) & mask
-                             for i in range(head_keep))))
+        head_bytes = config.list_words(head_keep) * word_bytes
+        lists = memory[regions.kept:][:token_bytes + head_bytes]
+        kept_tokens = unpack_bytes(lists[:token_bytes], LIST_ENTRY_BITS, token_keep)
+        kept_heads = unpack_bytes(lists[token_bytes:], LIST_ENTRY_BITS, head_keep)
+        results.append(SystemResult(outputs=outputs, kept_tokens=tuple(kept_tokens),
+                                    kept_heads=tuple(kept_heads)))
     return results
 
 

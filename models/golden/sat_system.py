@@ -63,7 +63,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sparsa.config.dram_layout import pack_rows, unpack_rows
+from sparsa.config.dram_layout import pack_bytes, unpack_bytes
 from sparsa.config.formats import NumberFormat
 from sparsa.config.sat import BdwpPass, Dataflow, SoreConfig
 from sparsa.config.sat_system import (
@@ -339,8 +339,7 @@ def pack_transfer(config: SatSystemConfig, rows: Sequence[int], bits: int) -> by
     ValueError
         If a row does not fit ``bits`` bits.
     """
-    words = pack_rows(rows, bits, config.axi.data_width)
-    return b"".join(w.to_bytes(config.axi.word_bytes, "little") for w in words)
+    return pack_bytes(rows, bits, config.axi.data_width)
 
 
 def unpack_transfer(data: bytes, bits: int, rows: int) -> list[int]:
@@ -351,7 +350,7 @@ def unpack_transfer(data: bytes, bits: int, rows: int) -> list[int]:
     ValueError
         If ``data`` holds fewer than ``rows`` rows.
     """
-    return unpack_rows(list(data), bits, 8, rows)
+    return unpack_bytes(data, bits, rows)
 
 
 def check_store_mode(config: SatSystemConfig, mode: int, shift: int) -> None:

@@ -8,7 +8,7 @@ write, and the one the DRAM image of a program is built in.
 
 from collections.abc import Sequence
 
-__all__ = ["pack_rows", "unpack_rows"]
+__all__ = ["pack_bytes", "pack_rows", "unpack_bytes", "unpack_rows"]
 
 
 def pack_rows(rows: Sequence[int], row_width: int, word_width: int) -> list[int]:
@@ -45,3 +45,29 @@ def unpack_rows(words: Sequence[int], row_width: int, word_width: int, rows: int
     stream = sum(w << (i * word_width) for i, w in enumerate(words))
     mask = (1 << row_width) - 1
     return [stream >> (i * row_width) & mask for i in range(rows)]
+
+
+def pack_bytes(rows: Sequence[int], row_width: int, word_width: int) -> bytes:
+    """The bytes of the whole words of :func:`pack_rows`, little-endian words as they lie in
+    DRAM.
+
+    Raises
+    ------
+    ValueError
+        If a row does not fit ``row_width`` bits.
+    """
+    word_bytes = word_width // 8
+    return b"".join(w.to_bytes(word_bytes, "little")
+                    for w in pack_rows(rows, row_width, word_width))
+
+
+def unpack_bytes(data: bytes, row_width: int, rows: int) -> list[int]:
+    """The first ``rows`` rows of ``row_width`` bits in ``data`` (the inverse of
+    :func:`pack_bytes`).
+
+    Raises
+    ------
+    ValueError
+        If ``data`` holds fewer than ``rows`` rows.
+    """
+    return unpack_rows(list(data), row_width, 8, rows)
