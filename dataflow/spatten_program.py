@@ -8,6 +8,7 @@ region starting on a 4 KiB page. :func:`read_results` parses what the system wro
 heads are flat and refetch their LSBs and others are peaked).
 """
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,8 +26,8 @@ from sparsa.config.spatten_system import (
 from sparsa.models.algorithms.spatten_trace import UNQUANTIZED, SpattenTrace
 from sparsa.models.golden.spatten_system import LayerRun, LayerSettings, LayerTensors
 
-__all__ = ["PAGE", "LayerRegions", "RunImage", "SystemResult", "build_image", "random_run",
-           "read_results", "run_trace"]
+__all__ = ["PAGE", "LayerRegions", "RunImage", "SystemResult", "build_image",
+           "descriptor_bytes", "random_run", "read_results", "run_trace"]
 
 PAGE = 4096
 """Every region starts on a page."""
@@ -113,18 +114,21 @@ def build_image(config: SpattenSystemConfig, layers: Sequence[LayerTensors],
         kept = alloc.take((config.list_words(core.max_tokens) + config.list_words(core.heads))
                           * word_bytes)
         regions.append(LayerRegions(out=out, kept=kept, **place))
-        desc = encode_descriptor(
-            q_addr=place["q"], k_msb_addr=place["k_msb"], k_lsb_addr=place["k_lsb"],
-            v_addr=place["v"], out_addr=out, kept_addr=kept, token_keep=s.token_keep,
-            head_keep=s.head_keep, v_keep=s.v_keep, threshold=s.threshold,
-            score_shift=s.score_shift, msb_bits=s.msb_bits)
-        chunks[table + (len(regions) - 1) * DESCRIPTOR_BITS // 8] = desc.to_bytes(
-            DESCRIPTOR_BITS // 8, "little")
+        chunks[table + (len(regions) - 1) * DESCRIPTOR_BITS // 8] = descriptor_bytes(
+            regions[-1], s)
     image = bytearray(alloc.top)
     for addr, chunk in chunks.items():
         image[addr:addr + len(chunk)] = chunk
     return RunImage(image=bytes(image), table=table, layers=len(layers), tokens=tokens,
                     heads=heads, regions=tuple(regions))
+
+
+def descriptor_bytes(regions: LayerRegions, settings: LayerSettings) -> bytes:
+    """A layer's descriptor as it lies in DRAM: its regions' addresses and its settings."""
+    desc = encode_descriptor(
+        q_addr=regions.q, k_msb_addr=regions.k_msb, k_lsb_addr=regions.k_lsb, v_addr=regions.v,
+        out_addr=regions.out, kept_addr=regions.kept, **dataclasses.asdict(settings))
+    return desc.to_bytes(DESCRIPTOR_BITS // 8, "little")
 
 
 def read_results(config: SpattenSystemConfig, run: RunImage, memory: bytes,

@@ -17,11 +17,11 @@ from sparsa.config.spatten_system import (
     DESCRIPTOR_BITS,
     Fault,
     SpattenSystemConfig,
-    encode_descriptor,
 )
 from sparsa.dataflow.spatten_program import (
     RunImage,
     build_image,
+    descriptor_bytes,
     random_run,
     read_results,
     run_trace,
@@ -105,9 +105,9 @@ def fault_cases(config: SpattenSystemConfig, *, seed: int) -> list[SpattenCase]:
     keep_image = build_image(config, tensors, bad_keep, tokens=24, heads=4)
     bad_bits = [dataclasses.replace(settings[0], msb_bits=5), settings[1]]
     bits_image = build_image(config, tensors, bad_bits, tokens=24, heads=4)
-    far = dataclasses.replace(good, regions=(
-        dataclasses.replace(good.regions[0], v=1 << (config.axi.addr_width - 1)),
-        *good.regions[1:]))
+    far = bytearray(good.image)  # layer 0's descriptor with V past the memory
+    far[good.table:good.table + DESCRIPTOR_BITS // 8] = descriptor_bytes(
+        dataclasses.replace(good.regions[0], v=1 << (config.axi.addr_width - 1)), settings[0])
     return [
         SpattenCase("no token at the start", dataclasses.replace(good, tokens=0), (), (),
                     (Fault.START, 0)),
@@ -115,24 +115,9 @@ def fault_cases(config: SpattenSystemConfig, *, seed: int) -> list[SpattenCase]:
                     (Fault.DESCRIPTOR, 1)),
         SpattenCase("layer 0 asks the core for MSB setting 5", bits_image, (), (),
                     (Fault.DESCRIPTOR, 0)),
-        SpattenCase("V past the memory", _rewrite_descriptors(config, far, tensors, settings),
-                    (), (), (Fault.DRAM, 0)),
+        SpattenCase("V past the memory", dataclasses.replace(good, image=bytes(far)), (), (),
+                    (Fault.DRAM, 0)),
     ]
-
-
-def _rewrite_descriptors(config: SpattenSystemConfig, run: RunImage, tensors, settings
-                         ) -> RunImage:
-    """``run``'s image with its descriptors pointing at ``run.regions``."""
-    image = bytearray(run.image)
-    for index, (regions, s) in enumerate(zip(run.regions, settings, strict=True)):
-        word = encode_descriptor(
-            q_addr=regions.q, k_msb_addr=regions.k_msb, k_lsb_addr=regions.k_lsb,
-            v_addr=regions.v, out_addr=regions.out, kept_addr=regions.kept,
-            token_keep=s.token_keep, head_keep=s.head_keep, v_keep=s.v_keep,
-            threshold=s.threshold, score_shift=s.score_shift, msb_bits=s.msb_bits)
-        at = run.table + index * DESCRIPTOR_BITS // 8
-        image[at:at + DESCRIPTOR_BITS // 8] = word.to_bytes(DESCRIPTOR_BITS // 8, "little")
-    return dataclasses.replace(run, image=bytes(image))
 
 
 def _traffic(config: SpattenSystemConfig, case: SpattenCase) -> dict[str, int]:
