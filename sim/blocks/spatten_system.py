@@ -9,30 +9,33 @@ A layer is a chain of phases (:func:`layer_timing`):
    :func:`sparsa.sim.blocks.attention_core.pipeline_timing` with the system's ports as its
    :class:`~sparsa.sim.blocks.attention_core.Operands` (:class:`_Ports`):
 
-   * the K MSB port streams the rows of every command in order, a row's words one per cycle,
-     and may run :data:`K_AHEAD` rows ahead of the front (the read engine's bursts in flight and
-     the row reader's beat); the front's keys phase ends no earlier than its last row;
-   * the K LSB port starts a refetch's rows when the front asks and delivers them at the
-     larger of one row per cycle and a row's words per cycle;
-   * the V port starts a command's rows when the values unit takes its answer's first beat, and
-     delivers them likewise;
+   * every row is one read of its words; a port keeps at most ``axi.max_reads`` reads in
+     flight, each answered L + :data:`ROUND_TRIP` cycles after it went, one word per cycle, so
+     a port moves a row per max(its words, (L + ROUND_TRIP) / max_reads) cycles;
+   * the K MSB port streams the rows of every command in order, the first L after the stream
+     starts (:data:`K_FIRST_CYCLES` after the layer's first command); it runs one beat of E
+     rows ahead of the front (the row reader's beat, behind which the R channel waits), so a
+     front that starts its keys late takes those rows at once and the rest as they come; the
+     front's keys phase ends no earlier than its last row;
+   * the K LSB port starts a refetch's rows when the front asks (:data:`LSB_CYCLES` later),
+     the V port a command's rows when the values unit takes its answer's first beat
+     (:data:`V_CYCLES` later);
    * an ``out`` beat waits for the previous command's output record to be written
      (:data:`RECORD_CYCLES`).
 
-   The first command reaches the core :data:`ISSUE_CYCLES` after the check, and its first K
-   row :data:`K_FIRST_CYCLES` + L after it.
-3. *Drain*: the last output record's write answered, :data:`DRAIN_CYCLES` + L after the last
-   ``out`` beat.
+   The first command reaches the core :data:`ISSUE_CYCLES` after the check.
+3. *Drain*: the last output record's write answered, :data:`DRAIN_CYCLES` after the last
+   ``out`` beat (the memory answers writes at once; reads carry the latency).
 4. *Pruning*: for the token and then the head top-k, the command and the engine's load, its
    quick-select rounds (:class:`sparsa.sim.blocks.topk.TopKCycleModel`, the engine's own
    pivot LFSR) and its answer, one kept element per cycle: :data:`TOPK_CYCLES` + load +
    select + kept.
-5. *Lists*: one entry per cycle into words, then the writes answered: :data:`LIST_CYCLES` + L +
+5. *Lists*: one entry per cycle into words, then the writes answered: :data:`LIST_CYCLES` +
    token_keep + head_keep.
 
 A run adds :data:`FINISH_CYCLES` (the start and the interrupt). The constants were measured on
-the RTL (``tests/sim/rtl/test_spatten_system.py`` asserts the model's error bound on
-seeded runs; the run's command prints both).
+the RTL (``tests/sim/rtl/test_spatten_system_rtl.py`` asserts the model's error bound on
+seeded runs; ``sparsa run spatten`` prints both).
 """
 
 from collections.abc import Sequence
@@ -51,9 +54,11 @@ __all__ = [
     "ISSUE_CYCLES",
     "K_FIRST_CYCLES",
     "LIST_CYCLES",
+    "LSB_CYCLES",
     "RECORD_CYCLES",
     "ROUND_TRIP",
     "TOPK_CYCLES",
+    "V_CYCLES",
     "LayerTiming",
     "LayerWork",
     "SpattenSystemCycleModel",
@@ -147,9 +152,9 @@ class _Ports:
         self.n, self.latency = work.n, latency
         axi = config.axi
         # Cycles per row: its words, or the round trip shared by the reads in flight.
-        self.period = {p: max(config.row_words(p), (latency + ROUND_TRIP) / axi.max_reads)
-                       for p in ("k_msb", "k_lsb", "v")}
         self.words = {p: config.row_words(p) for p in ("k_msb", "k_lsb", "v")}
+        self.period = {p: max(w, (latency + ROUND_TRIP) / axi.max_reads)
+                       for p, w in self.words.items()}
         self.in_flight = axi.max_reads
         self.ahead = config.core.lanes  # the row reader's beat: the R channel waits behind it
         self.v_keep = [c.v_keep for c in work.commands]
